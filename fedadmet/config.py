@@ -1,0 +1,38 @@
+"""One typed place for every setting. Values come from FEDADMET_* environment variables or defaults."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime settings; read once per process through :func:`get_settings`."""
+
+    model_config = SettingsConfigDict(env_prefix="FEDADMET_", extra="ignore")
+
+    home: Path = Field(default=Path(".fedadmet"), description="Folder for caches and trained models.")
+    n_jobs: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1)
+    parallel_threshold: int = Field(
+        default=2000, ge=1, description="Featurise in worker processes from this many molecules on."
+    )
+    max_heavy_atoms: int = Field(default=150, ge=1, description="Larger molecules are rejected as out of scope.")
+    max_smiles_length: int = Field(default=2000, ge=1)
+    progress: bool = Field(default=True, description="Show progress bars on long work.")
+
+    @property
+    def feature_cache_dir(self) -> Path:
+        return self.home / "feature_cache"
+
+    @property
+    def default_model_dir(self) -> Path:
+        return self.home / "models" / "default"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,164 @@
+"""The endpoint catalogue: every property fedadmet predicts, named as in TDC / ADMET-AI.
+
+A chemist who used ADMET-AI finds the same column names. Regression values are always reported in
+the units of the source data set; ``transform`` is only how the model sees the target internally.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+
+class Task(StrEnum):
+    CLASSIFICATION = "classification"
+    REGRESSION = "regression"
+
+
+class Category(StrEnum):
+    ABSORPTION = "Absorption"
+    DISTRIBUTION = "Distribution"
+    METABOLISM = "Metabolism"
+    EXCRETION = "Excretion"
+    TOXICITY = "Toxicity"
+
+
+class Transform(StrEnum):
+    NONE = "none"
+    LOG10 = "log10"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One predicted property. ``good`` says which direction is desirable for a drug ("higher",
+    "lower"), or None where that depends on the project (e.g. BBB penetration)."""
+
+    name: str
+    task: Task
+    category: Category
+    unit: str
+    description: str
+    source: str
+    good: str | None = None
+    transform: Transform = Transform.NONE
+    tdc_benchmark: str | None = None
+    metric: str | None = None
+
+    @property
+    def is_classification(self) -> bool:
+        return self.task is Task.CLASSIFICATION
+
+    def to_model_scale(self, values: np.ndarray) -> np.ndarray:
+        """Source units → the scale the model is trained on."""
+        if self.transform is Transform.LOG10:
+            return np.log10(values)
+        return np.asarray(values, dtype=float)
+
+    def from_model_scale(self, values: np.ndarray) -> np.ndarray:
+        """The model's scale → source units."""
+        if self.transform is Transform.LOG10:
+            return np.power(10.0, values)
+        return np.asarray(values, dtype=float)
+
+
+C, R = Task.CLASSIFICATION, Task.REGRESSION
+A, D, M, E, T = Category.ABSORPTION, Category.DISTRIBUTION, Category.METABOLISM, Category.EXCRETION, Category.TOXICITY
+_TDC = "TDC ADMET group"
+_PROB = "probability"
+
+
+def _tdc(name: str, task: Task, category: Category, unit: str, description: str, metric: str, **kw: object) -> Endpoint:
+    return Endpoint(
+        name,
+        task,
+        category,
+        unit,
+        description,
+        source=f"{_TDC}: {name.lower()}",
+        tdc_benchmark=name.lower(),
+        metric=metric,
+        **kw,
+    )  # type: ignore[arg-type]
+
+
+def _tox21(name: str, description: str) -> Endpoint:
+    return Endpoint(name, C, T, _PROB, f"Tox21 {description} (active)", source="MoleculeNet tox21.csv", good="lower")
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    _tdc("Caco2_Wang", R, A, "log10(cm/s)", "Caco-2 cell permeability", "mae", good="higher"),
+    _tdc("HIA_Hou", C, A, _PROB, "Human intestinal absorption", "roc-auc", good="higher"),
+    _tdc("Pgp_Broccatelli", C, A, _PROB, "P-glycoprotein inhibition", "roc-auc"),
+    _tdc("Bioavailability_Ma", C, A, _PROB, "Oral bioavailability > 20%", "roc-auc", good="higher"),
+    _tdc("Lipophilicity_AstraZeneca", R, A, "logD7.4", "Lipophilicity (octanol/water logD at pH 7.4)", "mae"),
+    _tdc("Solubility_AqSolDB", R, A, "log10(mol/L)", "Aqueous solubility", "mae", good="higher"),
+    _tdc("BBB_Martins", C, D, _PROB, "Blood-brain barrier penetration", "roc-auc"),
+    _tdc("PPBR_AZ", R, D, "% bound", "Plasma protein binding rate", "mae", good="lower"),
+    _tdc(
+        "VDss_Lombardo", R, D, "L/kg", "Volume of distribution at steady state", "spearman", transform=Transform.LOG10
+    ),
+    _tdc("CYP2C9_Veith", C, M, _PROB, "CYP2C9 inhibition", "pr-auc", good="lower"),
+    _tdc("CYP2D6_Veith", C, M, _PROB, "CYP2D6 inhibition", "pr-auc", good="lower"),
+    _tdc("CYP3A4_Veith", C, M, _PROB, "CYP3A4 inhibition", "pr-auc", good="lower"),
+    _tdc("CYP2C9_Substrate_CarbonMangels", C, M, _PROB, "CYP2C9 substrate", "pr-auc"),
+    _tdc("CYP2D6_Substrate_CarbonMangels", C, M, _PROB, "CYP2D6 substrate", "pr-auc"),
+    _tdc("CYP3A4_Substrate_CarbonMangels", C, M, _PROB, "CYP3A4 substrate", "roc-auc"),
+    _tdc("Half_Life_Obach", R, E, "h", "Half-life in humans", "spearman", good="higher", transform=Transform.LOG10),
+    _tdc(
+        "Clearance_Hepatocyte_AZ",
+        R,
+        E,
+        "uL/min/10^6 cells",
+        "Hepatocyte intrinsic clearance",
+        "spearman",
+        good="lower",
+        transform=Transform.LOG10,
+    ),
+    _tdc(
+        "Clearance_Microsome_AZ",
+        R,
+        E,
+        "mL/min/g",
+        "Microsomal intrinsic clearance",
+        "spearman",
+        good="lower",
+        transform=Transform.LOG10,
+    ),
+    _tdc("LD50_Zhu", R, T, "-log10(mol/kg)", "Acute oral toxicity in rat (higher = more toxic)", "mae", good="lower"),
+    _tdc("hERG", C, T, _PROB, "hERG channel blockade", "roc-auc", good="lower"),
+    _tdc("AMES", C, T, _PROB, "Ames mutagenicity", "roc-auc", good="lower"),
+    _tdc("DILI", C, T, _PROB, "Drug-induced liver injury", "roc-auc", good="lower"),
+    Endpoint("CYP1A2_Veith", C, M, _PROB, "CYP1A2 inhibition", "TDC single-instance cyp1a2_veith", good="lower"),
+    Endpoint("CYP2C19_Veith", C, M, _PROB, "CYP2C19 inhibition", "TDC single-instance cyp2c19_veith", good="lower"),
+    Endpoint(
+        "ClinTox", C, T, _PROB, "Failed clinical trials for toxicity", "MoleculeNet clintox.csv (CT_TOX)", good="lower"
+    ),
+    _tox21("NR-AR", "androgen receptor (full length)"),
+    _tox21("NR-AR-LBD", "androgen receptor ligand-binding domain"),
+    _tox21("NR-AhR", "aryl hydrocarbon receptor"),
+    _tox21("NR-Aromatase", "aromatase inhibition"),
+    _tox21("NR-ER", "estrogen receptor alpha (full length)"),
+    _tox21("NR-ER-LBD", "estrogen receptor alpha ligand-binding domain"),
+    _tox21("NR-PPAR-gamma", "PPAR-gamma"),
+    _tox21("SR-ARE", "antioxidant response element"),
+    _tox21("SR-ATAD5", "ATAD5 genotoxicity"),
+    _tox21("SR-HSE", "heat-shock factor response element"),
+    _tox21("SR-MMP", "mitochondrial membrane potential"),
+    _tox21("SR-p53", "p53 response"),
+)
+
+CATALOGUE: dict[str, Endpoint] = {e.name: e for e in ENDPOINTS}
+TDC_BENCHMARK_ENDPOINTS: dict[str, Endpoint] = {e.tdc_benchmark: e for e in ENDPOINTS if e.tdc_benchmark}
+
+
+def get_endpoint(name: str) -> Endpoint:
+    """Look an endpoint up by catalogue name or lower-case TDC benchmark name."""
+    if name in CATALOGUE:
+        return CATALOGUE[name]
+    if name.lower() in TDC_BENCHMARK_ENDPOINTS:
+        return TDC_BENCHMARK_ENDPOINTS[name.lower()]
+    from fedadmet.exceptions import InputError
+
+    raise InputError(f"unknown endpoint {name!r}", expected=f"one of {', '.join(CATALOGUE)}")

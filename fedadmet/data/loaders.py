@@ -1,0 +1,155 @@
+"""Loaders for labelled molecule files: TDC-format CSV, generic CSV/TSV with chosen columns, and SDF.
+
+Every loader standardises SMILES through the chemistry layer and returns a :class:`MoleculeTable`
+that keeps every input row (rejects carry their reason), so nothing is silently dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rdkit import Chem
+
+from fedadmet.chem.standardize import Reject, standardize_many
+from fedadmet.exceptions import InputError
+
+SMILES_COLUMN_CANDIDATES = ("smiles", "SMILES", "Smiles", "Drug", "canonical_smiles", "Smiles_unify")
+
+
+@dataclass
+class MoleculeTable:
+    """Input rows with canonical ``smiles`` (None for rejects) and label columns; ``row`` is the input row."""
+
+    frame: pd.DataFrame
+    label_columns: list[str]
+    rejects: list[Reject]
+    source: str
+
+    @property
+    def valid(self) -> pd.DataFrame:
+        return self.frame[self.frame["smiles"].notna()].reset_index(drop=True)
+
+    def labelled(self, column: str) -> pd.DataFrame:
+        """Valid rows that carry a label in ``column``, as the ``smiles``/``y`` frame models train on."""
+        rows = self.valid[self.valid[column].notna()]
+        return pd.DataFrame({"smiles": rows["smiles"].to_numpy(), "y": rows[column].astype(float).to_numpy()})
+
+
+def read_table(path: Path, *, max_bytes: int | None = None) -> pd.DataFrame:
+    """Read a CSV/TSV (optionally .gz) as text columns with clear errors for unusable files."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"file not found: {path}")
+    if max_bytes is not None and path.stat().st_size > max_bytes:
+        raise InputError(f"{path.name} is {path.stat().st_size} bytes", expected=f"at most {max_bytes} bytes")
+    raw = path.read_bytes()
+    if path.suffix == ".gz":
+        import gzip
+
+        raw = gzip.decompress(raw)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(
+            f"{path.name} is not UTF-8 text: undecodable byte 0x{raw[exc.start]:02x} on line {line}",
+            expected="a UTF-8 encoded CSV (re-save it as 'CSV UTF-8')",
+        ) from None
+    if not text.strip():
+        raise InputError(f"{path.name} is empty", expected="a header line and at least one data row")
+    delimiter = "\t" if path.name.removesuffix(".gz").endswith((".tsv", ".tab")) else _sniff_delimiter(text)
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, na_values=[""])
+    except (pd.errors.ParserError, csv.Error) as exc:
+        raise InputError(f"{path.name} is not a well-formed table: {exc}") from None
+    if frame.empty:
+        raise InputError(f"{path.name} has a header but no data rows", got=list(frame.columns))
+    return frame
+
+
+def _sniff_delimiter(text: str) -> str:
+    header = text.splitlines()[0]
+    return max([",", "\t", ";"], key=header.count)
+
+
+def find_smiles_column(frame: pd.DataFrame, requested: str | None = None) -> str:
+    """The SMILES column: the requested one, or the first usual name present."""
+    if requested is not None:
+        if requested not in frame.columns:
+            raise InputError(f"column {requested!r} not found", got=list(frame.columns), expected="a SMILES column")
+        return requested
+    for candidate in SMILES_COLUMN_CANDIDATES:
+        if candidate in frame.columns:
+            return candidate
+    raise InputError(
+        "no SMILES column found; name it with --smiles-column",
+        got=list(frame.columns),
+        expected=f"one of {', '.join(SMILES_COLUMN_CANDIDATES)}",
+    )
+
+
+def table_from_frame(
+    frame: pd.DataFrame, smiles_column: str | None, label_columns: Sequence[str], source: str
+) -> MoleculeTable:
+    column = find_smiles_column(frame, smiles_column)
+    missing = [c for c in label_columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"label column(s) {missing} not found in {source}", got=list(frame.columns))
+    batch = standardize_many(frame[column].tolist())
+    out = pd.DataFrame({"row": np.arange(len(frame)), "input_smiles": frame[column].to_numpy(), "smiles": batch.smiles})
+    for label in label_columns:
+        values = pd.to_numeric(frame[label], errors="coerce")
+        bad = frame[label].notna() & values.isna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(
+                f"column {label!r} of {source} has a non-numeric value on data row {row + 1}",
+                got=frame[label].iloc[row],
+                expected="a number or an empty cell",
+            )
+        out[label] = values.to_numpy()
+    return MoleculeTable(out, list(label_columns), batch.rejects, source)
+
+
+def load_csv(path: Path, smiles_column: str | None = None, label_columns: Sequence[str] = ()) -> MoleculeTable:
+    """A CSV/TSV with a SMILES column and any number of numeric label columns."""
+    return table_from_frame(read_table(path), smiles_column, label_columns, Path(path).name)
+
+
+def load_tdc(path: Path) -> MoleculeTable:
+    """A TDC file with columns ``Drug_ID, Drug, Y``."""
+    frame = read_table(path)
+    if not {"Drug", "Y"} <= set(frame.columns):
+        raise InputError(f"{Path(path).name} is not in TDC format", got=list(frame.columns), expected="Drug_ID,Drug,Y")
+    return table_from_frame(frame, "Drug", ["Y"], Path(path).name)
+
+
+def load_sdf(path: Path, label_properties: Sequence[str] = ()) -> MoleculeTable:
+    """An SD file; molecules RDKit cannot read become rejects at their record index."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"file not found: {path}")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path.name} is empty", expected="an SD file with at least one record")
+    records: list[dict[str, object]] = []
+    for mol in Chem.ForwardSDMolSupplier(str(path), sanitize=True):
+        entry: dict[str, object] = {"smiles": Chem.MolToSmiles(mol) if mol is not None else None}
+        for prop in label_properties:
+            entry[prop] = mol.GetProp(prop) if mol is not None and mol.HasProp(prop) else None
+        records.append(entry)
+    if not records:
+        raise InputError(f"{path.name} holds no SD records", expected="records separated by $$$$")
+    frame = pd.DataFrame.from_records(records, columns=["smiles", *label_properties])
+    table = table_from_frame(frame, "smiles", label_properties, path.name)
+    for index, value in enumerate(frame["smiles"]):
+        if value is None:
+            for i, reject in enumerate(table.rejects):
+                if reject.index == index:
+                    table.rejects[i] = Reject(index, "", f"SD record {index + 1} could not be read by RDKit")
+    return table

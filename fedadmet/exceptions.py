@@ -1,0 +1,23 @@
+"""Domain errors. Each message says what was got and what was expected, so a user can fix the input."""
+
+from __future__ import annotations
+
+
+class FedadmetError(Exception):
+    """Base class for every error the platform raises on purpose."""
+
+
+class InputError(FedadmetError):
+    """The user's input (file, column, SMILES, option) cannot be used."""
+
+    def __init__(self, problem: str, *, got: object | None = None, expected: str | None = None) -> None:
+        parts = [problem]
+        if got is not None:
+            parts.append(f"got: {got!r}")
+        if expected is not None:
+            parts.append(f"expected: {expected}")
+        super().__init__("; ".join(parts))
+
+
+class ArtifactError(FedadmetError):
+    """A saved model folder is missing, incomplete or from an incompatible version."""

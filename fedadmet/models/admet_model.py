@@ -1,0 +1,359 @@
+"""A trained ADMET/Tox model: shared multitask trunk + per-endpoint GBM heads, blended and calibrated.
+
+Training data comes as one frame per endpoint with canonical ``smiles`` and source-unit ``y``.
+Validation frames drive early stopping, the GBM/trunk blend weight, calibration and the domain
+threshold. Auxiliary endpoints only shape the trunk (representation learning); the model does not
+predict them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.numpy import load_file, save_file
+from tqdm.auto import tqdm
+
+import fedadmet
+from fedadmet.chem.compute import compute_features
+from fedadmet.chem.featurizers import FeatureSet, default_feature_set
+from fedadmet.config import get_settings
+from fedadmet.data.catalogue import Endpoint, get_endpoint
+from fedadmet.data.splits import molecule_set_hash, without_molecules
+from fedadmet.exceptions import ArtifactError, InputError
+from fedadmet.models.calibration import ConformalRegressor, PlattCalibrator
+from fedadmet.models.config import ModelConfig
+from fedadmet.models.domain import ApplicabilityDomain
+from fedadmet.models.gbm import GBMModel, fit_gbm, load_gbm, predict_gbm
+from fedadmet.models.metrics import default_metric, is_better, score
+from fedadmet.models.preprocess import FeatureScaler
+from fedadmet.models.training import TaskMatrix, predict_raw, train_trunk
+from fedadmet.models.trunk import MultitaskNet
+
+ARTIFACT_FORMAT = 1
+EndpointFrames = Mapping[str, pd.DataFrame]
+
+
+@dataclass
+class EndpointHead:
+    """Everything specific to one predicted endpoint."""
+
+    endpoint: Endpoint
+    gbm: GBMModel
+    gbm_weight: float
+    platt: PlattCalibrator | None = None
+    conformal: ConformalRegressor | None = None
+    validation: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class RawPrediction:
+    """Per-endpoint predictions for a batch of canonical SMILES, in source units."""
+
+    values: dict[str, np.ndarray]
+    uncertainty: dict[str, np.ndarray]
+    domain_score: np.ndarray
+    in_domain: np.ndarray
+
+
+@dataclass
+class ADMETModel:
+    config: ModelConfig
+    feature_set: FeatureSet
+    scaler: FeatureScaler
+    net: MultitaskNet
+    target_mean: np.ndarray
+    target_std: np.ndarray
+    heads: dict[str, EndpointHead]
+    domain: ApplicabilityDomain
+    metadata: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def endpoints(self) -> list[str]:
+        return list(self.heads)
+
+    # ------------------------------------------------------------------ training
+    @classmethod
+    def fit(
+        cls,
+        train: EndpointFrames,
+        valid: EndpointFrames,
+        auxiliary: EndpointFrames | None = None,
+        config: ModelConfig | None = None,
+        progress: bool | None = None,
+        cache_dir: Path | None = None,
+        exclude_from_trunk: Collection[str] = (),
+    ) -> ADMETModel:
+        """Train on ``train``; molecules in ``exclude_from_trunk`` never reach the trunk (leakage control),
+        while the per-endpoint GBM heads still use all of their endpoint's training rows."""
+        config = config or ModelConfig()
+        settings = get_settings()
+        progress = settings.progress if progress is None else progress
+        auxiliary = auxiliary or {}
+        started = time.time()
+        missing_valid = sorted(set(train) - set(valid))
+        if missing_valid:
+            raise InputError("every trained endpoint needs validation rows", got=missing_valid)
+        torch.set_num_threads(settings.n_jobs)
+        tasks = list(train) + [name for name in auxiliary if name not in train]
+        endpoints = {name: get_endpoint(name) for name in tasks}
+        feature_set = default_feature_set()
+        all_smiles = sorted({s for frames in (train, valid, auxiliary) for f in frames.values() for s in f["smiles"]})
+        features = compute_features(all_smiles, feature_set, progress=progress, cache_dir=cache_dir)
+        row_of = {s: i for i, s in enumerate(all_smiles)}
+
+        train_frames = without_molecules(
+            {**{k: v for k, v in auxiliary.items() if k not in train}, **train}, exclude_from_trunk
+        )
+        trunk_valid = without_molecules(valid, exclude_from_trunk)
+        train_smiles = sorted({s for f in train_frames.values() for s in f["smiles"]})
+        scaler = FeatureScaler.fit(features[[row_of[s] for s in train_smiles]])
+        target_mean, target_std = _regression_scaling(tasks, endpoints, train_frames)
+
+        def matrix(frames: EndpointFrames) -> TaskMatrix:
+            smiles = sorted({s for f in frames.values() for s in f["smiles"]})
+            position = {s: i for i, s in enumerate(smiles)}
+            targets = np.full((len(smiles), len(tasks)), np.nan, dtype=np.float32)
+            for j, task in enumerate(tasks):
+                if task not in frames:
+                    continue
+                scaled = (endpoints[task].to_model_scale(frames[task]["y"].to_numpy()) - target_mean[j]) / target_std[j]
+                per_molecule = pd.Series(scaled).groupby(frames[task]["smiles"].to_numpy()).mean()
+                targets[[position[s] for s in per_molecule.index], j] = per_molecule.to_numpy()
+            return TaskMatrix(scaler.transform(features[[row_of[s] for s in smiles]]), targets)
+
+        is_classification = np.array([endpoints[t].is_classification for t in tasks])
+        net = MultitaskNet(
+            len(feature_set), tasks, config.trunk.hidden_sizes, config.trunk.dropout, config.trunk.input_dropout
+        )
+        curve = train_trunk(
+            net,
+            matrix(train_frames),
+            matrix(trunk_valid),
+            is_classification,
+            config.trunk,
+            seed=config.seed,
+            progress=progress,
+        )
+
+        model = cls(
+            config,
+            feature_set,
+            scaler,
+            net,
+            target_mean,
+            target_std,
+            heads={},
+            domain=ApplicabilityDomain(np.zeros((0, 0), np.uint8), 0),
+        )
+        for name in tqdm(list(train), desc="endpoint heads", disable=not progress):
+            model.heads[name] = model._fit_head(endpoints[name], train[name], valid[name], features, row_of)
+
+        morgan = feature_set.block("morgan")
+        model.domain = ApplicabilityDomain.from_counts(
+            features[[row_of[s] for s in train_smiles], morgan], config.ad_reference_size, config.seed
+        )
+        valid_smiles = sorted({s for f in valid.values() for s in f["smiles"]} - set(train_smiles))
+        model.domain.calibrate(features[[row_of[s] for s in valid_smiles], morgan], config.ad_quantile)
+        model.metadata = {
+            "trained_seconds": round(time.time() - started, 1),
+            "trunk_valid_loss": curve,
+            "training_rows": {name: len(frame) for name, frame in train_frames.items()},
+            "auxiliary_endpoints": [t for t in tasks if t not in train],
+            "trunk_molecules": len(train_smiles),
+            "trunk_molecules_sha256": molecule_set_hash(train_smiles),
+        }
+        return model
+
+    def _fit_head(
+        self, endpoint: Endpoint, train: pd.DataFrame, valid: pd.DataFrame, features: np.ndarray, row_of: dict[str, int]
+    ) -> EndpointHead:
+        settings = get_settings()
+        x_train = features[[row_of[s] for s in train["smiles"]]]
+        x_valid = features[[row_of[s] for s in valid["smiles"]]]
+        y_train = endpoint.to_model_scale(train["y"].to_numpy())
+        y_valid = endpoint.to_model_scale(valid["y"].to_numpy())
+        gbm = fit_gbm(x_train, y_train, endpoint.is_classification, self.config.gbm, self.config.seed, settings.n_jobs)
+        gbm_pred = predict_gbm(gbm, x_valid)
+        net_pred = self._trunk_predictions(x_valid)[endpoint.name]
+        metric = endpoint.metric or default_metric(endpoint.is_classification)
+        usable = len(np.unique(y_valid)) > 1
+        best_weight, best_score = 0.5, None
+        for weight in self.config.blend_weights if usable else ():
+            candidate = score(metric, y_valid, weight * gbm_pred + (1 - weight) * net_pred)
+            if best_score is None or is_better(metric, candidate, best_score):
+                best_weight, best_score = weight, candidate
+        blended = best_weight * gbm_pred + (1 - best_weight) * net_pred
+        head = EndpointHead(endpoint, gbm, best_weight)
+        if endpoint.is_classification:
+            head.platt = PlattCalibrator.fit(blended, y_valid)
+        else:
+            head.conformal = ConformalRegressor.fit(
+                y_valid, blended, np.abs(gbm_pred - net_pred), self.config.conformal_coverage
+            )
+        if usable:
+
+            def valid_score(prediction: np.ndarray) -> float:
+                # MAE is reported in source units; rank and probability metrics do not depend on the scale.
+                return score(metric, endpoint.from_model_scale(y_valid), endpoint.from_model_scale(prediction))
+
+            head.validation = {
+                "metric": metric,
+                "blend": valid_score(blended),
+                "gbm_only": valid_score(gbm_pred),
+                "trunk_only": valid_score(net_pred),
+                "n": len(valid),
+            }
+        return head
+
+    # ------------------------------------------------------------------ inference
+    def _trunk_predictions(self, features: np.ndarray) -> dict[str, np.ndarray]:
+        raw = predict_raw(self.net, self.scaler.transform(features))
+        out = {}
+        for j, task in enumerate(self.net.tasks):
+            endpoint = get_endpoint(task)
+            column = raw[:, j].astype(np.float64)
+            if endpoint.is_classification:
+                out[task] = 1.0 / (1.0 + np.exp(-column))
+            else:
+                out[task] = column * self.target_std[j] + self.target_mean[j]
+        return out
+
+    def featurize(self, smiles: Sequence[str], cache_dir: Path | None = None) -> np.ndarray:
+        return compute_features(list(smiles), self.feature_set, cache_dir=cache_dir)
+
+    def predict_features(self, features: np.ndarray) -> RawPrediction:
+        """Predictions for precomputed features (rows from :meth:`featurize`)."""
+        trunk = self._trunk_predictions(features)
+        values, uncertainty = {}, {}
+        for name, head in self.heads.items():
+            gbm_pred = predict_gbm(head.gbm, features)
+            blended = head.gbm_weight * gbm_pred + (1 - head.gbm_weight) * trunk[name]
+            if head.platt is not None:
+                probability = head.platt(blended)
+                values[name] = probability
+                uncertainty[name] = np.minimum(probability, 1 - probability)
+            else:
+                assert head.conformal is not None
+                values[name] = head.endpoint.from_model_scale(blended)
+                uncertainty[name] = head.conformal.half_width(np.abs(gbm_pred - trunk[name]))
+        domain_score = self.domain.score(features[:, self.feature_set.block("morgan")])
+        return RawPrediction(values, uncertainty, domain_score, domain_score >= self.domain.threshold)
+
+    def predict_smiles(self, smiles: Sequence[str]) -> RawPrediction:
+        return self.predict_features(self.featurize(smiles))
+
+    # ------------------------------------------------------------------ artifacts
+    def save(self, folder: Path) -> Path:
+        """Write weights (safetensors, CatBoost .cbm) and JSON metadata; nothing is pickled."""
+        folder = Path(folder)
+        (folder / "gbm").mkdir(parents=True, exist_ok=True)
+        tensors = {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
+        tensors |= {
+            "scaler.mean": self.scaler.mean,
+            "scaler.std": self.scaler.std,
+            "target.mean": self.target_mean.astype(np.float64),
+            "target.std": self.target_std.astype(np.float64),
+            "domain.reference_bits": self.domain.reference_bits,
+        }
+        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, folder / "weights.safetensors")
+        heads = {}
+        for name, head in self.heads.items():
+            file_name = f"{_safe_file_name(name)}.cbm"
+            head.gbm.save_model(str(folder / "gbm" / file_name), format="cbm")
+            heads[name] = {
+                "gbm_file": file_name,
+                "gbm_weight": head.gbm_weight,
+                "platt": vars(head.platt) if head.platt else None,
+                "conformal": vars(head.conformal) if head.conformal else None,
+                "validation": head.validation,
+            }
+        card = {
+            "format": ARTIFACT_FORMAT,
+            "fedadmet_version": fedadmet.__version__,
+            "config": self.config.model_dump(mode="json"),
+            "feature_signature": self.feature_set.signature,
+            "tasks": self.net.tasks,
+            "heads": heads,
+            "domain": {"n_bits": self.domain.n_bits, "threshold": self.domain.threshold},
+            "metadata": self.metadata,
+        }
+        (folder / "model.json").write_text(json.dumps(card, indent=2, default=_json_default))
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> ADMETModel:
+        folder = Path(folder)
+        card_path = folder / "model.json"
+        if not card_path.is_file():
+            raise ArtifactError(f"no model at {folder}: model.json is missing (train one with `fedadmet train`)")
+        card = json.loads(card_path.read_text())
+        if card.get("format") != ARTIFACT_FORMAT:
+            raise ArtifactError(
+                f"model format {card.get('format')!r} at {folder}; this fedadmet reads {ARTIFACT_FORMAT}"
+            )
+        config = ModelConfig.model_validate(card["config"])
+        feature_set = default_feature_set()
+        if feature_set.signature != card["feature_signature"]:
+            raise ArtifactError(
+                f"model was trained with features {card['feature_signature']}; this fedadmet computes "
+                f"{feature_set.signature}"
+            )
+        tensors = load_file(folder / "weights.safetensors")
+        net = MultitaskNet(
+            len(feature_set), card["tasks"], config.trunk.hidden_sizes, config.trunk.dropout, config.trunk.input_dropout
+        )
+        net.load_state_dict({k[4:]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith("net.")})
+        net.eval()
+        heads = {}
+        for name, entry in card["heads"].items():
+            endpoint = get_endpoint(name)
+            heads[name] = EndpointHead(
+                endpoint=endpoint,
+                gbm=load_gbm(str(folder / "gbm" / entry["gbm_file"]), endpoint.is_classification),
+                gbm_weight=entry["gbm_weight"],
+                platt=PlattCalibrator(**entry["platt"]) if entry["platt"] else None,
+                conformal=ConformalRegressor(**entry["conformal"]) if entry["conformal"] else None,
+                validation=entry["validation"],
+            )
+        domain = ApplicabilityDomain(
+            tensors["domain.reference_bits"], card["domain"]["n_bits"], card["domain"]["threshold"]
+        )
+        return cls(
+            config,
+            feature_set,
+            FeatureScaler(tensors["scaler.mean"], tensors["scaler.std"]),
+            net,
+            tensors["target.mean"],
+            tensors["target.std"],
+            heads,
+            domain,
+            card["metadata"],
+        )
+
+
+def _regression_scaling(
+    tasks: list[str], endpoints: dict[str, Endpoint], frames: EndpointFrames
+) -> tuple[np.ndarray, np.ndarray]:
+    mean, std = np.zeros(len(tasks)), np.ones(len(tasks))
+    for j, task in enumerate(tasks):
+        if not endpoints[task].is_classification:
+            values = endpoints[task].to_model_scale(frames[task]["y"].to_numpy())
+            mean[j], std[j] = float(np.mean(values)), float(np.std(values)) or 1.0
+    return mean, std
+
+
+def _safe_file_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} in model.json")

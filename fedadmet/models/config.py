@@ -1,0 +1,40 @@
+"""Hyper-parameters of the model family, one typed object saved with every artifact."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class TrunkConfig(BaseModel):
+    """Multitask MLP trunk shared by all endpoints (the part a federation trains together)."""
+
+    hidden_sizes: tuple[int, ...] = (1024, 512)
+    dropout: float = Field(default=0.25, ge=0.0, lt=1.0)
+    input_dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-5
+    batch_size: int = 256
+    max_epochs: int = 60
+    patience: int = 8
+
+
+class GBMConfig(BaseModel):
+    """Gradient-boosted trees per endpoint over the feature vector (the MapLight recipe)."""
+
+    iterations: int = 1000
+    depth: int = 6
+
+
+class ModelConfig(BaseModel):
+    """Everything that defines a trained fedadmet model besides its data."""
+
+    trunk: TrunkConfig = TrunkConfig()
+    gbm: GBMConfig = GBMConfig()
+    blend_weights: tuple[float, ...] = Field(
+        default=(0.25, 0.5, 0.75),
+        description="Candidate weights of the GBM in the GBM/trunk blend, picked per endpoint on validation.",
+    )
+    conformal_coverage: float = Field(default=0.9, gt=0.0, lt=1.0)
+    ad_reference_size: int = Field(default=20000, description="Training molecules kept for the domain score.")
+    ad_quantile: float = Field(default=0.05, description="Validation molecules below this quantile are out of domain.")
+    seed: int = 0

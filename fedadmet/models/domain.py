@@ -1,0 +1,50 @@
+"""Applicability domain from a model's own training molecules: nearest-neighbour Tanimoto similarity.
+
+It needs nothing but the model owner's compounds, so each federation partner can score it locally.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+_BATCH = 2048
+
+
+def tanimoto_matrix(query_bits: np.ndarray, reference_bits: np.ndarray) -> np.ndarray:
+    """Tanimoto similarities between binary fingerprints given as 0/1 rows."""
+    query = query_bits.astype(np.float32)
+    reference = reference_bits.astype(np.float32)
+    intersection = query @ reference.T
+    union = query.sum(1, keepdims=True) + reference.sum(1)[None, :] - intersection
+    return np.divide(intersection, union, out=np.zeros_like(intersection), where=union > 0)
+
+
+@dataclass
+class ApplicabilityDomain:
+    reference_bits: np.ndarray  # packed with np.packbits, one row per reference molecule
+    n_bits: int
+    threshold: float = 0.0
+
+    @classmethod
+    def from_counts(cls, morgan_counts: np.ndarray, max_reference: int, seed: int) -> ApplicabilityDomain:
+        rows = np.arange(len(morgan_counts))
+        if len(rows) > max_reference:
+            rows = np.sort(np.random.default_rng(seed).choice(rows, size=max_reference, replace=False))
+        bits = morgan_counts[rows] > 0
+        return cls(reference_bits=np.packbits(bits, axis=1), n_bits=morgan_counts.shape[1])
+
+    def score(self, morgan_counts: np.ndarray) -> np.ndarray:
+        """Similarity (0-1) of each molecule to its nearest reference molecule."""
+        reference = np.unpackbits(self.reference_bits, axis=1, count=self.n_bits)
+        query = morgan_counts > 0
+        out = np.zeros(len(query), dtype=np.float32)
+        for start in range(0, len(query), _BATCH):
+            out[start : start + _BATCH] = tanimoto_matrix(query[start : start + _BATCH], reference).max(1)
+        return out
+
+    def calibrate(self, validation_counts: np.ndarray, quantile: float) -> None:
+        """Set the in-domain threshold so that ``1 - quantile`` of held-out molecules count as in domain."""
+        if len(validation_counts):
+            self.threshold = float(np.quantile(self.score(validation_counts), quantile))

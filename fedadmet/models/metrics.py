@@ -1,0 +1,30 @@
+"""The TDC leaderboard metrics, computed as TDC computes them."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import spearmanr
+from sklearn.metrics import average_precision_score, mean_absolute_error, roc_auc_score
+
+HIGHER_IS_BETTER = {"mae": False, "spearman": True, "roc-auc": True, "pr-auc": True}
+
+
+def score(metric: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    y_true, y_pred = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
+    if metric == "mae":
+        return float(mean_absolute_error(y_true, y_pred))
+    if metric == "spearman":
+        return float(spearmanr(y_true, y_pred).statistic)
+    if metric == "roc-auc":
+        return float(roc_auc_score(y_true, y_pred))
+    if metric == "pr-auc":
+        return float(average_precision_score(y_true, y_pred))
+    raise ValueError(f"unknown metric {metric!r}; expected one of {sorted(HIGHER_IS_BETTER)}")
+
+
+def is_better(metric: str, candidate: float, incumbent: float) -> bool:
+    return candidate > incumbent if HIGHER_IS_BETTER[metric] else candidate < incumbent
+
+
+def default_metric(is_classification: bool) -> str:
+    return "roc-auc" if is_classification else "mae"
