@@ -23,13 +23,15 @@ class Settings(BaseSettings):
     max_heavy_atoms: int = Field(default=150, ge=1, description="Larger molecules are rejected as out of scope.")
     max_smiles_length: int = Field(default=2000, ge=1)
     progress: bool = Field(default=True, description="Show progress bars on long work.")
+    model_dir: Path | None = Field(default=None, description="Model used by predict; default: see default_model.")
 
     @property
     def feature_cache_dir(self) -> Path:
         return self.home / "feature_cache"
 
     @property
-    def default_model_dir(self) -> Path:
+    def trained_model_dir(self) -> Path:
+        """Where `fedadmet train` writes a user-trained default model."""
         return self.home / "models" / "default"
 
 

@@ -59,7 +59,7 @@ def standardize_smiles(smiles: object) -> tuple[str | None, str | None]:
     """Return ``(canonical_smiles, None)`` or ``(None, reason)`` for one input value."""
     settings = get_settings()
     if smiles is None or (isinstance(smiles, float) and smiles != smiles):
-        return None, "empty SMILES"
+        return None, "missing SMILES (empty cell or unreadable record)"
     if not isinstance(smiles, str):
         return None, f"SMILES must be text, got {type(smiles).__name__}"
     text = smiles.strip()
@@ -81,15 +81,25 @@ def standardize_smiles(smiles: object) -> tuple[str | None, str | None]:
         return None, "molecule has no heavy atoms after standardisation"
     if heavy > settings.max_heavy_atoms:
         return None, f"molecule has {heavy} heavy atoms, more than the supported {settings.max_heavy_atoms}"
-    return Chem.MolToSmiles(mol), None
+    canonical = Chem.MolToSmiles(mol)
+    if Chem.MolFromSmiles(canonical) is None:
+        # Every later step re-parses canonical SMILES, so a structure RDKit cannot read back is unusable.
+        return None, "standardised structure does not round-trip through SMILES (RDKit cannot re-read it)"
+    return canonical, None
 
 
 def standardize_many(smiles: Iterable[object]) -> StandardizedBatch:
     """Standardise a column of SMILES, keeping row alignment and recording each reject with its reason."""
     out: list[str | None] = []
     rejects: list[Reject] = []
+    seen: dict[str, tuple[str | None, str | None]] = {}  # data sets repeat molecules; standardise each once
     for index, value in enumerate(smiles):
-        canonical, reason = standardize_smiles(value)
+        if isinstance(value, str):
+            if value not in seen:
+                seen[value] = standardize_smiles(value)
+            canonical, reason = seen[value]
+        else:
+            canonical, reason = standardize_smiles(value)
         out.append(canonical)
         if reason is not None:
             rejects.append(Reject(index=index, smiles=str(value), reason=reason))

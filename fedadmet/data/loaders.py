@@ -153,3 +153,17 @@ def load_sdf(path: Path, label_properties: Sequence[str] = ()) -> MoleculeTable:
                 if reject.index == index:
                     table.rejects[i] = Reject(index, "", f"SD record {index + 1} could not be read by RDKit")
     return table
+
+
+def read_molecules(path: Path, smiles_column: str | None = None) -> pd.DataFrame:
+    """Molecules to predict from a CSV/TSV (all columns kept) or an SD file (``name``, ``smiles``)."""
+    path = Path(path)
+    if path.suffix.lower() != ".sdf":
+        frame = read_table(path)
+        find_smiles_column(frame, smiles_column)
+        return frame
+    table = load_sdf(path)
+    names = [None] * len(table.frame)
+    for index, mol in enumerate(Chem.ForwardSDMolSupplier(str(path))):
+        names[index] = mol.GetProp("_Name") if mol is not None and mol.HasProp("_Name") else None
+    return pd.DataFrame({"name": names, "smiles": table.frame["input_smiles"]})

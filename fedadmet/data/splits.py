@@ -68,3 +68,15 @@ def molecule_set_hash(smiles: Collection[str]) -> str:
         digest.update(value.encode())
         digest.update(b"\n")
     return digest.hexdigest()
+
+
+def split_for_validation(
+    frames: Mapping[str, pd.DataFrame], fraction: float, seed: int
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """Per endpoint, hold out ``fraction`` of the rows by scaffold for early stopping and calibration."""
+    train, valid = {}, {}
+    for name, frame in frames.items():
+        train_idx, valid_idx, _ = scaffold_split(frame["smiles"].tolist(), (1 - fraction, fraction, 0.0), seed)
+        train[name] = frame.iloc[train_idx].reset_index(drop=True)
+        valid[name] = frame.iloc[valid_idx].reset_index(drop=True)
+    return train, valid

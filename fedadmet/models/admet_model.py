@@ -164,7 +164,8 @@ class ADMETModel:
         model.metadata = {
             "trained_seconds": round(time.time() - started, 1),
             "trunk_valid_loss": curve,
-            "training_rows": {name: len(frame) for name, frame in train_frames.items()},
+            "trunk_rows": {name: len(frame) for name, frame in train_frames.items()},
+            "head_rows": {name: len(frame) for name, frame in train.items()},
             "auxiliary_endpoints": [t for t in tasks if t not in train],
             "trunk_molecules": len(train_smiles),
             "trunk_molecules_sha256": molecule_set_hash(train_smiles),

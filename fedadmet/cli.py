@@ -1,0 +1,142 @@
+"""The `fedadmet` command: thin wrappers over the library, with readable output and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fedadmet.exceptions import FedadmetError
+
+app = typer.Typer(help="fedadmet: federated ADMET/Tox prediction.", no_args_is_help=True, add_completion=False)
+data_app = typer.Typer(help="Inspect and prepare labelled data.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console()
+errors = Console(stderr=True, soft_wrap=True)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+@app.command()
+def predict(
+    input_path: Annotated[Path, typer.Argument(help="CSV/TSV with a SMILES column, or an SD file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV to write, one row per input row.")],
+    smiles_column: Annotated[
+        str | None, typer.Option(help="SMILES column (default: smiles, SMILES, Drug, ...).")
+    ] = None,
+    model: Annotated[Path | None, typer.Option(help="Model folder (default: the default model).")] = None,
+) -> None:
+    """Predict every endpoint with uncertainty, applicability domain and structural alerts."""
+    from fedadmet.data.loaders import read_molecules
+    from fedadmet.predict import ERROR_COLUMN, IN_DOMAIN_COLUMN
+    from fedadmet.predict import predict as run_predict
+
+    try:
+        frame = read_molecules(input_path, smiles_column)
+        result = run_predict(frame, model=model, smiles_column=smiles_column)
+    except FedadmetError as exc:
+        raise _fail(str(exc)) from None
+    output.parent.mkdir(parents=True, exist_ok=True)
+    result.to_csv(output, index=False)
+    failed = result[result[ERROR_COLUMN].notna()]
+    predicted = len(result) - len(failed)
+    out_of_domain = int((result[IN_DOMAIN_COLUMN] == False).sum())  # noqa: E712 (object column with None)
+    console.print(f"wrote {output}: {predicted} of {len(result)} rows predicted, {out_of_domain} outside the domain")
+    for _, row in failed.head(20).iterrows():
+        console.print(f"  row {row.name + 1}: {row[ERROR_COLUMN]}", highlight=False)
+    if len(failed) > 20:
+        console.print(f"  ... and {len(failed) - 20} more rows with errors (see the '{ERROR_COLUMN}' column)")
+    if predicted == 0:
+        raise _fail("no row of the input could be predicted", code=1)
+
+
+@app.command()
+def train(
+    data: Annotated[
+        Path | None, typer.Argument(help="File or folder of labelled data (default: the bundled public data).")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Model folder to write.")] = None,
+    endpoint: Annotated[str | None, typer.Option(help="Endpoint of a TDC-format file (Drug, Y).")] = None,
+    smiles_column: Annotated[str | None, typer.Option(help="SMILES column of a wide table.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Train a model (trunk + heads for every endpoint found) and save it without pickle."""
+    from fedadmet.config import get_settings
+    from fedadmet.data.public import public_training_frames, training_frames_from_path
+    from fedadmet.models.build import train_model
+    from fedadmet.models.config import ModelConfig
+
+    try:
+        if data is None:
+            console.print("loading the bundled public data (TDC ADMET group, CYP1A2/2C19, Tox21, ClinTox)")
+            frames, description = public_training_frames(), "bundled public data"
+        else:
+            frames, description = training_frames_from_path(data, endpoint, smiles_column), str(data)
+        console.print(f"training on {len(frames)} endpoints, {sum(len(f) for f in frames.values())} labelled rows")
+        model = train_model(frames, ModelConfig(seed=seed), data_description=description)
+    except FedadmetError as exc:
+        raise _fail(str(exc)) from None
+    folder = model.save(output or get_settings().trained_model_dir)
+    console.print(f"saved model to {folder} ({model.metadata['trained_seconds']} s)")
+
+
+@data_app.command("qc")
+def data_qc(
+    input_path: Annotated[Path, typer.Argument(help="CSV/TSV (or TDC file) to check.")],
+    label: Annotated[
+        list[str] | None, typer.Option(help="Label column(s); default: Y or endpoint-named columns.")
+    ] = None,
+    smiles_column: Annotated[str | None, typer.Option(help="SMILES column.")] = None,
+    endpoint: Annotated[str | None, typer.Option(help="Catalogue endpoint of a single label column.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the Markdown report here.")] = None,
+) -> None:
+    """Quality report: rejects with reasons, duplicates with conflicting labels, ranges and outliers."""
+    from fedadmet.data.catalogue import CATALOGUE
+    from fedadmet.data.loaders import read_table, table_from_frame
+    from fedadmet.data.qc import qc_report
+
+    try:
+        frame = read_table(input_path)
+        labels = label or [c for c in frame.columns if c == "Y" or c in CATALOGUE]
+        table = table_from_frame(frame, smiles_column or ("Drug" if "Drug" in frame else None), labels, input_path.name)
+        report = qc_report(table, {labels[0]: endpoint} if endpoint and labels else None)
+    except FedadmetError as exc:
+        raise _fail(str(exc)) from None
+    text = report.to_markdown()
+    if output:
+        output.write_text(text)
+        console.print(f"wrote {output}")
+    else:
+        console.print(text, markup=False, highlight=False)
+
+
+@app.command()
+def endpoints() -> None:
+    """List every endpoint with its task, unit and desirable direction."""
+    from fedadmet.data.catalogue import ENDPOINTS
+
+    table = Table("endpoint", "category", "task", "unit", "good", "description")
+    for e in ENDPOINTS:
+        table.add_row(e.name, e.category.value, e.task.value, e.unit, e.good or "-", e.description)
+    console.print(table)
+
+
+@app.command()
+def demo() -> None:
+    """A short tour: profile example molecules (with bad rows) and approved drugs, then summarise."""
+    from fedadmet.demo import run_demo
+
+    try:
+        run_demo(console)
+    except FedadmetError as exc:
+        raise _fail(str(exc)) from None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

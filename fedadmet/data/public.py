@@ -1,0 +1,102 @@
+"""The public training data shipped with the package, and turning user files into training frames."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+import pandas as pd
+
+from fedadmet.data.catalogue import CATALOGUE, TDC_BENCHMARK_ENDPOINTS, get_endpoint
+from fedadmet.data.loaders import MoleculeTable, find_smiles_column, load_tdc, read_table, table_from_frame
+from fedadmet.exceptions import InputError
+
+TOX21_ASSAYS = tuple(name for name, e in CATALOGUE.items() if e.source == "MoleculeNet tox21.csv")
+TABLE_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tab")
+
+
+def bundled_path(*parts: str) -> Path:
+    return Path(str(files("fedadmet.data").joinpath("bundled", *parts)))
+
+
+def example_molecules_path() -> Path:
+    return bundled_path("examples", "example_molecules.csv")
+
+
+def approved_drugs() -> pd.DataFrame:
+    """DrugBank approved drugs (name, id, smiles, atc): the reference set for percentiles and the demo."""
+    return pd.read_csv(bundled_path("examples", "drugbank_approved.csv.gz"), dtype=str, keep_default_na=False)
+
+
+def public_training_frames() -> dict[str, pd.DataFrame]:
+    """Every public labelled data set in the catalogue as ``smiles``/``y`` frames (TDC train_val + test)."""
+    frames: dict[str, pd.DataFrame] = {}
+    for name, endpoint in TDC_BENCHMARK_ENDPOINTS.items():
+        parts = [
+            load_tdc(bundled_path("tdc_admet_group", name, f"{p}.csv.gz")).labelled("Y") for p in ("train_val", "test")
+        ]
+        frames[endpoint.name] = pd.concat(parts, ignore_index=True)
+    for name in ("CYP1A2_Veith", "CYP2C19_Veith"):
+        frames[name] = load_tdc(bundled_path("tdc_single_pred_extra", f"{name.lower()}.csv.gz")).labelled("Y")
+    tox21 = _table(bundled_path("moleculenet", "tox21.csv.gz"), "smiles", list(TOX21_ASSAYS))
+    frames |= {assay: tox21.labelled(assay) for assay in TOX21_ASSAYS}
+    frames["ClinTox"] = _table(bundled_path("moleculenet", "clintox.csv.gz"), "smiles", ["CT_TOX"]).labelled("CT_TOX")
+    return frames
+
+
+def _table(path: Path, smiles_column: str, labels: list[str]) -> MoleculeTable:
+    return table_from_frame(read_table(path), smiles_column, labels, path.name)
+
+
+def training_frames_from_path(
+    path: Path, endpoint: str | None = None, smiles_column: str | None = None
+) -> dict[str, pd.DataFrame]:
+    """Training frames from a file or a folder of files.
+
+    A file is either TDC-format (``Drug``, ``Y``; the endpoint comes from ``endpoint``, the file name
+    or its folder name, e.g. ``caco2_wang/train_val.csv``) or a wide table whose label columns are
+    named after catalogue endpoints. Frames for the same endpoint from several files are concatenated.
+    """
+    path = Path(path)
+    if path.is_dir():
+        paths = sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(TABLE_SUFFIXES))
+        if not paths:
+            raise InputError(
+                f"folder {path} holds no data files", expected=f"files ending in {', '.join(TABLE_SUFFIXES)}"
+            )
+    else:
+        paths = [path]
+    frames: dict[str, list[pd.DataFrame]] = {}
+    for file in paths:
+        for name, frame in _frames_from_file(file, endpoint, smiles_column).items():
+            frames.setdefault(name, []).append(frame)
+    return {name: pd.concat(parts, ignore_index=True) for name, parts in frames.items()}
+
+
+def _frames_from_file(path: Path, endpoint: str | None, smiles_column: str | None) -> dict[str, pd.DataFrame]:
+    frame = read_table(path)
+    if {"Drug", "Y"} <= set(frame.columns):
+        name = endpoint or _endpoint_from_path(path)
+        return {get_endpoint(name).name: table_from_frame(frame, "Drug", ["Y"], path.name).labelled("Y")}
+    labels = [c for c in frame.columns if c in CATALOGUE or c.lower() in TDC_BENCHMARK_ENDPOINTS]
+    if endpoint is not None:
+        labels = [endpoint] if endpoint in frame.columns else labels
+    if not labels:
+        raise InputError(
+            f"{path.name} has no label column named after a catalogue endpoint",
+            got=list(frame.columns),
+            expected="TDC format (Drug,Y) or columns such as Caco2_Wang, hERG, AMES (see `fedadmet endpoints`)",
+        )
+    table = table_from_frame(frame, find_smiles_column(frame, smiles_column), labels, path.name)
+    return {get_endpoint(column).name: table.labelled(column) for column in labels}
+
+
+def _endpoint_from_path(path: Path) -> str:
+    stem = path.name.split(".")[0]
+    for candidate in (stem, path.parent.name):
+        if candidate in CATALOGUE or candidate.lower() in TDC_BENCHMARK_ENDPOINTS:
+            return candidate
+    raise InputError(
+        f"cannot tell which endpoint {path} holds",
+        expected="pass --endpoint, or name the file or its folder after an endpoint (e.g. caco2_wang.csv)",
+    )

@@ -1,0 +1,90 @@
+"""Full ADMET/Tox profiles for molecules: the one code path behind the CLI, Python API and server."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fedadmet.chem.alerts import structural_alerts
+from fedadmet.chem.standardize import standardize_many
+from fedadmet.config import get_settings
+from fedadmet.data.loaders import find_smiles_column
+from fedadmet.exceptions import ArtifactError
+from fedadmet.models.admet_model import ADMETModel
+
+BUNDLED_MODEL = Path(__file__).parent / "resources" / "default_model"
+DOMAIN_COLUMN = "applicability_domain"
+IN_DOMAIN_COLUMN = "in_domain"
+ALERTS_COLUMN = "alerts"
+ERROR_COLUMN = "error"
+
+
+def default_model_dir() -> Path:
+    """``FEDADMET_MODEL_DIR`` if set, else a model trained here with `fedadmet train`, else the bundled one."""
+    settings = get_settings()
+    if settings.model_dir is not None:
+        return settings.model_dir
+    if (settings.trained_model_dir / "model.json").is_file():
+        return settings.trained_model_dir
+    if (BUNDLED_MODEL / "model.json").is_file():
+        return BUNDLED_MODEL
+    raise ArtifactError(
+        f"no default model: neither {settings.trained_model_dir} nor the bundled {BUNDLED_MODEL} holds one; "
+        "train it with `fedadmet train`"
+    )
+
+
+@lru_cache(maxsize=4)
+def load_model(folder: Path | None = None) -> ADMETModel:
+    return ADMETModel.load(folder or default_model_dir())
+
+
+def predict(
+    molecules: Sequence[str] | pd.DataFrame,
+    model: ADMETModel | Path | str | None = None,
+    smiles_column: str | None = None,
+) -> pd.DataFrame:
+    """One row per input row, in input order: endpoint values, uncertainties, domain, alerts, errors.
+
+    Rows whose SMILES cannot be used keep their place with an ``error`` message and empty predictions.
+    For classification endpoints the value is a calibrated probability and ``<endpoint>_uncertainty``
+    the probability that the call (above/below 0.5) is wrong; for regression it is the half-width of
+    the conformal interval on the model's scale (log10 units for log-transformed endpoints).
+    """
+    if not isinstance(model, ADMETModel):
+        model = load_model(Path(model) if model is not None else None)
+    if isinstance(molecules, pd.DataFrame):
+        frame = molecules.reset_index(drop=True).copy()
+        inputs = frame[find_smiles_column(frame, smiles_column)].tolist()
+    else:
+        inputs = list(molecules)
+        frame = pd.DataFrame({"input_smiles": inputs})
+    batch = standardize_many(inputs)
+    valid = batch.valid_indices
+    columns: dict[str, np.ndarray] = {"smiles": np.array(batch.smiles, dtype=object)}
+    raw = model.predict_smiles(batch.valid_smiles) if valid else None
+    for name in model.endpoints:
+        for key, source in ((name, "values"), (f"{name}_uncertainty", "uncertainty")):
+            column = np.full(len(inputs), np.nan)
+            if raw is not None:
+                column[valid] = getattr(raw, source)[name]
+            columns[key] = column
+    domain = np.full(len(inputs), np.nan)
+    in_domain = np.full(len(inputs), None, dtype=object)
+    alerts = np.full(len(inputs), None, dtype=object)
+    if raw is not None:
+        domain[valid] = raw.domain_score
+        in_domain[valid] = raw.in_domain.tolist()
+        alerts[valid] = ["; ".join(structural_alerts(s)) for s in batch.valid_smiles]
+    columns |= {DOMAIN_COLUMN: domain, IN_DOMAIN_COLUMN: in_domain, ALERTS_COLUMN: alerts}
+    errors = np.full(len(inputs), None, dtype=object)
+    for index, reason in batch.reasons().items():
+        errors[index] = reason
+    columns[ERROR_COLUMN] = errors
+    profile = pd.DataFrame(columns)
+    overlap = [c for c in profile.columns if c in frame.columns]
+    return pd.concat([frame.drop(columns=overlap), profile], axis=1)

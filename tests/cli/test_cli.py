@@ -1,0 +1,108 @@
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from fedadmet.cli import app
+from fedadmet.data.public import bundled_path
+
+runner = CliRunner()
+
+
+def _predict(tmp_path: Path, model: Path, content: bytes, name: str = "in.csv", *extra: str):
+    source = tmp_path / name
+    source.write_bytes(content)
+    out = tmp_path / "out.csv"
+    result = runner.invoke(app, ["predict", str(source), "-o", str(out), "--model", str(model), *extra])
+    return result, out
+
+
+def test_predict_writes_errors_for_bad_rows_and_predictions_for_the_rest(tmp_path: Path, tiny_model_dir: Path) -> None:
+    content = b"id,smiles\nm1,CCO\nm2,C1CC(\nm3,\nm4,c1ccccc1O\n"
+    result, out = _predict(tmp_path, tiny_model_dir, content)
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out)
+    assert frame["id"].tolist() == ["m1", "m2", "m3", "m4"]
+    assert frame["error"].notna().tolist() == [False, True, True, False]
+    assert frame.loc[[0, 3], "hERG"].notna().all()
+    assert "row 2" in result.output and "row 3" in result.output
+
+
+def test_predict_reads_sdf(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from rdkit import Chem
+
+    path = tmp_path / "in.sdf"
+    with Chem.SDWriter(str(path)) as writer:
+        for smiles in ("CCO", "c1ccccc1"):
+            writer.write(Chem.MolFromSmiles(smiles))
+    out = tmp_path / "out.csv"
+    result = runner.invoke(app, ["predict", str(path), "-o", str(out), "--model", str(tiny_model_dir)])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(out)["hERG"].notna().all()
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "message"),
+    [
+        (b"", (), "is empty"),
+        (b"smiles\n", (), "no data rows"),
+        (b"name,structure\na,CCO\n", (), "no SMILES column"),
+        (b"id,smiles\na,CCO\n", ("--smiles-column", "mol"), "'mol' not found"),
+        (b"smiles\nC\xe9\n", (), "not UTF-8"),
+    ],
+)
+def test_unusable_input_exits_non_zero_with_a_clear_message(
+    tmp_path: Path, tiny_model_dir: Path, content: bytes, extra: tuple[str, ...], message: str
+) -> None:
+    result, out = _predict(tmp_path, tiny_model_dir, content, "in.csv", *extra)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not out.exists()
+
+
+def test_input_where_no_row_is_usable_exits_non_zero(tmp_path: Path, tiny_model_dir: Path) -> None:
+    result, out = _predict(tmp_path, tiny_model_dir, b"smiles\nxyz\n" + b"C" * 500 + b"\n")
+    assert result.exit_code == 1
+    assert "no row of the input could be predicted" in result.output
+    assert pd.read_csv(out)["error"].notna().all()
+
+
+def test_missing_model_is_reported(tmp_path: Path) -> None:
+    result, _ = _predict(tmp_path, tmp_path / "nowhere", b"smiles\nCCO\n")
+    assert result.exit_code == 2
+    assert "model.json is missing" in result.output
+
+
+def test_train_on_a_folder_then_predict(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "herg").mkdir(parents=True)
+    herg = pd.read_csv(bundled_path("tdc_admet_group", "herg", "train_val.csv.gz")).head(120)
+    herg.to_csv(data / "herg" / "train_val.csv", index=False)
+    model_dir = tmp_path / "model"
+    result = runner.invoke(app, ["train", str(data), "-o", str(model_dir)])
+    assert result.exit_code == 0, result.output
+    assert (model_dir / "model.json").is_file()
+
+
+def test_train_rejects_a_file_without_known_endpoint(tmp_path: Path) -> None:
+    path = tmp_path / "assay.csv"
+    path.write_text("smiles,potency\nCCO,1\n")
+    result = runner.invoke(app, ["train", str(path)])
+    assert result.exit_code == 2
+    assert "no label column named after a catalogue endpoint" in result.output
+
+
+def test_qc_reports_rejects_and_conflicts(tmp_path: Path) -> None:
+    path = tmp_path / "herg.csv"
+    path.write_text("Drug_ID,Drug,Y\na,CCO,1\nb,OCC,0\nc,bad(,1\n")
+    result = runner.invoke(app, ["data", "qc", str(path), "--endpoint", "hERG"])
+    assert result.exit_code == 0, result.output
+    assert "rejected: 1" in result.output
+    assert "conflicting duplicates" in result.output
+
+
+def test_endpoints_lists_the_catalogue() -> None:
+    result = runner.invoke(app, ["endpoints"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "Caco2_Wang" in result.output and "SR-p53" in result.output

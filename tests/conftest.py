@@ -1,0 +1,23 @@
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fedadmet.config import get_settings
+from tests.tiny_model import train_tiny_model
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test gets its own FEDADMET_HOME and no progress bars; settings are re-read."""
+    monkeypatch.setenv("FEDADMET_HOME", str(tmp_path / "fedadmet-home"))
+    monkeypatch.setenv("FEDADMET_PROGRESS", "false")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model trained once per test session on real bundled hERG and Caco-2 rows."""
+    return train_tiny_model(tmp_path_factory.mktemp("tiny-model"))

@@ -1,0 +1,91 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fedadmet.data.splits import molecule_set_hash
+from fedadmet.exceptions import ArtifactError, InputError
+from fedadmet.models.admet_model import ADMETModel
+from fedadmet.models.trunk import masked_multitask_loss
+from tests.tiny_model import TINY_CONFIG, tiny_frames
+
+MOLECULES = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C"]
+
+
+def test_save_load_round_trip_gives_identical_predictions(tiny_model_dir: Path, tmp_path: Path) -> None:
+    model = ADMETModel.load(tiny_model_dir)
+    before = model.predict_smiles(MOLECULES)
+    copy = ADMETModel.load(model.save(tmp_path / "copy"))
+    after = copy.predict_smiles(MOLECULES)
+    for name in model.endpoints:
+        np.testing.assert_array_equal(before.values[name], after.values[name])
+        np.testing.assert_array_equal(before.uncertainty[name], after.uncertainty[name])
+    np.testing.assert_array_equal(before.domain_score, after.domain_score)
+
+
+def test_artifact_holds_no_pickle(tiny_model_dir: Path) -> None:
+    files = {p.suffix for p in tiny_model_dir.rglob("*") if p.is_file()}
+    assert files <= {".json", ".safetensors", ".cbm"}
+    for path in tiny_model_dir.rglob("*"):
+        if path.is_file():
+            assert not path.read_bytes().startswith(b"\x80"), f"{path} looks like a pickle"
+
+
+def test_predictions_are_calibrated_shapes(tiny_model_dir: Path) -> None:
+    prediction = ADMETModel.load(tiny_model_dir).predict_smiles(MOLECULES)
+    herg = prediction.values["hERG"]
+    assert ((herg >= 0) & (herg <= 1)).all()
+    assert (prediction.uncertainty["hERG"] <= 0.5).all()
+    assert (prediction.uncertainty["Caco2_Wang"] > 0).all()
+    assert ((prediction.domain_score >= 0) & (prediction.domain_score <= 1)).all()
+
+
+def test_training_molecules_are_in_domain_and_far_molecules_are_not(tiny_model_dir: Path) -> None:
+    model = ADMETModel.load(tiny_model_dir)
+    train, _ = tiny_frames()
+    inside = model.predict_smiles(train["hERG"]["smiles"].head(20).tolist()).domain_score
+    outside = model.predict_smiles(["[Xe]", "FC(F)(F)C(F)(F)C(F)(F)C(F)(F)F"]).domain_score
+    assert inside.mean() > 0.9
+    assert outside.max() < inside.min()
+
+
+def test_loading_a_missing_model_names_the_folder(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match="model.json is missing"):
+        ADMETModel.load(tmp_path)
+
+
+def test_trunk_never_sees_excluded_molecules() -> None:
+    """The leakage rule: molecules excluded from the trunk are absent from what it trains and stops on."""
+    train, valid = tiny_frames()
+    forbidden = set(train["hERG"]["smiles"].head(30)) | set(valid["Caco2_Wang"]["smiles"].head(10))
+    model = ADMETModel.fit(train, valid, config=TINY_CONFIG, progress=False, exclude_from_trunk=forbidden)
+    allowed = {s for f in train.values() for s in f["smiles"]} - forbidden
+    assert model.metadata["trunk_molecules_sha256"] == molecule_set_hash(allowed)
+    assert model.metadata["trunk_molecules"] == len(allowed)
+    herg = train["hERG"]
+    assert model.metadata["trunk_rows"]["hERG"] == int((~herg["smiles"].isin(forbidden)).sum())
+    assert model.metadata["head_rows"]["hERG"] == len(herg)  # the GBM heads keep all of their endpoint's rows
+
+
+def test_every_endpoint_needs_validation_rows() -> None:
+    train, valid = tiny_frames()
+    with pytest.raises(InputError, match="validation"):
+        ADMETModel.fit(train, {"hERG": valid["hERG"]}, config=TINY_CONFIG, progress=False)
+
+
+def test_masked_loss_ignores_missing_labels_and_respects_censoring() -> None:
+    outputs = torch.tensor([[0.0, 2.0], [1.0, -1.0]])
+    kinds = torch.tensor([True, False])
+    full = masked_multitask_loss(outputs, torch.tensor([[1.0, 2.0], [0.0, float("nan")]]), kinds)
+    changed_missing = masked_multitask_loss(
+        torch.tensor([[0.0, 2.0], [1.0, 99.0]]), torch.tensor([[1.0, 2.0], [0.0, float("nan")]]), kinds
+    )
+    assert torch.isclose(full, changed_missing)
+    targets = torch.tensor([[float("nan"), 1.0]])
+    regression_only = torch.tensor([False, False])
+    relations = torch.tensor([[0, 1]])  # label is ">1"
+    above = masked_multitask_loss(torch.tensor([[0.0, 3.0]]), targets, regression_only, relations)
+    below = masked_multitask_loss(torch.tensor([[0.0, 0.0]]), targets, regression_only, relations)
+    assert above.item() == 0.0
+    assert below.item() == pytest.approx(1.0)
