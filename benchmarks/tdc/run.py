@@ -31,8 +31,20 @@ from fedadmet.models.metrics import HIGHER_IS_BETTER, score
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 QUICK_ENDPOINTS = ["caco2_wang", "hia_hou", "herg", "dili", "half_life_obach", "bioavailability_ma"]
-TOX21 = ["NR-AR", "NR-AR-LBD", "NR-AhR", "NR-Aromatase", "NR-ER", "NR-ER-LBD", "NR-PPAR-gamma", "SR-ARE",
-         "SR-ATAD5", "SR-HSE", "SR-MMP", "SR-p53"]  # fmt: skip
+TOX21 = [
+    "NR-AR",
+    "NR-AR-LBD",
+    "NR-AhR",
+    "NR-Aromatase",
+    "NR-ER",
+    "NR-ER-LBD",
+    "NR-PPAR-gamma",
+    "SR-ARE",
+    "SR-ATAD5",
+    "SR-HSE",
+    "SR-MMP",
+    "SR-p53",
+]
 
 # TDC leaderboard means over 5 seeds: (Chemprop-RDKit, MapLight, best audited entry, its name).
 REFERENCES: dict[str, tuple[float, float, float, str]] = {
@@ -108,6 +120,10 @@ def predict_test(model: ADMETModel, test: MoleculeTable, endpoint: str, fallback
     return prediction
 
 
+def at_least_as_good(metric: str, value: float, reference: float) -> bool:
+    return value >= reference if HIGHER_IS_BETTER[metric] else value <= reference
+
+
 def write_results(results: dict[str, dict], meta: dict, out_dir: Path, stem: str) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{stem}.json").write_text(json.dumps({"endpoints": results, "meta": meta}, indent=2))
@@ -122,16 +138,14 @@ def write_results(results: dict[str, dict], meta: dict, out_dir: Path, stem: str
     wins = {"chemprop": 0, "maplight": 0, "best": 0}
     for name, entry in results.items():
         chemprop, maplight, best, best_name = REFERENCES[name]
-        higher = HIGHER_IS_BETTER[entry["metric"]]
-
-        def mark(reference: float, key: str, mean: float = entry["mean"]) -> str:
-            ok = mean >= reference if higher else mean <= reference
+        cells = []
+        for key, reference in (("chemprop", chemprop), ("maplight", maplight), ("best", best)):
+            ok = at_least_as_good(entry["metric"], entry["mean"], reference)
             wins[key] += ok
-            return f"{reference:.3f} {'✓' if ok else '✗'}"
-
+            cells.append(f"{reference:.3f} {'✓' if ok else '✗'}")
         lines.append(
-            f"| {name} | {entry['metric']} | {entry['mean']:.3f} ± {entry['std']:.3f} | {mark(chemprop, 'chemprop')} "
-            f"| {mark(maplight, 'maplight')} | {mark(best, 'best')} ({best_name}) |"
+            f"| {name} | {entry['metric']} | {entry['mean']:.3f} ± {entry['std']:.3f} | {cells[0]} | {cells[1]} "
+            f"| {cells[2]} ({best_name}) |"
         )
     n = len(results)
     lines += [
@@ -175,8 +189,9 @@ def main(argv: list[str] | None = None) -> None:
         train, valid = seed_frames(data, seed)
         trunk_data = without_molecules({**auxiliary, **train, **valid}, test_molecules)
         assert not leaked_molecules(trunk_data, test_molecules)
-        model = ADMETModel.fit(train, valid, auxiliary, ModelConfig(seed=seed), cache_dir=args.cache,
-                               exclude_from_trunk=test_molecules)  # fmt: skip
+        model = ADMETModel.fit(
+            train, valid, auxiliary, ModelConfig(seed=seed), cache_dir=args.cache, exclude_from_trunk=test_molecules
+        )
         for name, (_, test, _) in data.items():
             endpoint = TDC_BENCHMARK_ENDPOINTS[name]
             fallback = float(np.mean(train[endpoint.name]["y"]))
@@ -198,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
                 "mean": float(np.mean(v)),
                 "std": float(np.std(v)),
                 "seeds": [float(x) for x in v],
-            }  # fmt: skip
+            }
             for name, v in scores.items()
         }
         write_results(results, meta, args.out, stem)

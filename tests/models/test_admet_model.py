@@ -51,7 +51,7 @@ def test_training_molecules_are_in_domain_and_far_molecules_are_not(tiny_model_d
 
 
 def test_loading_a_missing_model_names_the_folder(tmp_path: Path) -> None:
-    with pytest.raises(ArtifactError, match="model.json is missing"):
+    with pytest.raises(ArtifactError, match=r"model\.json is missing"):
         ADMETModel.load(tmp_path)
 
 

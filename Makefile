@@ -1,0 +1,47 @@
+# The README's two commands: `make demo` and `make test`. Each creates .venv/ and installs on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install demo test lint format benchmark-tdc benchmark-tdc-quick default-model clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fedadmet needs Python >= 3.11")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# PyTorch first and pinned: on these machines torch==2.13.0 resolves to a local CPU build.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/fedadmet demo
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Benchmarks read ../shared/data (or --data-dir); results go to benchmarks/results/.
+benchmark-tdc: $(STAMP)
+	$(BIN)/python -m benchmarks.tdc.run
+
+benchmark-tdc-quick: $(STAMP)
+	$(BIN)/python -m benchmarks.tdc.run --quick
+
+# Re-creates the bundled default model from the bundled public data.
+default-model: $(STAMP)
+	$(BIN)/fedadmet train --output fedadmet/resources/default_model
+
+clean:
+	rm -rf $(VENV) .fedadmet .pytest_cache .ruff_cache
