@@ -30,11 +30,10 @@ def run_demo(console: Console) -> None:
     examples = pd.read_csv(example_molecules_path(), keep_default_na=False, na_values=[""])
     profile = run_predict(examples, model=model, smiles_column="smiles")
     profile.to_csv(out_dir / "example_profiles.csv", index=False)
-    table = Table("name", *(name.split("_")[0] for name in SHOWN), "domain", "alerts / error")
-    for _, row in profile.head(12).iterrows():
-        table.add_row(*_row_cells(row, model))
-    for _, row in profile[profile[ERROR_COLUMN].notna()].iterrows():
-        table.add_row(*_row_cells(row, model))
+    shown = [name for name in SHOWN if name in model.heads] or model.endpoints[:7]
+    table = Table("name", *(name.split("_")[0] for name in shown), "domain", "alerts / error")
+    for _, row in pd.concat([profile.head(12), profile[profile[ERROR_COLUMN].notna()]]).iterrows():
+        table.add_row(*_row_cells(row, shown))
     console.print(table)
     console.print(f"full profiles ({len(profile.columns)} columns) in {out_dir / 'example_profiles.csv'}")
 
@@ -47,7 +46,7 @@ def run_demo(console: Console) -> None:
     ok = drug_profile[drug_profile[ERROR_COLUMN].isna()]
     console.print(f"{len(ok)} of {len(drugs)} drugs profiled in {seconds:.1f} s ({len(drugs) / seconds:.0f} mol/s)")
     summary = Table("endpoint", "unit", "median", "share flagged")
-    for name in SHOWN:
+    for name in shown:
         endpoint = model.heads[name].endpoint
         flagged = f"{(ok[name] > 0.5).mean():.0%} p>0.5" if endpoint.is_classification else "-"
         summary.add_row(name, endpoint.unit, f"{ok[name].median():.3g}", flagged)
@@ -59,11 +58,11 @@ def run_demo(console: Console) -> None:
     console.print(f"profiles in {out_dir / 'approved_drug_profiles.csv'}")
 
 
-def _row_cells(row: pd.Series, model: object) -> list[str]:
+def _row_cells(row: pd.Series, shown: list[str]) -> list[str]:
     name = str(row.get("name", ""))[:28]
     if isinstance(row[ERROR_COLUMN], str):
-        return [name, *("-" for _ in SHOWN), "-", f"[red]{row[ERROR_COLUMN][:60]}[/]"]
-    cells = [f"{row[n]:.2f}" for n in SHOWN]
+        return [name, *("-" for _ in shown), "-", f"[red]{row[ERROR_COLUMN][:60]}[/]"]
+    cells = [f"{row[n]:.2f}" for n in shown]
     domain = f"{row[DOMAIN_COLUMN]:.2f}" + ("" if row[IN_DOMAIN_COLUMN] else " [yellow]out[/]")
     alerts = row[ALERTS_COLUMN] or ""
     return [name, *cells, domain, alerts[:60]]

@@ -4,7 +4,6 @@ from pathlib import Path
 import pytest
 
 from fedadmet.config import get_settings
-from tests.tiny_model import train_tiny_model
 
 
 @pytest.fixture(autouse=True)
@@ -20,4 +19,7 @@ def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model trained once per test session on real bundled hERG and Caco-2 rows."""
+    # Imported here so that the chemistry and data tests do not pay for importing torch.
+    from tests.tiny_model import train_tiny_model
+
     return train_tiny_model(tmp_path_factory.mktemp("tiny-model"))

@@ -9,6 +9,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from rdkit import rdBase
 from tqdm.auto import tqdm
 
 from fedadmet.chem.featurizers import Featurizer
@@ -27,8 +28,9 @@ class FeatureCache:
     """Append-only store of feature rows for one featurizer signature, one ``.npz`` shard per write."""
 
     def __init__(self, root: Path, signature: str) -> None:
-        self.folder = root / hashlib.sha256(signature.encode()).hexdigest()[:16]
-        self.signature = signature
+        # The RDKit version is part of the key: an upgrade may change descriptor values.
+        self.signature = f"{signature}|rdkit-{rdBase.rdkitVersion}"
+        self.folder = root / hashlib.sha256(self.signature.encode()).hexdigest()[:16]
 
     def load(self) -> dict[str, np.ndarray]:
         rows: dict[str, np.ndarray] = {}
@@ -87,6 +89,6 @@ def compute_features(
         if cache is not None:
             cache.save(missing, new_rows)
         known.update(zip(missing, new_rows, strict=True))
-    if not smiles:
+    if len(smiles) == 0:
         return np.zeros((0, len(featurizer)), dtype=np.float32)
     return np.stack([known[s] for s in smiles])

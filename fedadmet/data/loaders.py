@@ -24,7 +24,8 @@ SMILES_COLUMN_CANDIDATES = ("smiles", "SMILES", "Smiles", "Drug", "canonical_smi
 
 @dataclass
 class MoleculeTable:
-    """Input rows with canonical ``smiles`` (None for rejects) and label columns; ``row`` is the input row."""
+    """Input rows with canonical ``smiles`` (missing, i.e. None/NaN, for rejects) and label columns;
+    ``row`` is the 0-based input row."""
 
     frame: pd.DataFrame
     label_columns: list[str]
@@ -147,8 +148,8 @@ def load_sdf(path: Path, label_properties: Sequence[str] = ()) -> MoleculeTable:
         raise InputError(f"{path.name} holds no SD records", expected="records separated by $$$$")
     frame = pd.DataFrame.from_records(records, columns=["smiles", *label_properties])
     table = table_from_frame(frame, "smiles", label_properties, path.name)
-    for index, value in enumerate(frame["smiles"]):
-        if value is None:
+    for index, entry in enumerate(records):  # not frame["smiles"]: pandas may turn None into NaN there
+        if entry["smiles"] is None:
             for i, reject in enumerate(table.rejects):
                 if reject.index == index:
                     table.rejects[i] = Reject(index, "", f"SD record {index + 1} could not be read by RDKit")

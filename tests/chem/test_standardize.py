@@ -1,0 +1,137 @@
+"""Standardisation: row alignment of rejects, salt stripping, neutralisation, stereo and canonical identity."""
+
+from __future__ import annotations
+
+import pytest
+
+from fedadmet.chem.standardize import standardize_many, standardize_smiles
+from fedadmet.config import get_settings
+
+# (input, substring the reject reason must contain); None means the row must be accepted.
+MIXED_INPUT: list[tuple[object, str | None]] = [
+    ("CCO", None),
+    ("C1CC", "cannot parse"),  # unclosed ring
+    ("", "empty"),
+    (None, "missing"),
+    (float("nan"), "missing"),
+    (5, "must be text"),
+    ("c1ccccc1", None),
+    (".", "cannot parse"),  # no atoms at all: RDKit refuses the lone dot
+    ("[*]", "no heavy atoms"),  # a dummy atom only
+    ("[H][H]", "no heavy atoms"),
+    ("C" * 500, "heavy atoms"),
+    ("   ", "empty"),
+    ("CCO", None),  # a repeat of an accepted value keeps its own row
+    ("C1CC", "cannot parse"),  # a repeat of a rejected value is rejected again at its own index
+]
+
+
+def test_rejects_keep_row_alignment_and_name_the_problem() -> None:
+    values = [value for value, _ in MIXED_INPUT]
+    batch = standardize_many(values)
+
+    assert len(batch.smiles) == len(values)
+    expected_rejects = {i for i, (_, reason) in enumerate(MIXED_INPUT) if reason is not None}
+    assert {i for i, s in enumerate(batch.smiles) if s is None} == expected_rejects
+    assert [r.index for r in batch.rejects] == sorted(expected_rejects)
+    assert batch.valid_indices == sorted(set(range(len(values))) - expected_rejects)
+    assert batch.smiles[0] == batch.smiles[12] == "CCO"
+    assert batch.smiles[6] == "c1ccccc1"
+
+    reasons = batch.reasons()
+    for index, (_, expected) in enumerate(MIXED_INPUT):
+        if expected is not None:
+            assert expected in reasons[index], (index, reasons[index])
+
+
+def test_large_molecule_reason_names_heavy_atom_count_and_limit() -> None:
+    smiles, reason = standardize_smiles("C" * 500)
+    assert smiles is None
+    assert reason is not None
+    assert "500 heavy atoms" in reason
+    assert str(get_settings().max_heavy_atoms) in reason
+
+
+def test_heavy_atom_limit_comes_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEDADMET_MAX_HEAVY_ATOMS", "5")
+    get_settings.cache_clear()
+    assert standardize_smiles("CCCCC") == ("CCCCC", None)
+    smiles, reason = standardize_smiles("CCCCCC")
+    assert smiles is None
+    assert "6 heavy atoms" in reason
+
+
+def test_overlong_smiles_is_rejected_before_parsing() -> None:
+    smiles, reason = standardize_smiles("C" * (get_settings().max_smiles_length + 1))
+    assert smiles is None
+    assert "longer than" in reason
+
+
+def test_unparsable_reason_quotes_the_input() -> None:
+    _, reason = standardize_smiles("not_a_smiles")
+    assert "not_a_smiles" in reason
+
+
+@pytest.mark.parametrize(
+    ("salt", "parent"),
+    [
+        ("CC(=O)O.[Na+]", "CC(=O)O"),
+        ("CC(=O)[O-].[Na+]", "CC(=O)O"),
+        ("C[NH3+].[Cl-]", "CN"),
+        ("[Cl-].C[NH3+]", "CN"),  # fragment order does not matter
+        ("CC(=O)Oc1ccccc1C(=O)[O-].[Na+]", "CC(=O)Oc1ccccc1C(=O)O"),
+    ],
+)
+def test_salts_are_stripped_to_the_neutral_parent(salt: str, parent: str) -> None:
+    assert standardize_smiles(salt) == (parent, None)
+
+
+@pytest.mark.parametrize(
+    ("charged", "neutral"),
+    [
+        ("CC(=O)[O-]", "CC(=O)O"),
+        ("C[NH3+]", "CN"),
+        ("[NH3+]CC(=O)[O-]", "NCC(=O)O"),  # zwitterion
+    ],
+)
+def test_charges_are_neutralised(charged: str, neutral: str) -> None:
+    assert standardize_smiles(charged) == (neutral, None)
+
+
+def test_permanent_charge_that_cannot_be_neutralised_is_kept() -> None:
+    smiles, reason = standardize_smiles("C[N+](C)(C)C.[Cl-]")
+    assert reason is None
+    assert smiles == "C[N+](C)(C)C"
+
+
+def test_stereo_is_kept_and_enantiomers_stay_distinct() -> None:
+    l_form, _ = standardize_smiles("C[C@H](N)C(=O)O")
+    d_form, _ = standardize_smiles("C[C@@H](N)C(=O)O")
+    assert "@" in l_form
+    assert "@" in d_form
+    assert l_form != d_form
+    # stereo survives salt stripping and neutralisation
+    assert standardize_smiles("C[C@H]([NH3+])C(=O)O.[Cl-]")[0] == l_form
+
+
+def test_double_bond_geometry_is_kept() -> None:
+    trans, _ = standardize_smiles("C/C=C/C(=O)[O-].[Na+]")
+    cis, _ = standardize_smiles("C/C=C\\C(=O)O")
+    assert trans == "C/C=C/C(=O)O"
+    assert trans != cis
+
+
+@pytest.mark.parametrize(
+    "spellings",
+    [
+        ("CCO", "OCC", "C(C)O", "  CCO  "),
+        ("c1ccccc1O", "Oc1ccccc1", "C1=CC=CC=C1O", "OC1=CC=CC=C1"),
+        ("CC(=O)Oc1ccccc1C(=O)O", "OC(=O)c1ccccc1OC(C)=O", "CC(=O)Oc1ccccc1C(=O)[O-].[K+]"),
+    ],
+)
+def test_spellings_of_one_molecule_give_one_canonical_smiles(spellings: tuple[str, ...]) -> None:
+    results = {standardize_smiles(s) for s in spellings}
+    assert len(results) == 1
+    (canonical, reason) = results.pop()
+    assert reason is None
+    assert standardize_smiles(canonical) == (canonical, None)  # canonical form is a fixed point

@@ -1,0 +1,216 @@
+"""Loaders read CSV/TSV, TDC and SDF files, keep every row, and explain unusable input."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from rdkit import Chem
+
+from fedadmet.data.loaders import load_csv, load_sdf, load_tdc, read_molecules, read_table
+from fedadmet.exceptions import InputError
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_csv_with_chosen_smiles_and_label_columns(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "assay.csv",
+        "id,structure,logS,pIC50,note\na,CCO,-0.5,5.1,x\nb,C[NH3+].[Cl-],,6.2,y\nc,c1ccccc1O,1.25,,z\n",
+    )
+    table = load_csv(path, smiles_column="structure", label_columns=["logS", "pIC50"])
+
+    assert table.label_columns == ["logS", "pIC50"]
+    assert table.source == "assay.csv"
+    assert table.rejects == []
+    assert table.frame["row"].tolist() == [0, 1, 2]
+    assert table.frame["input_smiles"].tolist() == ["CCO", "C[NH3+].[Cl-]", "c1ccccc1O"]
+    assert table.frame["smiles"].tolist() == ["CCO", "CN", "Oc1ccccc1"]
+    np.testing.assert_array_equal(table.frame["logS"].to_numpy(), [-0.5, np.nan, 1.25])
+    np.testing.assert_array_equal(table.frame["pIC50"].to_numpy(), [5.1, 6.2, np.nan])
+    assert "note" not in table.frame.columns
+
+    labelled = table.labelled("logS")
+    assert labelled.columns.tolist() == ["smiles", "y"]
+    assert labelled["smiles"].tolist() == ["CCO", "Oc1ccccc1"]
+    assert labelled["y"].tolist() == [-0.5, 1.25]
+
+
+def test_smiles_column_is_found_by_usual_name(tmp_path: Path) -> None:
+    path = _write(tmp_path / "x.csv", "name,SMILES\nethanol,OCC\n")
+    assert load_csv(path).frame["smiles"].tolist() == ["CCO"]
+
+
+def test_tsv_and_semicolon_and_gzip_are_read(tmp_path: Path) -> None:
+    tsv = _write(tmp_path / "x.tsv", "smiles\ty\nCCO\t1\n")
+    semicolon = _write(tmp_path / "y.csv", "smiles;y\nCCO;1\n")
+    gz = tmp_path / "z.csv.gz"
+    gz.write_bytes(gzip.compress(b"smiles,y\nCCO,1\n"))
+    for path in (tsv, semicolon, gz):
+        table = load_csv(path, label_columns=["y"])
+        assert table.labelled("y").to_dict("records") == [{"smiles": "CCO", "y": 1.0}], path.name
+
+
+def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "bom.csv"
+    path.write_bytes("smiles,y\nCCO,1\n".encode("utf-8-sig"))
+    assert load_csv(path, label_columns=["y"]).frame["smiles"].tolist() == ["CCO"]
+
+
+def test_tdc_format(tmp_path: Path) -> None:
+    path = _write(tmp_path / "caco2.csv", "Drug_ID,Drug,Y\nd1,CCO,-4.5\nd2,CC(=O)[O-].[Na+],-5.25\n")
+    table = load_tdc(path)
+    assert table.label_columns == ["Y"]
+    assert table.labelled("Y").to_dict("records") == [
+        {"smiles": "CCO", "y": -4.5},
+        {"smiles": "CC(=O)O", "y": -5.25},
+    ]
+
+
+def test_tdc_format_is_checked(tmp_path: Path) -> None:
+    path = _write(tmp_path / "x.csv", "smiles,y\nCCO,1\n")
+    with pytest.raises(InputError, match="not in TDC format") as info:
+        load_tdc(path)
+    assert "Drug" in str(info.value)
+
+
+def test_rejected_rows_stay_in_the_frame_and_are_listed_with_their_index(tmp_path: Path) -> None:
+    path = _write(tmp_path / "x.csv", "smiles,y\nCCO,1\nnot_smiles,2\n,3\nc1ccccc1,4\n")
+    table = load_csv(path, label_columns=["y"])
+
+    assert len(table.frame) == 4
+    assert table.frame["row"].tolist() == [0, 1, 2, 3]
+    assert table.frame["smiles"].isna().tolist() == [False, True, True, False]
+    assert table.frame["y"].tolist() == [1.0, 2.0, 3.0, 4.0]  # labels of rejects are kept too
+    assert [r.index for r in table.rejects] == [1, 2]
+    assert "not_smiles" in table.rejects[0].reason
+    assert "missing" in table.rejects[1].reason
+    assert table.valid["smiles"].tolist() == ["CCO", "c1ccccc1"]
+    assert table.labelled("y")["y"].tolist() == [1.0, 4.0]
+
+
+def test_sdf_with_property_labels(tmp_path: Path) -> None:
+    path = tmp_path / "mols.sdf"
+    writer = Chem.SDWriter(str(path))
+    for name, smiles, value in [
+        ("ethanol", "CCO", "5.5"),
+        ("phenol", "Oc1ccccc1", None),
+        ("anilinium", "c1ccccc1[NH3+]", "7"),
+    ]:
+        mol = Chem.MolFromSmiles(smiles)
+        mol.SetProp("_Name", name)
+        if value is not None:
+            mol.SetProp("pIC50", value)
+        writer.write(mol)
+    writer.close()
+
+    table = load_sdf(path, ["pIC50"])
+    assert table.rejects == []
+    assert table.frame["smiles"].tolist() == ["CCO", "Oc1ccccc1", "Nc1ccccc1"]
+    np.testing.assert_array_equal(table.frame["pIC50"].to_numpy(), [5.5, np.nan, 7.0])
+    assert read_molecules(path)["name"].tolist() == ["ethanol", "phenol", "anilinium"]
+
+
+def test_sdf_record_rdkit_cannot_read_is_a_reject_at_its_index(tmp_path: Path) -> None:
+    path = tmp_path / "mols.sdf"
+    writer = Chem.SDWriter(str(path))
+    writer.write(Chem.MolFromSmiles("CCO"))
+    writer.write(Chem.MolFromSmiles("CC(C)(C)(C)(C)C", sanitize=False))  # pentavalent carbon
+    writer.write(Chem.MolFromSmiles("CCN"))
+    writer.close()
+
+    table = load_sdf(path)
+    assert len(table.frame) == 3
+    assert table.frame["smiles"].isna().tolist() == [False, True, False]
+    assert len(table.rejects) == 1
+    reject = table.rejects[0]
+    assert reject.index == 1
+    assert "SD record 2" in reject.reason
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty"),
+        (b"\n  \n", "is empty"),
+        (b"smiles,y\n", "header but no data rows"),
+        (b"smiles\nC\xe9\n", "not UTF-8.*line 2"),
+        (b"smiles\nCCO\nCCN\nCC\xff\n", "not UTF-8.*line 4"),
+    ],
+)
+def test_unusable_csv_gives_a_clear_input_error(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=message) as info:
+        load_csv(path)
+    assert "bad.csv" in str(info.value)
+
+
+def test_non_utf8_message_says_how_to_fix(tmp_path: Path) -> None:
+    path = tmp_path / "latin.csv"
+    path.write_bytes("smiles\nCé\n".encode("latin-1"))
+    with pytest.raises(InputError) as info:
+        load_csv(path)
+    message = str(info.value)
+    assert "UTF-8" in message
+    assert "line 2" in message
+    assert "0xe9" in message
+
+
+def test_missing_smiles_column_lists_the_columns_found(tmp_path: Path) -> None:
+    path = _write(tmp_path / "x.csv", "id,structure,activity\n1,CCO,2\n")
+    with pytest.raises(InputError, match="no SMILES column") as info:
+        load_csv(path)
+    for column in ("id", "structure", "activity"):
+        assert repr(column) in str(info.value)
+
+
+def test_requested_smiles_column_must_exist(tmp_path: Path) -> None:
+    path = _write(tmp_path / "x.csv", "smiles,y\nCCO,1\n")
+    with pytest.raises(InputError, match="'mol' not found") as info:
+        load_csv(path, smiles_column="mol")
+    assert "'smiles'" in str(info.value)
+
+
+def test_missing_label_column(tmp_path: Path) -> None:
+    path = _write(tmp_path / "x.csv", "smiles,y\nCCO,1\n")
+    with pytest.raises(InputError, match="label column") as info:
+        load_csv(path, label_columns=["y", "pIC50"])
+    assert "pIC50" in str(info.value)
+    assert "'y'" in str(info.value)  # the columns that do exist are listed
+
+
+def test_non_numeric_label_names_the_row_and_value(tmp_path: Path) -> None:
+    path = _write(tmp_path / "x.csv", "smiles,y\nCCO,1\nCCN,2.5\nCCC,high\n")
+    with pytest.raises(InputError) as info:
+        load_csv(path, label_columns=["y"])
+    message = str(info.value)
+    assert "'y'" in message
+    assert "data row 3" in message
+    assert "'high'" in message
+
+
+@pytest.mark.parametrize("loader", [load_csv, load_tdc, load_sdf])
+def test_missing_file(tmp_path: Path, loader) -> None:
+    with pytest.raises(InputError, match="file not found"):
+        loader(tmp_path / "nowhere.csv")
+
+
+def test_empty_sdf(tmp_path: Path) -> None:
+    path = tmp_path / "empty.sdf"
+    path.write_bytes(b"")
+    with pytest.raises(InputError, match="is empty"):
+        load_sdf(path)
+
+
+def test_max_bytes_limit(tmp_path: Path) -> None:
+    path = _write(tmp_path / "x.csv", "smiles\n" + "CCO\n" * 100)
+    assert isinstance(read_table(path), pd.DataFrame)
+    with pytest.raises(InputError, match="at most 10 bytes"):
+        read_table(path, max_bytes=10)
