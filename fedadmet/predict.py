@@ -66,7 +66,7 @@ def predict(
     batch = standardize_many(inputs)
     valid = batch.valid_indices
     columns: dict[str, np.ndarray] = {"smiles": np.array(batch.smiles, dtype=object)}
-    raw = model.predict_smiles(batch.valid_smiles) if valid else None
+    raw = model.predict_smiles(batch.valid_forms) if valid else None
     for name in model.endpoints:
         for key, source in ((name, "values"), (f"{name}_uncertainty", "uncertainty")):
             column = np.full(len(inputs), np.nan)

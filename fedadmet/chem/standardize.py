@@ -28,9 +28,13 @@ class Reject:
 
 @dataclass
 class StandardizedBatch:
-    """Standardised molecules aligned to the input: ``smiles[i]`` is None exactly when row i was rejected."""
+    """Standardised molecules aligned to the input: ``smiles[i]`` is None exactly when row i was rejected.
+
+    ``smiles`` holds parents (identity), ``forms`` the canonical input forms (what models featurise).
+    """
 
     smiles: list[str | None]
+    forms: list[str | None] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
 
     @property
@@ -40,6 +44,10 @@ class StandardizedBatch:
     @property
     def valid_smiles(self) -> list[str]:
         return [s for s in self.smiles if s is not None]
+
+    @property
+    def valid_forms(self) -> list[str]:
+        return [f for s, f in zip(self.smiles, self.forms, strict=True) if s is not None]
 
     def reasons(self) -> dict[int, str]:
         return {r.index: r.reason for r in self.rejects}
@@ -56,54 +64,65 @@ def standardize_mol(mol: Chem.Mol) -> Chem.Mol:
 
 
 def standardize_smiles(smiles: object) -> tuple[str | None, str | None]:
-    """Return ``(canonical_smiles, None)`` or ``(None, reason)`` for one input value."""
+    """Return ``(canonical_parent_smiles, None)`` or ``(None, reason)`` for one input value."""
+    parent, _, reason = standardize_with_form(smiles)
+    return parent, reason
+
+
+def standardize_with_form(smiles: object) -> tuple[str | None, str | None, str | None]:
+    """``(parent, form, reason)``: the standardised parent is the molecule's identity (dedupe, leakage);
+    the form is the input as given (all fragments and charges), canonicalised, which models featurise
+    because salt form and charge state change properties such as solubility."""
     settings = get_settings()
     if smiles is None or (isinstance(smiles, float) and smiles != smiles):
-        return None, "missing SMILES (empty cell or unreadable record)"
+        return None, None, "missing SMILES (empty cell or unreadable record)"
     if not isinstance(smiles, str):
-        return None, f"SMILES must be text, got {type(smiles).__name__}"
+        return None, None, f"SMILES must be text, got {type(smiles).__name__}"
     text = smiles.strip()
     if not text:
-        return None, "empty SMILES"
+        return None, None, "empty SMILES"
     if len(text) > settings.max_smiles_length:
-        return None, f"SMILES longer than {settings.max_smiles_length} characters"
+        return None, None, f"SMILES longer than {settings.max_smiles_length} characters"
     mol = Chem.MolFromSmiles(text)
     if mol is None:
-        return None, f"RDKit cannot parse SMILES {text[:80]!r}"
+        return None, None, f"RDKit cannot parse SMILES {text[:80]!r}"
     if mol.GetNumAtoms() == 0:
-        return None, "molecule has no atoms"
+        return None, None, "molecule has no atoms"
+    form = Chem.MolToSmiles(mol)
     try:
-        mol = standardize_mol(mol)
+        parent_mol = standardize_mol(mol)
     except Exception as exc:  # RDKit raises several unrelated types for chemistry it cannot handle
-        return None, f"standardisation failed: {exc}"
-    heavy = mol.GetNumHeavyAtoms()
+        return None, None, f"standardisation failed: {exc}"
+    heavy = parent_mol.GetNumHeavyAtoms()
     if heavy == 0:
-        return None, "molecule has no heavy atoms after standardisation"
+        return None, None, "molecule has no heavy atoms after standardisation"
     if heavy > settings.max_heavy_atoms:
-        return None, f"molecule has {heavy} heavy atoms, more than the supported {settings.max_heavy_atoms}"
-    canonical = Chem.MolToSmiles(mol)
-    if Chem.MolFromSmiles(canonical) is None:
+        return None, None, f"molecule has {heavy} heavy atoms, more than the supported {settings.max_heavy_atoms}"
+    parent = Chem.MolToSmiles(parent_mol)
+    if Chem.MolFromSmiles(parent) is None or Chem.MolFromSmiles(form) is None:
         # Every later step re-parses canonical SMILES, so a structure RDKit cannot read back is unusable.
-        return None, "standardised structure does not round-trip through SMILES (RDKit cannot re-read it)"
-    return canonical, None
+        return None, None, "standardised structure does not round-trip through SMILES (RDKit cannot re-read it)"
+    return parent, form, None
 
 
 def standardize_many(smiles: Iterable[object]) -> StandardizedBatch:
     """Standardise a column of SMILES, keeping row alignment and recording each reject with its reason."""
-    out: list[str | None] = []
+    parents: list[str | None] = []
+    forms: list[str | None] = []
     rejects: list[Reject] = []
-    seen: dict[str, tuple[str | None, str | None]] = {}  # data sets repeat molecules; standardise each once
+    seen: dict[str, tuple[str | None, str | None, str | None]] = {}  # data sets repeat molecules
     for index, value in enumerate(smiles):
         if isinstance(value, str):
             if value not in seen:
-                seen[value] = standardize_smiles(value)
-            canonical, reason = seen[value]
+                seen[value] = standardize_with_form(value)
+            parent, form, reason = seen[value]
         else:
-            canonical, reason = standardize_smiles(value)
-        out.append(canonical)
+            parent, form, reason = standardize_with_form(value)
+        parents.append(parent)
+        forms.append(form)
         if reason is not None:
             rejects.append(Reject(index=index, smiles=str(value), reason=reason))
-    return StandardizedBatch(smiles=out, rejects=rejects)
+    return StandardizedBatch(smiles=parents, forms=forms, rejects=rejects)
 
 
 def mols_from_canonical(smiles: Sequence[str]) -> list[Chem.Mol]:

@@ -37,9 +37,11 @@ class MoleculeTable:
         return self.frame[self.frame["smiles"].notna()].reset_index(drop=True)
 
     def labelled(self, column: str) -> pd.DataFrame:
-        """Valid rows that carry a label in ``column``, as the ``smiles``/``y`` frame models train on."""
+        """Valid rows that carry a label in ``column``, as the ``smiles``/``form``/``y`` frame models train on."""
         rows = self.valid[self.valid[column].notna()]
-        return pd.DataFrame({"smiles": rows["smiles"].to_numpy(), "y": rows[column].astype(float).to_numpy()})
+        return pd.DataFrame(
+            {"smiles": rows["smiles"].to_numpy(), "form": rows["form"].to_numpy(), "y": rows[column].astype(float)}
+        ).reset_index(drop=True)
 
 
 def read_table(path: Path, *, max_bytes: int | None = None) -> pd.DataFrame:
@@ -103,7 +105,14 @@ def table_from_frame(
     if missing:
         raise InputError(f"label column(s) {missing} not found in {source}", got=list(frame.columns))
     batch = standardize_many(frame[column].tolist())
-    out = pd.DataFrame({"row": np.arange(len(frame)), "input_smiles": frame[column].to_numpy(), "smiles": batch.smiles})
+    out = pd.DataFrame(
+        {
+            "row": np.arange(len(frame)),
+            "input_smiles": frame[column].to_numpy(),
+            "smiles": batch.smiles,
+            "form": batch.forms,
+        }
+    )
     for label in label_columns:
         values = pd.to_numeric(frame[label], errors="coerce")
         bad = frame[label].notna() & values.isna()

@@ -1,6 +1,8 @@
 """A trained ADMET/Tox model: shared multitask trunk + per-endpoint GBM heads, blended and calibrated.
 
-Training data comes as one frame per endpoint with canonical ``smiles`` and source-unit ``y``.
+Training data comes as one frame per endpoint with canonical ``smiles`` (the standardised parent: the
+molecule's identity for aggregation, leakage control and the domain), optionally ``form`` (the
+canonical input form that is featurised; defaults to ``smiles``), and source-unit ``y``.
 Validation frames drive early stopping, the GBM/trunk blend weight, calibration and the domain
 threshold. Auxiliary endpoints only shape the trunk (representation learning); the model does not
 predict them.
@@ -27,11 +29,12 @@ from fedadmet.config import get_settings
 from fedadmet.data.catalogue import Endpoint, get_endpoint
 from fedadmet.data.splits import molecule_set_hash, without_molecules
 from fedadmet.exceptions import ArtifactError, InputError
+from fedadmet.models.blending import ValidationParts, choose_blend_weight
 from fedadmet.models.calibration import ConformalRegressor, PlattCalibrator
 from fedadmet.models.config import ModelConfig
 from fedadmet.models.domain import ApplicabilityDomain
 from fedadmet.models.gbm import GBMModel, fit_gbm, load_gbm, predict_gbm
-from fedadmet.models.metrics import default_metric, is_better, score
+from fedadmet.models.metrics import default_metric, score
 from fedadmet.models.preprocess import FeatureScaler
 from fedadmet.models.training import TaskMatrix, predict_raw, train_trunk
 from fedadmet.models.trunk import MultitaskNet
@@ -104,9 +107,15 @@ class ADMETModel:
         tasks = list(train) + [name for name in auxiliary if name not in train]
         endpoints = {name: get_endpoint(name) for name in tasks}
         feature_set = default_feature_set()
-        all_smiles = sorted({s for frames in (train, valid, auxiliary) for f in frames.values() for s in f["smiles"]})
-        features = compute_features(all_smiles, feature_set, progress=progress, cache_dir=cache_dir)
-        row_of = {s: i for i, s in enumerate(all_smiles)}
+        every_frame = [f for frames in (train, valid, auxiliary) for f in frames.values()]
+        all_forms = sorted({form for f in every_frame for form in _forms(f)})
+        features = compute_features(all_forms, feature_set, progress=progress, cache_dir=cache_dir)
+        form_row = {form: i for i, form in enumerate(all_forms)}
+        # The trunk sees one feature row per molecule identity: that of the first form met.
+        row_of = dict(form_row)
+        for f in every_frame:
+            for identity, form in zip(f["smiles"], _forms(f), strict=True):
+                row_of.setdefault(identity, form_row[form])
 
         train_frames = without_molecules(
             {**{k: v for k, v in auxiliary.items() if k not in train}, **train}, exclude_from_trunk
@@ -132,6 +141,7 @@ class ADMETModel:
         net = MultitaskNet(
             len(feature_set), tasks, config.trunk.hidden_sizes, config.trunk.dropout, config.trunk.input_dropout
         )
+        trunk_started = time.time()
         curve = train_trunk(
             net,
             matrix(train_frames),
@@ -152,8 +162,14 @@ class ADMETModel:
             heads={},
             domain=ApplicabilityDomain(np.zeros((0, 0), np.uint8), 0),
         )
-        for name in tqdm(list(train), desc="endpoint heads", disable=not progress):
-            model.heads[name] = model._fit_head(endpoints[name], train[name], valid[name], features, row_of)
+        trunk_seconds = time.time() - trunk_started
+        fitted = {
+            name: model._fit_gbm(endpoints[name], train[name], valid[name], features, form_row)
+            for name in tqdm(list(train), desc="endpoint heads", disable=not progress)
+        }
+        weight = choose_blend_weight([parts for _, parts in fitted.values()], config.blend_weights)
+        for name, (gbm, parts) in fitted.items():
+            model.heads[name] = _calibrated_head(endpoints[name], gbm, weight, parts, config.conformal_coverage)
 
         morgan = feature_set.block("morgan")
         model.domain = ApplicabilityDomain.from_counts(
@@ -163,6 +179,7 @@ class ADMETModel:
         model.domain.calibrate(features[[row_of[s] for s in valid_smiles], morgan], config.ad_quantile)
         model.metadata = {
             "trained_seconds": round(time.time() - started, 1),
+            "trunk_seconds": round(trunk_seconds, 1),
             "trunk_valid_loss": curve,
             "trunk_rows": {name: len(frame) for name, frame in train_frames.items()},
             "head_rows": {name: len(frame) for name, frame in train.items()},
@@ -172,46 +189,27 @@ class ADMETModel:
         }
         return model
 
-    def _fit_head(
-        self, endpoint: Endpoint, train: pd.DataFrame, valid: pd.DataFrame, features: np.ndarray, row_of: dict[str, int]
-    ) -> EndpointHead:
-        settings = get_settings()
-        x_train = features[[row_of[s] for s in train["smiles"]]]
-        x_valid = features[[row_of[s] for s in valid["smiles"]]]
+    def _fit_gbm(
+        self,
+        endpoint: Endpoint,
+        train: pd.DataFrame,
+        valid: pd.DataFrame,
+        features: np.ndarray,
+        form_row: dict[str, int],
+    ) -> tuple[GBMModel, ValidationParts]:
+        x_train = features[[form_row[f] for f in _forms(train)]]
+        x_valid = features[[form_row[f] for f in _forms(valid)]]
         y_train = endpoint.to_model_scale(train["y"].to_numpy())
-        y_valid = endpoint.to_model_scale(valid["y"].to_numpy())
-        gbm = fit_gbm(x_train, y_train, endpoint.is_classification, self.config.gbm, self.config.seed, settings.n_jobs)
-        gbm_pred = predict_gbm(gbm, x_valid)
-        net_pred = self._trunk_predictions(x_valid)[endpoint.name]
-        metric = endpoint.metric or default_metric(endpoint.is_classification)
-        usable = len(np.unique(y_valid)) > 1
-        best_weight, best_score = 0.5, None
-        for weight in self.config.blend_weights if usable else ():
-            candidate = score(metric, y_valid, weight * gbm_pred + (1 - weight) * net_pred)
-            if best_score is None or is_better(metric, candidate, best_score):
-                best_weight, best_score = weight, candidate
-        blended = best_weight * gbm_pred + (1 - best_weight) * net_pred
-        head = EndpointHead(endpoint, gbm, best_weight)
-        if endpoint.is_classification:
-            head.platt = PlattCalibrator.fit(blended, y_valid)
-        else:
-            head.conformal = ConformalRegressor.fit(
-                y_valid, blended, np.abs(gbm_pred - net_pred), self.config.conformal_coverage
-            )
-        if usable:
-
-            def valid_score(prediction: np.ndarray) -> float:
-                # MAE is reported in source units; rank and probability metrics do not depend on the scale.
-                return score(metric, endpoint.from_model_scale(y_valid), endpoint.from_model_scale(prediction))
-
-            head.validation = {
-                "metric": metric,
-                "blend": valid_score(blended),
-                "gbm_only": valid_score(gbm_pred),
-                "trunk_only": valid_score(net_pred),
-                "n": len(valid),
-            }
-        return head
+        gbm = fit_gbm(
+            x_train, y_train, endpoint.is_classification, self.config.gbm, self.config.seed, get_settings().n_jobs
+        )
+        parts = ValidationParts(
+            metric=endpoint.metric or default_metric(endpoint.is_classification),
+            labels=endpoint.to_model_scale(valid["y"].to_numpy()),
+            gbm=predict_gbm(gbm, x_valid),
+            trunk=self._trunk_predictions(x_valid)[endpoint.name],
+        )
+        return gbm, parts
 
     # ------------------------------------------------------------------ inference
     def _trunk_predictions(self, features: np.ndarray) -> dict[str, np.ndarray]:
@@ -229,13 +227,17 @@ class ADMETModel:
     def featurize(self, smiles: Sequence[str], cache_dir: Path | None = None) -> np.ndarray:
         return compute_features(list(smiles), self.feature_set, cache_dir=cache_dir)
 
+    def head_components(self, features: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per endpoint, the GBM and the trunk prediction on the model scale, before blending."""
+        trunk = self._trunk_predictions(features)
+        return {name: (predict_gbm(head.gbm, features), trunk[name]) for name, head in self.heads.items()}
+
     def predict_features(self, features: np.ndarray) -> RawPrediction:
         """Predictions for precomputed features (rows from :meth:`featurize`)."""
-        trunk = self._trunk_predictions(features)
         values, uncertainty = {}, {}
-        for name, head in self.heads.items():
-            gbm_pred = predict_gbm(head.gbm, features)
-            blended = head.gbm_weight * gbm_pred + (1 - head.gbm_weight) * trunk[name]
+        for name, (gbm_pred, trunk_pred) in self.head_components(features).items():
+            head = self.heads[name]
+            blended = head.gbm_weight * gbm_pred + (1 - head.gbm_weight) * trunk_pred
             if head.platt is not None:
                 probability = head.platt(blended)
                 values[name] = probability
@@ -243,7 +245,7 @@ class ADMETModel:
             else:
                 assert head.conformal is not None
                 values[name] = head.endpoint.from_model_scale(blended)
-                uncertainty[name] = head.conformal.half_width(np.abs(gbm_pred - trunk[name]))
+                uncertainty[name] = head.conformal.half_width(np.abs(gbm_pred - trunk_pred))
         domain_score = self.domain.score(features[:, self.feature_set.block("morgan")])
         return RawPrediction(values, uncertainty, domain_score, domain_score >= self.domain.threshold)
 
@@ -337,6 +339,35 @@ class ADMETModel:
             domain,
             card["metadata"],
         )
+
+
+def _calibrated_head(
+    endpoint: Endpoint, gbm: GBMModel, gbm_weight: float, parts: ValidationParts, coverage: float
+) -> EndpointHead:
+    blended = parts.blend(gbm_weight)
+    head = EndpointHead(endpoint, gbm, gbm_weight)
+    if endpoint.is_classification:
+        head.platt = PlattCalibrator.fit(blended, parts.labels)
+    else:
+        head.conformal = ConformalRegressor.fit(parts.labels, blended, np.abs(parts.gbm - parts.trunk), coverage)
+    if parts.usable:
+
+        def valid_score(prediction: np.ndarray) -> float:
+            # MAE is reported in source units; rank and probability metrics do not depend on the scale.
+            return score(parts.metric, endpoint.from_model_scale(parts.labels), endpoint.from_model_scale(prediction))
+
+        head.validation = {
+            "metric": parts.metric,
+            "blend": valid_score(blended),
+            "gbm_only": valid_score(parts.gbm),
+            "trunk_only": valid_score(parts.trunk),
+            "n": len(parts.labels),
+        }
+    return head
+
+
+def _forms(frame: pd.DataFrame) -> pd.Series:
+    return frame["form"] if "form" in frame else frame["smiles"]
 
 
 def _regression_scaling(

@@ -8,14 +8,14 @@ from pydantic import BaseModel, Field
 class TrunkConfig(BaseModel):
     """Multitask MLP trunk shared by all endpoints (the part a federation trains together)."""
 
-    hidden_sizes: tuple[int, ...] = (1024, 512)
+    hidden_sizes: tuple[int, ...] = (768, 256)
     dropout: float = Field(default=0.25, ge=0.0, lt=1.0)
     input_dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
     learning_rate: float = 1e-3
     weight_decay: float = 1e-5
-    batch_size: int = 256
-    max_epochs: int = 60
-    patience: int = 8
+    batch_size: int = 512
+    max_epochs: int = 40
+    patience: int = 5
 
 
 class GBMConfig(BaseModel):
@@ -31,7 +31,7 @@ class ModelConfig(BaseModel):
     trunk: TrunkConfig = TrunkConfig()
     gbm: GBMConfig = GBMConfig()
     blend_weights: tuple[float, ...] = Field(
-        default=(0.25, 0.5, 0.75),
+        default=(0.25, 0.5, 0.75, 1.0),
         description="Candidate weights of the GBM in the GBM/trunk blend, picked per endpoint on validation.",
     )
     conformal_coverage: float = Field(default=0.9, gt=0.0, lt=1.0)

@@ -22,9 +22,5 @@ def score(metric: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
     raise ValueError(f"unknown metric {metric!r}; expected one of {sorted(HIGHER_IS_BETTER)}")
 
 
-def is_better(metric: str, candidate: float, incumbent: float) -> bool:
-    return candidate > incumbent if HIGHER_IS_BETTER[metric] else candidate < incumbent
-
-
 def default_metric(is_classification: bool) -> str:
     return "roc-auc" if is_classification else "mae"

@@ -37,7 +37,7 @@ def test_csv_with_chosen_smiles_and_label_columns(tmp_path: Path) -> None:
     assert "note" not in table.frame.columns
 
     labelled = table.labelled("logS")
-    assert labelled.columns.tolist() == ["smiles", "y"]
+    assert labelled.columns.tolist() == ["smiles", "form", "y"]
     assert labelled["smiles"].tolist() == ["CCO", "Oc1ccccc1"]
     assert labelled["y"].tolist() == [-0.5, 1.25]
 
@@ -54,7 +54,7 @@ def test_tsv_and_semicolon_and_gzip_are_read(tmp_path: Path) -> None:
     gz.write_bytes(gzip.compress(b"smiles,y\nCCO,1\n"))
     for path in (tsv, semicolon, gz):
         table = load_csv(path, label_columns=["y"])
-        assert table.labelled("y").to_dict("records") == [{"smiles": "CCO", "y": 1.0}], path.name
+        assert table.labelled("y").to_dict("records") == [{"smiles": "CCO", "form": "CCO", "y": 1.0}], path.name
 
 
 def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
@@ -68,8 +68,8 @@ def test_tdc_format(tmp_path: Path) -> None:
     table = load_tdc(path)
     assert table.label_columns == ["Y"]
     assert table.labelled("Y").to_dict("records") == [
-        {"smiles": "CCO", "y": -4.5},
-        {"smiles": "CC(=O)O", "y": -5.25},
+        {"smiles": "CCO", "form": "CCO", "y": -4.5},
+        {"smiles": "CC(=O)O", "form": "CC(=O)[O-].[Na+]", "y": -5.25},
     ]
 
 
@@ -214,3 +214,12 @@ def test_max_bytes_limit(tmp_path: Path) -> None:
     assert isinstance(read_table(path), pd.DataFrame)
     with pytest.raises(InputError, match="at most 10 bytes"):
         read_table(path, max_bytes=10)
+
+
+def test_salt_form_is_kept_beside_the_parent(tmp_path: Path) -> None:
+    """Identity is the neutral parent; the featurised form keeps the counter-ion (it changes solubility)."""
+    path = tmp_path / "salts.csv"
+    path.write_text("smiles,logS\nCC(=O)[O-].[Na+],0.5\nCC(=O)O,1.0\n")
+    labelled = load_csv(path, "smiles", ["logS"]).labelled("logS")
+    assert labelled["smiles"].tolist() == ["CC(=O)O", "CC(=O)O"]
+    assert labelled["form"].tolist() == ["CC(=O)[O-].[Na+]", "CC(=O)O"]
