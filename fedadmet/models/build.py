@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pandas as pd
 
 import fedadmet
+from fedadmet.config import get_settings
 from fedadmet.data.splits import split_for_validation
 from fedadmet.exceptions import InputError
 from fedadmet.models.admet_model import ADMETModel
@@ -39,13 +40,14 @@ def train_model(
     if not frames:
         raise InputError("no labelled data to train on")
     train, valid = split_for_validation(frames, valid_fraction, config.seed)
-    model = ADMETModel.fit(train, valid, config=config, progress=progress)
+    model = ADMETModel.fit(train, valid, config=config, progress=progress, cache_dir=get_settings().feature_cache_dir)
     model.metadata |= {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "data": data_description,
         "data_sha256": {name: frame_hash(frame) for name, frame in frames.items()},
         "rows": {name: len(frame) for name, frame in frames.items()},
         "valid_fraction": valid_fraction,
+        "command": "fedadmet train" + (f" {data_description}" if data_description != "bundled public data" else ""),
         "versions": {"fedadmet": fedadmet.__version__, "python": platform.python_version()},
     }
     return model
