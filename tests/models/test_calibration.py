@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+
+from fedadmet.models.calibration import ConformalRegressor, PlattCalibrator
+from fedadmet.models.domain import ApplicabilityDomain, tanimoto_matrix
+
+
+def test_conformal_intervals_reach_their_coverage_on_new_data() -> None:
+    rng = np.random.default_rng(0)
+
+    def sample(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        difficulty = rng.uniform(0.1, 2.0, n)  # heteroscedastic noise, visible through disagreement
+        truth = rng.normal(size=n)
+        prediction = truth + rng.normal(scale=difficulty)
+        return truth, prediction, difficulty
+
+    calibrator = ConformalRegressor.fit(*sample(2000), coverage=0.9)
+    truth, prediction, difficulty = sample(5000)
+    inside = np.abs(truth - prediction) <= calibrator.half_width(difficulty)
+    assert inside.mean() == pytest.approx(0.9, abs=0.02)
+    assert calibrator.half_width(np.array([2.0]))[0] > calibrator.half_width(np.array([0.1]))[0]
+
+
+def test_platt_scaling_repairs_overconfident_probabilities() -> None:
+    rng = np.random.default_rng(1)
+    true_probability = rng.uniform(0.05, 0.95, 20000)
+    labels = (rng.uniform(size=true_probability.size) < true_probability).astype(int)
+    logit = np.log(true_probability / (1 - true_probability))
+    overconfident = 1 / (1 + np.exp(-3 * logit))
+    calibrated = PlattCalibrator.fit(overconfident[:10000], labels[:10000])(overconfident[10000:])
+    held_out = labels[10000:]
+    for low, high in ((0.1, 0.3), (0.4, 0.6), (0.7, 0.9)):
+        in_bin = (calibrated >= low) & (calibrated < high)
+        assert held_out[in_bin].mean() == pytest.approx(calibrated[in_bin].mean(), abs=0.03)
+
+
+def test_platt_with_one_class_is_identity() -> None:
+    p = np.array([0.2, 0.7])
+    np.testing.assert_allclose(PlattCalibrator.fit(p, np.ones(2))(p), p)
+
+
+def test_tanimoto_matches_the_definition() -> None:
+    a = np.array([[1, 1, 0, 0], [0, 0, 0, 0]], dtype=bool)
+    b = np.array([[1, 0, 1, 0], [1, 1, 0, 0]], dtype=bool)
+    np.testing.assert_allclose(tanimoto_matrix(a, b), [[1 / 3, 1.0], [0.0, 0.0]])
+
+
+def test_domain_threshold_keeps_the_requested_share_of_held_out_molecules() -> None:
+    rng = np.random.default_rng(2)
+    train = (rng.uniform(size=(300, 64)) < 0.2).astype(np.float32)
+    held_out = np.clip(train[:200] + (rng.uniform(size=(200, 64)) < 0.05), 0, 1)
+    domain = ApplicabilityDomain.from_counts(train, max_reference=1000, seed=0)
+    domain.calibrate(held_out, quantile=0.1)
+    assert (domain.score(held_out) >= domain.threshold).mean() == pytest.approx(0.9, abs=0.02)
+    assert domain.score(train[:5]).min() == pytest.approx(1.0)
