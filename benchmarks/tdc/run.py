@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from fedadmet.data.catalogue import TDC_BENCHMARK_ENDPOINTS
-from fedadmet.data.loaders import MoleculeTable, load_csv, load_tdc
+from fedadmet.data.loaders import MoleculeTable, load_tdc
+from fedadmet.data.public import non_benchmark_frames
 from fedadmet.data.splits import leaked_molecules, without_molecules
 from fedadmet.models.admet_model import ADMETModel
 from fedadmet.models.config import ModelConfig
@@ -31,20 +32,6 @@ from fedadmet.models.metrics import HIGHER_IS_BETTER, score
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 QUICK_ENDPOINTS = ["caco2_wang", "hia_hou", "herg", "dili", "half_life_obach", "bioavailability_ma"]
-TOX21 = [
-    "NR-AR",
-    "NR-AR-LBD",
-    "NR-AhR",
-    "NR-Aromatase",
-    "NR-ER",
-    "NR-ER-LBD",
-    "NR-PPAR-gamma",
-    "SR-ARE",
-    "SR-ATAD5",
-    "SR-HSE",
-    "SR-MMP",
-    "SR-p53",
-]
 
 # TDC leaderboard means over 5 seeds: (Chemprop-RDKit, MapLight, best audited entry, its name).
 REFERENCES: dict[str, tuple[float, float, float, str]] = {
@@ -86,16 +73,8 @@ def load_benchmark(data_dir: Path, names: list[str]) -> dict[str, tuple[Molecule
 
 
 def load_auxiliary(data_dir: Path) -> dict[str, pd.DataFrame]:
-    """Endpoints outside the benchmark that only train the trunk."""
-    extra = data_dir / "tdc_single_pred_extra"
-    frames = {
-        "CYP1A2_Veith": load_tdc(extra / "cyp1a2_veith.csv").labelled("Y"),
-        "CYP2C19_Veith": load_tdc(extra / "cyp2c19_veith.csv").labelled("Y"),
-    }
-    tox21 = load_csv(data_dir / "moleculenet" / "tox21.csv", "smiles", TOX21)
-    frames |= {assay: tox21.labelled(assay) for assay in TOX21}
-    frames["ClinTox"] = load_csv(data_dir / "moleculenet" / "clintox.csv", "smiles", ["CT_TOX"]).labelled("CT_TOX")
-    return frames
+    """Endpoints outside the benchmark (CYP1A2/CYP2C19 Veith, Tox21, ClinTox) that only train the trunk."""
+    return non_benchmark_frames(data_dir, ".csv")
 
 
 def seed_frames(

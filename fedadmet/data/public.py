@@ -29,18 +29,26 @@ def approved_drugs() -> pd.DataFrame:
 
 
 def public_training_frames() -> dict[str, pd.DataFrame]:
-    """Every public labelled data set in the catalogue as ``smiles``/``y`` frames (TDC train_val + test)."""
+    """Every public labelled data set in the catalogue as ``smiles``/``form``/``y`` frames (TDC train_val + test)."""
     frames: dict[str, pd.DataFrame] = {}
     for name, endpoint in TDC_BENCHMARK_ENDPOINTS.items():
         parts = [
             load_tdc(bundled_path("tdc_admet_group", name, f"{p}.csv.gz")).labelled("Y") for p in ("train_val", "test")
         ]
         frames[endpoint.name] = pd.concat(parts, ignore_index=True)
-    for name in ("CYP1A2_Veith", "CYP2C19_Veith"):
-        frames[name] = load_tdc(bundled_path("tdc_single_pred_extra", f"{name.lower()}.csv.gz")).labelled("Y")
-    tox21 = _table(bundled_path("moleculenet", "tox21.csv.gz"), "smiles", list(TOX21_ASSAYS))
+    return frames | non_benchmark_frames(bundled_path(), ".csv.gz")
+
+
+def non_benchmark_frames(root: Path, suffix: str) -> dict[str, pd.DataFrame]:
+    """CYP1A2/CYP2C19 (Veith), the Tox21 assays and ClinTox from a folder laid out like ``shared/data``
+    (``suffix`` ".csv") or like the bundled copies (".csv.gz")."""
+    frames = {
+        name: load_tdc(root / "tdc_single_pred_extra" / f"{name.lower()}{suffix}").labelled("Y")
+        for name in ("CYP1A2_Veith", "CYP2C19_Veith")
+    }
+    tox21 = _table(root / "moleculenet" / f"tox21{suffix}", "smiles", list(TOX21_ASSAYS))
     frames |= {assay: tox21.labelled(assay) for assay in TOX21_ASSAYS}
-    frames["ClinTox"] = _table(bundled_path("moleculenet", "clintox.csv.gz"), "smiles", ["CT_TOX"]).labelled("CT_TOX")
+    frames["ClinTox"] = _table(root / "moleculenet" / f"clintox{suffix}", "smiles", ["CT_TOX"]).labelled("CT_TOX")
     return frames
 
 
