@@ -41,3 +41,10 @@ def test_dataframe_input_keeps_its_columns(tiny_model_dir: Path) -> None:
 def test_regression_values_are_in_source_units(tiny_model_dir: Path) -> None:
     caco2 = predict(["CCO", "CC(=O)Nc1ccc(O)cc1"], model=tiny_model_dir)["Caco2_Wang"]
     assert ((caco2 > -8) & (caco2 < -3)).all()  # log10(cm/s), as in the source data
+
+
+def test_package_exposes_predict_lazily(tiny_model_dir: Path) -> None:
+    import fedadmet
+
+    assert fedadmet.predict is predict
+    assert fedadmet.predict(["CCO"], model=tiny_model_dir)["hERG"].notna().all()
