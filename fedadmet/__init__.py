@@ -11,7 +11,7 @@ __all__ = ["__version__", "predict"]
 def __getattr__(name: str) -> Any:
     # Lazy, so that importing the package (e.g. for the CLI's --help) loads neither torch nor RDKit.
     if name == "predict":
-        from fedadmet.predict import predict
+        from fedadmet.inference import predict
 
         return predict
     raise AttributeError(f"module 'fedadmet' has no attribute {name!r}")

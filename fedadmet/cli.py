@@ -34,8 +34,8 @@ def predict(
 ) -> None:
     """Predict every endpoint with uncertainty, applicability domain and structural alerts."""
     from fedadmet.data.loaders import read_molecules
-    from fedadmet.predict import ERROR_COLUMN, IN_DOMAIN_COLUMN
-    from fedadmet.predict import predict as run_predict
+    from fedadmet.inference import ERROR_COLUMN, IN_DOMAIN_COLUMN
+    from fedadmet.inference import predict as run_predict
 
     try:
         frame = read_molecules(input_path, smiles_column)

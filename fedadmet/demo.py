@@ -11,8 +11,15 @@ from rich.table import Table
 
 from fedadmet.config import get_settings
 from fedadmet.data.public import approved_drugs, example_molecules_path
-from fedadmet.predict import ALERTS_COLUMN, DOMAIN_COLUMN, ERROR_COLUMN, IN_DOMAIN_COLUMN, default_model_dir, load_model
-from fedadmet.predict import predict as run_predict
+from fedadmet.inference import (
+    ALERTS_COLUMN,
+    DOMAIN_COLUMN,
+    ERROR_COLUMN,
+    IN_DOMAIN_COLUMN,
+    default_model_dir,
+    load_model,
+)
+from fedadmet.inference import predict as run_predict
 
 SHOWN = ("Solubility_AqSolDB", "Lipophilicity_AstraZeneca", "BBB_Martins", "CYP3A4_Veith", "hERG", "AMES", "DILI")
 

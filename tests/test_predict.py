@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fedadmet.predict import ALERTS_COLUMN, DOMAIN_COLUMN, ERROR_COLUMN, predict
+from fedadmet.inference import ALERTS_COLUMN, DOMAIN_COLUMN, ERROR_COLUMN, predict
 
 INPUTS = ["CCO", "not a smiles", "", "O=C1C=CC(=O)C=C1", "C" * 500, "c1ccccc1C(=O)O"]
 
