@@ -65,12 +65,15 @@ def train(
     endpoint: Annotated[str | None, typer.Option(help="Endpoint of a TDC-format file (Drug, Y).")] = None,
     smiles_column: Annotated[str | None, typer.Option(help="SMILES column of a wide table.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    gbm_iterations: Annotated[
+        int | None, typer.Option(min=10, help="CatBoost iterations per endpoint (default: the benchmarked 1000).")
+    ] = None,
 ) -> None:
     """Train a model (trunk + heads for every endpoint found) and save it without pickle."""
     from fedadmet.config import get_settings
     from fedadmet.data.public import public_training_frames, training_frames_from_path
     from fedadmet.models.build import train_model
-    from fedadmet.models.config import ModelConfig
+    from fedadmet.models.config import GBMConfig, ModelConfig
 
     try:
         if data is None:
@@ -79,7 +82,10 @@ def train(
         else:
             frames, description = training_frames_from_path(data, endpoint, smiles_column), str(data)
         console.print(f"training on {len(frames)} endpoints, {sum(len(f) for f in frames.values())} labelled rows")
-        model = train_model(frames, ModelConfig(seed=seed), data_description=description)
+        config = ModelConfig(seed=seed)
+        if gbm_iterations is not None:
+            config = config.model_copy(update={"gbm": GBMConfig(iterations=gbm_iterations)})
+        model = train_model(frames, config, data_description=description)
     except FedadmetError as exc:
         raise _fail(str(exc)) from None
     folder = model.save(output or get_settings().trained_model_dir)

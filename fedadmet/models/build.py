@@ -47,7 +47,6 @@ def train_model(
         "data_sha256": {name: frame_hash(frame) for name, frame in frames.items()},
         "rows": {name: len(frame) for name, frame in frames.items()},
         "valid_fraction": valid_fraction,
-        "command": "fedadmet train" + (f" {data_description}" if data_description != "bundled public data" else ""),
         "versions": {"fedadmet": fedadmet.__version__, "python": platform.python_version()},
     }
     return model

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -80,9 +81,12 @@ def test_train_on_a_folder_then_predict(tmp_path: Path) -> None:
     herg = pd.read_csv(bundled_path("tdc_admet_group", "herg", "train_val.csv.gz")).head(120)
     herg.to_csv(data / "herg" / "train_val.csv", index=False)
     model_dir = tmp_path / "model"
-    result = runner.invoke(app, ["train", str(data), "-o", str(model_dir)])
+    result = runner.invoke(app, ["train", str(data), "-o", str(model_dir), "--gbm-iterations", "25"])
     assert result.exit_code == 0, result.output
-    assert (model_dir / "model.json").is_file()
+    card = json.loads((model_dir / "model.json").read_text())
+    assert list(card["heads"]) == ["hERG"]
+    assert card["config"]["gbm"]["iterations"] == 25
+    assert len(card["metadata"]["data_sha256"]["hERG"]) == 64
 
 
 def test_train_rejects_a_file_without_known_endpoint(tmp_path: Path) -> None:
