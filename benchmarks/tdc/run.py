@@ -179,25 +179,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--endpoints", nargs="+", default=None, help="subset of lower-case TDC names")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--cache", type=Path, default=REPO / "benchmarks" / "cache", help="feature cache folder")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the seeds already in the results file and run only the missing ones"
+    )
     args = parser.parse_args(argv)
     names = args.endpoints or (QUICK_ENDPOINTS if args.quick else list(REFERENCES))
     seeds = args.seeds or ([1] if args.quick else [1, 2, 3, 4, 5])
     stem = "tdc_quick" if args.quick else "tdc"
-    started = time.time()
     print(f"loading {len(names)} endpoints from {args.data_dir}", flush=True)
     data = load_benchmark(args.data_dir, names)
     test_molecules = {s for _, test, _ in data.values() for s in test.frame["smiles"].dropna()}
     auxiliary = {} if args.quick else load_auxiliary(args.data_dir)
-    scores: dict[str, list[float]] = {name: [] for name in names}
-    ablation: dict[str, dict[str, list[float]]] = {}
     meta: dict = {
         "seeds": seeds,
         "seeds_done": [],
         "command": "python -m benchmarks.tdc.run" + (" --quick" * args.quick),
         "machine": f"{platform.machine()} {__import__('os').cpu_count()} cores",
         "per_seed": {},
+        "wall_minutes": 0.0,
     }
+    if args.resume and (args.out / f"{stem}.json").exists():
+        previous = json.loads((args.out / f"{stem}.json").read_text())["meta"]
+        meta |= {key: previous[key] for key in ("seeds_done", "per_seed", "wall_minutes")}
+        print(f"resuming: seeds {meta['seeds_done']} already done", flush=True)
     for seed in seeds:
+        if str(seed) in meta["per_seed"]:
+            continue
         seed_started = time.time()
         train, valid = seed_frames(data, seed)
         trunk_data = without_molecules({**auxiliary, **train, **valid}, test_molecules)
@@ -207,9 +214,6 @@ def main(argv: list[str] | None = None) -> None:
         )
         seed_scores = score_seed(model, data, train, args.cache)
         for name, variants in seed_scores.items():
-            scores[name].append(variants["model"])
-            for variant in ("gbm_only", "trunk_only"):
-                ablation.setdefault(name, {}).setdefault(variant, []).append(variants[variant])
             weight = model.heads[TDC_BENCHMARK_ENDPOINTS[name].name].gbm_weight
             print(
                 f"seed {seed} {name:32s} {TDC_BENCHMARK_ENDPOINTS[name].metric:8s} {variants['model']:.4f} "
@@ -217,28 +221,35 @@ def main(argv: list[str] | None = None) -> None:
                 flush=True,
             )
         meta["seeds_done"].append(seed)
-        meta["per_seed"][seed] = {
-            "minutes": round((time.time() - seed_started) / 60, 1),
+        minutes = round((time.time() - seed_started) / 60, 1)
+        meta["per_seed"][str(seed)] = {
+            "minutes": minutes,
+            "scores": seed_scores,
             "trunk_molecules": model.metadata["trunk_molecules"],
             "trunk_minutes": round(model.metadata["trunk_seconds"] / 60, 1),
             "gbm_weights": {name: model.heads[TDC_BENCHMARK_ENDPOINTS[name].name].gbm_weight for name in names},
         }
-        meta["wall_minutes"] = round((time.time() - started) / 60, 1)
-        results = {
-            name: {
-                "metric": TDC_BENCHMARK_ENDPOINTS[name].metric,
-                "mean": float(np.mean(v)),
-                "std": float(np.std(v)),
-                "seeds": [float(x) for x in v],
-            }
-            for name, v in scores.items()
+        meta["wall_minutes"] = round(meta["wall_minutes"] + minutes, 1)
+        write_results(summarise(names, meta), meta, args.out, stem)
+        print(f"seed {seed} done in {minutes} min; wins so far {meta['wins']}", flush=True)
+
+
+def summarise(names: list[str], meta: dict) -> dict[str, dict]:
+    """Per-endpoint mean/std over the finished seeds; ablation means go into ``meta``."""
+    done = [meta["per_seed"][str(seed)]["scores"] for seed in meta["seeds_done"]]
+    meta["ablation_means"] = {
+        name: {variant: float(np.mean([s[name][variant] for s in done])) for variant in ("gbm_only", "trunk_only")}
+        for name in names
+    }
+    return {
+        name: {
+            "metric": TDC_BENCHMARK_ENDPOINTS[name].metric,
+            "mean": float(np.mean([s[name]["model"] for s in done])),
+            "std": float(np.std([s[name]["model"] for s in done])),
+            "seeds": [float(s[name]["model"]) for s in done],
         }
-        meta["ablation_means"] = {
-            name: {variant: float(np.mean(values)) for variant, values in variants.items()}
-            for name, variants in ablation.items()
-        }
-        write_results(results, meta, args.out, stem)
-        print(f"seed {seed} done in {meta['per_seed'][seed]['minutes']} min; wins so far {meta['wins']}", flush=True)
+        for name in names
+    }
 
 
 if __name__ == "__main__":
