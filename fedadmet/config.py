@@ -24,10 +24,17 @@ class Settings(BaseSettings):
     max_smiles_length: int = Field(default=2000, ge=1)
     progress: bool = Field(default=True, description="Show progress bars on long work.")
     model_dir: Path | None = Field(default=None, description="Model used by predict; default: see default_model.")
+    database_url: str | None = Field(
+        default=None, description="Registry database (SQLAlchemy URL); default: a SQLite file in home."
+    )
 
     @property
     def feature_cache_dir(self) -> Path:
         return self.home / "feature_cache"
+
+    @property
+    def registry_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'registry.db').resolve()}"
 
     @property
     def trained_model_dir(self) -> Path:

@@ -1,0 +1,51 @@
+"""Typed consortium rules and federation hyper-parameters, agreed once and shared by every partner."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from fedadmet.models.config import TrunkConfig
+
+
+class QuorumConfig(BaseModel):
+    """Minimum label counts for a task to be trained (the MELLODDY rules)."""
+
+    min_actives: int = 25
+    min_inactives: int = 25
+    min_regression_values: int = 50
+    min_regression_uncensored: int = 25
+
+
+class ConsortiumConfig(BaseModel):
+    """What every partner's preparation must agree on, so that their features and folds line up."""
+
+    quorum: QuorumConfig = QuorumConfig()
+    n_folds: int = Field(default=5, ge=3, description="Keyed scaffold folds; fold 0 is each partner's test fold.")
+    reference_size: int = Field(default=500, ge=10, description="Approved drugs used for scaling and the key check.")
+
+
+class PrivacyConfig(BaseModel):
+    """Optional differential privacy: each partner clips its trunk update and adds Gaussian noise."""
+
+    enabled: bool = False
+    clipping_norm: float = Field(default=1.0, gt=0)
+    noise_multiplier: float = Field(default=0.5, ge=0)
+    delta: float = Field(default=1e-5, gt=0, lt=1)
+
+
+class FederationConfig(BaseModel):
+    """One federated run: strategy, rounds, local training and privacy."""
+
+    rounds: int = Field(default=10, ge=1)
+    strategy: Literal["fedavg", "fedprox", "fedadam"] = "fedavg"
+    local_epochs: int = Field(default=1, ge=1)
+    learning_rate: float = 1e-3
+    proximal_mu: float = Field(default=0.01, ge=0, description="FedProx only.")
+    server_learning_rate: float = Field(default=0.01, gt=0, description="FedAdam only.")
+    secagg: bool = Field(default=True, description="SecAgg+ masking of every trunk update (on by default).")
+    min_partners: int = Field(default=2, ge=1, description="A round proceeds while at least this many reply.")
+    privacy: PrivacyConfig = PrivacyConfig()
+    trunk: TrunkConfig = TrunkConfig(hidden_sizes=(512, 256))
+    seed: int = 0
