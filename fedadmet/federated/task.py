@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -21,7 +22,9 @@ from fedadmet.federated.prepare import PreparedDataError, read_manifest
 from fedadmet.models.trunk import MultitaskNet, masked_multitask_loss
 
 TEST_FOLD = 0
+VALID_FOLD = 1
 SHARED_PREFIX = "trunk."
+Part = Literal["train", "valid", "test"]
 
 
 class UnsafeUpdateError(ValueError):
@@ -43,7 +46,10 @@ class PartnerData:
 
     @classmethod
     def load(cls, folder: Path, expected_key_id: str | None = None) -> PartnerData:
-        """Trainable tasks of a prepared folder; regression targets z-scored on the training folds."""
+        """Trainable tasks of a prepared folder; regression targets z-scored on the training folds.
+
+        Fold 0 (keyed by scaffold) is the test fold, fold 1 selects the round or epoch, the rest train.
+        """
         manifest = read_manifest(folder, expected_key_id)
         trainable = [t["name"] for t in manifest["tasks"] if t["trainable"]]
         if not trainable:
@@ -54,7 +60,7 @@ class PartnerData:
         values = labels["values"][:, keep].astype(np.float32)
         folds = labels["folds"]
         kinds = np.array([get_endpoint(t).is_classification for t in trainable])
-        train = folds != TEST_FOLD
+        train = folds > VALID_FOLD
         for j in np.flatnonzero(~kinds):
             column = values[train, j]
             mean, std = np.nanmean(column), np.nanstd(column)
@@ -70,9 +76,35 @@ class PartnerData:
             key_id=str(manifest["key_id"]),
         )
 
-    def rows(self, test: bool) -> np.ndarray:
+    def rows(self, part: Part) -> np.ndarray:
         labelled = ~np.isnan(self.targets).all(axis=1)
-        return np.flatnonzero(labelled & ((self.folds == TEST_FOLD) == test))
+        in_part = {"train": self.folds > VALID_FOLD, "valid": self.folds == VALID_FOLD, "test": self.folds == TEST_FOLD}
+        return np.flatnonzero(labelled & in_part[part])
+
+    @classmethod
+    def pool(cls, partners: list[PartnerData]) -> PartnerData:
+        """All partners' data on one machine with each partner's tasks kept apart (``partner/task``):
+        the centralised model of the same architecture, the federation's upper reference."""
+        shape = (sum(len(p.features) for p in partners), sum(len(p.tasks) for p in partners))
+        targets, relations = np.full(shape, np.nan, dtype=np.float32), np.zeros(shape, dtype=np.int8)
+        row = column = 0
+        for p in partners:
+            block = np.s_[row : row + len(p.features), column : column + len(p.tasks)]
+            targets[block], relations[block] = p.targets, p.relations
+            row, column = row + len(p.features), column + len(p.tasks)
+        return cls(
+            name="pooled",
+            tasks=[f"{p.name}/{t}" for p in partners for t in p.tasks],
+            is_classification=np.concatenate([p.is_classification for p in partners]),
+            features=np.concatenate([p.features for p in partners]),
+            targets=targets,
+            relations=relations,
+            folds=np.concatenate([p.folds for p in partners]),
+            key_id=partners[0].key_id,
+        )
+
+    def columns_of(self, partner: PartnerData) -> list[int]:
+        return [self.tasks.index(f"{partner.name}/{t}") for t in partner.tasks]
 
 
 def build_net(n_features: int, tasks: list[str], config: FederationConfig) -> MultitaskNet:
@@ -117,7 +149,7 @@ def train_local(
 ) -> dict[str, float]:
     """Train trunk and heads on the partner's training folds; ``anchor`` adds FedProx's proximal term."""
     generator = torch.Generator().manual_seed(config.seed * 100_003 + round_seed)
-    rows = data.rows(test=False)
+    rows = data.rows("train")
     x = torch.as_tensor(data.features[rows])
     y = torch.as_tensor(data.targets[rows])
     relations = torch.as_tensor(data.relations[rows], dtype=torch.float32)
@@ -151,8 +183,9 @@ def predict_scaled(net: MultitaskNet, features: np.ndarray) -> np.ndarray:
     return net(torch.as_tensor(features)).numpy()
 
 
-def score_tasks(data: PartnerData, predictions: np.ndarray, rows: np.ndarray) -> dict[str, float]:
-    """AUC-PR per classification task and R² per regression task (exact values) on ``rows``."""
+def score_tasks(data: PartnerData, predictions: np.ndarray, part: Part) -> dict[str, float]:
+    """AUC-PR per classification task and R² per regression task (exact values) on one part."""
+    rows = data.rows(part)
     scores: dict[str, float] = {}
     for j, task in enumerate(data.tasks):
         labelled = rows[~np.isnan(data.targets[rows, j])]
@@ -167,8 +200,28 @@ def score_tasks(data: PartnerData, predictions: np.ndarray, rows: np.ndarray) ->
     return scores
 
 
+def mean_score(data: PartnerData, predictions: np.ndarray, part: Part) -> float:
+    """The benchmark's unit: mean over the partner's tasks of AUC-PR / R² on one part."""
+    scores = score_tasks(data, predictions, part)
+    return float(np.mean(list(scores.values()))) if scores else float("nan")
+
+
 def evaluate(net: MultitaskNet, data: PartnerData) -> dict[str, float]:
-    """Scores on the partner's held-out scaffold fold; ``score`` is their mean (the benchmark's unit)."""
     predictions = predict_scaled(net, data.features)
-    scores = score_tasks(data, predictions, data.rows(test=True))
-    return {"score": float(np.mean(list(scores.values()))) if scores else float("nan"), **scores}
+    return {"valid_score": mean_score(data, predictions, "valid"), "test_score": mean_score(data, predictions, "test")}
+
+
+def train_with_selection(data: PartnerData, config: FederationConfig, epochs: int) -> tuple[MultitaskNet, list[float]]:
+    """Train alone for ``epochs`` and keep the epoch that scores best on the validation fold
+    (the local-only and centralised baselines; the federation selects its round the same way)."""
+    net = build_net(data.features.shape[1], data.tasks, config)
+    best_score, best_state, curve = -np.inf, None, []
+    for epoch in range(epochs):
+        train_local(net, data, config, epochs=1, round_seed=epoch)
+        score = mean_score(data, predict_scaled(net, data.features), "valid")
+        curve.append(score)
+        if score > best_score:
+            best_score, best_state = score, {k: v.clone() for k, v in net.state_dict().items()}
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    return net, curve

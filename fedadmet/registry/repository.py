@@ -77,14 +77,17 @@ def record_round(
     bytes_sent: int = 0,
 ) -> FederationRound:
     """Store one round; recording the same round again (after a coordinator restart) replaces it."""
-    existing = session.scalar(
-        select(FederationRound).where(FederationRound.run_id == run_id, FederationRound.round == round_number)
-    )
-    row = existing or FederationRound(run_id=run_id, round=round_number)
+    row = get_round(session, run_id, round_number) or FederationRound(run_id=run_id, round=round_number)
     row.partners, row.metrics, row.excluded, row.bytes_sent = list(partners), metrics, excluded or {}, bytes_sent
     session.add(row)
     session.flush()
     return row
+
+
+def get_round(session: Session, run_id: int, round_number: int) -> FederationRound | None:
+    return session.scalar(
+        select(FederationRound).where(FederationRound.run_id == run_id, FederationRound.round == round_number)
+    )
 
 
 def finish_run(

@@ -1,4 +1,4 @@
-"""The `fedadmet` command: thin wrappers over the library, with readable output and clear errors."""
+"""Core commands: predict, train, endpoints, demo."""
 
 from __future__ import annotations
 
@@ -6,21 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from fedadmet.cli.common import app, console, fail
 from fedadmet.exceptions import FedadmetError
-
-app = typer.Typer(help="fedadmet: federated ADMET/Tox prediction.", no_args_is_help=True, add_completion=False)
-data_app = typer.Typer(help="Inspect and prepare labelled data.", no_args_is_help=True)
-app.add_typer(data_app, name="data")
-console = Console()
-errors = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
 
 
 @app.command()
@@ -41,7 +30,7 @@ def predict(
         frame = read_molecules(input_path, smiles_column)
         result = run_predict(frame, model=model, smiles_column=smiles_column)
     except FedadmetError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     output.parent.mkdir(parents=True, exist_ok=True)
     result.to_csv(output, index=False)
     failed = result[result[ERROR_COLUMN].notna()]
@@ -53,7 +42,7 @@ def predict(
     if len(failed) > 20:
         console.print(f"  ... and {len(failed) - 20} more rows with errors (see the '{ERROR_COLUMN}' column)")
     if predicted == 0:
-        raise _fail("no row of the input could be predicted", code=1)
+        raise fail("no row of the input could be predicted", code=1)
 
 
 @app.command()
@@ -87,39 +76,9 @@ def train(
             config = config.model_copy(update={"gbm": GBMConfig(iterations=gbm_iterations)})
         model = train_model(frames, config, data_description=description)
     except FedadmetError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     folder = model.save(output or get_settings().trained_model_dir)
     console.print(f"saved model to {folder} ({model.metadata['trained_seconds']} s)")
-
-
-@data_app.command("qc")
-def data_qc(
-    input_path: Annotated[Path, typer.Argument(help="CSV/TSV (or TDC file) to check.")],
-    label: Annotated[
-        list[str] | None, typer.Option(help="Label column(s); default: Y or endpoint-named columns.")
-    ] = None,
-    smiles_column: Annotated[str | None, typer.Option(help="SMILES column.")] = None,
-    endpoint: Annotated[str | None, typer.Option(help="Catalogue endpoint of a single label column.")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the Markdown report here.")] = None,
-) -> None:
-    """Quality report: rejects with reasons, duplicates with conflicting labels, ranges and outliers."""
-    from fedadmet.data.catalogue import CATALOGUE
-    from fedadmet.data.loaders import read_table, table_from_frame
-    from fedadmet.data.qc import qc_report
-
-    try:
-        frame = read_table(input_path)
-        labels = label or [c for c in frame.columns if c == "Y" or c in CATALOGUE]
-        table = table_from_frame(frame, smiles_column or ("Drug" if "Drug" in frame else None), labels, input_path.name)
-        report = qc_report(table, {labels[0]: endpoint} if endpoint and labels else None)
-    except FedadmetError as exc:
-        raise _fail(str(exc)) from None
-    text = report.to_markdown()
-    if output:
-        output.write_text(text)
-        console.print(f"wrote {output}")
-    else:
-        console.print(text, markup=False, highlight=False)
 
 
 @app.command()
@@ -141,8 +100,4 @@ def demo() -> None:
     try:
         run_demo(console)
     except FedadmetError as exc:
-        raise _fail(str(exc)) from None
-
-
-if __name__ == "__main__":  # pragma: no cover
-    app()
+        raise fail(str(exc)) from None

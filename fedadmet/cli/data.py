@@ -1,0 +1,98 @@
+"""`fedadmet data ...`: check and prepare labelled data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fedadmet.cli.common import console, data_app, fail
+from fedadmet.exceptions import FedadmetError
+
+
+@data_app.command("qc")
+def data_qc(
+    input_path: Annotated[Path, typer.Argument(help="CSV/TSV (or TDC file) to check.")],
+    label: Annotated[
+        list[str] | None, typer.Option(help="Label column(s); default: Y or endpoint-named columns.")
+    ] = None,
+    smiles_column: Annotated[str | None, typer.Option(help="SMILES column.")] = None,
+    endpoint: Annotated[str | None, typer.Option(help="Catalogue endpoint of a single label column.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the Markdown report here.")] = None,
+) -> None:
+    """Quality report: rejects with reasons, duplicates with conflicting labels, ranges and outliers."""
+    from fedadmet.data.catalogue import CATALOGUE
+    from fedadmet.data.loaders import read_table, table_from_frame
+    from fedadmet.data.qc import qc_report
+
+    try:
+        frame = read_table(input_path)
+        labels = label or [c for c in frame.columns if c == "Y" or c in CATALOGUE]
+        table = table_from_frame(frame, smiles_column or ("Drug" if "Drug" in frame else None), labels, input_path.name)
+        report = qc_report(table, {labels[0]: endpoint} if endpoint and labels else None)
+    except FedadmetError as exc:
+        raise fail(str(exc)) from None
+    text = report.to_markdown()
+    if output:
+        output.write_text(text)
+        console.print(f"wrote {output}")
+    else:
+        console.print(text, markup=False, highlight=False)
+
+
+@data_app.command("prepare")
+def data_prepare(
+    inputs: Annotated[list[Path], typer.Argument(help="Assay tables (long format) and/or TDC-style CSV files.")],
+    key: Annotated[Path, typer.Option(help="Consortium key file (from `fedadmet federate keygen`).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Prepared folder to write.")],
+    partner: Annotated[str, typer.Option(help="This partner's name as the consortium knows it.")],
+    endpoint: Annotated[
+        list[str] | None, typer.Option(help="Endpoint of each TDC-style file, in the order given.")
+    ] = None,
+    expected_reference_hash: Annotated[
+        str | None, typer.Option(help="The consortium's published reference-set hash; a mismatch stops here.")
+    ] = None,
+) -> None:
+    """Standardise, convert units, aggregate replicates, apply the quorum, key the features; write a QC report.
+
+    A long assay table has columns compound_id, smiles, endpoint, relation (=, <, >), value, unit.
+    A TDC-style file has Drug_ID, Drug, Y and needs --endpoint.
+    """
+    import pandas as pd
+
+    from fedadmet.config import get_settings
+    from fedadmet.data.assay import Measurements, load_assay_table, measurements_from_tdc
+    from fedadmet.data.loaders import read_table
+    from fedadmet.federated.keys import read_key
+    from fedadmet.federated.prepare import prepare_partner
+
+    endpoints = list(endpoint or [])
+    try:
+        parts = []
+        for path in inputs:
+            if "Drug" in read_table(path).columns:
+                if not endpoints:
+                    raise fail(f"{path.name} is a TDC-style file; name its endpoint with --endpoint")
+                parts.append(measurements_from_tdc(path, endpoints.pop(0)))
+            else:
+                parts.append(load_assay_table(path))
+        measurements = Measurements(
+            pd.concat([p.frame for p in parts], ignore_index=True), [r for p in parts for r in p.rejects]
+        )
+        manifest = prepare_partner(
+            measurements,
+            read_key(key),
+            output,
+            partner,
+            expected_reference_hash=expected_reference_hash,
+            cache_dir=get_settings().feature_cache_dir,
+        )
+    except FedadmetError as exc:
+        raise fail(str(exc)) from None
+    trainable = [t["name"] for t in manifest["tasks"] if t["trainable"]]
+    console.print(
+        f"wrote {output}: {manifest['n_compounds']} compounds, {len(trainable)} of {len(manifest['tasks'])} tasks "
+        f"meet the quorum; key id {manifest['key_id']}; reference hash {manifest['reference_hash'][:16]}…"
+    )
+    console.print(f"QC report: {output / 'qc.md'}")

@@ -1,0 +1,177 @@
+"""Flower ClientApp: a thin adapter that runs task.py at a partner (a SuperNode).
+
+Which prepared folder a node trains on comes from its node config (``data-dir``, set with
+``flower-supernode --node-config``) or, in simulation, from the folder list the app was made with
+(indexed by ``partition-id``). What the node sends back: the trunk parameters (masked by SecAgg+
+unless the operator turned it off and the partner allowed that) and the metrics listed in
+``SHARED_METRICS``. Heads, SMILES, labels and per-compound values stay in the node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message
+from flwr.client.mod import secaggplus_mod
+from flwr.clientapp import ClientApp
+from flwr.common import Code, EvaluateRes, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
+from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS
+from flwr.compat.common.recorddict_compat import (
+    evaluateres_to_recorddict,
+    fitres_to_recorddict,
+    recorddict_to_evaluateins,
+    recorddict_to_fitins,
+)
+from safetensors.numpy import save_file
+
+from fedadmet.federated.config import FederationConfig
+from fedadmet.federated.privacy import clip_and_noise, partner_noise_std
+from fedadmet.federated.task import (
+    PartnerData,
+    build_net,
+    check_update,
+    evaluate,
+    load_arrays,
+    private_arrays,
+    shared_arrays,
+    train_local,
+)
+
+SHARED_METRICS = ("train_loss", "valid_score", "test_score", "update_norm")
+HEADS_RECORD, BEST_SCORE, BYTES_SENT = "fedadmet.heads", "fedadmet.best_score", "fedadmet.bytes_sent"
+
+
+class SecAggRequiredError(RuntimeError):
+    """The server asked for a plain (unmasked) update from a partner that only sends masked ones."""
+
+
+@lru_cache(maxsize=8)
+def _partner(folder: str, key_id: str | None) -> PartnerData:
+    return PartnerData.load(Path(folder), key_id)
+
+
+def _node_folder(context: Context, partner_dirs: Sequence[Path]) -> str:
+    if "data-dir" in context.node_config:
+        return str(context.node_config["data-dir"])
+    return str(partner_dirs[int(context.node_config["partition-id"])])
+
+
+def to_record(arrays: dict[str, np.ndarray]) -> ArrayRecord:
+    return ArrayRecord.from_array_dict({k: Array(v) for k, v in arrays.items()})
+
+
+def from_record(record: ArrayRecord) -> dict[str, np.ndarray]:
+    return {k: v.numpy() for k, v in record.items()}
+
+
+def trunk_names(net: object) -> list[str]:
+    """Fixed order of trunk arrays on the wire (Flower's legacy messages carry an ordered list)."""
+    return sorted(shared_arrays(net))  # type: ignore[arg-type]
+
+
+def make_client_app(partner_dirs: Sequence[Path] = (), require_secagg: bool = True) -> ClientApp:
+    """The ClientApp; ``partner_dirs`` are the prepared folders of simulated nodes, in partition order."""
+
+    def secagg_guard(msg: Message, context: Context, call_next: object) -> Message:
+        """Route SecAgg+ stages through Flower's mod, refuse unmasked training unless the partner allows
+        it (node config ``require-secagg=false``), and count the bytes this node sends for training."""
+        masked = RECORD_KEY_CONFIGS in msg.content.config_records
+        training = msg.metadata.message_type == "train"
+        if training and not masked:
+            allowed = str(context.node_config.get("require-secagg", str(require_secagg))).lower() == "false"
+            if not allowed:
+                raise SecAggRequiredError("this partner sends trunk updates only under SecAgg+")
+        reply = secaggplus_mod(msg, context, call_next) if masked else call_next(msg, context)  # type: ignore
+        if training and not reply.has_error():
+            counter = context.state.config_records.setdefault(BYTES_SENT, ConfigRecord({"bytes": 0}))
+            sent = sum(record.count_bytes() for record in reply.content.array_records.values())
+            counter["bytes"] = int(counter["bytes"]) + sent
+        return reply
+
+    app = ClientApp(mods=[secagg_guard])
+
+    def setup(context: Context, config: dict[str, object]) -> tuple[PartnerData, FederationConfig, object]:
+        federation = FederationConfig.model_validate_json(str(config["federation"]))
+        data = _partner(_node_folder(context, partner_dirs), str(config.get("key-id")) or None)
+        net = build_net(data.features.shape[1], data.tasks, federation)
+        if HEADS_RECORD in context.state.array_records:
+            load_arrays(net, from_record(context.state.array_records[HEADS_RECORD]), shared=False)
+        return data, federation, net
+
+    @app.train()
+    def train(msg: Message, context: Context) -> Message:
+        instruction = recorddict_to_fitins(msg.content, keep_input=True)
+        data, federation, net = setup(context, instruction.config)
+        names = trunk_names(net)
+        global_trunk = dict(zip(names, parameters_to_ndarrays(instruction.parameters), strict=True))
+        load_arrays(net, global_trunk, shared=True)
+        anchor = global_trunk if federation.strategy == "fedprox" else None
+        metrics = train_local(
+            net, data, federation, federation.local_epochs, int(instruction.config["server-round"]), anchor
+        )
+        trunk = shared_arrays(net)
+        update = {k: trunk[k] - global_trunk[k] for k in names}
+        privacy = federation.privacy
+        noise = partner_noise_std(
+            privacy.clipping_norm, privacy.noise_multiplier, int(instruction.config["n-partners"])
+        )
+        rng = np.random.default_rng()
+        clipped, norm = clip_and_noise(update, privacy.clipping_norm, noise if privacy.enabled else 0.0, rng)
+        if privacy.enabled:
+            trunk = {k: global_trunk[k] + clipped[k] for k in names}
+        check_update(trunk, global_trunk)  # never send NaN/inf or a wrongly shaped array
+        context.state.array_records[HEADS_RECORD] = to_record(private_arrays(net))
+        result = FitRes(
+            status=Status(Code.OK, "ok"),
+            parameters=ndarrays_to_parameters([trunk[k] for k in names]),
+            # Equal weights under DP keep each partner's sensitivity at the clipping norm.
+            num_examples=1 if privacy.enabled else int(metrics["num-examples"]),
+            metrics={"train_loss": metrics["train_loss"], "update_norm": norm, "partner": data.name},
+        )
+        return Message(fitres_to_recorddict(result, keep_input=False), reply_to=msg)
+
+    @app.evaluate()
+    def evaluate_trunk(msg: Message, context: Context) -> Message:
+        instruction = recorddict_to_evaluateins(msg.content, keep_input=True)
+        data, _, net = setup(context, instruction.config)
+        names = trunk_names(net)
+        load_arrays(net, dict(zip(names, parameters_to_ndarrays(instruction.parameters), strict=True)), shared=True)
+        scores = evaluate(net, data)
+        best = context.state.config_records.get(BEST_SCORE, ConfigRecord({"valid_score": -np.inf}))
+        if scores["valid_score"] > float(best["valid_score"]):
+            context.state.config_records[BEST_SCORE] = ConfigRecord(scores)
+            folder = Path(_node_folder(context, partner_dirs)) / "federated_model" / str(instruction.config["run-name"])
+            _save_partner_model(folder, net, scores)
+        result = EvaluateRes(
+            status=Status(Code.OK, "ok"),
+            loss=1.0 - scores["valid_score"],
+            num_examples=len(data.rows("valid")),
+            metrics={**scores, "partner": data.name, "bytes_sent": _take_bytes_sent(context)},
+        )
+        return Message(evaluateres_to_recorddict(result), reply_to=msg)
+
+    return app
+
+
+def _take_bytes_sent(context: Context) -> int:
+    """Bytes of arrays this node sent for training since the last evaluation (one round)."""
+    counter = context.state.config_records.get(BYTES_SENT)
+    if counter is None:
+        return 0
+    sent, counter["bytes"] = int(counter["bytes"]), 0
+    return sent
+
+
+def _save_partner_model(folder: Path, net: object, scores: dict[str, float]) -> None:
+    """The partner's own best model so far (shared trunk + private heads), kept in its prepared folder."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(shared_arrays(net) | private_arrays(net), str(folder / "weights.safetensors"))  # type: ignore[arg-type]
+    (folder / "scores.json").write_text(json.dumps(scores))
+
+
+app = make_client_app()
