@@ -87,7 +87,9 @@ def make_client_app(partner_dirs: Sequence[Path] = (), require_secagg: bool = Tr
         reply = secaggplus_mod(msg, context, call_next) if masked else call_next(msg, context)  # type: ignore
         if training and not reply.has_error():
             counter = context.state.config_records.setdefault(BYTES_SENT, ConfigRecord({"bytes": 0}))
-            sent = sum(record.count_bytes() for record in reply.content.array_records.values())
+            content = reply.content
+            records = [*content.array_records.values(), *content.config_records.values()]
+            sent = sum(record.count_bytes() for record in records + list(content.metric_records.values()))
             counter["bytes"] = int(counter["bytes"]) + sent
         return reply
 
@@ -157,7 +159,7 @@ def make_client_app(partner_dirs: Sequence[Path] = (), require_secagg: bool = Tr
 
 
 def _take_bytes_sent(context: Context) -> int:
-    """Bytes of arrays this node sent for training since the last evaluation (one round)."""
+    """Bytes this node sent for training since the last evaluation (one round, all SecAgg+ stages)."""
     counter = context.state.config_records.get(BYTES_SENT)
     if counter is None:
         return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -116,7 +117,7 @@ def make_strategy(settings: RunSettings, names: list[str], start: dict[str, np.n
                 else:
                     excluded[str(fit_res.metrics.get("partner", proxy.cid))] = "update holds NaN or infinite values"
             for failure in failures:
-                excluded[f"node-{len(excluded)}"] = str(failure[1] if isinstance(failure, tuple) else failure)[:300]
+                excluded[f"node-{len(excluded)}"] = failure_reason(failure)
             for partner, reason in excluded.items():
                 log.warning("round %d: %s excluded: %s", offset + server_round, partner, reason)
             if not kept:
@@ -165,6 +166,15 @@ def make_strategy(settings: RunSettings, names: list[str], start: dict[str, np.n
         accept_failures=True,
         **extra,
     )
+
+
+def failure_reason(failure: object) -> str:
+    """The partner-side exception behind a failed reply, without the transport's wrapping."""
+    text = str(failure[1] if isinstance(failure, tuple) else failure)
+    for name, message in re.findall(r"(\w+(?:Error|Exception)): ([^\n\\']+)", text):
+        if name not in {"RayTaskError", "ClientAppException"}:
+            return f"{name}: {message.strip()}"
+    return text[-300:]
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:
