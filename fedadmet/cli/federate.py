@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.table import Table
 
 from fedadmet.cli.common import console, fail, federate_app
+from fedadmet.exceptions import FedadmetError
+
+if TYPE_CHECKING:
+    from fedadmet.registry.tables import FederationRun
 
 
 @federate_app.command("keygen")
@@ -24,3 +29,131 @@ def keygen(
     output.write_text(key + "\n")
     output.chmod(0o600)
     console.print(f"wrote {output}; key id {key_id(bytes.fromhex(key))} (share the key only with partners)")
+
+
+@federate_app.command("simulate")
+def simulate_command(
+    partners: Annotated[list[Path], typer.Argument(help="Prepared partner folders (from `fedadmet data prepare`).")],
+    rounds: Annotated[int, typer.Option(min=1, help="Federated rounds.")] = 10,
+    strategy: Annotated[str, typer.Option(help="fedavg, fedprox or fedadam.")] = "fedavg",
+    secagg: Annotated[bool, typer.Option(help="SecAgg+ masking of every update (partners refuse without it).")] = True,
+    dp: Annotated[bool, typer.Option(help="Differential privacy: clip each update and add Gaussian noise.")] = False,
+    noise_multiplier: Annotated[float, typer.Option(help="DP noise multiplier σ.")] = 0.5,
+    run_name: Annotated[str, typer.Option(help="Name of the run in the registry.")] = "simulation",
+    checkpoint_dir: Annotated[
+        Path | None, typer.Option(help="Per-round checkpoints; an existing one is resumed.")
+    ] = None,
+) -> None:
+    """Run a federation on this machine with Flower's simulation engine (one SuperNode per partner)."""
+    from fedadmet.config import get_settings
+    from fedadmet.federated.config import FederationConfig, PrivacyConfig
+    from fedadmet.federated.server_app import RunSettings
+    from fedadmet.federated.simulation import simulate
+
+    try:
+        federation = FederationConfig(
+            rounds=rounds,
+            strategy=strategy,  # type: ignore[arg-type]
+            secagg=secagg,
+            privacy=PrivacyConfig(enabled=dp, noise_multiplier=noise_multiplier),
+        )
+    except ValueError as exc:
+        raise fail(f"invalid federation settings: {exc}") from None
+    settings = RunSettings(
+        run_name=run_name,
+        n_partners=len(partners),
+        federation=federation,
+        checkpoint_dir=checkpoint_dir or get_settings().home / "federation" / run_name,
+    )
+    try:
+        run = simulate(partners, settings, require_secagg=secagg)
+    except FedadmetError as exc:
+        raise fail(str(exc)) from None
+    _print_run(run)
+    if run.status != "completed":
+        raise fail(f"run {run.id} {run.status}: {run.error}", code=1)
+
+
+@federate_app.command("status")
+def status(
+    run_id: Annotated[int | None, typer.Argument(help="Run to show (default: list all runs).")] = None,
+) -> None:
+    """Federation runs in the registry: rounds, who took part, who was excluded and why, shared metrics."""
+    from fedadmet.registry import repository
+    from fedadmet.registry.database import open_registry
+
+    with open_registry().begin() as session:
+        if run_id is None:
+            table = Table("run", "name", "strategy", "SecAgg+", "status", "rounds", "started")
+            for run in repository.list_runs(session):
+                table.add_row(
+                    str(run.id), run.name, run.strategy, "yes" if run.secagg else "no", run.status,
+                    str(len(run.rounds)), f"{run.started:%Y-%m-%d %H:%M}",
+                )  # fmt: skip
+            console.print(table)
+            return
+        run = repository.get_run(session, run_id)
+        if run is None:
+            raise fail(f"no federation run {run_id} in the registry")
+        _print_run(run)
+
+
+def _print_run(run: FederationRun) -> None:
+    secagg = "on" if run.secagg else "off"
+    console.print(f"run {run.id} '{run.name}': {run.status} ({run.strategy}, SecAgg+ {secagg}) {run.error}")
+    table = Table("round", "partners", "excluded", "bytes sent", "validation score per partner")
+    for row in run.rounds:
+        scores = row.metrics.get("evaluate", {})
+        table.add_row(
+            str(row.round),
+            ", ".join(row.partners),
+            "; ".join(f"{k}: {v}" for k, v in row.excluded.items()) or "-",
+            f"{row.bytes_sent:,}",
+            ", ".join(f"{p} {m.get('valid_score', float('nan')):.3f}" for p, m in scores.items()),
+        )
+    console.print(table)
+
+
+@federate_app.command("certs")
+def certs(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for ca.crt, server.pem, server.key.")],
+    host: Annotated[list[str] | None, typer.Option(help="Host names/IPs of the SuperLink (repeatable).")] = None,
+) -> None:
+    """TLS certificates for the SuperLink, signed by a new consortium CA (ca.crt goes to every partner)."""
+    from fedadmet.federated.deploy import make_certificates
+
+    folder = make_certificates(output, host or ["localhost", "127.0.0.1"])
+    console.print(f"wrote {folder}/ca.crt, server.pem, server.key (keep ca.key offline)")
+
+
+@federate_app.command("node-key")
+def node_key(
+    name: Annotated[str, typer.Argument(help="This partner's node name.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the key pair.")] = Path(),
+) -> None:
+    """A SuperNode key pair: register the .pub with the operator, keep the private key at the partner."""
+    from fedadmet.federated.deploy import make_node_key
+
+    private, public = make_node_key(output, name)
+    console.print(f"wrote {private} (private, stays here) and {public} (send to the operator)")
+
+
+@federate_app.command("app")
+def app_folder(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Flower app folder to write.")],
+    partners: Annotated[int, typer.Option(min=2, help="Number of partners expected.")],
+    rounds: Annotated[int, typer.Option(min=1)] = 10,
+    strategy: Annotated[str, typer.Option(help="fedavg, fedprox or fedadam.")] = "fedavg",
+    run_name: Annotated[str, typer.Option()] = "consortium",
+    checkpoint_dir: Annotated[Path, typer.Option(help="Where the coordinator keeps checkpoints.")] = Path(
+        "federation-checkpoints"
+    ),
+    registry_url: Annotated[str, typer.Option(help="Registry database URL (default: SQLite in home).")] = "",
+) -> None:
+    """The Flower app folder that the operator submits with `flwr run`."""
+    from fedadmet.federated.config import FederationConfig
+    from fedadmet.federated.deploy import write_app
+
+    federation = FederationConfig(rounds=rounds, strategy=strategy)  # type: ignore[arg-type]
+    folder = write_app(output, run_name, partners, checkpoint_dir, federation, registry_url=registry_url)
+    console.print(f"wrote {folder / 'pyproject.toml'}; submit with: flwr run {folder} <superlink-connection>")

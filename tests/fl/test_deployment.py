@@ -43,7 +43,12 @@ class Site:
     def env(self, home: str) -> dict[str, str]:
         folder = self.root / home
         folder.mkdir(parents=True, exist_ok=True)
-        return os.environ | {"FLWR_HOME": str(folder), "FLWR_DISABLE_UPDATE_CHECK": "1", "FEDADMET_PROGRESS": "false"}
+        return os.environ | {
+            "FLWR_HOME": str(folder),
+            "FLWR_DISABLE_UPDATE_CHECK": "1",
+            "FEDADMET_PROGRESS": "false",
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # Flower starts flower-superexec by name
+        }
 
     def start(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         log = (self.root / f"{name}.log").open("wb")
@@ -147,15 +152,15 @@ def wait_for_run(site: Site, run_id: int, timeout: float) -> str:
 
 def test_tls_authenticated_deployment_completes(deployment: tuple[Site, list[Path], str], tmp_path: Path) -> None:
     site, _, _ = deployment
-    registry, run_id = submit(site, tmp_path, rounds=2)
+    registry, run_id = submit(site, tmp_path, rounds=1)
     status = wait_for_run(site, run_id, timeout=600)
     assert status == "finished:completed", site.logs()
     with open_registry(registry).begin() as session:
         runs = repository.list_runs(session)
         versions = repository.list_versions(session)
     assert runs[0].status == "completed" and runs[0].secagg
-    assert [r.partners for r in runs[0].rounds] == [["partner0", "partner1", "partner2"]] * 2
-    assert versions[0].lineage["rounds"] == 2 and Path(versions[0].artifact_uri).is_file()
+    assert [r.partners for r in runs[0].rounds] == [["partner0", "partner1", "partner2"]]
+    assert versions[0].lineage["rounds"] == 1 and Path(versions[0].artifact_uri).is_file()
 
 
 def test_unregistered_supernode_is_refused(deployment: tuple[Site, list[Path], str], tmp_path: Path) -> None:
@@ -178,7 +183,7 @@ def test_unregistered_supernode_is_refused(deployment: tuple[Site, list[Path], s
 
 def test_run_completes_when_a_supernode_dies(deployment: tuple[Site, list[Path], str], tmp_path: Path) -> None:
     site, _, _ = deployment
-    registry, run_id = submit(site, tmp_path, rounds=3)
+    registry, run_id = submit(site, tmp_path, rounds=2)
     deadline = time.time() + 400
     while not (tmp_path / "checkpoints" / "checkpoint.json").is_file():  # round 1 aggregated
         assert time.time() < deadline, site.logs()
@@ -189,6 +194,6 @@ def test_run_completes_when_a_supernode_dies(deployment: tuple[Site, list[Path],
     with open_registry(registry).begin() as session:
         run = repository.list_runs(session)[0]
     assert run.status == "completed"
-    assert [r.round for r in run.rounds] == [1, 2, 3]
+    assert [r.round for r in run.rounds] == [1, 2]
     assert run.rounds[0].partners == ["partner0", "partner1", "partner2"]
     assert "partner2" not in run.rounds[-1].partners

@@ -1,0 +1,140 @@
+"""Keyed partner preparation: consistent across partners with one key, opaque without it, checked on load."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fedadmet.data.assay import Measurements
+from fedadmet.exceptions import InputError
+from fedadmet.federated.config import ConsortiumConfig
+from fedadmet.federated.keys import feature_permutation, generate_key, key_id, keyed_fold, read_key
+from fedadmet.federated.prepare import PreparedDataError, keyed_features, prepare_partner, quorum, read_manifest
+from tests.fl.partners import TEST_KEY
+
+
+def test_permutation_and_folds_depend_only_on_the_key() -> None:
+    other = bytes(32)
+    assert np.array_equal(feature_permutation(TEST_KEY, 50), feature_permutation(TEST_KEY, 50))
+    assert sorted(feature_permutation(TEST_KEY, 50)) == list(range(50))
+    assert not np.array_equal(feature_permutation(TEST_KEY, 50), feature_permutation(other, 50))
+    folds = [keyed_fold(TEST_KEY, f"scaffold{i}", 5) for i in range(200)]
+    assert folds == [keyed_fold(TEST_KEY, f"scaffold{i}", 5) for i in range(200)]
+    assert set(folds) == set(range(5))
+    assert key_id(TEST_KEY) != key_id(other)
+
+
+def test_key_files(tmp_path: Path) -> None:
+    good = tmp_path / "key"
+    good.write_text(generate_key())
+    assert len(read_key(good)) == 32
+    (tmp_path / "short").write_text("abcd")
+    with pytest.raises(InputError, match="2-byte key"):
+        read_key(tmp_path / "short")
+    (tmp_path / "text").write_text("not hex at all")
+    with pytest.raises(InputError, match="not a hex key"):
+        read_key(tmp_path / "text")
+
+
+def test_same_key_same_reference_hash_other_key_differs(tmp_path: Path) -> None:
+    config = ConsortiumConfig(reference_size=20)
+    forms = ["CCO", "c1ccccc1O"]
+    first, hash_a = keyed_features(forms, TEST_KEY, config, tmp_path)
+    second, hash_b = keyed_features(forms, TEST_KEY, config, tmp_path)
+    _, hash_other = keyed_features(forms, bytes(32), config, tmp_path)
+    assert np.array_equal(first, second) and hash_a == hash_b
+    assert hash_other != hash_a
+
+
+def test_quorum_rules() -> None:
+    config = ConsortiumConfig()
+    assert quorum("AMES", np.zeros(50), np.array([1] * 25 + [0] * 25), config).trainable
+    small = quorum("AMES", np.zeros(40), np.array([1] * 24 + [0] * 16), config)
+    assert not small.trainable and "25 actives" in small.reason
+    censored = quorum("Half_Life_Obach", np.array([0] * 20 + [-1] * 40), np.ones(60), config)
+    assert not censored.trainable and "uncensored" in censored.reason
+
+
+def test_prepared_folder_has_manifest_report_and_flags_untrainable_tasks(partner_dirs: list[Path]) -> None:
+    manifest = read_manifest(partner_dirs[0], key_id(TEST_KEY))
+    assert manifest["partner"] == "partner0"
+    assert {t["name"] for t in manifest["tasks"]} == {"BBB_Martins", "Lipophilicity_AstraZeneca"}
+    assert all(t["trainable"] for t in manifest["tasks"])
+    assert (partner_dirs[0] / "qc.md").read_text().startswith("# Preparation report: partner0")
+    assert (partner_dirs[0] / "qc_labels.png").stat().st_size > 1000
+    assert len({read_manifest(p)["reference_hash"] for p in partner_dirs}) == 1
+
+
+def test_too_few_labels_are_kept_but_not_trainable(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "compound_id": ["a", "b", "c"],
+            "smiles": ["CCO", "CCN", "CCC"],
+            "form": ["CCO", "CCN", "CCC"],
+            "endpoint": ["AMES"] * 3,
+            "relation": [0, 0, 0],
+            "value": [1.0, 0.0, 1.0],
+        }
+    )
+    manifest = prepare_partner(
+        Measurements(frame, []),
+        TEST_KEY,
+        tmp_path / "p",
+        "tiny",
+        ConsortiumConfig(reference_size=20),
+        cache_dir=tmp_path,
+    )
+    assert manifest["tasks"][0]["trainable"] is False
+    from fedadmet.federated.task import PartnerData
+
+    with pytest.raises(PreparedDataError, match="no task that meets the quorum"):
+        PartnerData.load(tmp_path / "p")
+
+
+def test_wrong_reference_hash_stops_preparation(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "compound_id": ["a"],
+            "smiles": ["CCO"],
+            "form": ["CCO"],
+            "endpoint": ["AMES"],
+            "relation": [0],
+            "value": [1.0],
+        }
+    )
+    with pytest.raises(PreparedDataError, match="reference-set hash differs"):
+        prepare_partner(
+            Measurements(frame, []),
+            TEST_KEY,
+            tmp_path / "p",
+            "x",
+            ConsortiumConfig(reference_size=20),
+            expected_reference_hash="0" * 64,
+            cache_dir=tmp_path,
+        )
+    assert not (tmp_path / "p").exists(), "nothing is written when the key check fails"
+
+
+def test_malformed_or_altered_folders_are_refused(partner_dirs: list[Path], tmp_path: Path) -> None:
+    with pytest.raises(PreparedDataError, match=r"manifest\.json missing"):
+        read_manifest(tmp_path)
+    copy = shutil.copytree(partner_dirs[0], tmp_path / "copy")
+    with pytest.raises(PreparedDataError, match="another consortium key"):
+        read_manifest(copy, "0000000000000000")
+    (copy / "compounds.csv").write_text("tampered\n")
+    with pytest.raises(PreparedDataError, match="changed after preparation"):
+        read_manifest(copy)
+    (copy / "labels.npz").unlink()
+    with pytest.raises(PreparedDataError, match=r"labels\.npz missing"):
+        read_manifest(copy)
+    (copy / "manifest.json").write_text("{not json")
+    with pytest.raises(PreparedDataError, match="not valid JSON"):
+        read_manifest(copy)
+    (copy / "manifest.json").write_text(json.dumps({"format": 99}))
+    with pytest.raises(PreparedDataError, match="format 99"):
+        read_manifest(copy)
