@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format benchmark-tdc benchmark-tdc-quick default-model clean
+.PHONY: install demo test lint format benchmark-tdc benchmark-tdc-quick benchmark-federated benchmark-federated-quick default-model clean
 
 install: $(STAMP)
 
@@ -38,6 +38,12 @@ benchmark-tdc: $(STAMP)
 
 benchmark-tdc-quick: $(STAMP)
 	$(BIN)/python -m benchmarks.tdc.run --quick
+
+benchmark-federated: $(STAMP)
+	$(BIN)/python -m benchmarks.federated.run
+
+benchmark-federated-quick: $(STAMP)
+	$(BIN)/python -m benchmarks.federated.run --quick
 
 # Re-creates the bundled default model from the bundled public data.
 default-model: $(STAMP)
