@@ -1,0 +1,92 @@
+"""The federation commands: key generation, data preparation errors, status, certificates, app folder."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from fedadmet.cli import app
+from fedadmet.data.public import bundled_path
+
+runner = CliRunner()
+
+
+def keygen(tmp_path: Path) -> Path:
+    key = tmp_path / "consortium.key"
+    result = runner.invoke(app, ["federate", "keygen", "-o", str(key)])
+    assert result.exit_code == 0, result.output
+    return key
+
+
+def test_keygen_refuses_to_overwrite(tmp_path: Path) -> None:
+    key = keygen(tmp_path)
+    assert len(bytes.fromhex(key.read_text().strip())) == 32
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    again = runner.invoke(app, ["federate", "keygen", "-o", str(key)])
+    assert again.exit_code == 2 and "refusing to overwrite" in again.output
+
+
+def test_prepare_names_the_row_with_an_unknown_unit(tmp_path: Path) -> None:
+    table = tmp_path / "assays.csv"
+    table.write_text(
+        "compound_id,smiles,endpoint,relation,value,unit\nc1,CCO,Half_Life_Obach,=,2,h\nc2,CCN,Half_Life_Obach,=,3,weeks\n"
+    )
+    out = tmp_path / "prepared"
+    result = runner.invoke(
+        app, ["data", "prepare", str(table), "--key", str(keygen(tmp_path)), "--partner", "p", "-o", str(out)]
+    )
+    assert result.exit_code == 2
+    assert "unknown unit 'weeks'" in result.output and "data row 2" in result.output
+    assert not out.exists()
+
+
+def test_prepare_tdc_file_needs_its_endpoint(tmp_path: Path) -> None:
+    source = bundled_path("tdc_admet_group", "herg", "train_val.csv.gz")
+    result = runner.invoke(
+        app,
+        ["data", "prepare", str(source), "--key", str(keygen(tmp_path)), "--partner", "p", "-o", str(tmp_path / "o")],
+    )
+    assert result.exit_code == 2 and "--endpoint" in result.output
+
+
+def test_prepare_with_a_bad_key_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.key"
+    bad.write_text("zz")
+    table = tmp_path / "a.csv"
+    table.write_text("compound_id,smiles,endpoint,relation,value,unit\nc1,CCO,AMES,=,1,\n")
+    result = runner.invoke(app, ["data", "prepare", str(table), "--key", str(bad), "--partner", "p", "-o", "x"])
+    assert result.exit_code == 2 and "not a hex key" in result.output
+
+
+def test_simulate_needs_prepared_folders(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["federate", "simulate", str(tmp_path), str(tmp_path / "other")])
+    assert result.exit_code == 2 and "manifest.json missing" in result.output
+
+
+def test_status_lists_runs_and_rejects_unknown_ids() -> None:
+    listed = runner.invoke(app, ["federate", "status"])
+    assert listed.exit_code == 0 and "strategy" in listed.output
+    missing = runner.invoke(app, ["federate", "status", "42"])
+    assert missing.exit_code == 2 and "no federation run 42" in missing.output
+
+
+def test_certs_node_key_and_app_folder(tmp_path: Path) -> None:
+    from cryptography import x509
+
+    assert runner.invoke(app, ["federate", "certs", "-o", str(tmp_path / "certs")]).exit_code == 0
+    server = x509.load_pem_x509_certificate((tmp_path / "certs" / "server.pem").read_bytes())
+    ca = x509.load_pem_x509_certificate((tmp_path / "certs" / "ca.crt").read_bytes())
+    server.verify_directly_issued_by(ca)
+    names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "localhost" in names.get_values_for_type(x509.DNSName)
+
+    assert runner.invoke(app, ["federate", "node-key", "site1", "-o", str(tmp_path / "keys")]).exit_code == 0
+    assert (tmp_path / "keys" / "site1.pub").read_text().startswith("ecdsa-sha2-nistp384 ")
+
+    result = runner.invoke(app, ["federate", "app", "-o", str(tmp_path / "app"), "--partners", "3", "--rounds", "4"])
+    assert result.exit_code == 0, result.output
+    project = tomllib.loads((tmp_path / "app" / "pyproject.toml").read_text())
+    assert project["tool"]["flwr"]["app"]["components"]["serverapp"] == "fedadmet.federated.server_app:app"
+    assert project["tool"]["flwr"]["app"]["config"]["num-partners"] == 3
