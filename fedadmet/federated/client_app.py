@@ -4,7 +4,8 @@ Which prepared folder a node trains on comes from its node config (``data-dir``,
 ``flower-supernode --node-config``) or, in simulation, from the folder list the app was made with
 (indexed by ``partition-id``). What the node sends back: the trunk parameters (masked by SecAgg+
 unless the operator turned it off and the partner allowed that) and the metrics listed in
-``SHARED_METRICS``. Heads, SMILES, labels and per-compound values stay in the node.
+``SHARED_METRICS`` that the partner agreed to (node config ``share-metrics``, a comma-separated
+subset; all by default) plus its name. Heads, SMILES, labels and per-compound values stay in the node.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from fedadmet.federated.task import (
     train_local,
 )
 
-SHARED_METRICS = ("train_loss", "valid_score", "test_score", "update_norm")
+SHARED_METRICS = ("train_loss", "update_norm", "valid_score", "test_score", "bytes_sent")
 HEADS_RECORD, BEST_SCORE, BYTES_SENT = "fedadmet.heads", "fedadmet.best_score", "fedadmet.bytes_sent"
 
 
@@ -131,7 +132,7 @@ def make_client_app(partner_dirs: Sequence[Path] = (), require_secagg: bool = Tr
             parameters=ndarrays_to_parameters([trunk[k] for k in names]),
             # Equal weights under DP keep each partner's sensitivity at the clipping norm.
             num_examples=1 if privacy.enabled else int(metrics["num-examples"]),
-            metrics={"train_loss": metrics["train_loss"], "update_norm": norm, "partner": data.name},
+            metrics=agreed(context, data.name, {"train_loss": metrics["train_loss"], "update_norm": norm}),
         )
         return Message(fitres_to_recorddict(result, keep_input=False), reply_to=msg)
 
@@ -147,15 +148,22 @@ def make_client_app(partner_dirs: Sequence[Path] = (), require_secagg: bool = Tr
             context.state.config_records[BEST_SCORE] = ConfigRecord(scores)
             folder = Path(_node_folder(context, partner_dirs)) / "federated_model" / str(instruction.config["run-name"])
             _save_partner_model(folder, net, scores)
+        shared = agreed(context, data.name, {**scores, "bytes_sent": _take_bytes_sent(context)})
         result = EvaluateRes(
             status=Status(Code.OK, "ok"),
-            loss=1.0 - scores["valid_score"],
+            loss=1.0 - float(shared.get("valid_score", 1.0)),  # the loss field carries nothing unagreed
             num_examples=len(data.rows("valid")),
-            metrics={**scores, "partner": data.name, "bytes_sent": _take_bytes_sent(context)},
+            metrics=shared,
         )
         return Message(evaluateres_to_recorddict(result), reply_to=msg)
 
     return app
+
+
+def agreed(context: Context, partner: str, metrics: dict[str, float]) -> dict[str, float | str]:
+    """Only the metrics this partner agreed to share, and its name."""
+    allowed = str(context.node_config.get("share-metrics", ",".join(SHARED_METRICS))).split(",")
+    return {k: v for k, v in metrics.items() if k in {a.strip() for a in allowed}} | {"partner": partner}
 
 
 def _take_bytes_sent(context: Context) -> int:

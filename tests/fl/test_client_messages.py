@@ -41,8 +41,9 @@ def train_message(run_name: str = "r") -> Message:
     return Message(content=content, dst_node_id=1, message_type="train")
 
 
-def context(folder: Path) -> Context:
-    return Context(run_id=1, node_id=1, node_config={"data-dir": str(folder)}, state=RecordDict(), run_config={})
+def context(folder: Path, **node_config: str) -> Context:
+    config = {"data-dir": str(folder), **node_config}
+    return Context(run_id=1, node_id=1, node_config=config, state=RecordDict(), run_config={})
 
 
 def test_reply_holds_only_trunk_parameters_and_agreed_metrics(partner_dirs: list[Path]) -> None:
@@ -89,3 +90,10 @@ def test_trunk_names_are_the_shared_parameters() -> None:
 
     net = build_net(10, ["AMES"], FEDERATION)
     assert trunk_names(net) == sorted(k for k in net.state_dict() if k.startswith(SHARED_PREFIX))
+
+
+def test_partner_shares_only_the_metrics_it_agreed_to(partner_dirs: list[Path]) -> None:
+    reply = make_client_app(require_secagg=False)(
+        train_message(), context(partner_dirs[0], **{"share-metrics": "train_loss"})
+    )
+    assert set(reply.content.config_records["fitres.metrics"]) == {"train_loss", "partner"}
