@@ -111,15 +111,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--quick", action="store_true", help="3 rounds, at most 1500 labels per partner")
+    parser.add_argument(
+        "--max-labels", type=int, default=6000, help="labels sampled per partner (keeps the run near 30 min)"
+    )
     parser.add_argument("--rounds", type=int, default=None, help="federated rounds = local/centralised epochs")
     parser.add_argument("--work", type=Path, default=REPO / "benchmarks" / "cache" / "federated")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args(argv)
-    rounds = args.rounds or (3 if args.quick else 15)
+    rounds = args.rounds or (3 if args.quick else 10)
     work = args.work / ("quick" if args.quick else "full")
     started = time.time()
     print("preparing partners (standardise, aggregate, quorum, keyed features)", flush=True)
-    folders = prepare(args.data_dir, work, REPO / "benchmarks" / "cache", 1500 if args.quick else None)
+    folders = prepare(args.data_dir, work, REPO / "benchmarks" / "cache", 1500 if args.quick else args.max_labels)
     partners = [PartnerData.load(f) for f in folders]
     config = FederationConfig(rounds=rounds)
 

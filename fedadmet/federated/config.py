@@ -47,5 +47,5 @@ class FederationConfig(BaseModel):
     secagg: bool = Field(default=True, description="SecAgg+ masking of every trunk update (on by default).")
     min_partners: int = Field(default=2, ge=1, description="A round proceeds while at least this many reply.")
     privacy: PrivacyConfig = PrivacyConfig()
-    trunk: TrunkConfig = TrunkConfig(hidden_sizes=(512, 256))
+    trunk: TrunkConfig = TrunkConfig(hidden_sizes=(512, 256), batch_size=128)
     seed: int = 0

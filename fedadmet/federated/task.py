@@ -172,7 +172,7 @@ def train_local(
                 loss = loss + config.proximal_mu / 2 * proximal
             loss.backward()
             optimizer.step()
-            total, batches = total + float(loss), batches + 1
+            total, batches = total + float(loss.detach()), batches + 1
     net.eval()
     return {"train_loss": total / max(batches, 1), "num-examples": float(len(rows))}
 
