@@ -27,6 +27,18 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="Registry database (SQLAlchemy URL); default: a SQLite file in home."
     )
+    # Serving (REST API, web page, batch jobs).
+    host: str = Field(default="127.0.0.1", description="Address `fedadmet serve` listens on.")
+    port: int = Field(default=8000, ge=1, le=65535)
+    api_max_molecules: int = Field(default=1000, ge=1, description="Most SMILES one POST /v1/predict may carry.")
+    api_max_body_bytes: int = Field(default=1_000_000, ge=1024, description="Largest JSON request body.")
+    upload_max_bytes: int = Field(default=50_000_000, ge=1024, description="Largest batch-job upload.")
+    job_max_rows: int = Field(default=1_000_000, ge=1, description="Most molecules in one batch job.")
+    job_chunk_rows: int = Field(default=500, ge=1, description="Rows a batch job profiles between checkpoints.")
+    batch_wait_ms: float = Field(
+        default=4.0, ge=0, description="How long concurrent /v1/predict calls wait to be batched together."
+    )
+    batch_max_molecules: int = Field(default=256, ge=1, description="Largest micro-batch of concurrent calls.")
 
     @property
     def feature_cache_dir(self) -> Path:
@@ -35,6 +47,15 @@ class Settings(BaseSettings):
     @property
     def registry_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.home / 'registry.db').resolve()}"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.home / "jobs"
+
+    @property
+    def local_key_file(self) -> Path:
+        """The API key `fedadmet serve` creates for the person at this machine (mode 600)."""
+        return self.home / "local_api_key"
 
     @property
     def trained_model_dir(self) -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fedadmet.chem.alerts import structural_alerts
+from fedadmet.chem.alerts import structural_alerts_many
 from fedadmet.chem.standardize import standardize_many
 from fedadmet.config import get_settings
 from fedadmet.data.loaders import find_smiles_column
@@ -79,7 +79,7 @@ def predict(
     if raw is not None:
         domain[valid] = raw.domain_score
         in_domain[valid] = raw.in_domain.tolist()
-        alerts[valid] = ["; ".join(structural_alerts(s)) for s in batch.valid_smiles]
+        alerts[valid] = ["; ".join(found) for found in structural_alerts_many(batch.valid_smiles)]
     columns |= {DOMAIN_COLUMN: domain, IN_DOMAIN_COLUMN: in_domain, ALERTS_COLUMN: alerts}
     errors = np.full(len(inputs), None, dtype=object)
     for index, reason in batch.reasons().items():

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from rdkit import rdBase
@@ -18,6 +20,38 @@ from fedadmet.config import get_settings
 
 _CHUNK = 256
 # Workers use RDKit and numpy only (never torch), so "fork" is safe and needs no __main__ guard.
+
+
+Result = TypeVar("Result")
+
+
+def map_chunks(
+    function: Callable[[Sequence[str]], Result],
+    smiles: Sequence[str],
+    *,
+    description: str,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
+) -> list[Result]:
+    """``function`` over chunks of ``smiles``, in order; large inputs go to worker processes with a progress bar,
+    small ones stay in-process where start-up would dominate."""
+    settings = get_settings()
+    n_jobs = settings.n_jobs if n_jobs is None else n_jobs
+    progress = settings.progress if progress is None else progress
+    chunks = [smiles[i : i + _CHUNK] for i in range(0, len(smiles), _CHUNK)]
+    results: list[Result] = []
+    with tqdm(total=len(smiles), desc=description, unit="mol", disable=not progress or len(smiles) < 500) as bar:
+        if n_jobs > 1 and len(smiles) >= settings.parallel_threshold:
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
+                for chunk, result in zip(chunks, pool.map(function, chunks), strict=True):
+                    results.append(result)
+                    bar.update(len(chunk))
+        else:
+            for chunk in chunks:
+                results.append(function(chunk))
+                bar.update(len(chunk))
+    return results
 
 
 def _featurize_chunk(featurizer: Featurizer, smiles: Sequence[str]) -> np.ndarray:
@@ -61,30 +95,15 @@ def compute_features(
 ) -> np.ndarray:
     """Feature matrix (rows aligned to ``smiles``, which must be canonical) for ``featurizer``.
 
-    Molecules already in the cache are not recomputed; large inputs are spread over worker
-    processes with a progress bar, small ones stay in-process where start-up would dominate.
+    Molecules already in the cache are not recomputed.
     """
-    settings = get_settings()
-    n_jobs = settings.n_jobs if n_jobs is None else n_jobs
-    progress = settings.progress if progress is None else progress
     cache = FeatureCache(cache_dir, featurizer.signature) if cache_dir is not None else None
     known = cache.load() if cache is not None else {}
     missing = list(dict.fromkeys(s for s in smiles if s not in known))
     if missing:
-        chunks = [missing[i : i + _CHUNK] for i in range(0, len(missing), _CHUNK)]
-        bar = tqdm(total=len(missing), desc=description, unit="mol", disable=not progress or len(missing) < 500)
-        blocks: list[np.ndarray] = []
-        if n_jobs > 1 and len(missing) >= settings.parallel_threshold:
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
-                for block in pool.map(_featurize_chunk, [featurizer] * len(chunks), chunks):
-                    blocks.append(block)
-                    bar.update(len(block))
-        else:
-            for chunk in chunks:
-                blocks.append(_featurize_chunk(featurizer, chunk))
-                bar.update(len(chunk))
-        bar.close()
+        blocks = map_chunks(
+            partial(_featurize_chunk, featurizer), missing, description=description, n_jobs=n_jobs, progress=progress
+        )
         new_rows = np.concatenate(blocks)
         if cache is not None:
             cache.save(missing, new_rows)

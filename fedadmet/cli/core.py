@@ -79,6 +79,10 @@ def train(
         raise fail(str(exc)) from None
     folder = model.save(output or get_settings().trained_model_dir)
     console.print(f"saved model to {folder} ({model.metadata['trained_seconds']} s)")
+    from fedadmet.serve.reference import write_reference
+
+    console.print("predicting the approved drugs for percentiles…")
+    write_reference(model, folder)
 
 
 @app.command()

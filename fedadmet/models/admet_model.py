@@ -33,7 +33,7 @@ from fedadmet.models.blending import ValidationParts, choose_blend_weight
 from fedadmet.models.calibration import ConformalRegressor, PlattCalibrator
 from fedadmet.models.config import ModelConfig
 from fedadmet.models.domain import ApplicabilityDomain
-from fedadmet.models.gbm import GBMModel, fit_gbm, load_gbm, predict_gbm
+from fedadmet.models.gbm import GBMModel, feature_pool, fit_gbm, load_gbm, predict_gbm
 from fedadmet.models.metrics import default_metric, score
 from fedadmet.models.preprocess import FeatureScaler
 from fedadmet.models.training import TaskMatrix, predict_raw, train_trunk
@@ -230,7 +230,8 @@ class ADMETModel:
     def head_components(self, features: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per endpoint, the GBM and the trunk prediction on the model scale, before blending."""
         trunk = self._trunk_predictions(features)
-        return {name: (predict_gbm(head.gbm, features), trunk[name]) for name, head in self.heads.items()}
+        pool = feature_pool(features)
+        return {name: (predict_gbm(head.gbm, pool), trunk[name]) for name, head in self.heads.items()}
 
     def predict_features(self, features: np.ndarray) -> RawPrediction:
         """Predictions for precomputed features (rows from :meth:`featurize`)."""

@@ -5,7 +5,7 @@ It needs nothing but the model owner's compounds, so each federation partner can
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -14,10 +14,13 @@ _BATCH = 2048
 
 def tanimoto_matrix(query_bits: np.ndarray, reference_bits: np.ndarray) -> np.ndarray:
     """Tanimoto similarities between binary fingerprints given as 0/1 rows."""
-    query = query_bits.astype(np.float32)
-    reference = reference_bits.astype(np.float32)
+    return _tanimoto(query_bits.astype(np.float32), reference_bits.astype(np.float32))
+
+
+def _tanimoto(query: np.ndarray, reference: np.ndarray, reference_counts: np.ndarray | None = None) -> np.ndarray:
     intersection = query @ reference.T
-    union = query.sum(1, keepdims=True) + reference.sum(1)[None, :] - intersection
+    counts = reference.sum(1) if reference_counts is None else reference_counts
+    union = query.sum(1, keepdims=True) + counts[None, :] - intersection
     return np.divide(intersection, union, out=np.zeros_like(intersection), where=union > 0)
 
 
@@ -26,6 +29,9 @@ class ApplicabilityDomain:
     reference_bits: np.ndarray  # packed with np.packbits, one row per reference molecule
     n_bits: int
     threshold: float = 0.0
+    # Unpacked once per process: unpacking on every call cost more than scoring a small batch.
+    _reference: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    _reference_counts: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def from_counts(cls, morgan_counts: np.ndarray, max_reference: int, seed: int) -> ApplicabilityDomain:
@@ -37,11 +43,14 @@ class ApplicabilityDomain:
 
     def score(self, morgan_counts: np.ndarray) -> np.ndarray:
         """Similarity (0-1) of each molecule to its nearest reference molecule."""
-        reference = np.unpackbits(self.reference_bits, axis=1, count=self.n_bits)
-        query = morgan_counts > 0
+        if self._reference is None:
+            self._reference = np.unpackbits(self.reference_bits, axis=1, count=self.n_bits).astype(np.float32)
+            self._reference_counts = self._reference.sum(1)
+        query = (morgan_counts > 0).astype(np.float32)
         out = np.zeros(len(query), dtype=np.float32)
         for start in range(0, len(query), _BATCH):
-            out[start : start + _BATCH] = tanimoto_matrix(query[start : start + _BATCH], reference).max(1)
+            block = _tanimoto(query[start : start + _BATCH], self._reference, self._reference_counts)
+            out[start : start + _BATCH] = block.max(1)
         return out
 
     def calibrate(self, validation_counts: np.ndarray, quantile: float) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from catboost import CatBoostClassifier, CatBoostRegressor
+from catboost import CatBoostClassifier, CatBoostRegressor, Pool
 
 from fedadmet.models.config import GBMConfig
 
@@ -25,7 +25,12 @@ def fit_gbm(
     return model.fit(features, targets)
 
 
-def predict_gbm(model: GBMModel, features: np.ndarray) -> np.ndarray:
+def feature_pool(features: np.ndarray) -> Pool:
+    """Features converted once for every head: CatBoost's conversion costs more than a small prediction."""
+    return Pool(np.ascontiguousarray(features, dtype=np.float32))
+
+
+def predict_gbm(model: GBMModel, features: np.ndarray | Pool) -> np.ndarray:
     """Probability of the positive class, or the regression value on the model scale."""
     if isinstance(model, CatBoostClassifier):
         return model.predict_proba(features)[:, 1]

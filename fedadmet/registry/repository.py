@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from fedadmet.registry.tables import FederationRound, FederationRun, Model, ModelVersion, utcnow
+from fedadmet.registry.tables import (
+    ApiKey,
+    FederationRound,
+    FederationRun,
+    Model,
+    ModelVersion,
+    PredictionJob,
+    User,
+    utcnow,
+)
+
+KEY_PREFIX = "fa_"
+JOB_STATES = ("queued", "running", "completed", "failed")
 
 
 def publish_version(
@@ -97,3 +111,66 @@ def finish_run(
     if run is None:
         raise KeyError(f"no federation run {run_id}")
     run.status, run.error, run.finished, run.model_version_id = status, error, utcnow(), model_version_id
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
+
+
+def create_api_key(session: Session, user_name: str) -> tuple[str, ApiKey]:
+    """A new key for ``user_name`` (created on first use). The plain key is returned once and never stored."""
+    user = session.scalar(select(User).where(User.name == user_name))
+    if user is None:
+        user = User(name=user_name)
+        session.add(user)
+        session.flush()
+    key = KEY_PREFIX + secrets.token_urlsafe(24)
+    row = ApiKey(user_id=user.id, prefix=key[:8], key_hash=hash_api_key(key))
+    session.add(row)
+    session.flush()
+    return key, row
+
+
+def user_for_key(session: Session, key: str) -> User | None:
+    """The user a valid, unrevoked key belongs to; None for anything else."""
+    row = session.scalar(select(ApiKey).options(selectinload(ApiKey.user)).where(ApiKey.key_hash == hash_api_key(key)))
+    return row.user if row is not None and not row.revoked else None
+
+
+def revoke_api_keys(session: Session, prefix: str) -> int:
+    rows = list(session.scalars(select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked.is_(False))))
+    for row in rows:
+        row.revoked = True
+    return len(rows)
+
+
+def create_job(
+    session: Session, job_id: str, *, filename: str, folder: str, model_uri: str, n_rows: int, user_id: int | None
+) -> PredictionJob:
+    job = PredictionJob(
+        id=job_id, filename=filename, folder=folder, model_uri=model_uri, n_rows=n_rows, user_id=user_id
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get_job(session: Session, job_id: str) -> PredictionJob | None:
+    return session.get(PredictionJob, job_id)
+
+
+def jobs_in_state(session: Session, *states: str) -> list[PredictionJob]:
+    query = select(PredictionJob).where(PredictionJob.status.in_(states)).order_by(PredictionJob.created)
+    return list(session.scalars(query))
+
+
+def update_job(session: Session, job_id: str, **changes: Any) -> None:
+    """Set progress or status fields of a job; ``status`` must be one of :data:`JOB_STATES`."""
+    job = session.get(PredictionJob, job_id)
+    if job is None:
+        raise KeyError(f"no prediction job {job_id}")
+    if changes.get("status", job.status) not in JOB_STATES:
+        raise ValueError(f"unknown job status {changes['status']!r}")
+    for name, value in changes.items():
+        setattr(job, name, value)
+    job.updated = utcnow()

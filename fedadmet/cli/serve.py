@@ -1,0 +1,66 @@
+"""Serving commands: the web page and REST API, and API keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fedadmet.cli.common import app, console, fail, keys_app
+from fedadmet.exceptions import FedadmetError
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default: FEDADMET_HOST, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: FEDADMET_PORT, 8000).")] = None,
+    model: Annotated[Path | None, typer.Option(help="Model folder (default: the default model).")] = None,
+) -> None:
+    """Serve the web page, REST API (/v1, OpenAPI at /docs) and batch jobs until interrupted."""
+    import uvicorn
+
+    from fedadmet.config import get_settings
+    from fedadmet.serve.app import create_app
+    from fedadmet.serve.local_key import local_api_key
+
+    settings = get_settings()
+    host, port = host or settings.host, port or settings.port
+    try:
+        console.print("loading the model and its approved-drug reference…")
+        application = create_app(settings, model)
+        key = local_api_key(settings)
+    except FedadmetError as exc:
+        raise fail(str(exc)) from None
+    address = f"http://{host}:{port}/"
+    console.print(f"[bold green]fedadmet is serving at {address}[/]  (API docs: {address}docs)", soft_wrap=True)
+    console.print(f"open {address}#key={key}", soft_wrap=True, highlight=False)
+    console.print(f"(your API key is kept in {settings.local_key_file}; Ctrl+C stops the server)", soft_wrap=True)
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+@keys_app.command("create")
+def create_key(user: Annotated[str, typer.Argument(help="Who the key is for (created if new).")]) -> None:
+    """Make an API key; it is printed once and only its hash is stored."""
+    from fedadmet.config import get_settings
+    from fedadmet.registry import repository
+    from fedadmet.registry.database import open_registry
+
+    with open_registry(get_settings().registry_url).begin() as session:
+        key, row = repository.create_api_key(session, user)
+    console.print(f"API key for {user} (prefix {row.prefix}), shown only now:")
+    console.print(key, highlight=False)
+
+
+@keys_app.command("revoke")
+def revoke_key(prefix: Annotated[str, typer.Argument(help="The key's first 8 characters.")]) -> None:
+    """Revoke every key starting with ``prefix``."""
+    from fedadmet.config import get_settings
+    from fedadmet.registry import repository
+    from fedadmet.registry.database import open_registry
+
+    with open_registry(get_settings().registry_url).begin() as session:
+        count = repository.revoke_api_keys(session, prefix)
+    if not count:
+        raise fail(f"no active key with prefix {prefix!r}", code=1)
+    console.print(f"revoked {count} key(s)")

@@ -1,0 +1,303 @@
+"""The FastAPI application: REST API under /v1, the web page at /, OpenAPI at /docs and /openapi.json.
+
+Every answer to a bad request is a 4xx whose ``detail`` says what was wrong; a 5xx means a bug.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, File, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session, sessionmaker
+
+from fedadmet import __version__
+from fedadmet.chem.depict import molecule_svg
+from fedadmet.config import Settings, get_settings
+from fedadmet.data.catalogue import get_endpoint
+from fedadmet.exceptions import FedadmetError
+from fedadmet.inference import default_model_dir, load_model, predict
+from fedadmet.models.admet_model import ADMETModel
+from fedadmet.registry import repository
+from fedadmet.registry.database import open_registry
+from fedadmet.registry.tables import FederationRun, ModelVersion, PredictionJob, User
+from fedadmet.serve.batching import MicroBatcher
+from fedadmet.serve.jobs import RESULT_FILE, JobService, JobTooLargeError
+from fedadmet.serve.profiles import molecule_profiles, threshold_statement
+from fedadmet.serve.reference import load_reference
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+SERVED_MODEL_NAME = "fedadmet-served"
+
+
+class PredictRequest(BaseModel):
+    """Molecules to profile (the server states its maximum per request in ``GET /v1/limits``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    smiles: list[str] = Field(min_length=1, description="SMILES strings, profiled in order.")
+    depict: bool = Field(default=False, description="Add an RDKit SVG depiction of each molecule.")
+
+
+class ServingState:
+    """What the routes share: the loaded model, its approved-drug reference, the registry and the workers."""
+
+    def __init__(self, settings: Settings, model_dir: Path) -> None:
+        self.settings = settings
+        self.model_dir = model_dir.resolve()
+        self.model: ADMETModel = load_model(self.model_dir)
+        self.quantiles: dict[str, list[float]] = load_reference(self.model, self.model_dir)["quantiles"]
+        self.sessions: sessionmaker[Session] = open_registry(settings.registry_url)
+        self.jobs = JobService(self.sessions, settings, self.model, str(self.model_dir))
+        self.batcher = MicroBatcher(self.profile, settings.batch_wait_ms / 1000, settings.batch_max_molecules)
+        self.model_version_id = self._register_model()
+
+    def profile(self, smiles: list[str], options: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        frame = predict(smiles, model=self.model)
+        profiles = molecule_profiles(frame, self.model.endpoints, self.quantiles)
+        if options and options[0]:
+            for item in profiles:
+                item["svg"] = molecule_svg(item["smiles"]) if item["smiles"] else None
+        return profiles
+
+    def _register_model(self) -> int:
+        """The served model appears in the registry (once per artifact), with its validation metrics."""
+        digest = hashlib.sha256((self.model_dir / "model.json").read_bytes()).hexdigest()
+        with self.sessions.begin() as session:
+            for version in repository.list_versions(session):
+                if version.data_hashes.get("model_json_sha256") == digest:
+                    return version.id
+            metadata = self.model.metadata
+            version = repository.publish_version(
+                session,
+                SERVED_MODEL_NAME,
+                kind="centralised",
+                artifact_uri=str(self.model_dir),
+                endpoints=self.model.endpoints,
+                data_hashes={"model_json_sha256": digest, "data_sha256": metadata.get("data_sha256", {})},
+                metrics={name: head.validation for name, head in self.model.heads.items()},
+                lineage={"kind": "centralised", "data": metadata.get("data"), "created": metadata.get("created")},
+            )
+            return version.id
+
+
+def current_user(request: Request) -> User:
+    """The user whose key came in ``X-API-Key`` (or ``Authorization: Bearer``); 401 otherwise."""
+    state: ServingState = request.app.state.serving
+    key = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ")
+    if not key.strip():
+        raise HTTPException(401, "an API key is required: send it in the X-API-Key header")
+    with state.sessions() as session:
+        user = repository.user_for_key(session, key.strip())
+    if user is None:
+        raise HTTPException(401, "the API key is not valid (unknown or revoked)")
+    return user
+
+
+Authorized = Annotated[User, Depends(current_user)]
+
+
+def create_app(settings: Settings | None = None, model_dir: Path | None = None) -> FastAPI:
+    """The app for ``model_dir`` (default: the default model) with ``settings`` (default: the environment)."""
+    settings = settings or get_settings()
+    state = ServingState(settings, Path(model_dir) if model_dir else default_model_dir())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await state.batcher.start()
+        state.jobs.start()
+        yield
+        state.jobs.stop()
+        await state.batcher.stop()
+
+    app = FastAPI(
+        title="fedadmet",
+        version=__version__,
+        description="ADMET/Tox profiles with uncertainty, applicability domain, alerts and drug percentiles.",
+        lifespan=lifespan,
+    )
+    app.state.serving = state
+    app.middleware("http")(partial(_limit_body, settings))
+    _add_error_handlers(app)
+    _add_routes(app, state)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def _add_routes(app: FastAPI, state: ServingState) -> None:
+    settings = state.settings
+
+
+    @app.get("/", include_in_schema=False)
+    def web_page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/healthz")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__, "endpoints": len(state.model.endpoints)}
+
+    @app.get("/v1/limits")
+    def limits(_: Authorized) -> dict[str, int]:
+        return {
+            "max_molecules_per_request": settings.api_max_molecules,
+            "max_body_bytes": settings.api_max_body_bytes,
+            "max_upload_bytes": settings.upload_max_bytes,
+            "max_job_rows": settings.job_max_rows,
+        }
+
+    @app.post("/v1/predict")
+    async def predict_route(body: PredictRequest, _: Authorized) -> dict[str, Any]:
+        if len(body.smiles) > settings.api_max_molecules:
+            raise HTTPException(
+                413, f"{len(body.smiles)} molecules in one request; at most {settings.api_max_molecules}"
+            )
+        profiles = await state.batcher.predict(body.smiles, (body.depict,))
+        if all(p["error"] for p in profiles):
+            reasons = "; ".join(f"molecule {i + 1}: {p['error']}" for i, p in enumerate(profiles[:10]))
+            raise HTTPException(422, f"no molecule could be profiled: {reasons}")
+        return {"model_version_id": state.model_version_id, "molecules": profiles}
+
+    @app.get("/v1/endpoints")
+    def endpoints(_: Authorized) -> list[dict[str, Any]]:
+        rows = []
+        for name in state.model.endpoints:
+            endpoint = get_endpoint(name)
+            rows.append(
+                {
+                    "name": name,
+                    "category": endpoint.category.value,
+                    "task": endpoint.task.value,
+                    "unit": endpoint.unit,
+                    "good": endpoint.good,
+                    "description": endpoint.description,
+                    "thresholds": threshold_statement(endpoint),
+                }
+            )
+        return rows
+
+    @app.post("/v1/jobs", status_code=202)
+    async def submit_job(user: Authorized, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
+        data = await file.read(settings.upload_max_bytes + 1)
+        if len(data) > settings.upload_max_bytes:
+            raise HTTPException(413, f"the upload is larger than {settings.upload_max_bytes} bytes")
+        try:
+            job = state.jobs.submit(file.filename or "upload.csv", data, user.id)
+        except JobTooLargeError as exc:
+            raise HTTPException(413, str(exc)) from None
+        return _job_json(job)
+
+    @app.get("/v1/jobs/{job_id}")
+    def job_status(job_id: str, user: Authorized) -> dict[str, Any]:
+        return _job_json(_owned_job(job_id, user))
+
+    @app.get("/v1/jobs/{job_id}/result")
+    def job_result(job_id: str, user: Authorized) -> FileResponse:
+        job = _owned_job(job_id, user)
+        if job.status != "completed":
+            raise HTTPException(409, f"job {job_id} is {job.status}; its result is ready when it is completed")
+        stem = Path(job.filename).name.split(".")[0] or "molecules"
+        return FileResponse(Path(job.folder) / RESULT_FILE, media_type="text/csv", filename=f"{stem}_admet.csv")
+
+    def _owned_job(job_id: str, user: User) -> PredictionJob:
+        job = state.jobs.get(job_id, user.id)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id!r} for this API key")
+        return job
+
+    @app.get("/v1/models")
+    def models(_: Authorized) -> list[dict[str, Any]]:
+        with state.sessions() as session:
+            return [_version_json(v, serving=v.id == state.model_version_id) for v in repository.list_versions(session)]
+
+    @app.get("/v1/federation/runs")
+    def federation_runs(_: Authorized) -> list[dict[str, Any]]:
+        with state.sessions() as session:
+            return [_run_json(run) for run in repository.list_runs(session)]
+
+
+def _job_json(job: PredictionJob) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "filename": job.filename,
+        "status": job.status,
+        "rows": job.n_rows,
+        "done": job.n_done,
+        "errors": job.n_errors,
+        "progress": round(job.n_done / job.n_rows, 4) if job.n_rows else 1.0,
+        "message": job.message,
+        "created": job.created.isoformat(),
+        "result": f"/v1/jobs/{job.id}/result" if job.status == "completed" else None,
+    }
+
+
+def _version_json(version: ModelVersion, serving: bool) -> dict[str, Any]:
+    return {
+        "id": version.id,
+        "model": version.model.name,
+        "version": version.version,
+        "kind": version.kind,
+        "serving": serving,
+        "artifact_uri": version.artifact_uri,
+        "endpoints": version.endpoints,
+        "metrics": version.metrics,
+        "lineage": version.lineage,
+        "created": version.created.isoformat(),
+    }
+
+
+def _run_json(run: FederationRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "name": run.name,
+        "strategy": run.strategy,
+        "secagg": run.secagg,
+        "status": run.status,
+        "error": run.error,
+        "started": run.started.isoformat(),
+        "finished": run.finished.isoformat() if run.finished else None,
+        "model_version_id": run.model_version_id,
+        "rounds": [
+            {
+                "round": r.round,
+                "partners": r.partners,
+                "excluded": r.excluded,
+                "metrics": r.metrics,
+                "bytes_sent": r.bytes_sent,
+            }
+            for r in run.rounds
+        ],
+    }
+
+
+async def _limit_body(settings: Settings, request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
+    """Refuse bodies over the limit before reading them (uploads have their own, larger limit)."""
+    limit = settings.upload_max_bytes + 64_000 if request.url.path == "/v1/jobs" else settings.api_max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        return JSONResponse({"detail": f"request body larger than {limit} bytes (or a bad Content-Length)"}, 413)
+    if declared is None and request.method in {"POST", "PUT", "PATCH"}:
+        return JSONResponse({"detail": "a Content-Length header is required"}, 411)
+    return await call_next(request)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for error in exc.errors()[:20]:
+            where = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
+            problems.append(f"{where}: {error.get('msg', 'invalid')}")
+        return JSONResponse({"detail": "invalid request: " + "; ".join(problems)}, 422)
+
+    @app.exception_handler(FedadmetError)
+    async def unusable_input(_: Request, exc: FedadmetError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, 422)

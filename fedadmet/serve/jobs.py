@@ -1,0 +1,164 @@
+"""Batch prediction jobs that outlive the server process.
+
+The upload is validated and stored before the job is acknowledged; a worker thread then profiles it in
+chunks, each written to its own file before progress is recorded, so a server restart resumes a job at
+its last finished chunk. Nothing about a job lives only in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import uuid
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy.orm import Session, sessionmaker
+
+from fedadmet.config import Settings
+from fedadmet.data.loaders import read_molecules
+from fedadmet.exceptions import FedadmetError, InputError
+from fedadmet.inference import ERROR_COLUMN, predict
+from fedadmet.models.admet_model import ADMETModel
+from fedadmet.registry import repository
+from fedadmet.registry.tables import PredictionJob
+
+log = logging.getLogger(__name__)
+UPLOAD_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".sdf", ".csv.gz")
+RESULT_FILE = "result.csv"
+
+
+class JobTooLargeError(InputError):
+    """More molecules than one job may hold (answered with 413)."""
+
+
+def upload_suffix(filename: str) -> str:
+    name = filename.lower()
+    for suffix in sorted(UPLOAD_SUFFIXES, key=len, reverse=True):
+        if name.endswith(suffix):
+            return suffix
+    raise InputError(f"unsupported file type: {filename!r}", expected=f"one of {', '.join(UPLOAD_SUFFIXES)}")
+
+
+class JobService:
+    """Accepts uploads, runs them one after another in a background thread, and recovers after restarts."""
+
+    def __init__(self, sessions: sessionmaker[Session], settings: Settings, model: ADMETModel, model_uri: str) -> None:
+        self.sessions, self.settings, self.model, self.model_uri = sessions, settings, model, model_uri
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ requests
+    def submit(self, filename: str, data: bytes, user_id: int | None) -> PredictionJob:
+        """Store and validate an upload; raises InputError (nothing kept) if it cannot be profiled."""
+        suffix = upload_suffix(filename)
+        job_id = uuid.uuid4().hex
+        folder = self.settings.jobs_dir / job_id
+        folder.mkdir(parents=True)
+        try:
+            path = folder / f"input{suffix}"
+            path.write_bytes(data)
+            frame = read_molecules(path)
+            if len(frame) > self.settings.job_max_rows:
+                raise JobTooLargeError(
+                    f"{filename} holds {len(frame)} molecules", expected=f"at most {self.settings.job_max_rows}"
+                )
+            frame.to_csv(folder / "input.csv", index=False)  # one normalised form, whatever was uploaded
+            with self.sessions.begin() as session:
+                job = repository.create_job(
+                    session,
+                    job_id,
+                    filename=filename[:255],
+                    folder=str(folder),
+                    model_uri=self.model_uri,
+                    n_rows=len(frame),
+                    user_id=user_id,
+                )
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        self._wake.set()
+        return job
+
+    def get(self, job_id: str, user_id: int | None) -> PredictionJob | None:
+        """The job if it exists and belongs to ``user_id`` (others' jobs are indistinguishable from none)."""
+        with self.sessions() as session:
+            job = repository.get_job(session, job_id)
+        return job if job is not None and job.user_id == user_id else None
+
+    # ------------------------------------------------------------------ worker
+    def start(self) -> None:
+        self.recover()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="fedadmet-jobs", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+
+    def recover(self) -> None:
+        """Jobs left running by a stopped server go back to the queue, to resume at their last chunk."""
+        with self.sessions.begin() as session:
+            for job in repository.jobs_in_state(session, "running"):
+                repository.update_job(
+                    session,
+                    job.id,
+                    status="queued",
+                    message=f"server restarted; resuming at row {job.n_done + 1} of {job.n_rows}",
+                )
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            with self.sessions() as session:
+                queued = repository.jobs_in_state(session, "queued")
+            if not queued:
+                self._wake.wait(timeout=1.0)
+                self._wake.clear()
+                continue
+            self.run_job(queued[0].id)
+
+    def run_job(self, job_id: str) -> None:
+        """Profile a job chunk by chunk; a failure is recorded with its reason, never lost."""
+        with self.sessions.begin() as session:
+            repository.update_job(session, job_id, status="running")
+            job = repository.get_job(session, job_id)
+            assert job is not None
+            folder, n_rows = Path(job.folder), job.n_rows
+        try:
+            self._profile_chunks(job_id, folder, n_rows)
+        except (FedadmetError, OSError, ValueError) as exc:
+            log.exception("job %s failed", job_id)
+            with self.sessions.begin() as session:
+                repository.update_job(session, job_id, status="failed", message=str(exc))
+
+    def _profile_chunks(self, job_id: str, folder: Path, n_rows: int) -> None:
+        frame = pd.read_csv(folder / "input.csv", dtype=str, keep_default_na=False, na_values=[""])
+        chunks_dir = folder / "chunks"
+        chunks_dir.mkdir(exist_ok=True)
+        size = self.settings.job_chunk_rows
+        n_errors = 0
+        for index, start in enumerate(range(0, n_rows, size)):
+            if self._stop.is_set():
+                return  # left "running": the next server start resumes here
+            chunk_file = chunks_dir / f"{index:06d}.csv"
+            if not chunk_file.is_file():
+                result = predict(frame.iloc[start : start + size], model=self.model)
+                result.to_csv(chunk_file.with_suffix(".tmp"), index=False)
+                chunk_file.with_suffix(".tmp").rename(chunk_file)
+            n_errors += int(pd.read_csv(chunk_file, usecols=[ERROR_COLUMN])[ERROR_COLUMN].notna().sum())
+            with self.sessions.begin() as session:
+                repository.update_job(session, job_id, n_done=min(start + size, n_rows), n_errors=n_errors)
+        result_file = folder / RESULT_FILE
+        parts = sorted(chunks_dir.glob("*.csv"))
+        pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False) for p in parts]).to_csv(
+            result_file.with_suffix(".tmp"), index=False
+        )
+        result_file.with_suffix(".tmp").rename(result_file)
+        shutil.rmtree(chunks_dir)
+        with self.sessions.begin() as session:
+            repository.update_job(session, job_id, status="completed", message="")

@@ -1,0 +1,166 @@
+"""Prediction tables → the JSON profile a chemist reads: values with intervals, traffic lights, percentiles.
+
+Pure functions over a :func:`fedadmet.inference.predict` frame, the catalogue and the approved-drug
+quantiles; the API, the web page and the tests all see the same shapes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fedadmet.data.catalogue import Endpoint, get_endpoint
+from fedadmet.inference import ALERTS_COLUMN, DOMAIN_COLUMN, ERROR_COLUMN, IN_DOMAIN_COLUMN
+from fedadmet.serve.reference import percentile
+
+INF = math.inf
+
+
+@dataclass(frozen=True)
+class Band:
+    """Green inside ``green``, amber inside ``amber``, red elsewhere (closed intervals, source units)."""
+
+    green: tuple[float, float]
+    amber: tuple[float, float]
+    statement: str
+
+    def colour(self, value: float) -> str:
+        for name, (low, high) in (("green", self.green), ("amber", self.amber)):
+            if low <= value <= high:
+                return name
+        return "red"
+
+
+# Property-specific bands from common medicinal-chemistry practice; everything else uses the rules below.
+BANDS: dict[str, Band] = {
+    "Solubility_AqSolDB": Band((-4, INF), (-6, INF), "green ≥ −4, amber −6…−4, red < −6 log10(mol/L)"),
+    "Lipophilicity_AstraZeneca": Band((1, 3), (0, 4), "green 1–3, amber 0–1 or 3–4, red outside 0–4 (logD7.4)"),
+    "Caco2_Wang": Band((-5.15, INF), (-6, INF), "green ≥ −5.15 (Papp ≥ 7×10⁻⁶ cm/s), amber −6…−5.15, red < −6"),
+    "PPBR_AZ": Band((-INF, 90), (-INF, 99), "green ≤ 90 %, amber 90–99 %, red > 99 % bound"),
+}
+PROBABILITY_CUTS = (0.3, 0.7)
+PERCENTILE_CUTS = (10.0, 50.0)
+RULE_STATEMENTS = {
+    "classification": "probability of the undesirable outcome: green < 0.3, amber 0.3–0.7, red > 0.7",
+    "regression": "percentile among approved drugs on the desirable side: green ≥ 50, amber 10–50, red < 10",
+    "neutral": "no colour where the desirable direction depends on the project (e.g. BBB penetration)",
+}
+
+# Radar axes: (label, endpoint, how a 0–1 score with 1 = desirable is read off the endpoint).
+RADAR_AXES: tuple[tuple[str, str, str], ...] = (
+    ("Solubility", "Solubility_AqSolDB", "percentile"),
+    ("Permeability", "Caco2_Wang", "percentile"),
+    ("Absorption", "HIA_Hou", "probability"),
+    ("Bioavailability", "Bioavailability_Ma", "probability"),
+    ("hERG safety", "hERG", "one_minus_probability"),
+    ("Non-mutagenic", "AMES", "one_minus_probability"),
+    ("Liver safety", "DILI", "one_minus_probability"),
+    ("Clinical safety", "ClinTox", "one_minus_probability"),
+)
+
+
+def threshold_statement(endpoint: Endpoint) -> str:
+    if endpoint.name in BANDS:
+        return BANDS[endpoint.name].statement
+    if endpoint.good is None:
+        return RULE_STATEMENTS["neutral"]
+    return RULE_STATEMENTS[endpoint.task.value]
+
+
+def traffic_light(endpoint: Endpoint, value: float, drug_percentile: float | None) -> str:
+    """``green``, ``amber``, ``red``, or ``neutral`` where no direction is desirable or nothing is known."""
+    if not np.isfinite(value):
+        return "neutral"
+    if endpoint.name in BANDS:
+        return BANDS[endpoint.name].colour(value)
+    if endpoint.good is None:
+        return "neutral"
+    if endpoint.is_classification:
+        desirable = value if endpoint.good == "higher" else 1.0 - value
+        low, high = 1.0 - PROBABILITY_CUTS[1], 1.0 - PROBABILITY_CUTS[0]
+    else:
+        if drug_percentile is None:
+            return "neutral"
+        desirable = drug_percentile if endpoint.good == "higher" else 100.0 - drug_percentile
+        low, high = PERCENTILE_CUTS
+    return "green" if desirable >= high else "amber" if desirable >= low else "red"
+
+
+def interval(endpoint: Endpoint, value: float, half_width: float) -> list[float] | None:
+    """The conformal interval in source units (the half-width is on the model's, possibly log, scale)."""
+    if endpoint.is_classification or not (np.isfinite(value) and np.isfinite(half_width)):
+        return None
+    centre = float(endpoint.to_model_scale(np.array([value]))[0])
+    bounds = endpoint.from_model_scale(np.array([centre - half_width, centre + half_width]))
+    return [_number(b) for b in bounds]
+
+
+def radar(endpoint_rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Scores 0–1 (1 = desirable) on the key axes the model predicts."""
+    axes = []
+    for label, name, reading in RADAR_AXES:
+        row = endpoint_rows.get(name)
+        if row is None or row["value"] is None:
+            continue
+        if reading == "percentile":
+            score = None if row["percentile"] is None else row["percentile"] / 100.0
+        elif reading == "probability":
+            score = row["value"]
+        else:
+            score = 1.0 - row["value"]
+        if score is not None:
+            axes.append({"axis": label, "endpoint": name, "score": round(float(score), 3)})
+    return axes
+
+
+def molecule_profiles(
+    frame: pd.DataFrame, endpoints: Sequence[str], quantiles: dict[str, list[float]]
+) -> list[dict[str, Any]]:
+    """One JSON-ready profile per row of a :func:`fedadmet.inference.predict` frame, in row order."""
+    catalogue = [get_endpoint(name) for name in endpoints]
+    profiles = []
+    for record in frame.to_dict("records"):
+        error = record.get(ERROR_COLUMN)
+        profile: dict[str, Any] = {
+            "input": record.get("input_smiles"),
+            "smiles": record.get("smiles"),
+            "error": error if isinstance(error, str) else None,
+        }
+        if profile["error"] is None:
+            rows = {e.name: _endpoint_row(e, record, quantiles.get(e.name)) for e in catalogue}
+            profile |= {
+                "applicability_domain": _number(record[DOMAIN_COLUMN]),
+                "in_domain": bool(record[IN_DOMAIN_COLUMN]),
+                "alerts": [a for a in (record[ALERTS_COLUMN] or "").split("; ") if a],
+                "endpoints": list(rows.values()),
+                "radar": radar(rows),
+            }
+        profiles.append(profile)
+    return profiles
+
+
+def _endpoint_row(endpoint: Endpoint, record: dict[str, Any], quantiles: list[float] | None) -> dict[str, Any]:
+    value, half_width = float(record[endpoint.name]), float(record[f"{endpoint.name}_uncertainty"])
+    drug_percentile = percentile(quantiles, value) if quantiles else None
+    return {
+        "name": endpoint.name,
+        "category": endpoint.category.value,
+        "task": endpoint.task.value,
+        "unit": endpoint.unit,
+        "value": _number(value),
+        "uncertainty": _number(half_width),
+        "interval": interval(endpoint, value, half_width),
+        "percentile": drug_percentile,
+        "traffic_light": traffic_light(endpoint, value, drug_percentile),
+    }
+
+
+def _number(value: object) -> float | None:
+    """JSON has no NaN: missing values become null."""
+    number = float(value)  # type: ignore[arg-type]
+    return round(number, 6) if math.isfinite(number) else None

@@ -1,0 +1,286 @@
+// fedadmet web page: plain JavaScript, no network access beyond this server (works offline).
+"use strict";
+
+const CATEGORIES = ["Absorption", "Distribution", "Metabolism", "Excretion", "Toxicity"];
+const $ = (selector) => document.querySelector(selector);
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+// ---------------------------------------------------------------- API key and requests
+function apiKey() {
+  const fromHash = new URLSearchParams(location.hash.slice(1)).get("key");
+  if (fromHash) {
+    localStorage.setItem("fedadmet-key", fromHash);
+    history.replaceState(null, "", location.pathname);
+  }
+  return localStorage.getItem("fedadmet-key") || "";
+}
+
+async function api(path, options = {}) {
+  const headers = Object.assign({ "X-API-Key": $("#api-key").value.trim() }, options.headers || {});
+  const response = await fetch(path, Object.assign({}, options, { headers }));
+  if (!response.ok) {
+    let detail = response.statusText;
+    try { detail = (await response.json()).detail; } catch (_) { /* not JSON */ }
+    throw new Error(`${response.status}: ${detail}`);
+  }
+  return response;
+}
+
+function element(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name === "class") node.className = value; else node.setAttribute(name, value);
+  }
+  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return node;
+}
+
+function svgElement(tag, attributes = {}, text = null) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  if (text !== null) node.textContent = text;
+  return node;
+}
+
+const format = (value) => value === null || value === undefined ? "–"
+  : Math.abs(value) >= 1000 || (Math.abs(value) < 0.01 && value !== 0) ? value.toExponential(2) : value.toFixed(2);
+
+// ---------------------------------------------------------------- profile page
+async function profile() {
+  const lines = $("#smiles-input").value.split("\n").map((l) => l.trim()).filter(Boolean);
+  const names = lines.map((l) => l.split(/\s+/).slice(1).join(" "));
+  const smiles = lines.map((l) => l.split(/\s+/)[0]);
+  const status = $("#profile-status");
+  if (!smiles.length) { status.textContent = "enter at least one SMILES"; status.className = "status error"; return; }
+  $("#profile-button").disabled = true;
+  status.className = "status";
+  status.textContent = `profiling ${smiles.length} molecule(s)…`;
+  const started = performance.now();
+  try {
+    const response = await api("/v1/predict", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ smiles, depict: true }),
+    });
+    const result = await response.json();
+    const container = $("#profiles");
+    container.replaceChildren(...result.molecules.map((m, i) => moleculeCard(m, names[i])));
+    status.textContent = `${result.molecules.length} molecule(s) in ${((performance.now() - started) / 1000).toFixed(2)} s`;
+  } catch (error) {
+    status.textContent = error.message;
+    status.className = "status error";
+  } finally {
+    $("#profile-button").disabled = false;
+  }
+}
+
+function moleculeCard(molecule, name) {
+  const card = element("article", { class: "molecule" });
+  card.append(element("h2", {}, name ? `${name} — ${molecule.input}` : molecule.input));
+  if (molecule.error) {
+    card.append(element("p", { class: "error" }, molecule.error));
+    return card;
+  }
+  const depiction = element("div", { class: "depiction" });
+  depiction.innerHTML = molecule.svg || "";  // RDKit's SVG, made by our own server
+  const notes = element("div", { class: "notes" });
+  notes.append(element("div", {}, `canonical SMILES: ${molecule.smiles}`));
+  notes.append(element("div", {}, `applicability domain: ${format(molecule.applicability_domain)} (nearest-neighbour similarity to training molecules)`));
+  if (!molecule.in_domain) {
+    notes.append(element("div", { class: "warning" }, "Outside the applicability domain: predictions are extrapolations; trust them less."));
+  }
+  const alerts = element("ul", { class: "alerts" }, ...molecule.alerts.map((a) => element("li", {}, a)));
+  notes.append(element("div", {}, molecule.alerts.length ? `structural alerts (${molecule.alerts.length}):` : "no structural alerts (PAINS, Brenk, NIH)"), alerts);
+  const radar = element("div", { class: "radar" });
+  radar.append(radarPlot(molecule.radar));
+  card.append(element("div", { class: "summary" }, depiction, radar, notes));
+  const groups = element("div", { class: "groups" });
+  for (const category of CATEGORIES) {
+    const rows = molecule.endpoints.filter((e) => e.category === category);
+    if (rows.length) groups.append(endpointTable(category, rows));
+  }
+  card.append(groups);
+  return card;
+}
+
+function endpointTable(category, rows) {
+  const body = element("tbody");
+  for (const e of rows) {
+    const spread = e.interval ? `${format(e.interval[0])} – ${format(e.interval[1])}` : `± ${format(e.uncertainty)}`;
+    const unit = e.task === "classification" ? "probability" : e.unit;
+    const row = element("tr", { "data-endpoint": e.name },
+      element("td", {}, element("i", { class: `dot ${e.traffic_light}`, title: e.traffic_light }), e.name),
+      element("td", { class: "num" }, format(e.value)),
+      element("td", {}, unit),
+      element("td", { class: "num", title: "90 % conformal interval, or the chance the call is wrong" }, spread),
+      element("td", { class: "num percentile" }, e.percentile === null ? "–" : `${e.percentile.toFixed(0)}%`));
+    body.append(row);
+  }
+  const head = element("thead", {}, element("tr", {}, ...["endpoint", "value", "unit", "uncertainty", "drug pct."].map((h) => element("th", {}, h))));
+  return element("div", {}, element("h3", {}, category), element("table", {}, head, body));
+}
+
+function radarPlot(axes) {
+  const size = 260, centre = size / 2, radius = 90;
+  const svg = svgElement("svg", { viewBox: `-20 0 ${size + 40} ${size}`, role: "img", "aria-label": "radar plot of key properties" });
+  if (!axes.length) return svg;
+  const point = (i, r) => {
+    const angle = (Math.PI * 2 * i) / axes.length - Math.PI / 2;
+    return [centre + r * Math.cos(angle), centre + r * Math.sin(angle)];
+  };
+  for (const level of [0.25, 0.5, 0.75, 1]) {
+    svg.append(svgElement("polygon", { class: "grid", points: axes.map((_, i) => point(i, radius * level).join(",")).join(" ") }));
+  }
+  axes.forEach((axis, i) => {
+    const [x, y] = point(i, radius);
+    svg.append(svgElement("line", { x1: centre, y1: centre, x2: x, y2: y, class: "grid", stroke: "#dde2e7" }));
+    const [lx, ly] = point(i, radius + 18);
+    svg.append(svgElement("text", { x: lx, y: ly, "text-anchor": lx < centre - 5 ? "end" : lx > centre + 5 ? "start" : "middle" }, axis.axis));
+  });
+  svg.append(svgElement("polygon", { class: "shape", points: axes.map((a, i) => point(i, radius * a.score).join(",")).join(" ") }));
+  return svg;
+}
+
+// ---------------------------------------------------------------- batch page
+async function uploadBatch() {
+  const file = $("#batch-file").files[0];
+  const status = $("#batch-status");
+  const bar = $("#batch-progress");
+  const link = $("#batch-download");
+  link.hidden = true;
+  if (!file) { status.textContent = "choose a file first"; status.className = "status error"; return; }
+  status.className = "status";
+  status.textContent = `uploading ${file.name}…`;
+  const form = new FormData();
+  form.append("file", file);
+  try {
+    let job = await (await api("/v1/jobs", { method: "POST", body: form })).json();
+    bar.hidden = false;
+    while (job.status === "queued" || job.status === "running") {
+      bar.value = job.progress;
+      status.textContent = `${job.status}: ${job.done} of ${job.rows} molecules`;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      job = await (await api(`/v1/jobs/${job.id}`)).json();
+    }
+    bar.value = job.progress;
+    if (job.status !== "completed") throw new Error(`job ${job.status}: ${job.message}`);
+    status.textContent = `completed: ${job.rows} molecules, ${job.errors} with errors`;
+    const blob = await (await api(job.result)).blob();
+    link.href = URL.createObjectURL(blob);
+    link.download = `${file.name.split(".")[0]}_admet.csv`;
+    link.hidden = false;
+  } catch (error) {
+    status.textContent = error.message;
+    status.className = "status error";
+  }
+}
+
+// ---------------------------------------------------------------- models page
+async function loadModels() {
+  const body = $("#models-table tbody");
+  try {
+    const versions = await (await api("/v1/models")).json();
+    body.replaceChildren(...versions.map((v) => {
+      const metrics = Object.entries(v.metrics).slice(0, 40).map(([name, m]) => {
+        const value = typeof m === "object" && m !== null ? (m.blend ?? m.value ?? Object.values(m)[0]) : m;
+        return `${name}: ${typeof value === "number" ? value.toFixed(3) : value}${m && m.metric ? ` ${m.metric}` : ""}`;
+      }).join("; ");
+      const lineage = Object.entries(v.lineage).map(([k, value]) => `${k}: ${Array.isArray(value) ? value.join(", ") : value}`).join("; ");
+      return element("tr", {}, element("td", {}, v.model + (v.serving ? " (serving)" : "")), element("td", {}, v.version),
+        element("td", {}, v.kind), element("td", {}, lineage), element("td", {}, v.endpoints.length),
+        element("td", { class: "metrics" }, metrics), element("td", {}, v.created.slice(0, 19).replace("T", " ")));
+    }));
+  } catch (error) {
+    body.replaceChildren(element("tr", {}, element("td", { colspan: 7, class: "error" }, error.message)));
+  }
+}
+
+// ---------------------------------------------------------------- federation page
+let federationRuns = [];
+let selectedRun = null;
+
+async function loadFederation() {
+  const container = $("#runs");
+  try {
+    federationRuns = await (await api("/v1/federation/runs")).json();
+  } catch (error) {
+    container.replaceChildren(element("p", { class: "error" }, error.message));
+    return;
+  }
+  if (!federationRuns.length) {
+    container.replaceChildren(element("p", { class: "hint" }, "No federation runs recorded yet (run `fedadmet federate simulate`)."));
+    return;
+  }
+  container.replaceChildren(...federationRuns.map((run) => {
+    const partners = new Set(run.rounds.flatMap((r) => r.partners));
+    const node = element("div", { class: "run", "data-run": run.id },
+      `#${run.id} ${run.name} — ${run.strategy}${run.secagg ? " + SecAgg+" : ""}, ${run.status}, ${run.rounds.length} rounds, partners: ${[...partners].join(", ")}`);
+    node.addEventListener("click", () => selectRun(run.id));
+    return node;
+  }));
+  selectRun(selectedRun ?? federationRuns[0].id);
+}
+
+function selectRun(runId) {
+  selectedRun = runId;
+  document.querySelectorAll(".run").forEach((n) => n.classList.toggle("selected", Number(n.dataset.run) === runId));
+  const run = federationRuns.find((r) => r.id === runId);
+  const metricNames = new Set();
+  for (const r of run.rounds) for (const phase of Object.values(r.metrics)) for (const m of Object.values(phase)) {
+    for (const [k, v] of Object.entries(m)) if (typeof v === "number") metricNames.add(k);
+  }
+  const select = $("#fed-metric");
+  const previous = select.value;
+  select.replaceChildren(...[...metricNames].sort().map((m) => element("option", { value: m }, m)));
+  select.value = metricNames.has(previous) ? previous : metricNames.has("valid_score") ? "valid_score" : select.value;
+  plotRun(run, select.value);
+}
+
+function plotRun(run, metric) {
+  const series = {};
+  for (const r of run.rounds) for (const phase of Object.values(r.metrics)) for (const [partner, m] of Object.entries(phase)) {
+    if (typeof m[metric] === "number") (series[partner] ||= []).push([r.round, m[metric]]);
+  }
+  const width = 720, height = 320, pad = 48;
+  const svg = svgElement("svg", { width, height, role: "img", "aria-label": `${metric} per partner over rounds` });
+  const points = Object.values(series).flat();
+  if (!points.length) { $("#fed-plot").replaceChildren(element("p", { class: "hint" }, "no shared metric to plot")); return; }
+  const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
+  const [x0, x1] = [Math.min(...xs), Math.max(...xs, Math.min(...xs) + 1)];
+  const [y0, y1] = [Math.min(...ys), Math.max(...ys) === Math.min(...ys) ? Math.min(...ys) + 1 : Math.max(...ys)];
+  const sx = (x) => pad + ((x - x0) / (x1 - x0)) * (width - 2 * pad);
+  const sy = (y) => height - pad - ((y - y0) / (y1 - y0)) * (height - 2 * pad);
+  svg.append(svgElement("line", { x1: pad, y1: height - pad, x2: width - pad, y2: height - pad, stroke: "#52606d" }));
+  svg.append(svgElement("line", { x1: pad, y1: pad, x2: pad, y2: height - pad, stroke: "#52606d" }));
+  svg.append(svgElement("text", { x: width / 2, y: height - 12, "text-anchor": "middle", "font-size": 12 }, "round"));
+  svg.append(svgElement("text", { x: 12, y: pad - 16, "font-size": 12 }, metric));
+  for (const y of [y0, (y0 + y1) / 2, y1]) svg.append(svgElement("text", { x: pad - 6, y: sy(y) + 4, "text-anchor": "end", "font-size": 10 }, format(y)));
+  const colours = ["#1d6fa5", "#c93c3c", "#2e9d4a", "#e0a21b", "#7b4ea3", "#3aa6a6", "#8a5a2b"];
+  Object.entries(series).forEach(([partner, values], i) => {
+    values.sort((a, b) => a[0] - b[0]);
+    const colour = colours[i % colours.length];
+    svg.append(svgElement("polyline", { fill: "none", stroke: colour, "stroke-width": 2, points: values.map(([x, y]) => `${sx(x)},${sy(y)}`).join(" ") }));
+    svg.append(svgElement("text", { x: width - pad + 4, y: pad + 14 * i, fill: colour, "font-size": 11 }, partner));
+  });
+  $("#fed-plot").replaceChildren(svg);
+}
+
+// ---------------------------------------------------------------- navigation
+function show(page) {
+  document.querySelectorAll("nav button").forEach((b) => b.classList.toggle("active", b.dataset.page === page));
+  document.querySelectorAll(".page").forEach((s) => { s.hidden = s.id !== `page-${page}`; });
+  if (page === "models") loadModels();
+  if (page === "federation") loadFederation();
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
+  const keyInput = $("#api-key");
+  keyInput.value = apiKey();
+  keyInput.addEventListener("change", () => localStorage.setItem("fedadmet-key", keyInput.value.trim()));
+  document.querySelectorAll("nav button").forEach((b) => b.addEventListener("click", () => show(b.dataset.page)));
+  $("#profile-button").addEventListener("click", profile);
+  $("#batch-button").addEventListener("click", uploadBatch);
+  $("#fed-metric").addEventListener("change", () => plotRun(federationRuns.find((r) => r.id === selectedRun), $("#fed-metric").value));
+  try {
+    const limits = await (await api("/v1/limits")).json();
+    $("#max-molecules").textContent = limits.max_molecules_per_request;
+  } catch (_) { /* shown on first use */ }
+});
