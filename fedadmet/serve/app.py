@@ -136,7 +136,6 @@ def create_app(settings: Settings | None = None, model_dir: Path | None = None) 
 def _add_routes(app: FastAPI, state: ServingState) -> None:
     settings = state.settings
 
-
     @app.get("/", include_in_schema=False)
     def web_page() -> FileResponse:
         return FileResponse(STATIC / "index.html")

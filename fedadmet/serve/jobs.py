@@ -17,7 +17,7 @@ import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
 from fedadmet.config import Settings
-from fedadmet.data.loaders import read_molecules
+from fedadmet.data.loaders import find_smiles_column, read_molecules
 from fedadmet.exceptions import FedadmetError, InputError
 from fedadmet.inference import ERROR_COLUMN, predict
 from fedadmet.models.admet_model import ADMETModel
@@ -61,6 +61,8 @@ class JobService:
             path = folder / f"input{suffix}"
             path.write_bytes(data)
             frame = read_molecules(path)
+            if frame[find_smiles_column(frame)].dropna().str.strip().eq("").all():
+                raise InputError(f"{filename} holds no readable molecule", expected="SMILES or SD records")
             if len(frame) > self.settings.job_max_rows:
                 raise JobTooLargeError(
                     f"{filename} holds {len(frame)} molecules", expected=f"at most {self.settings.job_max_rows}"
@@ -134,7 +136,9 @@ class JobService:
         except (FedadmetError, OSError, ValueError) as exc:
             log.exception("job %s failed", job_id)
             with self.sessions.begin() as session:
-                repository.update_job(session, job_id, status="failed", message=str(exc))
+                repository.update_job(
+                    session, job_id, status="failed", message=f"could not profile the stored upload: {exc}"
+                )
 
     def _profile_chunks(self, job_id: str, folder: Path, n_rows: int) -> None:
         frame = pd.read_csv(folder / "input.csv", dtype=str, keep_default_na=False, na_values=[""])

@@ -125,11 +125,10 @@ def molecule_profiles(
     catalogue = [get_endpoint(name) for name in endpoints]
     profiles = []
     for record in frame.to_dict("records"):
-        error = record.get(ERROR_COLUMN)
         profile: dict[str, Any] = {
-            "input": record.get("input_smiles"),
-            "smiles": record.get("smiles"),
-            "error": error if isinstance(error, str) else None,
+            "input": _text(record.get("input_smiles")),
+            "smiles": _text(record.get("smiles")),
+            "error": _text(record.get(ERROR_COLUMN)),
         }
         if profile["error"] is None:
             rows = {e.name: _endpoint_row(e, record, quantiles.get(e.name)) for e in catalogue}
@@ -158,6 +157,11 @@ def _endpoint_row(endpoint: Endpoint, record: dict[str, Any], quantiles: list[fl
         "percentile": drug_percentile,
         "traffic_light": traffic_light(endpoint, value, drug_percentile),
     }
+
+
+def _text(value: object) -> str | None:
+    """pandas writes missing text as NaN; JSON wants null."""
+    return value if isinstance(value, str) else None
 
 
 def _number(value: object) -> float | None:

@@ -1,0 +1,45 @@
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from fedadmet.config import get_settings
+from fedadmet.data.public import approved_drugs
+from fedadmet.models.admet_model import ADMETModel
+from fedadmet.registry import repository
+from fedadmet.registry.database import open_registry
+from fedadmet.serve.app import create_app
+from fedadmet.serve.reference import write_reference
+from tests.tiny_model import TINY_CONFIG, endpoint_frame
+
+SERVE_ENDPOINTS = {
+    "hERG": "herg",
+    "AMES": "ames",
+    "DILI": "dili",
+    "Caco2_Wang": "caco2_wang",
+    "Solubility_AqSolDB": "solubility_aqsoldb",
+}
+
+
+@pytest.fixture(scope="session")
+def serve_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small model over five endpoints (three radar axes, two traffic-light bands), with a drug reference."""
+    frames = {name: endpoint_frame(tdc, rows=250) for name, tdc in SERVE_ENDPOINTS.items()}
+    train = {name: frame.iloc[:200].reset_index(drop=True) for name, frame in frames.items()}
+    valid = {name: frame.iloc[200:].reset_index(drop=True) for name, frame in frames.items()}
+    folder = tmp_path_factory.mktemp("serve-model")
+    model = ADMETModel.fit(train, valid, config=TINY_CONFIG, progress=False)
+    model.save(folder)
+    write_reference(model, folder, approved_drugs()["smiles"].head(120))
+    return folder
+
+
+@pytest.fixture
+def api(serve_model_dir: Path) -> Iterator[tuple[TestClient, str]]:
+    """A running app (lifespan entered: micro-batcher and job worker up) and a valid API key."""
+    settings = get_settings()
+    with open_registry(settings.registry_url).begin() as session:
+        key, _ = repository.create_api_key(session, "chemist")
+    with TestClient(create_app(settings, serve_model_dir)) as client:
+        yield client, key

@@ -1,0 +1,167 @@
+import io
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from fedadmet.config import get_settings
+from fedadmet.data.public import approved_drugs
+from fedadmet.inference import predict
+from fedadmet.registry import repository
+from fedadmet.registry.database import open_registry
+from fedadmet.serve.app import create_app
+from fedadmet.serve.local_key import local_api_key
+
+ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
+
+
+def wait_for_job(client: TestClient, key: str, job_id: str, timeout: float = 120.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}", headers={"X-API-Key": key}).json()
+        if job["status"] in {"completed", "failed"}:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
+def molecules_csv(n: int, extra_bad: bool = True) -> bytes:
+    drugs = approved_drugs().head(n)
+    frame = pd.DataFrame({"name": drugs["name"], "smiles": drugs["smiles"]})
+    if extra_bad:
+        frame.loc[len(frame)] = ["typo", "C1CC"]
+    return frame.to_csv(index=False).encode()
+
+
+def test_health_needs_no_key_but_everything_else_does(api: tuple[TestClient, str]) -> None:
+    client, key = api
+    assert client.get("/healthz").json()["status"] == "ok"
+    for method, path in [("get", "/v1/models"), ("post", "/v1/predict"), ("get", "/v1/jobs/x"), ("post", "/v1/jobs")]:
+        answer = getattr(client, method)(path)
+        assert answer.status_code == 401, path
+        assert "API key" in answer.json()["detail"]
+    assert client.get("/v1/models", headers={"X-API-Key": key + "x"}).status_code == 401
+    assert client.get("/v1/models", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    assert client.get("/openapi.json").json()["paths"]["/v1/predict"]
+
+
+def test_predict_returns_a_full_profile_per_molecule(api: tuple[TestClient, str]) -> None:
+    client, key = api
+    answer = client.post(
+        "/v1/predict", json={"smiles": [ASPIRIN, "not a smiles"], "depict": True}, headers={"X-API-Key": key}
+    )
+    assert answer.status_code == 200
+    aspirin, bad = answer.json()["molecules"]
+    assert {e["name"] for e in aspirin["endpoints"]} == {"hERG", "AMES", "DILI", "Caco2_Wang", "Solubility_AqSolDB"}
+    for row in aspirin["endpoints"]:
+        assert row["value"] is not None and row["uncertainty"] is not None
+        assert 0 <= row["percentile"] <= 100
+        assert row["traffic_light"] in {"green", "amber", "red", "neutral"}
+    assert aspirin["svg"].startswith("<svg") and isinstance(aspirin["in_domain"], bool)
+    assert {axis["axis"] for axis in aspirin["radar"]} >= {"hERG safety", "Solubility", "Liver safety"}
+    assert "not a smiles" in bad["error"] and "endpoints" not in bad
+
+
+def test_predict_limits_and_clear_errors(api: tuple[TestClient, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    client, key = api
+    headers = {"X-API-Key": key}
+    too_many = client.post("/v1/predict", json={"smiles": ["C"] * 1001}, headers=headers)
+    assert too_many.status_code == 413 and "at most 1000" in too_many.json()["detail"]
+    all_bad = client.post("/v1/predict", json={"smiles": ["C1CC", ""]}, headers=headers)
+    assert all_bad.status_code == 422 and "molecule 1" in all_bad.json()["detail"]
+    wrong_type = client.post("/v1/predict", json={"smiles": "CCO"}, headers=headers)
+    assert wrong_type.status_code == 422 and "smiles" in wrong_type.json()["detail"]
+    huge = client.post("/v1/predict", content=b'{"smiles": ["' + b"C" * 2_000_000 + b'"]}', headers=headers)
+    assert huge.status_code == 413
+
+
+def test_batch_job_runs_in_the_background_and_returns_a_csv(api: tuple[TestClient, str]) -> None:
+    client, key = api
+    headers = {"X-API-Key": key}
+    answer = client.post("/v1/jobs", files={"file": ("drugs.csv", molecules_csv(30))}, headers=headers)
+    assert answer.status_code == 202, answer.text
+    job = wait_for_job(client, key, answer.json()["id"])
+    assert job["status"] == "completed" and job["rows"] == job["done"] == 31 and job["errors"] == 1
+    result = pd.read_csv(io.BytesIO(client.get(job["result"], headers=headers).content))
+    assert len(result) == 31 and result["name"].iloc[-1] == "typo" and result["error"].notna().sum() == 1
+    assert {"hERG", "hERG_uncertainty", "applicability_domain", "alerts"} <= set(result.columns)
+    # Another user's key cannot see the job.
+    with open_registry(get_settings().registry_url).begin() as session:
+        other, _ = repository.create_api_key(session, "someone-else")
+    assert client.get(f"/v1/jobs/{job['id']}", headers={"X-API-Key": other}).status_code == 404
+
+
+def test_bad_uploads_are_refused_and_leave_nothing_behind(api: tuple[TestClient, str]) -> None:
+    client, key = api
+    headers = {"X-API-Key": key}
+    cases = {
+        ("empty.csv", b""): "empty",
+        ("cols.csv", b"name,value\na,1\n"): "no SMILES column",
+        ("binary.csv", bytes(range(256))): "not UTF-8",
+        ("molecules.xlsx", b"smiles\nCCO\n"): "unsupported file type",
+        ("nothing.sdf", b"\n"): "",
+    }
+    for (name, data), message in cases.items():
+        answer = client.post("/v1/jobs", files={"file": (name, data)}, headers=headers)
+        assert 400 <= answer.status_code < 500 and message in answer.json()["detail"], (name, answer.text)
+    jobs_dir = get_settings().jobs_dir
+    assert not jobs_dir.exists() or not any(jobs_dir.iterdir())
+
+
+def test_jobs_survive_a_server_restart(serve_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEDADMET_JOB_CHUNK_ROWS", "10")
+    get_settings.cache_clear()
+    settings = get_settings()
+    key = local_api_key(settings)
+    headers = {"X-API-Key": key}
+    first = create_app(settings, serve_model_dir)  # lifespan not entered: no worker, like a server that died
+    client = TestClient(first)
+    resumed = client.post("/v1/jobs", files={"file": ("a.csv", molecules_csv(25, extra_bad=False))}, headers=headers)
+    broken = client.post("/v1/jobs", files={"file": ("b.csv", molecules_csv(5, extra_bad=False))}, headers=headers)
+    resumed_id, broken_id = resumed.json()["id"], broken.json()["id"]
+    # The dead server had finished the first chunk of one job and had started the other.
+    state = first.state.serving
+    folder = settings.jobs_dir / resumed_id
+    (folder / "chunks").mkdir()
+    chunk = predict(pd.read_csv(folder / "input.csv").head(10), model=state.model)
+    chunk.assign(name="from-before-the-restart").to_csv(folder / "chunks" / "000000.csv", index=False)
+    with state.sessions.begin() as session:
+        repository.update_job(session, resumed_id, status="running", n_done=10)
+        repository.update_job(session, broken_id, status="running")
+    (settings.jobs_dir / broken_id / "input.csv").unlink()
+
+    with TestClient(create_app(settings, serve_model_dir)) as restarted:
+        done = wait_for_job(restarted, key, resumed_id)
+        failed = wait_for_job(restarted, key, broken_id)
+    assert done["status"] == "completed" and done["done"] == 25
+    assert "resuming at row 11" in done["message"] or done["message"] == ""
+    result = pd.read_csv(io.BytesIO(TestClient(first).get(done["result"], headers=headers).content))
+    assert len(result) == 25 and (result["name"].head(10) == "from-before-the-restart").all()
+    assert (result["name"].tail(15) != "from-before-the-restart").all()
+    assert failed["status"] == "failed" and "stored upload" in failed["message"] and "input.csv" in failed["message"]
+
+
+def test_models_and_federation_runs_come_from_the_registry(api: tuple[TestClient, str]) -> None:
+    client, key = api
+    headers = {"X-API-Key": key}
+    versions = client.get("/v1/models", headers=headers).json()
+    served = [v for v in versions if v["serving"]]
+    assert len(served) == 1 and served[0]["kind"] == "centralised" and "hERG" in served[0]["metrics"]
+    with open_registry(get_settings().registry_url).begin() as session:
+        run = repository.start_run(session, "demo-run", "fedavg", True, {})
+        repository.record_round(session, run.id, 1, ["a", "b"], {"evaluate": {"a": {"valid_score": 0.5}}})
+    runs = client.get("/v1/federation/runs", headers=headers).json()
+    assert runs[0]["name"] == "demo-run" and runs[0]["rounds"][0]["metrics"]["evaluate"]["a"]["valid_score"] == 0.5
+    # Restarting the server does not register the same model again.
+    with TestClient(create_app(get_settings(), Path(served[0]["artifact_uri"]))) as again:
+        assert len(again.get("/v1/models", headers=headers).json()) == len(versions)
+
+
+def test_the_web_page_and_its_assets_are_served_without_a_cdn(api: tuple[TestClient, str]) -> None:
+    client, _ = api
+    page = client.get("/").text
+    assert "/static/app.js" in page and "http" not in page.replace("http-equiv", "")
+    script = client.get("/static/app.js").text
+    assert "fetch(" in script and "cdn" not in script.lower()

@@ -1,0 +1,90 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fedadmet.data.catalogue import get_endpoint
+from fedadmet.serve.profiles import interval, molecule_profiles, radar, threshold_statement, traffic_light
+from fedadmet.serve.reference import percentile
+
+QUANTILES = list(np.linspace(0.0, 10.0, 101))
+
+
+def test_percentile_interpolates_and_handles_ties_and_missing_values() -> None:
+    assert percentile(QUANTILES, 5.0) == pytest.approx(50.0)
+    assert percentile(QUANTILES, -1.0) == 0.0
+    assert percentile(QUANTILES, 11.0) == 100.0
+    assert percentile([0.0] * 60 + list(np.linspace(0.01, 1, 41)), 0.0) == pytest.approx(29.5)
+    assert percentile(QUANTILES, math.nan) is None
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "value", "drug_percentile", "expected"),
+    [
+        ("hERG", 0.1, None, "green"),  # lower is better: low blocking probability
+        ("hERG", 0.5, None, "amber"),
+        ("hERG", 0.9, None, "red"),
+        ("HIA_Hou", 0.9, None, "green"),  # higher is better
+        ("BBB_Martins", 0.9, None, "neutral"),  # direction depends on the project
+        ("Solubility_AqSolDB", -3.0, 40.0, "green"),  # stated band wins over percentiles
+        ("Solubility_AqSolDB", -5.0, 40.0, "amber"),
+        ("Solubility_AqSolDB", -7.0, 40.0, "red"),
+        ("Lipophilicity_AstraZeneca", 4.5, 90.0, "red"),
+        ("Half_Life_Obach", 10.0, 80.0, "green"),  # higher is better, by drug percentile
+        ("Half_Life_Obach", 1.0, 5.0, "red"),
+        ("Clearance_Hepatocyte_AZ", 100.0, 95.0, "red"),  # lower is better
+        ("Half_Life_Obach", 10.0, None, "neutral"),
+    ],
+)
+def test_traffic_lights_follow_the_stated_thresholds(
+    endpoint: str, value: float, drug_percentile: float | None, expected: str
+) -> None:
+    assert traffic_light(get_endpoint(endpoint), value, drug_percentile) == expected
+    assert threshold_statement(get_endpoint(endpoint))
+
+
+def test_intervals_are_in_source_units_for_log_transformed_endpoints() -> None:
+    low, high = interval(get_endpoint("Half_Life_Obach"), 10.0, 1.0)
+    assert (low, high) == (pytest.approx(1.0), pytest.approx(100.0))
+    assert interval(get_endpoint("Caco2_Wang"), -5.0, 0.5) == [pytest.approx(-5.5), pytest.approx(-4.5)]
+    assert interval(get_endpoint("hERG"), 0.2, 0.2) is None
+
+
+def test_radar_scores_are_oriented_so_that_one_is_desirable() -> None:
+    rows = {
+        "hERG": {"value": 0.8, "percentile": 90.0},
+        "Solubility_AqSolDB": {"value": -2.0, "percentile": 75.0},
+        "HIA_Hou": {"value": 0.9, "percentile": 60.0},
+    }
+    scores = {axis["axis"]: axis["score"] for axis in radar(rows)}
+    assert scores == {"hERG safety": pytest.approx(0.2), "Solubility": 0.75, "Absorption": 0.9}
+
+
+def test_profiles_keep_row_order_and_report_errors_without_predictions() -> None:
+    frame = pd.DataFrame(
+        {
+            "input_smiles": ["CCO", "bad"],
+            "smiles": ["CCO", None],
+            "hERG": [0.2, np.nan],
+            "hERG_uncertainty": [0.2, np.nan],
+            "applicability_domain": [0.7, np.nan],
+            "in_domain": [True, None],
+            "alerts": ["Brenk:ethanol-ish; NIH:x", None],
+            "error": [None, "RDKit cannot parse SMILES 'bad'"],
+        }
+    )
+    good, bad = molecule_profiles(frame, ["hERG"], {"hERG": QUANTILES})
+    assert good["alerts"] == ["Brenk:ethanol-ish", "NIH:x"] and good["in_domain"] is True
+    assert good["endpoints"][0] | {"percentile": None} == {
+        "name": "hERG",
+        "category": "Toxicity",
+        "task": "classification",
+        "unit": "probability",
+        "value": 0.2,
+        "uncertainty": 0.2,
+        "interval": None,
+        "percentile": None,
+        "traffic_light": "green",
+    }
+    assert bad == {"input": "bad", "smiles": None, "error": "RDKit cannot parse SMILES 'bad'"}
