@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# The tour, then the web page and API on 127.0.0.1 with the default model (Ctrl+C stops it).
 demo: $(STAMP)
 	$(BIN)/fedadmet demo
+	$(BIN)/fedadmet serve
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -43,7 +43,7 @@ SERVED_MODEL_NAME = "fedadmet-served"
 class PredictRequest(BaseModel):
     """Molecules to profile (the server states its maximum per request in ``GET /v1/limits``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # "yes" is not a boolean, 1 is not a SMILES
     smiles: list[str] = Field(min_length=1, description="SMILES strings, profiled in order.")
     depict: bool = Field(default=False, description="Add an RDKit SVG depiction of each molecule.")
 

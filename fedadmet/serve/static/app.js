@@ -45,6 +45,9 @@ function svgElement(tag, attributes = {}, text = null) {
 const format = (value) => value === null || value === undefined ? "–"
   : Math.abs(value) >= 1000 || (Math.abs(value) < 0.01 && value !== 0) ? value.toExponential(2) : value.toFixed(2);
 
+const formatProbability = (value) => value === null || value === undefined ? "–"
+  : value < 0.01 ? "<0.01" : value > 0.99 ? ">0.99" : value.toFixed(2);
+
 // ---------------------------------------------------------------- profile page
 async function profile() {
   const lines = $("#smiles-input").value.split("\n").map((l) => l.trim()).filter(Boolean);
@@ -104,11 +107,13 @@ function moleculeCard(molecule, name) {
 function endpointTable(category, rows) {
   const body = element("tbody");
   for (const e of rows) {
-    const spread = e.interval ? `${format(e.interval[0])} – ${format(e.interval[1])}` : `± ${format(e.uncertainty)}`;
-    const unit = e.task === "classification" ? "probability" : e.unit;
+    const classification = e.task === "classification";
+    const shown = classification ? formatProbability : format;
+    const spread = e.interval ? `${format(e.interval[0])} – ${format(e.interval[1])}` : `± ${shown(e.uncertainty)}`;
+    const unit = classification ? "probability" : e.unit;
     const row = element("tr", { "data-endpoint": e.name },
       element("td", {}, element("i", { class: `dot ${e.traffic_light}`, title: e.traffic_light }), e.name),
-      element("td", { class: "num" }, format(e.value)),
+      element("td", { class: "num" }, shown(e.value)),
       element("td", {}, unit),
       element("td", { class: "num", title: "90 % conformal interval, or the chance the call is wrong" }, spread),
       element("td", { class: "num percentile" }, e.percentile === null ? "–" : `${e.percentile.toFixed(0)}%`));
@@ -120,7 +125,7 @@ function endpointTable(category, rows) {
 
 function radarPlot(axes) {
   const size = 260, centre = size / 2, radius = 90;
-  const svg = svgElement("svg", { viewBox: `-20 0 ${size + 40} ${size}`, role: "img", "aria-label": "radar plot of key properties" });
+  const svg = svgElement("svg", { viewBox: `-70 0 ${size + 140} ${size}`, role: "img", "aria-label": "radar plot of key properties" });
   if (!axes.length) return svg;
   const point = (i, r) => {
     const angle = (Math.PI * 2 * i) / axes.length - Math.PI / 2;

@@ -1,0 +1,118 @@
+"""Registry behaviour on SQLite and, where FEDADMET_TEST_POSTGRES_URL is set (CI sets it), on PostgreSQL."""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.orm import Session
+
+from fedadmet.registry import repository
+from fedadmet.registry.database import open_registry
+from fedadmet.registry.tables import Base
+
+POSTGRES_URL = os.environ.get("FEDADMET_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'registry.db'}"
+        return
+    if not POSTGRES_URL:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the registry tests on PostgreSQL: .ci/run sets FEDADMET_TEST_POSTGRES_URL")
+        pytest.skip("FEDADMET_TEST_POSTGRES_URL not set (see README: registry on PostgreSQL)")
+    _drop_everything(POSTGRES_URL)
+    open_registry.cache_clear()
+    yield POSTGRES_URL
+    open_registry.cache_clear()
+
+
+def _drop_everything(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        Base.metadata.drop_all(connection)
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+
+
+def session_for(url: str) -> Session:
+    return open_registry(url)()
+
+
+def test_migrations_create_every_table(registry_url: str) -> None:
+    engine = open_registry(registry_url).kw["bind"]
+    tables = set(inspect(engine).get_table_names())
+    assert set(Base.metadata.tables) <= tables and "alembic_version" in tables
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+
+
+def test_versions_are_numbered_per_model_with_lineage(registry_url: str) -> None:
+    sessions = open_registry(registry_url)
+    with sessions.begin() as session:
+        first = repository.publish_version(session, "admet", kind="centralised", artifact_uri="/m/1", endpoints=["a"])
+        second = repository.publish_version(
+            session,
+            "admet",
+            kind="federated",
+            artifact_uri="/m/2",
+            endpoints=["a", "b"],
+            metrics={"a": {"auc": 0.9}},
+            lineage={"partners": ["p1", "p2"], "rounds": 3},
+        )
+        other = repository.publish_version(session, "tox", kind="centralised", artifact_uri="/t/1", endpoints=[])
+    assert (first.version, second.version, other.version) == (1, 2, 1)
+    with sessions() as session:
+        listed = {(v.model.name, v.version): v for v in repository.list_versions(session)}
+    assert listed[("admet", 2)].lineage == {"partners": ["p1", "p2"], "rounds": 3}
+    assert listed[("admet", 2)].metrics == {"a": {"auc": 0.9}}
+
+
+def test_api_keys_are_stored_hashed_and_can_be_revoked(registry_url: str) -> None:
+    sessions = open_registry(registry_url)
+    with sessions.begin() as session:
+        key, row = repository.create_api_key(session, "alice")
+        second, _ = repository.create_api_key(session, "alice")
+    assert key != second and row.key_hash != key and key not in row.key_hash
+    with sessions() as session:
+        assert repository.user_for_key(session, key).name == "alice"
+        assert repository.user_for_key(session, "fa_unknown") is None
+    with sessions.begin() as session:
+        assert repository.revoke_api_keys(session, row.prefix) == 1
+    with sessions() as session:
+        assert repository.user_for_key(session, key) is None
+        assert repository.user_for_key(session, second).name == "alice"
+
+
+def test_jobs_move_through_their_states(registry_url: str) -> None:
+    sessions = open_registry(registry_url)
+    with sessions.begin() as session:
+        repository.create_job(session, "j1", filename="a.csv", folder="/x", model_uri="/m", n_rows=10, user_id=None)
+        repository.create_job(session, "j2", filename="b.csv", folder="/y", model_uri="/m", n_rows=5, user_id=None)
+        repository.update_job(session, "j1", status="running", n_done=4)
+    with sessions() as session:
+        assert [j.id for j in repository.jobs_in_state(session, "running")] == ["j1"]
+        assert [j.id for j in repository.jobs_in_state(session, "queued")] == ["j2"]
+        assert repository.get_job(session, "j1").n_done == 4
+    with sessions.begin() as session, pytest.raises(ValueError, match="unknown job status"):
+        repository.update_job(session, "j2", status="exploded")
+    with sessions.begin() as session, pytest.raises(KeyError):
+        repository.update_job(session, "nope", status="failed")
+
+
+def test_federation_rounds_are_replaced_when_recorded_again(registry_url: str) -> None:
+    sessions = open_registry(registry_url)
+    with sessions.begin() as session:
+        run = repository.start_run(session, "run", "fedavg", True, {"rounds": 2})
+        repository.record_round(session, run.id, 1, ["a", "b"], {"fit": {}}, {"c": "NaN update"}, bytes_sent=10)
+        repository.record_round(session, run.id, 1, ["a"], {"fit": {"a": {"loss": 1.0}}}, bytes_sent=7)
+        version = repository.publish_version(session, "fed", kind="federated", artifact_uri="/f", endpoints=[])
+        repository.finish_run(session, run.id, "completed", version.id)
+    with sessions() as session:
+        stored = repository.get_run(session, run.id)
+        assert stored.status == "completed" and stored.model_version_id == version.id
+        assert [(r.round, r.partners, r.excluded, r.bytes_sent) for r in stored.rounds] == [(1, ["a"], {}, 7)]
+        assert [r.id for r in repository.list_runs(session)] == [run.id]
