@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format benchmark-tdc benchmark-tdc-quick benchmark-federated benchmark-federated-quick default-model clean
+.PHONY: install demo test lint format benchmark-tdc benchmark-tdc-quick benchmark-federated benchmark-federated-quick benchmark-throughput benchmark-throughput-quick default-model clean
 
 install: $(STAMP)
 
@@ -46,6 +46,12 @@ benchmark-federated: $(STAMP)
 
 benchmark-federated-quick: $(STAMP)
 	$(BIN)/python -m benchmarks.federated.run --quick
+
+benchmark-throughput: $(STAMP)
+	$(BIN)/python -m benchmarks.throughput.run
+
+benchmark-throughput-quick: $(STAMP)
+	$(BIN)/python -m benchmarks.throughput.run --quick
 
 # Re-creates the bundled default model from the bundled public data.
 default-model: $(STAMP)

@@ -1,0 +1,249 @@
+"""Throughput and API latency: fedadmet against ADMET-AI on the same molecules and machine.
+
+    .venv/bin/python -m benchmarks.throughput.run                # 5,000 molecules, 2 alternating rounds, 60 s API load
+    .venv/bin/python -m benchmarks.throughput.run --quick        # 500 molecules, 1 round, 10 s API load
+
+Both tools run as whole processes (start-up, model loading, reading and writing files included) on the
+same CSV, alternating, and each run's peak memory is the summed resident set of its process tree,
+sampled every 20 ms from /proc. ADMET-AI (pip package ``admet-ai``) is installed into its own virtual
+environment under benchmarks/cache/throughput/ on first use (PyTorch 2.13.0 CPU first, as for fedadmet).
+fedadmet runs the bundled default model, i.e. the configuration whose TDC scores are committed
+(same features, trunk, CatBoost heads with 1000 iterations), and returns the full profile: 37 endpoints
+with uncertainty, applicability domain and structural alerts.
+
+The API part starts `fedadmet serve` in its own process and sends single-molecule POST /v1/predict
+requests from 20 concurrent clients on loopback for 60 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from fedadmet.data.public import approved_drugs, public_training_frames
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE = REPO / "benchmarks" / "cache" / "throughput"
+RESULTS = REPO / "benchmarks" / "results"
+ADMET_AI_VERSION = "2.0.1"
+
+
+def molecules_file(n: int) -> Path:
+    """``n`` distinct molecules (seed 0) from the bundled public data sets: drug-like and screening chemistry."""
+    path = CACHE / f"molecules_{n}.csv"
+    if not path.is_file():
+        pool = pd.concat([frame["smiles"] for frame in public_training_frames().values()]).drop_duplicates()
+        chosen = pool.sample(n=n, random_state=0) if len(pool) > n else pool
+        CACHE.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame({"smiles": chosen.to_numpy()}).to_csv(path, index=False)
+    return path
+
+
+def admet_ai_command() -> Path:
+    venv = CACHE / "admet_ai_venv"
+    command = venv / "bin" / "admet_predict"
+    if not command.is_file():
+        print(f"installing admet-ai=={ADMET_AI_VERSION} into {venv} (once)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+        subprocess.run([*pip, "torch==2.13.0"], check=True)
+        subprocess.run([*pip, f"admet-ai=={ADMET_AI_VERSION}"], check=True)
+    return command
+
+
+def _tree_rss_mb(root: int) -> float:
+    """Summed resident memory of ``root`` and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        stack.extend(children.get(pid, []))
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def timed_run(command: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
+    """Wall time and peak process-tree memory of one whole-process run."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    peak = 0.0
+    while process.poll() is None:
+        peak = max(peak, _tree_rss_mb(process.pid))
+        time.sleep(0.02)
+    seconds = time.perf_counter() - started
+    if process.returncode != 0:
+        raise RuntimeError(f"{command[0]} failed ({process.returncode}): {process.stderr.read()[-2000:]}")
+    return {"seconds": seconds, "peak_mb": peak}
+
+
+def throughput(n_molecules: int, rounds: int) -> dict[str, object]:
+    source = molecules_file(n_molecules)
+    admet_ai = admet_ai_command()
+    work = Path(tempfile.mkdtemp(prefix="throughput-"))
+    env = os.environ | {"FEDADMET_HOME": str(work / "home"), "FEDADMET_PROGRESS": "false"}
+    commands = {
+        "fedadmet": [str(REPO / ".venv" / "bin" / "fedadmet"), "predict", str(source), "-o", str(work / "fed.csv")],
+        "admet_ai": [
+            str(admet_ai),
+            "--data_path", str(source),
+            "--save_path", str(work / "admet_ai.csv"),
+            "--smiles_column", "smiles",
+        ],
+    }  # fmt: skip
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in commands}
+    for round_number in range(rounds):
+        order = list(commands) if round_number % 2 == 0 else list(reversed(commands))
+        for name in order:
+            result = timed_run(commands[name], env)
+            runs[name].append(result)
+            print(f"round {round_number + 1} {name}: {result['seconds']:.1f} s, {result['peak_mb']:.0f} MB", flush=True)
+    fed_rows = len(pd.read_csv(work / "fed.csv"))
+    admet_rows = len(pd.read_csv(work / "admet_ai.csv"))
+    best = {name: min(r["seconds"] for r in results) for name, results in runs.items()}
+    return {
+        "molecules": n_molecules,
+        "fedadmet_mol_per_s": round(n_molecules / best["fedadmet"], 2),
+        "admet_ai_mol_per_s": round(n_molecules / best["admet_ai"], 2),
+        "ratio": round(best["admet_ai"] / best["fedadmet"], 3),
+        "fedadmet_peak_mb": round(max(r["peak_mb"] for r in runs["fedadmet"]), 1),
+        "admet_ai_peak_mb": round(max(r["peak_mb"] for r in runs["admet_ai"]), 1),
+        "runs": runs,
+        "rows_written": {"fedadmet": fed_rows, "admet_ai": admet_rows},
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _load(base: str, key: str, smiles: list[str], clients: int, seconds: float) -> tuple[list[float], dict]:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    deadline = time.perf_counter() + seconds
+
+    async def client(index: int) -> None:
+        async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": key}, timeout=30) as session:
+            i = index
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                try:
+                    answer = await session.post("/v1/predict", json={"smiles": [smiles[i % len(smiles)]]})
+                    code = answer.status_code
+                except httpx.HTTPError:
+                    code = 599
+                latencies.append(time.perf_counter() - started)
+                statuses[code] = statuses.get(code, 0) + 1
+                i += clients
+
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    return latencies, statuses
+
+
+def api_latency(clients: int, seconds: float) -> dict[str, object]:
+    port = _free_port()
+    home = Path(tempfile.mkdtemp(prefix="throughput-api-"))
+    env = os.environ | {"FEDADMET_HOME": str(home), "FEDADMET_PORT": str(port), "FEDADMET_PROGRESS": "false"}
+    server = subprocess.Popen(
+        [str(REPO / ".venv" / "bin" / "fedadmet"), "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    threading.Thread(target=lambda: server.stdout.read() if server.stdout else None, daemon=True).start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200 and (home / "local_api_key").is_file():
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError("fedadmet serve did not start")
+            time.sleep(0.5)
+        key = (home / "local_api_key").read_text().strip()
+        smiles = approved_drugs()["smiles"].head(500).tolist()
+        asyncio.run(_load(base, key, smiles, clients, 3.0))  # warm-up, not counted
+        latencies, statuses = asyncio.run(_load(base, key, smiles, clients, seconds))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    milliseconds = np.asarray(latencies) * 1000
+    return {
+        "api_clients": clients,
+        "api_seconds": seconds,
+        "api_requests": len(latencies),
+        "api_requests_per_s": round(len(latencies) / seconds, 1),
+        "api_p50_ms": round(float(np.percentile(milliseconds, 50)), 1),
+        "api_p99_ms": round(float(np.percentile(milliseconds, 99)), 1),
+        "api_status_counts": {str(k): v for k, v in sorted(statuses.items())},
+        "api_errors": sum(v for k, v in statuses.items() if k >= 500),
+    }
+
+
+def write_results(result: dict[str, object], name: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = [
+        "| measure | fedadmet | ADMET-AI |",
+        "|---|---|---|",
+        f"| molecules per second ({result['molecules']} molecules, whole process, best of "
+        f"{len(result['runs']['fedadmet'])}) | {result['fedadmet_mol_per_s']} | {result['admet_ai_mol_per_s']} |",
+        f"| ratio (fedadmet / ADMET-AI) | {result['ratio']}× | 1× |",
+        f"| peak memory, MB (process tree) | {result['fedadmet_peak_mb']} | {result['admet_ai_peak_mb']} |",
+        f"| API p50 / p99, ms ({result['api_clients']} clients, {result['api_seconds']:.0f} s, single molecule) "
+        f"| {result['api_p50_ms']} / {result['api_p99_ms']} | – |",
+        f"| API requests / 5xx | {result['api_requests']} / {result['api_errors']} | – |",
+    ]
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--molecules", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=2, help="Alternating runs of each tool.")
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--api-seconds", type=float, default=60.0)
+    parser.add_argument("--quick", action="store_true", help="500 molecules, 1 round, 10 s of API load.")
+    args = parser.parse_args()
+    if args.quick:
+        args.molecules, args.rounds, args.api_seconds = 500, 1, 10.0
+    result = throughput(args.molecules, args.rounds)
+    result |= api_latency(args.clients, args.api_seconds)
+    result |= {
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
+        "admet_ai_version": ADMET_AI_VERSION,
+        "command": "python -m benchmarks.throughput.run" + (" --quick" if args.quick else ""),
+    }
+    write_results(result, "throughput_quick" if args.quick else "throughput")
+    print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
