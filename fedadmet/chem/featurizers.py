@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Protocol
 
 import numpy as np
@@ -25,6 +25,12 @@ FAST_DESCRIPTOR_NAMES: tuple[str, ...] = tuple(
     name for name, _ in Descriptors.descList if name not in SLOW_OR_UNSTABLE_DESCRIPTORS
 )
 _DESCRIPTOR_FUNCTIONS = dict(Descriptors.descList)
+# RDKit recomputes the (pure-Python, quadratic) EState indices in each of these four unless told not to;
+# every molecule here is a fresh object, so reusing the indices cached on it gives identical values.
+_DESCRIPTOR_FUNCTIONS |= {
+    name: partial(_DESCRIPTOR_FUNCTIONS[name], force=0)
+    for name in ("MaxEStateIndex", "MinEStateIndex", "MaxAbsEStateIndex", "MinAbsEStateIndex")
+}
 _FLOAT32_LIMIT = 1e30
 
 
