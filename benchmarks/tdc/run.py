@@ -182,6 +182,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--resume", action="store_true", help="keep the seeds already in the results file and run only the missing ones"
     )
+    parser.add_argument(
+        "--rerun", type=int, nargs="+", default=[], help="with --resume: run these seeds again, replacing their results"
+    )
     args = parser.parse_args(argv)
     names = args.endpoints or (QUICK_ENDPOINTS if args.quick else list(REFERENCES))
     seeds = args.seeds or ([1] if args.quick else [1, 2, 3, 4, 5])
@@ -201,6 +204,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.resume and (args.out / f"{stem}.json").exists():
         previous = json.loads((args.out / f"{stem}.json").read_text())["meta"]
         meta |= {key: previous[key] for key in ("seeds_done", "per_seed", "wall_minutes")}
+        for seed in args.rerun:
+            if str(seed) in meta["per_seed"]:
+                meta["wall_minutes"] -= meta["per_seed"].pop(str(seed))["minutes"]
+                meta["seeds_done"].remove(seed)
         print(f"resuming: seeds {meta['seeds_done']} already done", flush=True)
     for seed in seeds:
         if str(seed) in meta["per_seed"]:
@@ -220,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"(gbm {variants['gbm_only']:.4f}, trunk {variants['trunk_only']:.4f}, gbm_weight {weight})",
                 flush=True,
             )
-        meta["seeds_done"].append(seed)
+        meta["seeds_done"] = sorted([*meta["seeds_done"], seed])
         minutes = round((time.time() - seed_started) / 60, 1)
         meta["per_seed"][str(seed)] = {
             "minutes": minutes,

@@ -34,6 +34,16 @@ def test_platt_scaling_repairs_overconfident_probabilities() -> None:
         assert held_out[in_bin].mean() == pytest.approx(calibrated[in_bin].mean(), abs=0.03)
 
 
+def test_platt_never_reverses_the_ranking() -> None:
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0.05, 0.95, 120)
+    anti_correlated = (rng.uniform(size=p.size) > p).astype(int)  # a validation set that disagrees with the model
+    calibrated = PlattCalibrator.fit(p, anti_correlated)(p)
+    order = np.argsort(p)
+    assert np.all(np.diff(calibrated[order]) >= 0)
+    assert calibrated.std() < p.std()  # flattened toward the base rate instead of flipped
+
+
 def test_platt_with_one_class_is_identity() -> None:
     p = np.array([0.2, 0.7])
     np.testing.assert_allclose(PlattCalibrator.fit(p, np.ones(2))(p), p)
