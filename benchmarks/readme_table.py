@@ -1,6 +1,10 @@
-"""Copy the committed benchmark tables into the README between its markers, so the README stays true.
+"""Copy the committed benchmark tables into the README between their markers, so the README stays true.
 
 .venv/bin/python -m benchmarks.readme_table
+
+Each ``benchmarks/results/<name>.md`` (title line dropped) replaces the text between
+``<!-- <name>-results:start -->`` and ``<!-- <name>-results:end -->``; a result not yet committed
+leaves its section as it is.
 """
 
 from __future__ import annotations
@@ -8,16 +12,24 @@ from __future__ import annotations
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-START, END = "<!-- tdc-results:start -->", "<!-- tdc-results:end -->"
+TABLES = ("tdc", "federated", "throughput")
+
+
+def with_table(text: str, name: str, table: str) -> str:
+    start, end = f"<!-- {name}-results:start -->", f"<!-- {name}-results:end -->"
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{table}\n{end}{tail}"
 
 
 def main() -> None:
     readme = REPO / "README.md"
     text = readme.read_text()
-    table = (REPO / "benchmarks" / "results" / "tdc.md").read_text().split("\n", 2)[2].strip()
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{START}\n{table}\n{END}{tail}")
+    for name in TABLES:
+        result = REPO / "benchmarks" / "results" / f"{name}.md"
+        if result.is_file():
+            text = with_table(text, name, result.read_text().split("\n", 2)[2].strip())
+    readme.write_text(text)
 
 
 if __name__ == "__main__":
