@@ -4,9 +4,11 @@
     .venv/bin/python -m benchmarks.throughput.run --quick        # 500 molecules, 1 round, 10 s API load
 
 Both tools run as whole processes (start-up, model loading, reading and writing files included) on the
-same CSV, alternating, and each run's peak memory is the summed resident set of its process tree,
-sampled every 20 ms from /proc. ADMET-AI (pip package ``admet-ai``) is installed into its own virtual
-environment under benchmarks/cache/throughput/ on first use (PyTorch 2.13.0 CPU first, as for fedadmet).
+same CSV, alternating. Each run's peak memory is sampled every 20 ms from /proc over its whole process
+tree as the summed proportional set size (PSS: a page shared by forked workers counts once in total);
+the summed resident sets, which count such a page once per process, are reported beside it.
+ADMET-AI (pip package ``admet-ai``) is installed into its own virtual environment under
+benchmarks/cache/throughput/ on first use (PyTorch 2.13.0 CPU first, as for fedadmet).
 fedadmet runs the bundled default model, i.e. the configuration whose TDC scores are committed
 (same features, trunk, CatBoost heads with 1000 iterations), and returns the full profile: 37 endpoints
 with uncertainty, applicability domain and structural alerts.
@@ -65,8 +67,10 @@ def admet_ai_command() -> Path:
     return command
 
 
-def _tree_rss_mb(root: int) -> float:
-    """Summed resident memory of ``root`` and all its descendants, from /proc."""
+def _tree_memory_mb(root: int) -> dict[str, float]:
+    """Memory of ``root`` and all its descendants from /proc: summed resident sets (``rss``, counting pages that
+    forked workers share with their parent once per process) and summed proportional sets (``pss``, each
+    shared page split among its sharers, i.e. the memory the tree really occupies)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -75,31 +79,33 @@ def _tree_rss_mb(root: int) -> float:
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(ppid, []).append(int(entry.name))
-    total, stack = 0, [root]
+    totals, stack = {"rss": 0, "pss": 0}, [root]
     while stack:
         pid = stack.pop()
         stack.extend(children.get(pid, []))
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                field, _, value = line.partition(":")
+                if field in ("Rss", "Pss"):
+                    totals[field.lower()] += int(value.split()[0])
+        except (OSError, ValueError):
             continue
-    return total / 1024
+    return {name: kb / 1024 for name, kb in totals.items()}
 
 
 def timed_run(command: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
-    """Wall time and peak process-tree memory of one whole-process run."""
+    """Wall time and peak process-tree memory (proportional and resident) of one whole-process run."""
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    peak = 0.0
+    peak = {"pss": 0.0, "rss": 0.0}
     while process.poll() is None:
-        peak = max(peak, _tree_rss_mb(process.pid))
+        for name, megabytes in _tree_memory_mb(process.pid).items():
+            peak[name] = max(peak[name], megabytes)
         time.sleep(0.02)
     seconds = time.perf_counter() - started
     if process.returncode != 0:
         raise RuntimeError(f"{command[0]} failed ({process.returncode}): {process.stderr.read()[-2000:]}")
-    return {"seconds": seconds, "peak_mb": peak}
+    return {"seconds": seconds, "peak_mb": peak["pss"], "peak_rss_sum_mb": peak["rss"]}
 
 
 def throughput(n_molecules: int, rounds: int) -> dict[str, object]:
@@ -133,6 +139,8 @@ def throughput(n_molecules: int, rounds: int) -> dict[str, object]:
         "ratio": round(best["admet_ai"] / best["fedadmet"], 3),
         "fedadmet_peak_mb": round(max(r["peak_mb"] for r in runs["fedadmet"]), 1),
         "admet_ai_peak_mb": round(max(r["peak_mb"] for r in runs["admet_ai"]), 1),
+        "fedadmet_peak_rss_sum_mb": round(max(r["peak_rss_sum_mb"] for r in runs["fedadmet"]), 1),
+        "admet_ai_peak_rss_sum_mb": round(max(r["peak_rss_sum_mb"] for r in runs["admet_ai"]), 1),
         "runs": runs,
         "rows_written": {"fedadmet": fed_rows, "admet_ai": admet_rows},
     }
@@ -216,7 +224,10 @@ def write_results(result: dict[str, object], name: str) -> None:
         f"| molecules per second ({result['molecules']} molecules, whole process, best of "
         f"{len(result['runs']['fedadmet'])}) | {result['fedadmet_mol_per_s']} | {result['admet_ai_mol_per_s']} |",
         f"| ratio (fedadmet / ADMET-AI) | {result['ratio']}× | 1× |",
-        f"| peak memory, MB (process tree) | {result['fedadmet_peak_mb']} | {result['admet_ai_peak_mb']} |",
+        f"| peak memory, MB (process tree, proportional set size) | {result['fedadmet_peak_mb']} "
+        f"| {result['admet_ai_peak_mb']} |",
+        f"| peak memory, MB (process tree, summed resident sets) | {result['fedadmet_peak_rss_sum_mb']} "
+        f"| {result['admet_ai_peak_rss_sum_mb']} |",
         f"| API p50 / p99, ms ({result['api_clients']} clients, {result['api_seconds']:.0f} s, single molecule) "
         f"| {result['api_p50_ms']} / {result['api_p99_ms']} | – |",
         f"| API requests / 5xx | {result['api_requests']} / {result['api_errors']} | – |",

@@ -15,10 +15,10 @@ import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
 from safetensors.numpy import load_file, save_file
 from tqdm.auto import tqdm
 
@@ -36,8 +36,10 @@ from fedadmet.models.domain import ApplicabilityDomain
 from fedadmet.models.gbm import GBMModel, feature_pool, fit_gbm, load_gbm, predict_gbm
 from fedadmet.models.metrics import default_metric, score
 from fedadmet.models.preprocess import FeatureScaler
-from fedadmet.models.training import TaskMatrix, predict_raw, train_trunk
-from fedadmet.models.trunk import MultitaskNet
+from fedadmet.models.trunk_weights import TrunkWeights
+
+if TYPE_CHECKING:
+    from fedadmet.models.training import TaskMatrix
 
 ARTIFACT_FORMAT = 1
 EndpointFrames = Mapping[str, pd.DataFrame]
@@ -70,7 +72,7 @@ class ADMETModel:
     config: ModelConfig
     feature_set: FeatureSet
     scaler: FeatureScaler
-    net: MultitaskNet
+    trunk: TrunkWeights
     target_mean: np.ndarray
     target_std: np.ndarray
     heads: dict[str, EndpointHead]
@@ -103,6 +105,12 @@ class ADMETModel:
         missing_valid = sorted(set(train) - set(valid))
         if missing_valid:
             raise InputError("every trained endpoint needs validation rows", got=missing_valid)
+        # PyTorch is imported here, not at module level: prediction never needs it (see TrunkWeights).
+        import torch
+
+        from fedadmet.models.training import TaskMatrix, train_trunk
+        from fedadmet.models.trunk import MultitaskNet
+
         torch.set_num_threads(settings.n_jobs)
         tasks = list(train) + [name for name in auxiliary if name not in train]
         endpoints = {name: get_endpoint(name) for name in tasks}
@@ -156,7 +164,7 @@ class ADMETModel:
             config,
             feature_set,
             scaler,
-            net,
+            net.weights(),
             target_mean,
             target_std,
             heads={},
@@ -213,9 +221,9 @@ class ADMETModel:
 
     # ------------------------------------------------------------------ inference
     def _trunk_predictions(self, features: np.ndarray) -> dict[str, np.ndarray]:
-        raw = predict_raw(self.net, self.scaler.transform(features))
+        raw = self.trunk(self.scaler.transform(features))
         out = {}
-        for j, task in enumerate(self.net.tasks):
+        for j, task in enumerate(self.trunk.tasks):
             endpoint = get_endpoint(task)
             column = raw[:, j].astype(np.float64)
             if endpoint.is_classification:
@@ -258,7 +266,7 @@ class ADMETModel:
         """Write weights (safetensors, CatBoost .cbm) and JSON metadata; nothing is pickled."""
         folder = Path(folder)
         (folder / "gbm").mkdir(parents=True, exist_ok=True)
-        tensors = {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
+        tensors = {f"net.{k}": v for k, v in self.trunk.state.items()}
         tensors |= {
             "scaler.mean": self.scaler.mean,
             "scaler.std": self.scaler.std,
@@ -283,7 +291,7 @@ class ADMETModel:
             "fedadmet_version": fedadmet.__version__,
             "config": self.config.model_dump(mode="json"),
             "feature_signature": self.feature_set.signature,
-            "tasks": self.net.tasks,
+            "tasks": self.trunk.tasks,
             "heads": heads,
             "domain": {"n_bits": self.domain.n_bits, "threshold": self.domain.threshold},
             "metadata": self.metadata,
@@ -310,11 +318,7 @@ class ADMETModel:
                 f"{feature_set.signature}"
             )
         tensors = load_file(folder / "weights.safetensors")
-        net = MultitaskNet(
-            len(feature_set), card["tasks"], config.trunk.hidden_sizes, config.trunk.dropout, config.trunk.input_dropout
-        )
-        net.load_state_dict({k[4:]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith("net.")})
-        net.eval()
+        trunk = TrunkWeights.from_arrays({k[4:]: v for k, v in tensors.items() if k.startswith("net.")}, card["tasks"])
         heads = {}
         for name, entry in card["heads"].items():
             endpoint = get_endpoint(name)
@@ -333,7 +337,7 @@ class ADMETModel:
             config,
             feature_set,
             FeatureScaler(tensors["scaler.mean"], tensors["scaler.std"]),
-            net,
+            trunk,
             tensors["target.mean"],
             tensors["target.std"],
             heads,

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata
 
 from fedadmet.models.metrics import HIGHER_IS_BETTER, score
 
@@ -35,6 +34,8 @@ class ValidationParts:
 
 def choose_blend_weight(parts: Sequence[ValidationParts], candidates: Sequence[float]) -> float:
     """The candidate GBM weight with the best mean rank over endpoints (ties go to more GBM)."""
+    from scipy.stats import rankdata  # on use, as in metrics.score: training only
+
     rank_sums = np.zeros(len(candidates))
     counted = 0
     for part in parts:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
 
 _EPS = 1e-6
 # A calibration map must keep the model's ranking: on a small validation set the best-fitting slope
@@ -25,6 +24,8 @@ class PlattCalibrator:
 
     @classmethod
     def fit(cls, probabilities: np.ndarray, labels: np.ndarray) -> PlattCalibrator:
+        from scipy.optimize import minimize  # on use, as in metrics.score: training only
+
         if len(np.unique(labels)) < 2:
             return cls()
         logits, targets = _logit(probabilities), labels.astype(float)

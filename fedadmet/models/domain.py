@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-_BATCH = 2048
+_BATCH = 256  # rows per block: each block makes a few (rows × references) float32 temporaries
 
 
 def tanimoto_matrix(query_bits: np.ndarray, reference_bits: np.ndarray) -> np.ndarray:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import spearmanr
-from sklearn.metrics import average_precision_score, mean_absolute_error, roc_auc_score
 
 HIGHER_IS_BETTER = {"mae": False, "spearman": True, "roc-auc": True, "pr-auc": True}
 
 
 def score(metric: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    # Imported on use: prediction never scores, and SciPy + scikit-learn add ~1 s to every start-up.
+    from scipy.stats import spearmanr
+    from sklearn.metrics import average_precision_score, mean_absolute_error, roc_auc_score
+
     y_true, y_pred = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
     if metric == "mae":
         return float(mean_absolute_error(y_true, y_pred))

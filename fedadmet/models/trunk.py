@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from fedadmet.models.trunk_weights import TrunkWeights
+
 
 class MultitaskNet(nn.Module):
     def __init__(
@@ -33,6 +35,10 @@ class MultitaskNet(nn.Module):
         """Raw outputs, one column per task: logits for classification, scaled values for regression."""
         hidden = self.embed(x)
         return torch.cat([self.heads[task](hidden) for task in self.tasks], dim=1)
+
+    def weights(self) -> TrunkWeights:
+        """The trained weights for PyTorch-free prediction."""
+        return TrunkWeights.from_arrays({k: v.detach().cpu().numpy() for k, v in self.state_dict().items()}, self.tasks)
 
 
 def masked_multitask_loss(
