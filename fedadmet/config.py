@@ -18,7 +18,9 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path(".fedadmet"), description="Folder for caches and trained models.")
     n_jobs: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1)
     parallel_threshold: int = Field(
-        default=2000, ge=1, description="Featurise in worker processes from this many molecules on."
+        default=2000,
+        ge=1,
+        description="Standardise, featurise and match alerts in worker processes from this many molecules on.",
     )
     max_heavy_atoms: int = Field(default=150, ge=1, description="Larger molecules are rejected as out of scope.")
     max_smiles_length: int = Field(default=2000, ge=1)

@@ -3,55 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 from rdkit import rdBase
-from tqdm.auto import tqdm
 
 from fedadmet.chem.featurizers import Featurizer
+from fedadmet.chem.parallel import map_chunks
 from fedadmet.chem.standardize import mols_from_canonical
-from fedadmet.config import get_settings
-
-_CHUNK = 256
-# Workers use RDKit and numpy only (never torch), so "fork" is safe and needs no __main__ guard.
-
-
-Result = TypeVar("Result")
-
-
-def map_chunks(
-    function: Callable[[Sequence[str]], Result],
-    smiles: Sequence[str],
-    *,
-    description: str,
-    n_jobs: int | None = None,
-    progress: bool | None = None,
-) -> list[Result]:
-    """``function`` over chunks of ``smiles``, in order; large inputs go to worker processes with a progress bar,
-    small ones stay in-process where start-up would dominate."""
-    settings = get_settings()
-    n_jobs = settings.n_jobs if n_jobs is None else n_jobs
-    progress = settings.progress if progress is None else progress
-    chunks = [smiles[i : i + _CHUNK] for i in range(0, len(smiles), _CHUNK)]
-    results: list[Result] = []
-    with tqdm(total=len(smiles), desc=description, unit="mol", disable=not progress or len(smiles) < 500) as bar:
-        if n_jobs > 1 and len(smiles) >= settings.parallel_threshold:
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
-                for chunk, result in zip(chunks, pool.map(function, chunks), strict=True):
-                    results.append(result)
-                    bar.update(len(chunk))
-        else:
-            for chunk in chunks:
-                results.append(function(chunk))
-                bar.update(len(chunk))
-    return results
 
 
 def _featurize_chunk(featurizer: Featurizer, smiles: Sequence[str]) -> np.ndarray:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from rdkit import Chem, RDLogger
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
+from fedadmet.chem.parallel import map_chunks
 from fedadmet.config import get_settings
 
 RDLogger.DisableLog("rdApp.*")
@@ -105,19 +106,23 @@ def standardize_with_form(smiles: object) -> tuple[str | None, str | None, str |
     return parent, form, None
 
 
+def _standardize_chunk(values: Sequence[str]) -> list[tuple[str | None, str | None, str | None]]:
+    return [standardize_with_form(value) for value in values]
+
+
 def standardize_many(smiles: Iterable[object]) -> StandardizedBatch:
-    """Standardise a column of SMILES, keeping row alignment and recording each reject with its reason."""
+    """Standardise a column of SMILES, keeping row alignment and recording each reject with its reason.
+
+    Each distinct text is standardised once (data sets repeat molecules), in worker processes when many."""
+    values = list(smiles)
+    texts = list(dict.fromkeys(value for value in values if isinstance(value, str)))
+    chunks = map_chunks(_standardize_chunk, texts, description="standardise")
+    known = dict(zip(texts, (result for chunk in chunks for result in chunk), strict=True))
     parents: list[str | None] = []
     forms: list[str | None] = []
     rejects: list[Reject] = []
-    seen: dict[str, tuple[str | None, str | None, str | None]] = {}  # data sets repeat molecules
-    for index, value in enumerate(smiles):
-        if isinstance(value, str):
-            if value not in seen:
-                seen[value] = standardize_with_form(value)
-            parent, form, reason = seen[value]
-        else:
-            parent, form, reason = standardize_with_form(value)
+    for index, value in enumerate(values):
+        parent, form, reason = known[value] if isinstance(value, str) else standardize_with_form(value)
         parents.append(parent)
         forms.append(form)
         if reason is not None:

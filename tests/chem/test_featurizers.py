@@ -15,6 +15,7 @@ from rdkit.Avalon import pyAvalonTools
 from rdkit.Chem import Descriptors, rdFingerprintGenerator, rdReducedGraphs
 
 import fedadmet.chem.compute as compute
+import fedadmet.chem.parallel as parallel
 from fedadmet.chem.compute import FeatureCache, compute_features
 from fedadmet.chem.featurizers import (
     FAST_DESCRIPTOR_NAMES,
@@ -236,19 +237,19 @@ def test_parallel_path_gives_the_serial_matrix(monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setenv("FEDADMET_PARALLEL_THRESHOLD", "10")
     get_settings.cache_clear()
-    monkeypatch.setattr(compute, "_CHUNK", 4)  # several chunks, so their order matters
-    monkeypatch.setattr(compute, "ProcessPoolExecutor", _SpyPool)
+    monkeypatch.setattr(parallel, "_CHUNK", 4)  # several chunks, so their order matters
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", _SpyPool)
     _SpyPool.created = 0
-    parallel = compute_features(smiles, featurizer, n_jobs=2)
+    in_workers = compute_features(smiles, featurizer, n_jobs=2)
 
     assert _SpyPool.created == 1, "the parallel path was not taken"
-    np.testing.assert_array_equal(parallel, serial)
+    np.testing.assert_array_equal(in_workers, serial)
 
 
 def test_small_inputs_stay_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FEDADMET_PARALLEL_THRESHOLD", "10")
     get_settings.cache_clear()
-    monkeypatch.setattr(compute, "ProcessPoolExecutor", _SpyPool)
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", _SpyPool)
     _SpyPool.created = 0
     compute_features(_canonical_series(9), MorganCountFeaturizer(n_bits=64), n_jobs=2)
     assert _SpyPool.created == 0

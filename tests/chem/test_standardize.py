@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import fedadmet.chem.parallel as parallel
 from fedadmet.chem.standardize import standardize_many, standardize_smiles
 from fedadmet.config import get_settings
 
@@ -26,9 +27,16 @@ MIXED_INPUT: list[tuple[object, str | None]] = [
 ]
 
 
-def test_rejects_keep_row_alignment_and_name_the_problem() -> None:
+@pytest.mark.parametrize("in_workers", [False, True], ids=["in-process", "worker-processes"])
+def test_rejects_keep_row_alignment_and_name_the_problem(in_workers: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if in_workers:  # small chunks in two worker processes: results must come back in input order
+        monkeypatch.setenv("FEDADMET_PARALLEL_THRESHOLD", "2")
+        monkeypatch.setenv("FEDADMET_N_JOBS", "2")
+        monkeypatch.setattr(parallel, "_CHUNK", 3)
+        get_settings.cache_clear()
     values = [value for value, _ in MIXED_INPUT]
     batch = standardize_many(values)
+    get_settings.cache_clear()
 
     assert len(batch.smiles) == len(values)
     expected_rejects = {i for i, (_, reason) in enumerate(MIXED_INPUT) if reason is not None}
