@@ -2,7 +2,7 @@
 
 .venv/bin/python -m benchmarks.readme_table
 
-Each ``benchmarks/results/<name>.md`` (title line dropped) replaces the text between
+Each ``benchmarks/results/<name>.md`` (its ``# `` title line dropped) replaces the text between
 ``<!-- <name>-results:start -->`` and ``<!-- <name>-results:end -->``; a result not yet committed
 leaves its section as it is.
 """
@@ -22,13 +22,18 @@ def with_table(text: str, name: str, table: str) -> str:
     return f"{head}{start}\n{table}\n{end}{tail}"
 
 
+def without_title(table: str) -> str:
+    first, _, rest = table.partition("\n")
+    return (rest if first.startswith("# ") else table).strip()
+
+
 def main() -> None:
     readme = REPO / "README.md"
     text = readme.read_text()
     for name in TABLES:
         result = REPO / "benchmarks" / "results" / f"{name}.md"
         if result.is_file():
-            text = with_table(text, name, result.read_text().split("\n", 2)[2].strip())
+            text = with_table(text, name, without_title(result.read_text()))
     readme.write_text(text)
 
 
