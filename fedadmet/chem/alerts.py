@@ -95,6 +95,7 @@ def _alerts_chunk(smiles: Sequence[str]) -> list[list[str]]:
 def structural_alerts_many(smiles: Sequence[str]) -> list[list[str]]:
     """For each molecule, every alert it matches as ``"<catalogue>:<alert name>"``, sorted and unique;
     large inputs run in worker processes. Unparsable SMILES get no alerts."""
+    _alerts()  # built here once, so that forked workers inherit it instead of each building its own
     return [hits for chunk in map_chunks(_alerts_chunk, list(smiles), description="alerts") for hits in chunk]
 
 
