@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         default=4.0, ge=0, description="How long concurrent /v1/predict calls wait to be batched together."
     )
     batch_max_molecules: int = Field(default=256, ge=1, description="Largest micro-batch of concurrent calls.")
+    serve_processes: int = Field(
+        # Half the cores: the event loop, batch jobs and (on one machine) the clients need the rest.
+        default_factory=lambda: max(1, (os.cpu_count() or 1) // 2),
+        ge=0,
+        description="Worker processes computing /v1/predict profiles (0: a thread of the server process).",
+    )
 
     @property
     def feature_cache_dir(self) -> Path:

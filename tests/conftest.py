@@ -8,9 +8,11 @@ from fedadmet.config import get_settings
 
 @pytest.fixture(autouse=True)
 def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test gets its own FEDADMET_HOME and no progress bars; settings are re-read."""
+    """Each test gets its own FEDADMET_HOME, no progress bars and servers that profile in a thread (the
+    worker-process path has its own test); settings are re-read."""
     monkeypatch.setenv("FEDADMET_HOME", str(tmp_path / "fedadmet-home"))
     monkeypatch.setenv("FEDADMET_PROGRESS", "false")
+    monkeypatch.setenv("FEDADMET_SERVE_PROCESSES", "0")
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

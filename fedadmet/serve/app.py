@@ -5,6 +5,7 @@ Every answer to a bad request is a 4xx whose ``detail`` says what was wrong; a 5
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,19 +22,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from fedadmet import __version__
-from fedadmet.chem.depict import molecule_svg
 from fedadmet.config import Settings, get_settings
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.exceptions import FedadmetError
-from fedadmet.inference import default_model_dir, load_model, predict
+from fedadmet.inference import default_model_dir, load_model
 from fedadmet.models.admet_model import ADMETModel
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
 from fedadmet.registry.tables import FederationRun, ModelVersion, PredictionJob, User
 from fedadmet.serve.batching import MicroBatcher
 from fedadmet.serve.jobs import RESULT_FILE, JobService, JobTooLargeError
-from fedadmet.serve.profiles import molecule_profiles, threshold_statement
+from fedadmet.serve.profiles import threshold_statement
 from fedadmet.serve.reference import load_reference
+from fedadmet.serve.workers import ProfileWorkers, profile_smiles
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -58,16 +59,33 @@ class ServingState:
         self.quantiles: dict[str, list[float]] = load_reference(self.model, self.model_dir)["quantiles"]
         self.sessions: sessionmaker[Session] = open_registry(settings.registry_url)
         self.jobs = JobService(self.sessions, settings, self.model, str(self.model_dir))
-        self.batcher = MicroBatcher(self.profile, settings.batch_wait_ms / 1000, settings.batch_max_molecules)
+        self.workers: ProfileWorkers | None = None
+        self.batcher = MicroBatcher(
+            self.profile,
+            settings.batch_wait_ms / 1000,
+            settings.batch_max_molecules,
+            concurrency=max(1, settings.serve_processes),
+        )
         self.model_version_id = self._register_model()
 
-    def profile(self, smiles: list[str], options: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        frame = predict(smiles, model=self.model)
-        profiles = molecule_profiles(frame, self.model.endpoints, self.quantiles)
-        if options and options[0]:
-            for item in profiles:
-                item["svg"] = molecule_svg(item["smiles"]) if item["smiles"] else None
-        return profiles
+    async def start(self) -> None:
+        if self.settings.serve_processes > 0:
+            self.workers = ProfileWorkers(self.model_dir, self.quantiles, self.settings.serve_processes)
+            await self.workers.start()
+        await self.batcher.start()
+        self.jobs.start()
+
+    async def stop(self) -> None:
+        self.jobs.stop()
+        await self.batcher.stop()
+        if self.workers is not None:
+            self.workers.stop()
+
+    async def profile(self, smiles: list[str], options: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        depict = bool(options and options[0])
+        if self.workers is not None:
+            return await self.workers.profile(smiles, depict)
+        return await asyncio.to_thread(profile_smiles, self.model, self.quantiles, smiles, depict)
 
     def _register_model(self) -> int:
         """The served model appears in the registry (once per artifact), with its validation metrics."""
@@ -113,11 +131,9 @@ def create_app(settings: Settings | None = None, model_dir: Path | None = None) 
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await state.batcher.start()
-        state.jobs.start()
+        await state.start()
         yield
-        state.jobs.stop()
-        await state.batcher.stop()
+        await state.stop()
 
     app = FastAPI(
         title="fedadmet",

@@ -1,4 +1,6 @@
 import io
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -165,3 +167,23 @@ def test_the_web_page_and_its_assets_are_served_without_a_cdn(api: tuple[TestCli
     assert "/static/app.js" in page and "http" not in page.replace("http-equiv", "")
     script = client.get("/static/app.js").text
     assert "fetch(" in script and "cdn" not in script.lower()
+
+
+def test_worker_processes_give_the_thread_answers_and_replace_a_dead_worker(
+    api: tuple[TestClient, str], serve_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, key = api
+    body = {"smiles": [ASPIRIN, "CCO", "not a smiles"], "depict": True}
+    in_thread = client.post("/v1/predict", json=body, headers={"X-API-Key": key}).json()["molecules"]
+
+    monkeypatch.setenv("FEDADMET_SERVE_PROCESSES", "2")
+    get_settings.cache_clear()
+    with TestClient(create_app(get_settings(), serve_model_dir)) as served:
+        workers = served.app.state.serving.workers
+        assert workers is not None and len(workers._pool._processes) == 2
+        in_workers = served.post("/v1/predict", json=body, headers={"X-API-Key": key}).json()["molecules"]
+        assert in_workers == in_thread
+
+        os.kill(next(iter(workers._pool._processes)), signal.SIGKILL)  # e.g. the out-of-memory killer
+        again = served.post("/v1/predict", json=body, headers={"X-API-Key": key})
+        assert again.status_code == 200 and again.json()["molecules"] == in_thread
