@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, Field
 
 
@@ -25,11 +23,6 @@ class GBMConfig(BaseModel):
 
     iterations: int = 1000
     depth: int = 6
-    regression_loss: Literal["RMSE", "MAE"] = Field(
-        default="MAE",
-        description="Loss of the regression heads. MAE fits the conditional median, robust to the outliers of "
-        "assay data; it is MapLight's published choice.",
-    )
 
 
 class ModelConfig(BaseModel):

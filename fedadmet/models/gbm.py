@@ -14,9 +14,7 @@ def fit_gbm(
     features: np.ndarray, targets: np.ndarray, is_classification: bool, config: GBMConfig, seed: int, n_jobs: int
 ) -> GBMModel:
     kind = CatBoostClassifier if is_classification else CatBoostRegressor
-    loss = {} if is_classification else {"loss_function": config.regression_loss}
     model = kind(
-        **loss,
         iterations=config.iterations,
         depth=config.depth,
         random_seed=seed,
