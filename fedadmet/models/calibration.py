@@ -28,7 +28,13 @@ class PlattCalibrator:
 
         if len(np.unique(labels)) < 2:
             return cls()
-        logits, targets = _logit(probabilities), labels.astype(float)
+        # Platt's own regularised targets instead of 0/1: on a separable validation set (frequent with
+        # ~60 rows) plain 0/1 targets drive the slope to ~40, sigmoid outputs saturate at exactly 1.0 and
+        # the ties destroy the ranking (TDC hia_hou seed 2: AUROC 0.944 from two parts of 0.98).
+        positives = int((labels == 1).sum())
+        negatives = len(labels) - positives
+        targets = np.where(labels == 1, (positives + 1) / (positives + 2), 1 / (negatives + 2))
+        logits = _logit(probabilities)
 
         def loss_and_gradient(params: np.ndarray) -> tuple[float, np.ndarray]:
             z = params[0] * logits + params[1]

@@ -63,3 +63,14 @@ def test_domain_threshold_keeps_the_requested_share_of_held_out_molecules() -> N
     domain.calibrate(held_out, quantile=0.1)
     assert (domain.score(held_out) >= domain.threshold).mean() == pytest.approx(0.9, abs=0.02)
     assert domain.score(train[:5]).min() == pytest.approx(1.0)
+
+
+def test_platt_on_a_separable_validation_set_keeps_distinct_probabilities_distinct() -> None:
+    rng = np.random.default_rng(0)
+    probabilities = np.r_[rng.uniform(0.6, 0.99, 45), rng.uniform(0.05, 0.5, 13)]
+    labels = np.r_[np.ones(45), np.zeros(13)]
+    calibrator = PlattCalibrator.fit(probabilities, labels)
+    new = rng.uniform(0.3, 0.999, 100)
+    calibrated = calibrator(new)
+    assert len(np.unique(calibrated)) == len(np.unique(new))
+    assert calibrated.max() < 1.0
