@@ -108,9 +108,7 @@ class PartnerData:
 
 
 def build_net(n_features: int, tasks: list[str], config: FederationConfig) -> MultitaskNet:
-    torch.manual_seed(config.seed)
-    trunk = config.trunk
-    return MultitaskNet(n_features, tasks, trunk.hidden_sizes, trunk.dropout, trunk.input_dropout)
+    return MultitaskNet.seeded(n_features, tasks, config.trunk, config.seed)
 
 
 def shared_arrays(net: MultitaskNet) -> dict[str, np.ndarray]:

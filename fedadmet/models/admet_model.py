@@ -146,10 +146,7 @@ class ADMETModel:
             return TaskMatrix(scaler.transform(features[[row_of[s] for s in smiles]]), targets)
 
         is_classification = np.array([endpoints[t].is_classification for t in tasks])
-        torch.manual_seed(config.seed)  # the initial weights too, so that a seed reproduces the whole model
-        net = MultitaskNet(
-            len(feature_set), tasks, config.trunk.hidden_sizes, config.trunk.dropout, config.trunk.input_dropout
-        )
+        net = MultitaskNet.seeded(len(feature_set), tasks, config.trunk, config.seed)
         trunk_started = time.time()
         curve = train_trunk(
             net,

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from fedadmet.models.config import TrunkConfig
 from fedadmet.models.trunk_weights import TrunkWeights
 
 
@@ -27,6 +28,12 @@ class MultitaskNet(nn.Module):
         self.trunk = nn.Sequential(*layers)
         self.tasks = list(tasks)
         self.heads = nn.ModuleDict({task: nn.Linear(width, 1) for task in self.tasks})
+
+    @classmethod
+    def seeded(cls, n_features: int, tasks: Sequence[str], config: TrunkConfig, seed: int) -> MultitaskNet:
+        """A fresh net whose initial weights follow ``seed``, so that a seed reproduces a whole training run."""
+        torch.manual_seed(seed)
+        return cls(n_features, tasks, config.hidden_sizes, config.dropout, config.input_dropout)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.trunk(x)
