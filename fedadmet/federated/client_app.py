@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message
@@ -30,16 +31,13 @@ from safetensors.numpy import save_file
 
 from fedadmet.federated.config import FederationConfig
 from fedadmet.federated.privacy import clip_and_noise, partner_noise_std
-from fedadmet.federated.task import (
-    PartnerData,
-    build_net,
-    check_update,
-    evaluate,
-    load_arrays,
-    private_arrays,
-    shared_arrays,
-    train_local,
-)
+
+if TYPE_CHECKING:
+    from fedadmet.federated.task import PartnerData
+
+# Flower starts a fresh ClientApp process for every message, and three of a SecAgg+ round's four
+# stages never reach the training code: fedadmet.federated.task (PyTorch, scikit-learn: ~4 s of CPU
+# per import) is therefore imported inside the functions that train or evaluate, not here.
 
 SHARED_METRICS = ("train_loss", "update_norm", "valid_score", "test_score", "bytes_sent")
 HEADS_RECORD, BEST_SCORE, BYTES_SENT = "fedadmet.heads", "fedadmet.best_score", "fedadmet.bytes_sent"
@@ -51,6 +49,8 @@ class SecAggRequiredError(RuntimeError):
 
 @lru_cache(maxsize=8)
 def _partner(folder: str, key_id: str | None) -> PartnerData:
+    from fedadmet.federated.task import PartnerData
+
     return PartnerData.load(Path(folder), key_id)
 
 
@@ -70,6 +70,8 @@ def from_record(record: ArrayRecord) -> dict[str, np.ndarray]:
 
 def trunk_names(net: object) -> list[str]:
     """Fixed order of trunk arrays on the wire (Flower's legacy messages carry an ordered list)."""
+    from fedadmet.federated.task import shared_arrays
+
     return sorted(shared_arrays(net))  # type: ignore[arg-type]
 
 
@@ -97,6 +99,8 @@ def make_client_app(partner_dirs: Sequence[Path] = (), require_secagg: bool = Tr
     app = ClientApp(mods=[secagg_guard])
 
     def setup(context: Context, config: dict[str, object]) -> tuple[PartnerData, FederationConfig, object]:
+        from fedadmet.federated.task import build_net, load_arrays
+
         federation = FederationConfig.model_validate_json(str(config["federation"]))
         data = _partner(_node_folder(context, partner_dirs), str(config.get("key-id")) or None)
         net = build_net(data.features.shape[1], data.tasks, federation)
@@ -106,6 +110,8 @@ def make_client_app(partner_dirs: Sequence[Path] = (), require_secagg: bool = Tr
 
     @app.train()
     def train(msg: Message, context: Context) -> Message:
+        from fedadmet.federated.task import check_update, load_arrays, private_arrays, shared_arrays, train_local
+
         instruction = recorddict_to_fitins(msg.content, keep_input=True)
         data, federation, net = setup(context, instruction.config)
         names = trunk_names(net)
@@ -138,6 +144,8 @@ def make_client_app(partner_dirs: Sequence[Path] = (), require_secagg: bool = Tr
 
     @app.evaluate()
     def evaluate_trunk(msg: Message, context: Context) -> Message:
+        from fedadmet.federated.task import evaluate, load_arrays
+
         instruction = recorddict_to_evaluateins(msg.content, keep_input=True)
         data, _, net = setup(context, instruction.config)
         names = trunk_names(net)
@@ -178,6 +186,8 @@ def _take_bytes_sent(context: Context) -> int:
 def _save_partner_model(folder: Path, net: object, scores: dict[str, float]) -> None:
     """The partner's own best model so far (shared trunk + private heads), kept in its prepared folder."""
     import json
+
+    from fedadmet.federated.task import private_arrays, shared_arrays
 
     folder.mkdir(parents=True, exist_ok=True)
     save_file(shared_arrays(net) | private_arrays(net), str(folder / "weights.safetensors"))  # type: ignore[arg-type]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +85,17 @@ def test_partner_with_other_key_is_refused(partner_dirs: list[Path]) -> None:
     config["key-id"] = "0123456789abcdef"
     with pytest.raises(PreparedDataError, match="another consortium key"):
         make_client_app(require_secagg=False)(message, context(partner_dirs[0]))
+
+
+def test_loading_the_client_app_does_not_import_the_training_code() -> None:
+    """Flower starts a process per message; SecAgg+ stages that only mask must not pay for PyTorch."""
+    script = (
+        "import sys\n"
+        "import fedadmet.federated.client_app\n"
+        "loaded = {'torch', 'sklearn', 'fedadmet.federated.task'} & set(sys.modules)\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)
 
 
 def test_trunk_names_are_the_shared_parameters() -> None:
