@@ -149,11 +149,18 @@ def app_folder(
         "federation-checkpoints"
     ),
     registry_url: Annotated[str, typer.Option(help="Registry database URL (default: SQLite in home).")] = "",
+    secagg_timeout: Annotated[
+        float | None,
+        typer.Option(
+            min=1, help="Seconds each SecAgg+ stage waits for replies before going on without silent partners."
+        ),
+    ] = None,
 ) -> None:
     """The Flower app folder that the operator submits with `flwr run`."""
     from fedadmet.federated.config import FederationConfig
     from fedadmet.federated.deploy import write_app
 
-    federation = FederationConfig(rounds=rounds, strategy=strategy)  # type: ignore[arg-type]
+    timeout = {} if secagg_timeout is None else {"secagg_stage_timeout_s": secagg_timeout}
+    federation = FederationConfig(rounds=rounds, strategy=strategy, **timeout)  # type: ignore[arg-type]
     folder = write_app(output, run_name, partners, checkpoint_dir, federation, registry_url=registry_url)
     console.print(f"wrote {folder / 'pyproject.toml'}; submit with: flwr run {folder} <superlink-connection>")

@@ -45,6 +45,11 @@ class FederationConfig(BaseModel):
     proximal_mu: float = Field(default=0.01, ge=0, description="FedProx only.")
     server_learning_rate: float = Field(default=0.01, gt=0, description="FedAdam only.")
     secagg: bool = Field(default=True, description="SecAgg+ masking of every trunk update (on by default).")
+    secagg_stage_timeout_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="How long each SecAgg+ stage waits for partners' replies before going on without the silent ones.",
+    )
     min_partners: int = Field(default=2, ge=1, description="A round proceeds while at least this many reply.")
     privacy: PrivacyConfig = PrivacyConfig()
     trunk: TrunkConfig = TrunkConfig(hidden_sizes=(512, 256), batch_size=128)

@@ -181,6 +181,21 @@ def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in metrics.items() if isinstance(v, int | float | str)}
 
 
+def secagg_workflow(settings: RunSettings) -> SecAggPlusWorkflow | None:
+    """The fit workflow that masks every update, or None (Flower's plain fit) when SecAgg+ is off."""
+    federation = settings.federation
+    if not federation.secagg:
+        return None
+    return SecAggPlusWorkflow(
+        num_shares=settings.n_partners,
+        reconstruction_threshold=min(federation.min_partners, settings.n_partners),
+        clipping_range=SECAGG_CLIPPING_RANGE,
+        quantization_range=SECAGG_QUANTIZATION_RANGE,
+        max_weight=1e6,
+        timeout=federation.secagg_stage_timeout_s,
+    )
+
+
 def run_federation(grid: Grid, context: Context, settings: RunSettings) -> dict[str, Any]:
     """Run (or resume) the federation and publish its model version; returns a summary."""
     federation = settings.federation
@@ -203,20 +218,8 @@ def run_federation(grid: Grid, context: Context, settings: RunSettings) -> dict[
     strategy = make_strategy(settings, names, start, run_id, offset)
     try:
         if remaining > 0:
-            fit_workflow = (
-                SecAggPlusWorkflow(
-                    num_shares=settings.n_partners,
-                    reconstruction_threshold=min(federation.min_partners, settings.n_partners),
-                    clipping_range=SECAGG_CLIPPING_RANGE,
-                    quantization_range=SECAGG_QUANTIZATION_RANGE,
-                    max_weight=1e6,
-                    timeout=600,
-                )
-                if federation.secagg
-                else None
-            )
             legacy = LegacyContext(context=context, config=ServerConfig(num_rounds=remaining), strategy=strategy)
-            DefaultWorkflow(fit_workflow=fit_workflow)(grid, legacy)
+            DefaultWorkflow(fit_workflow=secagg_workflow(settings))(grid, legacy)
         return _publish(settings, run_id, session_factory)
     except Exception as exc:
         with session_factory.begin() as session:

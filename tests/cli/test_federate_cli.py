@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from fedadmet.cli import app
 from fedadmet.data.public import bundled_path
+from fedadmet.federated.server_app import RunSettings
 
 runner = CliRunner()
 
@@ -85,8 +86,11 @@ def test_certs_node_key_and_app_folder(tmp_path: Path) -> None:
     assert runner.invoke(app, ["federate", "node-key", "site1", "-o", str(tmp_path / "keys")]).exit_code == 0
     assert (tmp_path / "keys" / "site1.pub").read_text().startswith("ecdsa-sha2-nistp384 ")
 
-    result = runner.invoke(app, ["federate", "app", "-o", str(tmp_path / "app"), "--partners", "3", "--rounds", "4"])
+    command = ["federate", "app", "-o", str(tmp_path / "app"), "--partners", "3", "--rounds", "4"]
+    result = runner.invoke(app, [*command, "--secagg-timeout", "90"])
     assert result.exit_code == 0, result.output
     project = tomllib.loads((tmp_path / "app" / "pyproject.toml").read_text())
     assert project["tool"]["flwr"]["app"]["components"]["serverapp"] == "fedadmet.federated.server_app:app"
-    assert project["tool"]["flwr"]["app"]["config"]["num-partners"] == 3
+    run_config = project["tool"]["flwr"]["app"]["config"]
+    assert run_config["num-partners"] == 3
+    assert RunSettings.from_run_config(run_config).federation.secagg_stage_timeout_s == 90

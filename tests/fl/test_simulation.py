@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fedadmet.federated.config import FederationConfig
-from fedadmet.federated.server_app import RunSettings
+from fedadmet.federated.server_app import RunSettings, secagg_workflow
 from fedadmet.federated.simulation import simulate
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
@@ -28,6 +28,20 @@ def settings(tmp_path: Path, rounds: int, **federation: object) -> RunSettings:
         checkpoint_dir=tmp_path / "checkpoints",
         registry_url=f"sqlite:///{tmp_path / 'registry.db'}",
     )
+
+
+def test_secagg_workflow_follows_the_operators_federation_config(tmp_path: Path) -> None:
+    federation = FederationConfig(min_partners=2, secagg_stage_timeout_s=42.0)
+    run_config = {
+        "run-name": "r",
+        "num-partners": 3,
+        "checkpoint-dir": str(tmp_path),
+        "federation": federation.model_dump_json(),
+    }
+    workflow = secagg_workflow(RunSettings.from_run_config(run_config))
+    assert workflow is not None
+    assert (workflow.timeout, workflow.num_shares, workflow.reconstruction_threshold) == (42.0, 3, 2)
+    assert secagg_workflow(settings(tmp_path, rounds=1, secagg=False)) is None
 
 
 def test_secagg_simulation_records_rounds_and_resumes(partner_dirs: list[Path], tmp_path: Path) -> None:
