@@ -7,7 +7,9 @@ For each seed the train rows of ``train_val.csv`` (assignment in ``train_valid_s
 fedadmet model (multitask trunk over all endpoints + per-endpoint GBM heads); its valid rows pick the
 blend and stop the trunk; the official ``test.csv`` is scored with the TDC metric. Leakage control: the
 trunk never sees any molecule (canonical SMILES) of any endpoint's test set, including the auxiliary
-data sets (CYP1A2/CYP2C19 Veith, Tox21, ClinTox) that only train the trunk.
+data sets (CYP1A2/CYP2C19 Veith, Tox21, ClinTox) that only train the trunk; nor does the side-task
+predictor (those sets plus PharmaBench) whose predictions are extra GBM features. The side-task
+predictor does not depend on the seed's split, so it is trained once for all seeds.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fedadmet.chem.featurizers import default_feature_set
 from fedadmet.data.catalogue import TDC_BENCHMARK_ENDPOINTS
 from fedadmet.data.loaders import MoleculeTable, load_tdc
-from fedadmet.data.public import non_benchmark_frames
+from fedadmet.data.public import non_benchmark_frames, side_task_frames
 from fedadmet.data.splits import leaked_molecules, without_molecules
 from fedadmet.models.admet_model import ADMETModel
+from fedadmet.models.auxiliary import fit_auxiliary
 from fedadmet.models.config import ModelConfig
 from fedadmet.models.metrics import HIGHER_IS_BETTER, score
 
@@ -193,6 +197,14 @@ def main(argv: list[str] | None = None) -> None:
     data = load_benchmark(args.data_dir, names)
     test_molecules = {s for _, test, _ in data.values() for s in test.frame["smiles"].dropna()}
     auxiliary = {} if args.quick else load_auxiliary(args.data_dir)
+    side_tasks, side_minutes = None, 0.0
+    if not args.quick:
+        side_data = without_molecules(side_task_frames(args.data_dir, ".csv"), test_molecules)
+        assert not leaked_molecules(side_data, test_molecules)
+        started = time.time()
+        print(f"training the side-task predictor on {len(side_data)} public tasks", flush=True)
+        side_tasks = fit_auxiliary(side_data, default_feature_set(), ModelConfig().auxiliary, 0, cache_dir=args.cache)
+        side_minutes = round((time.time() - started) / 60, 1)
     meta: dict = {
         "seeds": seeds,
         "seeds_done": [],
@@ -200,6 +212,7 @@ def main(argv: list[str] | None = None) -> None:
         "machine": f"{platform.machine()} {__import__('os').cpu_count()} cores",
         "per_seed": {},
         "wall_minutes": 0.0,
+        "side_tasks": side_tasks.predictor.tasks if side_tasks else [],
     }
     if args.resume and (args.out / f"{stem}.json").exists():
         previous = json.loads((args.out / f"{stem}.json").read_text())["meta"]
@@ -209,6 +222,7 @@ def main(argv: list[str] | None = None) -> None:
                 meta["wall_minutes"] -= meta["per_seed"].pop(str(seed))["minutes"]
                 meta["seeds_done"].remove(seed)
         print(f"resuming: seeds {meta['seeds_done']} already done", flush=True)
+    meta["wall_minutes"] = round(meta["wall_minutes"] + side_minutes, 1)  # every invocation trains it once
     for seed in seeds:
         if str(seed) in meta["per_seed"]:
             continue
@@ -217,7 +231,13 @@ def main(argv: list[str] | None = None) -> None:
         trunk_data = without_molecules({**auxiliary, **train, **valid}, test_molecules)
         assert not leaked_molecules(trunk_data, test_molecules)
         model = ADMETModel.fit(
-            train, valid, auxiliary, ModelConfig(seed=seed), cache_dir=args.cache, exclude_from_trunk=test_molecules
+            train,
+            valid,
+            auxiliary,
+            ModelConfig(seed=seed),
+            cache_dir=args.cache,
+            exclude_from_trunk=test_molecules,
+            side_tasks=side_tasks,
         )
         seed_scores = score_seed(model, data, train, args.cache)
         for name, variants in seed_scores.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from fedadmet.data.catalogue import CATALOGUE, TDC_BENCHMARK_ENDPOINTS, get_endpoint
@@ -50,6 +51,42 @@ def non_benchmark_frames(root: Path, suffix: str) -> dict[str, pd.DataFrame]:
     frames |= {assay: tox21.labelled(assay) for assay in TOX21_ASSAYS}
     frames["ClinTox"] = _table(root / "moleculenet" / f"clintox{suffix}", "smiles", ["CT_TOX"]).labelled("CT_TOX")
     return frames
+
+
+# PharmaBench (Niu et al., Sci Data 2024; CC0) files that train the side-task predictor, and whether
+# their values are log-transformed for the model: the CYP IC50s are plain uM spanning six decades.
+# The units are doubtful (see shared/data/README.md), so these tasks are features, never predictions.
+PHARMABENCH_SIDE_TASKS: dict[str, tuple[str, bool]] = {
+    "PharmaBench_ames": ("ames_cls", False),
+    "PharmaBench_bbb": ("bbb_cls", False),
+    "PharmaBench_cyp2c9_ic50": ("cyp_2c9_reg", True),
+    "PharmaBench_cyp2d6_ic50": ("cyp_2d6_reg", True),
+    "PharmaBench_cyp3a4_ic50": ("cyp_3a4_reg", True),
+    "PharmaBench_human_microsomal_clearance": ("hum_mic_cl_reg", False),
+    "PharmaBench_mouse_microsomal_clearance": ("mou_mic_cl_reg", False),
+    "PharmaBench_rat_microsomal_clearance": ("rat_mic_cl_reg", False),
+    "PharmaBench_logd": ("logd_reg", False),
+    "PharmaBench_ppb": ("ppb_reg", False),
+    "PharmaBench_water_solubility": ("water_sol_reg", False),
+}
+
+
+def pharmabench_frames(root: Path, suffix: str) -> dict[str, pd.DataFrame]:
+    """PharmaBench side tasks from a folder laid out like ``shared/data`` (``suffix`` ".csv") or the
+    bundled copies (".csv.gz"), with ``y`` on the model scale."""
+    frames = {}
+    for name, (stem, log10) in PHARMABENCH_SIDE_TASKS.items():
+        frame = _table(root / "pharmabench" / f"{stem}_final_data{suffix}", "Smiles_unify", ["value"]).labelled("value")
+        if log10:
+            frame["y"] = np.log10(frame["y"])
+        frames[name] = frame
+    return frames
+
+
+def side_task_frames(root: Path, suffix: str) -> dict[str, pd.DataFrame]:
+    """Every public data set that only feeds the side-task predictor or the trunk: CYP1A2/CYP2C19,
+    Tox21, ClinTox and PharmaBench."""
+    return non_benchmark_frames(root, suffix) | pharmabench_frames(root, suffix)
 
 
 def _table(path: Path, smiles_column: str, labels: list[str]) -> MoleculeTable:

@@ -29,6 +29,7 @@ from fedadmet.config import get_settings
 from fedadmet.data.catalogue import Endpoint, get_endpoint
 from fedadmet.data.splits import molecule_set_hash, without_molecules
 from fedadmet.exceptions import ArtifactError, InputError
+from fedadmet.models.auxiliary import AuxiliaryPredictor, FittedAuxiliary
 from fedadmet.models.blending import ValidationParts, choose_blend_weight
 from fedadmet.models.calibration import ConformalRegressor, PlattCalibrator
 from fedadmet.models.config import ModelConfig
@@ -78,6 +79,7 @@ class ADMETModel:
     heads: dict[str, EndpointHead]
     domain: ApplicabilityDomain
     metadata: dict[str, object] = field(default_factory=dict)
+    auxiliary: AuxiliaryPredictor | None = None
 
     @property
     def endpoints(self) -> list[str]:
@@ -94,9 +96,12 @@ class ADMETModel:
         progress: bool | None = None,
         cache_dir: Path | None = None,
         exclude_from_trunk: Collection[str] = (),
+        side_tasks: FittedAuxiliary | None = None,
     ) -> ADMETModel:
         """Train on ``train``; molecules in ``exclude_from_trunk`` never reach the trunk (leakage control),
-        while the per-endpoint GBM heads still use all of their endpoint's training rows."""
+        while the per-endpoint GBM heads still use all of their endpoint's training rows. ``side_tasks``
+        (from :func:`~fedadmet.models.auxiliary.fit_auxiliary`, trained without those molecules) adds
+        its predictions to every head's features."""
         config = config or ModelConfig()
         settings = get_settings()
         progress = settings.progress if progress is None else progress
@@ -167,10 +172,11 @@ class ADMETModel:
             target_std,
             heads={},
             domain=ApplicabilityDomain(np.zeros((0, 0), np.uint8), 0),
+            auxiliary=side_tasks.predictor if side_tasks is not None else None,
         )
         trunk_seconds = time.time() - trunk_started
         fitted = {
-            name: model._fit_gbm(endpoints[name], train[name], valid[name], features, form_row)
+            name: model._fit_gbm(endpoints[name], train[name], valid[name], features, form_row, side_tasks)
             for name in tqdm(list(train), desc="endpoint heads", disable=not progress)
         }
         weight = choose_blend_weight([parts for _, parts in fitted.values()], config.blend_weights)
@@ -190,6 +196,7 @@ class ADMETModel:
             "trunk_rows": {name: len(frame) for name, frame in train_frames.items()},
             "head_rows": {name: len(frame) for name, frame in train.items()},
             "auxiliary_endpoints": [t for t in tasks if t not in train],
+            "side_tasks": side_tasks.predictor.tasks if side_tasks is not None else [],
             "trunk_molecules": len(train_smiles),
             "trunk_molecules_sha256": molecule_set_hash(train_smiles),
         }
@@ -202,22 +209,41 @@ class ADMETModel:
         valid: pd.DataFrame,
         features: np.ndarray,
         form_row: dict[str, int],
+        side_tasks: FittedAuxiliary | None,
     ) -> tuple[GBMModel, ValidationParts]:
         x_train = features[[form_row[f] for f in _forms(train)]]
         x_valid = features[[form_row[f] for f in _forms(valid)]]
         y_train = endpoint.to_model_scale(train["y"].to_numpy())
         gbm = fit_gbm(
-            x_train, y_train, endpoint.is_classification, self.config.gbm, self.config.seed, get_settings().n_jobs
+            self._gbm_input(x_train, side_tasks, train["smiles"]),
+            y_train,
+            endpoint.is_classification,
+            self.config.gbm,
+            self.config.seed,
+            get_settings().n_jobs,
         )
         parts = ValidationParts(
             metric=endpoint.metric or default_metric(endpoint.is_classification),
             labels=endpoint.to_model_scale(valid["y"].to_numpy()),
-            gbm=predict_gbm(gbm, x_valid),
+            gbm=predict_gbm(gbm, self._gbm_input(x_valid, side_tasks, valid["smiles"])),
             trunk=self._trunk_predictions(x_valid)[endpoint.name],
         )
         return gbm, parts
 
     # ------------------------------------------------------------------ inference
+    def _gbm_input(
+        self, features: np.ndarray, side_tasks: FittedAuxiliary | None = None, identities: Sequence[str] = ()
+    ) -> np.ndarray:
+        """The heads' features: the feature vector plus side-task predictions where the model has them
+        (out-of-fold for the side data's own molecules while training)."""
+        if self.auxiliary is None:
+            return features
+        if side_tasks is not None:
+            extra = side_tasks.features_for(list(identities), features)
+        else:
+            extra = self.auxiliary(features)
+        return np.hstack([features, extra]).astype(np.float32)
+
     def _trunk_predictions(self, features: np.ndarray) -> dict[str, np.ndarray]:
         raw = self.trunk(self.scaler.transform(features))
         out = {}
@@ -236,7 +262,7 @@ class ADMETModel:
     def head_components(self, features: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per endpoint, the GBM and the trunk prediction on the model scale, before blending."""
         trunk = self._trunk_predictions(features)
-        pool = feature_pool(features)
+        pool = feature_pool(self._gbm_input(features))
         return {name: (predict_gbm(head.gbm, pool), trunk[name]) for name, head in self.heads.items()}
 
     def predict_features(self, features: np.ndarray) -> RawPrediction:
@@ -272,6 +298,8 @@ class ADMETModel:
             "target.std": self.target_std.astype(np.float64),
             "domain.reference_bits": self.domain.reference_bits,
         }
+        if self.auxiliary is not None:
+            tensors |= self.auxiliary.arrays()
         save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, folder / "weights.safetensors")
         heads = {}
         for name, head in self.heads.items():
@@ -292,6 +320,9 @@ class ADMETModel:
             "tasks": self.trunk.tasks,
             "heads": heads,
             "domain": {"n_bits": self.domain.n_bits, "threshold": self.domain.threshold},
+            "auxiliary": (
+                {"tasks": self.auxiliary.tasks, "folds": len(self.auxiliary.folds)} if self.auxiliary else None
+            ),
             "metadata": self.metadata,
         }
         (folder / "model.json").write_text(json.dumps(card, indent=2, default=_json_default))
@@ -341,6 +372,11 @@ class ADMETModel:
             heads,
             domain,
             card["metadata"],
+            auxiliary=(
+                AuxiliaryPredictor.from_arrays(tensors, card["auxiliary"]["tasks"], card["auxiliary"]["folds"])
+                if card.get("auxiliary")
+                else None
+            ),
         )
 
 

@@ -25,11 +25,20 @@ class GBMConfig(BaseModel):
     depth: int = 6
 
 
+class AuxiliaryConfig(BaseModel):
+    """Fold networks over public side-data tasks whose predictions are extra GBM features."""
+
+    folds: int = Field(default=5, ge=2)
+    early_stopping_fraction: float = Field(default=0.1, gt=0.0, lt=1.0)
+    network: TrunkConfig = TrunkConfig(hidden_sizes=(512, 128))
+
+
 class ModelConfig(BaseModel):
     """Everything that defines a trained fedadmet model besides its data."""
 
     trunk: TrunkConfig = TrunkConfig()
     gbm: GBMConfig = GBMConfig()
+    auxiliary: AuxiliaryConfig = AuxiliaryConfig()
     blend_weights: tuple[float, ...] = Field(
         default=(0.25, 0.5, 0.75, 1.0),
         description="Candidate weights of the GBM in the GBM/trunk blend, picked per endpoint on validation.",

@@ -1,0 +1,143 @@
+"""Predictions of public side-data tasks (PharmaBench, CYP1A2/CYP2C19, Tox21, ...) as extra GBM features.
+
+A GBM head sees only its own endpoint's labels. Related public measurements (logD for lipophilicity,
+human microsomal clearance for the AZ clearances, plasma protein binding for PPBR) carry signal it
+cannot learn from its few hundred rows, so small networks are trained on those tasks and their
+predictions join the head's feature vector, the way MapLight+GNN feeds learned features to CatBoost.
+
+The networks are trained in K folds. A molecule that is itself in the side data gets the prediction
+of the fold that never saw it (out-of-fold); any other molecule gets the mean of the K folds. Without
+that, a training molecule's "prediction" would be its memorised label while a new molecule's would
+not, and the trees would learn to trust a feature that fails on new chemistry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fedadmet.chem.compute import compute_features
+from fedadmet.chem.featurizers import FeatureSet
+from fedadmet.config import get_settings
+from fedadmet.models.config import AuxiliaryConfig
+from fedadmet.models.preprocess import FeatureScaler
+from fedadmet.models.trunk_weights import TrunkWeights
+
+SideFrames = Mapping[str, pd.DataFrame]
+
+
+def is_binary(labels: np.ndarray) -> bool:
+    """Side tasks carry no catalogue entry: 0/1 labels make a classification task."""
+    return bool(np.isin(np.unique(labels), (0.0, 1.0)).all())
+
+
+@dataclass
+class AuxiliaryPredictor:
+    """K fold networks over the feature vector, one output per side task (logit or z-scored value)."""
+
+    tasks: list[str]
+    scaler: FeatureScaler
+    folds: list[TrunkWeights]
+
+    def __call__(self, features: np.ndarray) -> np.ndarray:
+        """Mean of the fold networks: the features of a molecule none of them was held out from."""
+        scaled = self.scaler.transform(features)
+        return np.mean([net(scaled) for net in self.folds], axis=0).astype(np.float32)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Weights under ``auxiliary.*`` keys for the model's safetensors file."""
+        out = {"auxiliary.scaler.mean": self.scaler.mean, "auxiliary.scaler.std": self.scaler.std}
+        for k, net in enumerate(self.folds):
+            out |= {f"auxiliary.fold{k}.{key}": value for key, value in net.state.items()}
+        return out
+
+    @classmethod
+    def from_arrays(cls, tensors: Mapping[str, np.ndarray], tasks: Sequence[str], n_folds: int) -> AuxiliaryPredictor:
+        folds = []
+        for k in range(n_folds):
+            prefix = f"auxiliary.fold{k}."
+            state = {key[len(prefix) :]: value for key, value in tensors.items() if key.startswith(prefix)}
+            folds.append(TrunkWeights.from_arrays(state, tasks))
+        scaler = FeatureScaler(tensors["auxiliary.scaler.mean"], tensors["auxiliary.scaler.std"])
+        return cls(list(tasks), scaler, folds)
+
+
+@dataclass
+class FittedAuxiliary:
+    """A trained predictor and the out-of-fold predictions of the molecules (identities) it trained on."""
+
+    predictor: AuxiliaryPredictor
+    out_of_fold: dict[str, np.ndarray]
+
+    def features_for(self, identities: Sequence[str], features: np.ndarray) -> np.ndarray:
+        """Side-task features for rows of ``features`` whose molecules are ``identities``."""
+        out = self.predictor(features)
+        for i, identity in enumerate(identities):
+            held_out = self.out_of_fold.get(identity)
+            if held_out is not None:
+                out[i] = held_out
+        return out
+
+
+def fit_auxiliary(
+    frames: SideFrames,
+    feature_set: FeatureSet,
+    config: AuxiliaryConfig,
+    seed: int,
+    cache_dir: Path | None = None,
+    progress: bool = False,
+) -> FittedAuxiliary:
+    """Train the K fold networks on ``frames`` (``smiles``/``form``/``y`` on the model scale)."""
+    import torch  # training only, as for the trunk
+
+    from fedadmet.models.training import TaskMatrix, train_trunk
+    from fedadmet.models.trunk import MultitaskNet
+
+    tasks = sorted(frames)
+    identities = sorted({s for frame in frames.values() for s in frame["smiles"]})
+    form_of: dict[str, str] = {}
+    for frame in frames.values():
+        for identity, form in zip(frame["smiles"], frame.get("form", frame["smiles"]), strict=True):
+            form_of.setdefault(identity, form)
+    features = compute_features([form_of[s] for s in identities], feature_set, cache_dir=cache_dir, progress=progress)
+    scaler = FeatureScaler.fit(features)
+    scaled = scaler.transform(features)
+    position = {s: i for i, s in enumerate(identities)}
+    targets = np.full((len(identities), len(tasks)), np.nan, dtype=np.float32)
+    kinds = np.zeros(len(tasks), dtype=bool)
+    for j, task in enumerate(tasks):
+        labels = frames[task]["y"].to_numpy(dtype=float)
+        kinds[j] = is_binary(labels)
+        if not kinds[j]:
+            labels = (labels - labels.mean()) / (labels.std() or 1.0)
+        per_molecule = pd.Series(labels).groupby(frames[task]["smiles"].to_numpy()).mean()
+        targets[[position[s] for s in per_molecule.index], j] = per_molecule.to_numpy()
+
+    rng = np.random.default_rng(seed)
+    fold_of = rng.integers(0, config.folds, len(identities))
+    out_of_fold = np.zeros((len(identities), len(tasks)), dtype=np.float32)
+    nets = []
+    torch.set_num_threads(get_settings().n_jobs)
+    for k in range(config.folds):
+        rows = np.flatnonzero(fold_of != k)
+        stopping = rng.random(len(rows)) < config.early_stopping_fraction
+        net = MultitaskNet.seeded(len(feature_set), tasks, config.network, seed * 100 + k)
+        train_trunk(
+            net,
+            TaskMatrix(scaled[rows[~stopping]], targets[rows[~stopping]]),
+            TaskMatrix(scaled[rows[stopping]], targets[rows[stopping]]),
+            kinds,
+            config.network,
+            seed=seed * 100 + k,
+            progress=progress,
+        )
+        weights = net.weights()
+        held_out = np.flatnonzero(fold_of == k)
+        out_of_fold[held_out] = weights(scaled[held_out])
+        nets.append(weights)
+    predictor = AuxiliaryPredictor(tasks, scaler, nets)
+    return FittedAuxiliary(predictor, dict(zip(identities, out_of_fold, strict=True)))
