@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 
+from fedadmet.chem.featurizers import default_feature_set
 from fedadmet.data.loaders import load_tdc
-from fedadmet.data.public import bundled_path
+from fedadmet.data.public import bundled_path, pharmabench_frames
 from fedadmet.models.admet_model import ADMETModel
-from fedadmet.models.config import GBMConfig, ModelConfig, TrunkConfig
+from fedadmet.models.auxiliary import FittedAuxiliary, fit_auxiliary
+from fedadmet.models.config import AuxiliaryConfig, GBMConfig, ModelConfig, TrunkConfig
 
 TINY_CONFIG = ModelConfig(
     trunk=TrunkConfig(hidden_sizes=(64, 32), max_epochs=6, patience=3, batch_size=64),
     gbm=GBMConfig(iterations=40, depth=4),
+    auxiliary=AuxiliaryConfig(
+        folds=2, network=TrunkConfig(hidden_sizes=(32,), max_epochs=4, patience=2, batch_size=64)
+    ),
     ad_reference_size=400,
 )
 
@@ -29,6 +35,17 @@ def tiny_frames() -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
     return train, valid
 
 
+def tiny_side_tasks() -> FittedAuxiliary:
+    """Side-task predictor over 200 rows each of two PharmaBench sets (one binary, one continuous)."""
+    return fit_auxiliary(tiny_side_frames(), default_feature_set(), TINY_CONFIG.auxiliary, seed=0)
+
+
+@lru_cache(maxsize=1)
+def tiny_side_frames() -> dict[str, pd.DataFrame]:
+    side = pharmabench_frames(bundled_path(), ".csv.gz", names={"PharmaBench_bbb", "PharmaBench_ppb"})
+    return {name: frame.head(200) for name, frame in side.items()}
+
+
 def train_tiny_model(folder: Path) -> Path:
     train, valid = tiny_frames()
-    return ADMETModel.fit(train, valid, config=TINY_CONFIG, progress=False).save(folder)
+    return ADMETModel.fit(train, valid, config=TINY_CONFIG, progress=False, side_tasks=tiny_side_tasks()).save(folder)

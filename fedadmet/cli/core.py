@@ -57,10 +57,17 @@ def train(
     gbm_iterations: Annotated[
         int | None, typer.Option(min=10, help="CatBoost iterations per endpoint (default: the benchmarked 1000).")
     ] = None,
+    side_tasks: Annotated[
+        bool,
+        typer.Option(
+            help="Give every endpoint's trees the predictions of networks trained on the bundled public side data "
+            "(PharmaBench, CYP1A2/2C19, Tox21, ClinTox), as in the benchmarked model; adds a few minutes."
+        ),
+    ] = True,
 ) -> None:
     """Train a model (trunk + heads for every endpoint found) and save it without pickle."""
     from fedadmet.config import get_settings
-    from fedadmet.data.public import public_training_frames, training_frames_from_path
+    from fedadmet.data.public import bundled_path, public_training_frames, side_task_frames, training_frames_from_path
     from fedadmet.models.build import train_model
     from fedadmet.models.config import GBMConfig, ModelConfig
 
@@ -74,7 +81,8 @@ def train(
         config = ModelConfig(seed=seed)
         if gbm_iterations is not None:
             config = config.model_copy(update={"gbm": GBMConfig(iterations=gbm_iterations)})
-        model = train_model(frames, config, data_description=description)
+        side = side_task_frames(bundled_path(), ".csv.gz") if side_tasks else None
+        model = train_model(frames, config, side_frames=side, data_description=description)
     except FedadmetError as exc:
         raise fail(str(exc)) from None
     folder = model.save(output or get_settings().trained_model_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from importlib.resources import files
 from pathlib import Path
 
@@ -71,11 +72,13 @@ PHARMABENCH_SIDE_TASKS: dict[str, tuple[str, bool]] = {
 }
 
 
-def pharmabench_frames(root: Path, suffix: str) -> dict[str, pd.DataFrame]:
-    """PharmaBench side tasks from a folder laid out like ``shared/data`` (``suffix`` ".csv") or the
-    bundled copies (".csv.gz"), with ``y`` on the model scale."""
+def pharmabench_frames(root: Path, suffix: str, names: Collection[str] | None = None) -> dict[str, pd.DataFrame]:
+    """PharmaBench side tasks (all, or ``names``) from a folder laid out like ``shared/data`` (``suffix``
+    ".csv") or the bundled copies (".csv.gz"), with ``y`` on the model scale."""
     frames = {}
     for name, (stem, log10) in PHARMABENCH_SIDE_TASKS.items():
+        if names is not None and name not in names:
+            continue
         frame = _table(root / "pharmabench" / f"{stem}_final_data{suffix}", "Smiles_unify", ["value"]).labelled("value")
         if log10:
             frame["y"] = np.log10(frame["y"])

@@ -28,11 +28,13 @@ def frame_hash(frame: pd.DataFrame) -> str:
 def train_model(
     frames: Mapping[str, pd.DataFrame],
     config: ModelConfig | None = None,
+    side_frames: Mapping[str, pd.DataFrame] | None = None,
     valid_fraction: float = 0.1,
     data_description: str = "",
     progress: bool | None = None,
 ) -> ADMETModel:
-    """Fit one model on every endpoint in ``frames``; a scaffold-held-out part of each calibrates it."""
+    """Fit one model on every endpoint in ``frames``; a scaffold-held-out part of each calibrates it.
+    ``side_frames`` (model-scale labels) train the side-task predictor whose outputs the heads also see."""
     config = config or ModelConfig()
     too_small = {name: len(frame) for name, frame in frames.items() if len(frame) < MIN_ROWS_PER_ENDPOINT}
     if too_small:
@@ -40,7 +42,17 @@ def train_model(
     if not frames:
         raise InputError("no labelled data to train on")
     train, valid = split_for_validation(frames, valid_fraction, config.seed)
-    model = ADMETModel.fit(train, valid, config=config, progress=progress, cache_dir=get_settings().feature_cache_dir)
+    settings = get_settings()
+    cache_dir, progress = settings.feature_cache_dir, settings.progress if progress is None else progress
+    side_tasks = None
+    if side_frames:
+        from fedadmet.chem.featurizers import default_feature_set
+        from fedadmet.models.auxiliary import fit_auxiliary
+
+        side_tasks = fit_auxiliary(
+            side_frames, default_feature_set(), config.auxiliary, config.seed, cache_dir, progress
+        )
+    model = ADMETModel.fit(train, valid, config=config, progress=progress, cache_dir=cache_dir, side_tasks=side_tasks)
     model.metadata |= {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "data": data_description,

@@ -81,10 +81,12 @@ def test_train_on_a_folder_then_predict(tmp_path: Path) -> None:
     herg = pd.read_csv(bundled_path("tdc_admet_group", "herg", "train_val.csv.gz")).head(120)
     herg.to_csv(data / "herg" / "train_val.csv", index=False)
     model_dir = tmp_path / "model"
-    result = runner.invoke(app, ["train", str(data), "-o", str(model_dir), "--gbm-iterations", "25"])
+    command = ["train", str(data), "-o", str(model_dir), "--gbm-iterations", "25", "--no-side-tasks"]
+    result = runner.invoke(app, command)
     assert result.exit_code == 0, result.output
     card = json.loads((model_dir / "model.json").read_text())
     assert list(card["heads"]) == ["hERG"]
+    assert card["auxiliary"] is None
     assert card["config"]["gbm"]["iterations"] == 25
     assert len(card["metadata"]["data_sha256"]["hERG"]) == 64
 

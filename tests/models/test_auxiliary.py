@@ -1,0 +1,58 @@
+"""Side-task predictor: out-of-fold features for its own molecules, fold mean elsewhere, stored with the model."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fedadmet.chem.compute import compute_features
+from fedadmet.chem.featurizers import default_feature_set
+from fedadmet.data.public import bundled_path, pharmabench_frames
+from fedadmet.data.splits import without_molecules
+from fedadmet.models.admet_model import ADMETModel
+from fedadmet.models.auxiliary import fit_auxiliary
+from tests.tiny_model import TINY_CONFIG, tiny_side_frames, tiny_side_tasks
+
+NEW_MOLECULES = ["CCO", "CC(=O)Nc1ccc(O)cc1"]
+
+
+def test_side_molecules_get_the_held_out_fold_and_new_molecules_the_fold_mean() -> None:
+    fitted = tiny_side_tasks()
+    side_molecules = list(fitted.out_of_fold)[:20]
+    features = compute_features(side_molecules + NEW_MOLECULES, default_feature_set())
+    scaled = fitted.predictor.scaler.transform(features)
+    per_fold = np.stack([net(scaled) for net in fitted.predictor.folds])
+    got = fitted.features_for(side_molecules + NEW_MOLECULES, features)
+    for row in range(len(side_molecules)):
+        matches = [k for k in range(len(per_fold)) if np.allclose(got[row], per_fold[k, row], atol=1e-5)]
+        assert len(matches) == 1, "a side molecule's feature must come from exactly one fold network"
+    assert not np.allclose(got[: len(side_molecules)], per_fold.mean(0)[: len(side_molecules)], atol=1e-4)
+    np.testing.assert_allclose(got[len(side_molecules) :], per_fold.mean(0)[len(side_molecules) :], atol=1e-5)
+
+
+def test_side_predictor_trains_only_on_the_molecules_it_is_given() -> None:
+    frames = tiny_side_frames()
+    excluded = set(frames["PharmaBench_ppb"]["smiles"].head(50))
+    kept = without_molecules(frames, excluded)
+    fitted = fit_auxiliary(kept, default_feature_set(), TINY_CONFIG.auxiliary, seed=0)
+    assert not excluded & set(fitted.out_of_fold)
+    assert set(fitted.out_of_fold) == {s for f in kept.values() for s in f["smiles"]}
+
+
+def test_model_heads_see_side_task_features_and_they_survive_saving(tiny_model_dir: Path, tmp_path: Path) -> None:
+    model = ADMETModel.load(tiny_model_dir)
+    assert model.auxiliary is not None and model.auxiliary.tasks == ["PharmaBench_bbb", "PharmaBench_ppb"]
+    n_features = len(model.feature_set) + len(model.auxiliary.tasks)
+    assert all(len(head.gbm.feature_names_) == n_features for head in model.heads.values())
+    copy = ADMETModel.load(model.save(tmp_path / "copy"))
+    features = compute_features(NEW_MOLECULES, model.feature_set)
+    np.testing.assert_array_equal(model.auxiliary(features), copy.auxiliary(features))
+
+
+def test_pharmabench_ic50s_are_log10_and_other_values_untouched() -> None:
+    frames = pharmabench_frames(bundled_path(), ".csv.gz", names={"PharmaBench_cyp2d6_ic50", "PharmaBench_ppb"})
+    assert set(frames) == {"PharmaBench_cyp2d6_ic50", "PharmaBench_ppb"}
+    raw = pd.read_csv(bundled_path("pharmabench", "cyp_2d6_reg_final_data.csv.gz"))
+    first = frames["PharmaBench_cyp2d6_ic50"].iloc[0]
+    assert np.isclose(first["y"], np.log10(raw["value"].iloc[0]))
+    assert frames["PharmaBench_ppb"]["y"].between(0, 1).all()
