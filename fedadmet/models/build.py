@@ -10,10 +10,12 @@ from datetime import UTC, datetime
 import pandas as pd
 
 import fedadmet
+from fedadmet.chem.featurizers import default_feature_set
 from fedadmet.config import get_settings
 from fedadmet.data.splits import split_for_validation
 from fedadmet.exceptions import InputError
 from fedadmet.models.admet_model import ADMETModel
+from fedadmet.models.auxiliary import fit_auxiliary
 from fedadmet.models.config import ModelConfig
 
 MIN_ROWS_PER_ENDPOINT = 20
@@ -46,9 +48,6 @@ def train_model(
     cache_dir, progress = settings.feature_cache_dir, settings.progress if progress is None else progress
     side_tasks = None
     if side_frames:
-        from fedadmet.chem.featurizers import default_feature_set
-        from fedadmet.models.auxiliary import fit_auxiliary
-
         side_tasks = fit_auxiliary(
             side_frames, default_feature_set(), config.auxiliary, config.seed, cache_dir, progress
         )
