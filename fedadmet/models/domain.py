@@ -9,28 +9,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-_BATCH = 256  # rows per block: each block makes a few (rows × references) float32 temporaries
-
-
-def tanimoto_matrix(query_bits: np.ndarray, reference_bits: np.ndarray) -> np.ndarray:
-    """Tanimoto similarities between binary fingerprints given as 0/1 rows."""
-    return _tanimoto(query_bits.astype(np.float32), reference_bits.astype(np.float32))
-
-
-def _tanimoto(query: np.ndarray, reference: np.ndarray, reference_counts: np.ndarray | None = None) -> np.ndarray:
-    intersection = query @ reference.T
-    counts = reference.sum(1) if reference_counts is None else reference_counts
-    union = query.sum(1, keepdims=True) + counts[None, :] - intersection
-    return np.divide(intersection, union, out=np.zeros_like(intersection), where=union > 0)
-
 
 @dataclass
 class ApplicabilityDomain:
     reference_bits: np.ndarray  # packed with np.packbits, one row per reference molecule
     n_bits: int
     threshold: float = 0.0
-    # Unpacked once per process: unpacking on every call cost more than scoring a small batch.
-    _reference: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    # Unpacked once per process, one row per fingerprint bit: a query's intersection with every reference
+    # is then the sum of the rows of its ~50 set bits, ~8x cheaper than a dense (bits x references) product.
+    _reference_by_bit: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
     _reference_counts: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
@@ -43,14 +30,19 @@ class ApplicabilityDomain:
 
     def score(self, morgan_counts: np.ndarray) -> np.ndarray:
         """Similarity (0-1) of each molecule to its nearest reference molecule."""
-        if self._reference is None:
-            self._reference = np.unpackbits(self.reference_bits, axis=1, count=self.n_bits).astype(np.float32)
-            self._reference_counts = self._reference.sum(1)
-        query = (morgan_counts > 0).astype(np.float32)
-        out = np.zeros(len(query), dtype=np.float32)
-        for start in range(0, len(query), _BATCH):
-            block = _tanimoto(query[start : start + _BATCH], self._reference, self._reference_counts)
-            out[start : start + _BATCH] = block.max(1)
+        if self._reference_by_bit is None:
+            reference = np.unpackbits(self.reference_bits, axis=1, count=self.n_bits)
+            self._reference_by_bit = np.ascontiguousarray(reference.T)
+            self._reference_counts = reference.sum(1, dtype=np.float32)
+        assert self._reference_counts is not None
+        out = np.zeros(len(morgan_counts), dtype=np.float32)
+        if not self._reference_counts.size:
+            return out
+        for i, present in enumerate(morgan_counts > 0):
+            on_bits = np.flatnonzero(present)
+            intersection = self._reference_by_bit[on_bits].sum(0, dtype=np.uint16).astype(np.float32)
+            union = np.float32(len(on_bits)) + self._reference_counts - intersection
+            out[i] = np.divide(intersection, union, out=np.zeros_like(intersection), where=union > 0).max()
         return out
 
     def calibrate(self, validation_counts: np.ndarray, quantile: float) -> None:

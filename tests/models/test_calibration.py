@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from fedadmet.models.calibration import ConformalRegressor, PlattCalibrator
-from fedadmet.models.domain import ApplicabilityDomain, tanimoto_matrix
+from fedadmet.models.domain import ApplicabilityDomain
 
 
 def test_conformal_intervals_reach_their_coverage_on_new_data() -> None:
@@ -49,10 +49,18 @@ def test_platt_with_one_class_is_identity() -> None:
     np.testing.assert_allclose(PlattCalibrator.fit(p, np.ones(2))(p), p)
 
 
-def test_tanimoto_matches_the_definition() -> None:
-    a = np.array([[1, 1, 0, 0], [0, 0, 0, 0]], dtype=bool)
-    b = np.array([[1, 0, 1, 0], [1, 1, 0, 0]], dtype=bool)
-    np.testing.assert_allclose(tanimoto_matrix(a, b), [[1 / 3, 1.0], [0.0, 0.0]])
+def test_domain_score_is_the_nearest_reference_tanimoto_similarity() -> None:
+    rng = np.random.default_rng(1)
+    reference = rng.uniform(size=(40, 70)) < 0.3
+    query = np.vstack([rng.uniform(size=(12, 70)) < 0.3, np.zeros((1, 70), dtype=bool)])  # last: no bit set
+    domain = ApplicabilityDomain.from_counts(reference.astype(np.float32), max_reference=100, seed=0)
+
+    def tanimoto(a: np.ndarray, b: np.ndarray) -> float:
+        union = np.sum(a | b)
+        return float(np.sum(a & b) / union) if union else 0.0
+
+    expected = [max(tanimoto(q, r) for r in reference) for q in query]
+    np.testing.assert_allclose(domain.score(query * 3.0), expected, rtol=1e-6)  # counts, not bits
 
 
 def test_domain_threshold_keeps_the_requested_share_of_held_out_molecules() -> None:
