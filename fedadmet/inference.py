@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fedadmet.chem.alerts import structural_alerts_many
-from fedadmet.chem.standardize import standardize_many
+from fedadmet.chem.pipeline import iter_chemistry
+from fedadmet.chem.standardize import standardize_with_form
 from fedadmet.config import get_settings
 from fedadmet.data.loaders import find_smiles_column
 from fedadmet.exceptions import ArtifactError
-from fedadmet.models.admet_model import ADMETModel
+from fedadmet.models.admet_model import ADMETModel, RawPrediction
 
 BUNDLED_MODEL = Path(__file__).parent / "resources" / "default_model"
 DOMAIN_COLUMN = "applicability_domain"
@@ -63,28 +63,43 @@ def predict(
     else:
         inputs = list(molecules)
         frame = pd.DataFrame({"input_smiles": inputs})
-    batch = standardize_many(inputs)
-    valid = batch.valid_indices
-    columns: dict[str, np.ndarray] = {"smiles": np.array(batch.smiles, dtype=object)}
-    raw = model.predict_smiles(batch.valid_forms) if valid else None
+    # Each distinct text is parsed, standardised, featurised and matched against the alerts once, chunk
+    # by chunk; the model predicts each chunk while worker processes compute the next.
+    texts = list(dict.fromkeys(value for value in inputs if isinstance(value, str)))
+    standardized: dict[str, tuple[str | None, str | None, str | None]] = {}
+    row_of: dict[str, int] = {}  # text -> row of the predictions below
+    parts: list[RawPrediction] = []
+    found_alerts: list[list[str]] = []
+    position = 0
+    for chunk in iter_chemistry(texts, model.feature_set):
+        for text, result in zip(texts[position : position + len(chunk.standardized)], chunk.standardized, strict=True):
+            standardized[text] = result
+            if result[2] is None:
+                row_of[text] = len(row_of)
+        position += len(chunk.standardized)
+        if len(chunk.features):
+            parts.append(model.predict_features(chunk.features))
+            found_alerts.extend(chunk.alerts)
+    raw = RawPrediction.concatenate(parts) if parts else None
+    rows = np.array([row_of.get(value, -1) if isinstance(value, str) else -1 for value in inputs], dtype=int)
+    valid = np.flatnonzero(rows >= 0)
+    outcomes = [standardized[value] if isinstance(value, str) else standardize_with_form(value) for value in inputs]
+    columns: dict[str, np.ndarray] = {"smiles": np.array([parent for parent, _, _ in outcomes], dtype=object)}
     for name in model.endpoints:
         for key, source in ((name, "values"), (f"{name}_uncertainty", "uncertainty")):
             column = np.full(len(inputs), np.nan)
             if raw is not None:
-                column[valid] = getattr(raw, source)[name]
+                column[valid] = getattr(raw, source)[name][rows[valid]]
             columns[key] = column
     domain = np.full(len(inputs), np.nan)
     in_domain = np.full(len(inputs), None, dtype=object)
     alerts = np.full(len(inputs), None, dtype=object)
     if raw is not None:
-        domain[valid] = raw.domain_score
-        in_domain[valid] = raw.in_domain.tolist()
-        alerts[valid] = ["; ".join(found) for found in structural_alerts_many(batch.valid_smiles)]
+        domain[valid] = raw.domain_score[rows[valid]]
+        in_domain[valid] = raw.in_domain[rows[valid]].tolist()
+        alerts[valid] = ["; ".join(found_alerts[row]) for row in rows[valid]]
     columns |= {DOMAIN_COLUMN: domain, IN_DOMAIN_COLUMN: in_domain, ALERTS_COLUMN: alerts}
-    errors = np.full(len(inputs), None, dtype=object)
-    for index, reason in batch.reasons().items():
-        errors[index] = reason
-    columns[ERROR_COLUMN] = errors
+    columns[ERROR_COLUMN] = np.array([reason for _, _, reason in outcomes], dtype=object)
     profile = pd.DataFrame(columns)
     overlap = [c for c in profile.columns if c in frame.columns]
     return pd.concat([frame.drop(columns=overlap), profile], axis=1)

@@ -33,7 +33,7 @@ _MOL_PICKLE_MAGIC = b"\xef\xbe\xad\xde"  # how every RDKit molecule pickle start
 class _Alert:
     name: str  # "<catalogue>:<alert name>"
     entry: FilterCatalogEntry
-    screen: np.ndarray | None  # packed pattern-fingerprint bits the molecule must have; None: never screened out
+    screen: np.ndarray  # packed pattern-fingerprint bits the molecule must have; none set: never screened out
 
 
 def _entry_pattern(entry: FilterCatalogEntry) -> Chem.Mol | None:
@@ -54,10 +54,12 @@ def _entry_pattern(entry: FilterCatalogEntry) -> Chem.Mol | None:
     return pattern if pattern.GetNumAtoms() else None
 
 
-def _screen_bits(mol: Chem.Mol) -> np.ndarray:
+def _screen_bits(mol: Chem.Mol | None) -> np.ndarray:
+    """Pattern-fingerprint bits packed into 64-bit words (8x fewer operations when screening); all zero for None."""
     bits = np.zeros(_SCREEN_BITS, dtype=np.uint8)
-    DataStructs.ConvertToNumpyArray(Chem.PatternFingerprint(mol, fpSize=_SCREEN_BITS), bits)
-    return np.packbits(bits)
+    if mol is not None:
+        DataStructs.ConvertToNumpyArray(Chem.PatternFingerprint(mol, fpSize=_SCREEN_BITS), bits)
+    return np.packbits(bits).view(np.uint64)
 
 
 @lru_cache(maxsize=1)
@@ -70,32 +72,44 @@ def _alerts() -> tuple[_Alert, ...]:
         for index in range(catalog.GetNumEntries()):
             entry = catalog.GetEntryWithIdx(index)
             pattern = _entry_pattern(entry)
-            screen = _screen_bits(pattern) if pattern is not None else None
-            alerts.append(_Alert(f"{catalog_name}:{entry.GetDescription()}", entry, screen))
+            alerts.append(_Alert(f"{catalog_name}:{entry.GetDescription()}", entry, _screen_bits(pattern)))
     return tuple(alerts)
 
 
+@lru_cache(maxsize=1)
+def _screens() -> np.ndarray:
+    """Every alert's screen, one row each: one molecule is screened against all of them in one operation."""
+    return np.stack([alert.screen for alert in _alerts()])
+
+
+def prepare_alerts() -> None:
+    """Build the screened catalogue now, before worker processes are forked, so that they inherit it
+    instead of each building its own."""
+    _screens()
+
+
+def alerts_for_mols(mols: Sequence[Chem.Mol | None]) -> list[list[str]]:
+    """For each molecule, every alert it matches as ``"<catalogue>:<alert name>"``, sorted and unique;
+    ``None`` (a molecule that could not be read) gets none."""
+    alerts, screens = _alerts(), _screens()
+    found = []
+    for mol in mols:
+        hits = set()
+        if mol is not None:
+            candidates = np.flatnonzero(((_screen_bits(mol) & screens) == screens).all(axis=1))
+            hits = {alerts[i].name for i in candidates if alerts[i].entry.HasFilterMatch(mol)}
+        found.append(sorted(hits))
+    return found
+
+
 def _alerts_chunk(smiles: Sequence[str]) -> list[list[str]]:
-    mols = [Chem.MolFromSmiles(s) if isinstance(s, str) else None for s in smiles]
-    parsed = [i for i, mol in enumerate(mols) if mol is not None]
-    found: list[set[str]] = [set() for _ in smiles]
-    if parsed:
-        fingerprints = np.stack([_screen_bits(mols[i]) for i in parsed])
-        for alert in _alerts():
-            if alert.screen is None:
-                candidates = range(len(parsed))
-            else:
-                candidates = np.flatnonzero(((fingerprints & alert.screen) == alert.screen).all(axis=1))
-            for row in candidates:
-                if alert.entry.HasFilterMatch(mols[parsed[row]]):
-                    found[parsed[row]].add(alert.name)
-    return [sorted(hits) for hits in found]
+    return alerts_for_mols([Chem.MolFromSmiles(s) if isinstance(s, str) else None for s in smiles])
 
 
 def structural_alerts_many(smiles: Sequence[str]) -> list[list[str]]:
     """For each molecule, every alert it matches as ``"<catalogue>:<alert name>"``, sorted and unique;
     large inputs run in worker processes. Unparsable SMILES get no alerts."""
-    _alerts()  # built here once, so that forked workers inherit it instead of each building its own
+    prepare_alerts()
     return [hits for chunk in map_chunks(_alerts_chunk, list(smiles), description="alerts") for hits in chunk]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
@@ -17,6 +17,35 @@ _CHUNK = 256
 Result = TypeVar("Result")
 
 
+def iter_chunks(
+    function: Callable[[Sequence[str]], Result],
+    smiles: Sequence[str],
+    *,
+    description: str,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
+) -> Iterator[Result]:
+    """``function`` over chunks of ``smiles``, yielded in order as soon as each is ready, so that the caller
+    can use one chunk while workers compute the next. Large inputs go to worker processes with a progress
+    bar; small ones stay in-process, where start-up would dominate."""
+    settings = get_settings()
+    n_jobs = settings.n_jobs if n_jobs is None else n_jobs
+    progress = settings.progress if progress is None else progress
+    chunks = [smiles[i : i + _CHUNK] for i in range(0, len(smiles), _CHUNK)]
+    with tqdm(total=len(smiles), desc=description, unit="mol", disable=not progress or len(smiles) < 500) as bar:
+        if n_jobs > 1 and len(smiles) >= settings.parallel_threshold:
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
+                for chunk, result in zip(chunks, pool.map(function, chunks), strict=True):
+                    bar.update(len(chunk))
+                    yield result
+        else:
+            for chunk in chunks:
+                result = function(chunk)
+                bar.update(len(chunk))
+                yield result
+
+
 def map_chunks(
     function: Callable[[Sequence[str]], Result],
     smiles: Sequence[str],
@@ -25,22 +54,5 @@ def map_chunks(
     n_jobs: int | None = None,
     progress: bool | None = None,
 ) -> list[Result]:
-    """``function`` over chunks of ``smiles``, in order; large inputs go to worker processes with a progress bar,
-    small ones stay in-process where start-up would dominate."""
-    settings = get_settings()
-    n_jobs = settings.n_jobs if n_jobs is None else n_jobs
-    progress = settings.progress if progress is None else progress
-    chunks = [smiles[i : i + _CHUNK] for i in range(0, len(smiles), _CHUNK)]
-    results: list[Result] = []
-    with tqdm(total=len(smiles), desc=description, unit="mol", disable=not progress or len(smiles) < 500) as bar:
-        if n_jobs > 1 and len(smiles) >= settings.parallel_threshold:
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
-                for chunk, result in zip(chunks, pool.map(function, chunks), strict=True):
-                    results.append(result)
-                    bar.update(len(chunk))
-        else:
-            for chunk in chunks:
-                results.append(function(chunk))
-                bar.update(len(chunk))
-    return results
+    """:func:`iter_chunks`, collected."""
+    return list(iter_chunks(function, smiles, description=description, n_jobs=n_jobs, progress=progress))

@@ -74,36 +74,46 @@ def standardize_with_form(smiles: object) -> tuple[str | None, str | None, str |
     """``(parent, form, reason)``: the standardised parent is the molecule's identity (dedupe, leakage);
     the form is the input as given (all fragments and charges), canonicalised, which models featurise
     because salt form and charge state change properties such as solubility."""
+    parent, form, reason, _ = standardize_to_mols(smiles)
+    return parent, form, reason
+
+
+def standardize_to_mols(
+    smiles: object,
+) -> tuple[str | None, str | None, str | None, tuple[Chem.Mol, Chem.Mol] | None]:
+    """:func:`standardize_with_form` plus the parent and form molecules as read back from their canonical
+    SMILES: exactly what a later step would get by parsing them again, so one pass can reuse them."""
     settings = get_settings()
     if smiles is None or (isinstance(smiles, float) and smiles != smiles):
-        return None, None, "missing SMILES (empty cell or unreadable record)"
+        return None, None, "missing SMILES (empty cell or unreadable record)", None
     if not isinstance(smiles, str):
-        return None, None, f"SMILES must be text, got {type(smiles).__name__}"
+        return None, None, f"SMILES must be text, got {type(smiles).__name__}", None
     text = smiles.strip()
     if not text:
-        return None, None, "empty SMILES"
+        return None, None, "empty SMILES", None
     if len(text) > settings.max_smiles_length:
-        return None, None, f"SMILES longer than {settings.max_smiles_length} characters"
+        return None, None, f"SMILES longer than {settings.max_smiles_length} characters", None
     mol = Chem.MolFromSmiles(text)
     if mol is None:
-        return None, None, f"RDKit cannot parse SMILES {text[:80]!r}"
+        return None, None, f"RDKit cannot parse SMILES {text[:80]!r}", None
     if mol.GetNumAtoms() == 0:
-        return None, None, "molecule has no atoms"
+        return None, None, "molecule has no atoms", None
     form = Chem.MolToSmiles(mol)
     try:
         parent_mol = standardize_mol(mol)
     except Exception as exc:  # RDKit raises several unrelated types for chemistry it cannot handle
-        return None, None, f"standardisation failed: {exc}"
+        return None, None, f"standardisation failed: {exc}", None
     heavy = parent_mol.GetNumHeavyAtoms()
     if heavy == 0:
-        return None, None, "molecule has no heavy atoms after standardisation"
+        return None, None, "molecule has no heavy atoms after standardisation", None
     if heavy > settings.max_heavy_atoms:
-        return None, None, f"molecule has {heavy} heavy atoms, more than the supported {settings.max_heavy_atoms}"
+        return None, None, f"molecule has {heavy} heavy atoms, more than the supported {settings.max_heavy_atoms}", None
     parent = Chem.MolToSmiles(parent_mol)
-    if Chem.MolFromSmiles(parent) is None or Chem.MolFromSmiles(form) is None:
+    parent_again, form_again = Chem.MolFromSmiles(parent), Chem.MolFromSmiles(form)
+    if parent_again is None or form_again is None:
         # Every later step re-parses canonical SMILES, so a structure RDKit cannot read back is unusable.
-        return None, None, "standardised structure does not round-trip through SMILES (RDKit cannot re-read it)"
-    return parent, form, None
+        return None, None, "standardised structure does not round-trip through SMILES (RDKit cannot re-read it)", None
+    return parent, form, None, (parent_again, form_again)
 
 
 def _standardize_chunk(values: Sequence[str]) -> list[tuple[str | None, str | None, str | None]]:

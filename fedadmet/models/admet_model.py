@@ -67,6 +67,16 @@ class RawPrediction:
     domain_score: np.ndarray
     in_domain: np.ndarray
 
+    @classmethod
+    def concatenate(cls, parts: Sequence[RawPrediction]) -> RawPrediction:
+        """Row blocks predicted separately (e.g. chunk by chunk), stacked in order; ``parts`` must not be empty."""
+        return cls(
+            {name: np.concatenate([part.values[name] for part in parts]) for name in parts[0].values},
+            {name: np.concatenate([part.uncertainty[name] for part in parts]) for name in parts[0].uncertainty},
+            np.concatenate([part.domain_score for part in parts]),
+            np.concatenate([part.in_domain for part in parts]),
+        )
+
 
 @dataclass
 class ADMETModel:

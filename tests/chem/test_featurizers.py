@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from fedadmet.chem.featurizers import (
     default_feature_set,
 )
 from fedadmet.config import get_settings
+from tests.spy_pool import SpyPool
 
 MOLECULES = ["CCO", "c1ccccc1O", "CC(=O)Oc1ccccc1C(=O)O", "CN1CCC[C@H]1c1cccnc1", "O=C(O)CCc1c[nH]c2ccccc12"]
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -221,14 +221,6 @@ def test_cache_is_separate_per_signature(tmp_path: Path) -> None:
     assert set(FeatureCache(tmp_path, small.signature).load()) == {"CCO"}
 
 
-class _SpyPool(ProcessPoolExecutor):
-    created = 0
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        type(self).created += 1
-        super().__init__(*args, **kwargs)
-
-
 def test_parallel_path_gives_the_serial_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
     smiles = _canonical_series(14)
     smiles += smiles[:3]  # duplicates across chunks
@@ -238,18 +230,18 @@ def test_parallel_path_gives_the_serial_matrix(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("FEDADMET_PARALLEL_THRESHOLD", "10")
     get_settings.cache_clear()
     monkeypatch.setattr(parallel, "_CHUNK", 4)  # several chunks, so their order matters
-    monkeypatch.setattr(parallel, "ProcessPoolExecutor", _SpyPool)
-    _SpyPool.created = 0
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", SpyPool)
+    SpyPool.created = 0
     in_workers = compute_features(smiles, featurizer, n_jobs=2)
 
-    assert _SpyPool.created == 1, "the parallel path was not taken"
+    assert SpyPool.created == 1, "the parallel path was not taken"
     np.testing.assert_array_equal(in_workers, serial)
 
 
 def test_small_inputs_stay_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FEDADMET_PARALLEL_THRESHOLD", "10")
     get_settings.cache_clear()
-    monkeypatch.setattr(parallel, "ProcessPoolExecutor", _SpyPool)
-    _SpyPool.created = 0
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", SpyPool)
+    SpyPool.created = 0
     compute_features(_canonical_series(9), MorganCountFeaturizer(n_bits=64), n_jobs=2)
-    assert _SpyPool.created == 0
+    assert SpyPool.created == 0

@@ -1,0 +1,46 @@
+"""The chemistry behind a profile in one pass: each molecule is parsed once, then standardised,
+featurised and matched against the structural alerts in the same worker. Three separate passes would
+each parse it again and each start their own worker processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+
+from fedadmet.chem.alerts import alerts_for_mols, prepare_alerts
+from fedadmet.chem.featurizers import Featurizer
+from fedadmet.chem.parallel import iter_chunks
+from fedadmet.chem.standardize import standardize_to_mols
+
+
+@dataclass
+class ChemistryChunk:
+    """Results for consecutive input texts: ``standardized`` has one ``(parent, form, reason)`` per text;
+    ``features`` and ``alerts`` have one row per text that standardised, in the same order."""
+
+    standardized: list[tuple[str | None, str | None, str | None]]
+    features: np.ndarray
+    alerts: list[list[str]]
+
+
+def _chemistry_chunk(featurizer: Featurizer, texts: Sequence[str]) -> ChemistryChunk:
+    standardized, rows, parents = [], [], []
+    for text in texts:
+        parent, form, reason, mols = standardize_to_mols(text)
+        standardized.append((parent, form, reason))
+        if mols is not None:
+            parent_mol, form_mol = mols
+            rows.append(featurizer(form_mol))  # models featurise the input form, alerts look at the parent
+            parents.append(parent_mol)
+    features = np.stack(rows).astype(np.float32) if rows else np.zeros((0, len(featurizer)), dtype=np.float32)
+    return ChemistryChunk(standardized, features, alerts_for_mols(parents))
+
+
+def iter_chemistry(texts: Sequence[str], featurizer: Featurizer) -> Iterator[ChemistryChunk]:
+    """Chunks of results for ``texts``, in order, each yielded as soon as it is ready (worker processes
+    for large inputs), so that a model can predict one chunk while the next is computed."""
+    prepare_alerts()
+    return iter_chunks(partial(_chemistry_chunk, featurizer), texts, description="profile")
