@@ -37,6 +37,7 @@ from fedadmet.models.calibration import ConformalRegressor, PlattCalibrator
 from fedadmet.models.config import ModelConfig
 from fedadmet.models.domain import ApplicabilityDomain
 from fedadmet.models.gbm import GBMModel, feature_pool, fit_gbm, load_gbm, predict_gbm
+from fedadmet.models.labels import forms, label_matrix
 from fedadmet.models.metrics import default_metric, score
 from fedadmet.models.preprocess import FeatureScaler
 from fedadmet.models.trunk_weights import TrunkWeights
@@ -133,13 +134,13 @@ class ADMETModel:
         endpoints = {name: get_endpoint(name) for name in tasks}
         feature_set = default_feature_set()
         every_frame = [f for frames in (train, valid, auxiliary) for f in frames.values()]
-        all_forms = sorted({form for f in every_frame for form in _forms(f)})
+        all_forms = sorted({form for f in every_frame for form in forms(f)})
         features = compute_features(all_forms, feature_set, progress=progress, cache_dir=cache_dir)
         form_row = {form: i for i, form in enumerate(all_forms)}
         # The trunk sees one feature row per molecule identity: that of the first form met.
         row_of = dict(form_row)
         for f in every_frame:
-            for identity, form in zip(f["smiles"], _forms(f), strict=True):
+            for identity, form in zip(f["smiles"], forms(f), strict=True):
                 row_of.setdefault(identity, form_row[form])
 
         train_frames = without_molecules(
@@ -150,16 +151,12 @@ class ADMETModel:
         scaler = FeatureScaler.fit(features[[row_of[s] for s in train_smiles]])
         target_mean, target_std = _regression_scaling(tasks, endpoints, train_frames)
 
+        def scaled_labels(j: int, frame: pd.DataFrame) -> np.ndarray:
+            return (endpoints[tasks[j]].to_model_scale(frame["y"].to_numpy()) - target_mean[j]) / target_std[j]
+
         def matrix(frames: EndpointFrames) -> TaskMatrix:
             smiles = sorted({s for f in frames.values() for s in f["smiles"]})
-            position = {s: i for i, s in enumerate(smiles)}
-            targets = np.full((len(smiles), len(tasks)), np.nan, dtype=np.float32)
-            for j, task in enumerate(tasks):
-                if task not in frames:
-                    continue
-                scaled = (endpoints[task].to_model_scale(frames[task]["y"].to_numpy()) - target_mean[j]) / target_std[j]
-                per_molecule = pd.Series(scaled).groupby(frames[task]["smiles"].to_numpy()).mean()
-                targets[[position[s] for s in per_molecule.index], j] = per_molecule.to_numpy()
+            targets = label_matrix(frames, tasks, smiles, scaled_labels)
             return TaskMatrix(scaler.transform(features[[row_of[s] for s in smiles]]), targets)
 
         is_classification = np.array([endpoints[t].is_classification for t in tasks])
@@ -223,8 +220,8 @@ class ADMETModel:
         form_row: dict[str, int],
         side_tasks: FittedAuxiliary | None,
     ) -> tuple[GBMModel, ValidationParts]:
-        x_train = features[[form_row[f] for f in _forms(train)]]
-        x_valid = features[[form_row[f] for f in _forms(valid)]]
+        x_train = features[[form_row[f] for f in forms(train)]]
+        x_valid = features[[form_row[f] for f in forms(valid)]]
         y_train = endpoint.to_model_scale(train["y"].to_numpy())
         gbm = fit_gbm(
             self._gbm_input(x_train, side_tasks, train["smiles"]),
@@ -427,10 +424,6 @@ def _calibrated_head(
 @lru_cache(maxsize=1)
 def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()  # inspecting the loaded libraries once, not on every call, costs ~0.3 ms
-
-
-def _forms(frame: pd.DataFrame) -> pd.Series:
-    return frame["form"] if "form" in frame else frame["smiles"]
 
 
 def _regression_scaling(

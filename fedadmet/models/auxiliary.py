@@ -24,6 +24,7 @@ from fedadmet.chem.compute import compute_features
 from fedadmet.chem.featurizers import FeatureSet
 from fedadmet.config import get_settings
 from fedadmet.models.config import AuxiliaryConfig
+from fedadmet.models.labels import forms, label_matrix
 from fedadmet.models.preprocess import FeatureScaler
 from fedadmet.models.trunk_weights import TrunkWeights
 
@@ -101,21 +102,18 @@ def fit_auxiliary(
     identities = sorted({s for frame in frames.values() for s in frame["smiles"]})
     form_of: dict[str, str] = {}
     for frame in frames.values():
-        for identity, form in zip(frame["smiles"], frame.get("form", frame["smiles"]), strict=True):
+        for identity, form in zip(frame["smiles"], forms(frame), strict=True):
             form_of.setdefault(identity, form)
     features = compute_features([form_of[s] for s in identities], feature_set, cache_dir=cache_dir, progress=progress)
     scaler = FeatureScaler.fit(features)
     scaled = scaler.transform(features)
-    position = {s: i for i, s in enumerate(identities)}
-    targets = np.full((len(identities), len(tasks)), np.nan, dtype=np.float32)
-    kinds = np.zeros(len(tasks), dtype=bool)
-    for j, task in enumerate(tasks):
-        labels = frames[task]["y"].to_numpy(dtype=float)
-        kinds[j] = is_binary(labels)
-        if not kinds[j]:
-            labels = (labels - labels.mean()) / (labels.std() or 1.0)
-        per_molecule = pd.Series(labels).groupby(frames[task]["smiles"].to_numpy()).mean()
-        targets[[position[s] for s in per_molecule.index], j] = per_molecule.to_numpy()
+    kinds = np.array([is_binary(frames[task]["y"].to_numpy(dtype=float)) for task in tasks])
+
+    def network_labels(j: int, frame: pd.DataFrame) -> np.ndarray:
+        labels = frame["y"].to_numpy(dtype=float)
+        return labels if kinds[j] else (labels - labels.mean()) / (labels.std() or 1.0)
+
+    targets = label_matrix(frames, tasks, identities, network_labels)
 
     rng = np.random.default_rng(seed)
     fold_of = rng.integers(0, config.folds, len(identities))
