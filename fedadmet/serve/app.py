@@ -170,7 +170,7 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
         }
 
     @app.post("/v1/predict")
-    async def predict_route(body: PredictRequest, _: Authorized) -> dict[str, Any]:
+    async def predict_route(body: PredictRequest, _: Authorized) -> JSONResponse:
         if len(body.smiles) > settings.api_max_molecules:
             raise HTTPException(
                 413, f"{len(body.smiles)} molecules in one request; at most {settings.api_max_molecules}"
@@ -179,7 +179,9 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
         if all(p["error"] for p in profiles):
             reasons = "; ".join(f"molecule {i + 1}: {p['error']}" for i, p in enumerate(profiles[:10]))
             raise HTTPException(422, f"no molecule could be profiled: {reasons}")
-        return {"model_version_id": state.model_version_id, "molecules": profiles}
+        # Profiles are plain JSON already: returned as they are, without FastAPI's generic re-encoding
+        # (~0.7 ms per molecule on the event loop, which every concurrent request waits behind).
+        return JSONResponse({"model_version_id": state.model_version_id, "molecules": profiles})
 
     @app.get("/v1/endpoints")
     def endpoints(_: Authorized) -> list[dict[str, Any]]:

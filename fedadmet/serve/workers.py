@@ -1,7 +1,7 @@
 """Where /v1/predict profiles are computed: worker processes, or a thread for small set-ups and tests.
 
 The chemistry behind a profile (standardisation, RDKit descriptors, alert matching) holds Python's
-GIL for ~12 ms per molecule. In a thread of the server it stalls the event loop and every other
+GIL for ~6-9 ms per molecule. In a thread of the server it stalls the event loop and every other
 request while it runs, and it uses one core. In worker processes the event loop stays free and every
 core computes; each worker loads the model once (spawned, so no thread or lock state is inherited).
 """
