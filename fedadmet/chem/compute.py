@@ -11,7 +11,7 @@ import numpy as np
 from rdkit import rdBase
 
 from fedadmet.chem.featurizers import Featurizer
-from fedadmet.chem.parallel import map_chunks
+from fedadmet.chem.parallel import iter_chunks
 from fedadmet.chem.standardize import mols_from_canonical
 
 
@@ -62,10 +62,10 @@ def compute_features(
     known = cache.load() if cache is not None else {}
     missing = list(dict.fromkeys(s for s in smiles if s not in known))
     if missing:
-        blocks = map_chunks(
+        blocks = iter_chunks(
             partial(_featurize_chunk, featurizer), missing, description=description, n_jobs=n_jobs, progress=progress
         )
-        new_rows = np.concatenate(blocks)
+        new_rows = np.concatenate(list(blocks))
         if cache is not None:
             cache.save(missing, new_rows)
         known.update(zip(missing, new_rows, strict=True))

@@ -44,15 +44,3 @@ def iter_chunks(
                 result = function(chunk)
                 bar.update(len(chunk))
                 yield result
-
-
-def map_chunks(
-    function: Callable[[Sequence[str]], Result],
-    smiles: Sequence[str],
-    *,
-    description: str,
-    n_jobs: int | None = None,
-    progress: bool | None = None,
-) -> list[Result]:
-    """:func:`iter_chunks`, collected."""
-    return list(iter_chunks(function, smiles, description=description, n_jobs=n_jobs, progress=progress))

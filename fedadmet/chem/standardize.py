@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from rdkit import Chem, RDLogger
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
-from fedadmet.chem.parallel import map_chunks
+from fedadmet.chem.parallel import iter_chunks
 from fedadmet.config import get_settings
 
 RDLogger.DisableLog("rdApp.*")
@@ -126,7 +126,7 @@ def standardize_many(smiles: Iterable[object]) -> StandardizedBatch:
     Each distinct text is standardised once (data sets repeat molecules), in worker processes when many."""
     values = list(smiles)
     texts = list(dict.fromkeys(value for value in values if isinstance(value, str)))
-    chunks = map_chunks(_standardize_chunk, texts, description="standardise")
+    chunks = iter_chunks(_standardize_chunk, texts, description="standardise")
     known = dict(zip(texts, (result for chunk in chunks for result in chunk), strict=True))
     parents: list[str | None] = []
     forms: list[str | None] = []
