@@ -26,7 +26,7 @@ import pandas as pd
 from fedadmet.chem.featurizers import default_feature_set
 from fedadmet.data.catalogue import TDC_BENCHMARK_ENDPOINTS
 from fedadmet.data.loaders import MoleculeTable, load_tdc
-from fedadmet.data.public import non_benchmark_frames, pharmabench_frames
+from fedadmet.data.public import non_benchmark_frames, side_task_frames
 from fedadmet.data.splits import leaked_molecules, without_molecules
 from fedadmet.models.admet_model import ADMETModel
 from fedadmet.models.auxiliary import fit_auxiliary
@@ -199,8 +199,7 @@ def main(argv: list[str] | None = None) -> None:
     auxiliary = {} if args.quick else load_auxiliary(args.data_dir)
     side_tasks, side_minutes = None, 0.0
     if not args.quick:
-        # The trunk's auxiliary sets, already loaded, plus PharmaBench: the same sets as side_task_frames.
-        side_data = without_molecules(auxiliary | pharmabench_frames(args.data_dir, ".csv"), test_molecules)
+        side_data = without_molecules(side_task_frames(auxiliary, args.data_dir, ".csv"), test_molecules)
         assert not leaked_molecules(side_data, test_molecules)
         started = time.time()
         print(f"training the side-task predictor on {len(side_data)} public tasks", flush=True)

@@ -67,7 +67,13 @@ def train(
 ) -> None:
     """Train a model (trunk + heads for every endpoint found) and save it without pickle."""
     from fedadmet.config import get_settings
-    from fedadmet.data.public import bundled_path, public_training_frames, side_task_frames, training_frames_from_path
+    from fedadmet.data.public import (
+        bundled_path,
+        non_benchmark_frames,
+        public_training_frames,
+        side_task_frames,
+        training_frames_from_path,
+    )
     from fedadmet.models.build import train_model
     from fedadmet.models.config import GBMConfig, ModelConfig
 
@@ -81,7 +87,10 @@ def train(
         config = ModelConfig(seed=seed)
         if gbm_iterations is not None:
             config = config.model_copy(update={"gbm": GBMConfig(iterations=gbm_iterations)})
-        side = side_task_frames(bundled_path(), ".csv.gz") if side_tasks else None
+        side = None
+        if side_tasks:  # the bundled public sets; read again only when training on the user's own data
+            public = frames if data is None else non_benchmark_frames(bundled_path(), ".csv.gz")
+            side = side_task_frames(public, bundled_path(), ".csv.gz")
         model = train_model(frames, config, side_frames=side, data_description=description)
     except FedadmetError as exc:
         raise fail(str(exc)) from None

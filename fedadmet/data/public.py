@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from importlib.resources import files
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from fedadmet.data.loaders import MoleculeTable, find_smiles_column, load_tdc, r
 from fedadmet.exceptions import InputError
 
 TOX21_ASSAYS = tuple(name for name, e in CATALOGUE.items() if e.source == "MoleculeNet tox21.csv")
+NON_BENCHMARK_ENDPOINTS = ("CYP1A2_Veith", "CYP2C19_Veith", *TOX21_ASSAYS, "ClinTox")
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tab")
 
 
@@ -86,10 +87,11 @@ def pharmabench_frames(root: Path, suffix: str, names: Collection[str] | None = 
     return frames
 
 
-def side_task_frames(root: Path, suffix: str) -> dict[str, pd.DataFrame]:
-    """Every public data set that only feeds the side-task predictor or the trunk: CYP1A2/CYP2C19,
-    Tox21, ClinTox and PharmaBench."""
-    return non_benchmark_frames(root, suffix) | pharmabench_frames(root, suffix)
+def side_task_frames(loaded: Mapping[str, pd.DataFrame], root: Path, suffix: str) -> dict[str, pd.DataFrame]:
+    """The side-task predictor's data: CYP1A2/CYP2C19, Tox21 and ClinTox taken from ``loaded`` (frames
+    already read by :func:`non_benchmark_frames` or :func:`public_training_frames`, so they are not read
+    and standardised again), plus PharmaBench from ``root``."""
+    return {name: loaded[name] for name in NON_BENCHMARK_ENDPOINTS} | pharmabench_frames(root, suffix)
 
 
 def _table(path: Path, smiles_column: str, labels: list[str]) -> MoleculeTable:

@@ -4,10 +4,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
+import fedadmet.data.public as public
 from fedadmet.chem.compute import compute_features
 from fedadmet.chem.featurizers import default_feature_set
-from fedadmet.data.public import bundled_path, pharmabench_frames
+from fedadmet.data.public import NON_BENCHMARK_ENDPOINTS, bundled_path, pharmabench_frames, side_task_frames
 from fedadmet.data.splits import without_molecules
 from fedadmet.models.admet_model import ADMETModel
 from fedadmet.models.auxiliary import fit_auxiliary
@@ -56,3 +58,12 @@ def test_pharmabench_ic50s_are_log10_and_other_values_untouched() -> None:
     first = frames["PharmaBench_cyp2d6_ic50"].iloc[0]
     assert np.isclose(first["y"], np.log10(raw["value"].iloc[0]))
     assert frames["PharmaBench_ppb"]["y"].between(0, 1).all()
+
+
+def test_side_data_reuses_the_loaded_public_sets_and_adds_pharmabench(monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = {name: pd.DataFrame({"smiles": ["C"], "y": [1.0]}) for name in (*NON_BENCHMARK_ENDPOINTS, "Caco2_Wang")}
+    pharmabench = {"PharmaBench_logd": pd.DataFrame({"smiles": ["CC"], "y": [0.5]})}
+    monkeypatch.setattr(public, "pharmabench_frames", lambda root, suffix: pharmabench)
+    side = side_task_frames(loaded, bundled_path(), ".csv.gz")
+    assert set(side) == {*NON_BENCHMARK_ENDPOINTS, "PharmaBench_logd"}  # benchmark endpoints stay out
+    assert all(side[name] is loaded[name] for name in NON_BENCHMARK_ENDPOINTS)  # taken as loaded, not re-read
