@@ -36,10 +36,11 @@ from fedadmet.models.blending import ValidationParts, choose_blend_weight
 from fedadmet.models.calibration import ConformalRegressor, PlattCalibrator
 from fedadmet.models.config import ModelConfig
 from fedadmet.models.domain import ApplicabilityDomain
-from fedadmet.models.gbm import GBMModel, feature_pool, fit_gbm, load_gbm, predict_gbm
+from fedadmet.models.gbm import GBMModel, fit_gbm, load_gbm, predict_gbm
 from fedadmet.models.labels import forms, label_matrix
 from fedadmet.models.metrics import default_metric, score
 from fedadmet.models.preprocess import FeatureScaler
+from fedadmet.models.trees import ObliviousForest
 from fedadmet.models.trunk_weights import TrunkWeights
 
 if TYPE_CHECKING:
@@ -93,6 +94,7 @@ class ADMETModel:
     domain: ApplicabilityDomain
     metadata: dict[str, object] = field(default_factory=dict)
     auxiliary: AuxiliaryPredictor | None = None
+    forest: ObliviousForest | None = field(default=None, repr=False)  # the heads' trees, for prediction
 
     @property
     def endpoints(self) -> list[str]:
@@ -271,8 +273,15 @@ class ADMETModel:
     def head_components(self, features: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per endpoint, the GBM and the trunk prediction on the model scale, before blending."""
         trunk = self._trunk_predictions(features)
-        pool = feature_pool(self._gbm_input(features))
-        return {name: (predict_gbm(head.gbm, pool), trunk[name]) for name, head in self.heads.items()}
+        classifiers = [head.endpoint.is_classification for head in self.heads.values()]
+        gbm = self._head_forest().predict(self._gbm_input(features), classifiers)
+        return {name: (gbm[:, j], trunk[name]) for j, name in enumerate(self.heads)}
+
+    def _head_forest(self) -> ObliviousForest:
+        """The heads' trees as one forest, compiled from CatBoost once (or loaded with the model)."""
+        if self.forest is None or self.forest.heads != tuple(self.heads):
+            self.forest = ObliviousForest.from_catboost({name: head.gbm for name, head in self.heads.items()})
+        return self.forest
 
     def predict_features(self, features: np.ndarray) -> RawPrediction:
         """Predictions for precomputed features (rows from :meth:`featurize`).
@@ -316,6 +325,7 @@ class ADMETModel:
         }
         if self.auxiliary is not None:
             tensors |= self.auxiliary.arrays()
+        tensors |= self._head_forest().arrays()
         save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, folder / "weights.safetensors")
         heads = {}
         for name, head in self.heads.items():
@@ -393,6 +403,8 @@ class ADMETModel:
                 if card.get("auxiliary")
                 else None
             ),
+            # Models saved before the forest was stored compile it from the .cbm files on first use.
+            forest=ObliviousForest.from_arrays(tensors, list(heads)),
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from catboost import CatBoostClassifier, CatBoostRegressor, Pool
+from catboost import CatBoostClassifier, CatBoostRegressor
 
 from fedadmet.models.config import GBMConfig
 
@@ -25,19 +25,12 @@ def fit_gbm(
     return model.fit(features, targets)
 
 
-def feature_pool(features: np.ndarray) -> Pool:
-    """Features converted once for every head: CatBoost's conversion costs more than a small prediction."""
-    return Pool(np.ascontiguousarray(features, dtype=np.float32))
-
-
-def predict_gbm(model: GBMModel, features: np.ndarray | Pool) -> np.ndarray:
-    """Probability of the positive class, or the regression value on the model scale.
-
-    One thread: predictions are made chunk by chunk beside worker processes that keep every core busy,
-    and for a few rows CatBoost's thread start-up costs more than the trees (same values either way)."""
+def predict_gbm(model: GBMModel, features: np.ndarray) -> np.ndarray:
+    """Probability of the positive class, or the regression value on the model scale, by CatBoost itself
+    (while training; trained models predict with :class:`fedadmet.models.trees.ObliviousForest`)."""
     if isinstance(model, CatBoostClassifier):
-        return model.predict_proba(features, thread_count=1)[:, 1]
-    return model.predict(features, thread_count=1)
+        return model.predict_proba(features)[:, 1]
+    return model.predict(features)
 
 
 def load_gbm(path: str, is_classification: bool) -> GBMModel:

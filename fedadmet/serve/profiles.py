@@ -124,7 +124,7 @@ def molecule_profiles(
     """One JSON-ready profile per row of a :func:`fedadmet.inference.predict` frame, in row order."""
     catalogue = [get_endpoint(name) for name in endpoints]
     profiles = []
-    for record in frame.to_dict("records"):
+    for record in _records(frame):
         profile: dict[str, Any] = {
             "input": _text(record.get("input_smiles")),
             "smiles": _text(record.get("smiles")),
@@ -141,6 +141,13 @@ def molecule_profiles(
             }
         profiles.append(profile)
     return profiles
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """``frame.to_dict("records")`` from whole columns: pandas' own reads each cell through its indexer,
+    6 ms for one 80-column row, a third of a one-molecule request."""
+    columns = {name: frame[name].tolist() for name in frame.columns}
+    return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
 def _endpoint_row(endpoint: Endpoint, record: dict[str, Any], quantiles: list[float] | None) -> dict[str, Any]:
