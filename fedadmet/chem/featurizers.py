@@ -16,6 +16,8 @@ from rdkit import Chem
 from rdkit.Avalon import pyAvalonTools
 from rdkit.Chem import Descriptors, rdFingerprintGenerator, rdReducedGraphs
 
+from fedadmet.chem.descriptors import FAST_EQUIVALENTS, cache_estate_indices
+
 # Descriptors left out of the fast 2D set: each costs 0.1-0.8 ms per molecule (measured with RDKit
 # 2026.09) or is numerically unstable (Ipc overflows on large molecules), while adding little signal.
 SLOW_OR_UNSTABLE_DESCRIPTORS = frozenset(
@@ -26,11 +28,12 @@ FAST_DESCRIPTOR_NAMES: tuple[str, ...] = tuple(
 )
 _DESCRIPTOR_FUNCTIONS = dict(Descriptors.descList)
 # RDKit recomputes the (pure-Python, quadratic) EState indices in each of these four unless told not to;
-# every molecule here is a fresh object, so reusing the indices cached on it gives identical values.
+# the featurizer caches them on the molecule first (computed in NumPy, identical values), so all 25
+# EState descriptors read them from there.
 _DESCRIPTOR_FUNCTIONS |= {
     name: partial(_DESCRIPTOR_FUNCTIONS[name], force=0)
     for name in ("MaxEStateIndex", "MinEStateIndex", "MaxAbsEStateIndex", "MinAbsEStateIndex")
-}
+} | FAST_EQUIVALENTS
 _FLOAT32_LIMIT = 1e30
 
 
@@ -132,6 +135,7 @@ class RDKit2DFeaturizer:
         return len(self.names)
 
     def __call__(self, mol: Chem.Mol) -> np.ndarray:
+        cache_estate_indices(mol)
         values = np.empty(len(self.names), dtype=np.float64)
         for i, name in enumerate(self.names):
             try:
