@@ -94,6 +94,18 @@ def _summed_kb(pids: list[int], file_name: str, field: str) -> int:
     return total
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time the processes have used so far (fields 14 and 15 of /proc/<pid>/stat)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def timed_run(command: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
     """Wall time and peak process-tree memory (proportional and resident) of one whole-process run.
 
@@ -207,7 +219,10 @@ def api_latency(clients: int, seconds: float) -> dict[str, object]:
         key = (home / "local_api_key").read_text().strip()
         smiles = approved_drugs()["smiles"].head(500).tolist()
         asyncio.run(_load(base, key, smiles, clients, 3.0))  # warm-up, not counted
+        workers = _process_tree(server.pid)[1:]
+        before = (_cpu_seconds([server.pid]), _cpu_seconds(workers), time.process_time())
         latencies, statuses = asyncio.run(_load(base, key, smiles, clients, seconds))
+        after = (_cpu_seconds([server.pid]), _cpu_seconds(workers), time.process_time())
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -221,6 +236,11 @@ def api_latency(clients: int, seconds: float) -> dict[str, object]:
         "api_p99_ms": round(float(np.percentile(milliseconds, 99)), 1),
         "api_status_counts": {str(k): v for k, v in sorted(statuses.items())},
         "api_errors": sum(v for k, v in statuses.items() if k >= 500),
+        # Where a request's CPU goes: the server's event loop, the profile workers, the clients.
+        "api_cpu_ms_per_request": {
+            part: round((end - start) * 1000 / max(len(latencies), 1), 2)
+            for part, start, end in zip(("server", "workers", "load_generator"), before, after, strict=True)
+        },
     }
 
 
@@ -245,6 +265,9 @@ def write_results(result: dict[str, object], name: str) -> None:
         f"| API p50 / p99, ms ({result['api_clients']} clients, {result['api_seconds']:.0f} s, single molecule) "
         f"| {result['api_p50_ms']} / {result['api_p99_ms']} | – |",
         f"| API requests / 5xx | {result['api_requests']} / {result['api_errors']} | – |",
+        "| API CPU per request, ms (server / profile workers / load generator) | "
+        + " / ".join(str(v) for v in result["api_cpu_ms_per_request"].values())
+        + " | – |",
         "",
         f"Targets: ratio ≥ 10× ({'met' if result['ratio'] >= 10 else 'not met'}), peak memory (PSS) no higher than "
         f"ADMET-AI's ({'met' if result['fedadmet_peak_mb'] <= result['admet_ai_peak_mb'] else 'not met'}), "

@@ -123,6 +123,7 @@ def molecule_profiles(
 ) -> list[dict[str, Any]]:
     """One JSON-ready profile per row of a :func:`fedadmet.inference.predict` frame, in row order."""
     catalogue = [get_endpoint(name) for name in endpoints]
+    points = {name: np.asarray(values) for name, values in quantiles.items()}  # once, not per molecule
     profiles = []
     for record in _records(frame):
         profile: dict[str, Any] = {
@@ -131,7 +132,7 @@ def molecule_profiles(
             "error": _text(record.get(ERROR_COLUMN)),
         }
         if profile["error"] is None:
-            rows = {e.name: _endpoint_row(e, record, quantiles.get(e.name)) for e in catalogue}
+            rows = {e.name: _endpoint_row(e, record, points.get(e.name)) for e in catalogue}
             profile |= {
                 "applicability_domain": _number(record[DOMAIN_COLUMN]),
                 "in_domain": bool(record[IN_DOMAIN_COLUMN]),
@@ -150,9 +151,9 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
-def _endpoint_row(endpoint: Endpoint, record: dict[str, Any], quantiles: list[float] | None) -> dict[str, Any]:
+def _endpoint_row(endpoint: Endpoint, record: dict[str, Any], quantiles: np.ndarray | None) -> dict[str, Any]:
     value, half_width = float(record[endpoint.name]), float(record[f"{endpoint.name}_uncertainty"])
-    drug_percentile = percentile(quantiles, value) if quantiles else None
+    drug_percentile = percentile(quantiles, value) if quantiles is not None and len(quantiles) else None
     return {
         "name": endpoint.name,
         "category": endpoint.category.value,

@@ -58,7 +58,7 @@ def load_reference(model: ADMETModel, folder: Path) -> dict[str, Any]:
     return reference
 
 
-def percentile(quantiles: list[float], value: float) -> float | None:
+def percentile(quantiles: Sequence[float] | np.ndarray, value: float) -> float | None:
     """Percent of approved drugs predicted below ``value`` (interpolated between stored quantiles)."""
     if not np.isfinite(value):
         return None
