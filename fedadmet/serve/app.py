@@ -8,9 +8,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +19,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fedadmet import __version__
 from fedadmet.config import Settings, get_settings
@@ -142,7 +143,7 @@ def create_app(settings: Settings | None = None, model_dir: Path | None = None) 
         lifespan=lifespan,
     )
     app.state.serving = state
-    app.middleware("http")(partial(_limit_body, settings))
+    app.add_middleware(BodyLimit, settings=settings)
     _add_error_handlers(app)
     _add_routes(app, state)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -295,15 +296,31 @@ def _run_json(run: FederationRun) -> dict[str, Any]:
     }
 
 
-async def _limit_body(settings: Settings, request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
-    """Refuse bodies over the limit before reading them (uploads have their own, larger limit)."""
-    limit = settings.upload_max_bytes + 64_000 if request.url.path == "/v1/jobs" else settings.api_max_body_bytes
-    declared = request.headers.get("content-length")
+class BodyLimit:
+    """Refuses bodies over the limit before they are read (uploads have their own, larger limit).
+
+    Plain ASGI: Starlette's ``BaseHTTPMiddleware`` (``app.middleware("http")``) wraps every request in
+    a task group and memory streams, about a millisecond of event-loop time per request."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app, self.settings = app, settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = _body_refusal(self.settings, scope) if scope["type"] == "http" else None
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _body_refusal(settings: Settings, scope: Scope) -> JSONResponse | None:
+    limit = settings.upload_max_bytes + 64_000 if scope["path"] == "/v1/jobs" else settings.api_max_body_bytes
+    declared = Headers(scope=scope).get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         return JSONResponse({"detail": f"request body larger than {limit} bytes (or a bad Content-Length)"}, 413)
-    if declared is None and request.method in {"POST", "PUT", "PATCH"}:
+    if declared is None and scope["method"] in {"POST", "PUT", "PATCH"}:
         return JSONResponse({"detail": "a Content-Length header is required"}, 411)
-    return await call_next(request)
+    return None
 
 
 def _add_error_handlers(app: FastAPI) -> None:
