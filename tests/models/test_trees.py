@@ -34,6 +34,7 @@ def test_forest_predicts_what_catboost_predicts(heads: dict) -> None:
     forest = ObliviousForest.from_catboost(heads)
     rows = np.random.default_rng(1).normal(size=(37, 12)).astype(np.float32)  # more than one block of rows
     rows[:, 3] = np.arange(37) % 4
+    rows[0, :3], rows[1, :3] = np.nan, [np.inf, -np.inf, np.nan]  # CatBoost reads NaN as below every border
     expected = np.stack([predict_gbm(model, rows) for model in heads.values()], axis=1)
     got = forest.predict(rows, is_classification=[True, False])
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
