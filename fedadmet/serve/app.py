@@ -299,8 +299,8 @@ def _run_json(run: FederationRun) -> dict[str, Any]:
 class BodyLimit:
     """Refuses bodies over the limit before they are read (uploads have their own, larger limit).
 
-    Plain ASGI: Starlette's ``BaseHTTPMiddleware`` (``app.middleware("http")``) wraps every request in
-    a task group and memory streams, about a millisecond of event-loop time per request."""
+    Plain ASGI: Starlette's ``BaseHTTPMiddleware`` (``app.middleware("http")``) would wrap every request
+    in a task group and memory streams on the event loop that all concurrent requests share."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app, self.settings = app, settings
