@@ -48,7 +48,8 @@ def cache_estate_indices(mol: Chem.Mol) -> None:
 
 
 def balaban_j(mol: Chem.Mol) -> float:
-    """Balaban's J: ``rdkit.Chem.GraphDescriptors.BalabanJ``."""
+    """Balaban's J: ``rdkit.Chem.GraphDescriptors.BalabanJ`` (which cannot take a molecule without atoms,
+    where this gives 0.0; standardisation never lets one through)."""
     distances = Chem.GetDistanceMatrix(mol, useBO=True, useAtomWts=False, force=False, prefix="Balaban")
     adjacent = Chem.GetAdjacencyMatrix(mol, useBO=False, emptyVal=0, force=False, prefix="NoBO")
     n_atoms = mol.GetNumAtoms()

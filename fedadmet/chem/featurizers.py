@@ -6,6 +6,7 @@ Each featurizer maps an RDKit molecule to a float32 vector of ``len(featurizer)`
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Sequence
 from functools import cached_property, partial
@@ -130,12 +131,15 @@ class RDKit2DFeaturizer:
         if unknown:
             raise ValueError(f"unknown RDKit descriptors: {unknown}")
         self.names = tuple(names)
+        self._reads_estate = any("EState" in name for name in self.names)
 
     def __len__(self) -> int:
         return len(self.names)
 
     def __call__(self, mol: Chem.Mol) -> np.ndarray:
-        cache_estate_indices(mol)
+        if self._reads_estate:
+            with contextlib.suppress(ValueError, RuntimeError, ZeroDivisionError):
+                cache_estate_indices(mol)  # if this fails, RDKit's own EState code fails per descriptor below
         values = np.empty(len(self.names), dtype=np.float64)
         for i, name in enumerate(self.names):
             try:

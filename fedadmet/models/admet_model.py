@@ -11,6 +11,7 @@ predict them.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from fedadmet.models.training import TaskMatrix
 
 ARTIFACT_FORMAT = 1
+log = logging.getLogger(__name__)
 EndpointFrames = Mapping[str, pd.DataFrame]
 
 
@@ -95,6 +97,11 @@ class ADMETModel:
     metadata: dict[str, object] = field(default_factory=dict)
     auxiliary: AuxiliaryPredictor | None = None
     forest: ObliviousForest | None = field(default=None, repr=False)  # the heads' trees, for prediction
+    _forest_of: tuple[GBMModel, ...] = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.forest is not None:  # a forest given with the heads (as load does) is theirs
+            self._forest_of = self._head_models()
 
     @property
     def endpoints(self) -> list[str]:
@@ -225,18 +232,19 @@ class ADMETModel:
         x_train = features[[form_row[f] for f in forms(train)]]
         x_valid = features[[form_row[f] for f in forms(valid)]]
         y_train = endpoint.to_model_scale(train["y"].to_numpy())
+        n_jobs = get_settings().n_jobs
         gbm = fit_gbm(
             self._gbm_input(x_train, side_tasks, train["smiles"]),
             y_train,
             endpoint.is_classification,
             self.config.gbm,
             self.config.seed,
-            get_settings().n_jobs,
+            n_jobs,
         )
         parts = ValidationParts(
             metric=endpoint.metric or default_metric(endpoint.is_classification),
             labels=endpoint.to_model_scale(valid["y"].to_numpy()),
-            gbm=predict_gbm(gbm, self._gbm_input(x_valid, side_tasks, valid["smiles"])),
+            gbm=predict_gbm(gbm, self._gbm_input(x_valid, side_tasks, valid["smiles"]), n_jobs),
             trunk=self._trunk_predictions(x_valid)[endpoint.name],
         )
         return gbm, parts
@@ -277,10 +285,23 @@ class ADMETModel:
         gbm = self._head_forest().predict(self._gbm_input(features), classifiers)
         return {name: (gbm[:, j], trunk[name]) for j, name in enumerate(self.heads)}
 
+    def _head_models(self) -> tuple[GBMModel, ...]:
+        return tuple(head.gbm for head in self.heads.values())
+
     def _head_forest(self) -> ObliviousForest:
-        """The heads' trees as one forest, compiled from CatBoost once (or loaded with the model)."""
-        if self.forest is None or self.forest.heads != tuple(self.heads):
+        """The heads' trees as one forest, compiled from CatBoost once (or loaded with the model), and again
+        whenever a head or its CatBoost model has been replaced since."""
+        models = self._head_models()
+        current = (
+            self.forest is not None
+            and self.forest.heads == tuple(self.heads)
+            and len(models) == len(self._forest_of)
+            and all(a is b for a, b in zip(models, self._forest_of, strict=True))
+        )
+        if not current:
             self.forest = ObliviousForest.from_catboost({name: head.gbm for name, head in self.heads.items()})
+            self._forest_of = models
+        assert self.forest is not None
         return self.forest
 
     def predict_features(self, features: np.ndarray) -> RawPrediction:
@@ -403,8 +424,7 @@ class ADMETModel:
                 if card.get("auxiliary")
                 else None
             ),
-            # Models saved before the forest was stored compile it from the .cbm files on first use.
-            forest=ObliviousForest.from_arrays(tensors, list(heads)),
+            forest=_stored_forest(tensors, heads),
         )
 
 
@@ -431,6 +451,16 @@ def _calibrated_head(
             "n": len(parts.labels),
         }
     return head
+
+
+def _stored_forest(tensors: Mapping[str, np.ndarray], heads: Mapping[str, EndpointHead]) -> ObliviousForest | None:
+    """The forest saved with the model, if it has one and it still holds each .cbm file's number of trees;
+    otherwise (models saved before forests were stored, .cbm files replaced) it is compiled on first use."""
+    forest = ObliviousForest.from_arrays(tensors, list(heads))
+    if forest is not None and forest.tree_counts().tolist() != [head.gbm.tree_count_ for head in heads.values()]:
+        log.warning("the stored trees do not match gbm/*.cbm; compiling them again from the .cbm files")
+        return None
+    return forest
 
 
 @lru_cache(maxsize=1)

@@ -25,12 +25,12 @@ def fit_gbm(
     return model.fit(features, targets)
 
 
-def predict_gbm(model: GBMModel, features: np.ndarray) -> np.ndarray:
+def predict_gbm(model: GBMModel, features: np.ndarray, n_jobs: int) -> np.ndarray:
     """Probability of the positive class, or the regression value on the model scale, by CatBoost itself
     (while training; trained models predict with :class:`fedadmet.models.trees.ObliviousForest`)."""
     if isinstance(model, CatBoostClassifier):
-        return model.predict_proba(features)[:, 1]
-    return model.predict(features)
+        return model.predict_proba(features, thread_count=n_jobs)[:, 1]
+    return model.predict(features, thread_count=n_jobs)
 
 
 def load_gbm(path: str, is_classification: bool) -> GBMModel:

@@ -316,7 +316,7 @@ class BodyLimit:
 def _body_refusal(settings: Settings, scope: Scope) -> JSONResponse | None:
     limit = settings.upload_max_bytes + 64_000 if scope["path"] == "/v1/jobs" else settings.api_max_body_bytes
     declared = Headers(scope=scope).get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+    if declared is not None and (not (declared.isascii() and declared.isdigit()) or int(declared) > limit):
         return JSONResponse({"detail": f"request body larger than {limit} bytes (or a bad Content-Length)"}, 413)
     if declared is None and scope["method"] in {"POST", "PUT", "PATCH"}:
         return JSONResponse({"detail": "a Content-Length header is required"}, 411)

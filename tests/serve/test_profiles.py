@@ -1,3 +1,4 @@
+import json
 import math
 
 import numpy as np
@@ -5,7 +6,7 @@ import pandas as pd
 import pytest
 
 from fedadmet.data.catalogue import get_endpoint
-from fedadmet.serve.profiles import interval, molecule_profiles, radar, threshold_statement, traffic_light
+from fedadmet.serve.profiles import _records, interval, molecule_profiles, radar, threshold_statement, traffic_light
 from fedadmet.serve.reference import percentile
 
 QUANTILES = list(np.linspace(0.0, 10.0, 101))
@@ -88,3 +89,8 @@ def test_profiles_keep_row_order_and_report_errors_without_predictions() -> None
         "traffic_light": "green",
     }
     assert bad == {"input": "bad", "smiles": None, "error": "RDKit cannot parse SMILES 'bad'"}
+
+
+def test_records_are_what_pandas_gives_row_by_row() -> None:
+    frame = pd.DataFrame({"smiles": ["CCO", None], "value": [0.5, np.nan], "in_domain": [True, None], "count": [1, 2]})
+    assert json.dumps(_records(frame)) == json.dumps(frame.to_dict("records"))
