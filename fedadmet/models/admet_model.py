@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -292,11 +293,11 @@ class ADMETModel:
         """The heads' trees as one forest, compiled from CatBoost once (or loaded with the model), and again
         whenever a head or its CatBoost model has been replaced since."""
         models = self._head_models()
+        # Same names, and the very same CatBoost objects (so also as many): CatBoost's == compares contents.
         current = (
             self.forest is not None
             and self.forest.heads == tuple(self.heads)
-            and len(models) == len(self._forest_of)
-            and all(a is b for a, b in zip(models, self._forest_of, strict=True))
+            and all(map(operator.is_, models, self._forest_of))
         )
         if not current:
             self.forest = ObliviousForest.from_catboost({name: head.gbm for name, head in self.heads.items()})
