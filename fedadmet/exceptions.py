@@ -19,5 +19,9 @@ class InputError(FedadmetError):
         super().__init__("; ".join(parts))
 
 
+class TooLargeError(InputError):
+    """The input exceeds a stated size limit (bytes, rows, molecules)."""
+
+
 class ArtifactError(FedadmetError):
     """A saved model folder is missing, incomplete or from an incompatible version."""

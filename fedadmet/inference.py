@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -12,7 +13,7 @@ import pandas as pd
 from fedadmet.chem.pipeline import iter_chemistry
 from fedadmet.chem.standardize import standardize_with_form
 from fedadmet.config import get_settings
-from fedadmet.data.loaders import find_smiles_column
+from fedadmet.data.loaders import find_smiles_column, read_molecules
 from fedadmet.exceptions import ArtifactError
 from fedadmet.models.admet_model import ADMETModel, RawPrediction
 
@@ -44,24 +45,31 @@ def load_model(folder: Path | None = None) -> ADMETModel:
 
 
 def predict(
-    molecules: Sequence[str] | pd.DataFrame,
+    molecules: str | Sequence[str] | pd.DataFrame | os.PathLike[str],
     model: ADMETModel | Path | str | None = None,
     smiles_column: str | None = None,
+    progress: bool | None = None,
 ) -> pd.DataFrame:
     """One row per input row, in input order: endpoint values, uncertainties, domain, alerts, errors.
 
+    ``molecules`` is one SMILES, a sequence of them, a DataFrame with a SMILES column, or the path of a
+    CSV/TSV/SD file. Input columns are all kept; one whose name an output column takes (``smiles``,
+    ``error``, an endpoint's) is kept as ``input_<name>``.
     Rows whose SMILES cannot be used keep their place with an ``error`` message and empty predictions.
+    ``progress`` shows a bar for large inputs (default: ``FEDADMET_PROGRESS``); servers turn it off.
     For classification endpoints the value is a calibrated probability and ``<endpoint>_uncertainty``
     the probability that the call (above/below 0.5) is wrong; for regression it is the half-width of
     the conformal interval on the model's scale (log10 units for log-transformed endpoints).
     """
     if not isinstance(model, ADMETModel):
         model = load_model(Path(model) if model is not None else None)
+    if isinstance(molecules, os.PathLike):
+        molecules = read_molecules(Path(molecules), smiles_column)
     if isinstance(molecules, pd.DataFrame):
         frame = molecules.reset_index(drop=True).copy()
         inputs = frame[find_smiles_column(frame, smiles_column)].tolist()
     else:
-        inputs = list(molecules)
+        inputs = [molecules] if isinstance(molecules, str) else list(molecules)
         frame = pd.DataFrame({"input_smiles": inputs})
     # Each distinct text is parsed, standardised, featurised and matched against the alerts once, chunk
     # by chunk; the model predicts each chunk while worker processes compute the next.
@@ -71,7 +79,7 @@ def predict(
     parts: list[RawPrediction] = []
     found_alerts: list[list[str]] = []
     position = 0
-    for chunk in iter_chemistry(texts, model.feature_set):
+    for chunk in iter_chemistry(texts, model.feature_set, progress):
         for text, result in zip(texts[position : position + len(chunk.standardized)], chunk.standardized, strict=True):
             standardized[text] = result
             if result[2] is None:
@@ -100,6 +108,16 @@ def predict(
         alerts[valid] = ["; ".join(found_alerts[row]) for row in rows[valid]]
     columns |= {DOMAIN_COLUMN: domain, IN_DOMAIN_COLUMN: in_domain, ALERTS_COLUMN: alerts}
     columns[ERROR_COLUMN] = np.array([reason for _, _, reason in outcomes], dtype=object)
-    profile = pd.DataFrame(columns)
-    overlap = [c for c in profile.columns if c in frame.columns]
-    return pd.concat([frame.drop(columns=overlap), profile], axis=1)
+    return pd.concat([_keep_aside(frame, set(columns)), pd.DataFrame(columns)], axis=1)
+
+
+def _keep_aside(frame: pd.DataFrame, taken: set[str]) -> pd.DataFrame:
+    """``frame`` with each column whose name is in ``taken`` renamed ``input_<name>`` (prefixed again
+    while that is taken too), so that no input value is overwritten by a prediction."""
+    names: dict[str, str] = {}
+    for column in frame.columns:
+        name = column
+        while name in taken or name in names.values():
+            name = f"input_{name}"
+        names[column] = name
+    return frame.rename(columns=names)

@@ -43,6 +43,28 @@ def test_dataframe_input_keeps_its_columns(tiny_model_dir: Path) -> None:
     assert result["smiles"].tolist() == ["CCO", "CCN"]
 
 
+def test_input_columns_named_like_outputs_are_kept_aside(tiny_model_dir: Path) -> None:
+    frame = pd.DataFrame({"smiles": ["[Na+].CC(=O)[O-]", "C1CC("], "hERG": [1.5, 2.5], "error": ["x", "y"]})
+    result = predict(frame, model=tiny_model_dir)
+    assert result["input_smiles"].tolist() == ["[Na+].CC(=O)[O-]", "C1CC("]  # the input form, not the parent
+    assert result["smiles"].tolist()[0] == "CC(=O)O"
+    assert result["input_hERG"].tolist() == [1.5, 2.5]  # measured values, not overwritten by predictions
+    assert result["input_error"].tolist() == ["x", "y"]
+    assert result["hERG"].notna().tolist() == [True, False]
+
+
+def test_one_smiles_string_is_one_molecule(tiny_model_dir: Path) -> None:
+    result = predict("CCO", model=tiny_model_dir)
+    assert result["input_smiles"].tolist() == ["CCO"]
+
+
+def test_file_path_input_reads_the_file(tiny_model_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "molecules.csv"
+    pd.DataFrame({"id": ["a", "b"], "Drug": ["CCO", "CCN"]}).to_csv(path, index=False)
+    result = predict(path, model=tiny_model_dir)
+    assert result[["id", "Drug", "smiles"]].to_numpy().tolist() == [["a", "CCO", "CCO"], ["b", "CCN", "CCN"]]
+
+
 def test_regression_values_are_in_source_units(tiny_model_dir: Path) -> None:
     caco2 = predict(["CCO", "CC(=O)Nc1ccc(O)cc1"], model=tiny_model_dir)["Caco2_Wang"]
     assert ((caco2 > -8) & (caco2 < -3)).all()  # log10(cm/s), as in the source data
@@ -84,3 +106,11 @@ def test_chunked_parallel_profile_equals_molecule_by_molecule(
     np.testing.assert_allclose(together.loc[valid & ~salt, "hERG"], herg, rtol=1e-5)
     parents = together.loc[valid, "smiles"].tolist()
     assert together.loc[valid, ALERTS_COLUMN].tolist() == ["; ".join(hits) for hits in structural_alerts_many(parents)]
+
+
+def test_progress_bar_only_when_asked(tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    texts = ["CCO"] + [f"not-a-molecule-{i}" for i in range(600)]  # large enough for a bar, cheap to reject
+    predict(texts, model=tiny_model_dir, progress=False)
+    assert "profile" not in capsys.readouterr().err
+    predict(texts, model=tiny_model_dir, progress=True)
+    assert "profile" in capsys.readouterr().err

@@ -39,8 +39,10 @@ def _chemistry_chunk(featurizer: Featurizer, texts: Sequence[str]) -> ChemistryC
     return ChemistryChunk(standardized, features, alerts_for_mols(parents))
 
 
-def iter_chemistry(texts: Sequence[str], featurizer: Featurizer) -> Iterator[ChemistryChunk]:
+def iter_chemistry(
+    texts: Sequence[str], featurizer: Featurizer, progress: bool | None = None
+) -> Iterator[ChemistryChunk]:
     """Chunks of results for ``texts``, in order, each yielded as soon as it is ready (worker processes
     for large inputs), so that a model can predict one chunk while the next is computed."""
     prepare_alerts()
-    return iter_chunks(partial(_chemistry_chunk, featurizer), texts, description="profile")
+    return iter_chunks(partial(_chemistry_chunk, featurizer), texts, description="profile", progress=progress)

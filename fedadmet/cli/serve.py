@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from fedadmet.cli.common import app, console, fail, keys_app
 from fedadmet.exceptions import FedadmetError
@@ -52,15 +53,41 @@ def create_key(user: Annotated[str, typer.Argument(help="Who the key is for (cre
     console.print(key, highlight=False)
 
 
-@keys_app.command("revoke")
-def revoke_key(prefix: Annotated[str, typer.Argument(help="The key's first 8 characters.")]) -> None:
-    """Revoke every key starting with ``prefix``."""
+@keys_app.command("list")
+def list_keys() -> None:
+    """Show every API key by user and prefix (keys themselves are never stored)."""
     from fedadmet.config import get_settings
     from fedadmet.registry import repository
     from fedadmet.registry.database import open_registry
 
     with open_registry(get_settings().registry_url).begin() as session:
-        count = repository.revoke_api_keys(session, prefix)
+        rows = [
+            (key.user.name, key.prefix, f"{key.created:%Y-%m-%d %H:%M}", "revoked" if key.revoked else "active")
+            for key in repository.list_api_keys(session)
+        ]
+    table = Table("user", "prefix", "created (UTC)", "status")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def revoke_key(
+    key_or_prefix: Annotated[
+        str, typer.Argument(help="The whole key, or its first 8 characters as `fedadmet keys list` shows them.")
+    ],
+) -> None:
+    """Revoke a key at once: requests with it are refused from now on."""
+    from fedadmet.config import get_settings
+    from fedadmet.registry import repository
+    from fedadmet.registry.database import open_registry
+
+    with open_registry(get_settings().registry_url).begin() as session:
+        count = repository.revoke_api_keys(session, key_or_prefix)
     if not count:
-        raise fail(f"no active key with prefix {prefix!r}", code=1)
+        raise fail(
+            f"no active key matches {key_or_prefix!r}; give the whole key or its 8-character prefix, "
+            "as `fedadmet keys list` shows it",
+            code=1,
+        )
     console.print(f"revoked {count} key(s)")

@@ -7,7 +7,9 @@ that keeps every input row (rejects carry their reason), so nothing is silently 
 from __future__ import annotations
 
 import csv
+import gzip
 import io
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +19,9 @@ import pandas as pd
 from rdkit import Chem
 
 from fedadmet.chem.standardize import Reject, standardize_many
-from fedadmet.exceptions import InputError
+from fedadmet.exceptions import InputError, TooLargeError
 
+_SD_COLUMNS = frozenset({"sd_record", "name", "smiles"})  # data fields with these names get an sd_ prefix
 SMILES_COLUMN_CANDIDATES = ("smiles", "SMILES", "Smiles", "Drug", "canonical_smiles", "Smiles_unify")
 
 
@@ -44,36 +47,59 @@ class MoleculeTable:
         ).reset_index(drop=True)
 
 
-def read_table(path: Path, *, max_bytes: int | None = None) -> pd.DataFrame:
-    """Read a CSV/TSV (optionally .gz) as text columns with clear errors for unusable files."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"file not found: {path}")
-    if max_bytes is not None and path.stat().st_size > max_bytes:
-        raise InputError(f"{path.name} is {path.stat().st_size} bytes", expected=f"at most {max_bytes} bytes")
-    raw = path.read_bytes()
-    if path.suffix == ".gz":
-        import gzip
+def read_table(
+    path: Path, *, max_bytes: int | None = None, max_rows: int | None = None, source: str | None = None
+) -> pd.DataFrame:
+    """Read a CSV/TSV (optionally .gz) as text columns with clear errors for unusable files.
 
-        raw = gzip.decompress(raw)
+    ``source`` names the file in messages (default: its name); at most ``max_rows`` data rows are read,
+    so that a caller with a row limit can tell it was exceeded without reading everything.
+    """
+    path = Path(path)
+    source = source or path.name
+    raw = _file_content(path, max_bytes, source)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise InputError(
-            f"{path.name} is not UTF-8 text: undecodable byte 0x{raw[exc.start]:02x} on line {line}",
+            f"{source} is not UTF-8 text: undecodable byte 0x{raw[exc.start]:02x} on line {line}",
             expected="a UTF-8 encoded CSV (re-save it as 'CSV UTF-8')",
         ) from None
     if not text.strip():
-        raise InputError(f"{path.name} is empty", expected="a header line and at least one data row")
-    delimiter = "\t" if path.name.removesuffix(".gz").endswith((".tsv", ".tab")) else _sniff_delimiter(text)
+        raise InputError(f"{source} is empty", expected="a header line and at least one data row")
+    delimiter = "\t" if path.name.lower().removesuffix(".gz").endswith((".tsv", ".tab")) else _sniff_delimiter(text)
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, na_values=[""])
+        frame = pd.read_csv(
+            io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, na_values=[""], nrows=max_rows
+        )
     except (pd.errors.ParserError, csv.Error) as exc:
-        raise InputError(f"{path.name} is not a well-formed table: {exc}") from None
+        raise InputError(f"{source} is not a well-formed table: {str(exc).strip()}") from None
     if frame.empty:
-        raise InputError(f"{path.name} has a header but no data rows", got=list(frame.columns))
+        raise InputError(f"{source} has a header but no data rows", got=list(frame.columns))
+    stripped = [str(column).strip() for column in frame.columns]  # " smiles" from a hand-edited header
+    if len(set(stripped)) == len(stripped):
+        frame.columns = stripped
     return frame
+
+
+def _file_content(path: Path, max_bytes: int | None, source: str) -> bytes:
+    """The file's bytes, decompressed if its name ends in .gz. ``max_bytes`` bounds the file and also
+    what it decompresses to, so that a small archive cannot expand without end."""
+    if not path.is_file():
+        raise InputError(f"file not found: {path}")
+    if max_bytes is not None and path.stat().st_size > max_bytes:
+        raise TooLargeError(f"{source} is {path.stat().st_size} bytes", expected=f"at most {max_bytes} bytes")
+    if path.suffix.lower() != ".gz":
+        return path.read_bytes()
+    try:
+        with gzip.open(path, "rb") as archive:
+            content = archive.read(-1 if max_bytes is None else max_bytes + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"{source} is not a readable gzip file: {exc}") from None
+    if max_bytes is not None and len(content) > max_bytes:
+        raise TooLargeError(f"{source} decompresses to more than {max_bytes} bytes", expected=f"at most {max_bytes}")
+    return content
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -91,7 +117,7 @@ def find_smiles_column(frame: pd.DataFrame, requested: str | None = None) -> str
         if candidate in frame.columns:
             return candidate
     raise InputError(
-        "no SMILES column found; name it with --smiles-column",
+        "no SMILES column found; choose it with smiles_column (CLI: --smiles-column)",
         got=list(frame.columns),
         expected=f"one of {', '.join(SMILES_COLUMN_CANDIDATES)}",
     )
@@ -165,15 +191,40 @@ def load_sdf(path: Path, label_properties: Sequence[str] = ()) -> MoleculeTable:
     return table
 
 
-def read_molecules(path: Path, smiles_column: str | None = None) -> pd.DataFrame:
-    """Molecules to predict from a CSV/TSV (all columns kept) or an SD file (``name``, ``smiles``)."""
+def read_molecules(
+    path: Path,
+    smiles_column: str | None = None,
+    *,
+    max_bytes: int | None = None,
+    max_rows: int | None = None,
+    source: str | None = None,
+) -> pd.DataFrame:
+    """Molecules to predict from a CSV/TSV (all columns kept) or an SD file, either optionally gzipped.
+
+    An SD file gives ``sd_record`` (1-based), ``name``, every data field and ``smiles`` (empty for a
+    record RDKit cannot read). The keyword arguments are as for :func:`read_table`.
+    """
     path = Path(path)
-    if path.suffix.lower() != ".sdf":
-        frame = read_table(path)
+    source = source or path.name
+    if not path.name.lower().removesuffix(".gz").endswith(".sdf"):
+        frame = read_table(path, max_bytes=max_bytes, max_rows=max_rows, source=source)
         find_smiles_column(frame, smiles_column)
         return frame
-    table = load_sdf(path)
-    names = [None] * len(table.frame)
-    for index, mol in enumerate(Chem.ForwardSDMolSupplier(str(path))):
-        names[index] = mol.GetProp("_Name") if mol is not None and mol.HasProp("_Name") else None
-    return pd.DataFrame({"name": names, "smiles": table.frame["input_smiles"]})
+    content = _file_content(path, max_bytes, source)
+    if not content.strip():
+        raise InputError(f"{source} is empty", expected="an SD file with at least one record")
+    records: list[dict[str, object]] = []
+    for mol in Chem.ForwardSDMolSupplier(io.BytesIO(content)):
+        if max_rows is not None and len(records) == max_rows:
+            break
+        record: dict[str, object] = {"sd_record": len(records) + 1, "name": None}
+        if mol is not None:
+            fields = {name: mol.GetProp(name) for name in mol.GetPropNames()}
+            record |= {f"sd_{name}" if name in _SD_COLUMNS else name: value for name, value in fields.items()}
+            record["name"] = mol.GetProp("_Name") if mol.HasProp("_Name") and mol.GetProp("_Name") else None
+        record["smiles"] = Chem.MolToSmiles(mol) if mol is not None else None
+        records.append(record)
+    if not records:
+        raise InputError(f"{source} holds no SD records", expected="records separated by $$$$")
+    frame = pd.DataFrame.from_records(records)
+    return frame[[c for c in frame.columns if c != "smiles"] + ["smiles"]]

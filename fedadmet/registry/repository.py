@@ -22,6 +22,7 @@ from fedadmet.registry.tables import (
 )
 
 KEY_PREFIX = "fa_"
+KEY_PREFIX_LENGTH = 8  # characters of a key kept in the clear, to name it in listings and revocations
 JOB_STATES = ("queued", "running", "completed", "failed")
 
 
@@ -125,7 +126,7 @@ def create_api_key(session: Session, user_name: str) -> tuple[str, ApiKey]:
         session.add(user)
         session.flush()
     key = KEY_PREFIX + secrets.token_urlsafe(24)
-    row = ApiKey(user_id=user.id, prefix=key[:8], key_hash=hash_api_key(key))
+    row = ApiKey(user_id=user.id, prefix=key[:KEY_PREFIX_LENGTH], key_hash=hash_api_key(key))
     session.add(row)
     session.flush()
     return key, row
@@ -137,8 +138,19 @@ def user_for_key(session: Session, key: str) -> User | None:
     return row.user if row is not None and not row.revoked else None
 
 
-def revoke_api_keys(session: Session, prefix: str) -> int:
-    rows = list(session.scalars(select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked.is_(False))))
+def list_api_keys(session: Session) -> list[ApiKey]:
+    """Every key (revoked ones too), oldest first, with its user loaded."""
+    return list(session.scalars(select(ApiKey).options(selectinload(ApiKey.user)).order_by(ApiKey.created)))
+
+
+def revoke_api_keys(session: Session, key_or_prefix: str) -> int:
+    """Revoke the key given whole, or every active key with this :data:`KEY_PREFIX_LENGTH`-character
+    prefix; a shorter text matches nothing (``fa_`` alone would otherwise revoke every key)."""
+    if len(key_or_prefix) > KEY_PREFIX_LENGTH:
+        condition = ApiKey.key_hash == hash_api_key(key_or_prefix)
+    else:
+        condition = ApiKey.prefix == key_or_prefix
+    rows = list(session.scalars(select(ApiKey).where(condition, ApiKey.revoked.is_(False))))
     for row in rows:
         row.revoked = True
     return len(rows)
@@ -161,6 +173,17 @@ def get_job(session: Session, job_id: str) -> PredictionJob | None:
 
 def jobs_in_state(session: Session, *states: str) -> list[PredictionJob]:
     query = select(PredictionJob).where(PredictionJob.status.in_(states)).order_by(PredictionJob.created)
+    return list(session.scalars(query))
+
+
+def list_jobs(session: Session, user_id: int | None, limit: int) -> list[PredictionJob]:
+    """The user's ``limit`` newest jobs, newest first."""
+    query = (
+        select(PredictionJob)
+        .where(PredictionJob.user_id == user_id if user_id is not None else PredictionJob.user_id.is_(None))
+        .order_by(PredictionJob.created.desc())
+        .limit(limit)
+    )
     return list(session.scalars(query))
 
 

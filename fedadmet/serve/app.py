@@ -10,10 +10,12 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, File, HTTPException, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -25,14 +27,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from fedadmet import __version__
 from fedadmet.config import Settings, get_settings
 from fedadmet.data.catalogue import get_endpoint
-from fedadmet.exceptions import FedadmetError
+from fedadmet.exceptions import FedadmetError, TooLargeError
 from fedadmet.inference import default_model_dir, load_model
 from fedadmet.models.admet_model import ADMETModel
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
 from fedadmet.registry.tables import FederationRun, ModelVersion, PredictionJob, User
 from fedadmet.serve.batching import MicroBatcher
-from fedadmet.serve.jobs import RESULT_FILE, JobService, JobTooLargeError
+from fedadmet.serve.jobs import RESULT_FILE, JobService
 from fedadmet.serve.profiles import threshold_statement
 from fedadmet.serve.reference import load_reference
 from fedadmet.serve.workers import ProfileWorkers, profile_smiles
@@ -40,6 +42,7 @@ from fedadmet.serve.workers import ProfileWorkers, profile_smiles
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 SERVED_MODEL_NAME = "fedadmet-served"
+JOB_LIST_LIMIT = 50
 
 
 class PredictRequest(BaseModel):
@@ -158,8 +161,17 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
         return FileResponse(STATIC / "index.html")
 
     @app.get("/healthz")
-    def health() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__, "endpoints": len(state.model.endpoints)}
+    def health() -> JSONResponse:
+        """200 while everything serves; 503 (for load balancers and monitors) if batch jobs have stopped."""
+        healthy = state.jobs.alive
+        return JSONResponse(
+            {
+                "status": "ok" if healthy else "degraded: the batch-job worker is not running",
+                "version": __version__,
+                "endpoints": len(state.model.endpoints),
+            },
+            200 if healthy else 503,
+        )
 
     @app.get("/v1/limits")
     def limits(_: Authorized) -> dict[str, int]:
@@ -203,15 +215,25 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
         return rows
 
     @app.post("/v1/jobs", status_code=202)
-    async def submit_job(user: Authorized, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
+    async def submit_job(
+        user: Authorized,
+        file: Annotated[UploadFile, File(description="CSV/TSV with a SMILES column, or an SD file; .gz allowed.")],
+        smiles_column: Annotated[
+            str | None, Form(description="SMILES column (default: smiles, SMILES, Drug, ...)")
+        ] = None,
+    ) -> dict[str, Any]:
         data = await file.read(settings.upload_max_bytes + 1)
         if len(data) > settings.upload_max_bytes:
             raise HTTPException(413, f"the upload is larger than {settings.upload_max_bytes} bytes")
-        try:
-            job = state.jobs.submit(file.filename or "upload.csv", data, user.id)
-        except JobTooLargeError as exc:
-            raise HTTPException(413, str(exc)) from None
+        # Parsing a large upload takes seconds: in a thread, so that other requests are not held up.
+        job = await run_in_threadpool(state.jobs.submit, file.filename or "upload.csv", data, user.id, smiles_column)
         return _job_json(job)
+
+    @app.get("/v1/jobs")
+    def list_jobs(user: Authorized) -> list[dict[str, Any]]:
+        """This key's user's newest jobs, newest first: a page or client that lost a job's id finds it here."""
+        with state.sessions() as session:
+            return [_job_json(job) for job in repository.list_jobs(session, user.id, limit=JOB_LIST_LIMIT)]
 
     @app.get("/v1/jobs/{job_id}")
     def job_status(job_id: str, user: Authorized) -> dict[str, Any]:
@@ -242,6 +264,11 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
             return [_run_json(run) for run in repository.list_runs(session)]
 
 
+def _timestamp(moment: datetime) -> str:
+    """ISO 8601 in UTC with its offset: SQLite hands back stored times without their zone."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
 def _job_json(job: PredictionJob) -> dict[str, Any]:
     return {
         "id": job.id,
@@ -252,7 +279,7 @@ def _job_json(job: PredictionJob) -> dict[str, Any]:
         "errors": job.n_errors,
         "progress": round(job.n_done / job.n_rows, 4) if job.n_rows else 1.0,
         "message": job.message,
-        "created": job.created.isoformat(),
+        "created": _timestamp(job.created),
         "result": f"/v1/jobs/{job.id}/result" if job.status == "completed" else None,
     }
 
@@ -268,7 +295,7 @@ def _version_json(version: ModelVersion, serving: bool) -> dict[str, Any]:
         "endpoints": version.endpoints,
         "metrics": version.metrics,
         "lineage": version.lineage,
-        "created": version.created.isoformat(),
+        "created": _timestamp(version.created),
     }
 
 
@@ -280,8 +307,8 @@ def _run_json(run: FederationRun) -> dict[str, Any]:
         "secagg": run.secagg,
         "status": run.status,
         "error": run.error,
-        "started": run.started.isoformat(),
-        "finished": run.finished.isoformat() if run.finished else None,
+        "started": _timestamp(run.started),
+        "finished": _timestamp(run.finished) if run.finished else None,
         "model_version_id": run.model_version_id,
         "rounds": [
             {
@@ -334,4 +361,4 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(FedadmetError)
     async def unusable_input(_: Request, exc: FedadmetError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, 422)
+        return JSONResponse({"detail": str(exc)}, 413 if isinstance(exc, TooLargeError) else 422)

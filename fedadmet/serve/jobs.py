@@ -7,6 +7,7 @@ its last finished chunk. Nothing about a job lives only in memory.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import threading
@@ -14,23 +15,22 @@ import uuid
 from pathlib import Path
 
 import pandas as pd
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fedadmet.config import Settings
 from fedadmet.data.loaders import find_smiles_column, read_molecules
-from fedadmet.exceptions import FedadmetError, InputError
+from fedadmet.exceptions import InputError, TooLargeError
 from fedadmet.inference import ERROR_COLUMN, predict
 from fedadmet.models.admet_model import ADMETModel
 from fedadmet.registry import repository
 from fedadmet.registry.tables import PredictionJob
 
 log = logging.getLogger(__name__)
-UPLOAD_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".sdf", ".csv.gz")
+UPLOAD_SUFFIXES = tuple(f"{kind}{gz}" for kind in (".csv", ".tsv", ".tab", ".txt", ".sdf") for gz in ("", ".gz"))
 RESULT_FILE = "result.csv"
-
-
-class JobTooLargeError(InputError):
-    """More molecules than one job may hold (answered with 413)."""
+OPTIONS_FILE = "options.json"
+REGISTRY_RETRY_S = 5.0
 
 
 def upload_suffix(filename: str) -> str:
@@ -51,23 +51,37 @@ class JobService:
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ requests
-    def submit(self, filename: str, data: bytes, user_id: int | None) -> PredictionJob:
-        """Store and validate an upload; raises InputError (nothing kept) if it cannot be profiled."""
+    def submit(
+        self, filename: str, data: bytes, user_id: int | None, smiles_column: str | None = None
+    ) -> PredictionJob:
+        """Store and validate an upload; raises InputError (nothing kept) if it cannot be profiled.
+
+        Blocks while the file is parsed (seconds for a large SD file): call it from a worker thread.
+        """
         suffix = upload_suffix(filename)
         job_id = uuid.uuid4().hex
         folder = self.settings.jobs_dir / job_id
         folder.mkdir(parents=True)
         try:
-            path = folder / f"input{suffix}"
+            path = folder / f"upload{suffix}"
             path.write_bytes(data)
-            frame = read_molecules(path)
-            if frame[find_smiles_column(frame)].dropna().str.strip().eq("").all():
+            frame = read_molecules(
+                path,
+                smiles_column,
+                max_bytes=self.settings.upload_max_bytes,
+                max_rows=self.settings.job_max_rows + 1,
+                source=filename,
+            )
+            if frame[find_smiles_column(frame, smiles_column)].dropna().str.strip().eq("").all():
                 raise InputError(f"{filename} holds no readable molecule", expected="SMILES or SD records")
             if len(frame) > self.settings.job_max_rows:
-                raise JobTooLargeError(
-                    f"{filename} holds {len(frame)} molecules", expected=f"at most {self.settings.job_max_rows}"
+                raise TooLargeError(
+                    f"{filename} holds more than {self.settings.job_max_rows} molecules",
+                    expected=f"at most {self.settings.job_max_rows} per job (split the file)",
                 )
             frame.to_csv(folder / "input.csv", index=False)  # one normalised form, whatever was uploaded
+            path.unlink()
+            (folder / OPTIONS_FILE).write_text(json.dumps({"smiles_column": smiles_column}))
             with self.sessions.begin() as session:
                 job = repository.create_job(
                     session,
@@ -114,18 +128,33 @@ class JobService:
                     message=f"server restarted; resuming at row {job.n_done + 1} of {job.n_rows}",
                 )
 
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def _loop(self) -> None:
         while not self._stop.is_set():
-            with self.sessions() as session:
-                queued = repository.jobs_in_state(session, "queued")
-            if not queued:
-                self._wake.wait(timeout=1.0)
-                self._wake.clear()
-                continue
-            self.run_job(queued[0].id)
+            try:
+                if not self._run_next():
+                    self._wake.wait(timeout=1.0)
+                    self._wake.clear()
+            except SQLAlchemyError:  # registry locked or unreachable for a moment: the job resumes later
+                log.exception("the registry could not be reached; batch jobs resume in %.0f s", REGISTRY_RETRY_S)
+                self._stop.wait(REGISTRY_RETRY_S)
+
+    def _run_next(self) -> bool:
+        """Run the oldest unfinished job; False if there is none. A job still "running" here is one this
+        thread left when the registry failed under it, and it resumes at its last finished chunk."""
+        with self.sessions() as session:
+            unfinished = repository.jobs_in_state(session, "running", "queued")
+        if not unfinished:
+            return False
+        self.run_job(unfinished[0].id)
+        return True
 
     def run_job(self, job_id: str) -> None:
-        """Profile a job chunk by chunk; a failure is recorded with its reason, never lost."""
+        """Profile a job chunk by chunk; a failure is recorded with its reason, never lost. Registry
+        errors propagate (the job stays unfinished and is resumed), anything else fails the job only."""
         with self.sessions.begin() as session:
             repository.update_job(session, job_id, status="running")
             job = repository.get_job(session, job_id)
@@ -133,15 +162,16 @@ class JobService:
             folder, n_rows = Path(job.folder), job.n_rows
         try:
             self._profile_chunks(job_id, folder, n_rows)
-        except (FedadmetError, OSError, ValueError) as exc:
+        except SQLAlchemyError:
+            raise
+        except Exception as exc:
             log.exception("job %s failed", job_id)
             with self.sessions.begin() as session:
-                repository.update_job(
-                    session, job_id, status="failed", message=f"could not profile the stored upload: {exc}"
-                )
+                repository.update_job(session, job_id, status="failed", message=_failure_reason(exc, folder))
 
     def _profile_chunks(self, job_id: str, folder: Path, n_rows: int) -> None:
         frame = pd.read_csv(folder / "input.csv", dtype=str, keep_default_na=False, na_values=[""])
+        options = json.loads((folder / OPTIONS_FILE).read_text()) if (folder / OPTIONS_FILE).is_file() else {}
         chunks_dir = folder / "chunks"
         chunks_dir.mkdir(exist_ok=True)
         size = self.settings.job_chunk_rows
@@ -151,7 +181,9 @@ class JobService:
                 return  # left "running": the next server start resumes here
             chunk_file = chunks_dir / f"{index:06d}.csv"
             if not chunk_file.is_file():
-                result = predict(frame.iloc[start : start + size], model=self.model)
+                result = predict(
+                    frame.iloc[start : start + size], self.model, options.get("smiles_column"), progress=False
+                )
                 result.to_csv(chunk_file.with_suffix(".tmp"), index=False)
                 chunk_file.with_suffix(".tmp").rename(chunk_file)
             n_errors += int(pd.read_csv(chunk_file, usecols=[ERROR_COLUMN])[ERROR_COLUMN].notna().sum())
@@ -166,3 +198,9 @@ class JobService:
         shutil.rmtree(chunks_dir)
         with self.sessions.begin() as session:
             repository.update_job(session, job_id, status="completed", message="")
+
+
+def _failure_reason(exc: Exception, folder: Path) -> str:
+    """What went wrong, for the job's owner: without the server's file paths."""
+    detail = f"{exc.strerror}: {Path(exc.filename).name}" if isinstance(exc, OSError) and exc.filename else f"{exc}"
+    return f"could not profile the stored upload: {type(exc).__name__}: {detail}".replace(str(folder), "<job>")

@@ -28,7 +28,7 @@ Quantiles = dict[str, list[float]]
 
 def profile_smiles(model: ADMETModel, quantiles: Quantiles, smiles: list[str], depict: bool) -> Profiles:
     """One profile per SMILES, in order: every endpoint with its interval, domain, alerts and percentiles."""
-    profiles = molecule_profiles(predict(smiles, model=model), model.endpoints, quantiles)
+    profiles = molecule_profiles(predict(smiles, model=model, progress=False), model.endpoints, quantiles)
     if depict:
         for item in profiles:
             item["svg"] = molecule_svg(item["smiles"]) if item["smiles"] else None

@@ -112,3 +112,14 @@ def test_endpoints_lists_the_catalogue() -> None:
     result = runner.invoke(app, ["endpoints"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     assert "Caco2_Wang" in result.output and "SR-p53" in result.output
+
+
+def test_keys_are_listed_by_prefix_and_revoked_whole_or_by_prefix() -> None:
+    made = [runner.invoke(app, ["keys", "create", user]).output.split()[-1] for user in ("ana", "ben")]
+    listing = runner.invoke(app, ["keys", "list"])
+    assert listing.exit_code == 0 and made[0][:8] in listing.output and made[1][:8] in listing.output
+    assert made[0] not in listing.output  # only prefixes are shown
+    assert runner.invoke(app, ["keys", "revoke", made[0][:6]]).exit_code == 1  # too short to name one key
+    assert runner.invoke(app, ["keys", "revoke", made[0]]).exit_code == 0
+    assert runner.invoke(app, ["keys", "revoke", made[1][:8]]).exit_code == 0
+    assert runner.invoke(app, ["keys", "list"]).output.count("revoked") == 2

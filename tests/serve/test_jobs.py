@@ -1,0 +1,133 @@
+"""Batch jobs: upload formats and limits, the job list, and a worker that outlives failures."""
+
+import gzip
+import io
+from datetime import datetime
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from rdkit import Chem
+from sqlalchemy.exc import OperationalError
+
+import fedadmet.serve.jobs as jobs
+from fedadmet.config import get_settings
+from fedadmet.registry import repository
+from fedadmet.registry.database import open_registry
+from tests.serve.test_api import ASPIRIN, molecules_csv, wait_for_job
+
+
+def _submit(client: TestClient, key: str, name: str, data: bytes, **form: str) -> dict:
+    answer = client.post("/v1/jobs", files={"file": (name, data)}, data=form, headers={"X-API-Key": key})
+    assert answer.status_code == 202, answer.text
+    return answer.json()
+
+
+def _result(client: TestClient, key: str, job: dict) -> pd.DataFrame:
+    return pd.read_csv(io.BytesIO(client.get(job["result"], headers={"X-API-Key": key}).content))
+
+
+def test_an_unexpected_error_fails_that_job_and_the_next_one_still_runs(
+    api: tuple[TestClient, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, key = api
+    real_predict = jobs.predict
+
+    def predict_failing_once(*args, **kwargs):
+        monkeypatch.setattr(jobs, "predict", real_predict)
+        raise RuntimeError("something nobody expected")
+
+    monkeypatch.setattr(jobs, "predict", predict_failing_once)
+    failed = wait_for_job(client, key, _submit(client, key, "a.csv", molecules_csv(3))["id"])
+    completed = wait_for_job(client, key, _submit(client, key, "b.csv", molecules_csv(3))["id"])
+    assert failed["status"] == "failed" and "RuntimeError: something nobody expected" in failed["message"]
+    assert completed["status"] == "completed"
+    assert client.get("/healthz").status_code == 200
+
+
+def test_a_registry_that_fails_for_a_moment_delays_the_job_without_losing_it(
+    api: tuple[TestClient, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, key = api
+    real_update = repository.update_job
+    failures = []
+
+    def update_locked_once(session, job_id, **changes):
+        if "n_done" in changes and not failures:
+            failures.append(job_id)
+            raise OperationalError("UPDATE prediction_jobs", {}, Exception("database is locked"))
+        return real_update(session, job_id, **changes)
+
+    monkeypatch.setattr(jobs, "REGISTRY_RETRY_S", 0.1)
+    monkeypatch.setattr(repository, "update_job", update_locked_once)
+    job = wait_for_job(client, key, _submit(client, key, "a.csv", molecules_csv(4))["id"])
+    assert failures == [job["id"]]
+    assert job["status"] == "completed" and job["done"] == 5 and len(_result(client, key, job)) == 5
+
+
+def test_health_reports_a_stopped_job_worker(api: tuple[TestClient, str]) -> None:
+    client, _ = api
+    client.app.state.serving.jobs.stop()
+    answer = client.get("/healthz")
+    assert answer.status_code == 503 and "batch-job worker" in answer.json()["status"]
+
+
+def test_compressed_uploads_of_every_kind_keep_their_columns(api: tuple[TestClient, str]) -> None:
+    client, key = api
+    sdf = io.StringIO()
+    writer = Chem.SDWriter(sdf)
+    for corp_id, smiles in [("C-1", ASPIRIN), ("C-2", "CCO")]:
+        mol = Chem.MolFromSmiles(smiles)
+        mol.SetProp("corp_id", corp_id)
+        writer.write(mol)
+    writer.close()
+    uploads = {
+        "mols.sdf.gz": gzip.compress(sdf.getvalue().encode()),
+        "mols.tsv.gz": gzip.compress(f"corp_id\tsmiles\nC-1\t{ASPIRIN}\nC-2\tCCO\n".encode()),
+    }
+    for name, data in uploads.items():
+        job = wait_for_job(client, key, _submit(client, key, name, data)["id"])
+        assert job["status"] == "completed", (name, job)
+        result = _result(client, key, job)
+        assert result["corp_id"].tolist() == ["C-1", "C-2"] and result["hERG"].notna().all(), name
+
+
+def test_an_archive_that_expands_past_the_upload_limit_is_refused(
+    api: tuple[TestClient, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, key = api
+    monkeypatch.setattr(get_settings(), "upload_max_bytes", 100_000)
+    bomb = gzip.compress(b"smiles\n" + b"CCO\n" * 1_000_000)  # 4 MB of text in ~12 kB
+    answer = client.post("/v1/jobs", files={"file": ("bomb.csv.gz", bomb)}, headers={"X-API-Key": key})
+    assert answer.status_code == 413 and "decompresses to more than 100000 bytes" in answer.json()["detail"]
+    assert not any(get_settings().jobs_dir.iterdir())
+
+
+def test_too_many_rows_are_refused_with_the_limit(api: tuple[TestClient, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    client, key = api
+    monkeypatch.setattr(get_settings(), "job_max_rows", 10)
+    answer = client.post("/v1/jobs", files={"file": ("big.csv", molecules_csv(20))}, headers={"X-API-Key": key})
+    assert answer.status_code == 413 and "more than 10 molecules" in answer.json()["detail"]
+
+
+def test_errors_name_the_uploaded_file_and_the_column_can_be_chosen(api: tuple[TestClient, str]) -> None:
+    client, key = api
+    data = f"id,structure\nx,{ASPIRIN}\n".encode()
+    refused = client.post("/v1/jobs", files={"file": ("assay.csv", data)}, headers={"X-API-Key": key})
+    assert refused.status_code == 422 and "smiles_column" in refused.json()["detail"]
+    empty = client.post("/v1/jobs", files={"file": ("my_empty.csv", b" \n")}, headers={"X-API-Key": key})
+    assert empty.json()["detail"].startswith("my_empty.csv is empty")
+    job = wait_for_job(client, key, _submit(client, key, "assay.csv", data, smiles_column="structure")["id"])
+    assert job["status"] == "completed" and _result(client, key, job)["hERG"].notna().all()
+
+
+def test_the_job_list_shows_the_callers_jobs_newest_first(api: tuple[TestClient, str]) -> None:
+    client, key = api
+    first = _submit(client, key, "first.csv", molecules_csv(2))
+    second = _submit(client, key, "second.csv", molecules_csv(2))
+    listed = client.get("/v1/jobs", headers={"X-API-Key": key}).json()
+    assert [job["id"] for job in listed] == [second["id"], first["id"]]
+    assert all(datetime.fromisoformat(job["created"]).utcoffset() is not None for job in listed)
+    with open_registry(get_settings().registry_url).begin() as session:
+        other, _ = repository.create_api_key(session, "someone-else")
+    assert client.get("/v1/jobs", headers={"X-API-Key": other}).json() == []
