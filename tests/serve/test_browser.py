@@ -1,6 +1,7 @@
 """End to end in headless Chromium: paste → profile, upload → progress → download, models and federation pages."""
 
 import os
+import re
 import shutil
 import socket
 import threading
@@ -14,10 +15,12 @@ import uvicorn
 from playwright import sync_api
 
 from fedadmet.config import get_settings
+from fedadmet.data.catalogue import get_endpoint
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
 from fedadmet.serve.app import create_app
 from fedadmet.serve.local_key import local_api_key
+from fedadmet.serve.profiles import threshold_statement
 from tests.serve.test_api import molecules_csv
 
 CHROMIUM = os.environ.get("FEDADMET_CHROMIUM", "/usr/bin/chromium")
@@ -84,24 +87,69 @@ def test_chemist_workflow_in_a_real_browser(server: tuple[str, str], tmp_path: P
         assert "aspirin" in first.locator("h2").inner_text()
         assert first.locator(".depiction svg").count() == 1
         assert first.locator(".radar polygon.shape").count() == 1
-        assert first.locator("tr[data-endpoint='hERG'] .dot").count() == 1
+        # Endpoint names and dots explain themselves: what is measured, and the rule behind the colour.
+        herg = first.locator("tr[data-endpoint='hERG']")
+        rule = threshold_statement(get_endpoint("hERG"))
+        name_tip = herg.locator("td.name").get_attribute("title")
+        assert "hERG channel blockade" in name_tip and rule in name_tip
+        dot = herg.locator(".dot")
+        # "amber (borderline) by the rule: …"
+        assert dot.get_attribute("title").startswith(dot.get_attribute("class").split()[1])
+        assert rule in dot.get_attribute("title")
+        # A classifier's uncertainty is the chance of a wrong call, not a ± spread; regression keeps its interval.
+        assert re.fullmatch(r"P\(wrong call\) (<0\.01|0\.\d\d)", herg.locator("td.uncertainty").inner_text())
+        assert "wrong" in herg.locator("td.uncertainty").get_attribute("title") and "±" not in herg.inner_text()
+        caco2 = first.locator("tr[data-endpoint='Caco2_Wang'] td.uncertainty").inner_text()
+        assert re.fullmatch(r"-?[\d.e+-]+ – -?[\d.e+-]+", caco2), caco2
         percentile = first.locator("tr[data-endpoint='Solubility_AqSolDB'] .percentile").inner_text()
         assert percentile.endswith("%") and 0 <= int(percentile[:-1]) <= 100
         assert [h.inner_text() for h in first.locator(".groups h3").all()] == ["ABSORPTION", "TOXICITY"]
         assert "cannot parse" in cards.nth(2).inner_text() or "ring" in cards.nth(2).inner_text()
 
-        # Upload → progress → download.
+        # Upload → progress (through a server outage: a dropped connection, then a 503) → download.
+        outages: list[str] = []
+
+        def outage(route: sync_api.Route) -> None:
+            if len(outages) == 2:
+                route.continue_()
+                return
+            outages.append(route.request.url)
+            if len(outages) == 1:
+                route.abort()
+            else:
+                route.fulfill(status=503, json={"detail": "restarting"})
+
+        page.route("**/v1/jobs/*", outage)  # status polls only: not the upload, the list or /result
         page.click("nav button[data-page='batch']")
+        page.wait_for_selector("#jobs-table td.hint", timeout=30_000)  # the list is loaded: no jobs yet
         page.set_input_files("#batch-file", str(upload))
         page.click("#batch-button")
         page.wait_for_selector("#batch-progress:not([hidden])", timeout=30_000)
-        page.wait_for_selector("#batch-download:not([hidden])", timeout=120_000)
+        page.wait_for_selector("#batch-status:has-text('server unreachable')", timeout=30_000)
+        job_id = re.search(r"batch\.csv \(job ([0-9a-f]{32})\)", page.inner_text("#batch-status")).group(1)
+        page.wait_for_selector("#batch-result a", timeout=120_000)
+        assert len(outages) == 2
+        page.unroute("**/v1/jobs/*")
         assert page.locator("#batch-progress").evaluate("bar => bar.value") == 1
+        assert f"job {job_id}" in page.inner_text("#batch-status")
         assert "36 molecules, 1 with errors" in page.inner_text("#batch-status")
         with page.expect_download() as download_info:
-            page.click("#batch-download")
+            page.click("#batch-result a")
         downloaded = pd.read_csv(download_info.value.path())
         assert len(downloaded) == 36 and "hERG" in downloaded.columns
+
+        # Recent jobs: after a reload (the id is not needed), the job is listed with a working download.
+        page.reload()
+        page.click("nav button[data-page='batch']")
+        row = page.locator(f"#jobs-table tr[data-job='{job_id}']")
+        row.locator("a.download").wait_for(timeout=30_000)
+        assert page.locator("#jobs-table tbody tr").count() == 1
+        cells = [c.inner_text() for c in row.locator("td").all()]
+        assert cells[0] == "batch.csv" and cells[2] == "completed" and cells[3] == "36 / 36 (100%)" and cells[4] == "1"
+        with page.expect_download() as download_info:
+            row.locator("a.download").click()
+        assert download_info.value.suggested_filename == "batch_admet.csv"
+        assert pd.read_csv(download_info.value.path()).equals(downloaded)
 
         # Models page: registry entries with metrics and lineage.
         page.click("nav button[data-page='models']")
@@ -109,9 +157,17 @@ def test_chemist_workflow_in_a_real_browser(server: tuple[str, str], tmp_path: P
         models_text = page.inner_text("#models-table")
         assert "fedadmet-served (serving)" in models_text and "centralised" in models_text and "hERG" in models_text
 
+        # Federation page on a fresh installation: a hint, no empty metric menu.
+        page.route("**/v1/federation/runs", lambda route: route.fulfill(json=[]))
+        page.click("nav button[data-page='federation']")
+        page.wait_for_selector("#runs:has-text('No federation runs yet')", timeout=30_000)
+        assert "fedadmet federate simulate" in page.inner_text("#runs") and page.locator("#fed-controls").is_hidden()
+        page.unroute("**/v1/federation/runs")
+
         # Federation page: the run, and each partner's shared metric over rounds as a plot.
+        page.click("nav button[data-page='models']")
         page.click("nav button[data-page='federation']")
         page.wait_for_selector("#fed-plot svg polyline", timeout=30_000)
         assert page.locator("#fed-plot svg polyline").count() == 2
-        assert "browser-run" in page.inner_text("#runs")
+        assert "browser-run" in page.inner_text("#runs") and page.locator("#fed-controls").is_visible()
         browser.close()

@@ -21,10 +21,16 @@ async function api(path, options = {}) {
   if (!response.ok) {
     let detail = response.statusText;
     try { detail = (await response.json()).detail; } catch (_) { /* not JSON */ }
-    throw new Error(`${response.status}: ${detail}`);
+    throw Object.assign(new Error(`${response.status}: ${detail}`), { status: response.status });
   }
   return response;
 }
+
+// No status (network down) or a 5xx: the server may be restarting, so asking again can succeed.
+const transient = (error) => !error.status || error.status >= 500;
+const RETRY_MAX_MS = 30_000;
+const backoff = (pause) => Math.min(2 * pause, RETRY_MAX_MS);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function element(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
@@ -48,7 +54,16 @@ const format = (value) => value === null || value === undefined ? "–"
 const formatProbability = (value) => value === null || value === undefined ? "–"
   : value < 0.01 ? "<0.01" : value > 0.99 ? ">0.99" : value.toFixed(2);
 
+const when = (iso) => new Date(iso).toLocaleString();
+
 // ---------------------------------------------------------------- profile page
+let endpointInfo = null;  // name → GET /v1/endpoints row (description, unit, good, thresholds); fetched once
+
+async function loadEndpointInfo() {
+  endpointInfo ??= Object.fromEntries((await (await api("/v1/endpoints")).json()).map((e) => [e.name, e]));
+  return endpointInfo;
+}
+
 async function profile() {
   const lines = $("#smiles-input").value.split("\n").map((l) => l.trim()).filter(Boolean);
   const names = lines.map((l) => l.split(/\s+/).slice(1).join(" "));
@@ -60,12 +75,14 @@ async function profile() {
   status.textContent = `profiling ${smiles.length} molecule(s)…`;
   const started = performance.now();
   try {
-    const response = await api("/v1/predict", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ smiles, depict: true }),
-    });
-    const result = await response.json();
+    const [result, info] = await Promise.all([
+      api("/v1/predict", {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ smiles, depict: true }),
+      }).then((response) => response.json()),
+      loadEndpointInfo(),
+    ]);
     const container = $("#profiles");
-    container.replaceChildren(...result.molecules.map((m, i) => moleculeCard(m, names[i])));
+    container.replaceChildren(...result.molecules.map((m, i) => moleculeCard(m, names[i], info)));
     status.textContent = `${result.molecules.length} molecule(s) in ${((performance.now() - started) / 1000).toFixed(2)} s`;
   } catch (error) {
     status.textContent = error.message;
@@ -75,7 +92,7 @@ async function profile() {
   }
 }
 
-function moleculeCard(molecule, name) {
+function moleculeCard(molecule, name, info) {
   const card = element("article", { class: "molecule" });
   card.append(element("h2", {}, name ? `${name} — ${molecule.input}` : molecule.input));
   if (molecule.error) {
@@ -98,24 +115,31 @@ function moleculeCard(molecule, name) {
   const groups = element("div", { class: "groups" });
   for (const category of CATEGORIES) {
     const rows = molecule.endpoints.filter((e) => e.category === category);
-    if (rows.length) groups.append(endpointTable(category, rows));
+    if (rows.length) groups.append(endpointTable(category, rows, info));
   }
   card.append(groups);
   return card;
 }
 
-function endpointTable(category, rows) {
+const LIGHTS = { green: "favourable", amber: "borderline", red: "unfavourable", neutral: "no colour" };
+
+function endpointTable(category, rows, info) {
   const body = element("tbody");
   for (const e of rows) {
+    const about = info[e.name];
     const classification = e.task === "classification";
-    const shown = classification ? formatProbability : format;
-    const spread = e.interval ? `${format(e.interval[0])} – ${format(e.interval[1])}` : `± ${shown(e.uncertainty)}`;
-    const unit = classification ? "probability" : e.unit;
+    // A classifier's uncertainty is the chance its call is wrong, not a spread around the value.
+    const [spread, spreadMeaning] = classification
+      ? [`P(wrong call) ${formatProbability(e.uncertainty)}`, "probability that the call (positive above 0.5, negative below) is wrong"]
+      : [e.interval ? `${format(e.interval[0])} – ${format(e.interval[1])}` : "–", "90 % conformal interval"];
+    const direction = about.good ? `${about.good} is better` : "no preferred direction";
     const row = element("tr", { "data-endpoint": e.name },
-      element("td", {}, element("i", { class: `dot ${e.traffic_light}`, title: e.traffic_light }), e.name),
-      element("td", { class: "num" }, shown(e.value)),
-      element("td", {}, unit),
-      element("td", { class: "num", title: "90 % conformal interval, or the chance the call is wrong" }, spread),
+      element("td", { class: "name", title: `${about.description} (${about.unit}; ${direction})\ntraffic light: ${about.thresholds}` },
+        element("i", { class: `dot ${e.traffic_light}`, title: `${e.traffic_light} (${LIGHTS[e.traffic_light]}) by the rule: ${about.thresholds}` }),
+        e.name),
+      element("td", { class: "num" }, classification ? formatProbability(e.value) : format(e.value)),
+      element("td", {}, classification ? "probability" : e.unit),
+      element("td", { class: "num uncertainty", title: spreadMeaning }, spread),
       element("td", { class: "num percentile" }, e.percentile === null ? "–" : `${e.percentile.toFixed(0)}%`));
     body.append(row);
   }
@@ -145,37 +169,105 @@ function radarPlot(axes) {
 }
 
 // ---------------------------------------------------------------- batch page
+const POLL_MS = 500, JOBS_REFRESH_MS = 2000;
+const isActive = (job) => job.status === "queued" || job.status === "running";
+
 async function uploadBatch() {
   const file = $("#batch-file").files[0];
   const status = $("#batch-status");
   const bar = $("#batch-progress");
-  const link = $("#batch-download");
-  link.hidden = true;
+  $("#batch-result").replaceChildren();
   if (!file) { status.textContent = "choose a file first"; status.className = "status error"; return; }
+  let label = file.name;
   status.className = "status";
-  status.textContent = `uploading ${file.name}…`;
+  status.textContent = `uploading ${label}…`;
   const form = new FormData();
   form.append("file", file);
   try {
     let job = await (await api("/v1/jobs", { method: "POST", body: form })).json();
+    label = `${job.filename} (job ${job.id})`;  // the id lets the user come back for the result
+    loadJobs();
     bar.hidden = false;
-    while (job.status === "queued" || job.status === "running") {
+    while (isActive(job)) {
       bar.value = job.progress;
-      status.textContent = `${job.status}: ${job.done} of ${job.rows} molecules`;
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      job = await (await api(`/v1/jobs/${job.id}`)).json();
+      status.className = "status";
+      status.textContent = `${label}: ${job.status}, ${job.done} of ${job.rows} molecules`;
+      job = await nextJobState(job.id, (error, pause) => {
+        status.className = "status error";
+        status.textContent = `${label}: server unreachable (${error.message}); trying again in ${pause / 1000} s. The job carries on on the server.`;
+      });
     }
     bar.value = job.progress;
+    loadJobs();
     if (job.status !== "completed") throw new Error(`job ${job.status}: ${job.message}`);
-    status.textContent = `completed: ${job.rows} molecules, ${job.errors} with errors`;
-    const blob = await (await api(job.result)).blob();
-    link.href = URL.createObjectURL(blob);
-    link.download = `${file.name.split(".")[0]}_admet.csv`;
-    link.hidden = false;
+    status.textContent = `${label}: completed, ${job.rows} molecules, ${job.errors} with errors`;
+    $("#batch-result").replaceChildren(resultLink(job, "Download results (CSV)"));
   } catch (error) {
-    status.textContent = error.message;
+    status.textContent = `${label}: ${error.message}`;
     status.className = "status error";
   }
+}
+
+// The job's state after a pause. A restart or network outage is waited out with growing pauses (the job
+// survives it on the server); a 4xx (job gone, key revoked) is final and thrown.
+async function nextJobState(jobId, onOutage) {
+  for (let pause = POLL_MS; ; pause = backoff(pause)) {
+    await sleep(pause);
+    try {
+      return await (await api(`/v1/jobs/${jobId}`)).json();
+    } catch (error) {
+      if (!transient(error)) throw error;
+      onOutage(error, backoff(pause));
+    }
+  }
+}
+
+// Results need the API key, which a plain link cannot send: fetched on click, then saved from memory.
+function resultLink(job, text) {
+  const link = element("a", { href: "#", class: "download" }, text);
+  link.addEventListener("click", async (event) => {
+    event.preventDefault();
+    try {
+      const url = URL.createObjectURL(await (await api(job.result)).blob());
+      element("a", { href: url, download: `${job.filename.split(".")[0] || "molecules"}_admet.csv` }).click();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    } catch (error) {
+      $("#batch-status").textContent = `download of ${job.filename} failed: ${error.message}`;
+      $("#batch-status").className = "status error";
+    }
+  });
+  return link;
+}
+
+let jobsTimer = null;
+let jobsPause = JOBS_REFRESH_MS;
+
+async function loadJobs() {
+  const body = $("#jobs-table tbody");
+  let again;
+  try {
+    const jobs = await (await api("/v1/jobs")).json();
+    body.replaceChildren(...(jobs.length ? jobs.map(jobRow)
+      : [element("tr", {}, element("td", { colspan: 6, class: "hint" }, "no jobs yet"))]));
+    again = jobs.some(isActive);
+    jobsPause = JOBS_REFRESH_MS;
+  } catch (error) {
+    body.replaceChildren(element("tr", {}, element("td", { colspan: 6, class: "error" }, error.message)));
+    again = transient(error);
+    jobsPause = backoff(jobsPause);
+  }
+  // At most one refresh pending, and none once the user has left the page.
+  clearTimeout(jobsTimer);
+  if (again && !$("#page-batch").hidden) jobsTimer = setTimeout(loadJobs, jobsPause);
+}
+
+function jobRow(job) {
+  const outcome = job.status === "completed" ? resultLink(job, "download")
+    : job.status === "failed" ? element("span", { class: "error" }, job.message || "failed") : "";
+  return element("tr", { "data-job": job.id, title: `job ${job.id}` },
+    element("td", {}, job.filename), element("td", {}, when(job.created)), element("td", { class: "job-status" }, job.status),
+    element("td", { class: "num" }, `${job.done} / ${job.rows} (${Math.round(100 * job.progress)}%)`),
+    element("td", { class: "num" }, job.errors), element("td", {}, outcome));
 }
 
 // ---------------------------------------------------------------- models page
@@ -191,7 +283,7 @@ async function loadModels() {
       const lineage = Object.entries(v.lineage).map(([k, value]) => `${k}: ${Array.isArray(value) ? value.join(", ") : value}`).join("; ");
       return element("tr", {}, element("td", {}, v.model + (v.serving ? " (serving)" : "")), element("td", {}, v.version),
         element("td", {}, v.kind), element("td", {}, lineage), element("td", {}, v.endpoints.length),
-        element("td", { class: "metrics" }, metrics), element("td", {}, v.created.slice(0, 19).replace("T", " ")));
+        element("td", { class: "metrics" }, metrics), element("td", {}, when(v.created)));
     }));
   } catch (error) {
     body.replaceChildren(element("tr", {}, element("td", { colspan: 7, class: "error" }, error.message)));
@@ -211,7 +303,10 @@ async function loadFederation() {
     return;
   }
   if (!federationRuns.length) {
-    container.replaceChildren(element("p", { class: "hint" }, "No federation runs recorded yet (run `fedadmet federate simulate`)."));
+    $("#fed-controls").hidden = true;
+    $("#fed-plot").replaceChildren();
+    container.replaceChildren(element("p", { class: "hint" }, "No federation runs yet; start one with ",
+      element("code", {}, "fedadmet federate simulate prepared/*"), " (see the README for deployment across sites)."));
     return;
   }
   container.replaceChildren(...federationRuns.map((run) => {
@@ -232,6 +327,7 @@ function selectRun(runId) {
   for (const r of run.rounds) for (const phase of Object.values(r.metrics)) for (const m of Object.values(phase)) {
     for (const [k, v] of Object.entries(m)) if (typeof v === "number") metricNames.add(k);
   }
+  $("#fed-controls").hidden = !metricNames.size;  // a run without metrics yet has nothing to choose
   const select = $("#fed-metric");
   const previous = select.value;
   select.replaceChildren(...[...metricNames].sort().map((m) => element("option", { value: m }, m)));
@@ -272,6 +368,7 @@ function plotRun(run, metric) {
 function show(page) {
   document.querySelectorAll("nav button").forEach((b) => b.classList.toggle("active", b.dataset.page === page));
   document.querySelectorAll(".page").forEach((s) => { s.hidden = s.id !== `page-${page}`; });
+  if (page === "batch") loadJobs();
   if (page === "models") loadModels();
   if (page === "federation") loadFederation();
 }
