@@ -13,6 +13,7 @@ import pandas as pd
 from fedadmet.chem.pipeline import iter_chemistry
 from fedadmet.chem.standardize import standardize_with_form
 from fedadmet.config import get_settings
+from fedadmet.data.catalogue import get_endpoint
 from fedadmet.data.loaders import find_smiles_column, read_molecules
 from fedadmet.exceptions import ArtifactError
 from fedadmet.models.admet_model import ADMETModel, RawPrediction
@@ -78,6 +79,7 @@ def predict(
     row_of: dict[str, int] = {}  # text -> row of the predictions below
     parts: list[RawPrediction] = []
     found_alerts: list[list[str]] = []
+    organic: list[bool] = []
     position = 0
     for chunk in iter_chemistry(texts, model.feature_set, progress):
         for text, result in zip(texts[position : position + len(chunk.standardized)], chunk.standardized, strict=True):
@@ -88,6 +90,7 @@ def predict(
         if len(chunk.features):
             parts.append(model.predict_features(chunk.features))
             found_alerts.extend(chunk.alerts)
+            organic.extend(chunk.organic)
     raw = RawPrediction.concatenate(parts) if parts else None
     rows = np.array([row_of.get(value, -1) if isinstance(value, str) else -1 for value in inputs], dtype=int)
     valid = np.flatnonzero(rows >= 0)
@@ -99,12 +102,13 @@ def predict(
             if raw is not None:
                 column[valid] = getattr(raw, source)[name][rows[valid]]
             columns[key] = column
+        columns[name] = get_endpoint(name).clip(columns[name])
     domain = np.full(len(inputs), np.nan)
     in_domain = np.full(len(inputs), None, dtype=object)
     alerts = np.full(len(inputs), None, dtype=object)
     if raw is not None:
         domain[valid] = raw.domain_score[rows[valid]]
-        in_domain[valid] = raw.in_domain[rows[valid]].tolist()
+        in_domain[valid] = (raw.in_domain & np.array(organic))[rows[valid]].tolist()  # inorganics: never
         alerts[valid] = ["; ".join(found_alerts[row]) for row in rows[valid]]
     columns |= {DOMAIN_COLUMN: domain, IN_DOMAIN_COLUMN: in_domain, ALERTS_COLUMN: alerts}
     columns[ERROR_COLUMN] = np.array([reason for _, _, reason in outcomes], dtype=object)

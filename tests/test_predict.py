@@ -114,3 +114,24 @@ def test_progress_bar_only_when_asked(tiny_model_dir: Path, capsys: pytest.Captu
     assert "profile" not in capsys.readouterr().err
     predict(texts, model=tiny_model_dir, progress=True)
     assert "profile" in capsys.readouterr().err
+
+
+def test_values_are_reported_within_the_endpoints_physical_range(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    import fedadmet.inference as inference
+
+    real = inference.get_endpoint
+    narrow = dataclasses.replace(real("Caco2_Wang"), value_range=(-5.2, -5.1))
+    monkeypatch.setattr(inference, "get_endpoint", lambda name: narrow if name == "Caco2_Wang" else real(name))
+    caco2 = predict(["CCO", "CC(=O)Nc1ccc(O)cc1", "c1ccccc1C(=O)O"], model=tiny_model_dir)["Caco2_Wang"]
+    assert caco2.between(-5.2, -5.1).all()
+
+
+def test_fragments_with_dummy_atoms_are_refused_and_inorganics_are_never_in_domain(tiny_model_dir: Path) -> None:
+    result = predict(["*CCO", "[*:1]c1ccccc1", "[Na+].[Cl-]", "CCO"], model=tiny_model_dir)
+    assert result[ERROR_COLUMN].str.contains("dummy atoms", na=False).tolist() == [True, True, False, False]
+    assert result["hERG"].notna().tolist() == [False, False, True, True]
+    assert result.loc[2, "in_domain"] is False

@@ -14,18 +14,32 @@ from fedadmet.exceptions import FedadmetError
 
 @app.command()
 def predict(
-    input_path: Annotated[Path, typer.Argument(help="CSV/TSV with a SMILES column, or an SD file.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="CSV to write, one row per input row.")],
+    input_path: Annotated[
+        Path, typer.Argument(help="CSV/TSV with a SMILES column, or an SD file; either may be gzipped.")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="CSV to write (.csv, or .csv.gz to compress), one row per input row.")
+    ],
     smiles_column: Annotated[
         str | None, typer.Option(help="SMILES column (default: smiles, SMILES, Drug, ...).")
     ] = None,
     model: Annotated[Path | None, typer.Option(help="Model folder (default: the default model).")] = None,
 ) -> None:
-    """Predict every endpoint with uncertainty, applicability domain and structural alerts."""
+    """Predict every endpoint with uncertainty, applicability domain and structural alerts.
+
+    Output columns, after every input column (one an output takes is kept as input_<name>):
+    smiles: the standardised parent, whose identity the prediction is for;
+    <endpoint>: the value, in the unit `fedadmet endpoints` lists (classifiers: a probability);
+    <endpoint>_uncertainty: classifiers, the probability that the call is wrong;
+    regressors, the half-width of the 90 % conformal interval on the model's scale;
+    applicability_domain, in_domain, alerts (PAINS/Brenk/NIH), and error: why a row has no prediction.
+    """
     from fedadmet.data.loaders import read_molecules
     from fedadmet.inference import ERROR_COLUMN, IN_DOMAIN_COLUMN
     from fedadmet.inference import predict as run_predict
 
+    if not output.name.lower().endswith((".csv", ".csv.gz")):
+        raise fail(f"--output must name a .csv or .csv.gz file, got {output.name!r}")
     try:
         frame = read_molecules(input_path, smiles_column)
         result = run_predict(frame, model=model, smiles_column=smiles_column)

@@ -45,6 +45,7 @@ class Endpoint:
     transform: Transform = Transform.NONE
     tdc_benchmark: str | None = None
     metric: str | None = None
+    value_range: tuple[float, float] | None = None  # physical bounds in source units (a % bound lies in 0–100)
 
     @property
     def is_classification(self) -> bool:
@@ -61,6 +62,11 @@ class Endpoint:
         if self.transform is Transform.LOG10:
             return np.power(10.0, values)
         return np.asarray(values, dtype=float)
+
+    def clip(self, values: np.ndarray) -> np.ndarray:
+        """``values`` (source units) within the physical range, where the endpoint has one."""
+        values = np.asarray(values, dtype=float)
+        return values if self.value_range is None else np.clip(values, *self.value_range)
 
 
 C, R = Task.CLASSIFICATION, Task.REGRESSION
@@ -95,7 +101,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     _tdc("Lipophilicity_AstraZeneca", R, A, "logD7.4", "Lipophilicity (octanol/water logD at pH 7.4)", "mae"),
     _tdc("Solubility_AqSolDB", R, A, "log10(mol/L)", "Aqueous solubility", "mae", good="higher"),
     _tdc("BBB_Martins", C, D, _PROB, "Blood-brain barrier penetration", "roc-auc"),
-    _tdc("PPBR_AZ", R, D, "% bound", "Plasma protein binding rate", "mae", good="lower"),
+    _tdc("PPBR_AZ", R, D, "% bound", "Plasma protein binding rate", "mae", good="lower", value_range=(0.0, 100.0)),
     _tdc(
         "VDss_Lombardo", R, D, "L/kg", "Volume of distribution at steady state", "spearman", transform=Transform.LOG10
     ),

@@ -46,7 +46,8 @@ BANDS: dict[str, Band] = {
 PROBABILITY_CUTS = (0.3, 0.7)
 PERCENTILE_CUTS = (10.0, 50.0)
 RULE_STATEMENTS = {
-    "classification": "probability of the undesirable outcome: green < 0.3, amber 0.3–0.7, red > 0.7",
+    "probability_higher": "probability of the favourable outcome: green ≥ 0.7, amber 0.3–0.7, red < 0.3",
+    "probability_lower": "probability of the unfavourable outcome: green ≤ 0.3, amber 0.3–0.7, red > 0.7",
     "regression": "percentile among approved drugs on the desirable side: green ≥ 50, amber 10–50, red < 10",
     "neutral": "no colour where the desirable direction depends on the project (e.g. BBB penetration)",
 }
@@ -69,7 +70,9 @@ def threshold_statement(endpoint: Endpoint) -> str:
         return BANDS[endpoint.name].statement
     if endpoint.good is None:
         return RULE_STATEMENTS["neutral"]
-    return RULE_STATEMENTS[endpoint.task.value]
+    if endpoint.is_classification:
+        return RULE_STATEMENTS[f"probability_{endpoint.good}"]
+    return RULE_STATEMENTS["regression"]
 
 
 def traffic_light(endpoint: Endpoint, value: float, drug_percentile: float | None) -> str:
@@ -80,24 +83,26 @@ def traffic_light(endpoint: Endpoint, value: float, drug_percentile: float | Non
         return BANDS[endpoint.name].colour(value)
     if endpoint.good is None:
         return "neutral"
-    if endpoint.is_classification:
-        desirable = value if endpoint.good == "higher" else 1.0 - value
-        low, high = 1.0 - PROBABILITY_CUTS[1], 1.0 - PROBABILITY_CUTS[0]
-    else:
-        if drug_percentile is None:
-            return "neutral"
-        desirable = drug_percentile if endpoint.good == "higher" else 100.0 - drug_percentile
-        low, high = PERCENTILE_CUTS
+    if endpoint.is_classification:  # the probability itself against the cuts (1 − 0.7 is not 0.3 in floats)
+        low, high = PROBABILITY_CUTS
+        if endpoint.good == "higher":
+            return "green" if value >= high else "amber" if value >= low else "red"
+        return "green" if value <= low else "amber" if value <= high else "red"
+    if drug_percentile is None:
+        return "neutral"
+    desirable = drug_percentile if endpoint.good == "higher" else 100.0 - drug_percentile
+    low, high = PERCENTILE_CUTS
     return "green" if desirable >= high else "amber" if desirable >= low else "red"
 
 
 def interval(endpoint: Endpoint, value: float, half_width: float) -> list[float] | None:
-    """The conformal interval in source units (the half-width is on the model's, possibly log, scale)."""
+    """The conformal interval in source units (the half-width is on the model's, possibly log, scale),
+    within the endpoint's physical range."""
     if endpoint.is_classification or not (np.isfinite(value) and np.isfinite(half_width)):
         return None
     centre = float(endpoint.to_model_scale(np.array([value]))[0])
     bounds = endpoint.from_model_scale(np.array([centre - half_width, centre + half_width]))
-    return [_number(b) for b in bounds]
+    return [_number(b) for b in endpoint.clip(bounds)]
 
 
 def radar(endpoint_rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

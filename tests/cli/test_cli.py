@@ -123,3 +123,13 @@ def test_keys_are_listed_by_prefix_and_revoked_whole_or_by_prefix() -> None:
     assert runner.invoke(app, ["keys", "revoke", made[0]]).exit_code == 0
     assert runner.invoke(app, ["keys", "revoke", made[1][:8]]).exit_code == 0
     assert runner.invoke(app, ["keys", "list"]).output.count("revoked") == 2
+
+
+def test_predict_refuses_an_output_it_would_not_write_as_named(tmp_path: Path, tiny_model_dir: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("smiles\nCCO\n")
+    result = runner.invoke(
+        app, ["predict", str(source), "-o", str(tmp_path / "out.xlsx"), "--model", str(tiny_model_dir)]
+    )
+    assert result.exit_code != 0 and ".csv or .csv.gz" in result.output
+    assert not (tmp_path / "out.xlsx").exists()

@@ -27,6 +27,10 @@ def test_percentile_interpolates_and_handles_ties_and_missing_values() -> None:
         ("hERG", 0.5, None, "amber"),
         ("hERG", 0.9, None, "red"),
         ("HIA_Hou", 0.9, None, "green"),  # higher is better
+        ("HIA_Hou", 0.3, None, "amber"),  # the cuts themselves, as the statements say (no 1 - 0.7 float slip)
+        ("HIA_Hou", 0.7, None, "green"),
+        ("hERG", 0.3, None, "green"),
+        ("hERG", 0.7, None, "amber"),
         ("BBB_Martins", 0.9, None, "neutral"),  # direction depends on the project
         ("Solubility_AqSolDB", -3.0, 40.0, "green"),  # stated band wins over percentiles
         ("Solubility_AqSolDB", -5.0, 40.0, "amber"),
@@ -43,6 +47,15 @@ def test_traffic_lights_follow_the_stated_thresholds(
 ) -> None:
     assert traffic_light(get_endpoint(endpoint), value, drug_percentile) == expected
     assert threshold_statement(get_endpoint(endpoint))
+
+
+def test_classifier_statements_say_which_outcome_the_probability_is_of() -> None:
+    assert threshold_statement(get_endpoint("HIA_Hou")).startswith("probability of the favourable outcome: green ≥ 0.7")
+    assert threshold_statement(get_endpoint("hERG")).startswith("probability of the unfavourable outcome: green ≤ 0.3")
+
+
+def test_intervals_stay_within_the_physical_range() -> None:
+    assert interval(get_endpoint("PPBR_AZ"), 95.0, 10.0) == [pytest.approx(85.0), 100.0]
 
 
 def test_intervals_are_in_source_units_for_log_transformed_endpoints() -> None:
