@@ -17,12 +17,14 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
+from swagger_ui_bundle import swagger_ui_path
 
 from fedadmet import __version__
 from fedadmet.config import Settings, get_settings
@@ -41,8 +43,10 @@ from fedadmet.serve.workers import ProfileWorkers, profile_smiles
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
+DOCS_ASSETS = "/docs-assets"
 SERVED_MODEL_NAME = "fedadmet-served"
 JOB_LIST_LIMIT = 50
+REFUSALS_SHOWN = 10  # per-molecule reasons in a 422 for a request where no molecule could be profiled
 
 
 class PredictRequest(BaseModel):
@@ -144,12 +148,15 @@ def create_app(settings: Settings | None = None, model_dir: Path | None = None) 
         version=__version__,
         description="ADMET/Tox profiles with uncertainty, applicability domain, alerts and drug percentiles.",
         lifespan=lifespan,
+        docs_url=None,  # served below from the bundled Swagger UI, so that it works offline
+        redoc_url=None,
     )
     app.state.serving = state
     app.add_middleware(BodyLimit, settings=settings)
     _add_error_handlers(app)
     _add_routes(app, state)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
     return app
 
 
@@ -159,6 +166,16 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
     @app.get("/", include_in_schema=False)
     def web_page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
+
+    @app.get("/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )
 
     @app.get("/healthz")
     def health() -> JSONResponse:
@@ -190,8 +207,10 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
             )
         profiles = await state.batcher.predict(body.smiles, (body.depict,))
         if all(p["error"] for p in profiles):
-            reasons = "; ".join(f"molecule {i + 1}: {p['error']}" for i, p in enumerate(profiles[:10]))
-            raise HTTPException(422, f"no molecule could be profiled: {reasons}")
+            shown = REFUSALS_SHOWN
+            reasons = "; ".join(f"molecule {i + 1}: {p['error']}" for i, p in enumerate(profiles[:shown]))
+            more = f"; and {len(profiles) - shown} more" if len(profiles) > shown else ""
+            raise HTTPException(422, f"no molecule could be profiled: {reasons}{more}")
         # Profiles are plain JSON already: returned as they are, without FastAPI's generic re-encoding
         # (~0.7 ms per molecule on the event loop, which every concurrent request waits behind).
         return JSONResponse({"model_version_id": state.model_version_id, "molecules": profiles})
@@ -355,7 +374,9 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         problems = []
         for error in exc.errors()[:20]:
-            where = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
+            # Positions count from 1, as in the per-molecule errors of /v1/predict ("smiles #2").
+            parts = [f"#{part + 1}" if isinstance(part, int) else str(part) for part in error.get("loc", ())]
+            where = " ".join(part for part in parts if part != "body") or "body"
             problems.append(f"{where}: {error.get('msg', 'invalid')}")
         return JSONResponse({"detail": "invalid request: " + "; ".join(problems)}, 422)
 

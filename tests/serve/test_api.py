@@ -73,8 +73,12 @@ def test_predict_limits_and_clear_errors(api: tuple[TestClient, str], monkeypatc
     assert too_many.status_code == 413 and "at most 1000" in too_many.json()["detail"]
     all_bad = client.post("/v1/predict", json={"smiles": ["C1CC", ""]}, headers=headers)
     assert all_bad.status_code == 422 and "molecule 1" in all_bad.json()["detail"]
+    many_bad = client.post("/v1/predict", json={"smiles": [f"bad{i}(" for i in range(15)]}, headers=headers)
+    assert many_bad.status_code == 422 and many_bad.json()["detail"].endswith("; and 5 more")
     wrong_type = client.post("/v1/predict", json={"smiles": "CCO"}, headers=headers)
     assert wrong_type.status_code == 422 and "smiles" in wrong_type.json()["detail"]
+    wrong_item = client.post("/v1/predict", json={"smiles": ["CCO", 5]}, headers=headers)
+    assert "smiles #2:" in wrong_item.json()["detail"]  # counted from 1, like the per-molecule errors
     huge = client.post("/v1/predict", content=b'{"smiles": ["' + b"C" * 2_000_000 + b'"]}', headers=headers)
     assert huge.status_code == 413
 
@@ -167,6 +171,9 @@ def test_the_web_page_and_its_assets_are_served_without_a_cdn(api: tuple[TestCli
     assert "/static/app.js" in page and "http" not in page.replace("http-equiv", "")
     script = client.get("/static/app.js").text
     assert "fetch(" in script and "cdn" not in script.lower()
+    docs = client.get("/docs").text
+    assert "http" not in docs and "/openapi.json" in docs
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
 
 
 def test_worker_processes_give_the_thread_answers_and_replace_a_dead_worker(

@@ -71,7 +71,7 @@ def server(serve_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[t
 def test_chemist_workflow_in_a_real_browser(server: tuple[str, str], tmp_path: Path) -> None:
     address, key = server
     upload = tmp_path / "batch.csv"
-    upload.write_bytes(molecules_csv(35))
+    upload.write_bytes(molecules_csv(35).replace(b"name,smiles", b"name,structure", 1))  # a column named by hand
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(accept_downloads=True)
@@ -123,6 +123,7 @@ def test_chemist_workflow_in_a_real_browser(server: tuple[str, str], tmp_path: P
         page.click("nav button[data-page='batch']")
         page.wait_for_selector("#jobs-table td.hint", timeout=30_000)  # the list is loaded: no jobs yet
         page.set_input_files("#batch-file", str(upload))
+        page.fill("#batch-smiles-column", "structure")
         page.click("#batch-button")
         page.wait_for_selector("#batch-progress:not([hidden])", timeout=30_000)
         page.wait_for_selector("#batch-status:has-text('server unreachable')", timeout=30_000)

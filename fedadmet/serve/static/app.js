@@ -183,6 +183,8 @@ async function uploadBatch() {
   status.textContent = `uploading ${label}…`;
   const form = new FormData();
   form.append("file", file);
+  const column = $("#batch-smiles-column").value.trim();  // empty: the server looks for smiles, SMILES, Drug, ...
+  if (column) form.append("smiles_column", column);
   try {
     let job = await (await api("/v1/jobs", { method: "POST", body: form })).json();
     label = `${job.filename} (job ${job.id})`;  // the id lets the user come back for the result
