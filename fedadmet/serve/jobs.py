@@ -31,6 +31,7 @@ UPLOAD_SUFFIXES = tuple(f"{kind}{gz}" for kind in (".csv", ".tsv", ".tab", ".txt
 RESULT_FILE = "result.csv"
 OPTIONS_FILE = "options.json"
 REGISTRY_RETRY_S = 5.0
+PAUSED_MESSAGE = "paused while a shorter job runs"
 
 
 def upload_suffix(filename: str) -> str:
@@ -81,7 +82,8 @@ class JobService:
                 )
             frame.to_csv(folder / "input.csv", index=False)  # one normalised form, whatever was uploaded
             path.unlink()
-            (folder / OPTIONS_FILE).write_text(json.dumps({"smiles_column": smiles_column}))
+            options = {"smiles_column": smiles_column, "chunk_rows": self.settings.job_chunk_rows}
+            (folder / OPTIONS_FILE).write_text(json.dumps(options))  # fixed for the job, whatever restarts bring
             with self.sessions.begin() as session:
                 job = repository.create_job(
                     session,
@@ -143,23 +145,33 @@ class JobService:
                 self._stop.wait(REGISTRY_RETRY_S)
 
     def _run_next(self) -> bool:
-        """Run the oldest unfinished job; False if there is none. A job still "running" here is one this
-        thread left when the registry failed under it, and it resumes at its last finished chunk."""
+        """Run the unfinished job with the fewest rows left (the oldest of equals); False if there is none.
+
+        Shortest first, so that ten molecules do not wait hours behind a million: a running job yields at
+        its next chunk when a shorter one arrives (:meth:`_shorter_job_waits`). A job still "running" here
+        is one this thread left when the registry failed under it; it resumes at its last finished chunk.
+        """
         with self.sessions() as session:
             unfinished = repository.jobs_in_state(session, "running", "queued")
         if not unfinished:
             return False
-        self.run_job(unfinished[0].id)
+        self.run_job(min(unfinished, key=_rows_left).id)  # stable: jobs_in_state gives the oldest first
         return True
+
+    def _shorter_job_waits(self, job_id: str, rows_left: int) -> bool:
+        with self.sessions() as session:
+            waiting = repository.jobs_in_state(session, "queued")
+        return any(_rows_left(job) < rows_left for job in waiting if job.id != job_id)
 
     def run_job(self, job_id: str) -> None:
         """Profile a job chunk by chunk; a failure is recorded with its reason, never lost. Registry
         errors propagate (the job stays unfinished and is resumed), anything else fails the job only."""
         with self.sessions.begin() as session:
-            repository.update_job(session, job_id, status="running")
             job = repository.get_job(session, job_id)
             assert job is not None
             folder, n_rows = Path(job.folder), job.n_rows
+            message = "" if job.message == PAUSED_MESSAGE else job.message  # a restart's note stays while it runs
+            repository.update_job(session, job_id, status="running", message=message)
         try:
             self._profile_chunks(job_id, folder, n_rows)
         except SQLAlchemyError:
@@ -174,11 +186,19 @@ class JobService:
         options = json.loads((folder / OPTIONS_FILE).read_text()) if (folder / OPTIONS_FILE).is_file() else {}
         chunks_dir = folder / "chunks"
         chunks_dir.mkdir(exist_ok=True)
-        size = self.settings.job_chunk_rows
+        size = options.get("chunk_rows", self.settings.job_chunk_rows)
         n_errors = 0
         for index, start in enumerate(range(0, n_rows, size)):
             if self._stop.is_set():
                 return  # left "running": the next server start resumes here
+            if (
+                start
+                and not (chunks_dir / f"{index:06d}.csv").is_file()
+                and self._shorter_job_waits(job_id, n_rows - start)
+            ):
+                with self.sessions.begin() as session:
+                    repository.update_job(session, job_id, status="queued", message=PAUSED_MESSAGE)
+                return
             chunk_file = chunks_dir / f"{index:06d}.csv"
             if not chunk_file.is_file():
                 result = predict(
@@ -204,3 +224,7 @@ def _failure_reason(exc: Exception, folder: Path) -> str:
     """What went wrong, for the job's owner: without the server's file paths."""
     detail = f"{exc.strerror}: {Path(exc.filename).name}" if isinstance(exc, OSError) and exc.filename else f"{exc}"
     return f"could not profile the stored upload: {type(exc).__name__}: {detail}".replace(str(folder), "<job>")
+
+
+def _rows_left(job: PredictionJob) -> int:
+    return job.n_rows - job.n_done

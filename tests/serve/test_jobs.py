@@ -2,6 +2,7 @@
 
 import gzip
 import io
+import time
 from datetime import datetime
 
 import pandas as pd
@@ -131,3 +132,34 @@ def test_the_job_list_shows_the_callers_jobs_newest_first(api: tuple[TestClient,
     with open_registry(get_settings().registry_url).begin() as session:
         other, _ = repository.create_api_key(session, "someone-else")
     assert client.get("/v1/jobs", headers={"X-API-Key": other}).json() == []
+
+
+def test_a_short_job_does_not_wait_behind_a_long_one(
+    api: tuple[TestClient, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, key = api
+    real_predict = jobs.predict
+
+    def slow_predict(frame, *args, **kwargs):
+        time.sleep(0.2)  # a long job's chunks take a while
+        return real_predict(frame, *args, **kwargs)
+
+    monkeypatch.setattr(get_settings(), "job_chunk_rows", 5)
+    monkeypatch.setattr(jobs, "predict", slow_predict)
+    long = _submit(client, key, "long.csv", molecules_csv(49))
+    wait_until(lambda: client.get(f"/v1/jobs/{long['id']}", headers={"X-API-Key": key}).json()["done"] > 0)
+    short = _submit(client, key, "short.csv", molecules_csv(2))
+    for job_id in (short["id"], long["id"]):
+        job = wait_for_job(client, key, job_id)
+        assert job["status"] == "completed", job
+        if job_id == short["id"]:  # the long job was paused, not finished, when the short one was done
+            assert client.get(f"/v1/jobs/{long['id']}", headers={"X-API-Key": key}).json()["status"] != "completed"
+    result = _result(client, key, wait_for_job(client, key, long["id"]))
+    assert len(result) == 50 and result["name"].tolist() == pd.read_csv(io.BytesIO(molecules_csv(49)))["name"].tolist()
+
+
+def wait_until(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
