@@ -157,6 +157,7 @@ def test_chemist_workflow_in_a_real_browser(server: tuple[str, str], tmp_path: P
         page.wait_for_selector("#models-table tbody tr", timeout=30_000)
         models_text = page.inner_text("#models-table")
         assert "fedadmet-served (serving)" in models_text and "centralised" in models_text and "hERG" in models_text
+        assert re.search(r"hERG: [\d.]+ roc-auc \(n=\d+\)", models_text)  # scores with their validation size
 
         # Federation page on a fresh installation: a hint, no empty metric menu.
         page.route("**/v1/federation/runs", lambda route: route.fulfill(json=[]))

@@ -280,7 +280,8 @@ async function loadModels() {
     body.replaceChildren(...versions.map((v) => {
       const metrics = Object.entries(v.metrics).slice(0, 40).map(([name, m]) => {
         const value = typeof m === "object" && m !== null ? (m.blend ?? m.value ?? Object.values(m)[0]) : m;
-        return `${name}: ${typeof value === "number" ? value.toFixed(3) : value}${m && m.metric ? ` ${m.metric}` : ""}`;
+        const size = m && m.n ? ` (n=${m.n})` : "";  // a score on 58 molecules is not one on 5,000
+        return `${name}: ${typeof value === "number" ? value.toFixed(3) : value}${m && m.metric ? ` ${m.metric}` : ""}${size}`;
       }).join("; ");
       const lineage = Object.entries(v.lineage).map(([k, value]) => `${k}: ${Array.isArray(value) ? value.join(", ") : value}`).join("; ");
       return element("tr", {}, element("td", {}, v.model + (v.serving ? " (serving)" : "")), element("td", {}, v.version),
