@@ -54,8 +54,9 @@ def predict(
     """One row per input row, in input order: endpoint values, uncertainties, domain, alerts, errors.
 
     ``molecules`` is one SMILES, a sequence of them, a DataFrame with a SMILES column, or the path of a
-    CSV/TSV/SD file. Input columns are all kept; one whose name an output column takes (``smiles``,
-    ``error``, an endpoint's) is kept as ``input_<name>``.
+    CSV/TSV/SD file as a ``pathlib.Path`` (a ``str`` is always read as SMILES). Input columns are all
+    kept; one whose name an output column takes (``smiles``, ``error``, an endpoint's) is kept as
+    ``input_<name>``.
     Rows whose SMILES cannot be used keep their place with an ``error`` message and empty predictions.
     ``progress`` shows a bar for large inputs (default: ``FEDADMET_PROGRESS``); servers turn it off.
     For classification endpoints the value is a calibrated probability and ``<endpoint>_uncertainty``

@@ -21,7 +21,8 @@ from rdkit import Chem
 from fedadmet.chem.standardize import Reject, standardize_many
 from fedadmet.exceptions import InputError, TooLargeError
 
-_SD_COLUMNS = frozenset({"sd_record", "name", "smiles"})  # data fields with these names get an sd_ prefix
+SD_PROBLEM_COLUMN = "sd_problem"
+_SD_COLUMNS = ("sd_record", "name", SD_PROBLEM_COLUMN, "smiles")
 SMILES_COLUMN_CANDIDATES = ("smiles", "SMILES", "Smiles", "Drug", "canonical_smiles", "Smiles_unify")
 
 
@@ -167,27 +168,15 @@ def load_tdc(path: Path) -> MoleculeTable:
 
 
 def load_sdf(path: Path, label_properties: Sequence[str] = ()) -> MoleculeTable:
-    """An SD file; molecules RDKit cannot read become rejects at their record index."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"file not found: {path}")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path.name} is empty", expected="an SD file with at least one record")
-    records: list[dict[str, object]] = []
-    for mol in Chem.ForwardSDMolSupplier(str(path), sanitize=True):
-        entry: dict[str, object] = {"smiles": Chem.MolToSmiles(mol) if mol is not None else None}
-        for prop in label_properties:
-            entry[prop] = mol.GetProp(prop) if mol is not None and mol.HasProp(prop) else None
-        records.append(entry)
-    if not records:
-        raise InputError(f"{path.name} holds no SD records", expected="records separated by $$$$")
-    frame = pd.DataFrame.from_records(records, columns=["smiles", *label_properties])
-    table = table_from_frame(frame, "smiles", label_properties, path.name)
-    for index, entry in enumerate(records):  # not frame["smiles"]: pandas may turn None into NaN there
-        if entry["smiles"] is None:
-            for i, reject in enumerate(table.rejects):
-                if reject.index == index:
-                    table.rejects[i] = Reject(index, "", f"SD record {index + 1} could not be read by RDKit")
+    """An SD file (optionally gzipped) with numeric data fields as labels; records RDKit cannot read
+    become rejects at their record index, with RDKit's reason."""
+    frame = read_molecules(path)
+    table = table_from_frame(frame, "smiles", label_properties, Path(path).name)
+    problems = frame[SD_PROBLEM_COLUMN]
+    table.rejects = [
+        Reject(r.index, "", problems.iloc[r.index]) if isinstance(problems.iloc[r.index], str) else r
+        for r in table.rejects
+    ]
     return table
 
 
@@ -201,8 +190,9 @@ def read_molecules(
 ) -> pd.DataFrame:
     """Molecules to predict from a CSV/TSV (all columns kept) or an SD file, either optionally gzipped.
 
-    An SD file gives ``sd_record`` (1-based), ``name``, every data field and ``smiles`` (empty for a
-    record RDKit cannot read). The keyword arguments are as for :func:`read_table`.
+    An SD file gives ``sd_record`` (1-based), ``name``, every data field, ``sd_problem`` (why RDKit
+    could not read a record, whose ``smiles`` is then empty) and ``smiles``. The keyword arguments are
+    as for :func:`read_table`.
     """
     path = Path(path)
     source = source or path.name
@@ -213,18 +203,34 @@ def read_molecules(
     content = _file_content(path, max_bytes, source)
     if not content.strip():
         raise InputError(f"{source} is empty", expected="an SD file with at least one record")
-    records: list[dict[str, object]] = []
-    for mol in Chem.ForwardSDMolSupplier(io.BytesIO(content)):
-        if max_rows is not None and len(records) == max_rows:
-            break
-        record: dict[str, object] = {"sd_record": len(records) + 1, "name": None}
-        if mol is not None:
-            fields = {name: mol.GetProp(name) for name in mol.GetPropNames()}
-            record |= {f"sd_{name}" if name in _SD_COLUMNS else name: value for name, value in fields.items()}
-            record["name"] = mol.GetProp("_Name") if mol.HasProp("_Name") and mol.GetProp("_Name") else None
-        record["smiles"] = Chem.MolToSmiles(mol) if mol is not None else None
-        records.append(record)
+    # Read unsanitised and sanitised here, so that a record RDKit rejects keeps its fields and its reason.
+    records = [
+        _sd_record(number, mol)
+        for number, mol in enumerate(Chem.ForwardSDMolSupplier(io.BytesIO(content), sanitize=False), start=1)
+        if max_rows is None or number <= max_rows
+    ]
     if not records:
         raise InputError(f"{source} holds no SD records", expected="records separated by $$$$")
     frame = pd.DataFrame.from_records(records)
-    return frame[[c for c in frame.columns if c != "smiles"] + ["smiles"]]
+    fields = [c for c in frame.columns if c not in _SD_COLUMNS]
+    return frame[["sd_record", "name", *fields, SD_PROBLEM_COLUMN, "smiles"]]
+
+
+def _sd_record(number: int, mol: Chem.Mol | None) -> dict[str, object]:
+    record: dict[str, object] = {"sd_record": number, "name": None, SD_PROBLEM_COLUMN: None, "smiles": None}
+    if mol is None:
+        record[SD_PROBLEM_COLUMN] = f"SD record {number} could not be read by RDKit (not a valid molfile block)"
+        return record
+    for field in mol.GetPropNames():
+        column = field
+        while column in record:  # a field called "name" or "smiles" must not replace what is read here
+            column = f"sd_{column}"
+        record[column] = mol.GetProp(field)
+    if mol.HasProp("_Name") and mol.GetProp("_Name"):
+        record["name"] = mol.GetProp("_Name")
+    try:
+        Chem.SanitizeMol(mol)
+        record["smiles"] = Chem.MolToSmiles(Chem.RemoveHs(mol))
+    except (ValueError, RuntimeError) as exc:  # RDKit's sanitisation errors (valence, kekulisation) derive from these
+        record[SD_PROBLEM_COLUMN] = f"SD record {number} could not be read by RDKit: {exc}"
+    return record

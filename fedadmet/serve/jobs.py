@@ -140,8 +140,8 @@ class JobService:
                 if not self._run_next():
                     self._wake.wait(timeout=1.0)
                     self._wake.clear()
-            except SQLAlchemyError:  # registry locked or unreachable for a moment: the job resumes later
-                log.exception("the registry could not be reached; batch jobs resume in %.0f s", REGISTRY_RETRY_S)
+            except Exception:  # e.g. the registry locked or unreachable for a moment: the job resumes later
+                log.exception("the batch-job worker failed; it carries on in %.0f s", REGISTRY_RETRY_S)
                 self._stop.wait(REGISTRY_RETRY_S)
 
     def _run_next(self) -> bool:
@@ -169,11 +169,11 @@ class JobService:
         with self.sessions.begin() as session:
             job = repository.get_job(session, job_id)
             assert job is not None
-            folder, n_rows = Path(job.folder), job.n_rows
+            folder, n_rows, n_done, n_errors = Path(job.folder), job.n_rows, job.n_done, job.n_errors
             message = "" if job.message == PAUSED_MESSAGE else job.message  # a restart's note stays while it runs
             repository.update_job(session, job_id, status="running", message=message)
         try:
-            self._profile_chunks(job_id, folder, n_rows)
+            self._profile_chunks(job_id, folder, n_rows, n_done, n_errors)
         except SQLAlchemyError:
             raise
         except Exception as exc:
@@ -181,26 +181,23 @@ class JobService:
             with self.sessions.begin() as session:
                 repository.update_job(session, job_id, status="failed", message=_failure_reason(exc, folder))
 
-    def _profile_chunks(self, job_id: str, folder: Path, n_rows: int) -> None:
+    def _profile_chunks(self, job_id: str, folder: Path, n_rows: int, n_done: int, n_errors: int) -> None:
+        """Profile the chunks from row ``n_done`` on (those before are done and counted in ``n_errors``),
+        then assemble the result."""
         frame = pd.read_csv(folder / "input.csv", dtype=str, keep_default_na=False, na_values=[""])
         options = json.loads((folder / OPTIONS_FILE).read_text()) if (folder / OPTIONS_FILE).is_file() else {}
         chunks_dir = folder / "chunks"
         chunks_dir.mkdir(exist_ok=True)
         size = options.get("chunk_rows", self.settings.job_chunk_rows)
-        n_errors = 0
-        for index, start in enumerate(range(0, n_rows, size)):
+        for start in range(n_done, n_rows, size):  # n_done is a multiple of size, or n_rows
             if self._stop.is_set():
                 return  # left "running": the next server start resumes here
-            if (
-                start
-                and not (chunks_dir / f"{index:06d}.csv").is_file()
-                and self._shorter_job_waits(job_id, n_rows - start)
-            ):
-                with self.sessions.begin() as session:
-                    repository.update_job(session, job_id, status="queued", message=PAUSED_MESSAGE)
-                return
-            chunk_file = chunks_dir / f"{index:06d}.csv"
-            if not chunk_file.is_file():
+            chunk_file = chunks_dir / f"{start // size:06d}.csv"
+            if not chunk_file.is_file():  # it can exist if the server stopped before recording it
+                if start and self._shorter_job_waits(job_id, n_rows - start):
+                    with self.sessions.begin() as session:
+                        repository.update_job(session, job_id, status="queued", message=PAUSED_MESSAGE)
+                    return
                 result = predict(
                     frame.iloc[start : start + size], self.model, options.get("smiles_column"), progress=False
                 )

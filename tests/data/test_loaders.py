@@ -121,7 +121,10 @@ def test_sdf_record_rdkit_cannot_read_is_a_reject_at_its_index(tmp_path: Path) -
     path = tmp_path / "mols.sdf"
     writer = Chem.SDWriter(str(path))
     writer.write(Chem.MolFromSmiles("CCO"))
-    writer.write(Chem.MolFromSmiles("CC(C)(C)(C)(C)C", sanitize=False))  # pentavalent carbon
+    broken = Chem.MolFromSmiles("CC(C)(C)(C)(C)C", sanitize=False)  # pentavalent carbon
+    broken.SetProp("_Name", "pentaC")
+    broken.SetProp("corp_id", "C-9")
+    writer.write(broken)
     writer.write(Chem.MolFromSmiles("CCN"))
     writer.close()
 
@@ -131,7 +134,28 @@ def test_sdf_record_rdkit_cannot_read_is_a_reject_at_its_index(tmp_path: Path) -
     assert len(table.rejects) == 1
     reject = table.rejects[0]
     assert reject.index == 1
-    assert "SD record 2" in reject.reason
+    assert "SD record 2 could not be read by RDKit: Explicit valence" in reject.reason
+    molecules = read_molecules(path)  # what predict gets: the record keeps its fields and says why
+    assert molecules.loc[1, ["name", "corp_id"]].tolist() == ["pentaC", "C-9"]
+    assert "Explicit valence" in molecules.loc[1, "sd_problem"] and pd.isna(molecules.loc[1, "smiles"])
+
+
+def test_sd_data_fields_named_like_our_columns_are_kept_aside(tmp_path: Path) -> None:
+    path = tmp_path / "mols.sdf"
+    with Chem.SDWriter(str(path)) as writer:
+        mol = Chem.MolFromSmiles("CCO")
+        mol.SetProp("_Name", "ethanol")
+        for field, value in [("name", "A"), ("sd_name", "B"), ("smiles", "C")]:
+            mol.SetProp(field, value)
+        writer.write(mol)
+    row = read_molecules(path).iloc[0]
+    assert (row["name"], row["sd_name"], row["sd_sd_name"], row["sd_smiles"], row["smiles"]) == (
+        "ethanol",
+        "A",
+        "B",
+        "C",
+        "CCO",
+    )
 
 
 @pytest.mark.parametrize(

@@ -144,8 +144,17 @@ def test_a_short_job_does_not_wait_behind_a_long_one(
         time.sleep(0.2)  # a long job's chunks take a while
         return real_predict(frame, *args, **kwargs)
 
+    real_update = repository.update_job
+    recorded: list[int] = []  # the long job's progress, as written to the registry
+
+    def record_update(session, job_id, **changes):
+        if job_id == long["id"] and "n_done" in changes:
+            recorded.append(changes["n_done"])
+        return real_update(session, job_id, **changes)
+
     monkeypatch.setattr(get_settings(), "job_chunk_rows", 5)
     monkeypatch.setattr(jobs, "predict", slow_predict)
+    monkeypatch.setattr(repository, "update_job", record_update)
     long = _submit(client, key, "long.csv", molecules_csv(49))
     wait_until(lambda: client.get(f"/v1/jobs/{long['id']}", headers={"X-API-Key": key}).json()["done"] > 0)
     short = _submit(client, key, "short.csv", molecules_csv(2))
@@ -154,6 +163,7 @@ def test_a_short_job_does_not_wait_behind_a_long_one(
         assert job["status"] == "completed", job
         if job_id == short["id"]:  # the long job was paused, not finished, when the short one was done
             assert client.get(f"/v1/jobs/{long['id']}", headers={"X-API-Key": key}).json()["status"] != "completed"
+    assert recorded == list(range(5, 55, 5))  # resumed where it paused: progress never goes back
     result = _result(client, key, wait_for_job(client, key, long["id"]))
     assert len(result) == 50 and result["name"].tolist() == pd.read_csv(io.BytesIO(molecules_csv(49)))["name"].tolist()
 
