@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 UPLOAD_SUFFIXES = tuple(f"{kind}{gz}" for kind in (".csv", ".tsv", ".tab", ".txt", ".sdf") for gz in ("", ".gz"))
 RESULT_FILE = "result.csv"
 OPTIONS_FILE = "options.json"
-REGISTRY_RETRY_S = 5.0
+WORKER_RETRY_S = 5.0
 PAUSED_MESSAGE = "paused while a shorter job runs"
 
 
@@ -141,8 +141,8 @@ class JobService:
                     self._wake.wait(timeout=1.0)
                     self._wake.clear()
             except Exception:  # e.g. the registry locked or unreachable for a moment: the job resumes later
-                log.exception("the batch-job worker failed; it carries on in %.0f s", REGISTRY_RETRY_S)
-                self._stop.wait(REGISTRY_RETRY_S)
+                log.exception("the batch-job worker failed; it carries on in %.0f s", WORKER_RETRY_S)
+                self._stop.wait(WORKER_RETRY_S)
 
     def _run_next(self) -> bool:
         """Run the unfinished job with the fewest rows left (the oldest of equals); False if there is none.

@@ -59,7 +59,7 @@ def test_a_registry_that_fails_for_a_moment_delays_the_job_without_losing_it(
             raise OperationalError("UPDATE prediction_jobs", {}, Exception("database is locked"))
         return real_update(session, job_id, **changes)
 
-    monkeypatch.setattr(jobs, "REGISTRY_RETRY_S", 0.1)
+    monkeypatch.setattr(jobs, "WORKER_RETRY_S", 0.1)
     monkeypatch.setattr(repository, "update_job", update_locked_once)
     job = wait_for_job(client, key, _submit(client, key, "a.csv", molecules_csv(4))["id"])
     assert failures == [job["id"]]
