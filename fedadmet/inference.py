@@ -14,7 +14,7 @@ from fedadmet.chem.pipeline import iter_chemistry
 from fedadmet.chem.standardize import standardize_with_form
 from fedadmet.config import get_settings
 from fedadmet.data.catalogue import get_endpoint
-from fedadmet.data.loaders import find_smiles_column, read_molecules
+from fedadmet.data.loaders import find_smiles_column, free_name, read_molecules
 from fedadmet.exceptions import ArtifactError
 from fedadmet.models.admet_model import ADMETModel, RawPrediction
 
@@ -121,8 +121,5 @@ def _keep_aside(frame: pd.DataFrame, taken: set[str]) -> pd.DataFrame:
     while that is taken too), so that no input value is overwritten by a prediction."""
     names: dict[str, str] = {}
     for column in frame.columns:
-        name = column
-        while name in taken or name in names.values():
-            name = f"input_{name}"
-        names[column] = name
+        names[column] = free_name(column, taken | set(names.values()), "input_")
     return frame.rename(columns=names)

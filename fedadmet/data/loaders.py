@@ -10,7 +10,7 @@ import csv
 import gzip
 import io
 import zlib
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +101,14 @@ def _file_content(path: Path, max_bytes: int | None, source: str) -> bytes:
     if max_bytes is not None and len(content) > max_bytes:
         raise TooLargeError(f"{source} decompresses to more than {max_bytes} bytes", expected=f"at most {max_bytes}")
     return content
+
+
+def free_name(name: str, taken: Container[str], prefix: str) -> str:
+    """``name``, prefixed with ``prefix`` as often as needed to be none of ``taken``: how a column keeps
+    its value beside another of the same name."""
+    while name in taken:
+        name = prefix + name
+    return name
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -221,11 +229,8 @@ def _sd_record(number: int, mol: Chem.Mol | None) -> dict[str, object]:
     if mol is None:
         record[SD_PROBLEM_COLUMN] = f"SD record {number} could not be read by RDKit (not a valid molfile block)"
         return record
-    for field in mol.GetPropNames():
-        column = field
-        while column in record:  # a field called "name" or "smiles" must not replace what is read here
-            column = f"sd_{column}"
-        record[column] = mol.GetProp(field)
+    for field in mol.GetPropNames():  # a field called "name" or "smiles" must not replace what is read here
+        record[free_name(field, record, "sd_")] = mol.GetProp(field)
     if mol.HasProp("_Name") and mol.GetProp("_Name"):
         record["name"] = mol.GetProp("_Name")
     try:

@@ -207,9 +207,9 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
             )
         profiles = await state.batcher.predict(body.smiles, (body.depict,))
         if all(p["error"] for p in profiles):
-            shown = REFUSALS_SHOWN
-            reasons = "; ".join(f"molecule {i + 1}: {p['error']}" for i, p in enumerate(profiles[:shown]))
-            more = f"; and {len(profiles) - shown} more" if len(profiles) > shown else ""
+            shown = profiles[:REFUSALS_SHOWN]
+            reasons = "; ".join(f"molecule {i + 1}: {p['error']}" for i, p in enumerate(shown))
+            more = f"; and {len(profiles) - len(shown)} more" if len(profiles) > len(shown) else ""
             raise HTTPException(422, f"no molecule could be profiled: {reasons}{more}")
         # Profiles are plain JSON already: returned as they are, without FastAPI's generic re-encoding
         # (~0.7 ms per molecule on the event loop, which every concurrent request waits behind).
