@@ -23,6 +23,7 @@ DOMAIN_COLUMN = "applicability_domain"
 IN_DOMAIN_COLUMN = "in_domain"
 ALERTS_COLUMN = "alerts"
 ERROR_COLUMN = "error"
+STANDARDISATION_COLUMN = "standardisation"
 
 
 def default_model_dir() -> Path:
@@ -51,7 +52,9 @@ def predict(
     smiles_column: str | None = None,
     progress: bool | None = None,
 ) -> pd.DataFrame:
-    """One row per input row, in input order: endpoint values, uncertainties, domain, alerts, errors.
+    """One row per input row, in input order: the parent SMILES profiled, what standardisation changed
+    (salts and solvents removed, charges neutralised), endpoint values, uncertainties, domain, alerts,
+    errors.
 
     ``molecules`` is one SMILES, a sequence of them, a DataFrame with a SMILES column, or the path of a
     CSV/TSV/SD file as a ``pathlib.Path`` (a ``str`` is always read as SMILES). Input columns are all
@@ -77,14 +80,16 @@ def predict(
     # by chunk; the model predicts each chunk while worker processes compute the next.
     texts = list(dict.fromkeys(value for value in inputs if isinstance(value, str)))
     standardized: dict[str, tuple[str | None, str | None, str | None]] = {}
+    notes: dict[str, str] = {}
     row_of: dict[str, int] = {}  # text -> row of the predictions below
     parts: list[RawPrediction] = []
     found_alerts: list[list[str]] = []
     organic: list[bool] = []
     position = 0
     for chunk in iter_chemistry(texts, model.feature_set, progress):
-        for text, result in zip(texts[position : position + len(chunk.standardized)], chunk.standardized, strict=True):
-            standardized[text] = result
+        chunk_texts = texts[position : position + len(chunk.standardized)]
+        for text, result, note in zip(chunk_texts, chunk.standardized, chunk.notes, strict=True):
+            standardized[text], notes[text] = result, note
             if result[2] is None:
                 row_of[text] = len(row_of)
         position += len(chunk.standardized)
@@ -96,7 +101,10 @@ def predict(
     rows = np.array([row_of.get(value, -1) if isinstance(value, str) else -1 for value in inputs], dtype=int)
     valid = np.flatnonzero(rows >= 0)
     outcomes = [standardized[value] if isinstance(value, str) else standardize_with_form(value) for value in inputs]
-    columns: dict[str, np.ndarray] = {"smiles": np.array([parent for parent, _, _ in outcomes], dtype=object)}
+    columns: dict[str, np.ndarray] = {
+        "smiles": np.array([parent for parent, _, _ in outcomes], dtype=object),
+        STANDARDISATION_COLUMN: np.array([notes.get(value, "") if isinstance(value, str) else "" for value in inputs]),
+    }
     for name in model.endpoints:
         for key, source in ((name, "values"), (f"{name}_uncertainty", "uncertainty")):
             column = np.full(len(inputs), np.nan)

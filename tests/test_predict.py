@@ -7,7 +7,14 @@ import pytest
 import fedadmet.chem.parallel as parallel
 from fedadmet.chem.alerts import structural_alerts_many
 from fedadmet.config import get_settings
-from fedadmet.inference import ALERTS_COLUMN, DOMAIN_COLUMN, ERROR_COLUMN, load_model, predict
+from fedadmet.inference import (
+    ALERTS_COLUMN,
+    DOMAIN_COLUMN,
+    ERROR_COLUMN,
+    STANDARDISATION_COLUMN,
+    load_model,
+    predict,
+)
 from tests.spy_pool import SpyPool
 
 INPUTS = ["CCO", "not a smiles", "", "O=C1C=CC(=O)C=C1", "C" * 500, "c1ccccc1C(=O)O"]
@@ -135,3 +142,15 @@ def test_fragments_with_dummy_atoms_are_refused_and_inorganics_are_never_in_doma
     assert result[ERROR_COLUMN].str.contains("dummy atoms", na=False).tolist() == [True, True, False, False]
     assert result["hERG"].notna().tolist() == [False, False, True, True]
     assert result.loc[2, "in_domain"] is False
+
+
+def test_each_row_says_what_standardisation_changed(tiny_model_dir: Path) -> None:
+    result = predict(["CCN.Cl", "CCO", "C1CC", None, "[O-]C(=O)c1ccccc1"], model=tiny_model_dir)
+    assert result[STANDARDISATION_COLUMN].tolist() == [
+        "kept the largest organic fragment, removed Cl",
+        "",
+        "",
+        "",
+        "neutralised charges",
+    ]
+    assert result.columns.get_loc(STANDARDISATION_COLUMN) == result.columns.get_loc("smiles") + 1

@@ -13,7 +13,7 @@ import numpy as np
 from fedadmet.chem.alerts import alerts_for_mols, prepare_alerts
 from fedadmet.chem.featurizers import Featurizer
 from fedadmet.chem.parallel import iter_chunks
-from fedadmet.chem.standardize import standardize_to_mols
+from fedadmet.chem.standardize import standardisation_note, standardize_to_mols
 
 # Training sets hold a few inorganic compounds and R-group fragments, so standardisation keeps them;
 # a profile is only given for a whole molecule, and only called in domain for an organic one.
@@ -22,30 +22,32 @@ DUMMY_ATOM_REASON = "the structure has dummy atoms (*): R groups and attachment 
 
 @dataclass
 class ChemistryChunk:
-    """Results for consecutive input texts: ``standardized`` has one ``(parent, form, reason)`` per text;
-    ``features``, ``alerts`` and ``organic`` (the parent has a carbon atom) have one row per text that
-    standardised, in the same order."""
+    """Results for consecutive input texts: ``standardized`` has one ``(parent, form, reason)`` per text
+    and ``notes`` what standardisation changed ("" if nothing or rejected); ``features``, ``alerts`` and
+    ``organic`` (the parent has a carbon atom) have one row per text that standardised, in the same order."""
 
     standardized: list[tuple[str | None, str | None, str | None]]
+    notes: list[str]
     features: np.ndarray
     alerts: list[list[str]]
     organic: list[bool]
 
 
 def _chemistry_chunk(featurizer: Featurizer, texts: Sequence[str]) -> ChemistryChunk:
-    standardized, rows, parents = [], [], []
+    standardized, notes, rows, parents = [], [], [], []
     for text in texts:
         parent, form, reason, mols = standardize_to_mols(text)
         if mols is not None and any(atom.GetAtomicNum() == 0 for atom in mols[1].GetAtoms()):
             parent, form, reason, mols = None, None, DUMMY_ATOM_REASON, None
         standardized.append((parent, form, reason))
+        notes.append("" if mols is None or form == parent else standardisation_note(mols[1], parent))
         if mols is not None:
             parent_mol, form_mol = mols
             rows.append(featurizer(form_mol))  # models featurise the input form, alerts look at the parent
             parents.append(parent_mol)
     features = np.stack(rows).astype(np.float32) if rows else np.zeros((0, len(featurizer)), dtype=np.float32)
     organic = [any(atom.GetAtomicNum() == 6 for atom in mol.GetAtoms()) for mol in parents]
-    return ChemistryChunk(standardized, features, alerts_for_mols(parents), organic)
+    return ChemistryChunk(standardized, notes, features, alerts_for_mols(parents), organic)
 
 
 def iter_chemistry(

@@ -64,6 +64,22 @@ def standardize_mol(mol: Chem.Mol) -> Chem.Mol:
     return _uncharger.uncharge(parent)
 
 
+def standardisation_note(form: Chem.Mol, parent: str) -> str:
+    """What standardisation changed on the way from the input ``form`` to the ``parent`` SMILES, in
+    words ("" when nothing): a chemist sees why the profiled structure differs from the one drawn.
+    Costs a few RDKit calls only for salts, mixtures and charged inputs."""
+    changes = []
+    largest = form
+    fragments = [Chem.MolToSmiles(fragment) for fragment in Chem.GetMolFrags(form, asMols=True)]
+    if len(fragments) > 1:
+        largest = _fragment_chooser.choose(form)
+        fragments.remove(Chem.MolToSmiles(largest))
+        changes.append(f"kept the largest organic fragment, removed {'.'.join(fragments)}")
+    if Chem.MolToSmiles(largest) != parent:
+        changes.append("neutralised charges")
+    return "; ".join(changes)
+
+
 def standardize_smiles(smiles: object) -> tuple[str | None, str | None]:
     """Return ``(canonical_parent_smiles, None)`` or ``(None, reason)`` for one input value."""
     parent, _, reason = standardize_with_form(smiles)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from fedadmet.data.catalogue import Endpoint, get_endpoint
-from fedadmet.inference import ALERTS_COLUMN, DOMAIN_COLUMN, ERROR_COLUMN, IN_DOMAIN_COLUMN
+from fedadmet.inference import ALERTS_COLUMN, DOMAIN_COLUMN, ERROR_COLUMN, IN_DOMAIN_COLUMN, STANDARDISATION_COLUMN
 from fedadmet.serve.reference import percentile
 
 INF = math.inf
@@ -134,6 +134,7 @@ def molecule_profiles(
         profile: dict[str, Any] = {
             "input": _text(record.get("input_smiles")),
             "smiles": _text(record.get("smiles")),
+            "standardisation": _text(record.get(STANDARDISATION_COLUMN)) or None,
             "error": _text(record.get(ERROR_COLUMN)),
         }
         if profile["error"] is None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from rdkit import Chem
 
 import fedadmet.chem.parallel as parallel
-from fedadmet.chem.standardize import standardize_many, standardize_smiles
+from fedadmet.chem.standardize import standardisation_note, standardize_many, standardize_smiles, standardize_with_form
 from fedadmet.config import get_settings
 
 # (input, substring the reject reason must contain); None means the row must be accepted.
@@ -143,3 +144,20 @@ def test_spellings_of_one_molecule_give_one_canonical_smiles(spellings: tuple[st
     (canonical, reason) = results.pop()
     assert reason is None
     assert standardize_smiles(canonical) == (canonical, None)  # canonical form is a fixed point
+
+
+@pytest.mark.parametrize(
+    ("drawn", "note"),
+    [
+        ("CCO", ""),
+        ("[Na+].CC(=O)[O-]", "kept the largest organic fragment, removed [Na+]; neutralised charges"),
+        ("Cl.Cl.NCCN", "kept the largest organic fragment, removed Cl.Cl"),
+        ("[O-]C(=O)c1ccccc1", "neutralised charges"),
+        ("C[N+](C)(C)C.[I-]", "kept the largest organic fragment, removed [I-]"),  # a quaternary ammonium stays
+        ("O.O.C1CCNCC1", "kept the largest organic fragment, removed O.O"),
+    ],
+)
+def test_note_says_what_standardisation_changed(drawn: str, note: str) -> None:
+    parent, form, _ = standardize_with_form(drawn)
+    assert parent is not None and form is not None
+    assert standardisation_note(Chem.MolFromSmiles(form), parent) == note

@@ -78,7 +78,7 @@ def test_chemist_workflow_in_a_real_browser(server: tuple[str, str], tmp_path: P
         page.goto(f"{address}#key={key}")
 
         # Paste → profile with depiction, radar and percentile.
-        page.fill("#smiles-input", "CC(=O)Oc1ccccc1C(=O)O aspirin\nc1ccccc1O phenol\nC1CC broken")
+        page.fill("#smiles-input", "CC(=O)Oc1ccccc1C(=O)O aspirin\n[Na+].[O-]c1ccccc1 sodium phenoxide\nC1CC broken")
         page.click("#profile-button")
         page.wait_for_selector(".molecule >> nth=2", timeout=60_000)
         cards = page.locator(".molecule")
@@ -104,6 +104,10 @@ def test_chemist_workflow_in_a_real_browser(server: tuple[str, str], tmp_path: P
         percentile = first.locator("tr[data-endpoint='Solubility_AqSolDB'] .percentile").inner_text()
         assert percentile.endswith("%") and 0 <= int(percentile[:-1]) <= 100
         assert [h.inner_text() for h in first.locator(".groups h3").all()] == ["ABSORPTION", "TOXICITY"]
+        # A salt is profiled as its neutral parent, and the card says so; aspirin needed no change.
+        assert first.locator(".standardisation").count() == 0
+        note = cards.nth(1).locator(".standardisation").inner_text()
+        assert note == "standardised: kept the largest organic fragment, removed [Na+]; neutralised charges"
         assert "cannot parse" in cards.nth(2).inner_text() or "ring" in cards.nth(2).inner_text()
 
         # Upload → progress (through a server outage: a dropped connection, then a 503) → download.

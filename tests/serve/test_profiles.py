@@ -78,8 +78,9 @@ def test_radar_scores_are_oriented_so_that_one_is_desirable() -> None:
 def test_profiles_keep_row_order_and_report_errors_without_predictions() -> None:
     frame = pd.DataFrame(
         {
-            "input_smiles": ["CCO", "bad"],
+            "input_smiles": ["CCO.Cl", "bad"],
             "smiles": ["CCO", None],
+            "standardisation": ["kept the largest organic fragment, removed Cl", ""],
             "hERG": [0.2, np.nan],
             "hERG_uncertainty": [0.2, np.nan],
             "applicability_domain": [0.7, np.nan],
@@ -90,6 +91,7 @@ def test_profiles_keep_row_order_and_report_errors_without_predictions() -> None
     )
     good, bad = molecule_profiles(frame, ["hERG"], {"hERG": QUANTILES})
     assert good["alerts"] == ["Brenk:ethanol-ish", "NIH:x"] and good["in_domain"] is True
+    assert good["standardisation"] == "kept the largest organic fragment, removed Cl"
     assert good["endpoints"][0] | {"percentile": None} == {
         "name": "hERG",
         "category": "Toxicity",
@@ -101,7 +103,7 @@ def test_profiles_keep_row_order_and_report_errors_without_predictions() -> None
         "percentile": None,
         "traffic_light": "green",
     }
-    assert bad == {"input": "bad", "smiles": None, "error": "RDKit cannot parse SMILES 'bad'"}
+    assert bad == {"input": "bad", "smiles": None, "standardisation": None, "error": "RDKit cannot parse SMILES 'bad'"}
 
 
 def test_records_are_what_pandas_gives_row_by_row() -> None:

@@ -103,6 +103,7 @@ function moleculeCard(molecule, name, info) {
   depiction.innerHTML = molecule.svg || "";  // RDKit's SVG, made by our own server
   const notes = element("div", { class: "notes" });
   notes.append(element("div", {}, `canonical SMILES: ${molecule.smiles}`));
+  if (molecule.standardisation) notes.append(element("div", { class: "standardisation" }, `standardised: ${molecule.standardisation}`));
   notes.append(element("div", {}, `applicability domain: ${format(molecule.applicability_domain)} (nearest-neighbour similarity to training molecules)`));
   if (!molecule.in_domain) {
     notes.append(element("div", { class: "warning" }, "Outside the applicability domain: predictions are extrapolations; trust them less."));
