@@ -6,7 +6,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -16,7 +16,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FEDADMET_", extra="ignore")
 
     home: Path = Field(default=Path(".fedadmet"), description="Folder for caches and trained models.")
-    n_jobs: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1)
+    n_jobs: int = Field(
+        default_factory=lambda: _every_core(), ge=1, description="Worker processes for chemistry; -1: one per core."
+    )
     parallel_threshold: int = Field(
         default=2000,
         ge=1,
@@ -44,10 +46,21 @@ class Settings(BaseSettings):
     serve_processes: int = Field(
         # One per core: measured with 20 clients on the same two cores, two workers answered 104 requests/s
         # (p99 358 ms) and one 64 (p99 579 ms); the event loop mostly waits, so it needs no core of its own.
-        default_factory=lambda: max(1, os.cpu_count() or 1),
+        default_factory=lambda: _every_core(),
         ge=0,
         description="Worker processes computing /v1/predict profiles (0: a thread of the server process).",
     )
+
+    @field_validator("n_jobs", mode="before")
+    @classmethod
+    def _minus_one_is_every_core(cls, value: object) -> object:
+        return _every_core() if str(value).strip() == "-1" else value
+
+    @field_validator("model_dir", "database_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``FEDADMET_MODEL_DIR=`` (set but empty) means the default, not the current folder."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def feature_cache_dir(self) -> Path:
@@ -70,6 +83,10 @@ class Settings(BaseSettings):
     def trained_model_dir(self) -> Path:
         """Where `fedadmet train` writes a user-trained default model."""
         return self.home / "models" / "default"
+
+
+def _every_core() -> int:
+    return max(1, os.cpu_count() or 1)
 
 
 @lru_cache(maxsize=1)

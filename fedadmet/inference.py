@@ -14,7 +14,7 @@ from fedadmet.chem.pipeline import iter_chemistry
 from fedadmet.chem.standardize import standardize_with_form
 from fedadmet.config import get_settings
 from fedadmet.data.catalogue import get_endpoint
-from fedadmet.data.loaders import find_smiles_column, free_name, read_molecules
+from fedadmet.data.loaders import SD_PROBLEM_COLUMN, find_smiles_column, free_name, read_molecules
 from fedadmet.exceptions import ArtifactError
 from fedadmet.models.admet_model import ADMETModel, RawPrediction
 
@@ -41,9 +41,17 @@ def default_model_dir() -> Path:
     )
 
 
-@lru_cache(maxsize=4)
 def load_model(folder: Path | None = None) -> ADMETModel:
-    return ADMETModel.load(folder or default_model_dir())
+    """The model in ``folder`` (default: :func:`default_model_dir`), loaded once until the folder's
+    model.json changes, so that a model retrained into the same folder is not served stale."""
+    folder = Path(folder or default_model_dir()).resolve()
+    card = folder / "model.json"
+    return _load_model(folder, card.stat().st_mtime_ns if card.is_file() else None)
+
+
+@lru_cache(maxsize=4)
+def _load_model(folder: Path, _card_mtime_ns: int | None) -> ADMETModel:
+    return ADMETModel.load(folder)
 
 
 def predict(
@@ -58,22 +66,25 @@ def predict(
 
     ``molecules`` is one SMILES, a sequence of them, a DataFrame with a SMILES column, or the path of a
     CSV/TSV/SD file as a ``pathlib.Path`` (a ``str`` is always read as SMILES). Input columns are all
-    kept; one whose name an output column takes (``smiles``, ``error``, an endpoint's) is kept as
-    ``input_<name>``.
+    kept, and so is the index of a DataFrame or Series (so the result joins back onto it); an input column
+    whose name an output column takes (``smiles``, ``error``, an endpoint's) is kept as ``input_<name>``.
     Rows whose SMILES cannot be used keep their place with an ``error`` message and empty predictions.
     ``progress`` shows a bar for large inputs (default: ``FEDADMET_PROGRESS``); servers turn it off.
     For classification endpoints the value is a calibrated probability and ``<endpoint>_uncertainty``
     the probability that the call (above/below 0.5) is wrong; for regression it is the half-width of
     the conformal interval on the model's scale (log10 units for log-transformed endpoints).
     """
+    if isinstance(molecules, bytes):
+        raise TypeError("give SMILES as str (decode bytes first), not bytes")
     if not isinstance(model, ADMETModel):
         model = load_model(Path(model) if model is not None else None)
     if isinstance(molecules, os.PathLike):
         molecules = read_molecules(Path(molecules), smiles_column)
     if isinstance(molecules, pd.DataFrame):
-        frame = molecules.reset_index(drop=True).copy()
+        index, frame = molecules.index, molecules.reset_index(drop=True)
         inputs = frame[find_smiles_column(frame, smiles_column)].tolist()
     else:
+        index = molecules.index if isinstance(molecules, pd.Series) else None
         inputs = [molecules] if isinstance(molecules, str) else list(molecules)
         frame = pd.DataFrame({"input_smiles": inputs})
     # Each distinct text is parsed, standardised, featurised and matched against the alerts once, chunk
@@ -84,7 +95,6 @@ def predict(
     row_of: dict[str, int] = {}  # text -> row of the predictions below
     parts: list[RawPrediction] = []
     found_alerts: list[list[str]] = []
-    organic: list[bool] = []
     position = 0
     for chunk in iter_chemistry(texts, model.feature_set, progress):
         chunk_texts = texts[position : position + len(chunk.standardized)]
@@ -96,7 +106,6 @@ def predict(
         if len(chunk.features):
             parts.append(model.predict_features(chunk.features))
             found_alerts.extend(chunk.alerts)
-            organic.extend(chunk.organic)
     raw = RawPrediction.concatenate(parts) if parts else None
     rows = np.array([row_of.get(value, -1) if isinstance(value, str) else -1 for value in inputs], dtype=int)
     valid = np.flatnonzero(rows >= 0)
@@ -113,15 +122,20 @@ def predict(
             columns[key] = column
         columns[name] = get_endpoint(name).clip(columns[name])
     domain = np.full(len(inputs), np.nan)
-    in_domain = np.full(len(inputs), None, dtype=object)
+    in_domain = pd.array([pd.NA] * len(inputs), dtype="boolean")  # usable as a mask: missing counts as False
     alerts = np.full(len(inputs), None, dtype=object)
     if raw is not None:
         domain[valid] = raw.domain_score[rows[valid]]
-        in_domain[valid] = (raw.in_domain & np.array(organic))[rows[valid]].tolist()  # inorganics: never
+        in_domain[valid] = raw.in_domain[rows[valid]]
         alerts[valid] = ["; ".join(found_alerts[row]) for row in rows[valid]]
     columns |= {DOMAIN_COLUMN: domain, IN_DOMAIN_COLUMN: in_domain, ALERTS_COLUMN: alerts}
     columns[ERROR_COLUMN] = np.array([reason for _, _, reason in outcomes], dtype=object)
-    return pd.concat([_keep_aside(frame, set(columns)), pd.DataFrame(columns)], axis=1)
+    if SD_PROBLEM_COLUMN in frame:  # an SD record RDKit could not read: its own reason, not "missing SMILES"
+        columns[ERROR_COLUMN] = frame[SD_PROBLEM_COLUMN].where(frame[SD_PROBLEM_COLUMN].notna(), columns[ERROR_COLUMN])
+    result = pd.concat([_keep_aside(frame, set(columns)), pd.DataFrame(columns)], axis=1)
+    if index is not None:
+        result.index = index
+    return result
 
 
 def _keep_aside(frame: pd.DataFrame, taken: set[str]) -> pd.DataFrame:

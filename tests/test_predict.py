@@ -1,8 +1,10 @@
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from rdkit import Chem
 
 import fedadmet.chem.parallel as parallel
 from fedadmet.chem.alerts import structural_alerts_many
@@ -137,11 +139,48 @@ def test_values_are_reported_within_the_endpoints_physical_range(
     assert caco2.between(-5.2, -5.1).all()
 
 
-def test_fragments_with_dummy_atoms_are_refused_and_inorganics_are_never_in_domain(tiny_model_dir: Path) -> None:
-    result = predict(["*CCO", "[*:1]c1ccccc1", "[Na+].[Cl-]", "CCO"], model=tiny_model_dir)
-    assert result[ERROR_COLUMN].str.contains("dummy atoms", na=False).tolist() == [True, True, False, False]
-    assert result["hERG"].notna().tolist() == [False, False, True, True]
-    assert result.loc[2, "in_domain"] is False
+def test_fragments_with_dummy_atoms_and_carbon_free_structures_are_refused(tiny_model_dir: Path) -> None:
+    # cisplatin as PubChem-style sources write it: the ammonia must not be profiled as "the molecule"
+    result = predict(["*CCO", "[*:1]c1ccccc1", "[Na+].[Cl-]", "N.N.Cl[Pt]Cl", "CCO"], model=tiny_model_dir)
+    errors = result[ERROR_COLUMN].fillna("")
+    assert errors.str.contains("dummy atoms").tolist() == [True, True, False, False, False]
+    assert errors.str.contains("no fragment with carbon").tolist() == [False, False, True, True, False]
+    assert result["hERG"].notna().tolist() == [False, False, False, False, True]
+
+
+def test_input_index_is_kept_and_in_domain_is_a_usable_mask(tiny_model_dir: Path) -> None:
+    frame = pd.DataFrame({"smiles": ["CCO", "C1CC", "c1ccccc1O"]}, index=["cpd-17", "cpd-42", "cpd-99"])
+    result = predict(frame, model=tiny_model_dir)
+    assert result.index.tolist() == ["cpd-17", "cpd-42", "cpd-99"]
+    assert frame.join(result[["hERG"]])["hERG"].notna().tolist() == [True, False, True]
+    assert predict(pd.Series(["CCO", "CCN"], index=[5, 7]), model=tiny_model_dir).index.tolist() == [5, 7]
+    assert str(result["in_domain"].dtype) == "boolean"
+    assert set(result[result["in_domain"]].index) <= {"cpd-17", "cpd-99"}  # a failed row is never selected
+    with pytest.raises(TypeError, match="bytes"):
+        predict(b"CCO", model=tiny_model_dir)
+
+
+def test_a_model_retrained_into_the_same_folder_is_not_served_stale(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    first = load_model(folder)
+    assert load_model(folder) is first
+    card = folder / "model.json"
+    card.write_text(card.read_text())  # a retraining writes a new model.json
+    os.utime(card, ns=(card.stat().st_atime_ns, card.stat().st_mtime_ns + 1_000_000))
+    assert load_model(folder) is not first
+
+
+def test_unreadable_sd_records_report_their_own_reason(tiny_model_dir: Path, tmp_path: Path) -> None:
+    good = Chem.MolToMolBlock(Chem.MolFromSmiles("CCO"))
+    bad = good.replace(" O ", " Xx", 1)
+    path = tmp_path / "two.sdf"
+    path.write_text(f"{good}>  <id>\nA-1\n\n$$$$\n{bad}>  <id>\nA-2\n\n$$$$\n")
+    result = predict(path, model=tiny_model_dir)
+    assert result["id"].tolist() == ["A-1", "A-2"]
+    assert "SD record 2 could not be read" in result.loc[1, ERROR_COLUMN]
 
 
 def test_each_row_says_what_standardisation_changed(tiny_model_dir: Path) -> None:

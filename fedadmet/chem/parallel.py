@@ -35,10 +35,13 @@ def iter_chunks(
     with tqdm(total=len(smiles), desc=description, unit="mol", disable=not progress or len(smiles) < 500) as bar:
         if n_jobs > 1 and len(smiles) >= settings.parallel_threshold:
             context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
+            pool = ProcessPoolExecutor(max_workers=n_jobs, mp_context=context)
+            try:
                 for chunk, result in zip(chunks, pool.map(function, chunks), strict=True):
                     bar.update(len(chunk))
                     yield result
+            finally:  # on Ctrl-C or an abandoned generator, chunks not yet started are dropped, not computed
+                pool.shutdown(wait=True, cancel_futures=True)
         else:
             for chunk in chunks:
                 result = function(chunk)

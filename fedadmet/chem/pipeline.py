@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
+from rdkit import Chem
 
 from fedadmet.chem.alerts import alerts_for_mols, prepare_alerts
 from fedadmet.chem.featurizers import Featurizer
@@ -16,29 +17,33 @@ from fedadmet.chem.parallel import iter_chunks
 from fedadmet.chem.standardize import standardisation_note, standardize_to_mols
 
 # Training sets hold a few inorganic compounds and R-group fragments, so standardisation keeps them;
-# a profile is only given for a whole molecule, and only called in domain for an organic one.
+# a profile is only given for a whole organic molecule.
 DUMMY_ATOM_REASON = "the structure has dummy atoms (*): R groups and attachment points cannot be profiled"
+INORGANIC_REASON = (
+    "no fragment with carbon: inorganic salts and metal complexes written as separate fragments cannot be profiled"
+)
 
 
 @dataclass
 class ChemistryChunk:
     """Results for consecutive input texts: ``standardized`` has one ``(parent, form, reason)`` per text
-    and ``notes`` what standardisation changed ("" if nothing or rejected); ``features``, ``alerts`` and
-    ``organic`` (the parent has a carbon atom) have one row per text that standardised, in the same order."""
+    and ``notes`` what standardisation changed ("" if nothing or rejected); ``features`` and ``alerts``
+    have one row per text that standardised, in the same order."""
 
     standardized: list[tuple[str | None, str | None, str | None]]
     notes: list[str]
     features: np.ndarray
     alerts: list[list[str]]
-    organic: list[bool]
 
 
 def _chemistry_chunk(featurizer: Featurizer, texts: Sequence[str]) -> ChemistryChunk:
     standardized, notes, rows, parents = [], [], [], []
     for text in texts:
         parent, form, reason, mols = standardize_to_mols(text)
-        if mols is not None and any(atom.GetAtomicNum() == 0 for atom in mols[1].GetAtoms()):
-            parent, form, reason, mols = None, None, DUMMY_ATOM_REASON, None
+        if mols is not None:
+            problem = _unprofilable(mols[0], mols[1])
+            if problem is not None:
+                parent, form, reason, mols = None, None, problem, None
         standardized.append((parent, form, reason))
         notes.append("" if mols is None or form == parent else standardisation_note(mols[1], parent))
         if mols is not None:
@@ -46,8 +51,16 @@ def _chemistry_chunk(featurizer: Featurizer, texts: Sequence[str]) -> ChemistryC
             rows.append(featurizer(form_mol))  # models featurise the input form, alerts look at the parent
             parents.append(parent_mol)
     features = np.stack(rows).astype(np.float32) if rows else np.zeros((0, len(featurizer)), dtype=np.float32)
-    organic = [any(atom.GetAtomicNum() == 6 for atom in mol.GetAtoms()) for mol in parents]
-    return ChemistryChunk(standardized, notes, features, alerts_for_mols(parents), organic)
+    return ChemistryChunk(standardized, notes, features, alerts_for_mols(parents))
+
+
+def _unprofilable(parent: Chem.Mol, form: Chem.Mol) -> str | None:
+    """Why a molecule that standardised still gets no profile, if it does not."""
+    if any(atom.GetAtomicNum() == 0 for atom in form.GetAtoms()):
+        return DUMMY_ATOM_REASON
+    if not any(atom.GetAtomicNum() == 6 for atom in parent.GetAtoms()):
+        return INORGANIC_REASON
+    return None
 
 
 def iter_chemistry(

@@ -2,13 +2,42 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
-app = typer.Typer(help="fedadmet: federated ADMET/Tox prediction.", no_args_is_help=True, add_completion=False)
-data_app = typer.Typer(help="Inspect and prepare labelled data.", no_args_is_help=True)
-federate_app = typer.Typer(help="Run and watch federations (Flower simulation or deployment).", no_args_is_help=True)
-keys_app = typer.Typer(help="Make and revoke API keys for the REST API and web page.", no_args_is_help=True)
+
+class _App(typer.Typer):
+    """The `fedadmet` command: an environment or file-system problem ends in a one-line error, not in
+    a traceback (whose local variables would print the user's molecules into logs)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except ValidationError as exc:  # a FEDADMET_* setting, read when a command first needs it
+            errors.print(f"[bold red]error:[/] {settings_problem(exc)}", highlight=False)
+            sys.exit(2)
+        except OSError as exc:
+            errors.print(f"[bold red]error:[/] {exc.strerror or exc}: {exc.filename or ''}", highlight=False)
+            sys.exit(1)
+
+
+def settings_problem(exc: ValidationError) -> str:
+    """One line naming each bad FEDADMET_* variable, its value and what it must be."""
+    return "; ".join(
+        f"FEDADMET_{'_'.join(map(str, error['loc'])).upper()}={error.get('input')!r}: {error['msg']}"
+        for error in exc.errors()
+    )
+
+
+_OPTIONS: dict[str, Any] = {"no_args_is_help": True, "pretty_exceptions_show_locals": False}
+app = _App(help="fedadmet: federated ADMET/Tox prediction.", add_completion=False, **_OPTIONS)
+data_app = typer.Typer(help="Inspect and prepare labelled data.", **_OPTIONS)
+federate_app = typer.Typer(help="Run and watch federations (Flower simulation or deployment).", **_OPTIONS)
+keys_app = typer.Typer(help="Make and revoke API keys for the REST API and web page.", **_OPTIONS)
 app.add_typer(data_app, name="data")
 app.add_typer(keys_app, name="keys")
 app.add_typer(federate_app, name="federate")

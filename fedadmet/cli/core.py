@@ -15,7 +15,10 @@ from fedadmet.exceptions import FedadmetError
 @app.command()
 def predict(
     input_path: Annotated[
-        Path, typer.Argument(help="CSV/TSV with a SMILES column, or an SD file; either may be gzipped.")
+        Path,
+        typer.Argument(
+            help="CSV/TSV with a SMILES column, a SMILES file (.smi) or an SD file (.sdf, .sd); each may be gzipped."
+        ),
     ],
     output: Annotated[
         Path, typer.Option("--output", "-o", help="CSV to write (.csv, or .csv.gz to compress), one row per input row.")
@@ -36,21 +39,25 @@ def predict(
     applicability_domain, in_domain, alerts (PAINS/Brenk/NIH), and error: why a row has no prediction.
     """
     from fedadmet.data.loaders import read_molecules
-    from fedadmet.inference import ERROR_COLUMN, IN_DOMAIN_COLUMN
+    from fedadmet.data.output import check_output_path, write_csv
+    from fedadmet.inference import ERROR_COLUMN, IN_DOMAIN_COLUMN, default_model_dir, load_model
     from fedadmet.inference import predict as run_predict
 
     if not output.name.lower().endswith((".csv", ".csv.gz")):
         raise fail(f"--output must name a .csv or .csv.gz file, got {output.name!r}")
     try:
+        check_output_path(output, input_path)
         frame = read_molecules(input_path, smiles_column)
-        result = run_predict(frame, model=model, smiles_column=smiles_column)
+        folder = model or default_model_dir()
+        loaded = load_model(folder)
+        console.print(f"model: {folder} ({len(loaded.endpoints)} endpoints)", highlight=False)
+        result = run_predict(frame, model=loaded, smiles_column=smiles_column)
     except FedadmetError as exc:
         raise fail(str(exc)) from None
-    output.parent.mkdir(parents=True, exist_ok=True)
-    result.to_csv(output, index=False)
+    write_csv(result, output)
     failed = result[result[ERROR_COLUMN].notna()]
     predicted = len(result) - len(failed)
-    out_of_domain = int((result[IN_DOMAIN_COLUMN] == False).sum())  # noqa: E712 (object column with None)
+    out_of_domain = int((~result[IN_DOMAIN_COLUMN]).sum())  # rows without a prediction are NA, not counted
     console.print(f"wrote {output}: {predicted} of {len(result)} rows predicted, {out_of_domain} outside the domain")
     for _, row in failed.head(20).iterrows():
         console.print(f"  row {row.name + 1}: {row[ERROR_COLUMN]}", highlight=False)
@@ -65,7 +72,15 @@ def train(
     data: Annotated[
         Path | None, typer.Argument(help="File or folder of labelled data (default: the bundled public data).")
     ] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Model folder to write.")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Model folder to write (replaced as a whole once training succeeds). Default: "
+            "FEDADMET_HOME/models/default, which then becomes the model predict, demo and serve use.",
+        ),
+    ] = None,
     endpoint: Annotated[str | None, typer.Option(help="Endpoint of a TDC-format file (Drug, Y).")] = None,
     smiles_column: Annotated[str | None, typer.Option(help="SMILES column of a wide table.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -111,6 +126,12 @@ def train(
         raise fail(str(exc)) from None
     folder = model.save(output or get_settings().trained_model_dir)
     console.print(f"saved model to {folder} ({model.metadata['trained_seconds']} s)")
+    if output is None:
+        console.print(
+            f"[bold]this model is now the default[/] for predict, demo and serve in {get_settings().home}; "
+            f"delete {folder} to go back to the bundled one, or train with -o to keep it apart",
+            highlight=False,
+        )
     from fedadmet.serve.reference import write_reference
 
     console.print("predicting the approved drugs for percentiles…")

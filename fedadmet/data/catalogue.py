@@ -63,6 +63,22 @@ class Endpoint:
             return np.power(10.0, values)
         return np.asarray(values, dtype=float)
 
+    def label_problem(self, values: np.ndarray) -> str | None:
+        """Why these labels (source units) cannot train this endpoint, or None: checked before any
+        featurising, because a model trained on them would be useless or fail at the very end."""
+        values = np.asarray(values, dtype=float)
+        if not np.isfinite(values).all():
+            return f"{int((~np.isfinite(values)).sum())} label(s) are not finite numbers (inf or NaN)"
+        if self.is_classification:
+            other = values[(values != 0.0) & (values != 1.0)]
+            if len(other):
+                return f"a yes/no endpoint needs labels 0 or 1, but {len(other)} label(s) differ, e.g. {other[0]:g}"
+            if len(values) and len(np.unique(values)) < 2:
+                return f"a yes/no endpoint needs both classes, but every label is {values[0]:g}"
+        elif self.transform is Transform.LOG10 and (values <= 0).any():
+            return f"values are log10-scaled, so they must be > 0 ({self.unit}), but {int((values <= 0).sum())} are not"
+        return None
+
     def clip(self, values: np.ndarray) -> np.ndarray:
         """``values`` (source units) within the physical range, where the endpoint has one."""
         values = np.asarray(values, dtype=float)

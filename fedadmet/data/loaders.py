@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import re
+import warnings
 import zlib
 from collections.abc import Container, Sequence
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from fedadmet.exceptions import InputError, TooLargeError
 
 SD_PROBLEM_COLUMN = "sd_problem"
 _SD_COLUMNS = ("sd_record", "name", SD_PROBLEM_COLUMN, "smiles")
+_TEXT_TABLE = "a CSV or TSV text file (in a spreadsheet program: save as 'CSV UTF-8')"
 SMILES_COLUMN_CANDIDATES = ("smiles", "SMILES", "Smiles", "Drug", "canonical_smiles", "Smiles_unify")
 
 
@@ -59,6 +62,8 @@ def read_table(
     path = Path(path)
     source = source or path.name
     raw = _file_content(path, max_bytes, source)
+    if raw.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        raise InputError(f"{source} is a spreadsheet workbook or an archive, not a text table", expected=_TEXT_TABLE)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -71,9 +76,25 @@ def read_table(
         raise InputError(f"{source} is empty", expected="a header line and at least one data row")
     delimiter = "\t" if path.name.lower().removesuffix(".gz").endswith((".tsv", ".tab")) else _sniff_delimiter(text)
     try:
-        frame = pd.read_csv(
-            io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, na_values=[""], nrows=max_rows
-        )
+        with warnings.catch_warnings():
+            # index_col=False: a row with more fields than the header is an error here; pandas would
+            # otherwise take the first column as an index and shift every column by one.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                io.StringIO(text),
+                sep=delimiter,
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+                nrows=max_rows,
+                index_col=False,
+            )
+    except pd.errors.ParserWarning:
+        line, fields, width = _first_long_row(text, delimiter)
+        raise InputError(
+            f"{source} is not a well-formed table: line {line} has {fields} fields, the header {width}",
+            expected="as many fields on every line as in the header (a trailing separator adds one)",
+        ) from None
     except (pd.errors.ParserError, csv.Error) as exc:
         raise InputError(f"{source} is not a well-formed table: {str(exc).strip()}") from None
     if frame.empty:
@@ -87,6 +108,8 @@ def read_table(
 def _file_content(path: Path, max_bytes: int | None, source: str) -> bytes:
     """The file's bytes, decompressed if its name ends in .gz. ``max_bytes`` bounds the file and also
     what it decompresses to, so that a small archive cannot expand without end."""
+    if path.is_dir():
+        raise InputError(f"{path} is a folder", expected="a file")
     if not path.is_file():
         raise InputError(f"file not found: {path}")
     if max_bytes is not None and path.stat().st_size > max_bytes:
@@ -111,6 +134,16 @@ def free_name(name: str, taken: Container[str], prefix: str) -> str:
     return name
 
 
+def _first_long_row(text: str, delimiter: str) -> tuple[int, int, int]:
+    """(line number, fields, header fields) of the first line with more fields than the header."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    width = len(next(reader))
+    for row in reader:
+        if len(row) > width:
+            return reader.line_num, len(row), width
+    return reader.line_num, width, width  # not reached: pandas found such a line
+
+
 def _sniff_delimiter(text: str) -> str:
     header = text.splitlines()[0]
     return max([",", "\t", ";"], key=header.count)
@@ -125,6 +158,12 @@ def find_smiles_column(frame: pd.DataFrame, requested: str | None = None) -> str
     for candidate in SMILES_COLUMN_CANDIDATES:
         if candidate in frame.columns:
             return candidate
+    first = str(frame.columns[0]) if len(frame.columns) else ""
+    if first and Chem.MolFromSmiles(first) is not None and not first.isalpha():
+        raise InputError(
+            f"no header line: the first line starts with a SMILES ({first[:40]!r})",
+            expected="a first line naming the columns, e.g. 'smiles' (or a .smi file: SMILES and name per line)",
+        )
     raise InputError(
         "no SMILES column found; choose it with smiles_column (CLI: --smiles-column)",
         got=list(frame.columns),
@@ -196,7 +235,8 @@ def read_molecules(
     max_rows: int | None = None,
     source: str | None = None,
 ) -> pd.DataFrame:
-    """Molecules to predict from a CSV/TSV (all columns kept) or an SD file, either optionally gzipped.
+    """Molecules to predict from a CSV/TSV (all columns kept), a SMILES file (.smi: SMILES and name per
+    line) or an SD file (.sdf, .sd), each optionally gzipped.
 
     An SD file gives ``sd_record`` (1-based), ``name``, every data field, ``sd_problem`` (why RDKit
     could not read a record, whose ``smiles`` is then empty) and ``smiles``. The keyword arguments are
@@ -204,19 +244,21 @@ def read_molecules(
     """
     path = Path(path)
     source = source or path.name
-    if not path.name.lower().removesuffix(".gz").endswith(".sdf"):
+    kind = path.name.lower().removesuffix(".gz")
+    if kind.endswith(".smi"):
+        return _read_smiles_file(_file_content(path, max_bytes, source), source, max_rows)
+    if not kind.endswith((".sdf", ".sd")):
         frame = read_table(path, max_bytes=max_bytes, max_rows=max_rows, source=source)
         find_smiles_column(frame, smiles_column)
         return frame
     content = _file_content(path, max_bytes, source)
     if not content.strip():
         raise InputError(f"{source} is empty", expected="an SD file with at least one record")
-    # Read unsanitised and sanitised here, so that a record RDKit rejects keeps its fields and its reason.
-    records = [
-        _sd_record(number, mol)
-        for number, mol in enumerate(Chem.ForwardSDMolSupplier(io.BytesIO(content), sanitize=False), start=1)
-        if max_rows is None or number <= max_rows
-    ]
+    text = content.decode("utf-8", errors="replace")
+    blocks = [block for block in _SD_SEPARATOR.split(text) if block.strip()]
+    if max_rows is not None:
+        blocks = blocks[: max_rows + 1]
+    records = [_sd_record(number, block) for number, block in enumerate(blocks, start=1)]
     if not records:
         raise InputError(f"{source} holds no SD records", expected="records separated by $$$$")
     frame = pd.DataFrame.from_records(records)
@@ -224,11 +266,59 @@ def read_molecules(
     return frame[["sd_record", "name", *fields, SD_PROBLEM_COLUMN, "smiles"]]
 
 
-def _sd_record(number: int, mol: Chem.Mol | None) -> dict[str, object]:
+def _read_smiles_file(content: bytes, source: str, max_rows: int | None) -> pd.DataFrame:
+    """A SMILES file: one molecule per line, its SMILES and optionally a name after white space; lines
+    starting with # and a first line starting with the word "smiles" are skipped."""
+    lines = [line for line in content.decode("utf-8", errors="replace").splitlines() if line.strip()]
+    if lines and lines[0].split()[0].lower() == "smiles":
+        lines = lines[1:]
+    rows = [line.strip().split(maxsplit=1) for line in lines if not line.lstrip().startswith("#")]
+    if not rows:
+        raise InputError(f"{source} holds no SMILES", expected="one SMILES per line, optionally followed by a name")
+    rows = rows[: max_rows + 1] if max_rows is not None else rows
+    names = [row[1] if len(row) > 1 else None for row in rows]
+    return pd.DataFrame({"smiles": [row[0] for row in rows], "name": names})
+
+
+_SD_SEPARATOR = re.compile(r"^\$\$\$\$[^\n]*(?:\n|$)", flags=re.MULTILINE)
+_SD_FIELD_HEADER = re.compile(r"^>.*?<([^>]*)>")
+
+
+def _sd_fields(block: str) -> dict[str, str]:
+    """The data fields after ``M  END``, read from the record's text, so that they survive a molfile
+    block RDKit cannot read (unknown element, bad counts line); values spanning lines keep their breaks."""
+    _, end, data = block.partition("M  END")
+    fields: dict[str, str] = {}
+    if not end:
+        return fields
+    name, lines = None, []
+    for line in [*data.splitlines(), ""]:
+        header = _SD_FIELD_HEADER.match(line)
+        if header:
+            name, lines = header.group(1), []
+        elif name is not None and not line.strip():
+            fields[name] = "\n".join(lines)
+            name = None
+        elif name is not None:
+            lines.append(line)
+    return fields
+
+
+def _sd_record(number: int, block: str) -> dict[str, object]:
     record: dict[str, object] = {"sd_record": number, "name": None, SD_PROBLEM_COLUMN: None, "smiles": None}
+    for field, value in _sd_fields(block).items():  # a field called "name" or "smiles" must not replace ours
+        record[free_name(field, record, "sd_")] = value
+    record["name"] = block.splitlines()[0].strip() or None  # a molfile's first line is its title
+    mol = Chem.MolFromMolBlock(block, sanitize=False, removeHs=False)
     if mol is None:
         record[SD_PROBLEM_COLUMN] = f"SD record {number} could not be read by RDKit (not a valid molfile block)"
         return record
+    try:
+        Chem.SanitizeMol(mol)
+        record["smiles"] = Chem.MolToSmiles(Chem.RemoveHs(mol))
+    except (ValueError, RuntimeError) as exc:  # RDKit's sanitisation errors (valence, kekulisation) derive from these
+        record[SD_PROBLEM_COLUMN] = f"SD record {number} could not be read by RDKit: {exc}"
+    return record
     for field in mol.GetPropNames():  # a field called "name" or "smiles" must not replace what is read here
         record[free_name(field, record, "sd_")] = mol.GetProp(field)
     if mol.HasProp("_Name") and mol.GetProp("_Name"):

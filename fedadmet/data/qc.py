@@ -27,6 +27,7 @@ class LabelSummary:
     conflicting_duplicates: int = 0
     conflict_examples: list[str] = field(default_factory=list)
     outlier_rows: list[int] = field(default_factory=list)
+    problem: str | None = None  # why these labels cannot train their endpoint
 
 
 @dataclass
@@ -72,8 +73,10 @@ class QCReport:
                 lines.append(f"| … | {len(self.rejects) - 200} more | |")
             lines.append("")
         for s in self.labels:
-            if s.conflict_examples or s.outlier_rows:
+            if s.conflict_examples or s.outlier_rows or s.problem:
                 lines.append(f"## {s.column}")
+                if s.problem:
+                    lines.append(f"- **cannot train {s.endpoint}**: {s.problem}")
                 if s.conflict_examples:
                     lines.append(f"- conflicting duplicates, e.g.: {', '.join(f'`{x}`' for x in s.conflict_examples)}")
                 if s.outlier_rows:
@@ -128,6 +131,8 @@ def _label_summary(valid: pd.DataFrame, column: str, endpoint: Endpoint | None) 
     )
     if not len(rows):
         return summary
+    if endpoint is not None:
+        summary.problem = endpoint.label_problem(values.to_numpy())
     scaled = values.to_numpy()
     if endpoint is not None and not is_classification and (scaled > 0).all():
         scaled = endpoint.to_model_scale(scaled)

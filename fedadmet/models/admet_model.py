@@ -13,15 +13,18 @@ from __future__ import annotations
 import json
 import logging
 import operator
+import shutil
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from catboost import CatBoostError
+from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 from threadpoolctl import ThreadpoolController
 from tqdm.auto import tqdm
@@ -334,9 +337,25 @@ class ADMETModel:
 
     # ------------------------------------------------------------------ artifacts
     def save(self, folder: Path) -> Path:
-        """Write weights (safetensors, CatBoost .cbm) and JSON metadata; nothing is pickled."""
+        """Write weights (safetensors, CatBoost .cbm) and JSON metadata; nothing is pickled.
+
+        The model is written beside ``folder`` and then put in its place, so a model already there is
+        replaced whole, and an interrupted save leaves it untouched rather than half old, half new."""
         folder = Path(folder)
-        (folder / "gbm").mkdir(parents=True, exist_ok=True)
+        if folder.is_dir() and any(folder.iterdir()) and not (folder / "model.json").is_file():
+            raise ArtifactError(f"{folder} holds files but no model; write the model to a new or empty folder")
+        partial, replaced = folder.with_name(f".{folder.name}.partial"), folder.with_name(f".{folder.name}.replaced")
+        for leftover in (partial, replaced):
+            shutil.rmtree(leftover, ignore_errors=True)
+        self._write(partial)
+        if folder.exists():
+            folder.rename(replaced)
+        partial.rename(folder)
+        shutil.rmtree(replaced, ignore_errors=True)
+        return folder
+
+    def _write(self, folder: Path) -> None:
+        (folder / "gbm").mkdir(parents=True)
         tensors = {f"net.{k}": v for k, v in self.trunk.state.items()}
         tensors |= {
             "scaler.mean": self.scaler.mean,
@@ -374,7 +393,7 @@ class ADMETModel:
             "metadata": self.metadata,
         }
         (folder / "model.json").write_text(json.dumps(card, indent=2, default=_json_default))
-        return folder
+        shutil.copymode(folder / "model.json", folder / "weights.safetensors")  # safetensors writes it 0600
 
     @classmethod
     def load(cls, folder: Path) -> ADMETModel:
@@ -382,7 +401,16 @@ class ADMETModel:
         card_path = folder / "model.json"
         if not card_path.is_file():
             raise ArtifactError(f"no model at {folder}: model.json is missing (train one with `fedadmet train`)")
-        card = json.loads(card_path.read_text())
+        try:
+            return cls._read(folder, json.loads(card_path.read_text()))
+        except (OSError, ValueError, KeyError, TypeError, CatBoostError, SafetensorError) as exc:
+            raise ArtifactError(
+                f"the model at {folder} is damaged or incomplete ({type(exc).__name__}: {exc}); "
+                "train it again or restore the folder as `fedadmet train` wrote it"
+            ) from None
+
+    @classmethod
+    def _read(cls, folder: Path, card: dict[str, Any]) -> ADMETModel:
         if card.get("format") != ARTIFACT_FORMAT:
             raise ArtifactError(
                 f"model format {card.get('format')!r} at {folder}; this fedadmet reads {ARTIFACT_FORMAT}"

@@ -12,6 +12,7 @@ import pandas as pd
 import fedadmet
 from fedadmet.chem.featurizers import default_feature_set
 from fedadmet.config import get_settings
+from fedadmet.data.catalogue import get_endpoint
 from fedadmet.data.splits import split_for_validation
 from fedadmet.exceptions import InputError
 from fedadmet.models.admet_model import ADMETModel
@@ -43,6 +44,10 @@ def train_model(
         raise InputError("endpoints with too few labelled rows", got=too_small, expected=f">= {MIN_ROWS_PER_ENDPOINT}")
     if not frames:
         raise InputError("no labelled data to train on")
+    for name, frame in frames.items():
+        problem = get_endpoint(name).label_problem(frame["y"].to_numpy())
+        if problem is not None:
+            raise InputError(f"cannot train {name}: {problem}")
     train, valid = split_for_validation(frames, valid_fraction, config.seed)
     settings = get_settings()
     cache_dir, progress = settings.feature_cache_dir, settings.progress if progress is None else progress

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fedadmet.config import Settings
 from fedadmet.data.loaders import find_smiles_column, read_molecules
+from fedadmet.data.output import write_csv
 from fedadmet.exceptions import InputError, TooLargeError
 from fedadmet.inference import ERROR_COLUMN, predict
 from fedadmet.models.admet_model import ADMETModel
@@ -27,7 +28,8 @@ from fedadmet.registry import repository
 from fedadmet.registry.tables import PredictionJob
 
 log = logging.getLogger(__name__)
-UPLOAD_SUFFIXES = tuple(f"{kind}{gz}" for kind in (".csv", ".tsv", ".tab", ".txt", ".sdf") for gz in ("", ".gz"))
+UPLOAD_KINDS = (".csv", ".tsv", ".tab", ".txt", ".smi", ".sdf", ".sd")
+UPLOAD_SUFFIXES = tuple(f"{kind}{gz}" for kind in UPLOAD_KINDS for gz in ("", ".gz"))
 RESULT_FILE = "result.csv"
 OPTIONS_FILE = "options.json"
 WORKER_RETRY_S = 5.0
@@ -201,17 +203,13 @@ class JobService:
                 result = predict(
                     frame.iloc[start : start + size], self.model, options.get("smiles_column"), progress=False
                 )
-                result.to_csv(chunk_file.with_suffix(".tmp"), index=False)
-                chunk_file.with_suffix(".tmp").rename(chunk_file)
+                write_csv(result, chunk_file)
             n_errors += int(pd.read_csv(chunk_file, usecols=[ERROR_COLUMN])[ERROR_COLUMN].notna().sum())
             with self.sessions.begin() as session:
                 repository.update_job(session, job_id, n_done=min(start + size, n_rows), n_errors=n_errors)
         result_file = folder / RESULT_FILE
         parts = sorted(chunks_dir.glob("*.csv"))
-        pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False) for p in parts]).to_csv(
-            result_file.with_suffix(".tmp"), index=False
-        )
-        result_file.with_suffix(".tmp").rename(result_file)
+        write_csv(pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False) for p in parts]), result_file)
         shutil.rmtree(chunks_dir)
         with self.sessions.begin() as session:
             repository.update_job(session, job_id, status="completed", message="")

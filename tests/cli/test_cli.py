@@ -1,4 +1,7 @@
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -133,3 +136,21 @@ def test_predict_refuses_an_output_it_would_not_write_as_named(tmp_path: Path, t
     )
     assert result.exit_code != 0 and ".csv or .csv.gz" in result.output
     assert not (tmp_path / "out.xlsx").exists()
+
+
+def test_predict_refuses_to_overwrite_its_input_before_any_work(tmp_path: Path, tiny_model_dir: Path) -> None:
+    source = tmp_path / "mols.csv"
+    source.write_text("smiles\nCCO\n")
+    result = runner.invoke(app, ["predict", str(source), "-o", str(source), "--model", str(tiny_model_dir)])
+    assert result.exit_code == 2 and "is the input file" in result.output
+    assert source.read_text() == "smiles\nCCO\n"
+
+
+def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path: Path) -> None:
+    source = tmp_path / "mols.csv"
+    source.write_text("smiles\nCCO\n")
+    command = [sys.executable, "-c", "from fedadmet.cli import app; app()", "predict", str(source), "-o", "o.csv"]
+    environment = os.environ | {"FEDADMET_PROGRESS": "maybe"}
+    result = subprocess.run(command, capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: FEDADMET_PROGRESS='maybe'") and "Traceback" not in result.stderr

@@ -129,3 +129,19 @@ def test_get_endpoint_rejects_unknown_names(name: str) -> None:
     with pytest.raises(InputError, match="unknown endpoint") as info:
         get_endpoint(name)
     assert "Caco2_Wang" in str(info.value)  # the message lists what is available
+
+
+@pytest.mark.parametrize(
+    ("name", "labels", "problem"),
+    [
+        ("hERG", [0, 1, 1, 0], None),
+        ("hERG", [0, 100, 100], "labels 0 or 1, but 2 label(s) differ, e.g. 100"),
+        ("hERG", [1, 1, 1], "needs both classes, but every label is 1"),
+        ("hERG", [0, 1, np.inf], "1 label(s) are not finite"),
+        ("Caco2_Wang", [-5.1, -4.2], None),
+        ("Half_Life_Obach", [3.0, 0.0], "must be > 0"),
+    ],
+)
+def test_labels_that_cannot_train_an_endpoint_say_why(name: str, labels: list[float], problem: str | None) -> None:
+    found = get_endpoint(name).label_problem(np.array(labels, dtype=float))
+    assert found == problem if problem is None else problem in found

@@ -247,3 +247,40 @@ def test_salt_form_is_kept_beside_the_parent(tmp_path: Path) -> None:
     labelled = load_csv(path, "smiles", ["logS"]).labelled("logS")
     assert labelled["smiles"].tolist() == ["CC(=O)O", "CC(=O)O"]
     assert labelled["form"].tolist() == ["CC(=O)[O-].[Na+]", "CC(=O)O"]
+
+
+def test_sd_record_with_an_unknown_element_keeps_its_name_and_fields(tmp_path: Path) -> None:
+    good = Chem.MolToMolBlock(Chem.MolFromSmiles("CCO"))
+    unreadable = "stilbene" + good[good.index("\n") :].replace(" O ", " Xx", 1)  # RDKit cannot parse the block
+    second = f"{unreadable}>  <id>\nA-2\n\n>  <note>\ntwo\nlines\n\n$$$$\n"
+    path = _write(tmp_path / "x.sd", f"{good}>  <id>\nA-1\n\n$$$$\n{second}")
+    frame = read_molecules(path)
+    assert frame[["name", "id"]].fillna("").values.tolist() == [["", "A-1"], ["stilbene", "A-2"]]
+    assert frame.loc[1, "note"] == "two\nlines"
+    assert "SD record 2 could not be read" in frame.loc[1, "sd_problem"] and pd.isna(frame.loc[1, "smiles"])
+
+
+def test_smiles_files_are_read_with_their_names(tmp_path: Path) -> None:
+    path = _write(tmp_path / "mols.smi", "SMILES Name\n# a comment\nCCO ethanol\nc1ccccc1 benzene ring\nCCN\n")
+    frame = read_molecules(path)
+    assert frame.fillna("").values.tolist() == [["CCO", "ethanol"], ["c1ccccc1", "benzene ring"], ["CCN", ""]]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("extra.csv", b"name,smiles\naspirin,CC(=O)O,5.2\n", "line 2 has 3 fields, the header 2"),
+        ("book.xlsx", b"PK\x03\x04rest-of-a-zip", "spreadsheet workbook"),
+        ("plain.csv", b"C1=Cc2ccccc2NN=C1\nCCO\n", "no header line: the first line starts with a SMILES"),
+    ],
+)
+def test_misshapen_tables_are_named_for_what_they_are(tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=message):
+        read_molecules(path)
+
+
+def test_a_folder_is_not_a_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="is a folder"):
+        read_molecules(tmp_path)

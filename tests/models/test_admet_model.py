@@ -1,4 +1,5 @@
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -106,3 +107,30 @@ def test_a_seed_reproduces_the_whole_model() -> None:
     before, after = first.predict_smiles(MOLECULES), second.predict_smiles(MOLECULES)
     for name in first.endpoints:
         np.testing.assert_array_equal(before.values[name], after.values[name])
+
+
+def test_a_damaged_model_folder_is_an_artifact_error(tiny_model_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    (folder / "weights.safetensors").write_bytes((folder / "weights.safetensors").read_bytes()[:100])
+    with pytest.raises(ArtifactError, match="damaged or incomplete"):
+        ADMETModel.load(folder)
+
+
+def test_saving_replaces_a_model_whole_and_never_a_folder_of_other_files(tiny_model_dir: Path, tmp_path: Path) -> None:
+    model = ADMETModel.load(tiny_model_dir)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "approved_drugs_reference.json").write_text("{}")  # an older model's file
+    (folder / "model.json").write_text("{}")
+    model.save(folder)
+    assert not (folder / "approved_drugs_reference.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    mode = (folder / "model.json").stat().st_mode
+    assert (folder / "weights.safetensors").stat().st_mode == mode  # readable by whoever may read the card
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "mine.txt").write_text("keep me")
+    with pytest.raises(ArtifactError, match="holds files but no model"):
+        model.save(notes)
+    assert (notes / "mine.txt").read_text() == "keep me"
