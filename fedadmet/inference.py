@@ -72,7 +72,8 @@ def predict(
     ``progress`` shows a bar for large inputs (default: ``FEDADMET_PROGRESS``); servers turn it off.
     For classification endpoints the value is a calibrated probability and ``<endpoint>_uncertainty``
     the probability that the call (above/below 0.5) is wrong; for regression it is the half-width of
-    the conformal interval on the model's scale (log10 units for log-transformed endpoints).
+    the conformal interval on the model's scale (log10 units for log-transformed endpoints), and
+    ``<endpoint>_lower``/``_upper`` are that interval in the value's units, within the physical range.
     """
     if isinstance(molecules, bytes):
         raise TypeError("give SMILES as str (decode bytes first), not bytes")
@@ -120,7 +121,12 @@ def predict(
             if raw is not None:
                 column[valid] = getattr(raw, source)[name][rows[valid]]
             columns[key] = column
-        columns[name] = get_endpoint(name).clip(columns[name])
+        endpoint = get_endpoint(name)
+        if not endpoint.is_classification:
+            columns[f"{name}_lower"], columns[f"{name}_upper"] = endpoint.interval(
+                columns[name], columns[f"{name}_uncertainty"]
+            )
+        columns[name] = endpoint.clip(columns[name])
     domain = np.full(len(inputs), np.nan)
     in_domain = pd.array([pd.NA] * len(inputs), dtype="boolean")  # usable as a mask: missing counts as False
     alerts = np.full(len(inputs), None, dtype=object)

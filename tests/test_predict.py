@@ -135,8 +135,17 @@ def test_values_are_reported_within_the_endpoints_physical_range(
     real = inference.get_endpoint
     narrow = dataclasses.replace(real("Caco2_Wang"), value_range=(-5.2, -5.1))
     monkeypatch.setattr(inference, "get_endpoint", lambda name: narrow if name == "Caco2_Wang" else real(name))
-    caco2 = predict(["CCO", "CC(=O)Nc1ccc(O)cc1", "c1ccccc1C(=O)O"], model=tiny_model_dir)["Caco2_Wang"]
-    assert caco2.between(-5.2, -5.1).all()
+    result = predict(["CCO", "CC(=O)Nc1ccc(O)cc1", "c1ccccc1C(=O)O"], model=tiny_model_dir)
+    for column in ("Caco2_Wang", "Caco2_Wang_lower", "Caco2_Wang_upper"):
+        assert result[column].between(-5.2, -5.1).all(), column
+
+
+def test_regression_intervals_are_given_in_the_values_unit(tiny_model_dir: Path) -> None:
+    result = predict(["CCO", "CC(=O)Nc1ccc(O)cc1"], model=tiny_model_dir)
+    assert "hERG_lower" not in result  # a classifier's uncertainty is the chance of a wrong call
+    caco2 = result["Caco2_Wang"]
+    np.testing.assert_allclose(result["Caco2_Wang_upper"] - caco2, result["Caco2_Wang_uncertainty"])
+    np.testing.assert_allclose(caco2 - result["Caco2_Wang_lower"], result["Caco2_Wang_uncertainty"])
 
 
 def test_fragments_with_dummy_atoms_and_carbon_free_structures_are_refused(tiny_model_dir: Path) -> None:

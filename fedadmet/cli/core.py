@@ -35,7 +35,8 @@ def predict(
     standardisation: what changed on the way to it (salt or solvent fragments removed, charges neutralised);
     <endpoint>: the value, in the unit `fedadmet endpoints` lists (classifiers: a probability);
     <endpoint>_uncertainty: classifiers, the probability that the call is wrong;
-    regressors, the half-width of the 90 % conformal interval on the model's scale;
+    regressors, the half-width of the 90 % conformal interval on the model's scale (log10 for log-scaled
+    endpoints), and <endpoint>_lower / <endpoint>_upper: that interval in the value's unit;
     applicability_domain, in_domain, alerts (PAINS/Brenk/NIH), and error: why a row has no prediction.
     """
     from fedadmet.data.loaders import read_molecules

@@ -79,6 +79,15 @@ class Endpoint:
             return f"values are log10-scaled, so they must be > 0 ({self.unit}), but {int((values <= 0).sum())} are not"
         return None
 
+    def interval(self, values: np.ndarray, half_widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds in source units of regression ``values`` (source units) ± ``half_widths``
+        (on the model's scale, log10 for log-scaled endpoints), within the physical range."""
+        centre = self.to_model_scale(np.asarray(values, dtype=float))
+        half_widths = np.asarray(half_widths, dtype=float)
+        return self.clip(self.from_model_scale(centre - half_widths)), self.clip(
+            self.from_model_scale(centre + half_widths)
+        )
+
     def clip(self, values: np.ndarray) -> np.ndarray:
         """``values`` (source units) within the physical range, where the endpoint has one."""
         values = np.asarray(values, dtype=float)

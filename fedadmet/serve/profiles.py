@@ -100,9 +100,8 @@ def interval(endpoint: Endpoint, value: float, half_width: float) -> list[float]
     within the endpoint's physical range."""
     if endpoint.is_classification or not (np.isfinite(value) and np.isfinite(half_width)):
         return None
-    centre = float(endpoint.to_model_scale(np.array([value]))[0])
-    bounds = endpoint.from_model_scale(np.array([centre - half_width, centre + half_width]))
-    return [_number(b) for b in endpoint.clip(bounds)]
+    lower, upper = endpoint.interval(np.array([value]), np.array([half_width]))
+    return [_number(lower[0]), _number(upper[0])]
 
 
 def radar(endpoint_rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
