@@ -154,3 +154,8 @@ def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path: Path) -> None:
     result = subprocess.run(command, capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=120)
     assert result.returncode == 2
     assert result.stderr.startswith("error: FEDADMET_PROGRESS='maybe'") and "Traceback" not in result.stderr
+
+
+def test_positional_arguments_are_explained_in_help() -> None:
+    result = runner.invoke(app, ["predict", "--help"], env={"COLUMNS": "200"})
+    assert "CSV/TSV with a SMILES column, a SMILES file (.smi)" in result.output
