@@ -59,29 +59,14 @@ def data_prepare(
     A long assay table has columns compound_id, smiles, endpoint, relation (=, <, >), value, unit.
     A TDC-style file has Drug_ID, Drug, Y and needs --endpoint.
     """
-    import pandas as pd
-
     from fedadmet.config import get_settings
-    from fedadmet.data.assay import Measurements, load_assay_table, measurements_from_tdc
-    from fedadmet.data.loaders import read_table
     from fedadmet.federated.keys import read_key
-    from fedadmet.federated.prepare import prepare_partner
+    from fedadmet.federated.prepare import check_partner_name, load_partner_inputs, prepare_partner
 
-    endpoints = list(endpoint or [])
     try:
-        parts = []
-        for path in inputs:
-            if "Drug" in read_table(path).columns:
-                if not endpoints:
-                    raise fail(f"{path.name} is a TDC-style file; name its endpoint with --endpoint")
-                parts.append(measurements_from_tdc(path, endpoints.pop(0)))
-            else:
-                parts.append(load_assay_table(path))
-        measurements = Measurements(
-            pd.concat([p.frame for p in parts], ignore_index=True), [r for p in parts for r in p.rejects]
-        )
+        check_partner_name(partner)  # before the inputs are read and standardised
         manifest = prepare_partner(
-            measurements,
+            load_partner_inputs(inputs, endpoint or []),
             read_key(key),
             output,
             partner,
@@ -93,6 +78,8 @@ def data_prepare(
     trainable = [t["name"] for t in manifest["tasks"] if t["trainable"]]
     console.print(
         f"wrote {output}: {manifest['n_compounds']} compounds, {len(trainable)} of {len(manifest['tasks'])} tasks "
-        f"meet the quorum; key id {manifest['key_id']}; reference hash {manifest['reference_hash'][:16]}…"
+        f"meet the quorum; key id {manifest['key_id']}"
     )
+    # Whole and unwrapped: it is pasted into --expected-reference-hash or compared with the consortium's.
+    console.print(f"reference hash: {manifest['reference_hash']}", soft_wrap=True)
     console.print(f"QC report: {output / 'qc.md'}")

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import rdkit
 
 import fedadmet
@@ -22,8 +24,9 @@ from fedadmet.chem.compute import compute_features
 from fedadmet.chem.featurizers import default_feature_set
 from fedadmet.chem.scaffolds import murcko_scaffold
 from fedadmet.chem.standardize import standardize_many
-from fedadmet.data.assay import Measurements, aggregate_replicates
+from fedadmet.data.assay import Measurements, aggregate_replicates, load_assay_table, measurements_from_tdc
 from fedadmet.data.catalogue import get_endpoint
+from fedadmet.data.loaders import read_table
 from fedadmet.data.public import approved_drugs
 from fedadmet.exceptions import InputError
 from fedadmet.federated.config import ConsortiumConfig
@@ -74,13 +77,47 @@ def reference_set(size: int) -> tuple[str, ...]:
     return tuple(sorted(set(batch.valid_forms))[:size])
 
 
+def check_partner_name(partner: str) -> None:
+    """The name labels the partner's shared metrics and exclusions in the registry: it cannot be blank."""
+    if not partner.strip():
+        raise InputError("the partner name is empty", expected="this partner's name as the consortium knows it")
+
+
+def load_partner_inputs(paths: Sequence[Path], endpoints: Sequence[str] = ()) -> Measurements:
+    """A partner's assay tables and TDC-style files (``endpoints`` names the latter's, in order) as one set.
+
+    Errors and rejected rows name their file: row numbers start again in every file.
+    """
+    pending = list(endpoints)
+    parts = []
+    for path in paths:
+        try:
+            if "Drug" in read_table(path).columns:
+                if not pending:
+                    raise InputError(f"{path.name} is a TDC-style file; name its endpoint with --endpoint")
+                part = measurements_from_tdc(path, pending.pop(0))
+            else:
+                part = load_assay_table(path)
+        except InputError as exc:
+            message = str(exc)
+            raise InputError(message if message.startswith(path.name) else f"{path.name}: {message}") from None
+        parts.append(Measurements(part.frame, [(row, f"{path.name}: {reason}") for row, reason in part.rejects]))
+    return Measurements(pd.concat([p.frame for p in parts], ignore_index=True), [r for p in parts for r in p.rejects])
+
+
 def keyed_features(
-    forms: list[str], key: bytes, config: ConsortiumConfig, cache_dir: Path | None = None
+    forms: list[str],
+    key: bytes,
+    config: ConsortiumConfig,
+    cache_dir: Path | None = None,
+    expected_reference_hash: str | None = None,
 ) -> tuple[np.ndarray, str]:
     """Scaled, key-permuted float16 features for ``forms`` and the reference hash of this key + pipeline.
 
     The scaler is fitted on the public reference set, so every partner scales identically; the hash
     covers the reference set's keyed features and folds, so two partners with the same hash agree.
+    It is checked against ``expected_reference_hash`` before the features of ``forms`` are computed,
+    the slow part, which a wrong key or pipeline would make useless.
     """
     feature_set = default_feature_set()
     reference = list(reference_set(config.reference_size))
@@ -94,8 +131,23 @@ def keyed_features(
     digest = hashlib.sha256(feature_set.signature.encode())
     digest.update(keyed(reference_raw).tobytes())
     digest.update(bytes(keyed_fold(key, murcko_scaffold(s), config.n_folds) for s in reference))
+    reference_hash = digest.hexdigest()
+    _check_reference_hash(reference_hash, expected_reference_hash)
     features = keyed(compute_features(forms, feature_set, cache_dir=cache_dir, description="keyed features"))
-    return features, digest.hexdigest()
+    return features, reference_hash
+
+
+def _check_reference_hash(reference_hash: str, expected: str | None) -> None:
+    """Case and surrounding blanks do not matter (it is pasted); a shortened hash is named as such."""
+    if expected is None or expected.strip().lower() == reference_hash:
+        return
+    shortened = len(expected.strip()) < len(reference_hash)
+    raise PreparedDataError(
+        "this key or pipeline does not match the consortium's: the reference-set hash differs"
+        + (f" (the hash given is shortened: give all {len(reference_hash)} characters)" if shortened else ""),
+        got=reference_hash,
+        expected=expected,
+    )
 
 
 def prepare_partner(
@@ -109,6 +161,7 @@ def prepare_partner(
 ) -> dict[str, object]:
     """Write the prepared folder and return its manifest."""
     config = config or ConsortiumConfig()
+    check_partner_name(partner)
     if measurements.frame.empty:
         raise InputError("no usable measurements to prepare", got=f"{len(measurements.rejects)} rejected rows")
     aggregated = aggregate_replicates(measurements.frame)
@@ -130,13 +183,9 @@ def prepare_partner(
     ]
     compounds["fold"] = [keyed_fold(key, murcko_scaffold(s), config.n_folds) for s in compounds["smiles"]]
 
-    features, reference_hash = keyed_features(compounds["form"].tolist(), key, config, cache_dir)
-    if expected_reference_hash is not None and expected_reference_hash != reference_hash:
-        raise PreparedDataError(
-            "this key or pipeline does not match the consortium's: the reference-set hash differs",
-            got=reference_hash,
-            expected=expected_reference_hash,
-        )
+    features, reference_hash = keyed_features(
+        compounds["form"].tolist(), key, config, cache_dir, expected_reference_hash
+    )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     np.save(out_dir / "features.npy", features, allow_pickle=False)

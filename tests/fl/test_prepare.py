@@ -12,9 +12,17 @@ import pytest
 
 from fedadmet.data.assay import Measurements
 from fedadmet.exceptions import InputError
+from fedadmet.federated import prepare as prepare_module
 from fedadmet.federated.config import ConsortiumConfig
 from fedadmet.federated.keys import feature_permutation, generate_key, key_id, keyed_fold, read_key
-from fedadmet.federated.prepare import PreparedDataError, keyed_features, prepare_partner, quorum, read_manifest
+from fedadmet.federated.prepare import (
+    PreparedDataError,
+    keyed_features,
+    load_partner_inputs,
+    prepare_partner,
+    quorum,
+    read_manifest,
+)
 from tests.fl.partners import TEST_KEY
 
 
@@ -138,3 +146,60 @@ def test_malformed_or_altered_folders_are_refused(partner_dirs: list[Path], tmp_
     (copy / "manifest.json").write_text(json.dumps({"format": 99}))
     with pytest.raises(PreparedDataError, match="format 99"):
         read_manifest(copy)
+
+
+def test_a_wrong_or_shortened_reference_hash_stops_before_the_partner_features(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = ConsortiumConfig(reference_size=20)
+    _, reference_hash = keyed_features(["CCO"], TEST_KEY, config, tmp_path)
+    featurised: list[list[str]] = []
+    real = prepare_module.compute_features
+
+    def counting(forms: list[str], *args: object, **kwargs: object) -> np.ndarray:
+        featurised.append(list(forms))
+        return real(forms, *args, **kwargs)
+
+    monkeypatch.setattr(prepare_module, "compute_features", counting)
+    with pytest.raises(PreparedDataError, match="shortened: give all 64 characters"):
+        keyed_features(["CCN", "CCC"], TEST_KEY, config, tmp_path, expected_reference_hash=reference_hash[:16] + "…")
+    assert featurised == [list(prepare_module.reference_set(20))], "only the reference set was featurised"
+    # Pasted with a newline or in capitals, the whole hash is accepted.
+    _, again = keyed_features(
+        ["CCN"], TEST_KEY, config, tmp_path, expected_reference_hash=f" {reference_hash.upper()}\n"
+    )
+    assert again == reference_hash
+
+
+def test_a_blank_partner_name_is_refused(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "compound_id": ["a"],
+            "smiles": ["CCO"],
+            "form": ["CCO"],
+            "endpoint": ["AMES"],
+            "relation": [0],
+            "value": [1.0],
+        }
+    )
+    for blank in ("", "  "):
+        with pytest.raises(InputError, match="partner name is empty"):
+            prepare_partner(Measurements(frame, []), TEST_KEY, tmp_path / "p", blank, cache_dir=tmp_path)
+    assert not (tmp_path / "p").exists()
+
+
+def test_errors_and_rejected_rows_name_their_input_file(tmp_path: Path) -> None:
+    header = "compound_id,smiles,endpoint,relation,value,unit\n"
+    good = "".join(f"g{i},{'C' * (i + 1)}O,AMES,=,{i % 2},\n" for i in range(6))
+    (tmp_path / "a.csv").write_text(header + good)
+    (tmp_path / "b.csv").write_text(header + "b1,CCN,AMES,=,1,\nb2,not_a_smiles,AMES,=,0,\n")
+    (tmp_path / "bad.csv").write_text(header + "x1,CCS,AMES,=,1,\nx2,CCCS,hERG,=,2,\n")
+    with pytest.raises(InputError, match=r"^bad\.csv: hERG is a yes/no endpoint but data row 2 holds 2"):
+        load_partner_inputs([tmp_path / "a.csv", tmp_path / "bad.csv"])
+    measurements = load_partner_inputs([tmp_path / "a.csv", tmp_path / "b.csv"])
+    assert len(measurements.frame) == 7
+    assert [(row, reason.split(":")[0]) for row, reason in measurements.rejects] == [(1, "b.csv")]
+    prepare_partner(
+        measurements, TEST_KEY, tmp_path / "p", "p", ConsortiumConfig(reference_size=20), cache_dir=tmp_path
+    )
+    assert "| 2 | b.csv: " in (tmp_path / "p" / "qc.md").read_text()

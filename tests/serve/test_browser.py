@@ -41,17 +41,36 @@ if not Path(CHROMIUM).is_file() and not shutil.which("chromium"):
     pytest.skip("Chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
 
+PARTNERS = ["pharma_a", "pharma_b"]  # names that differ only at the end: a clipped legend would hide which is which
+RUN_ERROR = "ValueError: `num_shares` as an integer must be greater than 2."
+EXCLUSION = "PreparedDataError: hospital_c has no task that meets the quorum; nothing to train"
+
+
 @pytest.fixture
-def server(serve_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
+def server(serve_model_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[str, str]]:
     monkeypatch.setenv("FEDADMET_JOB_CHUNK_ROWS", "10")  # several progress steps for the bar
     get_settings.cache_clear()
     settings = get_settings()
     key = local_api_key(settings)
     with open_registry(settings.registry_url).begin() as session:
+        failed = repository.start_run(session, "broken-run", "fedavg", True, {})
+        repository.finish_run(session, failed.id, "failed", error=RUN_ERROR)
         run = repository.start_run(session, "browser-run", "fedavg", True, {})
         for number in (1, 2, 3):
-            scores = {p: {"valid_score": 0.4 + 0.05 * number + i / 100} for i, p in enumerate(["pharma_a", "uni_b"])}
-            repository.record_round(session, run.id, number, ["pharma_a", "uni_b"], {"evaluate": scores})
+            scores = {p: {"valid_score": 0.4 + 0.05 * number + i / 100} for i, p in enumerate(PARTNERS)}
+            excluded = {"hospital_c": EXCLUSION} if number == 2 else None
+            repository.record_round(session, run.id, number, PARTNERS, {"evaluate": scores}, excluded)
+        for epsilon in (None, 2.5):  # as the federation publishes them (server_app._publish), without and with DP
+            shared = {p: {"valid_score": 0.55, "test_score": 0.5, "bytes_sent": 10, "partner": p} for p in PARTNERS}
+            repository.publish_version(
+                session,
+                "consortium-admet",
+                kind="federated",
+                artifact_uri=str(tmp_path / "trunk.safetensors"),
+                endpoints=[],
+                metrics={"partners": shared, "epsilon": epsilon, "delta": 1e-5 if epsilon else None},
+                lineage={"run_id": run.id, "partners": PARTNERS, "rounds": 3, "strategy": "fedavg", "secagg": True},
+            )
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -162,6 +181,14 @@ def test_chemist_workflow_in_a_real_browser(server: tuple[str, str], tmp_path: P
         models_text = page.inner_text("#models-table")
         assert "fedadmet-served (serving)" in models_text and "centralised" in models_text and "hERG" in models_text
         assert re.search(r"hERG: [\d.]+ roc-auc \(n=\d+\)", models_text)  # scores with their validation size
+        # Federated versions: each partner's shared scores and the DP budget, readable; the trunk has no heads.
+        federated = page.locator("#models-table tr:has-text('consortium-admet')")
+        assert federated.count() == 2 and "[object Object]" not in models_text
+        without_dp, with_dp = sorted((r.locator("td.metrics").inner_text() for r in federated.all()), key=len)
+        assert "pharma_a: valid 0.550, test 0.500; pharma_b: valid 0.550, test 0.500" in without_dp
+        assert without_dp.endswith("no DP") and "after round 3" in without_dp
+        assert with_dp.endswith("DP ε = 2.500, δ = 1.00e-5")
+        assert [row.locator("td.endpoints").inner_text() for row in federated.all()] == ["trunk only"] * 2
 
         # Federation page on a fresh installation: a hint, no empty metric menu.
         page.route("**/v1/federation/runs", lambda route: route.fulfill(json=[]))
@@ -176,4 +203,15 @@ def test_chemist_workflow_in_a_real_browser(server: tuple[str, str], tmp_path: P
         page.wait_for_selector("#fed-plot svg polyline", timeout=30_000)
         assert page.locator("#fed-plot svg polyline").count() == 2
         assert "browser-run" in page.inner_text("#runs") and page.locator("#fed-controls").is_visible()
+        # The legend names every partner in full, and each round says who was excluded and why.
+        assert [s.inner_text() for s in page.locator("#fed-plot .plot-legend span").all()] == PARTNERS
+        assert "1 exclusion(s)" in page.inner_text(".run[data-run='2']")
+        assert page.inner_text("#fed-rounds tr[data-round='2'] td.excluded") == f"hospital_c: {EXCLUSION}"
+        assert page.inner_text("#fed-rounds tr[data-round='1'] td.excluded") == "none"
+        # A failed run says why, also when no round was aggregated.
+        failed = page.locator(".run[data-run='1']")
+        assert "failed, 0 rounds" in failed.inner_text()
+        assert failed.locator(".run-error").inner_text() == f"error: {RUN_ERROR}"
+        failed.click()
+        assert page.inner_text("#fed-rounds") == "no round was aggregated" and page.locator("#fed-controls").is_hidden()
         browser.close()

@@ -274,19 +274,42 @@ function jobRow(job) {
 }
 
 // ---------------------------------------------------------------- models page
+const score = (value) => typeof value === "number" ? value.toFixed(3) : String(value);
+
+// A centralised version stores one validation score per endpoint (with its metric and how many molecules).
+function endpointScores(metrics) {
+  return Object.entries(metrics).slice(0, 40).map(([name, m]) => {
+    const value = typeof m === "object" && m !== null ? (m.blend ?? m.value ?? Object.values(m)[0]) : m;
+    const size = m && m.n ? ` (n=${m.n})` : "";  // a score on 58 molecules is not one on 5,000
+    return `${name}: ${score(value)}${m && m.metric ? ` ${m.metric}` : ""}${size}`;
+  }).join("; ");
+}
+
+// A federated version stores what each partner agreed to share after the last round, and the DP budget.
+function partnerScores(metrics, rounds) {
+  const partners = Object.entries(metrics.partners || {}).sort(([a], [b]) => a.localeCompare(b)).map(([name, m]) => {
+    const shared = ["valid_score", "test_score"].filter((k) => typeof m[k] === "number");
+    return `${name}: ${shared.length ? shared.map((k) => `${k.replace("_score", "")} ${score(m[k])}`).join(", ") : "no score shared"}`;
+  });
+  const privacy = typeof metrics.epsilon === "number" ? `DP ε = ${score(metrics.epsilon)}, δ = ${format(metrics.delta)}` : "no DP";
+  const heading = `after round ${rounds ?? "?"} (each partner's mean over its own endpoints)`;
+  return `${heading} — ${partners.length ? partners.join("; ") : "no partner shared a score"}; ${privacy}`;
+}
+
 async function loadModels() {
   const body = $("#models-table tbody");
   try {
     const versions = await (await api("/v1/models")).json();
     body.replaceChildren(...versions.map((v) => {
-      const metrics = Object.entries(v.metrics).slice(0, 40).map(([name, m]) => {
-        const value = typeof m === "object" && m !== null ? (m.blend ?? m.value ?? Object.values(m)[0]) : m;
-        const size = m && m.n ? ` (n=${m.n})` : "";  // a score on 58 molecules is not one on 5,000
-        return `${name}: ${typeof value === "number" ? value.toFixed(3) : value}${m && m.metric ? ` ${m.metric}` : ""}${size}`;
-      }).join("; ");
+      const federated = v.kind === "federated";
+      const metrics = federated ? partnerScores(v.metrics, v.lineage.rounds) : endpointScores(v.metrics);
       const lineage = Object.entries(v.lineage).map(([k, value]) => `${k}: ${Array.isArray(value) ? value.join(", ") : value}`).join("; ");
-      return element("tr", {}, element("td", {}, v.model + (v.serving ? " (serving)" : "")), element("td", {}, v.version),
-        element("td", {}, v.kind), element("td", {}, lineage), element("td", {}, v.endpoints.length),
+      // A federated version is the shared trunk only: the endpoint heads stay with the partners.
+      const endpoints = federated && !v.endpoints.length
+        ? element("span", { class: "trunk", title: "the shared trunk predicts no endpoint by itself; each partner keeps its own endpoint heads" }, "trunk only")
+        : v.endpoints.length;
+      return element("tr", { "data-version": v.id }, element("td", {}, v.model + (v.serving ? " (serving)" : "")), element("td", {}, v.version),
+        element("td", {}, v.kind), element("td", {}, lineage), element("td", { class: "endpoints" }, endpoints),
         element("td", { class: "metrics" }, metrics), element("td", {}, when(v.created)));
     }));
   } catch (error) {
@@ -309,18 +332,26 @@ async function loadFederation() {
   if (!federationRuns.length) {
     $("#fed-controls").hidden = true;
     $("#fed-plot").replaceChildren();
+    $("#fed-rounds").replaceChildren();
     container.replaceChildren(element("p", { class: "hint" }, "No federation runs yet; start one with ",
       element("code", {}, "fedadmet federate simulate prepared/*"), " (see the README for deployment across sites)."));
     return;
   }
-  container.replaceChildren(...federationRuns.map((run) => {
-    const partners = new Set(run.rounds.flatMap((r) => r.partners));
-    const node = element("div", { class: "run", "data-run": run.id },
-      `#${run.id} ${run.name} — ${run.strategy}${run.secagg ? " + SecAgg+" : ""}, ${run.status}, ${run.rounds.length} rounds, partners: ${[...partners].join(", ")}`);
-    node.addEventListener("click", () => selectRun(run.id));
-    return node;
-  }));
+  container.replaceChildren(...federationRuns.map(runSummary));
   selectRun(selectedRun ?? federationRuns[0].id);
+}
+
+// One line per run; a failed run says why, and exclusions are counted (the rounds table says who and why).
+function runSummary(run) {
+  const partners = [...new Set(run.rounds.flatMap((r) => r.partners))];
+  const exclusions = run.rounds.reduce((n, r) => n + Object.keys(r.excluded).length, 0);
+  const facts = [`${run.strategy}${run.secagg ? " + SecAgg+" : ""}`, run.status, `${run.rounds.length} round${run.rounds.length === 1 ? "" : "s"}`];
+  if (partners.length) facts.push(`partners: ${partners.join(", ")}`);
+  if (exclusions) facts.push(`${exclusions} exclusion(s)`);
+  const node = element("div", { class: "run", "data-run": run.id }, `#${run.id} ${run.name} — ${facts.join(", ")}`);
+  if (run.error) node.append(element("div", { class: "error run-error" }, `error: ${run.error}`));
+  node.addEventListener("click", () => selectRun(run.id));
+  return node;
 }
 
 function selectRun(runId) {
@@ -337,7 +368,24 @@ function selectRun(runId) {
   select.replaceChildren(...[...metricNames].sort().map((m) => element("option", { value: m }, m)));
   select.value = metricNames.has(previous) ? previous : metricNames.has("valid_score") ? "valid_score" : select.value;
   plotRun(run, select.value);
+  $("#fed-rounds").replaceChildren(...roundsTable(run));
 }
+
+// Per round: whose updates were aggregated, and who was excluded (or dropped out) with the reason.
+function roundsTable(run) {
+  if (!run.rounds.length) return [element("p", { class: "hint" }, "no round was aggregated")];
+  const rows = run.rounds.map((r) => {
+    const excluded = Object.entries(r.excluded).map(([partner, why]) => element("div", {}, `${partner}: ${why}`));
+    return element("tr", { "data-round": r.round }, element("td", { class: "num" }, r.round),
+      element("td", {}, r.partners.join(", ")),
+      element("td", { class: excluded.length ? "excluded error" : "excluded" }, ...(excluded.length ? excluded : ["none"])),
+      element("td", { class: "num" }, r.bytes_sent.toLocaleString()));
+  });
+  const head = element("thead", {}, element("tr", {}, ...["round", "aggregated", "excluded (why)", "bytes sent"].map((h) => element("th", {}, h))));
+  return [element("table", {}, head, element("tbody", {}, ...rows))];
+}
+
+const PLOT_COLOURS = ["#1d6fa5", "#c93c3c", "#2e9d4a", "#e0a21b", "#7b4ea3", "#3aa6a6", "#8a5a2b"];
 
 function plotRun(run, metric) {
   const series = {};
@@ -358,14 +406,15 @@ function plotRun(run, metric) {
   svg.append(svgElement("text", { x: width / 2, y: height - 12, "text-anchor": "middle", "font-size": 12 }, "round"));
   svg.append(svgElement("text", { x: 12, y: pad - 16, "font-size": 12 }, metric));
   for (const y of [y0, (y0 + y1) / 2, y1]) svg.append(svgElement("text", { x: pad - 6, y: sy(y) + 4, "text-anchor": "end", "font-size": 10 }, format(y)));
-  const colours = ["#1d6fa5", "#c93c3c", "#2e9d4a", "#e0a21b", "#7b4ea3", "#3aa6a6", "#8a5a2b"];
-  Object.entries(series).forEach(([partner, values], i) => {
+  // The legend is HTML below the plot: it wraps, so long partner names are never cut off at the plot's edge.
+  const legend = element("div", { class: "legend plot-legend" });
+  Object.entries(series).sort(([a], [b]) => a.localeCompare(b)).forEach(([partner, values], i) => {
     values.sort((a, b) => a[0] - b[0]);
-    const colour = colours[i % colours.length];
+    const colour = PLOT_COLOURS[i % PLOT_COLOURS.length];
     svg.append(svgElement("polyline", { fill: "none", stroke: colour, "stroke-width": 2, points: values.map(([x, y]) => `${sx(x)},${sy(y)}`).join(" ") }));
-    svg.append(svgElement("text", { x: width - pad + 4, y: pad + 14 * i, fill: colour, "font-size": 11 }, partner));
+    legend.append(element("span", { "data-partner": partner }, element("i", { class: "swatch", style: `background: ${colour}` }), partner));
   });
-  $("#fed-plot").replaceChildren(svg);
+  $("#fed-plot").replaceChildren(svg, legend);
 }
 
 // ---------------------------------------------------------------- navigation
