@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from fedadmet.cli.common import app, console, fail
 from fedadmet.exceptions import FedadmetError
+
+if TYPE_CHECKING:
+    from fedadmet.models.admet_model import ADMETModel
 
 
 @app.command()
@@ -24,7 +27,7 @@ def predict(
         Path, typer.Option("--output", "-o", help="CSV to write (.csv, or .csv.gz to compress), one row per input row.")
     ],
     smiles_column: Annotated[
-        str | None, typer.Option(help="SMILES column (default: smiles, SMILES, Drug, ...).")
+        str | None, typer.Option(help="SMILES column (default: found by name: smiles, Drug, IsomericSMILES, ...).")
     ] = None,
     model: Annotated[Path | None, typer.Option(help="Model folder (default: the default model).")] = None,
 ) -> None:
@@ -126,6 +129,7 @@ def train(
     except FedadmetError as exc:
         raise fail(str(exc)) from None
     folder = model.save(output or get_settings().trained_model_dir)
+    console.print(_validation_table(model))
     console.print(f"saved model to {folder} ({model.metadata['trained_seconds']} s)")
     if output is None:
         console.print(
@@ -137,6 +141,16 @@ def train(
 
     console.print("predicting the approved drugs for percentiles…")
     write_reference(model, folder)
+
+
+def _validation_table(model: ADMETModel) -> Table:
+    """Each head's score on its scaffold-held-out validation part: what a user checks before trusting it."""
+    table = Table("endpoint", "metric", "model", "GBM alone", "trunk alone", "validation n", title="validation")
+    for name, head in model.heads.items():
+        scores = head.validation
+        cells = (f"{scores[key]:.3f}" for key in ("blend", "gbm_only", "trunk_only"))
+        table.add_row(name, scores["metric"], *cells, str(scores["n"]))
+    return table
 
 
 @app.command()

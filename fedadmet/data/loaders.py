@@ -26,7 +26,7 @@ from fedadmet.exceptions import InputError, TooLargeError
 SD_PROBLEM_COLUMN = "sd_problem"
 _SD_COLUMNS = ("sd_record", "name", SD_PROBLEM_COLUMN, "smiles")
 _TEXT_TABLE = "a CSV or TSV text file (in a spreadsheet program: save as 'CSV UTF-8')"
-SMILES_COLUMN_CANDIDATES = ("smiles", "SMILES", "Smiles", "Drug", "canonical_smiles", "Smiles_unify")
+SMILES_COLUMN_CANDIDATES = ("smiles", "Drug", "canonical_smiles", "isomeric_smiles", "Smiles_unify")
 
 
 @dataclass
@@ -149,15 +149,21 @@ def _sniff_delimiter(text: str) -> str:
     return max([",", "\t", ";"], key=header.count)
 
 
+def _column_key(name: object) -> str:
+    """Column names as people vary them: ``SMILES``, ``Smiles``, ``IsomericSMILES``, ``canonical smiles``."""
+    return re.sub(r"[\s_-]", "", str(name)).lower()
+
+
 def find_smiles_column(frame: pd.DataFrame, requested: str | None = None) -> str:
     """The SMILES column: the requested one, or the first usual name present."""
     if requested is not None:
         if requested not in frame.columns:
             raise InputError(f"column {requested!r} not found", got=list(frame.columns), expected="a SMILES column")
         return requested
+    by_key = {_column_key(column): column for column in reversed(frame.columns)}  # the first of equal keys wins
     for candidate in SMILES_COLUMN_CANDIDATES:
-        if candidate in frame.columns:
-            return candidate
+        if _column_key(candidate) in by_key:
+            return by_key[_column_key(candidate)]
     first = str(frame.columns[0]) if len(frame.columns) else ""
     if first and Chem.MolFromSmiles(first) is not None and not first.isalpha():
         raise InputError(
@@ -167,7 +173,7 @@ def find_smiles_column(frame: pd.DataFrame, requested: str | None = None) -> str
     raise InputError(
         "no SMILES column found; choose it with smiles_column (CLI: --smiles-column)",
         got=list(frame.columns),
-        expected=f"one of {', '.join(SMILES_COLUMN_CANDIDATES)}",
+        expected=f"one of {', '.join(SMILES_COLUMN_CANDIDATES)} (in any case; spaces, _ and - are ignored)",
     )
 
 

@@ -85,9 +85,12 @@ def test_train_on_a_folder_then_predict(tmp_path: Path) -> None:
     herg.to_csv(data / "herg" / "train_val.csv", index=False)
     model_dir = tmp_path / "model"
     command = ["train", str(data), "-o", str(model_dir), "--gbm-iterations", "25", "--no-side-tasks"]
-    result = runner.invoke(app, command)
+    result = runner.invoke(app, command, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     card = json.loads((model_dir / "model.json").read_text())
+    validation = card["heads"]["hERG"]["validation"]
+    assert f"│ hERG     │ roc-auc │ {validation['blend']:.3f}" in result.output  # the validation table
+    assert "now the default" not in result.output  # only training without -o replaces the default model
     assert list(card["heads"]) == ["hERG"]
     assert card["auxiliary"] is None
     assert card["config"]["gbm"]["iterations"] == 25

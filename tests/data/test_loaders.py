@@ -284,3 +284,10 @@ def test_misshapen_tables_are_named_for_what_they_are(tmp_path: Path, name: str,
 def test_a_folder_is_not_a_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="is a folder"):
         read_molecules(tmp_path)
+
+
+@pytest.mark.parametrize("header", ["SMILES", "Smiles", "IsomericSMILES", "Canonical SMILES", "canonical_smiles"])
+def test_smiles_column_is_found_whatever_its_case_and_spacing(tmp_path: Path, header: str) -> None:
+    path = _write(tmp_path / "x.csv", f"id,{header}\n1,CCO\n")
+    assert read_molecules(path).columns.tolist() == ["id", header]
+    assert load_csv(path).frame["smiles"].tolist() == ["CCO"]
