@@ -325,13 +325,3 @@ def _sd_record(number: int, block: str) -> dict[str, object]:
     except (ValueError, RuntimeError) as exc:  # RDKit's sanitisation errors (valence, kekulisation) derive from these
         record[SD_PROBLEM_COLUMN] = f"SD record {number} could not be read by RDKit: {exc}"
     return record
-    for field in mol.GetPropNames():  # a field called "name" or "smiles" must not replace what is read here
-        record[free_name(field, record, "sd_")] = mol.GetProp(field)
-    if mol.HasProp("_Name") and mol.GetProp("_Name"):
-        record["name"] = mol.GetProp("_Name")
-    try:
-        Chem.SanitizeMol(mol)
-        record["smiles"] = Chem.MolToSmiles(Chem.RemoveHs(mol))
-    except (ValueError, RuntimeError) as exc:  # RDKit's sanitisation errors (valence, kekulisation) derive from these
-        record[SD_PROBLEM_COLUMN] = f"SD record {number} could not be read by RDKit: {exc}"
-    return record

@@ -104,20 +104,15 @@ def test_too_few_labels_are_kept_but_not_trainable(tmp_path: Path) -> None:
         PartnerData.load(tmp_path / "p")
 
 
+def _one_measurement() -> Measurements:
+    frame = {"compound_id": ["a"], "smiles": ["CCO"], "form": ["CCO"], "endpoint": ["AMES"], "relation": [0]}
+    return Measurements(pd.DataFrame(frame | {"value": [1.0]}), [])
+
+
 def test_wrong_reference_hash_stops_preparation(tmp_path: Path) -> None:
-    frame = pd.DataFrame(
-        {
-            "compound_id": ["a"],
-            "smiles": ["CCO"],
-            "form": ["CCO"],
-            "endpoint": ["AMES"],
-            "relation": [0],
-            "value": [1.0],
-        }
-    )
     with pytest.raises(PreparedDataError, match="reference-set hash differs"):
         prepare_partner(
-            Measurements(frame, []),
+            _one_measurement(),
             TEST_KEY,
             tmp_path / "p",
             "x",
@@ -172,19 +167,9 @@ def test_a_wrong_or_shortened_reference_hash_stops_before_the_partner_features(
 
 
 def test_a_blank_partner_name_is_refused(tmp_path: Path) -> None:
-    frame = pd.DataFrame(
-        {
-            "compound_id": ["a"],
-            "smiles": ["CCO"],
-            "form": ["CCO"],
-            "endpoint": ["AMES"],
-            "relation": [0],
-            "value": [1.0],
-        }
-    )
     for blank in ("", "  "):
         with pytest.raises(InputError, match="partner name is empty"):
-            prepare_partner(Measurements(frame, []), TEST_KEY, tmp_path / "p", blank, cache_dir=tmp_path)
+            prepare_partner(_one_measurement(), TEST_KEY, tmp_path / "p", blank, cache_dir=tmp_path)
     assert not (tmp_path / "p").exists()
 
 
