@@ -39,12 +39,19 @@ def simulate_command(
     secagg: Annotated[bool, typer.Option(help="SecAgg+ masking of every update (partners refuse without it).")] = True,
     dp: Annotated[bool, typer.Option(help="Differential privacy: clip each update and add Gaussian noise.")] = False,
     noise_multiplier: Annotated[float, typer.Option(help="DP noise multiplier σ.")] = 0.5,
-    run_name: Annotated[str, typer.Option(help="Name of the run in the registry.")] = "simulation",
+    run_name: Annotated[
+        str | None, typer.Option(help="Name of the run in the registry [default: simulation; resumed: its own].")
+    ] = None,
+    resume: Annotated[
+        int | None, typer.Option(min=1, help="Carry on this registry run from its last checkpoint.")
+    ] = None,
     checkpoint_dir: Annotated[
-        Path | None, typer.Option(help="Per-round checkpoints; an existing one is resumed.")
+        Path | None, typer.Option(help="Where each run keeps its checkpoints, in run-<id> [default: HOME/federation].")
     ] = None,
 ) -> None:
-    """Run a federation on this machine with Flower's simulation engine (one SuperNode per partner)."""
+    """Run a federation on this machine with Flower's simulation engine (one SuperNode per partner).
+
+    Every call is a new run unless --resume names one; the first Ctrl-C stops it (it can be resumed)."""
     from fedadmet.config import get_settings
     from fedadmet.federated.config import FederationConfig, PrivacyConfig
     from fedadmet.federated.server_app import RunSettings
@@ -60,16 +67,23 @@ def simulate_command(
     except ValueError as exc:
         raise fail(f"invalid federation settings: {exc}") from None
     settings = RunSettings(
-        run_name=run_name,
+        run_name=run_name or ("" if resume else "simulation"),
         n_partners=len(partners),
         federation=federation,
-        checkpoint_dir=checkpoint_dir or get_settings().home / "federation" / run_name,
+        checkpoint_dir=checkpoint_dir or get_settings().home / "federation",
+        run_id=resume,
     )
     try:
         run = simulate(partners, settings, require_secagg=secagg)
     except FedadmetError as exc:
         raise fail(str(exc)) from None
     _print_run(run)
+    if run.status == "interrupted":
+        again = ["fedadmet federate simulate", *map(str, partners), f"--resume {run.id}"]
+        if checkpoint_dir is not None:
+            again.append(f"--checkpoint-dir {checkpoint_dir}")
+        console.print(f"run {run.id} stopped: {run.error}; to carry it on: {' '.join(again)} (same options)")
+        raise typer.Exit(130)
     if run.status != "completed":
         raise fail(f"run {run.id} {run.status}: {run.error}", code=1)
 
@@ -114,15 +128,22 @@ def _print_run(run: FederationRun) -> None:
     console.print(table)
 
 
+FORCE = typer.Option("--force", help="Overwrite existing keys or certificates.")
+
+
 @federate_app.command("certs")
 def certs(
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for ca.crt, server.pem, server.key.")],
     host: Annotated[list[str] | None, typer.Option(help="Host names/IPs of the SuperLink (repeatable).")] = None,
+    force: Annotated[bool, FORCE] = False,
 ) -> None:
     """TLS certificates for the SuperLink, signed by a new consortium CA (ca.crt goes to every partner)."""
     from fedadmet.federated.deploy import make_certificates
 
-    folder = make_certificates(output, host or ["localhost", "127.0.0.1"])
+    try:
+        folder = make_certificates(output, host or ["localhost", "127.0.0.1"], force=force)
+    except FedadmetError as exc:
+        raise fail(str(exc)) from None
     console.print(f"wrote {folder}/ca.crt, server.pem, server.key (keep ca.key offline)")
 
 
@@ -130,11 +151,15 @@ def certs(
 def node_key(
     name: Annotated[str, typer.Argument(help="This partner's node name.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the key pair.")] = Path(),
+    force: Annotated[bool, FORCE] = False,
 ) -> None:
     """A SuperNode key pair: register the .pub with the operator, keep the private key at the partner."""
     from fedadmet.federated.deploy import make_node_key
 
-    private, public = make_node_key(output, name)
+    try:
+        private, public = make_node_key(output, name, force=force)
+    except FedadmetError as exc:
+        raise fail(str(exc)) from None
     console.print(f"wrote {private} (private, stays here) and {public} (send to the operator)")
 
 
@@ -142,8 +167,15 @@ def node_key(
 def app_folder(
     output: Annotated[Path, typer.Option("--output", "-o", help="Flower app folder to write.")],
     partners: Annotated[int, typer.Option(min=2, help="Number of partners expected.")],
+    key_id: Annotated[
+        str,
+        typer.Option(
+            help="Consortium key id (printed by keygen, in each partner's manifest.json): partners refuse other keys."
+        ),
+    ],
     rounds: Annotated[int, typer.Option(min=1)] = 10,
     strategy: Annotated[str, typer.Option(help="fedavg, fedprox or fedadam.")] = "fedavg",
+    secagg: Annotated[bool, typer.Option(help="SecAgg+ masking of every update (needs at least 3 partners).")] = True,
     run_name: Annotated[str, typer.Option()] = "consortium",
     checkpoint_dir: Annotated[Path, typer.Option(help="Where the coordinator keeps checkpoints.")] = Path(
         "federation-checkpoints"
@@ -159,8 +191,16 @@ def app_folder(
     """The Flower app folder that the operator submits with `flwr run`."""
     from fedadmet.federated.config import FederationConfig
     from fedadmet.federated.deploy import write_app
+    from fedadmet.federated.keys import KEY_ID_PATTERN
 
+    if not KEY_ID_PATTERN.fullmatch(key_id):
+        raise fail(f"--key-id must be the 16 hex characters keygen printed, got {key_id!r}")
     timeout = {} if secagg_timeout is None else {"secagg_stage_timeout_s": secagg_timeout}
-    federation = FederationConfig(rounds=rounds, strategy=strategy, **timeout)  # type: ignore[arg-type]
-    folder = write_app(output, run_name, partners, checkpoint_dir, federation, registry_url=registry_url)
+    try:
+        federation = FederationConfig(rounds=rounds, strategy=strategy, secagg=secagg, **timeout)  # type: ignore[arg-type]
+        folder = write_app(
+            output, run_name, partners, checkpoint_dir, federation, registry_url=registry_url, key_id=key_id
+        )
+    except (FedadmetError, ValueError) as exc:
+        raise fail(str(exc)) from None
     console.print(f"wrote {folder / 'pyproject.toml'}; submit with: flwr run {folder} <superlink-connection>")

@@ -10,6 +10,8 @@ subset; all by default) plus its name. Heads, SMILES, labels and per-compound va
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -41,10 +43,24 @@ if TYPE_CHECKING:
 
 SHARED_METRICS = ("train_loss", "update_norm", "valid_score", "test_score", "bytes_sent")
 HEADS_RECORD, BEST_SCORE, BYTES_SENT = "fedadmet.heads", "fedadmet.best_score", "fedadmet.bytes_sent"
+PARTNER_FAILED = "fedadmet partner"  # marks a partner's error reply: "fedadmet partner <name>: <reason>"
+LOCAL_PATH = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?[/\\][^\s'\",;:)]+")
 
 
 class SecAggRequiredError(RuntimeError):
     """The server asked for a plain (unmasked) update from a partner that only sends masked ones."""
+
+
+class PartnerFailedError(RuntimeError):
+    """A partner's failure as the coordinator sees it: the partner's name and the reason, without local
+    paths (they say nothing the coordinator needs and may reveal a site's layout)."""
+
+    def __init__(self, partner: str, error: BaseException, data_dir: str = "") -> None:
+        reason = f"{type(error).__name__}: {error}"
+        for folder in filter(None, {data_dir, str(Path(data_dir).resolve()) if data_dir else ""}):
+            reason = reason.replace(folder, "<data-dir>")
+        reason = LOCAL_PATH.sub("<local path>", reason)
+        super().__init__(f"{PARTNER_FAILED} {partner}: {' '.join(reason.replace(chr(39), '').split())}")
 
 
 @lru_cache(maxsize=8)
@@ -75,8 +91,24 @@ def trunk_names(net: object) -> list[str]:
     return sorted(shared_arrays(net))  # type: ignore[arg-type]
 
 
+def _partner_name(folder: str) -> str:
+    """The name in the folder's manifest, or the folder's own name when the manifest cannot be read."""
+    try:
+        return str(json.loads((Path(folder) / "manifest.json").read_text())["partner"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return Path(folder).name
+
+
 def make_client_app(partner_dirs: Sequence[Path] = (), require_secagg: bool = True) -> ClientApp:
     """The ClientApp; ``partner_dirs`` are the prepared folders of simulated nodes, in partition order."""
+
+    def name_failures(msg: Message, context: Context, call_next: object) -> Message:
+        """Any error leaves this node named, so the coordinator records the dropout under the partner."""
+        try:
+            return call_next(msg, context)  # type: ignore[operator]
+        except Exception as exc:
+            folder = _node_folder(context, partner_dirs)
+            raise PartnerFailedError(_partner_name(folder), exc, folder) from exc
 
     def secagg_guard(msg: Message, context: Context, call_next: object) -> Message:
         """Route SecAgg+ stages through Flower's mod, refuse unmasked training unless the partner allows
@@ -96,7 +128,7 @@ def make_client_app(partner_dirs: Sequence[Path] = (), require_secagg: bool = Tr
             counter["bytes"] = int(counter["bytes"]) + sent
         return reply
 
-    app = ClientApp(mods=[secagg_guard])
+    app = ClientApp(mods=[name_failures, secagg_guard])
 
     def setup(context: Context, config: dict[str, object]) -> tuple[PartnerData, FederationConfig, object]:
         from fedadmet.federated.task import build_net, load_arrays
@@ -151,10 +183,10 @@ def make_client_app(partner_dirs: Sequence[Path] = (), require_secagg: bool = Tr
         names = trunk_names(net)
         load_arrays(net, dict(zip(names, parameters_to_ndarrays(instruction.parameters), strict=True)), shared=True)
         scores = evaluate(net, data)
-        best = context.state.config_records.get(BEST_SCORE, ConfigRecord({"valid_score": -np.inf}))
+        folder = partner_model_folder(Path(_node_folder(context, partner_dirs)), instruction.config)
+        best = context.state.config_records.get(BEST_SCORE) or ConfigRecord(_saved_scores(folder))
         if scores["valid_score"] > float(best["valid_score"]):
             context.state.config_records[BEST_SCORE] = ConfigRecord(scores)
-            folder = Path(_node_folder(context, partner_dirs)) / "federated_model" / str(instruction.config["run-name"])
             _save_partner_model(folder, net, scores)
         shared = agreed(context, data.name, {**scores, "bytes_sent": _take_bytes_sent(context)})
         result = EvaluateRes(
@@ -183,10 +215,21 @@ def _take_bytes_sent(context: Context) -> int:
     return sent
 
 
+def partner_model_folder(data_dir: Path, config: dict[str, object]) -> Path:
+    """Where a partner keeps its best model of one run: one folder per run, so runs never overwrite each other."""
+    return data_dir / "federated_model" / str(config["run-name"]) / f"run-{config['run-id']}"
+
+
+def _saved_scores(folder: Path) -> dict[str, float]:
+    """The best scores saved for this run before the node restarted (a resumed run), else none."""
+    try:
+        return json.loads((folder / "scores.json").read_text())
+    except (OSError, ValueError):
+        return {"valid_score": -np.inf}
+
+
 def _save_partner_model(folder: Path, net: object, scores: dict[str, float]) -> None:
     """The partner's own best model so far (shared trunk + private heads), kept in its prepared folder."""
-    import json
-
     from fedadmet.federated.task import private_arrays, shared_arrays
 
     folder.mkdir(parents=True, exist_ok=True)

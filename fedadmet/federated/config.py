@@ -6,7 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from fedadmet.exceptions import InputError
 from fedadmet.models.config import TrunkConfig
+
+MIN_SECAGG_PARTNERS = 3  # SecAgg+ splits each partner's mask key into shares held by the others
 
 
 class QuorumConfig(BaseModel):
@@ -54,3 +57,11 @@ class FederationConfig(BaseModel):
     privacy: PrivacyConfig = PrivacyConfig()
     trunk: TrunkConfig = TrunkConfig(hidden_sizes=(512, 256), batch_size=128)
     seed: int = 0
+
+    def check_partners(self, n_partners: int) -> None:
+        """Refuse, before anything starts, a partner count these settings cannot federate."""
+        if self.secagg and n_partners < MIN_SECAGG_PARTNERS:
+            raise InputError(
+                f"SecAgg+ needs at least {MIN_SECAGG_PARTNERS} partners, got {n_partners}; with fewer, "
+                "turn it off with --no-secagg (the coordinator then sees each partner's update)"
+            )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 from fedadmet.exceptions import InputError
 
 KEY_BYTES = 32
+KEY_ID_PATTERN = re.compile(r"[0-9a-f]{16}")  # what key_id() returns
 
 
 def generate_key() -> str:

@@ -4,29 +4,40 @@ Secure aggregation uses Flower's SecAgg+ workflow (on by default) around a legac
 FedProx or FedAdam): in Flower 1.41 SecAgg+ exists only for that workflow. Each round the aggregate is
 checked, checkpointed (a restarted coordinator resumes from the last round) and recorded in the
 registry with the metrics partners chose to share; the run ends by publishing a model version.
+
+Every run gets its own checkpoint folder (``<checkpoint-dir>/run-<registry id>``): a new run never picks
+up another's checkpoint, and only an explicit resume carries a run on, after checking that it is the
+same federation (name, strategy, partners, consortium key).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import re
+import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from flwr.app import Context
+from flwr.app import Context, Message, RecordDict
 from flwr.common import ndarrays_to_parameters, parameters_to_ndarrays
 from flwr.server import LegacyContext, ServerConfig
 from flwr.server.strategy import FedAdam, FedAvg, FedProx
 from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
 from flwr.serverapp import Grid, ServerApp
+from flwr.supercore.run import Run
 from pydantic import BaseModel
 from safetensors.numpy import load_file, save_file
 from sqlalchemy.orm import Session, sessionmaker
 
 from fedadmet.chem.featurizers import default_feature_set
+from fedadmet.exceptions import FedadmetError, InputError
+from fedadmet.federated.client_app import PARTNER_FAILED
 from fedadmet.federated.config import FederationConfig
 from fedadmet.federated.privacy import gaussian_epsilon
 from fedadmet.federated.task import build_net, shared_arrays
@@ -42,12 +53,14 @@ SECAGG_QUANTIZATION_RANGE = 2**22
 class RunSettings(BaseModel):
     """What the coordinator needs besides the Flower context; from ``--run-config`` in deployment."""
 
-    run_name: str
+    run_name: str  # may be empty when resuming: the run's own name is taken
     n_partners: int
     federation: FederationConfig = FederationConfig()
     checkpoint_dir: Path
     registry_url: str | None = None
     key_id: str = ""
+    partners: list[str] = []  # partner names when known up front (simulation): a resume must have the same
+    run_id: int | None = None  # the registry run to carry on; None starts a new one
     model_name: str = "consortium-admet"
     wait_for_partners_s: float = 120.0
 
@@ -61,42 +74,122 @@ class RunSettings(BaseModel):
             checkpoint_dir=Path(str(config["checkpoint-dir"])),
             registry_url=str(config["registry-url"]) if config.get("registry-url") else None,
             key_id=str(config.get("key-id", "")),
+            run_id=int(config["resume-run"]) if int(config.get("resume-run", 0)) > 0 else None,
         )
+
+    @property
+    def run_folder(self) -> Path:
+        """This run's own checkpoint folder (the run must be open: see :func:`open_run`)."""
+        if self.run_id is None:
+            raise RuntimeError("the run has no registry id yet; call open_run first")
+        return self.checkpoint_dir / f"run-{self.run_id}"
+
+    def identity(self, started: str) -> dict[str, Any]:
+        """What a checkpoint must match to be resumed by these settings (``started`` ties it to its registry)."""
+        return {
+            "run_id": self.run_id,
+            "run_name": self.run_name,
+            "started": started,
+            "strategy": self.federation.strategy,
+            "key_id": self.key_id,
+            "n_partners": self.n_partners,
+            "partners": sorted(self.partners),
+        }
+
+
+class RunInterruptedError(FedadmetError):
+    """The operator stopped the run (Ctrl-C); it can be resumed from its last checkpoint."""
 
 
 class Checkpoint:
-    """The last aggregated trunk of a run, so that a restarted coordinator resumes after that round."""
+    """The last aggregated trunk of a run and who made it, so that a resumed run goes on after that round."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, identity: dict[str, Any] | None = None) -> None:
         self.folder = Path(folder)
+        self.identity = identity or {}
 
-    def load(self) -> tuple[int, int, dict[str, np.ndarray]] | None:
+    def state(self) -> dict[str, Any] | None:
         meta = self.folder / "checkpoint.json"
-        if not meta.is_file():
-            return None
-        state = json.loads(meta.read_text())
-        return int(state["round"]), int(state["run_id"]), load_file(str(self.folder / state["file"]))
+        return json.loads(meta.read_text()) if meta.is_file() else None
 
-    def save(self, round_number: int, run_id: int, arrays: dict[str, np.ndarray]) -> Path:
+    def load(self) -> tuple[int, dict[str, np.ndarray]] | None:
+        state = self.state()
+        if state is None:
+            return None
+        return int(state["round"]), load_file(str(self.folder / state["file"]))
+
+    def save(self, round_number: int, arrays: dict[str, np.ndarray]) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"trunk-round-{round_number:04d}.safetensors"
         save_file(arrays, str(self.folder / name))
         tmp = self.folder / "checkpoint.json.tmp"
-        tmp.write_text(json.dumps({"round": round_number, "run_id": run_id, "file": name}))
+        tmp.write_text(json.dumps({**self.identity, "round": round_number, "file": name}))
         tmp.replace(self.folder / "checkpoint.json")  # atomic: a crash never leaves half a checkpoint
         return self.folder / name
+
+
+def open_run(settings: RunSettings) -> RunSettings:
+    """Start a new registry run with an empty checkpoint folder, or (``settings.run_id`` set) check that
+    that run may be carried on: not completed, same name and strategy, and a checkpoint (if any) made by
+    this very run with the same partners and consortium key. Returns the settings naming the run, so that
+    opening them again (the simulated ServerApp does) carries on the same run."""
+    session_factory = open_registry(settings.registry_url)
+    federation = settings.federation
+    with session_factory.begin() as session:
+        if settings.run_id is None:
+            run = repository.start_run(
+                session, settings.run_name, federation.strategy, federation.secagg, federation.model_dump()
+            )
+            settings = settings.model_copy(update={"run_id": run.id})
+            fresh = True
+        else:
+            run = repository.get_run(session, settings.run_id)
+            if run is None:
+                raise InputError(f"no federation run {settings.run_id} in the registry to resume")
+            settings = settings.model_copy(update={"run_name": settings.run_name or run.name})
+            fresh = False
+    with session_factory.begin() as session:
+        run = repository.get_run(session, settings.run_id)  # type: ignore[arg-type]
+        assert run is not None
+        started = run.started.strftime("%Y-%m-%dT%H:%M:%S.%f")
+        problems = [
+            f"{what} {theirs!r} differs from {ours!r}"
+            for what, theirs, ours in [
+                ("run name", run.name, settings.run_name),
+                ("strategy", run.strategy, federation.strategy),
+                ("SecAgg+", run.secagg, federation.secagg),
+            ]
+            if theirs != ours
+        ]
+        if run.status == "completed":
+            problems.append("it completed already; start a new run instead")
+        state = Checkpoint(settings.run_folder).state()
+        if state is not None:
+            expected = settings.identity(started)
+            problems += [
+                f"checkpoint {key} {state.get(key)!r} differs from {value!r}"
+                for key, value in expected.items()
+                if state.get(key) != value
+            ]
+        if problems:
+            if fresh:
+                repository.finish_run(session, run.id, "failed", error="; ".join(problems))
+            raise InputError(f"run {run.id} cannot go on from {settings.run_folder}: " + "; ".join(problems))
+        repository.reopen_run(session, run.id)
+    return settings
 
 
 def initial_trunk(config: FederationConfig) -> dict[str, np.ndarray]:
     return shared_arrays(build_net(len(default_feature_set()), [], config))
 
 
-def make_strategy(settings: RunSettings, names: list[str], start: dict[str, np.ndarray], run_id: int, offset: int):
+def make_strategy(settings: RunSettings, names: list[str], start: dict[str, np.ndarray], offset: int, started: str):
     """A legacy Flower strategy that also checks, checkpoints and records every round."""
     federation = settings.federation
     base = STRATEGIES[federation.strategy]
     session_factory = open_registry(settings.registry_url)
-    checkpoint = Checkpoint(settings.checkpoint_dir)
+    checkpoint = Checkpoint(settings.run_folder, settings.identity(started))
+    run_id = settings.run_id
 
     def round_config(server_round: int) -> dict[str, Any]:
         return {
@@ -105,19 +198,18 @@ def make_strategy(settings: RunSettings, names: list[str], start: dict[str, np.n
             "n-partners": settings.n_partners,
             "key-id": settings.key_id,
             "run-name": settings.run_name,
+            "run-id": run_id,
         }
 
     class Recording(base):  # type: ignore[misc, valid-type]
         def aggregate_fit(self, server_round: int, results: list, failures: list):
-            kept, excluded = [], {}
+            kept, excluded = [], dropouts(failures)
             for proxy, fit_res in results:
                 arrays = parameters_to_ndarrays(fit_res.parameters)
                 if all(np.isfinite(a).all() for a in arrays):
                     kept.append((proxy, fit_res))
                 else:
                     excluded[str(fit_res.metrics.get("partner", proxy.cid))] = "update holds NaN or infinite values"
-            for failure in failures:
-                excluded[f"node-{len(excluded)}"] = failure_reason(failure)
             for partner, reason in excluded.items():
                 log.warning("round %d: %s excluded: %s", offset + server_round, partner, reason)
             if not kept:
@@ -129,7 +221,7 @@ def make_strategy(settings: RunSettings, names: list[str], start: dict[str, np.n
                 log.error("round %d: aggregate is not finite; the trunk stays as it was", offset + server_round)
                 return None, {}
             number = offset + server_round
-            checkpoint.save(number, run_id, dict(zip(names, arrays, strict=True)))
+            checkpoint.save(number, dict(zip(names, arrays, strict=True)))
             partners = sorted(str(r.metrics.get("partner", "?")) for _, r in kept)
             fit_metrics = {str(r.metrics.get("partner", "?")): _scalars(r.metrics) for _, r in kept}
             with session_factory.begin() as session:
@@ -139,11 +231,15 @@ def make_strategy(settings: RunSettings, names: list[str], start: dict[str, np.n
         def aggregate_evaluate(self, server_round: int, results: list, failures: list):
             number = offset + server_round
             shared = {str(r.metrics.get("partner", "?")): _scalars(r.metrics) for _, r in results}
+            failed = {name: f"evaluation failed: {reason}" for name, reason in dropouts(failures).items()}
+            for partner, reason in failed.items():
+                log.warning("round %d: %s excluded: %s", number, partner, reason)
             sent = sum(int(m.get("bytes_sent", 0)) for m in shared.values())
             with session_factory.begin() as session:
                 row = repository.get_round(session, run_id, number)
                 if row is not None:
                     row.metrics = {**row.metrics, "evaluate": shared}
+                    row.excluded = {**row.excluded, **failed}
                     row.bytes_sent = sent
             log.info("round %d: %s", number, {p: round(m.get("valid_score", np.nan), 4) for p, m in shared.items()})
             return super().aggregate_evaluate(server_round, results, failures)
@@ -168,6 +264,27 @@ def make_strategy(settings: RunSettings, names: list[str], start: dict[str, np.n
     )
 
 
+UNNAMED = "unnamed partner"
+
+
+def dropouts(failures: Iterable[object]) -> dict[str, str]:
+    """Failed replies by partner name (the ClientApp names itself in its errors; SecAgg+ may report one
+    partner at several stages, which counts once). A reply with a status names itself in its metrics."""
+    found: dict[str, str] = {}
+    for failure in failures:
+        if isinstance(failure, tuple):
+            proxy, res = failure
+            name = str(res.metrics.get("partner", f"node {proxy.node_id}"))
+            found.setdefault(name, f"{res.status.code.name}: {res.status.message}")
+            continue
+        named = re.search(rf"{re.escape(PARTNER_FAILED)} ([^:'\\\n]+): ([^\n\\']+)", str(failure))
+        if named:
+            found.setdefault(named.group(1).strip(), named.group(2).strip())
+        else:
+            found.setdefault(UNNAMED, failure_reason(failure))
+    return found
+
+
 def failure_reason(failure: object) -> str:
     """The partner-side exception behind a failed reply, without the transport's wrapping."""
     text = str(failure[1] if isinstance(failure, tuple) else failure)
@@ -186,6 +303,7 @@ def secagg_workflow(settings: RunSettings) -> SecAggPlusWorkflow | None:
     federation = settings.federation
     if not federation.secagg:
         return None
+    federation.check_partners(settings.n_partners)
     return SecAggPlusWorkflow(
         num_shares=settings.n_partners,
         reconstruction_threshold=min(federation.min_partners, settings.n_partners),
@@ -196,35 +314,94 @@ def secagg_workflow(settings: RunSettings) -> SecAggPlusWorkflow | None:
     )
 
 
+class StoppableGrid(Grid):
+    """A grid whose waits end with :class:`RunInterruptedError` once ``stop`` is set: Flower's plain fit waits
+    for replies without a time limit, so a stopped simulation would otherwise never return."""
+
+    def __init__(self, grid: Grid, stop: threading.Event) -> None:
+        self.grid, self.stop = grid, stop
+
+    def set_run(self, run: Run) -> None:
+        self.grid.set_run(run)
+
+    @property
+    def run(self) -> Run:
+        return self.grid.run
+
+    def create_message(
+        self, content: RecordDict, message_type: str, dst_node_id: int, group_id: str, ttl: float | None = None
+    ) -> Message:
+        return self.grid.create_message(content, message_type, dst_node_id, group_id, ttl)
+
+    def get_node_ids(self) -> Iterable[int]:
+        return self.grid.get_node_ids()
+
+    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
+        self._check()
+        return self.grid.push_messages(messages)
+
+    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
+        self._check()
+        return self.grid.pull_messages(message_ids)
+
+    def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
+        pending = set(self.push_messages(messages))
+        deadline = None if timeout is None else time.time() + timeout
+        replies: list[Message] = []
+        while pending and (deadline is None or time.time() < deadline):
+            received = list(self.pull_messages(pending))
+            replies += received
+            pending -= {m.metadata.reply_to_message_id for m in received}
+            if pending:
+                self.stop.wait(0.1)
+        return replies
+
+    def _check(self) -> None:
+        if self.stop.is_set():
+            raise RunInterruptedError("stopped by the operator")
+
+
 def run_federation(grid: Grid, context: Context, settings: RunSettings) -> dict[str, Any]:
     """Run (or resume) the federation and publish its model version; returns a summary."""
     federation = settings.federation
+    settings = open_run(settings)
+    session_factory = open_registry(settings.registry_url)
+    with session_factory.begin() as session:
+        run = repository.get_run(session, settings.run_id)  # type: ignore[arg-type]
+        started = run.started.strftime("%Y-%m-%dT%H:%M:%S.%f") if run is not None else ""
     start = initial_trunk(federation)
     names = sorted(start)
-    checkpoint = Checkpoint(settings.checkpoint_dir).load()
-    session_factory = open_registry(settings.registry_url)
-    if checkpoint is not None:
-        offset, run_id, arrays = checkpoint
+    offset = 0
+    saved = Checkpoint(settings.run_folder).load()
+    if saved is not None:
+        offset, arrays = saved
         start = {k: arrays[k] for k in names}
-        log.info("resuming run %d after round %d from %s", run_id, offset, settings.checkpoint_dir)
-    else:
-        offset = 0
-        with session_factory.begin() as session:
-            run_id = repository.start_run(
-                session, settings.run_name, federation.strategy, federation.secagg, federation.model_dump()
-            ).id
+        log.info("resuming run %d after round %d from %s", settings.run_id, offset, settings.run_folder)
     remaining = federation.rounds - offset
-    _wait_for_partners(grid, settings)
-    strategy = make_strategy(settings, names, start, run_id, offset)
     try:
+        _wait_for_partners(grid, settings)
+        strategy = make_strategy(settings, names, start, offset, started)
         if remaining > 0:
             legacy = LegacyContext(context=context, config=ServerConfig(num_rounds=remaining), strategy=strategy)
             DefaultWorkflow(fit_workflow=secagg_workflow(settings))(grid, legacy)
-        return _publish(settings, run_id, session_factory)
-    except Exception as exc:
-        with session_factory.begin() as session:
-            repository.finish_run(session, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        return _publish(settings, session_factory)
+    except RunInterruptedError:
+        state = Checkpoint(settings.run_folder).state()
+        _finish(settings, "interrupted", f"interrupted at round {(state or {}).get('round', 0) + 1}")
         raise
+    except Exception as exc:
+        _finish(settings, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _finish(settings: RunSettings, status: str, reason: str) -> None:
+    """Record why the run ended; a registry that fails here too must not hide the original error."""
+    log.error("run %s %s: %s", settings.run_id, status, reason)
+    try:
+        with open_registry(settings.registry_url).begin() as session:
+            repository.finish_run(session, settings.run_id, status, error=reason)  # type: ignore[arg-type]
+    except Exception:  # logged; the caller re-raises the error that ended the run
+        log.exception("could not record the end of run %s in the registry", settings.run_id)
 
 
 def _wait_for_partners(grid: Grid, settings: RunSettings) -> None:
@@ -233,14 +410,32 @@ def _wait_for_partners(grid: Grid, settings: RunSettings) -> None:
         time.sleep(1.0)
 
 
-def _publish(settings: RunSettings, run_id: int, session_factory: sessionmaker[Session]) -> dict[str, Any]:
-    state = Checkpoint(settings.checkpoint_dir).load()
-    if state is None:
+def publish_artifact(trunk_file: Path) -> tuple[Path, str]:
+    """A read-only copy of the trunk named by its SHA-256, so that a published version's artifact never
+    changes even if the checkpoint folder is written again; returns its path and digest."""
+    data = trunk_file.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    target = trunk_file.parent.parent / "published" / f"trunk-{digest}.safetensors"
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        tmp.chmod(0o444)
+        tmp.replace(target)
+    return target, digest
+
+
+def _publish(settings: RunSettings, session_factory: sessionmaker[Session]) -> dict[str, Any]:
+    checkpoint = Checkpoint(settings.run_folder)
+    state, saved = checkpoint.state(), checkpoint.load()
+    if state is None or saved is None:
         raise RuntimeError("the federation finished without a single aggregated round")
-    last_round, _, arrays = state
+    last_round, arrays = saved
+    artifact, digest = publish_artifact(checkpoint.folder / state["file"])
     federation = settings.federation
+    run_id = settings.run_id
     with session_factory.begin() as session:
-        run = repository.get_run(session, run_id)
+        run = repository.get_run(session, run_id)  # type: ignore[arg-type]
         rounds = run.rounds if run is not None else []
         partners = sorted({p for r in rounds for p in r.partners})
         fewest = min((len(r.partners) for r in rounds), default=settings.n_partners)
@@ -253,13 +448,13 @@ def _publish(settings: RunSettings, run_id: int, session_factory: sessionmaker[S
             else None
         )
         final = rounds[-1].metrics.get("evaluate", {}) if rounds else {}
-        artifact = settings.checkpoint_dir / f"trunk-round-{last_round:04d}.safetensors"
         version = repository.publish_version(
             session,
             settings.model_name,
             kind="federated",
             artifact_uri=str(artifact.resolve()),
             endpoints=[],
+            data_hashes={"trunk_sha256": digest},
             metrics={"partners": final, "epsilon": epsilon, "delta": privacy.delta if privacy.enabled else None},
             lineage={
                 "run_id": run_id,
@@ -272,17 +467,19 @@ def _publish(settings: RunSettings, run_id: int, session_factory: sessionmaker[S
                 "trunk_parameters": int(sum(a.size for a in arrays.values())),
             },
         )
-        repository.finish_run(session, run_id, "completed", model_version_id=version.id)
+        repository.finish_run(session, run_id, "completed", model_version_id=version.id)  # type: ignore[arg-type]
         return {"run_id": run_id, "model_version": version.version, "rounds": last_round, "epsilon": epsilon}
 
 
-def make_server_app(settings: RunSettings | None = None) -> ServerApp:
-    """The ServerApp; without ``settings`` they come from the run config (deployment with `flwr run`)."""
+def make_server_app(settings: RunSettings | None = None, stop: threading.Event | None = None) -> ServerApp:
+    """The ServerApp; without ``settings`` they come from the run config (deployment with `flwr run`).
+    ``stop`` (simulation) ends the run at once, recorded as interrupted, when it is set."""
     app = ServerApp()
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        summary = run_federation(grid, context, settings or RunSettings.from_run_config(dict(context.run_config)))
+        chosen = settings or RunSettings.from_run_config(dict(context.run_config))
+        summary = run_federation(grid if stop is None else StoppableGrid(grid, stop), context, chosen)
         log.info("federation finished: %s", summary)
 
     return app

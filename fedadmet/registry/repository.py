@@ -114,6 +114,14 @@ def finish_run(
     run.status, run.error, run.finished, run.model_version_id = status, error, utcnow(), model_version_id
 
 
+def reopen_run(session: Session, run_id: int) -> None:
+    """Mark a run that is carried on (resumed) as running again, clearing the reason it stopped."""
+    run = session.get(FederationRun, run_id)
+    if run is None:
+        raise KeyError(f"no federation run {run_id}")
+    run.status, run.error, run.finished = "running", "", None
+
+
 def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
 

@@ -53,7 +53,7 @@ class FederationRun(Base):
     strategy: Mapped[str] = mapped_column(String(40))
     secagg: Mapped[bool] = mapped_column(Boolean)
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(20), default="running")  # running, completed, failed
+    status: Mapped[str] = mapped_column(String(20), default="running")  # running, completed, failed, interrupted
     error: Mapped[str] = mapped_column(Text, default="")
     started: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

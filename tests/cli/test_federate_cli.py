@@ -5,9 +5,11 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from fedadmet.cli import app
+from fedadmet.cli.common import console
 from fedadmet.data.public import bundled_path
 from fedadmet.federated.server_app import RunSettings
 
@@ -87,10 +89,71 @@ def test_certs_node_key_and_app_folder(tmp_path: Path) -> None:
     assert (tmp_path / "keys" / "site1.pub").read_text().startswith("ecdsa-sha2-nistp384 ")
 
     command = ["federate", "app", "-o", str(tmp_path / "app"), "--partners", "3", "--rounds", "4"]
-    result = runner.invoke(app, [*command, "--secagg-timeout", "90"])
+    result = runner.invoke(app, [*command, "--secagg-timeout", "90", "--key-id", "0123456789abcdef"])
     assert result.exit_code == 0, result.output
     project = tomllib.loads((tmp_path / "app" / "pyproject.toml").read_text())
     assert project["tool"]["flwr"]["app"]["components"]["serverapp"] == "fedadmet.federated.server_app:app"
     run_config = project["tool"]["flwr"]["app"]["config"]
     assert run_config["num-partners"] == 3
-    assert RunSettings.from_run_config(run_config).federation.secagg_stage_timeout_s == 90
+    settings = RunSettings.from_run_config(run_config)
+    assert settings.federation.secagg_stage_timeout_s == 90
+    assert settings.key_id == "0123456789abcdef"  # partners check it against their prepared data
+    assert settings.run_id is None and RunSettings.from_run_config({**run_config, "resume-run": 7}).run_id == 7
+
+
+def test_app_needs_a_key_id_and_enough_partners_for_secagg(tmp_path: Path) -> None:
+    command = ["federate", "app", "-o", str(tmp_path / "app"), "--partners", "2"]
+    missing = runner.invoke(app, command)
+    assert missing.exit_code == 2 and "--key-id" in missing.output
+    wrong = runner.invoke(app, [*command, "--key-id", "consortium"])
+    assert wrong.exit_code == 2 and "16 hex characters" in wrong.output
+    two = runner.invoke(app, [*command, "--key-id", "0123456789abcdef"])
+    assert two.exit_code == 2 and "--no-secagg" in two.output and not (tmp_path / "app").exists()
+    plain = runner.invoke(app, [*command, "--key-id", "0123456789abcdef", "--no-secagg"])
+    assert plain.exit_code == 0, plain.output
+
+
+def test_certs_and_node_keys_are_not_overwritten_without_force(tmp_path: Path) -> None:
+    certs = ["federate", "certs", "-o", str(tmp_path / "certs")]
+    assert runner.invoke(app, certs).exit_code == 0
+    ca = (tmp_path / "certs" / "ca.crt").read_bytes()
+    again = runner.invoke(app, certs)
+    assert again.exit_code == 2 and "--force" in again.output
+    assert (tmp_path / "certs" / "ca.crt").read_bytes() == ca
+    assert runner.invoke(app, [*certs, "--force"]).exit_code == 0
+    assert (tmp_path / "certs" / "ca.crt").read_bytes() != ca
+
+    node = ["federate", "node-key", "site1", "-o", str(tmp_path / "keys")]
+    assert runner.invoke(app, node).exit_code == 0
+    private = (tmp_path / "keys" / "site1").read_bytes()
+    again = runner.invoke(app, node)
+    assert again.exit_code == 2 and "--force" in again.output
+    assert (tmp_path / "keys" / "site1").read_bytes() == private
+
+
+def test_prepare_refuses_a_blank_partner_name(tmp_path: Path) -> None:
+    table = tmp_path / "a.csv"
+    table.write_text("compound_id,smiles,endpoint,relation,value,unit\nc1,CCO,AMES,=,1,\n")
+    out = tmp_path / "prepared"
+    result = runner.invoke(
+        app, ["data", "prepare", str(table), "--key", str(keygen(tmp_path)), "--partner", "", "-o", str(out)]
+    )
+    assert result.exit_code == 2 and "partner name is empty" in result.output
+    assert not out.exists()
+
+
+def test_prepare_prints_the_whole_reference_hash_on_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fedadmet.federated import prepare
+
+    digest = "0df56e733d7f9eaa4503e79e0d84d2182f6e1d774af9751300942bdf76509f9f"
+    manifest = {"tasks": [], "n_compounds": 1, "key_id": "24435a5a7710a54e", "reference_hash": digest}
+    monkeypatch.setattr(prepare, "prepare_partner", lambda *args, **kwargs: manifest)  # the printing is tested here
+    monkeypatch.setattr(console, "_width", 40)  # narrower than the hash: it must still come out whole, ready to paste
+    table = tmp_path / "a.csv"
+    table.write_text("compound_id,smiles,endpoint,relation,value,unit\nc1,CCO,AMES,=,1,\n")
+    result = runner.invoke(
+        app,
+        ["data", "prepare", str(table), "--key", str(keygen(tmp_path)), "--partner", "p", "-o", str(tmp_path / "o")],
+    )
+    assert result.exit_code == 0, result.output
+    assert f"reference hash: {digest}\n" in result.output

@@ -14,7 +14,7 @@ from flwr.common import FitIns, ndarrays_to_parameters
 from flwr.compat.common.recorddict_compat import fitins_to_recorddict
 from flwr.supercore.task_identity import TaskIdentity
 
-from fedadmet.federated.client_app import SecAggRequiredError, make_client_app, trunk_names
+from fedadmet.federated.client_app import PartnerFailedError, make_client_app, trunk_names
 from fedadmet.federated.config import FederationConfig
 from fedadmet.federated.prepare import PreparedDataError
 from fedadmet.federated.server_app import initial_trunk
@@ -75,7 +75,7 @@ def trunk_names_of(arrays: dict[str, np.ndarray]) -> list[str]:
 
 def test_partner_refuses_unmasked_training_by_default(partner_dirs: list[Path]) -> None:
     """Raised in the ClientApp, which Flower's runtime turns into an error reply the server logs."""
-    with pytest.raises(SecAggRequiredError, match="SecAgg"):
+    with pytest.raises(PartnerFailedError, match=r"partner partner0: SecAggRequiredError: .*SecAgg"):
         make_client_app()(train_message(), context(partner_dirs[0]))
 
 
@@ -83,8 +83,11 @@ def test_partner_with_other_key_is_refused(partner_dirs: list[Path]) -> None:
     message = train_message()
     config = message.content.config_records["fitins.config"]
     config["key-id"] = "0123456789abcdef"
-    with pytest.raises(PreparedDataError, match="another consortium key"):
+    with pytest.raises(PartnerFailedError, match="another consortium key") as refused:
         make_client_app(require_secagg=False)(message, context(partner_dirs[0]))
+    # The coordinator learns who failed and why, but not where the partner keeps its data.
+    assert isinstance(refused.value.__cause__, PreparedDataError)
+    assert str(partner_dirs[0]) not in str(refused.value) and "partner0" in str(refused.value)
 
 
 def test_loading_the_client_app_does_not_import_the_training_code() -> None:

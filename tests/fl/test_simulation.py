@@ -1,17 +1,25 @@
-"""Flower simulation end to end: SecAgg+ rounds, registry records, resume after a coordinator restart,
-and a partner whose update is unusable being excluded with a logged reason."""
+"""Flower simulation end to end: SecAgg+ rounds, registry records, a new run per call, Ctrl-C and an
+explicit resume, failures that end a run with their reason, and a partner whose update is unusable
+being excluded with a logged reason."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import shutil
+import signal
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy.exc import IntegrityError
 
+from fedadmet.exceptions import InputError
 from fedadmet.federated.config import FederationConfig
-from fedadmet.federated.server_app import RunSettings, secagg_workflow
+from fedadmet.federated.server_app import Checkpoint, RunSettings, initial_trunk, open_run, secagg_workflow
 from fedadmet.federated.simulation import simulate
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
@@ -44,7 +52,7 @@ def test_secagg_workflow_follows_the_operators_federation_config(tmp_path: Path)
     assert secagg_workflow(settings(tmp_path, rounds=1, secagg=False)) is None
 
 
-def test_secagg_simulation_records_rounds_and_resumes(partner_dirs: list[Path], tmp_path: Path) -> None:
+def test_secagg_simulation_records_rounds_and_every_run_is_new(partner_dirs: list[Path], tmp_path: Path) -> None:
     partners = [shutil.copytree(p, tmp_path / p.name) for p in partner_dirs]
     run = simulate(partners, settings(tmp_path, rounds=2))
     assert run.status == "completed", run.error
@@ -55,18 +63,95 @@ def test_secagg_simulation_records_rounds_and_resumes(partner_dirs: list[Path], 
     scores = run.rounds[-1].metrics["evaluate"]
     assert set(scores) == {"partner0", "partner1", "partner2"}
     assert all(np.isfinite(m["valid_score"]) for m in scores.values())
-    # Partners keep their own best model (trunk + private heads) in their folder.
-    assert all((p / "federated_model" / "test-run" / "weights.safetensors").is_file() for p in partners)
+    # Partners keep their own best model (trunk + private heads) of this run in their folder.
+    assert all(
+        (p / "federated_model" / "test-run" / f"run-{run.id}" / "weights.safetensors").is_file() for p in partners
+    )
 
-    # A coordinator restarted with more rounds resumes after the last checkpoint instead of starting over.
-    resumed = simulate(partners, settings(tmp_path, rounds=3))
-    assert resumed.id == run.id
-    assert [r.round for r in resumed.rounds] == [1, 2, 3]
+    # The same command again is a new run with its own checkpoints, not a silent resume of the first.
+    again = simulate(partners, settings(tmp_path, rounds=1))
+    assert again.id != run.id and again.status == "completed", again.error
+    assert [r.round for r in again.rounds] == [1]
     with open_registry(f"sqlite:///{tmp_path / 'registry.db'}").begin() as session:
         versions = repository.list_versions(session)
-    assert [v.lineage["rounds"] for v in versions] == [3, 2]
+    assert [(v.lineage["run_id"], v.lineage["rounds"]) for v in versions] == [(again.id, 1), (run.id, 2)]
     assert versions[0].kind == "federated" and versions[0].lineage["partners"] == ["partner0", "partner1", "partner2"]
-    assert Path(versions[0].artifact_uri).is_file()
+    # A published artifact is a read-only copy named by its content, so no later run can change it.
+    for version in versions:
+        artifact = Path(version.artifact_uri)
+        assert artifact.name == f"trunk-{version.data_hashes['trunk_sha256']}.safetensors"
+        assert hashlib.sha256(artifact.read_bytes()).hexdigest() == version.data_hashes["trunk_sha256"]
+        assert not artifact.stat().st_mode & 0o222
+    with pytest.raises(InputError, match="completed already"):
+        simulate(partners, settings(tmp_path, rounds=3).model_copy(update={"run_id": run.id}))
+
+
+def test_ctrl_c_stops_the_run_which_resumes_only_as_the_same_federation(
+    partner_dirs: list[Path], tmp_path: Path
+) -> None:
+    partners = [shutil.copytree(p, tmp_path / p.name) for p in partner_dirs]
+
+    def interrupt_after_first_round() -> None:
+        while not list((tmp_path / "checkpoints").glob("run-*/checkpoint.json")):
+            time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGINT)  # what a terminal's Ctrl-C does
+
+    threading.Thread(target=interrupt_after_first_round, daemon=True).start()
+    started = time.time()
+    run = simulate(partners, settings(tmp_path, rounds=50, secagg=False), require_secagg=False)
+    assert run.status == "interrupted" and time.time() - started < 120
+    done = len(run.rounds)
+    assert done >= 1 and run.error == f"interrupted at round {done + 1}"
+
+    resume = settings(tmp_path, rounds=done + 1, secagg=False).model_copy(update={"run_id": run.id})
+    with pytest.raises(InputError, match="strategy"):
+        simulate(
+            partners,
+            resume.model_copy(update={"federation": resume.federation.model_copy(update={"strategy": "fedprox"})}),
+        )
+    resumed = simulate(partners, resume, require_secagg=False)
+    assert (resumed.id, resumed.status) == (run.id, "completed"), resumed.error
+    assert [r.round for r in resumed.rounds] == list(range(1, done + 2))
+
+
+def test_resume_refuses_other_partners_or_key(tmp_path: Path) -> None:
+    base = settings(tmp_path, rounds=2).model_copy(update={"partners": ["a", "b", "c"], "key_id": "k1"})
+    opened = open_run(base)
+    with open_registry(opened.registry_url).begin() as session:
+        run = repository.get_run(session, opened.run_id)
+        started = run.started.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    Checkpoint(opened.run_folder, opened.identity(started)).save(1, initial_trunk(opened.federation))
+    assert open_run(opened).run_id == opened.run_id  # the same federation may go on
+    with pytest.raises(InputError, match="partners"):
+        open_run(opened.model_copy(update={"partners": ["a", "b", "d"]}))
+    with pytest.raises(InputError, match="key_id"):
+        open_run(opened.model_copy(update={"key_id": "k2"}))
+    with pytest.raises(InputError, match="no federation run 99"):
+        open_run(opened.model_copy(update={"run_id": 99}))
+
+
+def test_failing_bookkeeping_fails_the_run_with_its_reason(
+    partner_dirs: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error in a round's bookkeeping ends the run (recorded as failed, with the reason) instead of hanging."""
+    partners = [shutil.copytree(p, tmp_path / p.name) for p in partner_dirs]
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise IntegrityError("INSERT INTO federation_rounds", {}, Exception("FOREIGN KEY constraint failed"))
+
+    monkeypatch.setattr(repository, "record_round", broken)
+    run = simulate(partners, settings(tmp_path, rounds=3, secagg=False), require_secagg=False)
+    assert run.status == "failed" and "IntegrityError" in run.error and "FOREIGN KEY" in run.error
+
+
+def test_partner_sets_that_cannot_federate_are_refused_up_front(partner_dirs: list[Path], tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="--no-secagg"):
+        simulate(partner_dirs[:2], settings(tmp_path, rounds=1))
+    twin = shutil.copytree(partner_dirs[0], tmp_path / "twin")
+    with pytest.raises(InputError, match="same partner name"):
+        simulate([partner_dirs[0], twin, partner_dirs[1]], settings(tmp_path, rounds=1))
+    with open_registry(f"sqlite:///{tmp_path / 'registry.db'}").begin() as session:
+        assert repository.list_runs(session) == []
 
 
 def test_partner_with_unusable_update_is_excluded(

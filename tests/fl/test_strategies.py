@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
 
+from fedadmet.federated.client_app import PartnerFailedError
 from fedadmet.federated.config import FederationConfig
-from fedadmet.federated.server_app import Checkpoint, RunSettings, initial_trunk, make_strategy
+from fedadmet.federated.server_app import Checkpoint, RunSettings, initial_trunk, make_strategy, open_run
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
 
@@ -25,14 +26,12 @@ def fit_result(arrays: list[np.ndarray], partner: str) -> tuple[object, FitRes]:
 def test_strategies_aggregate_check_and_record(strategy: str, tmp_path: Path) -> None:
     federation = FederationConfig(strategy=strategy, trunk={"hidden_sizes": (8, 4)})
     url = f"sqlite:///{tmp_path / 'r.db'}"
-    settings = RunSettings(
-        run_name="s", n_partners=3, federation=federation, checkpoint_dir=tmp_path / "ck", registry_url=url
+    settings = open_run(
+        RunSettings(run_name="s", n_partners=3, federation=federation, checkpoint_dir=tmp_path / "ck", registry_url=url)
     )
     start = initial_trunk(federation)
     names = sorted(start)
-    with open_registry(url).begin() as session:
-        run_id = repository.start_run(session, "s", strategy, True, {}).id
-    chosen = make_strategy(settings, names, start, run_id, offset=4)
+    chosen = make_strategy(settings, names, start, offset=4, started="t")
     shifted = [start[k] + 0.1 for k in names]
     poisoned = [a.copy() for a in shifted]
     poisoned[0].flat[0] = np.nan
@@ -42,23 +41,50 @@ def test_strategies_aggregate_check_and_record(strategy: str, tmp_path: Path) ->
     assert all(np.isfinite(a).all() for a in aggregated)
     if strategy != "fedadam":  # FedAdam takes a server-side Adam step towards the mean instead
         assert np.allclose(aggregated[0], shifted[0], atol=1e-6)
-    round_number, stored_run, arrays = Checkpoint(tmp_path / "ck").load()
-    assert (round_number, stored_run) == (5, run_id) and sorted(arrays) == names
+    checkpoint = Checkpoint(settings.run_folder)
+    round_number, arrays = checkpoint.load()
+    assert (round_number, checkpoint.state()["run_id"]) == (5, settings.run_id) and sorted(arrays) == names
     with open_registry(url).begin() as session:
-        row = repository.get_round(session, run_id, 5)
+        row = repository.get_round(session, settings.run_id, 5)
         assert row is not None and row.partners == ["a", "b"]
         assert row.excluded["c"] == "update holds NaN or infinite values"
-        assert "node lost" in next(v for k, v in row.excluded.items() if k.startswith("node-"))
+        assert "node lost" in row.excluded["unnamed partner"]
+
+
+def test_dropouts_are_recorded_once_by_partner_name_without_local_paths(tmp_path: Path) -> None:
+    """SecAgg+ reports a failed partner at each stage; it counts once, under its name, with no local path.
+    A partner whose evaluation fails is listed as excluded rather than vanishing from the scores."""
+    federation = FederationConfig(trunk={"hidden_sizes": (8, 4)})
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    settings = open_run(
+        RunSettings(run_name="s", n_partners=3, federation=federation, checkpoint_dir=tmp_path, registry_url=url)
+    )
+    start = initial_trunk(federation)
+    names = sorted(start)
+    chosen = make_strategy(settings, names, start, offset=0, started="t")
+    lost = PartnerFailedError("pharma_c", FileNotFoundError("/srv/pharma_c/secret/features.npy missing"))
+    # How Flower's runtime wraps a ClientApp exception into the error reply's reason.
+    reply_error = Exception(f"<class 'ClientAppException'>:<'\\n{lost}\\n'>")
+    shifted = [start[k] + 0.1 for k in names]
+    chosen.aggregate_fit(1, [fit_result(shifted, "pharma_a"), fit_result(shifted, "pharma_b")], [reply_error] * 2)
+    evaluation_lost = Exception(str(PartnerFailedError("pharma_b", ValueError("scores are NaN"))))
+    chosen.aggregate_evaluate(1, [], [evaluation_lost])
+    with open_registry(url).begin() as session:
+        row = repository.get_round(session, settings.run_id, 1)
+        assert row is not None
+        assert set(row.excluded) == {"pharma_c", "pharma_b"}
+        assert row.excluded["pharma_c"] == "FileNotFoundError: <local path> missing"
+        assert row.excluded["pharma_b"] == "evaluation failed: ValueError: scores are NaN"
 
 
 def test_round_without_usable_update_keeps_the_trunk(tmp_path: Path) -> None:
     federation = FederationConfig(trunk={"hidden_sizes": (8, 4)})
     url = f"sqlite:///{tmp_path / 'r.db'}"
-    settings = RunSettings(run_name="s", n_partners=2, federation=federation, checkpoint_dir=tmp_path, registry_url=url)
+    settings = open_run(
+        RunSettings(run_name="s", n_partners=2, federation=federation, checkpoint_dir=tmp_path, registry_url=url)
+    )
     start = initial_trunk(federation)
-    with open_registry(url).begin() as session:
-        run_id = repository.start_run(session, "s", "fedavg", False, {}).id
-    chosen = make_strategy(settings, sorted(start), start, run_id, offset=0)
+    chosen = make_strategy(settings, sorted(start), start, offset=0, started="t")
     bad = [np.full_like(start[k], np.inf) for k in sorted(start)]
     assert chosen.aggregate_fit(1, [fit_result(bad, "a")], []) == (None, {})
-    assert Checkpoint(tmp_path).load() is None
+    assert Checkpoint(settings.run_folder).load() is None
