@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import shutil
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from safetensors.numpy import load_file
 
 from benchmarks.federated.consortium import all_measurements, split_into_partners
 from fedadmet.data.assay import Measurements
+from fedadmet.federated.client_app import partner_model_folder
 from fedadmet.federated.config import FederationConfig, PrivacyConfig
 from fedadmet.federated.prepare import prepare_partner
 from fedadmet.federated.server_app import RunSettings
@@ -39,6 +39,7 @@ from fedadmet.federated.task import (
     train_with_selection,
 )
 from fedadmet.models.trunk import MultitaskNet, masked_multitask_loss
+from fedadmet.registry.tables import FederationRun
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
@@ -83,27 +84,27 @@ def attack_tpr_at_fpr(net: MultitaskNet, data: PartnerData, fpr: float = 0.01, s
     return float((member_loss < threshold).mean())
 
 
-def load_partner_model(folder: Path, run_name: str, data: PartnerData, config: FederationConfig) -> MultitaskNet:
+def load_partner_model(folder: Path, run: FederationRun, data: PartnerData, config: FederationConfig) -> MultitaskNet:
     net = build_net(data.features.shape[1], data.tasks, config)
-    arrays = load_file(str(folder / "federated_model" / run_name / "weights.safetensors"))
+    model_folder = partner_model_folder(folder, {"run-name": run.name, "run-id": run.id})
+    arrays = load_file(str(model_folder / "weights.safetensors"))
     net.load_state_dict({k: torch.as_tensor(v) for k, v in arrays.items()})
     return net
 
 
-def federate(folders: list[Path], work: Path, config: FederationConfig, name: str) -> tuple[object, float]:
+def federate(folders: list[Path], work: Path, config: FederationConfig, name: str) -> tuple[FederationRun, float]:
+    """A new run (every simulation is one), timed; its partner models are kept per run id."""
     started = time.time()
     settings = RunSettings(
         run_name=name,
         n_partners=len(folders),
         federation=config,
-        checkpoint_dir=work / "checkpoints" / name,
+        checkpoint_dir=work / "checkpoints",
         registry_url=f"sqlite:///{work / 'registry.db'}",
     )
-    for folder in folders:  # a fresh run: no checkpoint or partner model from an earlier benchmark
-        for stale in (folder / "federated_model" / name, work / "checkpoints" / name):
-            if stale.exists():
-                shutil.rmtree(stale)
     run = simulate(folders, settings)
+    if run.status != "completed":
+        raise SystemExit(f"federated run {name} {run.status}: {run.error}")
     return run, time.time() - started
 
 
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     run, federated_seconds = federate(folders, work, config, "benchmark-secagg")
     print(f"federation with DP: {len(folders)} partners, {rounds} rounds, SecAgg+ on", flush=True)
     dp_config = config.model_copy(update={"privacy": PrivacyConfig(enabled=True, noise_multiplier=1.0)})
-    federate(folders, work, dp_config, "benchmark-dp")
+    dp_run, _ = federate(folders, work, dp_config, "benchmark-dp")
 
     results: dict[str, dict] = {}
     deltas: dict[str, list[float]] = {"classification": [], "regression": []}
@@ -152,10 +153,10 @@ def main(argv: list[str] | None = None) -> None:
         rows = slice(offset, offset + len(data.features))
         offset += len(data.features)
         local = partner_scores(data, predict_scaled(local_nets[data.name], data.features))
-        federated_net = load_partner_model(folder, "benchmark-secagg", data, config)
+        federated_net = load_partner_model(folder, run, data, config)
         federated = partner_scores(data, predict_scaled(federated_net, data.features))
         centralised = partner_scores(data, central_predictions[rows][:, pooled.columns_of(data)])
-        dp_net = load_partner_model(folder, "benchmark-dp", data, dp_config)
+        dp_net = load_partner_model(folder, dp_run, data, dp_config)
         dp = partner_scores(data, predict_scaled(dp_net, data.features))
         for task, is_class in zip(data.tasks, data.is_classification, strict=True):
             if task in local and task in federated and local[task] < 1.0:
