@@ -83,3 +83,5 @@ def data_prepare(
     # Whole and unwrapped: it is pasted into --expected-reference-hash or compared with the consortium's.
     console.print(f"reference hash: {manifest['reference_hash']}", soft_wrap=True)
     console.print(f"QC report: {output / 'qc.md'}")
+    if not trainable:
+        console.print("[bold yellow]warning:[/] no task meets the quorum: this folder cannot join a federation")

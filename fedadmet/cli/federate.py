@@ -36,7 +36,13 @@ def simulate_command(
     partners: Annotated[list[Path], typer.Argument(help="Prepared partner folders (from `fedadmet data prepare`).")],
     rounds: Annotated[int, typer.Option(min=1, help="Federated rounds.")] = 10,
     strategy: Annotated[str, typer.Option(help="fedavg, fedprox or fedadam.")] = "fedavg",
-    secagg: Annotated[bool, typer.Option(help="SecAgg+ masking of every update (partners refuse without it).")] = True,
+    secagg: Annotated[
+        bool,
+        typer.Option(
+            help="SecAgg+ masking of every update (needs at least 3 partners); --no-secagg also lets the simulated "
+            "partners send unmasked updates, which deployed partners refuse unless their node config allows it."
+        ),
+    ] = True,
     dp: Annotated[bool, typer.Option(help="Differential privacy: clip each update and add Gaussian noise.")] = False,
     noise_multiplier: Annotated[float, typer.Option(help="DP noise multiplier σ.")] = 0.5,
     run_name: Annotated[

@@ -32,6 +32,13 @@ def simulate(partner_dirs: Sequence[Path], settings: RunSettings, require_secagg
     if len(partner_dirs) < 2:
         raise InputError("a federation needs at least two partners", got=[str(p) for p in partner_dirs])
     manifests = {str(p): read_manifest(p) for p in partner_dirs}
+    idle = [str(m["partner"]) for m in manifests.values() if not any(t["trainable"] for t in m["tasks"])]
+    if idle:
+        raise InputError(
+            "partner(s) without a task that meets the quorum would fail every round",
+            got=idle,
+            expected="prepared folders with at least one trainable task (see each folder's qc.md)",
+        )
     key_ids = {folder: m["key_id"] for folder, m in manifests.items()}
     if len(set(key_ids.values())) > 1:
         raise InputError("partners were prepared with different consortium keys", got=key_ids)

@@ -157,3 +157,4 @@ def test_prepare_prints_the_whole_reference_hash_on_one_line(tmp_path: Path, mon
     )
     assert result.exit_code == 0, result.output
     assert f"reference hash: {digest}\n" in result.output
+    assert "warning: no task meets the quorum" in " ".join(result.output.split())  # one compound only

@@ -5,6 +5,7 @@ being excluded with a logged reason."""
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -150,6 +151,12 @@ def test_partner_sets_that_cannot_federate_are_refused_up_front(partner_dirs: li
     twin = shutil.copytree(partner_dirs[0], tmp_path / "twin")
     with pytest.raises(InputError, match="same partner name"):
         simulate([partner_dirs[0], twin, partner_dirs[1]], settings(tmp_path, rounds=1))
+    idle = shutil.copytree(partner_dirs[2], tmp_path / "idle")
+    manifest = json.loads((idle / "manifest.json").read_text())
+    manifest["tasks"] = [task | {"trainable": False} for task in manifest["tasks"]]
+    (idle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InputError, match=f"without a task that meets the quorum.*{manifest['partner']}"):
+        simulate([*partner_dirs[:2], idle], settings(tmp_path, rounds=1))
     with open_registry(f"sqlite:///{tmp_path / 'registry.db'}").begin() as session:
         assert repository.list_runs(session) == []
 
