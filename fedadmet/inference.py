@@ -122,11 +122,11 @@ def predict(
                 column[valid] = getattr(raw, source)[name][rows[valid]]
             columns[key] = column
         endpoint = get_endpoint(name)
-        if not endpoint.is_classification:
+        columns[name] = endpoint.clip(columns[name])
+        if not endpoint.is_classification:  # around the reported (clipped) value, as the web profile shows it
             columns[f"{name}_lower"], columns[f"{name}_upper"] = endpoint.interval(
                 columns[name], columns[f"{name}_uncertainty"]
             )
-        columns[name] = endpoint.clip(columns[name])
     domain = np.full(len(inputs), np.nan)
     in_domain = pd.array([pd.NA] * len(inputs), dtype="boolean")  # usable as a mask: missing counts as False
     alerts = np.full(len(inputs), None, dtype=object)

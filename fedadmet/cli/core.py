@@ -108,10 +108,13 @@ def train(
         side_task_frames,
         training_frames_from_path,
     )
+    from fedadmet.models.admet_model import check_model_destination
     from fedadmet.models.build import train_model
     from fedadmet.models.config import GBMConfig, ModelConfig
 
+    destination = output or get_settings().trained_model_dir
     try:
+        check_model_destination(destination)
         if data is None:
             console.print("loading the bundled public data (TDC ADMET group, CYP1A2/2C19, Tox21, ClinTox)")
             frames, description = public_training_frames(), "bundled public data"
@@ -126,9 +129,9 @@ def train(
             public = frames if data is None else non_benchmark_frames(bundled_path(), ".csv.gz")
             side = side_task_frames(public, bundled_path(), ".csv.gz")
         model = train_model(frames, config, side_frames=side, data_description=description)
+        folder = model.save(destination)
     except FedadmetError as exc:
         raise fail(str(exc)) from None
-    folder = model.save(output or get_settings().trained_model_dir)
     console.print(_validation_table(model))
     console.print(f"saved model to {folder} ({model.metadata['trained_seconds']} s)")
     if output is None:
@@ -148,6 +151,9 @@ def _validation_table(model: ADMETModel) -> Table:
     table = Table("endpoint", "metric", "model", "GBM alone", "trunk alone", "validation n", title="validation")
     for name, head in model.heads.items():
         scores = head.validation
+        if not scores:  # e.g. a validation part with one class only: nothing could be scored
+            table.add_row(name, "–", "not scored", "–", "–", "–")
+            continue
         cells = (f"{scores[key]:.3f}" for key in ("blend", "gbm_only", "trunk_only"))
         table.add_row(name, scores["metric"], *cells, str(scores["n"]))
     return table

@@ -275,10 +275,11 @@ def read_molecules(
 def _read_smiles_file(content: bytes, source: str, max_rows: int | None) -> pd.DataFrame:
     """A SMILES file: one molecule per line, its SMILES and optionally a name after white space; lines
     starting with # and a first line starting with the word "smiles" are skipped."""
-    lines = [line for line in content.decode("utf-8", errors="replace").splitlines() if line.strip()]
+    text = content.decode("utf-8", errors="replace")
+    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     if lines and lines[0].split()[0].lower() == "smiles":
         lines = lines[1:]
-    rows = [line.strip().split(maxsplit=1) for line in lines if not line.lstrip().startswith("#")]
+    rows = [line.strip().split(maxsplit=1) for line in lines]
     if not rows:
         raise InputError(f"{source} holds no SMILES", expected="one SMILES per line, optionally followed by a name")
     rows = rows[: max_rows + 1] if max_rows is not None else rows

@@ -81,6 +81,8 @@ def check_partner_name(partner: str) -> None:
     """The name labels the partner's shared metrics and exclusions in the registry: it cannot be blank."""
     if not partner.strip():
         raise InputError("the partner name is empty", expected="this partner's name as the consortium knows it")
+    if set(partner) & set(":'\"\n"):  # the name opens the partner's error replies: "<name>: <reason>"
+        raise InputError(f"the partner name {partner!r} holds a colon, quote or line break", expected="e.g. site_basel")
 
 
 def load_partner_inputs(paths: Sequence[Path], endpoints: Sequence[str] = ()) -> Measurements:

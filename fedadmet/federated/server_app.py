@@ -128,6 +128,9 @@ class Checkpoint:
         return self.folder / name
 
 
+RESUMABLE_CHANGES = frozenset({"rounds", "secagg_stage_timeout_s", "min_partners"})
+
+
 def open_run(settings: RunSettings) -> RunSettings:
     """Start a new registry run with an empty checkpoint folder, or (``settings.run_id`` set) check that
     that run may be carried on: not completed, same name and strategy, and a checkpoint (if any) made by
@@ -138,7 +141,7 @@ def open_run(settings: RunSettings) -> RunSettings:
     with session_factory.begin() as session:
         if settings.run_id is None:
             run = repository.start_run(
-                session, settings.run_name, federation.strategy, federation.secagg, federation.model_dump()
+                session, settings.run_name, federation.strategy, federation.secagg, federation.model_dump(mode="json")
             )
             settings = settings.model_copy(update={"run_id": run.id})
             fresh = True
@@ -152,17 +155,22 @@ def open_run(settings: RunSettings) -> RunSettings:
         run = repository.get_run(session, settings.run_id)  # type: ignore[arg-type]
         assert run is not None
         started = run.started.strftime("%Y-%m-%dT%H:%M:%S.%f")
-        problems = [
-            f"{what} {theirs!r} differs from {ours!r}"
-            for what, theirs, ours in [
-                ("run name", run.name, settings.run_name),
-                ("strategy", run.strategy, federation.strategy),
-                ("SecAgg+", run.secagg, federation.secagg),
-            ]
-            if theirs != ours
+        renamed = run.name != settings.run_name
+        problems = [f"run name {run.name!r} differs from {settings.run_name!r}"] if renamed else []
+        # Everything that shapes the trunk or its privacy must stay; more rounds, a longer SecAgg+ wait or
+        # another quorum may change. (DP switched on halfway would publish an epsilon for noiseless rounds.)
+        ours = json.loads(json.dumps(federation.model_dump(mode="json")))
+        problems += [
+            f"setting {key} {run.config.get(key)!r} differs from {ours[key]!r}"
+            for key in sorted(set(ours) - RESUMABLE_CHANGES)
+            if run.config.get(key) != ours[key]
         ]
         if run.status == "completed":
             problems.append("it completed already; start a new run instead")
+        if fresh and settings.run_folder.exists():  # left by a registry that was since replaced: not this run's
+            orphan = settings.run_folder.with_name(f"{settings.run_folder.name}.orphaned-{int(time.time())}")
+            settings.run_folder.rename(orphan)
+            log.warning("moved %s aside to %s: the registry has no run it belongs to", settings.run_folder, orphan)
         state = Checkpoint(settings.run_folder).state()
         if state is not None:
             expected = settings.identity(started)
@@ -239,7 +247,7 @@ def make_strategy(settings: RunSettings, names: list[str], start: dict[str, np.n
                 row = repository.get_round(session, run_id, number)
                 if row is not None:
                     row.metrics = {**row.metrics, "evaluate": shared}
-                    row.excluded = {**row.excluded, **failed}
+                    row.excluded = {**failed, **row.excluded}  # a fit-step reason, if any, says more
                     row.bytes_sent = sent
             log.info("round %d: %s", number, {p: round(m.get("valid_score", np.nan), 4) for p, m in shared.items()})
             return super().aggregate_evaluate(server_round, results, failures)
@@ -280,8 +288,8 @@ def dropouts(failures: Iterable[object]) -> dict[str, str]:
         named = re.search(rf"{re.escape(PARTNER_FAILED)} ([^:'\\\n]+): ([^\n\\']+)", str(failure))
         if named:
             found.setdefault(named.group(1).strip(), named.group(2).strip())
-        else:
-            found.setdefault(UNNAMED, failure_reason(failure))
+        else:  # a node that timed out or lost its connection says nothing about itself: each counts
+            found[f"{UNNAMED} {sum(name.startswith(UNNAMED) for name in found) + 1}"] = failure_reason(failure)
     return found
 
 

@@ -341,9 +341,8 @@ class ADMETModel:
 
         The model is written beside ``folder`` and then put in its place, so a model already there is
         replaced whole, and an interrupted save leaves it untouched rather than half old, half new."""
-        folder = Path(folder)
-        if folder.is_dir() and any(folder.iterdir()) and not (folder / "model.json").is_file():
-            raise ArtifactError(f"{folder} holds files but no model; write the model to a new or empty folder")
+        folder = Path(folder).resolve()  # "." has no name to put a sibling beside
+        check_model_destination(folder)
         partial, replaced = folder.with_name(f".{folder.name}.partial"), folder.with_name(f".{folder.name}.replaced")
         for leftover in (partial, replaced):
             shutil.rmtree(leftover, ignore_errors=True)
@@ -455,6 +454,16 @@ class ADMETModel:
             ),
             forest=_stored_forest(tensors, heads),
         )
+
+
+def check_model_destination(folder: Path) -> None:
+    """A model folder replaces ``folder`` whole, so it may only be new, empty or a model folder: checked
+    before training too, so that a wrong ``-o`` does not cost a whole run."""
+    folder = Path(folder)
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / "model.json").is_file():
+        raise ArtifactError(f"{folder} holds files but no model; write the model to a new or empty folder")
+    if folder.exists() and not folder.is_dir():
+        raise ArtifactError(f"{folder} is a file; write the model to a new or empty folder")
 
 
 def _calibrated_head(

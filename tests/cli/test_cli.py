@@ -162,3 +162,22 @@ def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path: Path) -> None:
 def test_positional_arguments_are_explained_in_help() -> None:
     result = runner.invoke(app, ["predict", "--help"], env={"COLUMNS": "200"})
     assert "CSV/TSV with a SMILES column, a SMILES file (.smi)" in result.output
+
+
+def test_train_refuses_a_folder_of_other_files_before_training(tmp_path: Path) -> None:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "mine.txt").write_text("keep me")
+    result = runner.invoke(app, ["train", str(tmp_path / "missing.csv"), "-o", str(notes)])
+    assert result.exit_code == 2 and "holds files but no model" in result.output  # not the missing data first
+    assert (notes / "mine.txt").read_text() == "keep me"
+
+
+def test_validation_table_shows_a_head_that_could_not_be_scored(tiny_model_dir: Path) -> None:
+    from fedadmet.cli.core import _validation_table
+    from fedadmet.models.admet_model import ADMETModel
+
+    model = ADMETModel.load(tiny_model_dir)
+    model.heads["hERG"].validation = {}  # a one-class validation part
+    table = _validation_table(model)
+    assert table.columns[2]._cells[list(model.heads).index("hERG")] == "not scored"

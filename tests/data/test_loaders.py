@@ -261,7 +261,7 @@ def test_sd_record_with_an_unknown_element_keeps_its_name_and_fields(tmp_path: P
 
 
 def test_smiles_files_are_read_with_their_names(tmp_path: Path) -> None:
-    path = _write(tmp_path / "mols.smi", "SMILES Name\n# a comment\nCCO ethanol\nc1ccccc1 benzene ring\nCCN\n")
+    path = _write(tmp_path / "mols.smi", "# a comment first\nSMILES Name\nCCO ethanol\nc1ccccc1 benzene ring\nCCN\n")
     frame = read_molecules(path)
     assert frame.fillna("").values.tolist() == [["CCO", "ethanol"], ["c1ccccc1", "benzene ring"], ["CCN", ""]]
 

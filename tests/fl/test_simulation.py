@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from fedadmet.exceptions import InputError
-from fedadmet.federated.config import FederationConfig
+from fedadmet.federated.config import FederationConfig, PrivacyConfig
 from fedadmet.federated.server_app import Checkpoint, RunSettings, initial_trunk, open_run, secagg_workflow
 from fedadmet.federated.simulation import simulate
 from fedadmet.registry import repository
@@ -123,12 +123,23 @@ def test_resume_refuses_other_partners_or_key(tmp_path: Path) -> None:
         started = run.started.strftime("%Y-%m-%dT%H:%M:%S.%f")
     Checkpoint(opened.run_folder, opened.identity(started)).save(1, initial_trunk(opened.federation))
     assert open_run(opened).run_id == opened.run_id  # the same federation may go on
+    longer = opened.federation.model_copy(update={"rounds": 5, "min_partners": 3})
+    assert open_run(opened.model_copy(update={"federation": longer})).run_id == opened.run_id  # more rounds: fine
+    with_dp = opened.federation.model_copy(update={"privacy": PrivacyConfig(enabled=True, noise_multiplier=2.0)})
+    with pytest.raises(InputError, match="setting privacy"):  # an epsilon would cover rounds without noise
+        open_run(opened.model_copy(update={"federation": with_dp}))
     with pytest.raises(InputError, match="partners"):
         open_run(opened.model_copy(update={"partners": ["a", "b", "d"]}))
     with pytest.raises(InputError, match="key_id"):
         open_run(opened.model_copy(update={"key_id": "k2"}))
     with pytest.raises(InputError, match="no federation run 99"):
         open_run(opened.model_copy(update={"run_id": 99}))
+    # A new run whose folder a replaced registry left behind starts clean; the old folder is kept aside.
+    (tmp_path / "checkpoints" / "run-2").mkdir()
+    (tmp_path / "checkpoints" / "run-2" / "checkpoint.json").write_text('{"round": 7}')
+    fresh = open_run(base)
+    assert fresh.run_id == 2 and not fresh.run_folder.exists()
+    assert len(list((tmp_path / "checkpoints").glob("run-2.orphaned-*"))) == 1
 
 
 def test_failing_bookkeeping_fails_the_run_with_its_reason(

@@ -36,7 +36,7 @@ def test_strategies_aggregate_check_and_record(strategy: str, tmp_path: Path) ->
     poisoned = [a.copy() for a in shifted]
     poisoned[0].flat[0] = np.nan
     results = [fit_result(shifted, "a"), fit_result(shifted, "b"), fit_result(poisoned, "c")]
-    parameters, _ = chosen.aggregate_fit(1, results, [RuntimeError("node lost")])
+    parameters, _ = chosen.aggregate_fit(1, results, [RuntimeError("node lost"), TimeoutError("no reply")])
     aggregated = parameters_to_ndarrays(parameters)
     assert all(np.isfinite(a).all() for a in aggregated)
     if strategy != "fedadam":  # FedAdam takes a server-side Adam step towards the mean instead
@@ -48,7 +48,8 @@ def test_strategies_aggregate_check_and_record(strategy: str, tmp_path: Path) ->
         row = repository.get_round(session, settings.run_id, 5)
         assert row is not None and row.partners == ["a", "b"]
         assert row.excluded["c"] == "update holds NaN or infinite values"
-        assert "node lost" in row.excluded["unnamed partner"]
+        assert "node lost" in row.excluded["unnamed partner 1"]  # silent nodes each count
+        assert "no reply" in row.excluded["unnamed partner 2"]
 
 
 def test_dropouts_are_recorded_once_by_partner_name_without_local_paths(tmp_path: Path) -> None:
