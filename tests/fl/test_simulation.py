@@ -20,7 +20,15 @@ from sqlalchemy.exc import IntegrityError
 
 from fedadmet.exceptions import InputError
 from fedadmet.federated.config import FederationConfig, PrivacyConfig
-from fedadmet.federated.server_app import Checkpoint, RunSettings, initial_trunk, open_run, secagg_workflow
+from fedadmet.federated.server_app import (
+    Checkpoint,
+    RunInterruptedError,
+    RunSettings,
+    StoppableGrid,
+    initial_trunk,
+    open_run,
+    secagg_workflow,
+)
 from fedadmet.federated.simulation import simulate
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
@@ -198,3 +206,16 @@ def test_partner_with_unusable_update_is_excluded(
     assert run.rounds[0].excluded, "the NaN partner must be listed as excluded"
     assert any("NaN" in reason for reason in run.rounds[0].excluded.values())
     assert any("excluded" in record.getMessage() for record in caplog.records)
+
+
+def test_ctrl_c_also_ends_the_wait_for_partners_to_connect() -> None:
+    class Nodes:  # the one part of a Flower grid that the wait for partners uses
+        def get_node_ids(self) -> list[int]:
+            return [1]
+
+    stop = threading.Event()
+    grid = StoppableGrid(Nodes(), stop)  # type: ignore[arg-type]
+    assert list(grid.get_node_ids()) == [1]
+    stop.set()
+    with pytest.raises(RunInterruptedError):
+        grid.get_node_ids()
