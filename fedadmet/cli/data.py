@@ -28,6 +28,11 @@ def data_qc(
 
     try:
         frame = read_table(input_path)
+        if {"endpoint", "value", "unit"} <= set(frame.columns) and not label:
+            raise fail(
+                f"{input_path.name} is a long assay table (endpoint, value, unit per row): its QC report is the "
+                "qc.md that `fedadmet data prepare` writes after converting units and aggregating replicates"
+            )
         labels = label or [c for c in frame.columns if c == "Y" or c in CATALOGUE]
         table = table_from_frame(frame, smiles_column or ("Drug" if "Drug" in frame else None), labels, input_path.name)
         report = qc_report(table, {labels[0]: endpoint} if endpoint and labels else None)

@@ -120,7 +120,11 @@ def status(
 
 def _print_run(run: FederationRun) -> None:
     secagg = "on" if run.secagg else "off"
-    console.print(f"run {run.id} '{run.name}': {run.status} ({run.strategy}, SecAgg+ {secagg}) {run.error}")
+    privacy = (run.config or {}).get("privacy") or {}
+    dp = "DP off"
+    if privacy.get("enabled"):
+        dp = f"DP on (σ {privacy['noise_multiplier']}, clip {privacy['clipping_norm']})"
+    console.print(f"run {run.id} '{run.name}': {run.status} ({run.strategy}, SecAgg+ {secagg}, {dp}) {run.error}")
     table = Table("round", "partners", "excluded", "bytes sent", "validation score per partner")
     for row in run.rounds:
         scores = row.metrics.get("evaluate", {})

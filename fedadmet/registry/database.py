@@ -29,10 +29,14 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
-@lru_cache(maxsize=8)
 def open_registry(url: str | None = None) -> sessionmaker[Session]:
-    """A session factory for ``url`` (default: the configured registry), migrated to the newest schema."""
-    url = url or get_settings().registry_url
+    """A session factory for ``url`` (default: the configured registry), migrated to the newest schema;
+    one per URL, so the default follows the settings when they are read again."""
+    return _session_factory(url or get_settings().registry_url)
+
+
+@lru_cache(maxsize=8)
+def _session_factory(url: str) -> sessionmaker[Session]:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, pool_pre_ping=True)

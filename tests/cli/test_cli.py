@@ -181,3 +181,10 @@ def test_validation_table_shows_a_head_that_could_not_be_scored(tiny_model_dir: 
     model.heads["hERG"].validation = {}  # a one-class validation part
     table = _validation_table(model)
     assert table.columns[2]._cells[list(model.heads).index("hERG")] == "not scored"
+
+
+def test_qc_points_a_long_assay_table_to_prepare(tmp_path: Path) -> None:
+    path = tmp_path / "assays.csv"
+    path.write_text("compound_id,smiles,endpoint,relation,value,unit\nc1,CCO,hERG,=,1,\nc1,CCO,LogD,=,2.1,\n")
+    result = runner.invoke(app, ["data", "qc", str(path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and "long assay table" in result.output and "data prepare" in result.output

@@ -158,3 +158,17 @@ def test_prepare_prints_the_whole_reference_hash_on_one_line(tmp_path: Path, mon
     assert result.exit_code == 0, result.output
     assert f"reference hash: {digest}\n" in result.output
     assert "warning: no task meets the quorum" in " ".join(result.output.split())  # one compound only
+
+
+def test_status_says_whether_a_run_used_differential_privacy() -> None:
+    from fedadmet.config import get_settings
+    from fedadmet.federated.config import FederationConfig, PrivacyConfig
+    from fedadmet.registry import repository
+    from fedadmet.registry.database import open_registry
+
+    config = FederationConfig(privacy=PrivacyConfig(enabled=True, noise_multiplier=1.5)).model_dump(mode="json")
+    with open_registry(get_settings().registry_url).begin() as session:
+        noisy = repository.start_run(session, "noisy", "fedavg", True, config).id
+        plain = repository.start_run(session, "plain", "fedavg", True, FederationConfig().model_dump(mode="json")).id
+    assert "DP on (σ 1.5, clip 1.0)" in runner.invoke(app, ["federate", "status", str(noisy)]).output
+    assert "DP off" in runner.invoke(app, ["federate", "status", str(plain)]).output

@@ -9,7 +9,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.orm import Session
 
 from fedadmet.registry import repository
-from fedadmet.registry.database import open_registry
+from fedadmet.registry.database import _session_factory, open_registry
 from fedadmet.registry.tables import Base
 
 POSTGRES_URL = os.environ.get("FEDADMET_TEST_POSTGRES_URL")
@@ -25,9 +25,9 @@ def registry_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
             pytest.fail("CI must run the registry tests on PostgreSQL: .ci/run sets FEDADMET_TEST_POSTGRES_URL")
         pytest.skip("FEDADMET_TEST_POSTGRES_URL not set (see README: registry on PostgreSQL)")
     _drop_everything(POSTGRES_URL)
-    open_registry.cache_clear()
+    _session_factory.cache_clear()
     yield POSTGRES_URL
-    open_registry.cache_clear()
+    _session_factory.cache_clear()
 
 
 def _drop_everything(url: str) -> None:
