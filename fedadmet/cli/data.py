@@ -43,7 +43,7 @@ def data_qc(
         output.write_text(text)
         console.print(f"wrote {output}")
     else:
-        console.print(text, markup=False, highlight=False)
+        console.print(text, markup=False, highlight=False, soft_wrap=True)  # Markdown tables stay one line each
 
 
 @data_app.command("prepare")

@@ -108,10 +108,12 @@ def test_train_rejects_a_file_without_known_endpoint(tmp_path: Path) -> None:
 def test_qc_reports_rejects_and_conflicts(tmp_path: Path) -> None:
     path = tmp_path / "herg.csv"
     path.write_text("Drug_ID,Drug,Y\na,CCO,1\nb,OCC,0\nc,bad(,1\n")
-    result = runner.invoke(app, ["data", "qc", str(path), "--endpoint", "hERG"])
+    result = runner.invoke(app, ["data", "qc", str(path), "--endpoint", "hERG"], env={"COLUMNS": "60"})
     assert result.exit_code == 0, result.output
     assert "rejected: 1" in result.output
     assert "conflicting duplicates" in result.output
+    rows = [line for line in result.output.splitlines() if line.startswith("|")]
+    assert rows and all(line.endswith("|") for line in rows)  # Markdown rows are not wrapped at the terminal
 
 
 def test_endpoints_lists_the_catalogue() -> None:
