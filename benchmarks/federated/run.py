@@ -86,7 +86,7 @@ def attack_tpr_at_fpr(net: MultitaskNet, data: PartnerData, fpr: float = 0.01, s
 
 def load_partner_model(folder: Path, run: FederationRun, data: PartnerData, config: FederationConfig) -> MultitaskNet:
     net = build_net(data.features.shape[1], data.tasks, config)
-    model_folder = partner_model_folder(folder, {"run-name": run.name, "run-id": run.id})
+    model_folder = partner_model_folder(folder, run.name, run.id)
     arrays = load_file(str(model_folder / "weights.safetensors"))
     net.load_state_dict({k: torch.as_tensor(v) for k, v in arrays.items()})
     return net
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     macro = {k: float(np.mean([r[k] for r in results.values()])) for k in ("local", "federated", "centralized")}
     bytes_per_round = [r.bytes_sent / len(r.partners) for r in run.rounds if r.partners]
-    epsilon = _epsilon(work, "benchmark-dp")
+    epsilon = _epsilon(work, dp_run)
     summary = {
         "partners": {
             k: {key: v[key] for key in ("local", "federated", "centralized", "n_endpoints", "n_compounds")}
@@ -220,15 +220,14 @@ def main(argv: list[str] | None = None) -> None:
     write(summary, args.out, "federated_quick" if args.quick else "federated")
 
 
-def _epsilon(work: Path, run_name: str) -> float | None:
-    from fedadmet.registry import repository
+def _epsilon(work: Path, run: FederationRun) -> float | None:
+    """The privacy budget published with ``run``'s model version."""
     from fedadmet.registry.database import open_registry
+    from fedadmet.registry.tables import ModelVersion
 
     with open_registry(f"sqlite:///{work / 'registry.db'}").begin() as session:
-        for version in repository.list_versions(session):
-            if version.lineage.get("run_name") == run_name:
-                return version.metrics.get("epsilon")
-    return None
+        version = session.get(ModelVersion, run.model_version_id)
+        return version.metrics.get("epsilon") if version is not None else None
 
 
 def write(summary: dict, out: Path, stem: str) -> None:

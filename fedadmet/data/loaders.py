@@ -263,7 +263,7 @@ def read_molecules(
     text = content.decode("utf-8", errors="replace")
     blocks = [block for block in _SD_SEPARATOR.split(text) if block.strip()]
     if max_rows is not None:
-        blocks = blocks[: max_rows + 1]
+        blocks = blocks[:max_rows]
     records = [_sd_record(number, block) for number, block in enumerate(blocks, start=1)]
     if not records:
         raise InputError(f"{source} holds no SD records", expected="records separated by $$$$")
@@ -282,7 +282,7 @@ def _read_smiles_file(content: bytes, source: str, max_rows: int | None) -> pd.D
     rows = [line.strip().split(maxsplit=1) for line in lines]
     if not rows:
         raise InputError(f"{source} holds no SMILES", expected="one SMILES per line, optionally followed by a name")
-    rows = rows[: max_rows + 1] if max_rows is not None else rows
+    rows = rows[:max_rows] if max_rows is not None else rows
     names = [row[1] if len(row) > 1 else None for row in rows]
     return pd.DataFrame({"smiles": [row[0] for row in rows], "name": names})
 

@@ -183,7 +183,8 @@ def make_client_app(partner_dirs: Sequence[Path] = (), require_secagg: bool = Tr
         names = trunk_names(net)
         load_arrays(net, dict(zip(names, parameters_to_ndarrays(instruction.parameters), strict=True)), shared=True)
         scores = evaluate(net, data)
-        folder = partner_model_folder(Path(_node_folder(context, partner_dirs)), instruction.config)
+        run_name, run_id = str(instruction.config["run-name"]), int(instruction.config["run-id"])
+        folder = partner_model_folder(Path(_node_folder(context, partner_dirs)), run_name, run_id)
         best = context.state.config_records.get(BEST_SCORE) or ConfigRecord(_saved_scores(folder))
         if scores["valid_score"] > float(best["valid_score"]):
             context.state.config_records[BEST_SCORE] = ConfigRecord(scores)
@@ -215,9 +216,9 @@ def _take_bytes_sent(context: Context) -> int:
     return sent
 
 
-def partner_model_folder(data_dir: Path, config: dict[str, object]) -> Path:
+def partner_model_folder(data_dir: Path, run_name: str, run_id: int) -> Path:
     """Where a partner keeps its best model of one run: one folder per run, so runs never overwrite each other."""
-    return data_dir / "federated_model" / str(config["run-name"]) / f"run-{config['run-id']}"
+    return data_dir / "federated_model" / run_name / f"run-{run_id}"
 
 
 def _saved_scores(folder: Path) -> dict[str, float]:

@@ -32,6 +32,7 @@ from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
 from flwr.serverapp import Grid, ServerApp
 from flwr.supercore.run import Run
 from pydantic import BaseModel
+from safetensors.numpy import load as load_safetensors
 from safetensors.numpy import load_file, save_file
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,6 +44,7 @@ from fedadmet.federated.privacy import gaussian_epsilon
 from fedadmet.federated.task import build_net, shared_arrays
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
+from fedadmet.registry.tables import FederationRun
 
 log = logging.getLogger("fedadmet.federation")
 STRATEGIES = {"fedavg": FedAvg, "fedprox": FedProx, "fedadam": FedAdam}
@@ -61,6 +63,7 @@ class RunSettings(BaseModel):
     key_id: str = ""
     partners: list[str] = []  # partner names when known up front (simulation): a resume must have the same
     run_id: int | None = None  # the registry run to carry on; None starts a new one
+    started: str = ""  # when the registry run started (set by open_run): ties a checkpoint to that run
     model_name: str = "consortium-admet"
     wait_for_partners_s: float = 120.0
 
@@ -84,13 +87,12 @@ class RunSettings(BaseModel):
             raise RuntimeError("the run has no registry id yet; call open_run first")
         return self.checkpoint_dir / f"run-{self.run_id}"
 
-    def identity(self, started: str) -> dict[str, Any]:
-        """What a checkpoint must match to be resumed by these settings (``started`` ties it to its registry)."""
+    def identity(self) -> dict[str, Any]:
+        """What a checkpoint must match to be resumed by these settings, beyond the registry run's own
+        name and settings: that very run (its id and start), and the same partners and consortium key."""
         return {
             "run_id": self.run_id,
-            "run_name": self.run_name,
-            "started": started,
-            "strategy": self.federation.strategy,
+            "started": self.started,
             "key_id": self.key_id,
             "n_partners": self.n_partners,
             "partners": sorted(self.partners),
@@ -133,33 +135,31 @@ RESUMABLE_CHANGES = frozenset({"rounds", "secagg_stage_timeout_s", "min_partners
 
 def open_run(settings: RunSettings) -> RunSettings:
     """Start a new registry run with an empty checkpoint folder, or (``settings.run_id`` set) check that
-    that run may be carried on: not completed, same name and strategy, and a checkpoint (if any) made by
-    this very run with the same partners and consortium key. Returns the settings naming the run, so that
-    opening them again (the simulated ServerApp does) carries on the same run."""
-    session_factory = open_registry(settings.registry_url)
+    that run may be carried on: not completed, the same name and settings, and a checkpoint (if any) made
+    by this very run with the same partners and consortium key. Returns the settings naming the run."""
     federation = settings.federation
-    with session_factory.begin() as session:
+    with open_registry(settings.registry_url).begin() as session:
         if settings.run_id is None:
             run = repository.start_run(
                 session, settings.run_name, federation.strategy, federation.secagg, federation.model_dump(mode="json")
             )
-            settings = settings.model_copy(update={"run_id": run.id})
-            fresh = True
-        else:
-            run = repository.get_run(session, settings.run_id)
-            if run is None:
-                raise InputError(f"no federation run {settings.run_id} in the registry to resume")
-            settings = settings.model_copy(update={"run_name": settings.run_name or run.name})
-            fresh = False
-    with session_factory.begin() as session:
-        run = repository.get_run(session, settings.run_id)  # type: ignore[arg-type]
-        assert run is not None
-        started = run.started.strftime("%Y-%m-%dT%H:%M:%S.%f")
-        renamed = run.name != settings.run_name
-        problems = [f"run name {run.name!r} differs from {settings.run_name!r}"] if renamed else []
+            session.refresh(run)  # the start time as the registry stores it, which a resume reads back
+            settings = settings.model_copy(update={"run_id": run.id, "started": _start_stamp(run)})
+            if settings.run_folder.exists():  # left by a registry that was since replaced: not this run's
+                orphan = settings.run_folder.with_name(f"{settings.run_folder.name}.orphaned-{int(time.time())}")
+                settings.run_folder.rename(orphan)
+                log.warning("moved %s aside to %s: the registry has no run it belongs to", settings.run_folder, orphan)
+            return settings
+        run = repository.get_run(session, settings.run_id)
+        if run is None:
+            raise InputError(f"no federation run {settings.run_id} in the registry to resume")
+        settings = settings.model_copy(update={"run_name": settings.run_name or run.name, "started": _start_stamp(run)})
+        problems = (
+            [f"run name {run.name!r} differs from {settings.run_name!r}"] if run.name != settings.run_name else []
+        )
         # Everything that shapes the trunk or its privacy must stay; more rounds, a longer SecAgg+ wait or
         # another quorum may change. (DP switched on halfway would publish an epsilon for noiseless rounds.)
-        ours = json.loads(json.dumps(federation.model_dump(mode="json")))
+        ours = federation.model_dump(mode="json")
         problems += [
             f"setting {key} {run.config.get(key)!r} differs from {ours[key]!r}"
             for key in sorted(set(ours) - RESUMABLE_CHANGES)
@@ -167,36 +167,33 @@ def open_run(settings: RunSettings) -> RunSettings:
         ]
         if run.status == "completed":
             problems.append("it completed already; start a new run instead")
-        if fresh and settings.run_folder.exists():  # left by a registry that was since replaced: not this run's
-            orphan = settings.run_folder.with_name(f"{settings.run_folder.name}.orphaned-{int(time.time())}")
-            settings.run_folder.rename(orphan)
-            log.warning("moved %s aside to %s: the registry has no run it belongs to", settings.run_folder, orphan)
         state = Checkpoint(settings.run_folder).state()
         if state is not None:
-            expected = settings.identity(started)
             problems += [
                 f"checkpoint {key} {state.get(key)!r} differs from {value!r}"
-                for key, value in expected.items()
+                for key, value in settings.identity().items()
                 if state.get(key) != value
             ]
         if problems:
-            if fresh:
-                repository.finish_run(session, run.id, "failed", error="; ".join(problems))
             raise InputError(f"run {run.id} cannot go on from {settings.run_folder}: " + "; ".join(problems))
         repository.reopen_run(session, run.id)
     return settings
+
+
+def _start_stamp(run: FederationRun) -> str:
+    return run.started.strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
 def initial_trunk(config: FederationConfig) -> dict[str, np.ndarray]:
     return shared_arrays(build_net(len(default_feature_set()), [], config))
 
 
-def make_strategy(settings: RunSettings, names: list[str], start: dict[str, np.ndarray], offset: int, started: str):
+def make_strategy(settings: RunSettings, names: list[str], start: dict[str, np.ndarray], offset: int):
     """A legacy Flower strategy that also checks, checkpoints and records every round."""
     federation = settings.federation
     base = STRATEGIES[federation.strategy]
     session_factory = open_registry(settings.registry_url)
-    checkpoint = Checkpoint(settings.run_folder, settings.identity(started))
+    checkpoint = Checkpoint(settings.run_folder, settings.identity())
     run_id = settings.run_id
 
     def round_config(server_round: int) -> dict[str, Any]:
@@ -371,13 +368,10 @@ class StoppableGrid(Grid):
 
 
 def run_federation(grid: Grid, context: Context, settings: RunSettings) -> dict[str, Any]:
-    """Run (or resume) the federation and publish its model version; returns a summary."""
+    """Run (or resume) the federation opened by :func:`open_run` and publish its model version; returns a
+    summary."""
     federation = settings.federation
-    settings = open_run(settings)
     session_factory = open_registry(settings.registry_url)
-    with session_factory.begin() as session:
-        run = repository.get_run(session, settings.run_id)  # type: ignore[arg-type]
-        started = run.started.strftime("%Y-%m-%dT%H:%M:%S.%f") if run is not None else ""
     start = initial_trunk(federation)
     names = sorted(start)
     offset = 0
@@ -389,7 +383,7 @@ def run_federation(grid: Grid, context: Context, settings: RunSettings) -> dict[
     remaining = federation.rounds - offset
     try:
         _wait_for_partners(grid, settings)
-        strategy = make_strategy(settings, names, start, offset, started)
+        strategy = make_strategy(settings, names, start, offset)
         if remaining > 0:
             legacy = LegacyContext(context=context, config=ServerConfig(num_rounds=remaining), strategy=strategy)
             DefaultWorkflow(fit_workflow=secagg_workflow(settings))(grid, legacy)
@@ -419,12 +413,12 @@ def _wait_for_partners(grid: Grid, settings: RunSettings) -> None:
         time.sleep(1.0)
 
 
-def publish_artifact(trunk_file: Path) -> tuple[Path, str]:
-    """A read-only copy of the trunk named by its SHA-256, so that a published version's artifact never
-    changes even if the checkpoint folder is written again; returns its path and digest."""
-    data = trunk_file.read_bytes()
+def publish_artifact(data: bytes, checkpoint_dir: Path) -> tuple[Path, str]:
+    """A read-only copy of a trunk (safetensors ``data``) named by its SHA-256, in ``checkpoint_dir``'s
+    ``published`` folder, so that a published version's artifact never changes even if a run's checkpoint
+    folder is written again; returns its path and digest."""
     digest = hashlib.sha256(data).hexdigest()
-    target = trunk_file.parent.parent / "published" / f"trunk-{digest}.safetensors"
+    target = checkpoint_dir / "published" / f"trunk-{digest}.safetensors"
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
@@ -436,11 +430,12 @@ def publish_artifact(trunk_file: Path) -> tuple[Path, str]:
 
 def _publish(settings: RunSettings, session_factory: sessionmaker[Session]) -> dict[str, Any]:
     checkpoint = Checkpoint(settings.run_folder)
-    state, saved = checkpoint.state(), checkpoint.load()
-    if state is None or saved is None:
+    state = checkpoint.state()
+    if state is None:
         raise RuntimeError("the federation finished without a single aggregated round")
-    last_round, arrays = saved
-    artifact, digest = publish_artifact(checkpoint.folder / state["file"])
+    data = (checkpoint.folder / state["file"]).read_bytes()
+    last_round, arrays = int(state["round"]), load_safetensors(data)
+    artifact, digest = publish_artifact(data, settings.checkpoint_dir)
     federation = settings.federation
     run_id = settings.run_id
     with session_factory.begin() as session:
@@ -481,13 +476,14 @@ def _publish(settings: RunSettings, session_factory: sessionmaker[Session]) -> d
 
 
 def make_server_app(settings: RunSettings | None = None, stop: threading.Event | None = None) -> ServerApp:
-    """The ServerApp; without ``settings`` they come from the run config (deployment with `flwr run`).
+    """The ServerApp for ``settings`` already opened with :func:`open_run` (simulation); without them they
+    come from the run config (deployment with `flwr run`) and are opened here.
     ``stop`` (simulation) ends the run at once, recorded as interrupted, when it is set."""
     app = ServerApp()
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        chosen = settings or RunSettings.from_run_config(dict(context.run_config))
+        chosen = settings or open_run(RunSettings.from_run_config(dict(context.run_config)))
         summary = run_federation(grid if stop is None else StoppableGrid(grid, stop), context, chosen)
         log.info("federation finished: %s", summary)
 

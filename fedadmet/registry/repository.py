@@ -188,7 +188,7 @@ def list_jobs(session: Session, user_id: int | None, limit: int) -> list[Predict
     """The user's ``limit`` newest jobs, newest first."""
     query = (
         select(PredictionJob)
-        .where(PredictionJob.user_id == user_id if user_id is not None else PredictionJob.user_id.is_(None))
+        .where(PredictionJob.user_id == user_id)  # None compares as IS NULL
         .order_by(PredictionJob.created.desc())
         .limit(limit)
     )

@@ -95,13 +95,13 @@ def traffic_light(endpoint: Endpoint, value: float, drug_percentile: float | Non
     return "green" if desirable >= high else "amber" if desirable >= low else "red"
 
 
-def interval(endpoint: Endpoint, value: float, half_width: float) -> list[float] | None:
-    """The conformal interval in source units (the half-width is on the model's, possibly log, scale),
-    within the endpoint's physical range."""
-    if endpoint.is_classification or not (np.isfinite(value) and np.isfinite(half_width)):
+def interval(endpoint: Endpoint, record: dict[str, Any]) -> list[float] | None:
+    """A regression endpoint's conformal interval as :func:`fedadmet.inference.predict` gave it (source
+    units, within the physical range); None for a classifier or a missing value."""
+    if endpoint.is_classification:
         return None
-    lower, upper = endpoint.interval(np.array([value]), np.array([half_width]))
-    return [_number(lower[0]), _number(upper[0])]
+    lower, upper = _number(record[f"{endpoint.name}_lower"]), _number(record[f"{endpoint.name}_upper"])
+    return None if lower is None or upper is None else [lower, upper]
 
 
 def radar(endpoint_rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -166,7 +166,7 @@ def _endpoint_row(endpoint: Endpoint, record: dict[str, Any], quantiles: np.ndar
         "unit": endpoint.unit,
         "value": _number(value),
         "uncertainty": _number(half_width),
-        "interval": interval(endpoint, value, half_width),
+        "interval": interval(endpoint, record),
         "percentile": drug_percentile,
         "traffic_light": traffic_light(endpoint, value, drug_percentile),
     }

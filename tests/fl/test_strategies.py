@@ -31,7 +31,7 @@ def test_strategies_aggregate_check_and_record(strategy: str, tmp_path: Path) ->
     )
     start = initial_trunk(federation)
     names = sorted(start)
-    chosen = make_strategy(settings, names, start, offset=4, started="t")
+    chosen = make_strategy(settings, names, start, offset=4)
     shifted = [start[k] + 0.1 for k in names]
     poisoned = [a.copy() for a in shifted]
     poisoned[0].flat[0] = np.nan
@@ -62,7 +62,7 @@ def test_dropouts_are_recorded_once_by_partner_name_without_local_paths(tmp_path
     )
     start = initial_trunk(federation)
     names = sorted(start)
-    chosen = make_strategy(settings, names, start, offset=0, started="t")
+    chosen = make_strategy(settings, names, start, offset=0)
     lost = PartnerFailedError("pharma_c", FileNotFoundError("/srv/pharma_c/secret/features.npy missing"))
     # How Flower's runtime wraps a ClientApp exception into the error reply's reason.
     reply_error = Exception(f"<class 'ClientAppException'>:<'\\n{lost}\\n'>")
@@ -85,7 +85,7 @@ def test_round_without_usable_update_keeps_the_trunk(tmp_path: Path) -> None:
         RunSettings(run_name="s", n_partners=2, federation=federation, checkpoint_dir=tmp_path, registry_url=url)
     )
     start = initial_trunk(federation)
-    chosen = make_strategy(settings, sorted(start), start, offset=0, started="t")
+    chosen = make_strategy(settings, sorted(start), start, offset=0)
     bad = [np.full_like(start[k], np.inf) for k in sorted(start)]
     assert chosen.aggregate_fit(1, [fit_result(bad, "a")], []) == (None, {})
     assert Checkpoint(settings.run_folder).load() is None

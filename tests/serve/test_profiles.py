@@ -54,15 +54,26 @@ def test_classifier_statements_say_which_outcome_the_probability_is_of() -> None
     assert threshold_statement(get_endpoint("hERG")).startswith("probability of the unfavourable outcome: green ≤ 0.3")
 
 
+def _bounds(name: str, value: float, half_width: float) -> list[float]:
+    lower, upper = get_endpoint(name).interval(np.array([value]), np.array([half_width]))
+    return [float(lower[0]), float(upper[0])]
+
+
 def test_intervals_stay_within_the_physical_range() -> None:
-    assert interval(get_endpoint("PPBR_AZ"), 95.0, 10.0) == [pytest.approx(85.0), 100.0]
+    assert _bounds("PPBR_AZ", 95.0, 10.0) == [pytest.approx(85.0), 100.0]
 
 
 def test_intervals_are_in_source_units_for_log_transformed_endpoints() -> None:
-    low, high = interval(get_endpoint("Half_Life_Obach"), 10.0, 1.0)
+    low, high = _bounds("Half_Life_Obach", 10.0, 1.0)
     assert (low, high) == (pytest.approx(1.0), pytest.approx(100.0))
-    assert interval(get_endpoint("Caco2_Wang"), -5.0, 0.5) == [pytest.approx(-5.5), pytest.approx(-4.5)]
-    assert interval(get_endpoint("hERG"), 0.2, 0.2) is None
+    assert _bounds("Caco2_Wang", -5.0, 0.5) == [pytest.approx(-5.5), pytest.approx(-4.5)]
+    assert interval(get_endpoint("hERG"), {}) is None
+
+
+def test_profiles_show_the_interval_that_predict_computed() -> None:
+    record = {"Caco2_Wang_lower": -5.5, "Caco2_Wang_upper": -4.5}
+    assert interval(get_endpoint("Caco2_Wang"), record) == [-5.5, -4.5]
+    assert interval(get_endpoint("Caco2_Wang"), {"Caco2_Wang_lower": np.nan, "Caco2_Wang_upper": np.nan}) is None
 
 
 def test_radar_scores_are_oriented_so_that_one_is_desirable() -> None:
