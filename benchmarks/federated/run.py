@@ -22,18 +22,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.numpy import load_file
 
 from benchmarks.federated.consortium import all_measurements, split_into_partners
 from fedadmet.data.assay import Measurements
 from fedadmet.federated.client_app import partner_model_folder
 from fedadmet.federated.config import FederationConfig, PrivacyConfig
+from fedadmet.federated.gain import SavedModel, load_federated_net
 from fedadmet.federated.prepare import prepare_partner
 from fedadmet.federated.server_app import RunSettings
 from fedadmet.federated.simulation import simulate
 from fedadmet.federated.task import (
     PartnerData,
-    build_net,
     predict_scaled,
     score_tasks,
     train_with_selection,
@@ -84,12 +83,8 @@ def attack_tpr_at_fpr(net: MultitaskNet, data: PartnerData, fpr: float = 0.01, s
     return float((member_loss < threshold).mean())
 
 
-def load_partner_model(folder: Path, run: FederationRun, data: PartnerData, config: FederationConfig) -> MultitaskNet:
-    net = build_net(data.features.shape[1], data.tasks, config)
-    model_folder = partner_model_folder(folder, run.name, run.id)
-    arrays = load_file(str(model_folder / "weights.safetensors"))
-    net.load_state_dict({k: torch.as_tensor(v) for k, v in arrays.items()})
-    return net
+def load_partner_model(folder: Path, run: FederationRun, data: PartnerData) -> MultitaskNet:
+    return load_federated_net(SavedModel(run.name, run.id, partner_model_folder(folder, run.name, run.id)), data)[0]
 
 
 def federate(folders: list[Path], work: Path, config: FederationConfig, name: str) -> tuple[FederationRun, float]:
@@ -153,10 +148,10 @@ def main(argv: list[str] | None = None) -> None:
         rows = slice(offset, offset + len(data.features))
         offset += len(data.features)
         local = partner_scores(data, predict_scaled(local_nets[data.name], data.features))
-        federated_net = load_partner_model(folder, run, data, config)
+        federated_net = load_partner_model(folder, run, data)
         federated = partner_scores(data, predict_scaled(federated_net, data.features))
         centralised = partner_scores(data, central_predictions[rows][:, pooled.columns_of(data)])
-        dp_net = load_partner_model(folder, dp_run, data, dp_config)
+        dp_net = load_partner_model(folder, dp_run, data)
         dp = partner_scores(data, predict_scaled(dp_net, data.features))
         for task, is_class in zip(data.tasks, data.is_classification, strict=True):
             if task in local and task in federated and local[task] < 1.0:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from fedadmet.cli.common import app, console, fail
+from fedadmet.cli.common import app, console, errors, fail
 from fedadmet.exceptions import FedadmetError
 
 if TYPE_CHECKING:
     from fedadmet.models.admet_model import ADMETModel
+
+STDIO = "-"  # as a file name: standard input or output
 
 
 @app.command()
@@ -20,11 +23,18 @@ def predict(
     input_path: Annotated[
         Path,
         typer.Argument(
-            help="CSV/TSV with a SMILES column, a SMILES file (.smi) or an SD file (.sdf, .sd); each may be gzipped."
+            help="CSV/TSV with a SMILES column, a SMILES file (.smi) or an SD file (.sdf, .sd); each may be gzipped. "
+            "- reads standard input (SD records, a table whose header names the SMILES column, or SMILES lines)."
         ),
     ],
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="CSV to write (.csv, or .csv.gz to compress), one row per input row.")
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="CSV to write (.csv, or .csv.gz to compress), one row per input row; - writes it to standard "
+            "output (messages then go to standard error).",
+        ),
     ],
     smiles_column: Annotated[
         str | None, typer.Option(help="SMILES column (default: found by name: smiles, Drug, IsomericSMILES, ...).")
@@ -42,31 +52,42 @@ def predict(
     endpoints), and <endpoint>_lower / <endpoint>_upper: that interval in the value's unit;
     applicability_domain, in_domain, alerts (PAINS/Brenk/NIH), and error: why a row has no prediction.
     """
-    from fedadmet.data.loaders import read_molecules
+    from fedadmet.data.loaders import read_molecules, read_unnamed_molecules
     from fedadmet.data.output import check_output_path, write_csv
     from fedadmet.inference import ERROR_COLUMN, IN_DOMAIN_COLUMN, default_model_dir, load_model
     from fedadmet.inference import predict as run_predict
 
-    if not output.name.lower().endswith((".csv", ".csv.gz")):
-        raise fail(f"--output must name a .csv or .csv.gz file, got {output.name!r}")
+    to_stdout = str(output) == STDIO
+    messages = errors if to_stdout else console  # standard output carries the table alone
+    if not to_stdout and not output.name.lower().endswith((".csv", ".csv.gz")):
+        raise fail(f"--output must name a .csv or .csv.gz file (or - for standard output), got {output.name!r}")
     try:
-        check_output_path(output, input_path)
-        frame = read_molecules(input_path, smiles_column)
+        if not to_stdout:
+            check_output_path(output, input_path)
+        if str(input_path) == STDIO:
+            frame = read_unnamed_molecules(sys.stdin.buffer.read(), smiles_column)
+        else:
+            frame = read_molecules(input_path, smiles_column)
         folder = model or default_model_dir()
         loaded = load_model(folder)
-        console.print(f"model: {folder} ({len(loaded.endpoints)} endpoints)", highlight=False)
+        messages.print(f"model: {folder} ({len(loaded.endpoints)} endpoints)", highlight=False)
         result = run_predict(frame, model=loaded, smiles_column=smiles_column)
     except FedadmetError as exc:
         raise fail(str(exc)) from None
-    write_csv(result, output)
+    if to_stdout:
+        result.to_csv(sys.stdout, index=False)
+    else:
+        write_csv(result, output)
     failed = result[result[ERROR_COLUMN].notna()]
     predicted = len(result) - len(failed)
     out_of_domain = int((~result[IN_DOMAIN_COLUMN]).sum())  # rows without a prediction are NA, not counted
-    console.print(f"wrote {output}: {predicted} of {len(result)} rows predicted, {out_of_domain} outside the domain")
+    destination = "standard output" if to_stdout else output
+    summary = f"{predicted} of {len(result)} rows predicted, {out_of_domain} outside the domain"
+    messages.print(f"wrote {destination}: {summary}")
     for _, row in failed.head(20).iterrows():
-        console.print(f"  row {row.name + 1}: {row[ERROR_COLUMN]}", highlight=False)
+        messages.print(f"  row {row.name + 1}: {row[ERROR_COLUMN]}", highlight=False)
     if len(failed) > 20:
-        console.print(f"  ... and {len(failed) - 20} more rows with errors (see the '{ERROR_COLUMN}' column)")
+        messages.print(f"  ... and {len(failed) - 20} more rows with errors (see the '{ERROR_COLUMN}' column)")
     if predicted == 0:
         raise fail("no row of the input could be predicted", code=1)
 

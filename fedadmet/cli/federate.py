@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from fedadmet.cli.common import console, fail, federate_app
 from fedadmet.exceptions import FedadmetError
@@ -116,6 +116,45 @@ def status(
         if run is None:
             raise fail(f"no federation run {run_id} in the registry")
         _print_run(run)
+
+
+@federate_app.command("gain")
+def gain(
+    partner: Annotated[Path, typer.Argument(help="This partner's prepared folder (it holds its federated models).")],
+    run_id: Annotated[
+        int | None, typer.Option("--run", min=1, help="Run to assess [default: the latest this partner took part in].")
+    ] = None,
+) -> None:
+    """What joining gained for this partner: its federated model against a local-only model of the same
+    architecture, per endpoint on its own held-out test fold. Runs at the partner; nothing leaves it.
+
+    Writes gain.json, gain.md and gain.png beside the run's model."""
+    from fedadmet.federated.gain import find_saved_model, joining_gain, write_gain_report
+
+    try:
+        model = find_saved_model(partner, run_id)
+        console.print(f"run {model.run_id} ({model.run_name}): training the local-only model to compare ...")
+        result = joining_gain(partner, model)
+    except FedadmetError as exc:
+        raise fail(str(exc)) from None
+    table = Table("metric", "test compounds", "local only", "federated", "gain")
+    table.columns.insert(0, Column("endpoint", overflow="fold"))
+    for row in result.endpoints:
+        table.add_row(
+            row.endpoint, row.metric, str(row.test_compounds), _score(row.local), _score(row.federated),
+            _score(row.gain, signed=True),
+        )  # fmt: skip
+    table.add_row(
+        "mean", "", "", _score(result.mean("local")), _score(result.mean("federated")),
+        _score(result.mean("gain"), signed=True), style="bold",
+    )  # fmt: skip
+    console.print(table)
+    paths = write_gain_report(result, model.folder)
+    console.print(f"wrote {', '.join(p.name for p in paths)} in {model.folder}", highlight=False)
+
+
+def _score(value: float | None, signed: bool = False) -> str:
+    return "not scored" if value is None else f"{value:+.3f}" if signed else f"{value:.3f}"
 
 
 def _print_run(run: FederationRun) -> None:

@@ -10,6 +10,7 @@ import csv
 import gzip
 import io
 import re
+import tempfile
 import warnings
 import zlib
 from collections.abc import Container, Sequence
@@ -270,6 +271,32 @@ def read_molecules(
     frame = pd.DataFrame.from_records(records)
     fields = [c for c in frame.columns if c not in _SD_COLUMNS]
     return frame[["sd_record", "name", *fields, SD_PROBLEM_COLUMN, "smiles"]]
+
+
+def read_unnamed_molecules(
+    content: bytes, smiles_column: str | None = None, source: str = "standard input"
+) -> pd.DataFrame:
+    """:func:`read_molecules` for input without a file name to tell its type (standard input)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"input{_unnamed_suffix(content, smiles_column)}"
+        path.write_bytes(content)
+        return read_molecules(path, smiles_column, source=source)
+
+
+def _unnamed_suffix(content: bytes, smiles_column: str | None) -> str:
+    """An SD file if it has record ends, a table if its first line names the SMILES column, else a SMILES list."""
+    text = content.decode("utf-8-sig", errors="replace")
+    if _SD_SEPARATOR.search(text):
+        return ".sdf"
+    first_line = next((line for line in text.splitlines() if line.strip()), "")
+    if first_line:
+        try:
+            names = [name.strip().strip('"') for name in first_line.split(_sniff_delimiter(first_line))]
+            find_smiles_column(pd.DataFrame(columns=names), smiles_column)
+            return ".csv"
+        except InputError:
+            pass
+    return ".smi"
 
 
 def _read_smiles_file(content: bytes, source: str, max_rows: int | None) -> pd.DataFrame:

@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 SHARED_METRICS = ("train_loss", "update_norm", "valid_score", "test_score", "bytes_sent")
 HEADS_RECORD, BEST_SCORE, BYTES_SENT = "fedadmet.heads", "fedadmet.best_score", "fedadmet.bytes_sent"
 PARTNER_FAILED = "fedadmet partner"  # marks a partner's error reply: "fedadmet partner <name>: <reason>"
+# A partner's best model of each run: MODEL_ROOT/<run name>/run-<id>/ in its prepared folder.
+MODEL_ROOT, WEIGHTS_FILE, FEDERATION_FILE = "federated_model", "weights.safetensors", "federation.json"
 LOCAL_PATH = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?[/\\][^\s'\",;:)]+")
 
 
@@ -179,7 +181,7 @@ def make_client_app(partner_dirs: Sequence[Path] = (), require_secagg: bool = Tr
         from fedadmet.federated.task import evaluate, load_arrays
 
         instruction = recorddict_to_evaluateins(msg.content, keep_input=True)
-        data, _, net = setup(context, instruction.config)
+        data, federation, net = setup(context, instruction.config)
         names = trunk_names(net)
         load_arrays(net, dict(zip(names, parameters_to_ndarrays(instruction.parameters), strict=True)), shared=True)
         scores = evaluate(net, data)
@@ -188,7 +190,7 @@ def make_client_app(partner_dirs: Sequence[Path] = (), require_secagg: bool = Tr
         best = context.state.config_records.get(BEST_SCORE) or ConfigRecord(_saved_scores(folder))
         if scores["valid_score"] > float(best["valid_score"]):
             context.state.config_records[BEST_SCORE] = ConfigRecord(scores)
-            _save_partner_model(folder, net, scores)
+            _save_partner_model(folder, net, scores, federation)
         shared = agreed(context, data.name, {**scores, "bytes_sent": _take_bytes_sent(context)})
         result = EvaluateRes(
             status=Status(Code.OK, "ok"),
@@ -218,7 +220,7 @@ def _take_bytes_sent(context: Context) -> int:
 
 def partner_model_folder(data_dir: Path, run_name: str, run_id: int) -> Path:
     """Where a partner keeps its best model of one run: one folder per run, so runs never overwrite each other."""
-    return data_dir / "federated_model" / run_name / f"run-{run_id}"
+    return data_dir / MODEL_ROOT / run_name / f"run-{run_id}"
 
 
 def _saved_scores(folder: Path) -> dict[str, float]:
@@ -229,12 +231,14 @@ def _saved_scores(folder: Path) -> dict[str, float]:
         return {"valid_score": -np.inf}
 
 
-def _save_partner_model(folder: Path, net: object, scores: dict[str, float]) -> None:
-    """The partner's own best model so far (shared trunk + private heads), kept in its prepared folder."""
+def _save_partner_model(folder: Path, net: object, scores: dict[str, float], federation: FederationConfig) -> None:
+    """The partner's own best model so far (shared trunk + private heads), kept in its prepared folder with
+    the run's settings, so that the partner can rebuild it and train a local-only model to compare."""
     from fedadmet.federated.task import private_arrays, shared_arrays
 
     folder.mkdir(parents=True, exist_ok=True)
-    save_file(shared_arrays(net) | private_arrays(net), str(folder / "weights.safetensors"))  # type: ignore[arg-type]
+    save_file(shared_arrays(net) | private_arrays(net), str(folder / WEIGHTS_FILE))  # type: ignore[arg-type]
+    (folder / FEDERATION_FILE).write_text(federation.model_dump_json(indent=2))
     (folder / "scores.json").write_text(json.dumps(scores))
 
 

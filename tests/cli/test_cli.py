@@ -1,3 +1,4 @@
+import io
 import json
 import os
 import subprocess
@@ -159,6 +160,57 @@ def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path: Path) -> None:
     result = subprocess.run(command, capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=120)
     assert result.returncode == 2
     assert result.stderr.startswith("error: FEDADMET_PROGRESS='maybe'") and "Traceback" not in result.stderr
+
+
+def test_predict_is_a_filter_from_standard_input_to_standard_output(tiny_model_dir: Path, tmp_path: Path) -> None:
+    command = [sys.executable, "-c", "from fedadmet.cli import app; app()", "predict", "-", "-o", "-"]
+    result = subprocess.run(
+        [*command, "--model", str(tiny_model_dir)],
+        input="CCO ethanol\nC1CC( broken\nc1ccccc1O phenol\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    frame = pd.read_csv(io.StringIO(result.stdout))  # the table alone: every message went to standard error
+    assert frame["name"].tolist() == ["ethanol", "broken", "phenol"]
+    assert frame["error"].notna().tolist() == [False, True, False] and frame.loc[[0, 2], "hERG"].notna().all()
+    assert "wrote standard output: 2 of 3 rows predicted" in result.stderr and "row 2:" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "column"),
+    [
+        ("id,SMILES\nm1,CCO\nm2,c1ccccc1\n", "id"),  # a table: its header names the SMILES column
+        ('"id"\t"Canonical SMILES"\nm1\tCCO\nm2\tc1ccccc1\n', "id"),
+        ("CCO m1\nc1ccccc1 m2\n", "name"),  # SMILES lines
+        ("CCO\nc1ccccc1\n", None),
+    ],
+)
+def test_standard_input_is_read_as_what_it_holds(content: str, column: str | None, tiny_model_dir: Path) -> None:
+    result = runner.invoke(app, ["predict", "-", "-o", "-", "--model", str(tiny_model_dir)], input=content)
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(io.StringIO(result.stdout))
+    assert frame["smiles"].tolist() == ["CCO", "c1ccccc1"]
+    if column is not None:
+        assert frame[column].tolist() == ["m1", "m2"]
+
+
+def test_standard_input_as_sd_records(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from rdkit import Chem
+
+    with Chem.SDWriter(str(tmp_path / "in.sdf")) as writer:
+        for name, smiles in (("ethanol", "CCO"), ("benzene", "c1ccccc1")):
+            molecule = Chem.MolFromSmiles(smiles)
+            molecule.SetProp("_Name", name)
+            writer.write(molecule)
+    out = tmp_path / "out.csv"
+    stdin = (tmp_path / "in.sdf").read_text()
+    result = runner.invoke(app, ["predict", "-", "-o", str(out), "--model", str(tiny_model_dir)], input=stdin)
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(out)["name"].tolist() == ["ethanol", "benzene"]
 
 
 def test_positional_arguments_are_explained_in_help() -> None:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from fedadmet.exceptions import InputError
 from fedadmet.federated.config import FederationConfig, PrivacyConfig
+from fedadmet.federated.gain import find_saved_model, joining_gain
 from fedadmet.federated.server_app import (
     Checkpoint,
     RunInterruptedError,
@@ -76,6 +77,11 @@ def test_secagg_simulation_records_rounds_and_every_run_is_new(partner_dirs: lis
     assert all(
         (p / "federated_model" / "test-run" / f"run-{run.id}" / "weights.safetensors").is_file() for p in partners
     )
+    # ... with the run's settings, so that the partner can see what joining gained against a local-only model.
+    gain = joining_gain(partners[0], find_saved_model(partners[0], run.id))
+    assert gain.local_epochs == 2
+    assert {e.endpoint for e in gain.endpoints} == {"BBB_Martins", "Lipophilicity_AstraZeneca"}
+    assert gain.mean("federated") is not None
 
     # The same command again is a new run with its own checkpoints, not a silent resume of the first.
     again = simulate(partners, settings(tmp_path, rounds=1))

@@ -1,0 +1,204 @@
+"""What joining gained, seen from one partner: its federated model against the model it could have
+trained alone, on its own held-out test fold.
+
+Everything here runs inside the partner, on its prepared folder: the local-only model is trained
+with the same architecture, hyper-parameters and epoch budget as the run (the federation's rounds x
+local epochs, best validation epoch kept, as the federation keeps its best round), and both models
+are scored per endpoint (AUC-PR or R² on uncensored values) on fold 0, which neither saw.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file
+
+from fedadmet.exceptions import ArtifactError, InputError
+from fedadmet.federated.client_app import FEDERATION_FILE, MODEL_ROOT, WEIGHTS_FILE
+from fedadmet.federated.config import FederationConfig
+from fedadmet.federated.task import PartnerData, build_net, predict_scaled, score_tasks, train_with_selection
+from fedadmet.models.trunk import MultitaskNet
+
+GAIN_FILE = "gain.json"
+_RUN_FOLDER = re.compile(r"run-(\d+)")
+
+
+@dataclass(frozen=True)
+class SavedModel:
+    """A partner's best model of one run, as the ClientApp kept it in the partner's folder."""
+
+    run_name: str
+    run_id: int
+    folder: Path
+
+
+@dataclass(frozen=True)
+class EndpointGain:
+    endpoint: str
+    metric: str  # "AUC-PR" or "R²"
+    test_compounds: int  # labelled compounds of this endpoint in the test fold (uncensored for R²)
+    local: float | None  # None: the test fold cannot score it (one class only, or fewer than 3 values)
+    federated: float | None
+
+    @property
+    def gain(self) -> float | None:
+        return None if self.local is None or self.federated is None else self.federated - self.local
+
+
+@dataclass(frozen=True)
+class JoiningGain:
+    partner: str
+    run_name: str
+    run_id: int
+    local_epochs: int
+    endpoints: list[EndpointGain]
+
+    def mean(self, which: str) -> float | None:
+        """Mean over the endpoints both models could be scored on (the consortium benchmark's unit)."""
+        scored = [getattr(e, which) for e in self.endpoints if e.gain is not None]
+        return float(np.mean(scored)) if scored else None
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self) | {"mean": {which: self.mean(which) for which in ("local", "federated", "gain")}}
+
+
+def saved_models(data_dir: Path) -> list[SavedModel]:
+    """Every run this partner kept a model of, the most recently written last (run ids count per
+    registry, so a partner of several consortia may hold the same id twice)."""
+    found = []
+    for weights in sorted(Path(data_dir).glob(f"{MODEL_ROOT}/*/run-*/{WEIGHTS_FILE}"), key=lambda p: p.stat().st_mtime):
+        match = _RUN_FOLDER.fullmatch(weights.parent.name)
+        if match:
+            found.append(SavedModel(weights.parent.parent.name, int(match.group(1)), weights.parent))
+    return found
+
+
+def find_saved_model(data_dir: Path, run_id: int | None = None) -> SavedModel:
+    """The model of run ``run_id``, or of the latest run when none is named; errors list what exists."""
+    models = saved_models(data_dir)
+    if not models:
+        raise InputError(
+            f"{data_dir} holds no federated model: a partner keeps one in {MODEL_ROOT}/ once it has taken part "
+            "in a run (`fedadmet federate simulate`, or a deployed run)"
+        )
+    if run_id is None:
+        return models[-1]
+    chosen = [model for model in models if model.run_id == run_id]
+    if len(chosen) != 1:
+        problem = f"no model of run {run_id}" if not chosen else f"models of several runs numbered {run_id}"
+        raise InputError(
+            f"{data_dir} holds {problem}",
+            got=run_id,
+            expected="one of " + ", ".join(f"{m.run_id} ({m.run_name}: {m.folder})" for m in models),
+        )
+    return chosen[0]
+
+
+def load_federated_net(model: SavedModel, data: PartnerData) -> tuple[MultitaskNet, FederationConfig]:
+    """The partner's federated network (shared trunk + its private heads) and the run's settings."""
+    try:
+        federation = FederationConfig.model_validate_json((model.folder / FEDERATION_FILE).read_text())
+    except FileNotFoundError:
+        raise ArtifactError(
+            f"{model.folder} has no {FEDERATION_FILE}: the model was kept by an older fedadmet that did not record "
+            "the run's settings, so a local-only model of the same architecture cannot be trained; "
+            "take part in a new run"
+        ) from None
+    except ValueError as exc:
+        raise ArtifactError(f"{model.folder / FEDERATION_FILE} cannot be read: {exc}") from None
+    net = build_net(data.features.shape[1], data.tasks, federation)
+    arrays = load_file(str(model.folder / WEIGHTS_FILE))
+    try:
+        net.load_state_dict({name: torch.as_tensor(value) for name, value in arrays.items()})
+    except RuntimeError as exc:
+        raise ArtifactError(
+            f"{model.folder} does not fit this folder's endpoints {data.tasks}: was the data prepared again "
+            f"since run {model.run_id}? ({str(exc).splitlines()[0]})"
+        ) from None
+    return net, federation
+
+
+def joining_gain(data_dir: Path, model: SavedModel) -> JoiningGain:
+    """Train the local-only model and score both on the test fold (seconds to minutes on a CPU)."""
+    data = PartnerData.load(Path(data_dir))
+    federated_net, federation = load_federated_net(model, data)
+    epochs = federation.rounds * federation.local_epochs
+    local_net, _ = train_with_selection(data, federation, epochs)
+    local = score_tasks(data, predict_scaled(local_net, data.features), "test")
+    federated = score_tasks(data, predict_scaled(federated_net, data.features), "test")
+    endpoints = [
+        EndpointGain(
+            endpoint=task,
+            metric="AUC-PR" if data.is_classification[j] else "R²",
+            test_compounds=_scored_compounds(data, j),
+            local=local.get(task),
+            federated=federated.get(task),
+        )
+        for j, task in enumerate(data.tasks)
+    ]
+    return JoiningGain(data.name, model.run_name, model.run_id, epochs, endpoints)
+
+
+def _scored_compounds(data: PartnerData, task: int) -> int:
+    rows = data.rows("test")
+    labelled = rows[~np.isnan(data.targets[rows, task])]
+    return int(len(labelled) if data.is_classification[task] else (data.relations[labelled, task] == 0).sum())
+
+
+def markdown(gain: JoiningGain) -> str:
+    def cell(value: float | None, signed: bool = False) -> str:
+        return "–" if value is None else f"{value:+.3f}" if signed else f"{value:.3f}"
+
+    lines = [
+        f"# What joining gained: {gain.partner}, run {gain.run_id} ({gain.run_name})",
+        "",
+        f"Federated model vs a local-only model of the same architecture ({gain.local_epochs} epochs, best validation "
+        "epoch kept), both scored on this partner's held-out test fold (fold 0).",
+        "",
+        "| endpoint | metric | test compounds | local only | federated | gain |",
+        "|---|---|---|---|---|---|",
+    ]
+    for e in gain.endpoints:
+        lines.append(
+            f"| {e.endpoint} | {e.metric} | {e.test_compounds} | {cell(e.local)} | {cell(e.federated)} "
+            f"| {cell(e.gain, signed=True)} |"
+        )
+    lines.append(
+        f"| **mean** | | | {cell(gain.mean('local'))} | {cell(gain.mean('federated'))} "
+        f"| **{cell(gain.mean('gain'), signed=True)}** |"
+    )
+    unscored = [e.endpoint for e in gain.endpoints if e.gain is None]
+    if unscored:
+        lines += ["", f"Not scored (one class only, or fewer than 3 uncensored values in the test fold): {unscored}"]
+    return "\n".join([*lines, "", "![local only vs federated](gain.png)", ""])
+
+
+def write_gain_report(gain: JoiningGain, folder: Path) -> list[Path]:
+    """``gain.json``, ``gain.md`` and a bar chart ``gain.png`` beside the model they describe."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = [folder / GAIN_FILE, folder / "gain.md", folder / "gain.png"]
+    paths[0].write_text(json.dumps(gain.to_json(), indent=2))
+    paths[1].write_text(markdown(gain))
+    scored = [e for e in gain.endpoints if e.gain is not None]
+    positions = np.arange(len(scored))
+    figure, axis = plt.subplots(figsize=(max(4.0, 1.1 * len(scored) + 1.5), 3.2))
+    axis.bar(positions - 0.2, [e.local for e in scored], 0.4, label="local only", color="#8c8c8c")
+    axis.bar(positions + 0.2, [e.federated for e in scored], 0.4, label="federated", color="#4c72b0")
+    axis.set_xticks(positions, [f"{e.endpoint}\n({e.metric})" for e in scored], fontsize=7)
+    axis.axhline(0, color="black", linewidth=0.6)
+    axis.set_ylabel("test-fold score")
+    axis.set_title(f"{gain.partner}: run {gain.run_id}", fontsize=9)
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(paths[2], dpi=90)
+    plt.close(figure)
+    return paths

@@ -1,0 +1,73 @@
+"""`fedadmet federate gain`: a partner compares its federated model with a local-only one on its test fold."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from fedadmet.cli import app
+from fedadmet.exceptions import ArtifactError, InputError
+from fedadmet.federated.client_app import _save_partner_model, partner_model_folder
+from fedadmet.federated.config import FederationConfig
+from fedadmet.federated.gain import find_saved_model, joining_gain, saved_models
+from fedadmet.federated.task import PartnerData, build_net, predict_scaled, score_tasks
+
+runner = CliRunner()
+FEDERATION = FederationConfig(rounds=3, trunk={"hidden_sizes": (32, 16)})
+
+
+def keep_model(folder: Path, run_name: str, run_id: int) -> Path:
+    """What the ClientApp keeps after a run; here an untrained network stands in for a federated model
+    that did not help, so the local-only model must beat it."""
+    data = PartnerData.load(folder)
+    net = build_net(data.features.shape[1], data.tasks, FEDERATION)
+    model_folder = partner_model_folder(folder, run_name, run_id)
+    _save_partner_model(model_folder, net, {"valid_score": 0.0, "test_score": 0.0}, FEDERATION)
+    return model_folder
+
+
+def test_gain_scores_both_models_per_endpoint_and_writes_a_report(partner_dirs: list[Path], tmp_path: Path) -> None:
+    partner = shutil.copytree(partner_dirs[0], tmp_path / "partner0")
+    keep_model(partner, "consortium", 2)
+    latest = keep_model(partner, "consortium", 5)
+
+    result = runner.invoke(app, ["federate", "gain", str(partner)])
+    assert result.exit_code == 0, result.output
+    assert "run 5 (consortium)" in result.output  # the latest run by default
+    report = json.loads((latest / "gain.json").read_text())
+    assert (latest / "gain.md").read_text().startswith("# What joining gained: partner0, run 5")
+    assert (latest / "gain.png").read_bytes()[:4] == b"\x89PNG"
+
+    data = PartnerData.load(partner)
+    untrained = build_net(data.features.shape[1], data.tasks, FEDERATION)
+    expected = score_tasks(data, predict_scaled(untrained, data.features), "test")
+    rows = {row["endpoint"]: row for row in report["endpoints"]}
+    assert set(rows) == set(data.tasks) == {"BBB_Martins", "Lipophilicity_AstraZeneca"}
+    assert rows["BBB_Martins"]["metric"] == "AUC-PR" and rows["Lipophilicity_AstraZeneca"]["metric"] == "R²"
+    assert all(row["test_compounds"] > 0 for row in rows.values())
+    assert {name: row["federated"] for name, row in rows.items()} == pytest.approx(expected)
+    assert report["local_epochs"] == FEDERATION.rounds * FEDERATION.local_epochs
+    # A trained local model beats the untrained stand-in: the sign says which side gained.
+    assert report["mean"]["gain"] < 0
+    assert report["mean"]["gain"] == pytest.approx(np.mean([r["federated"] - r["local"] for r in rows.values()]))
+
+
+def test_gain_names_what_is_missing(partner_dirs: list[Path], tmp_path: Path) -> None:
+    partner = shutil.copytree(partner_dirs[1], tmp_path / "partner1")
+    with pytest.raises(InputError, match="holds no federated model"):
+        find_saved_model(partner)
+    model_folder = keep_model(partner, "consortium", 3)
+    with pytest.raises(InputError, match=r"no model of run 4.*one of 3 \(consortium: "):
+        find_saved_model(partner, 4)
+    assert [(m.run_name, m.run_id) for m in saved_models(partner)] == [("consortium", 3)]
+
+    (model_folder / "federation.json").unlink()  # kept by an older fedadmet
+    with pytest.raises(ArtifactError, match="did not record the run's settings"):
+        joining_gain(partner, find_saved_model(partner, 3))
+    result = runner.invoke(app, ["federate", "gain", str(partner), "--run", "9"])
+    assert result.exit_code == 2 and "no model of run 9" in result.output
