@@ -104,11 +104,11 @@ def status(
 
     with open_registry().begin() as session:
         if run_id is None:
-            table = Table("run", "name", "strategy", "SecAgg+", "status", "rounds", "started")
+            table = Table("run", "name", "strategy", "SecAgg+", "DP", "status", "rounds", "started")
             for run in repository.list_runs(session):
                 table.add_row(
-                    str(run.id), run.name, run.strategy, "yes" if run.secagg else "no", run.status,
-                    str(len(run.rounds)), f"{run.started:%Y-%m-%d %H:%M}",
+                    str(run.id), run.name, run.strategy, "yes" if run.secagg else "no", _privacy(run, brief=True),
+                    run.status, str(len(run.rounds)), f"{run.started:%Y-%m-%d %H:%M}",
                 )  # fmt: skip
             console.print(table)
             return
@@ -153,17 +153,26 @@ def gain(
     console.print(f"wrote {', '.join(p.name for p in paths)} in {model.folder}", highlight=False)
 
 
+def _privacy(run: FederationRun, brief: bool = False) -> str:
+    """DP off, or on with its noise, clipping and the ε the run published (known once it completes)."""
+    privacy = (run.config or {}).get("privacy") or {}
+    if not privacy.get("enabled"):
+        return "off" if brief else "DP off"
+    epsilon = run.model_version.metrics.get("epsilon") if run.model_version is not None else None
+    if brief:
+        return "on" if epsilon is None else f"ε {epsilon:.2f}"
+    spent = "ε known when the run completes" if epsilon is None else f"ε {epsilon:.2f} at δ {privacy['delta']:g}"
+    return f"DP on: σ {privacy['noise_multiplier']}, clip {privacy['clipping_norm']}, {spent}"
+
+
 def _score(value: float | None, signed: bool = False) -> str:
     return "not scored" if value is None else f"{value:+.3f}" if signed else f"{value:.3f}"
 
 
 def _print_run(run: FederationRun) -> None:
     secagg = "on" if run.secagg else "off"
-    privacy = (run.config or {}).get("privacy") or {}
-    dp = "DP off"
-    if privacy.get("enabled"):
-        dp = f"DP on (σ {privacy['noise_multiplier']}, clip {privacy['clipping_norm']})"
-    console.print(f"run {run.id} '{run.name}': {run.status} ({run.strategy}, SecAgg+ {secagg}, {dp}) {run.error}")
+    summary = f"{run.strategy}, SecAgg+ {secagg}, {_privacy(run)}"
+    console.print(f"run {run.id} '{run.name}': {run.status} ({summary}) {run.error}")
     table = Table("round", "partners", "excluded", "bytes sent", "validation score per partner")
     for row in run.rounds:
         scores = row.metrics.get("evaluate", {})

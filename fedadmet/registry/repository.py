@@ -71,15 +71,16 @@ def start_run(session: Session, name: str, strategy: str, secagg: bool, config: 
     return run
 
 
+# A run is read with its rounds and published version, so that it can be shown after its session ends.
+_RUN_WITH_RESULTS = (selectinload(FederationRun.rounds), selectinload(FederationRun.model_version))
+
+
 def get_run(session: Session, run_id: int) -> FederationRun | None:
-    return session.scalar(
-        select(FederationRun).options(selectinload(FederationRun.rounds)).where(FederationRun.id == run_id)
-    )
+    return session.scalar(select(FederationRun).options(*_RUN_WITH_RESULTS).where(FederationRun.id == run_id))
 
 
 def list_runs(session: Session) -> list[FederationRun]:
-    query = select(FederationRun).options(selectinload(FederationRun.rounds)).order_by(FederationRun.id.desc())
-    return list(session.scalars(query))
+    return list(session.scalars(select(FederationRun).options(*_RUN_WITH_RESULTS).order_by(FederationRun.id.desc())))
 
 
 def record_round(

@@ -58,6 +58,7 @@ class FederationRun(Base):
     started: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"), nullable=True)
+    model_version: Mapped[ModelVersion | None] = relationship()  # what the run published when it completed
     rounds: Mapped[list[FederationRound]] = relationship(back_populates="run", order_by="FederationRound.round")
 
 

@@ -170,5 +170,20 @@ def test_status_says_whether_a_run_used_differential_privacy() -> None:
     with open_registry(get_settings().registry_url).begin() as session:
         noisy = repository.start_run(session, "noisy", "fedavg", True, config).id
         plain = repository.start_run(session, "plain", "fedavg", True, FederationConfig().model_dump(mode="json")).id
-    assert "DP on (σ 1.5, clip 1.0)" in runner.invoke(app, ["federate", "status", str(noisy)]).output
-    assert "DP off" in runner.invoke(app, ["federate", "status", str(plain)]).output
+        published = repository.publish_version(
+            session, "federated", kind="federated", artifact_uri="t", endpoints=[], metrics={"epsilon": 3.14159}
+        )
+        done = repository.start_run(session, "done", "fedavg", True, config)
+        repository.finish_run(session, done.id, "completed", model_version_id=published.id)
+        done_id = done.id
+    assert "DP on: σ 1.5, clip 1.0, ε known when the run completes" in status_output(noisy)
+    assert "DP on: σ 1.5, clip 1.0, ε 3.14 at δ 1e-05" in status_output(done_id)
+    assert "DP off" in status_output(plain)
+    listing = status_output()
+    assert "ε 3.14" in listing and "off" in listing
+
+
+def status_output(*run_id: int) -> str:
+    result = runner.invoke(app, ["federate", "status", *map(str, run_id)], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    return result.output
