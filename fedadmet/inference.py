@@ -6,10 +6,12 @@ import os
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
+from fedadmet.chem.featurizers import FeatureSet
 from fedadmet.chem.pipeline import iter_chemistry
 from fedadmet.chem.standardize import standardize_with_form
 from fedadmet.config import get_settings
@@ -24,6 +26,19 @@ IN_DOMAIN_COLUMN = "in_domain"
 ALERTS_COLUMN = "alerts"
 ERROR_COLUMN = "error"
 STANDARDISATION_COLUMN = "standardisation"
+
+
+class Predictor(Protocol):
+    """What :func:`predict` needs of a model: a trained :class:`ADMETModel`, or the model a federation
+    partner kept (:class:`fedadmet.federated.partner_model.PartnerPredictor`)."""
+
+    @property
+    def feature_set(self) -> FeatureSet: ...
+
+    @property
+    def endpoints(self) -> list[str]: ...
+
+    def predict_features(self, features: np.ndarray) -> RawPrediction: ...
 
 
 def default_model_dir() -> Path:
@@ -56,7 +71,7 @@ def _load_model(folder: Path, _card_mtime_ns: int | None) -> ADMETModel:
 
 def predict(
     molecules: str | Sequence[str] | pd.DataFrame | os.PathLike[str],
-    model: ADMETModel | Path | str | None = None,
+    model: Predictor | Path | str | None = None,
     smiles_column: str | None = None,
     progress: bool | None = None,
 ) -> pd.DataFrame:
@@ -77,7 +92,7 @@ def predict(
     """
     if isinstance(molecules, bytes):
         raise TypeError("give SMILES as str (decode bytes first), not bytes")
-    if not isinstance(model, ADMETModel):
+    if model is None or isinstance(model, str | os.PathLike):
         model = load_model(Path(model) if model is not None else None)
     if isinstance(molecules, os.PathLike):
         molecules = read_molecules(Path(molecules), smiles_column)

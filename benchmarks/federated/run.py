@@ -27,7 +27,7 @@ from benchmarks.federated.consortium import all_measurements, split_into_partner
 from fedadmet.data.assay import Measurements
 from fedadmet.federated.client_app import partner_model_folder
 from fedadmet.federated.config import FederationConfig, PrivacyConfig
-from fedadmet.federated.gain import SavedModel, load_federated_net
+from fedadmet.federated.partner_model import SavedModel, load_federated_net
 from fedadmet.federated.prepare import prepare_partner
 from fedadmet.federated.server_app import RunSettings
 from fedadmet.federated.simulation import simulate

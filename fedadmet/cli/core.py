@@ -13,6 +13,7 @@ from fedadmet.cli.common import app, console, errors, fail
 from fedadmet.exceptions import FedadmetError
 
 if TYPE_CHECKING:
+    from fedadmet.inference import Predictor
     from fedadmet.models.admet_model import ADMETModel
 
 STDIO = "-"  # as a file name: standard input or output
@@ -40,6 +41,19 @@ def predict(
         str | None, typer.Option(help="SMILES column (default: found by name: smiles, Drug, IsomericSMILES, ...).")
     ] = None,
     model: Annotated[Path | None, typer.Option(help="Model folder (default: the default model).")] = None,
+    partner: Annotated[
+        Path | None,
+        typer.Option(
+            help="Instead of --model: a federation partner's prepared folder, to predict its endpoints with the "
+            "model it kept from a federated run (calibrated and given a domain on its own data; needs --key)."
+        ),
+    ] = None,
+    key: Annotated[
+        Path | None, typer.Option(help="With --partner: the consortium key file it was prepared with.")
+    ] = None,
+    run: Annotated[
+        int | None, typer.Option(min=1, help="With --partner: the run whose model to use [default: the latest].")
+    ] = None,
 ) -> None:
     """Predict every endpoint with uncertainty, applicability domain and structural alerts.
 
@@ -54,9 +68,13 @@ def predict(
     """
     from fedadmet.data.loaders import read_molecules, read_unnamed_molecules
     from fedadmet.data.output import check_output_path, write_csv
-    from fedadmet.inference import ERROR_COLUMN, IN_DOMAIN_COLUMN, default_model_dir, load_model
+    from fedadmet.inference import ERROR_COLUMN, IN_DOMAIN_COLUMN
     from fedadmet.inference import predict as run_predict
 
+    if partner is None and (key is not None or run is not None):
+        raise fail("--key and --run go with --partner (a partner's federated model)")
+    if partner is not None and (model is not None or key is None):
+        raise fail("--partner needs --key (the consortium key file) and cannot be combined with --model")
     to_stdout = str(output) == STDIO
     messages = errors if to_stdout else console  # standard output carries the table alone
     if not to_stdout and not output.name.lower().endswith((".csv", ".csv.gz")):
@@ -68,9 +86,8 @@ def predict(
             frame = read_unnamed_molecules(sys.stdin.buffer.read(), smiles_column)
         else:
             frame = read_molecules(input_path, smiles_column)
-        folder = model or default_model_dir()
-        loaded = load_model(folder)
-        messages.print(f"model: {folder} ({len(loaded.endpoints)} endpoints)", highlight=False)
+        loaded, description = _predictor(model, partner, key, run)
+        messages.print(f"model: {description} ({len(loaded.endpoints)} endpoints)", highlight=False)
         result = run_predict(frame, model=loaded, smiles_column=smiles_column)
     except FedadmetError as exc:
         raise fail(str(exc)) from None
@@ -90,6 +107,22 @@ def predict(
         messages.print(f"  ... and {len(failed) - 20} more rows with errors (see the '{ERROR_COLUMN}' column)")
     if predicted == 0:
         raise fail("no row of the input could be predicted", code=1)
+
+
+def _predictor(model: Path | None, partner: Path | None, key: Path | None, run: int | None) -> tuple[Predictor, str]:
+    """The model to predict with, and how to name it to the user."""
+    if partner is None:
+        from fedadmet.inference import default_model_dir, load_model
+
+        folder = model or default_model_dir()
+        return load_model(folder), str(folder)
+    from fedadmet.federated.keys import read_key
+    from fedadmet.federated.partner_model import partner_predictor
+
+    assert key is not None
+    predictor = partner_predictor(partner, read_key(key), run)
+    saved = predictor.saved
+    return predictor, f"{predictor.partner}'s model of run {saved.run_id} ({saved.run_name}), {saved.folder}"
 
 
 @app.command()

@@ -129,7 +129,8 @@ def gain(
     architecture, per endpoint on its own held-out test fold. Runs at the partner; nothing leaves it.
 
     Writes gain.json, gain.md and gain.png beside the run's model."""
-    from fedadmet.federated.gain import find_saved_model, joining_gain, write_gain_report
+    from fedadmet.federated.gain import joining_gain, write_gain_report
+    from fedadmet.federated.partner_model import find_saved_model
 
     try:
         model = find_saved_model(partner, run_id)

@@ -10,31 +10,15 @@ are scored per endpoint (AUC-PR or R² on uncensored values) on fold 0, which ne
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from safetensors.numpy import load_file
 
-from fedadmet.exceptions import ArtifactError, InputError
-from fedadmet.federated.client_app import FEDERATION_FILE, MODEL_ROOT, WEIGHTS_FILE
-from fedadmet.federated.config import FederationConfig
-from fedadmet.federated.task import PartnerData, build_net, predict_scaled, score_tasks, train_with_selection
-from fedadmet.models.trunk import MultitaskNet
+from fedadmet.federated.partner_model import SavedModel, load_federated_net
+from fedadmet.federated.task import PartnerData, predict_scaled, score_tasks, train_with_selection
 
 GAIN_FILE = "gain.json"
-_RUN_FOLDER = re.compile(r"run-(\d+)")
-
-
-@dataclass(frozen=True)
-class SavedModel:
-    """A partner's best model of one run, as the ClientApp kept it in the partner's folder."""
-
-    run_name: str
-    run_id: int
-    folder: Path
 
 
 @dataclass(frozen=True)
@@ -65,62 +49,6 @@ class JoiningGain:
 
     def to_json(self) -> dict[str, object]:
         return asdict(self) | {"mean": {which: self.mean(which) for which in ("local", "federated", "gain")}}
-
-
-def saved_models(data_dir: Path) -> list[SavedModel]:
-    """Every run this partner kept a model of, the most recently written last (run ids count per
-    registry, so a partner of several consortia may hold the same id twice)."""
-    found = []
-    for weights in sorted(Path(data_dir).glob(f"{MODEL_ROOT}/*/run-*/{WEIGHTS_FILE}"), key=lambda p: p.stat().st_mtime):
-        match = _RUN_FOLDER.fullmatch(weights.parent.name)
-        if match:
-            found.append(SavedModel(weights.parent.parent.name, int(match.group(1)), weights.parent))
-    return found
-
-
-def find_saved_model(data_dir: Path, run_id: int | None = None) -> SavedModel:
-    """The model of run ``run_id``, or of the latest run when none is named; errors list what exists."""
-    models = saved_models(data_dir)
-    if not models:
-        raise InputError(
-            f"{data_dir} holds no federated model: a partner keeps one in {MODEL_ROOT}/ once it has taken part "
-            "in a run (`fedadmet federate simulate`, or a deployed run)"
-        )
-    if run_id is None:
-        return models[-1]
-    chosen = [model for model in models if model.run_id == run_id]
-    if len(chosen) != 1:
-        problem = f"no model of run {run_id}" if not chosen else f"models of several runs numbered {run_id}"
-        raise InputError(
-            f"{data_dir} holds {problem}",
-            got=run_id,
-            expected="one of " + ", ".join(f"{m.run_id} ({m.run_name}: {m.folder})" for m in models),
-        )
-    return chosen[0]
-
-
-def load_federated_net(model: SavedModel, data: PartnerData) -> tuple[MultitaskNet, FederationConfig]:
-    """The partner's federated network (shared trunk + its private heads) and the run's settings."""
-    try:
-        federation = FederationConfig.model_validate_json((model.folder / FEDERATION_FILE).read_text())
-    except FileNotFoundError:
-        raise ArtifactError(
-            f"{model.folder} has no {FEDERATION_FILE}: the model was kept by an older fedadmet that did not record "
-            "the run's settings, so a local-only model of the same architecture cannot be trained; "
-            "take part in a new run"
-        ) from None
-    except ValueError as exc:
-        raise ArtifactError(f"{model.folder / FEDERATION_FILE} cannot be read: {exc}") from None
-    net = build_net(data.features.shape[1], data.tasks, federation)
-    arrays = load_file(str(model.folder / WEIGHTS_FILE))
-    try:
-        net.load_state_dict({name: torch.as_tensor(value) for name, value in arrays.items()})
-    except RuntimeError as exc:
-        raise ArtifactError(
-            f"{model.folder} does not fit this folder's endpoints {data.tasks}: was the data prepared again "
-            f"since run {model.run_id}? ({str(exc).splitlines()[0]})"
-        ) from None
-    return net, federation
 
 
 def joining_gain(data_dir: Path, model: SavedModel) -> JoiningGain:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -107,19 +107,17 @@ def load_partner_inputs(paths: Sequence[Path], endpoints: Sequence[str] = ()) ->
     return Measurements(pd.concat([p.frame for p in parts], ignore_index=True), [r for p in parts for r in p.rejects])
 
 
-def keyed_features(
-    forms: list[str],
+def consortium_transform(
     key: bytes,
     config: ConsortiumConfig,
     cache_dir: Path | None = None,
     expected_reference_hash: str | None = None,
-) -> tuple[np.ndarray, str]:
-    """Scaled, key-permuted float16 features for ``forms`` and the reference hash of this key + pipeline.
+) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+    """The map from raw feature rows to the consortium's scaled, key-permuted float16 rows, and the
+    reference hash of this key + pipeline (checked against ``expected_reference_hash``).
 
     The scaler is fitted on the public reference set, so every partner scales identically; the hash
     covers the reference set's keyed features and folds, so two partners with the same hash agree.
-    It is checked against ``expected_reference_hash`` before the features of ``forms`` are computed,
-    the slow part, which a wrong key or pipeline would make useless.
     """
     feature_set = default_feature_set()
     reference = list(reference_set(config.reference_size))
@@ -135,7 +133,20 @@ def keyed_features(
     digest.update(bytes(keyed_fold(key, murcko_scaffold(s), config.n_folds) for s in reference))
     reference_hash = digest.hexdigest()
     _check_reference_hash(reference_hash, expected_reference_hash)
-    features = keyed(compute_features(forms, feature_set, cache_dir=cache_dir, description="keyed features"))
+    return keyed, reference_hash
+
+
+def keyed_features(
+    forms: list[str],
+    key: bytes,
+    config: ConsortiumConfig,
+    cache_dir: Path | None = None,
+    expected_reference_hash: str | None = None,
+) -> tuple[np.ndarray, str]:
+    """Keyed features (:func:`consortium_transform`) for ``forms`` and the reference hash, which is
+    checked before the features are computed, the slow part that a wrong key or pipeline would waste."""
+    keyed, reference_hash = consortium_transform(key, config, cache_dir, expected_reference_hash)
+    features = keyed(compute_features(forms, default_feature_set(), cache_dir=cache_dir, description="keyed features"))
     return features, reference_hash
 
 

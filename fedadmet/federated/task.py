@@ -33,7 +33,10 @@ class UnsafeUpdateError(ValueError):
 
 @dataclass
 class PartnerData:
-    """A partner's prepared data in memory: keyed features, scaled targets, censoring and folds."""
+    """A partner's prepared data in memory: keyed features, scaled targets, censoring and folds.
+
+    Regression targets are z-scored (model-scale value = target x ``target_std`` + ``target_mean``);
+    classifiers keep 0/1 with mean 0 and standard deviation 1."""
 
     name: str
     tasks: list[str]
@@ -43,6 +46,8 @@ class PartnerData:
     relations: np.ndarray
     folds: np.ndarray
     key_id: str
+    target_mean: np.ndarray
+    target_std: np.ndarray
 
     @classmethod
     def load(cls, folder: Path, expected_key_id: str | None = None) -> PartnerData:
@@ -61,10 +66,12 @@ class PartnerData:
         folds = labels["folds"]
         kinds = np.array([get_endpoint(t).is_classification for t in trainable])
         train = folds > VALID_FOLD
+        means, stds = np.zeros(len(trainable), np.float32), np.ones(len(trainable), np.float32)
         for j in np.flatnonzero(~kinds):
             column = values[train, j]
             mean, std = np.nanmean(column), np.nanstd(column)
-            values[:, j] = (values[:, j] - mean) / (std if std > 1e-6 else 1.0)
+            means[j], stds[j] = mean, (std if std > 1e-6 else 1.0)
+            values[:, j] = (values[:, j] - means[j]) / stds[j]
         return cls(
             name=str(manifest["partner"]),
             tasks=trainable,
@@ -74,6 +81,8 @@ class PartnerData:
             relations=labels["relations"][:, keep],
             folds=folds,
             key_id=str(manifest["key_id"]),
+            target_mean=means,
+            target_std=stds,
         )
 
     def rows(self, part: Part) -> np.ndarray:
@@ -101,6 +110,8 @@ class PartnerData:
             relations=relations,
             folds=np.concatenate([p.folds for p in partners]),
             key_id=partners[0].key_id,
+            target_mean=np.concatenate([p.target_mean for p in partners]),
+            target_std=np.concatenate([p.target_std for p in partners]),
         )
 
     def columns_of(self, partner: PartnerData) -> list[int]:

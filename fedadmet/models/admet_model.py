@@ -38,7 +38,7 @@ from fedadmet.data.splits import molecule_set_hash, without_molecules
 from fedadmet.exceptions import ArtifactError, InputError
 from fedadmet.models.auxiliary import AuxiliaryPredictor, FittedAuxiliary
 from fedadmet.models.blending import ValidationParts, choose_blend_weight
-from fedadmet.models.calibration import ConformalRegressor, PlattCalibrator
+from fedadmet.models.calibration import ConformalRegressor, PlattCalibrator, fit_calibration, report
 from fedadmet.models.config import ModelConfig
 from fedadmet.models.domain import ApplicabilityDomain
 from fedadmet.models.gbm import GBMModel, fit_gbm, load_gbm, predict_gbm
@@ -321,14 +321,9 @@ class ADMETModel:
         for name, (gbm_pred, trunk_pred) in self.head_components(features).items():
             head = self.heads[name]
             blended = head.gbm_weight * gbm_pred + (1 - head.gbm_weight) * trunk_pred
-            if head.platt is not None:
-                probability = head.platt(blended)
-                values[name] = probability
-                uncertainty[name] = np.minimum(probability, 1 - probability)
-            else:
-                assert head.conformal is not None
-                values[name] = head.endpoint.from_model_scale(blended)
-                uncertainty[name] = head.conformal.half_width(np.abs(gbm_pred - trunk_pred))
+            values[name], uncertainty[name] = report(
+                head.endpoint, blended, (head.platt, head.conformal), np.abs(gbm_pred - trunk_pred)
+            )
         domain_score = self.domain.score(features[:, self.feature_set.block("morgan")])
         return RawPrediction(values, uncertainty, domain_score, domain_score >= self.domain.threshold)
 
@@ -471,10 +466,9 @@ def _calibrated_head(
 ) -> EndpointHead:
     blended = parts.blend(gbm_weight)
     head = EndpointHead(endpoint, gbm, gbm_weight)
-    if endpoint.is_classification:
-        head.platt = PlattCalibrator.fit(blended, parts.labels)
-    else:
-        head.conformal = ConformalRegressor.fit(parts.labels, blended, np.abs(parts.gbm - parts.trunk), coverage)
+    head.platt, head.conformal = fit_calibration(
+        endpoint.is_classification, parts.labels, blended, np.abs(parts.gbm - parts.trunk), coverage
+    )
     if parts.usable:
 
         def valid_score(prediction: np.ndarray) -> float:

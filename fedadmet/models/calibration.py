@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from fedadmet.data.catalogue import Endpoint
 
 _EPS = 1e-6
 # A calibration map must keep the model's ranking: on a small validation set the best-fitting slope
@@ -78,3 +82,29 @@ class ConformalRegressor:
 
     def half_width(self, disagreement: np.ndarray) -> np.ndarray:
         return self.quantile * (disagreement + self.scale)
+
+
+Calibration = tuple[PlattCalibrator | None, ConformalRegressor | None]
+
+
+def fit_calibration(
+    is_classification: bool, labels: np.ndarray, prediction: np.ndarray, disagreement: np.ndarray, coverage: float
+) -> Calibration:
+    """Platt scaling for a classifier, a conformal interval for a regressor, from held-out model-scale
+    predictions (``disagreement``: how unsure each prediction is; zeros give plain split-conformal)."""
+    if is_classification:
+        return PlattCalibrator.fit(prediction, labels), None
+    return None, ConformalRegressor.fit(labels, prediction, disagreement, coverage)
+
+
+def report(
+    endpoint: Endpoint, prediction: np.ndarray, calibration: Calibration, disagreement: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """What a profile shows for one endpoint: a calibrated probability and the probability that the call
+    is wrong (classifiers), or the value in source units and the interval half-width on the model's scale."""
+    platt, conformal = calibration
+    if platt is not None:
+        probability = platt(prediction)
+        return probability, np.minimum(probability, 1 - probability)
+    assert conformal is not None
+    return endpoint.from_model_scale(prediction), conformal.half_width(disagreement)

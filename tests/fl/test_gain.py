@@ -14,7 +14,8 @@ from fedadmet.cli import app
 from fedadmet.exceptions import ArtifactError, InputError
 from fedadmet.federated.client_app import _save_partner_model, partner_model_folder
 from fedadmet.federated.config import FederationConfig
-from fedadmet.federated.gain import find_saved_model, joining_gain, saved_models
+from fedadmet.federated.gain import joining_gain
+from fedadmet.federated.partner_model import find_saved_model, saved_models
 from fedadmet.federated.task import PartnerData, build_net, predict_scaled, score_tasks
 
 runner = CliRunner()

@@ -20,7 +20,8 @@ from sqlalchemy.exc import IntegrityError
 
 from fedadmet.exceptions import InputError
 from fedadmet.federated.config import FederationConfig, PrivacyConfig
-from fedadmet.federated.gain import find_saved_model, joining_gain
+from fedadmet.federated.gain import joining_gain
+from fedadmet.federated.partner_model import find_saved_model
 from fedadmet.federated.server_app import (
     Checkpoint,
     RunInterruptedError,

@@ -1,0 +1,184 @@
+"""The model a partner kept from a federated run, as a predictor for its own molecules.
+
+The ClientApp keeps each run's best network (shared trunk + the partner's private heads) with the run's
+settings in ``<prepared folder>/federated_model/<run>/run-<id>/``. The network reads keyed features
+(scaled on the public reference set, columns permuted by the consortium key), so predicting needs the
+key the folder was prepared with; the folder's reference-set hash proves it is that key and pipeline.
+Everything a profile needs besides the network is fitted here, at the partner, from its own data:
+Platt scaling and split-conformal intervals on its validation fold, and the applicability domain
+(nearest-neighbour similarity to its training compounds). Nothing leaves the partner.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.numpy import load_file
+
+from fedadmet.chem.compute import compute_features
+from fedadmet.chem.featurizers import FeatureSet, MorganCountFeaturizer, default_feature_set
+from fedadmet.config import get_settings
+from fedadmet.data.catalogue import get_endpoint
+from fedadmet.exceptions import ArtifactError, InputError
+from fedadmet.federated.client_app import FEDERATION_FILE, MODEL_ROOT, WEIGHTS_FILE
+from fedadmet.federated.config import ConsortiumConfig, FederationConfig
+from fedadmet.federated.keys import key_id
+from fedadmet.federated.prepare import consortium_transform, read_manifest
+from fedadmet.federated.task import VALID_FOLD, PartnerData, build_net, predict_scaled
+from fedadmet.models.admet_model import RawPrediction
+from fedadmet.models.calibration import Calibration, fit_calibration, report
+from fedadmet.models.config import ModelConfig
+from fedadmet.models.domain import ApplicabilityDomain
+from fedadmet.models.trunk import MultitaskNet
+
+_RUN_FOLDER = re.compile(r"run-(\d+)")
+
+
+@dataclass(frozen=True)
+class SavedModel:
+    """A partner's best model of one run, as the ClientApp kept it in the partner's folder."""
+
+    run_name: str
+    run_id: int
+    folder: Path
+
+
+def saved_models(data_dir: Path) -> list[SavedModel]:
+    """Every run this partner kept a model of, the most recently written last (run ids count per
+    registry, so a partner of several consortia may hold the same id twice)."""
+    found = []
+    for weights in sorted(Path(data_dir).glob(f"{MODEL_ROOT}/*/run-*/{WEIGHTS_FILE}"), key=lambda p: p.stat().st_mtime):
+        match = _RUN_FOLDER.fullmatch(weights.parent.name)
+        if match:
+            found.append(SavedModel(weights.parent.parent.name, int(match.group(1)), weights.parent))
+    return found
+
+
+def find_saved_model(data_dir: Path, run_id: int | None = None) -> SavedModel:
+    """The model of run ``run_id``, or of the latest run when none is named; errors list what exists."""
+    models = saved_models(data_dir)
+    if not models:
+        raise InputError(
+            f"{data_dir} holds no federated model: a partner keeps one in {MODEL_ROOT}/ once it has taken part "
+            "in a run (`fedadmet federate simulate`, or a deployed run)"
+        )
+    if run_id is None:
+        return models[-1]
+    chosen = [model for model in models if model.run_id == run_id]
+    if len(chosen) != 1:
+        problem = f"no model of run {run_id}" if not chosen else f"models of several runs numbered {run_id}"
+        raise InputError(
+            f"{data_dir} holds {problem}",
+            got=run_id,
+            expected="one of " + ", ".join(f"{m.run_id} ({m.run_name}: {m.folder})" for m in models),
+        )
+    return chosen[0]
+
+
+def load_federated_net(model: SavedModel, data: PartnerData) -> tuple[MultitaskNet, FederationConfig]:
+    """The partner's federated network (shared trunk + its private heads) and the run's settings."""
+    try:
+        federation = FederationConfig.model_validate_json((model.folder / FEDERATION_FILE).read_text())
+    except FileNotFoundError:
+        raise ArtifactError(
+            f"{model.folder} has no {FEDERATION_FILE}: the model was kept by an older fedadmet that did not record "
+            "the run's settings, so a local-only model of the same architecture cannot be trained; "
+            "take part in a new run"
+        ) from None
+    except ValueError as exc:
+        raise ArtifactError(f"{model.folder / FEDERATION_FILE} cannot be read: {exc}") from None
+    net = build_net(data.features.shape[1], data.tasks, federation)
+    arrays = load_file(str(model.folder / WEIGHTS_FILE))
+    try:
+        net.load_state_dict({name: torch.as_tensor(value) for name, value in arrays.items()})
+    except RuntimeError as exc:
+        raise ArtifactError(
+            f"{model.folder} does not fit this folder's endpoints {data.tasks}: was the data prepared again "
+            f"since run {model.run_id}? ({str(exc).splitlines()[0]})"
+        ) from None
+    return net, federation
+
+
+@dataclass
+class PartnerPredictor:
+    """A kept federated model with the partner's calibration and domain: what
+    :func:`fedadmet.inference.predict` needs of a model (``feature_set``, ``endpoints``, ``predict_features``)."""
+
+    saved: SavedModel
+    partner: str
+    endpoints: list[str]
+    feature_set: FeatureSet
+    net: MultitaskNet
+    keyed: Callable[[np.ndarray], np.ndarray]  # raw feature rows -> the consortium's keyed rows
+    target_mean: np.ndarray
+    target_std: np.ndarray
+    calibration: dict[str, Calibration]
+    domain: ApplicabilityDomain
+
+    def predict_features(self, features: np.ndarray) -> RawPrediction:
+        """Predictions for raw feature rows of :attr:`feature_set` (keyed here, as the partner's data was)."""
+        outputs = _model_scale(self.net, self.keyed(features), self.endpoints, self.target_mean, self.target_std)
+        no_disagreement = np.zeros(len(features))  # one network: plain split-conformal intervals
+        values, uncertainty = {}, {}
+        for j, name in enumerate(self.endpoints):
+            values[name], uncertainty[name] = report(
+                get_endpoint(name), outputs[:, j], self.calibration[name], no_disagreement
+            )
+        domain_score = self.domain.score(features[:, self.feature_set.block("morgan")])
+        return RawPrediction(values, uncertainty, domain_score, domain_score >= self.domain.threshold)
+
+
+def _model_scale(
+    net: MultitaskNet, keyed_rows: np.ndarray, endpoints: list[str], mean: np.ndarray, std: np.ndarray
+) -> np.ndarray:
+    """The network's outputs as probabilities (classifiers) or values on the endpoint's model scale."""
+    outputs = predict_scaled(net, np.asarray(keyed_rows, dtype=np.float32)).astype(np.float64)
+    for j, name in enumerate(endpoints):
+        if get_endpoint(name).is_classification:
+            outputs[:, j] = 1.0 / (1.0 + np.exp(-outputs[:, j]))
+        else:
+            outputs[:, j] = outputs[:, j] * std[j] + mean[j]
+    return outputs
+
+
+def partner_predictor(data_dir: Path, key: bytes, run_id: int | None = None) -> PartnerPredictor:
+    """The partner's kept model of run ``run_id`` (default: the latest), ready to predict; ``key`` is the
+    consortium key the folder was prepared with."""
+    data_dir = Path(data_dir)
+    manifest = read_manifest(data_dir, key_id(key))
+    saved = find_saved_model(data_dir, run_id)
+    data = PartnerData.load(data_dir)
+    net, _ = load_federated_net(saved, data)
+    cache = get_settings().feature_cache_dir  # the reference set's and the partner's compounds' features
+    keyed, _ = consortium_transform(
+        key, ConsortiumConfig.model_validate(manifest["consortium"]), cache, str(manifest["reference_hash"])
+    )
+    settings = ModelConfig()
+    valid = data.rows("valid")
+    predicted = _model_scale(net, data.features[valid], data.tasks, data.target_mean, data.target_std)
+    calibration = {}
+    for j, name in enumerate(data.tasks):
+        classifier = bool(data.is_classification[j])
+        labelled = ~np.isnan(data.targets[valid, j])
+        if not classifier:
+            labelled &= data.relations[valid, j] == 0  # censored values are bounds, not residuals
+        truth = data.targets[valid[labelled], j].astype(np.float64)
+        if not classifier:
+            truth = truth * data.target_std[j] + data.target_mean[j]
+        calibration[name] = fit_calibration(
+            classifier, truth, predicted[labelled, j], np.zeros(len(truth)), settings.conformal_coverage
+        )
+    compounds = pd.read_csv(data_dir / "compounds.csv", usecols=["form"])["form"].tolist()
+    morgan = compute_features(compounds, MorganCountFeaturizer(), progress=False, cache_dir=cache)
+    domain = ApplicabilityDomain.from_counts(morgan[data.folds > VALID_FOLD], settings.ad_reference_size, settings.seed)
+    domain.calibrate(morgan[valid], settings.ad_quantile)
+    return PartnerPredictor(
+        saved, data.name, list(data.tasks), default_feature_set(), net, keyed,
+        data.target_mean, data.target_std, calibration, domain,
+    )  # fmt: skip

@@ -1,0 +1,76 @@
+"""A partner predicts with the model it kept from a federated run: the same profile as `fedadmet predict`."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from fedadmet import predict
+from fedadmet.chem.compute import compute_features
+from fedadmet.chem.featurizers import default_feature_set
+from fedadmet.cli import app
+from fedadmet.exceptions import InputError
+from fedadmet.federated.client_app import _save_partner_model, partner_model_folder
+from fedadmet.federated.config import FederationConfig
+from fedadmet.federated.partner_model import partner_predictor
+from fedadmet.federated.task import PartnerData, train_with_selection
+from tests.fl.partners import TEST_KEY
+
+runner = CliRunner()
+FEDERATION = FederationConfig(rounds=3, trunk={"hidden_sizes": (32, 16)})
+
+
+@pytest.fixture(scope="module")
+def partner(partner_dirs: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A partner folder holding a kept model (trained alone here: what matters is how it is used)."""
+    folder = shutil.copytree(partner_dirs[2], tmp_path_factory.mktemp("kept") / "partner2")
+    net, _ = train_with_selection(PartnerData.load(folder), FEDERATION, FEDERATION.rounds)
+    _save_partner_model(partner_model_folder(folder, "consortium", 4), net, {"valid_score": 0.5}, FEDERATION)
+    return folder
+
+
+def test_partner_model_profiles_molecules_like_any_model(partner: Path) -> None:
+    predictor = partner_predictor(partner, TEST_KEY)
+    assert (predictor.saved.run_id, predictor.partner) == (4, "partner2")
+    result = predict(["CCO", "CC(C)Cc1ccc(cc1)C(C)C(=O)O", "C1CC("], model=predictor)
+    assert result["error"].notna().tolist() == [False, False, True]
+    assert predictor.endpoints == ["BBB_Martins", "Lipophilicity_AstraZeneca"]
+    ok = result.iloc[:2]
+    assert ok["BBB_Martins"].between(0, 1).all()
+    assert (ok["BBB_Martins_uncertainty"] == np.minimum(ok["BBB_Martins"], 1 - ok["BBB_Martins"])).all()
+    lipo = ok["Lipophilicity_AstraZeneca"]
+    assert (ok["Lipophilicity_AstraZeneca_lower"] < lipo).all() and (lipo < ok["Lipophilicity_AstraZeneca_upper"]).all()
+    assert ok["applicability_domain"].between(0, 1).all() and ok["in_domain"].notna().all()
+    assert "hERG" not in result  # only the partner's endpoints
+
+
+def test_new_molecules_are_keyed_exactly_as_the_partner_data_was(partner: Path) -> None:
+    predictor = partner_predictor(partner, TEST_KEY)
+    forms = pd.read_csv(partner / "compounds.csv")["form"].head(25).tolist()
+    raw = compute_features(forms, default_feature_set(), progress=False)
+    stored = np.load(partner / "features.npy")[:25]
+    np.testing.assert_array_equal(predictor.keyed(raw), stored)
+
+
+def test_partner_model_needs_the_folder_key(partner: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="another consortium key"):
+        partner_predictor(partner, bytes(32))
+    source = tmp_path / "mols.csv"
+    source.write_text("smiles\nCCO\n")
+    key_file = tmp_path / "consortium.key"
+    key_file.write_text(TEST_KEY.hex())
+    out = tmp_path / "out.csv"
+    command = ["predict", str(source), "-o", str(out), "--partner", str(partner)]
+    result = runner.invoke(app, [*command, "--key", str(key_file), "--run", "4"])
+    assert result.exit_code == 0, result.output
+    assert "partner2's model of run 4 (consortium)" in result.output
+    assert pd.read_csv(out)["Lipophilicity_AstraZeneca"].notna().all()
+    assert "needs --key" in runner.invoke(app, command).output
+    assert "go with --partner" in runner.invoke(app, ["predict", str(source), "-o", str(out), "--run", "4"]).output
+    missing_run = runner.invoke(app, [*command, "--key", str(key_file), "--run", "7"])
+    assert missing_run.exit_code == 2 and "no model of run 7" in missing_run.output
