@@ -79,8 +79,14 @@ def get_run(session: Session, run_id: int) -> FederationRun | None:
     return session.scalar(select(FederationRun).options(*_RUN_WITH_RESULTS).where(FederationRun.id == run_id))
 
 
-def list_runs(session: Session) -> list[FederationRun]:
-    return list(session.scalars(select(FederationRun).options(*_RUN_WITH_RESULTS).order_by(FederationRun.id.desc())))
+def list_runs(session: Session, limit: int | None = None, offset: int = 0) -> list[FederationRun]:
+    """Runs, newest first; ``limit`` and ``offset`` page through them."""
+    query = select(FederationRun).options(*_RUN_WITH_RESULTS).order_by(FederationRun.id.desc())
+    return list(session.scalars(query.limit(limit).offset(offset)))
+
+
+def count_runs(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(FederationRun)) or 0
 
 
 def record_round(

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -46,6 +46,7 @@ STATIC = Path(__file__).parent / "static"
 DOCS_ASSETS = "/docs-assets"
 SERVED_MODEL_NAME = "fedadmet-served"
 JOB_LIST_LIMIT = 50
+RUN_PAGE_DEFAULT, RUN_PAGE_MAX = 50, 500
 REFUSALS_SHOWN = 10  # per-molecule reasons in a 422 for a request where no molecule could be profiled
 
 
@@ -278,9 +279,24 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
             return [_version_json(v, serving=v.id == state.model_version_id) for v in repository.list_versions(session)]
 
     @app.get("/v1/federation/runs")
-    def federation_runs(_: Authorized) -> list[dict[str, Any]]:
+    def federation_runs(
+        _: Authorized,
+        response: Response,
+        limit: Annotated[int, Query(ge=1, le=RUN_PAGE_MAX, description="Runs per page.")] = RUN_PAGE_DEFAULT,
+        offset: Annotated[int, Query(ge=0, description="Runs to skip, newest first.")] = 0,
+    ) -> list[dict[str, Any]]:
+        """Federation runs, newest first, with their rounds; ``X-Total-Count`` holds the number of runs."""
         with state.sessions() as session:
-            return [_run_json(run) for run in repository.list_runs(session)]
+            response.headers["X-Total-Count"] = str(repository.count_runs(session))
+            return [_run_json(run) for run in repository.list_runs(session, limit, offset)]
+
+    @app.get("/v1/federation/runs/{run_id}")
+    def federation_run(run_id: int, _: Authorized) -> dict[str, Any]:
+        with state.sessions() as session:
+            run = repository.get_run(session, run_id)
+            if run is None:
+                raise HTTPException(404, f"no federation run {run_id}")
+            return _run_json(run)
 
 
 def _timestamp(moment: datetime) -> str:
@@ -329,6 +345,7 @@ def _run_json(run: FederationRun) -> dict[str, Any]:
         "started": _timestamp(run.started),
         "finished": _timestamp(run.finished) if run.finished else None,
         "model_version_id": run.model_version_id,
+        "epsilon": run.model_version.metrics.get("epsilon") if run.model_version is not None else None,
         "rounds": [
             {
                 "round": r.round,

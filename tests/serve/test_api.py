@@ -160,6 +160,18 @@ def test_models_and_federation_runs_come_from_the_registry(api: tuple[TestClient
         repository.record_round(session, run.id, 1, ["a", "b"], {"evaluate": {"a": {"valid_score": 0.5}}})
     runs = client.get("/v1/federation/runs", headers=headers).json()
     assert runs[0]["name"] == "demo-run" and runs[0]["rounds"][0]["metrics"]["evaluate"]["a"]["valid_score"] == 0.5
+    assert runs[0]["epsilon"] is None  # published with a DP run's version only
+    one = client.get(f"/v1/federation/runs/{runs[0]['id']}", headers=headers)
+    assert one.status_code == 200 and one.json() == runs[0]
+    missing = client.get("/v1/federation/runs/999999", headers=headers)
+    assert missing.status_code == 404 and "no federation run 999999" in missing.json()["detail"]
+    # Paged, newest first, with the total in a header.
+    with open_registry(get_settings().registry_url).begin() as session:
+        later = [repository.start_run(session, f"later-{i}", "fedavg", True, {}).id for i in range(3)]
+    page = client.get("/v1/federation/runs?limit=2&offset=1", headers=headers)
+    assert [run["id"] for run in page.json()] == [later[1], later[0]]
+    assert int(page.headers["X-Total-Count"]) == len(runs) + 3
+    assert client.get("/v1/federation/runs?limit=0", headers=headers).status_code == 422
     # Restarting the server does not register the same model again.
     with TestClient(create_app(get_settings(), Path(served[0]["artifact_uri"]))) as again:
         assert len(again.get("/v1/models", headers=headers).json()) == len(versions)

@@ -62,7 +62,7 @@ def server(serve_model_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
             repository.record_round(session, run.id, number, PARTNERS, {"evaluate": scores}, excluded)
         for epsilon in (None, 2.5):  # as the federation publishes them (server_app._publish), without and with DP
             shared = {p: {"valid_score": 0.55, "test_score": 0.5, "bytes_sent": 10, "partner": p} for p in PARTNERS}
-            repository.publish_version(
+            version = repository.publish_version(
                 session,
                 "consortium-admet",
                 kind="federated",
@@ -71,6 +71,7 @@ def server(serve_model_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
                 metrics={"partners": shared, "epsilon": epsilon, "delta": 1e-5 if epsilon else None},
                 lineage={"run_id": run.id, "partners": PARTNERS, "rounds": 3, "strategy": "fedavg", "secagg": True},
             )
+        repository.finish_run(session, run.id, "completed", model_version_id=version.id)  # the DP version
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -196,6 +197,15 @@ def test_chemist_workflow_in_a_real_browser(server: tuple[str, str], tmp_path: P
         page.wait_for_selector("#runs:has-text('No federation runs yet')", timeout=30_000)
         assert "fedadmet federate simulate" in page.inner_text("#runs") and page.locator("#fed-controls").is_hidden()
         page.unroute("**/v1/federation/runs")
+        # More runs than one page: the page says how many it shows and where the others are.
+        newest = {"id": 120, "name": "r120", "strategy": "fedavg", "secagg": True, "status": "running", "error": "",
+                  "started": "2026-01-01T00:00:00+00:00", "finished": None, "model_version_id": None, "epsilon": None,
+                  "rounds": []}  # fmt: skip
+        page.route("**/v1/federation/runs", lambda r: r.fulfill(json=[newest], headers={"X-Total-Count": "120"}))
+        page.click("nav button[data-page='models']")
+        page.click("nav button[data-page='federation']")
+        page.wait_for_selector("#runs:has-text('the 1 newest of 120 runs')", timeout=30_000)
+        page.unroute("**/v1/federation/runs")
 
         # Federation page: the run, and each partner's shared metric over rounds as a plot.
         page.click("nav button[data-page='models']")
@@ -206,6 +216,8 @@ def test_chemist_workflow_in_a_real_browser(server: tuple[str, str], tmp_path: P
         # The legend names every partner in full, and each round says who was excluded and why.
         assert [s.inner_text() for s in page.locator("#fed-plot .plot-legend span").all()] == PARTNERS
         assert "1 exclusion(s)" in page.inner_text(".run[data-run='2']")
+        assert "completed, 3 rounds" in page.inner_text(".run[data-run='2']")
+        assert page.inner_text(".run[data-run='2']").endswith("DP ε 2.50")
         assert page.inner_text("#fed-rounds tr[data-round='2'] td.excluded") == f"hospital_c: {EXCLUSION}"
         assert page.inner_text("#fed-rounds tr[data-round='1'] td.excluded") == "none"
         # A failed run says why, also when no round was aggregated.

@@ -323,8 +323,11 @@ let selectedRun = null;
 
 async function loadFederation() {
   const container = $("#runs");
+  let total = 0;
   try {
-    federationRuns = await (await api("/v1/federation/runs")).json();
+    const response = await api("/v1/federation/runs");
+    federationRuns = await response.json();
+    total = Number(response.headers.get("X-Total-Count") ?? federationRuns.length);
   } catch (error) {
     container.replaceChildren(element("p", { class: "error" }, error.message));
     return;
@@ -338,7 +341,11 @@ async function loadFederation() {
     return;
   }
   container.replaceChildren(...federationRuns.map(runSummary));
-  selectRun(selectedRun ?? federationRuns[0].id);
+  if (total > federationRuns.length) {
+    container.append(element("p", { class: "hint" }, `the ${federationRuns.length} newest of ${total} runs; older ones: `,
+      element("code", {}, "GET /v1/federation/runs?offset=…"), " or ", element("code", {}, "fedadmet federate status")));
+  }
+  selectRun(federationRuns.some((r) => r.id === selectedRun) ? selectedRun : federationRuns[0].id);
 }
 
 // One line per run; a failed run says why, and exclusions are counted (the rounds table says who and why).
@@ -348,6 +355,7 @@ function runSummary(run) {
   const facts = [`${run.strategy}${run.secagg ? " + SecAgg+" : ""}`, run.status, `${run.rounds.length} round${run.rounds.length === 1 ? "" : "s"}`];
   if (partners.length) facts.push(`partners: ${partners.join(", ")}`);
   if (exclusions) facts.push(`${exclusions} exclusion(s)`);
+  if (run.epsilon != null) facts.push(`DP ε ${run.epsilon.toFixed(2)}`);
   const node = element("div", { class: "run", "data-run": run.id }, `#${run.id} ${run.name} — ${facts.join(", ")}`);
   if (run.error) node.append(element("div", { class: "error run-error" }, `error: ${run.error}`));
   node.addEventListener("click", () => selectRun(run.id));
