@@ -8,6 +8,7 @@ standardised compound are aggregated.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +110,18 @@ def accepted_units(endpoint: Endpoint) -> dict[str, Unit]:
     return UNITS.get(endpoint.name, {endpoint.unit: _IDENTITY})
 
 
+def unit_key(text: str) -> str:
+    """Unit spellings that mean the same: spacing (``uL / min``), the Greek mu for the micro sign, and
+    either case of the litre symbol (``ml``, ``mL``). Other letters keep their case: ``mM`` is not ``MM``."""
+    compact = re.sub(r"\s*/\s*", "/", " ".join(text.split()))
+    return compact.replace("\u03bc", "\u00b5").replace("L", "l")
+
+
+def find_unit(endpoint: Endpoint, text: str) -> Unit | None:
+    """The accepted unit ``text`` spells for ``endpoint``, if any."""
+    return {unit_key(name): unit for name, unit in accepted_units(endpoint).items()}.get(unit_key(text))
+
+
 @dataclass
 class Measurements:
     """Standardised measurements in catalogue units: ``compound_id, smiles, form, endpoint, relation, value``
@@ -139,14 +152,13 @@ def load_assay_table(path: Path) -> Measurements:
             endpoint = get_endpoint(str(name))
         except InputError as exc:
             raise InputError(f"data row {int(rows[0]) + 1}: {exc}") from None
-        units = accepted_units(endpoint)
         for unit_name, unit_rows in raw.loc[rows].groupby("unit", sort=False).groups.items():
-            unit = units.get(str(unit_name).strip())
+            unit = find_unit(endpoint, str(unit_name))
             if unit is None:
                 row = int(unit_rows[0])
                 raise InputError(
                     f"unknown unit {unit_name!r} for {endpoint.name} on data row {row + 1}",
-                    expected=f"one of {sorted(units)}",
+                    expected=f"one of {sorted(accepted_units(endpoint))}",
                 )
             index = np.asarray(unit_rows)
             given = table.frame["value"].to_numpy()[index]

@@ -6,6 +6,8 @@ the units of the source data set; ``transform`` is only how the model sees the t
 
 from __future__ import annotations
 
+import difflib
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -184,12 +186,28 @@ CATALOGUE: dict[str, Endpoint] = {e.name: e for e in ENDPOINTS}
 TDC_BENCHMARK_ENDPOINTS: dict[str, Endpoint] = {e.tdc_benchmark: e for e in ENDPOINTS if e.tdc_benchmark}
 
 
+def name_key(name: str) -> str:
+    """Endpoint names as people vary them: case, spaces, ``_`` and ``-`` ignored (``herg``, ``Caco2 Wang``)."""
+    return re.sub(r"[\s_-]", "", name).lower()
+
+
+_BY_KEY: dict[str, Endpoint] = {name_key(e.name): e for e in ENDPOINTS} | {
+    name_key(e.tdc_benchmark): e for e in ENDPOINTS if e.tdc_benchmark
+}
+
+
+def find_endpoint(name: str) -> Endpoint | None:
+    """The endpoint a catalogue or TDC benchmark name means, in any case and spacing; None if none."""
+    return CATALOGUE.get(name) or _BY_KEY.get(name_key(name))
+
+
 def get_endpoint(name: str) -> Endpoint:
-    """Look an endpoint up by catalogue name or lower-case TDC benchmark name."""
-    if name in CATALOGUE:
-        return CATALOGUE[name]
-    if name.lower() in TDC_BENCHMARK_ENDPOINTS:
-        return TDC_BENCHMARK_ENDPOINTS[name.lower()]
+    """:func:`find_endpoint`, with an error that suggests the closest names for an unknown one."""
+    endpoint = find_endpoint(name)
+    if endpoint is not None:
+        return endpoint
     from fedadmet.exceptions import InputError
 
-    raise InputError(f"unknown endpoint {name!r}", expected=f"one of {', '.join(CATALOGUE)}")
+    close = difflib.get_close_matches(name, CATALOGUE, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+    raise InputError(f"unknown endpoint {name!r}{hint}", expected=f"one of {', '.join(CATALOGUE)}")

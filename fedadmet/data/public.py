@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fedadmet.data.catalogue import CATALOGUE, TDC_BENCHMARK_ENDPOINTS, get_endpoint
+from fedadmet.data.catalogue import CATALOGUE, TDC_BENCHMARK_ENDPOINTS, find_endpoint, get_endpoint
 from fedadmet.data.loaders import MoleculeTable, find_smiles_column, load_tdc, read_table, table_from_frame
 from fedadmet.exceptions import InputError
 
@@ -128,9 +128,14 @@ def _frames_from_file(path: Path, endpoint: str | None, smiles_column: str | Non
     if {"Drug", "Y"} <= set(frame.columns):
         name = endpoint or _endpoint_from_path(path)
         return {get_endpoint(name).name: table_from_frame(frame, "Drug", ["Y"], path.name).labelled("Y")}
-    labels = [c for c in frame.columns if c in CATALOGUE or c.lower() in TDC_BENCHMARK_ENDPOINTS]
+    labels = [c for c in frame.columns if find_endpoint(str(c)) is not None]
     if endpoint is not None:
         labels = [endpoint] if endpoint in frame.columns else labels
+    named: dict[str, str] = {}
+    for column in labels:
+        other = named.setdefault(get_endpoint(column).name, column)
+        if other != column:
+            raise InputError(f"{path.name}: columns {other!r} and {column!r} both name {get_endpoint(column).name}")
     if not labels:
         raise InputError(
             f"{path.name} has no label column named after a catalogue endpoint",
@@ -144,7 +149,7 @@ def _frames_from_file(path: Path, endpoint: str | None, smiles_column: str | Non
 def _endpoint_from_path(path: Path) -> str:
     stem = path.name.split(".")[0]
     for candidate in (stem, path.parent.name):
-        if candidate in CATALOGUE or candidate.lower() in TDC_BENCHMARK_ENDPOINTS:
+        if find_endpoint(candidate) is not None:
             return candidate
     raise InputError(
         f"cannot tell which endpoint {path} holds",

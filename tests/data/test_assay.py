@@ -42,6 +42,27 @@ def test_units_are_converted_and_order_reversing_units_flip_the_relation(tmp_pat
     assert frame.loc["c3", "value"] == pytest.approx(-5.0)
 
 
+def test_endpoint_and_unit_names_are_read_as_people_write_them(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        [
+            ("c1", ASPIRIN, "half life obach", "=", 120.0, " min "),
+            ("c2", ASPIRIN, "VDss_Lombardo", "=", 700.0, "ml/kg"),  # the litre symbol in either case
+            ("c3", ASPIRIN, "Clearance_Hepatocyte_AZ", "=", 5.0, "\u03bcL / min / 10^6 cells"),  # Greek mu, spaces
+            ("c4", ASPIRIN, "herg", "=", 1.0, "binary"),
+        ],
+    )
+    frame = load_assay_table(path).frame.set_index("compound_id")
+    assert frame["endpoint"].tolist() == ["Half_Life_Obach", "VDss_Lombardo", "Clearance_Hepatocyte_AZ", "hERG"]
+    assert frame["value"].tolist() == pytest.approx([2.0, 0.7, 5.0, 1.0])
+
+
+def test_unit_letters_other_than_the_litre_keep_their_case(tmp_path: Path) -> None:
+    path = write(tmp_path, [("c1", ASPIRIN, "Solubility_AqSolDB", "=", 1.0, "MM")])  # not mM
+    with pytest.raises(InputError, match="unknown unit 'MM' for Solubility_AqSolDB on data row 1"):
+        load_assay_table(path)
+
+
 @pytest.mark.parametrize(
     ("row", "message"),
     [

@@ -12,6 +12,7 @@ from fedadmet.data.catalogue import (
     Task,
     Transform,
     get_endpoint,
+    name_key,
 )
 from fedadmet.exceptions import InputError
 
@@ -118,6 +119,11 @@ def test_log10_transform_values() -> None:
         ("ld50_zhu", "LD50_Zhu"),
         ("NR-AhR", "NR-AhR"),
         ("ClinTox", "ClinTox"),
+        ("Caco2 Wang", "Caco2_Wang"),  # as people type them: spaces, hyphens, case
+        ("caco2-wang", "Caco2_Wang"),
+        ("nr ahr", "NR-AhR"),
+        ("Solubility AqSolDB", "Solubility_AqSolDB"),
+        ("cyp2c9_substrate_carbonmangels", "CYP2C9_Substrate_CarbonMangels"),
     ],
 )
 def test_get_endpoint_accepts_both_naming_styles(name: str, expected: str) -> None:
@@ -129,6 +135,25 @@ def test_get_endpoint_rejects_unknown_names(name: str) -> None:
     with pytest.raises(InputError, match="unknown endpoint") as info:
         get_endpoint(name)
     assert "Caco2_Wang" in str(info.value)  # the message lists what is available
+
+
+def test_a_misspelt_endpoint_gets_the_closest_names() -> None:
+    with pytest.raises(
+        InputError, match=r"unknown endpoint 'Lipophilicity_Astrazenca'; did you mean 'Lipophilicity_Astra"
+    ):
+        get_endpoint("Lipophilicity_Astrazenca")
+
+
+def test_every_spelling_key_names_one_endpoint() -> None:
+    keys = [name_key(e.name) for e in CATALOGUE.values()]
+    assert len(set(keys)) == len(keys)
+    for endpoint in CATALOGUE.values():
+        for spelling in (
+            endpoint.name.upper(),
+            endpoint.name.replace("_", " "),
+            endpoint.tdc_benchmark or endpoint.name,
+        ):
+            assert get_endpoint(spelling) is endpoint
 
 
 @pytest.mark.parametrize(
