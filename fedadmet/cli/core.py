@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from fedadmet.cli.common import app, console, errors, fail
-from fedadmet.exceptions import FedadmetError
+from fedadmet.exceptions import FedadmetError, InputError
 
 if TYPE_CHECKING:
     from fedadmet.inference import Predictor
@@ -141,6 +141,13 @@ def train(
     ] = None,
     endpoint: Annotated[str | None, typer.Option(help="Endpoint of a TDC-format file (Drug, Y).")] = None,
     smiles_column: Annotated[str | None, typer.Option(help="SMILES column of a wide table.")] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="COLUMN=ENDPOINT: train ENDPOINT on a column named otherwise (repeatable); columns named after "
+            "an endpoint, in any spelling, are found without it."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     gbm_iterations: Annotated[
         int | None, typer.Option(min=10, help="CatBoost iterations per endpoint (default: the benchmarked 1000).")
@@ -167,13 +174,20 @@ def train(
     from fedadmet.models.config import GBMConfig, ModelConfig
 
     destination = output or get_settings().trained_model_dir
+    if label and data is None:
+        raise fail("--label maps columns of your own data file; give the file or folder too")
     try:
         check_model_destination(destination)
         if data is None:
             console.print("loading the bundled public data (TDC ADMET group, CYP1A2/2C19, Tox21, ClinTox)")
             frames, description = public_training_frames(), "bundled public data"
         else:
-            frames, description = training_frames_from_path(data, endpoint, smiles_column), str(data)
+            files = training_frames_from_path(data, endpoint, smiles_column, _label_mapping(label or []))
+            frames, description = files.frames, str(data)
+            for file, column, name in files.labels:
+                console.print(f"  {file}: {column} → {name}", highlight=False)
+            for file, columns in files.ignored.items():
+                console.print(f"  {file}: ignored column(s) {', '.join(columns)} (use --label to train on one)")
         console.print(f"training on {len(frames)} endpoints, {sum(len(f) for f in frames.values())} labelled rows")
         config = ModelConfig(seed=seed)
         if gbm_iterations is not None:
@@ -198,6 +212,17 @@ def train(
 
     console.print("predicting the approved drugs for percentiles…")
     write_reference(model, folder)
+
+
+def _label_mapping(pairs: list[str]) -> dict[str, str]:
+    """``--label column=endpoint`` options as a mapping; a malformed one is an input error."""
+    mapping = {}
+    for pair in pairs:
+        column, separator, name = pair.rpartition("=")
+        if not separator or not column.strip() or not name.strip():
+            raise InputError(f"--label {pair!r} is not COLUMN=ENDPOINT", expected="e.g. --label ic50_class=hERG")
+        mapping[column.strip()] = name.strip()
+    return mapping
 
 
 def _validation_table(model: ADMETModel) -> Table:

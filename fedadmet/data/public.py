@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
@@ -98,16 +99,30 @@ def _table(path: Path, smiles_column: str, labels: list[str]) -> MoleculeTable:
     return table_from_frame(read_table(path), smiles_column, labels, path.name)
 
 
+@dataclass
+class TrainingFiles:
+    """Training frames read from a user's files, with what was made of their columns."""
+
+    frames: dict[str, pd.DataFrame]
+    labels: list[tuple[str, str, str]] = field(default_factory=list)  # (file, column, endpoint) read as labels
+    ignored: dict[str, list[str]] = field(default_factory=dict)  # file -> columns read as neither SMILES nor label
+
+
 def training_frames_from_path(
-    path: Path, endpoint: str | None = None, smiles_column: str | None = None
-) -> dict[str, pd.DataFrame]:
+    path: Path,
+    endpoint: str | None = None,
+    smiles_column: str | None = None,
+    label_columns: Mapping[str, str] | None = None,
+) -> TrainingFiles:
     """Training frames from a file or a folder of files.
 
     A file is either TDC-format (``Drug``, ``Y``; the endpoint comes from ``endpoint``, the file name
     or its folder name, e.g. ``caco2_wang/train_val.csv``) or a wide table whose label columns are
-    named after catalogue endpoints. Frames for the same endpoint from several files are concatenated.
+    named after catalogue endpoints (in any spelling) or mapped to one by ``label_columns``
+    (column -> endpoint). Frames for the same endpoint from several files are concatenated.
     """
     path = Path(path)
+    mapped = {column: get_endpoint(name).name for column, name in (label_columns or {}).items()}
     if path.is_dir():
         paths = sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(TABLE_SUFFIXES))
         if not paths:
@@ -117,33 +132,50 @@ def training_frames_from_path(
     else:
         paths = [path]
     frames: dict[str, list[pd.DataFrame]] = {}
+    result = TrainingFiles({})
     for file in paths:
-        for name, frame in _frames_from_file(file, endpoint, smiles_column).items():
+        for name, frame in _frames_from_file(file, endpoint, smiles_column, mapped, result).items():
             frames.setdefault(name, []).append(frame)
-    return {name: pd.concat(parts, ignore_index=True) for name, parts in frames.items()}
+    unused = sorted(set(mapped) - {column for _, column, _ in result.labels})
+    if unused:
+        raise InputError(f"label column(s) {unused} are in no data file", got=[str(p) for p in paths])
+    result.frames = {name: pd.concat(parts, ignore_index=True) for name, parts in frames.items()}
+    return result
 
 
-def _frames_from_file(path: Path, endpoint: str | None, smiles_column: str | None) -> dict[str, pd.DataFrame]:
+def _frames_from_file(
+    path: Path, endpoint: str | None, smiles_column: str | None, mapped: Mapping[str, str], found: TrainingFiles
+) -> dict[str, pd.DataFrame]:
     frame = read_table(path)
     if {"Drug", "Y"} <= set(frame.columns):
-        name = endpoint or _endpoint_from_path(path)
-        return {get_endpoint(name).name: table_from_frame(frame, "Drug", ["Y"], path.name).labelled("Y")}
-    labels = [c for c in frame.columns if find_endpoint(str(c)) is not None]
-    if endpoint is not None:
-        labels = [endpoint] if endpoint in frame.columns else labels
-    named: dict[str, str] = {}
-    for column in labels:
-        other = named.setdefault(get_endpoint(column).name, column)
+        name = get_endpoint(endpoint or _endpoint_from_path(path)).name
+        found.labels.append((path.name, "Y", name))
+        return {name: table_from_frame(frame, "Drug", ["Y"], path.name).labelled("Y")}
+    named = {column: known.name for column in frame.columns if (known := find_endpoint(str(column))) is not None}
+    if endpoint in named:  # --endpoint picks one of several endpoint-named columns
+        named = {endpoint: named[endpoint]}
+    labels = {column: mapped[column] for column in frame.columns if column in mapped}
+    # A mapped endpoint is trained on its mapped column; another column named after it is then ignored (and said so).
+    labels |= {column: name for column, name in named.items() if column not in labels and name not in labels.values()}
+    by_endpoint: dict[str, str] = {}
+    for column, name in labels.items():
+        other = by_endpoint.setdefault(name, column)
         if other != column:
-            raise InputError(f"{path.name}: columns {other!r} and {column!r} both name {get_endpoint(column).name}")
+            raise InputError(f"{path.name}: columns {other!r} and {column!r} both name {name}")
     if not labels:
         raise InputError(
             f"{path.name} has no label column named after a catalogue endpoint",
             got=list(frame.columns),
-            expected="TDC format (Drug,Y) or columns such as Caco2_Wang, hERG, AMES (see `fedadmet endpoints`)",
+            expected="TDC format (Drug,Y), columns such as Caco2_Wang, hERG, AMES (see `fedadmet endpoints`), "
+            "or --label <column>=<endpoint>",
         )
-    table = table_from_frame(frame, find_smiles_column(frame, smiles_column), labels, path.name)
-    return {get_endpoint(column).name: table.labelled(column) for column in labels}
+    smiles = find_smiles_column(frame, smiles_column)
+    table = table_from_frame(frame, smiles, list(labels), path.name)
+    found.labels += [(path.name, column, name) for column, name in labels.items()]
+    ignored = [str(c) for c in frame.columns if c != smiles and c not in labels]
+    if ignored:
+        found.ignored[path.name] = ignored
+    return {name: table.labelled(column) for column, name in labels.items()}
 
 
 def _endpoint_from_path(path: Path) -> str:

@@ -84,10 +84,15 @@ def test_train_on_a_folder_then_predict(tmp_path: Path) -> None:
     (data / "herg").mkdir(parents=True)
     herg = pd.read_csv(bundled_path("tdc_admet_group", "herg", "train_val.csv.gz")).head(120)
     herg.to_csv(data / "herg" / "train_val.csv", index=False)
+    extra = pd.DataFrame({"smiles": herg["Drug"].head(30), "blocker": herg["Y"].head(30), "notes": "x"})
+    extra.iloc[::-1].to_csv(data / "in_house.csv", index=False)  # a wide table of the lab's own, named its way
     model_dir = tmp_path / "model"
     command = ["train", str(data), "-o", str(model_dir), "--gbm-iterations", "25", "--no-side-tasks"]
-    result = runner.invoke(app, command, env={"COLUMNS": "200"})
+    result = runner.invoke(app, [*command, "--label", "blocker=hERG"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
+    assert "in_house.csv: blocker → hERG" in result.output and "train_val.csv: Y → hERG" in result.output
+    assert "in_house.csv: ignored column(s) notes" in result.output
+    assert "150 labelled rows" in result.output
     card = json.loads((model_dir / "model.json").read_text())
     validation = card["heads"]["hERG"]["validation"]
     assert f"│ hERG     │ roc-auc │ {validation['blend']:.3f}" in result.output  # the validation table
@@ -103,7 +108,10 @@ def test_train_rejects_a_file_without_known_endpoint(tmp_path: Path) -> None:
     path.write_text("smiles,potency\nCCO,1\n")
     result = runner.invoke(app, ["train", str(path)])
     assert result.exit_code == 2
-    assert "no label column named after a catalogue endpoint" in result.output
+    assert "no label column named after a catalogue endpoint" in result.output and "--label" in result.output
+    malformed = runner.invoke(app, ["train", str(path), "--label", "potency"])
+    assert malformed.exit_code == 2 and "--label 'potency' is not COLUMN=ENDPOINT" in malformed.output
+    assert "give the file or folder too" in runner.invoke(app, ["train", "--label", "potency=hERG"]).output
 
 
 def test_qc_reports_rejects_and_conflicts(tmp_path: Path) -> None:

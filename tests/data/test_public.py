@@ -13,9 +13,23 @@ from fedadmet.exceptions import InputError
 def test_label_columns_are_found_in_any_spelling_of_an_endpoint(tmp_path: Path) -> None:
     path = tmp_path / "mine.csv"
     path.write_text("smiles,herg,Caco2 Wang,notes\nCCO,1,-4.5,a\nc1ccccc1O,0,-5.0,b\n")
-    frames = training_frames_from_path(path)
-    assert sorted(frames) == ["Caco2_Wang", "hERG"]
-    assert frames["hERG"]["y"].tolist() == [1.0, 0.0] and frames["Caco2_Wang"]["y"].tolist() == [-4.5, -5.0]
+    files = training_frames_from_path(path)
+    assert sorted(files.frames) == ["Caco2_Wang", "hERG"]
+    assert files.frames["hERG"]["y"].tolist() == [1.0, 0.0] and files.frames["Caco2_Wang"]["y"].tolist() == [-4.5, -5.0]
+    assert files.labels == [("mine.csv", "herg", "hERG"), ("mine.csv", "Caco2 Wang", "Caco2_Wang")]
+    assert files.ignored == {"mine.csv": ["notes"]}  # reported, so a label column under another name is noticed
+
+
+def test_a_column_named_otherwise_is_mapped_to_an_endpoint(tmp_path: Path) -> None:
+    path = tmp_path / "mine.csv"
+    path.write_text("smiles,blocker,herg\nCCO,1,0\nc1ccccc1O,0,1\n")
+    files = training_frames_from_path(path, label_columns={"blocker": "hERG"})
+    assert files.frames["hERG"]["y"].tolist() == [1.0, 0.0]  # the mapped column, not the one named herg
+    assert files.ignored == {"mine.csv": ["herg"]}
+    with pytest.raises(InputError, match=r"label column\(s\) \['potency'\] are in no data file"):
+        training_frames_from_path(path, label_columns={"potency": "hERG"})
+    with pytest.raises(InputError, match="unknown endpoint 'hERGG'"):
+        training_frames_from_path(path, label_columns={"blocker": "hERGG"})
 
 
 def test_two_columns_for_one_endpoint_are_refused(tmp_path: Path) -> None:
@@ -28,4 +42,4 @@ def test_two_columns_for_one_endpoint_are_refused(tmp_path: Path) -> None:
 def test_a_tdc_file_named_in_another_spelling_gives_its_endpoint(tmp_path: Path) -> None:
     path = tmp_path / "Caco2-Wang.csv"
     path.write_text("Drug_ID,Drug,Y\na,CCO,-4.5\n")
-    assert list(training_frames_from_path(path)) == ["Caco2_Wang"]
+    assert list(training_frames_from_path(path).frames) == ["Caco2_Wang"]
