@@ -23,7 +23,8 @@ from fedadmet.registry.tables import (
 
 KEY_PREFIX = "fa_"
 KEY_PREFIX_LENGTH = 8  # characters of a key kept in the clear, to name it in listings and revocations
-JOB_STATES = ("queued", "running", "completed", "failed")
+JOB_STATES = ("queued", "running", "completed", "failed", "cancelled", "deleted")
+WITHDRAWN_JOB_STATES = ("cancelled", "deleted")  # final: the owner stopped the job or deleted its files
 
 
 def publish_version(
@@ -202,13 +203,33 @@ def list_jobs(session: Session, user_id: int | None, limit: int) -> list[Predict
     return list(session.scalars(query))
 
 
-def update_job(session: Session, job_id: str, **changes: Any) -> None:
-    """Set progress or status fields of a job; ``status`` must be one of :data:`JOB_STATES`."""
-    job = session.get(PredictionJob, job_id)
+def withdraw_job(session: Session, job_id: str) -> tuple[PredictionJob, bool] | None:
+    """Cancel an unfinished job, or mark a finished one's files deleted; None if there is no such job.
+    Also says whether a worker may be busy with it (it then removes the job's files itself)."""
+    job = session.get(PredictionJob, job_id, with_for_update=True)
+    if job is None:
+        return None
+    running = job.status == "running"
+    if job.status in ("queued", "running"):
+        job.status, job.message = "cancelled", f"cancelled by its owner after {job.n_done} of {job.n_rows} rows"
+    elif job.status in ("completed", "failed"):
+        job.status, job.message = "deleted", f"{job.status}; its files were deleted by its owner"
+    job.updated = utcnow()
+    return job, running
+
+
+def update_job(session: Session, job_id: str, **changes: Any) -> bool:
+    """Set progress or status fields of a job; ``status`` must be one of :data:`JOB_STATES`.
+
+    A job its owner withdrew stays as it is: False tells a worker still busy with it to stop."""
+    job = session.get(PredictionJob, job_id, with_for_update=True)
     if job is None:
         raise KeyError(f"no prediction job {job_id}")
     if changes.get("status", job.status) not in JOB_STATES:
         raise ValueError(f"unknown job status {changes['status']!r}")
+    if job.status in WITHDRAWN_JOB_STATES:
+        return False
     for name, value in changes.items():
         setattr(job, name, value)
     job.updated = utcnow()
+    return True

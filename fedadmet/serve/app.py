@@ -259,9 +259,20 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
     def job_status(job_id: str, user: Authorized) -> dict[str, Any]:
         return _job_json(_owned_job(job_id, user))
 
+    @app.delete("/v1/jobs/{job_id}")
+    def withdraw_job(job_id: str, user: Authorized) -> dict[str, Any]:
+        """Cancel an unfinished job (it stops within one chunk), or delete a finished job's result; either
+        way the job's files (upload, partial and final results) are removed. The job stays listed."""
+        job = state.jobs.withdraw(job_id, user.id)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id!r} for this API key")
+        return _job_json(job)
+
     @app.get("/v1/jobs/{job_id}/result")
     def job_result(job_id: str, user: Authorized) -> FileResponse:
         job = _owned_job(job_id, user)
+        if job.status in repository.WITHDRAWN_JOB_STATES:
+            raise HTTPException(410, f"job {job_id} is {job.status}: {job.message}")
         if job.status != "completed":
             raise HTTPException(409, f"job {job_id} is {job.status}; its result is ready when it is completed")
         stem = Path(job.filename).name.split(".")[0] or "molecules"

@@ -108,6 +108,21 @@ class JobService:
             job = repository.get_job(session, job_id)
         return job if job is not None and job.user_id == user_id else None
 
+    def withdraw(self, job_id: str, user_id: int | None) -> PredictionJob | None:
+        """Cancel the owner's unfinished job, or delete a finished one's files (upload, chunks, result).
+
+        A job the worker is busy with stops at its next chunk, and the worker then removes its files; any
+        other job's files go at once. The registry row stays, saying what happened."""
+        if self.get(job_id, user_id) is None:
+            return None
+        with self.sessions.begin() as session:
+            withdrawn = repository.withdraw_job(session, job_id)
+        assert withdrawn is not None
+        job, running = withdrawn
+        if not running:
+            _discard(job.folder)
+        return job
+
     # ------------------------------------------------------------------ worker
     def start(self) -> None:
         self.recover()
@@ -122,8 +137,11 @@ class JobService:
             self._thread.join(timeout=60)
 
     def recover(self) -> None:
-        """Jobs left running by a stopped server go back to the queue, to resume at their last chunk."""
+        """Jobs left running by a stopped server go back to the queue, to resume at their last chunk;
+        withdrawn jobs whose files a stopped worker had not removed yet lose them now."""
         with self.sessions.begin() as session:
+            for job in repository.jobs_in_state(session, *repository.WITHDRAWN_JOB_STATES):
+                _discard(job.folder)
             for job in repository.jobs_in_state(session, "running"):
                 repository.update_job(
                     session,
@@ -173,15 +191,20 @@ class JobService:
             assert job is not None
             folder, n_rows, n_done, n_errors = Path(job.folder), job.n_rows, job.n_done, job.n_errors
             message = "" if job.message == PAUSED_MESSAGE else job.message  # a restart's note stays while it runs
-            repository.update_job(session, job_id, status="running", message=message)
+            if not repository.update_job(session, job_id, status="running", message=message):
+                _discard(folder)  # withdrawn since it was picked
+                return
         try:
             self._profile_chunks(job_id, folder, n_rows, n_done, n_errors)
         except SQLAlchemyError:
             raise
         except Exception as exc:
-            log.exception("job %s failed", job_id)
             with self.sessions.begin() as session:
-                repository.update_job(session, job_id, status="failed", message=_failure_reason(exc, folder))
+                failed = repository.update_job(session, job_id, status="failed", message=_failure_reason(exc, folder))
+            if failed:
+                log.exception("job %s failed", job_id)
+            else:
+                _discard(folder)
 
     def _profile_chunks(self, job_id: str, folder: Path, n_rows: int, n_done: int, n_errors: int) -> None:
         """Profile the chunks from row ``n_done`` on (those before are done and counted in ``n_errors``),
@@ -198,7 +221,8 @@ class JobService:
             if not chunk_file.is_file():  # it can exist if the server stopped before recording it
                 if start and self._shorter_job_waits(job_id, n_rows - start):
                     with self.sessions.begin() as session:
-                        repository.update_job(session, job_id, status="queued", message=PAUSED_MESSAGE)
+                        if not repository.update_job(session, job_id, status="queued", message=PAUSED_MESSAGE):
+                            _discard(folder)
                     return
                 result = predict(
                     frame.iloc[start : start + size], self.model, options.get("smiles_column"), progress=False
@@ -206,13 +230,23 @@ class JobService:
                 write_csv(result, chunk_file)
             n_errors += int(pd.read_csv(chunk_file, usecols=[ERROR_COLUMN])[ERROR_COLUMN].notna().sum())
             with self.sessions.begin() as session:
-                repository.update_job(session, job_id, n_done=min(start + size, n_rows), n_errors=n_errors)
+                progressed = repository.update_job(session, job_id, n_done=min(start + size, n_rows), n_errors=n_errors)
+            if not progressed:  # withdrawn by its owner: stop here, within one chunk
+                _discard(folder)
+                return
         result_file = folder / RESULT_FILE
         parts = sorted(chunks_dir.glob("*.csv"))
         write_csv(pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False) for p in parts]), result_file)
         shutil.rmtree(chunks_dir)
         with self.sessions.begin() as session:
-            repository.update_job(session, job_id, status="completed", message="")
+            completed = repository.update_job(session, job_id, status="completed", message="")
+        if not completed:
+            _discard(folder)
+
+
+def _discard(folder: str | Path) -> None:
+    """Remove a withdrawn job's files: its owner's molecules do not stay on the server."""
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _failure_reason(exc: Exception, folder: Path) -> str:

@@ -150,6 +150,7 @@ def test_chemist_workflow_in_a_real_browser(server: tuple[str, str], tmp_path: P
         page.fill("#batch-smiles-column", "structure")
         page.click("#batch-button")
         page.wait_for_selector("#batch-progress:not([hidden])", timeout=30_000)
+        assert page.locator("#batch-cancel").is_visible()  # while the job runs, it can be cancelled
         page.wait_for_selector("#batch-status:has-text('server unreachable')", timeout=30_000)
         job_id = re.search(r"batch\.csv \(job ([0-9a-f]{32})\)", page.inner_text("#batch-status")).group(1)
         page.wait_for_selector("#batch-result a", timeout=120_000)
@@ -175,6 +176,12 @@ def test_chemist_workflow_in_a_real_browser(server: tuple[str, str], tmp_path: P
             row.locator("a.download").click()
         assert download_info.value.suggested_filename == "batch_admet.csv"
         assert pd.read_csv(download_info.value.path()).equals(downloaded)
+        # The owner deletes the job's files from the server: the row stays, saying so, without a download.
+        assert page.locator("#batch-cancel").is_hidden()
+        page.once("dialog", lambda dialog: dialog.accept())
+        row.locator("button.withdraw").click()
+        page.wait_for_selector(f"#jobs-table tr[data-job='{job_id}'] td.job-status:has-text('deleted')", timeout=30_000)
+        assert row.locator("a.download").count() == 0 and "deleted by its owner" in row.inner_text()
 
         # Models page: registry entries with metrics and lineage.
         page.click("nav button[data-page='models']")

@@ -88,7 +88,7 @@ def malformed_requests(rng: random.Random, key: str, job_id: str) -> Iterator[Re
         kind = rng.randrange(10)
         if kind == 0:
             path = rng.choice(["/v1/predict", "/v1/models", "/v1/jobs/" + job_id, "/v1/federation/runs", "/v1/limits"])
-            method = "post" if path == "/v1/predict" else "get"
+            method = "post" if path == "/v1/predict" else rng.choice(["get", "delete"])
             yield (
                 method,
                 path,
@@ -124,7 +124,8 @@ def malformed_requests(rng: random.Random, key: str, job_id: str) -> Iterator[Re
             yield "post", "/v1/jobs", {"headers": good, "content": random_text(rng, 0, 100).encode()}
         elif kind == 8:  # unknown, foreign or unfinished jobs
             job = rng.choice([token(rng, "-_.~%"), "0" * 32, "..%2F..%2Fetc%2Fpasswd", "%00", job_id[:-1]])
-            yield "get", rng.choice([f"/v1/jobs/{job}", f"/v1/jobs/{job}/result"]), {"headers": good}
+            method = rng.choice(["get", "delete"])  # deleting a job that is not the caller's: 404, nothing changes
+            yield method, rng.choice([f"/v1/jobs/{job}", f"/v1/jobs/{job}/result"]), {"headers": good}
         else:  # wrong methods and paths
             method, path = rng.choice(
                 [

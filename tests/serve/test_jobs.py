@@ -173,3 +173,63 @@ def wait_until(condition, timeout: float = 60.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def test_the_owner_cancels_a_running_job_and_deletes_a_finished_ones_files(
+    api: tuple[TestClient, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, key = api
+    headers = {"X-API-Key": key}
+    real_predict = jobs.predict
+
+    def slow_predict(frame, *args, **kwargs):
+        time.sleep(0.2)
+        return real_predict(frame, *args, **kwargs)
+
+    monkeypatch.setattr(get_settings(), "job_chunk_rows", 5)
+    monkeypatch.setattr(jobs, "predict", slow_predict)
+    with open_registry(get_settings().registry_url).begin() as session:
+        other_key, _ = repository.create_api_key(session, "someone-else")
+    running = _submit(client, key, "long.csv", molecules_csv(49))
+    wait_until(lambda: client.get(f"/v1/jobs/{running['id']}", headers=headers).json()["done"] > 0)
+    waiting = _submit(client, key, "longer.csv", molecules_csv(99))  # queued: shortest first
+    folder = get_settings().jobs_dir / running["id"]
+
+    # Someone else's key cannot touch the job.
+    assert client.delete(f"/v1/jobs/{running['id']}", headers={"X-API-Key": other_key}).status_code == 404
+    assert client.get(f"/v1/jobs/{running['id']}", headers=headers).json()["status"] == "running"
+
+    queued = client.delete(f"/v1/jobs/{waiting['id']}", headers=headers).json()  # its files go at once
+    assert queued["status"] == "cancelled" and not (get_settings().jobs_dir / waiting["id"]).exists()
+    cancelled = client.delete(f"/v1/jobs/{running['id']}", headers=headers).json()
+    assert cancelled["status"] == "cancelled" and cancelled["message"].startswith("cancelled by its owner after")
+    wait_until(lambda: not folder.exists())  # the worker stops within a chunk and removes the files
+    done_when_cancelled = client.get(f"/v1/jobs/{running['id']}", headers=headers).json()["done"]
+    assert done_when_cancelled < 50
+
+    monkeypatch.setattr(jobs, "predict", real_predict)
+    finished = wait_for_job(client, key, _submit(client, key, "short.csv", molecules_csv(3))["id"])
+    assert finished["status"] == "completed"
+    again = client.get(f"/v1/jobs/{running['id']}", headers=headers).json()
+    assert (again["status"], again["done"]) == ("cancelled", done_when_cancelled)  # never resumed
+    assert client.get(f"/v1/jobs/{waiting['id']}", headers=headers).json()["done"] == 0
+
+    deleted = client.delete(f"/v1/jobs/{finished['id']}", headers=headers).json()
+    assert deleted["status"] == "deleted" and deleted["message"] == "completed; its files were deleted by its owner"
+    assert not (get_settings().jobs_dir / finished["id"]).exists()
+    gone = client.get(finished["result"], headers=headers)
+    assert gone.status_code == 410 and "deleted by its owner" in gone.json()["detail"]
+    assert client.delete(f"/v1/jobs/{finished['id']}", headers=headers).json()["status"] == "deleted"  # idempotent
+    listed = {job["id"]: job["status"] for job in client.get("/v1/jobs", headers=headers).json()}
+    assert [listed[j] for j in (running["id"], waiting["id"], finished["id"])] == ["cancelled", "cancelled", "deleted"]
+
+
+def test_a_restart_removes_files_a_stopped_worker_left_of_a_withdrawn_job(api: tuple[TestClient, str]) -> None:
+    client, key = api
+    job = wait_for_job(client, key, _submit(client, key, "a.csv", molecules_csv(2))["id"])
+    folder = get_settings().jobs_dir / job["id"]
+    with open_registry(get_settings().registry_url).begin() as session:
+        repository.withdraw_job(session, job["id"])  # as if the server stopped before removing the files
+    assert folder.is_dir()
+    client.app.state.serving.jobs.recover()
+    assert not folder.exists()

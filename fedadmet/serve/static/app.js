@@ -177,6 +177,7 @@ async function uploadBatch() {
   const file = $("#batch-file").files[0];
   const status = $("#batch-status");
   const bar = $("#batch-progress");
+  const cancel = $("#batch-cancel");
   $("#batch-result").replaceChildren();
   if (!file) { status.textContent = "choose a file first"; status.className = "status error"; return; }
   let label = file.name;
@@ -191,6 +192,8 @@ async function uploadBatch() {
     label = `${job.filename} (job ${job.id})`;  // the id lets the user come back for the result
     loadJobs();
     bar.hidden = false;
+    cancel.hidden = false;
+    cancel.onclick = () => withdrawJob(job.id).catch((error) => { status.textContent = `${label}: ${error.message}`; });
     while (isActive(job)) {
       bar.value = job.progress;
       status.className = "status";
@@ -208,6 +211,8 @@ async function uploadBatch() {
   } catch (error) {
     status.textContent = `${label}: ${error.message}`;
     status.className = "status error";
+  } finally {
+    cancel.hidden = true;
   }
 }
 
@@ -251,11 +256,11 @@ async function loadJobs() {
   try {
     const jobs = await (await api("/v1/jobs")).json();
     body.replaceChildren(...(jobs.length ? jobs.map(jobRow)
-      : [element("tr", {}, element("td", { colspan: 6, class: "hint" }, "no jobs yet"))]));
+      : [element("tr", {}, element("td", { colspan: 7, class: "hint" }, "no jobs yet"))]));
     again = jobs.some(isActive);
     jobsPause = JOBS_REFRESH_MS;
   } catch (error) {
-    body.replaceChildren(element("tr", {}, element("td", { colspan: 6, class: "error" }, error.message)));
+    body.replaceChildren(element("tr", {}, element("td", { colspan: 7, class: "error" }, error.message)));
     again = transient(error);
     jobsPause = backoff(jobsPause);
   }
@@ -264,13 +269,28 @@ async function loadJobs() {
   if (again && !$("#page-batch").hidden) jobsTimer = setTimeout(loadJobs, jobsPause);
 }
 
+// Cancel a queued or running job, or delete a finished job's files (the job stays listed, saying so).
+async function withdrawJob(jobId) {
+  await api(`/v1/jobs/${jobId}`, { method: "DELETE" });
+  loadJobs();
+}
+
 function jobRow(job) {
   const outcome = job.status === "completed" ? resultLink(job, "download")
-    : job.status === "failed" ? element("span", { class: "error" }, job.message || "failed") : "";
+    : job.status === "failed" || job.status === "cancelled" || job.status === "deleted"
+      ? element("span", { class: job.status === "failed" ? "error" : "hint" }, job.message || job.status) : "";
+  let action = "";
+  if (isActive(job) || job.status === "completed" || job.status === "failed") {
+    action = element("button", { class: "withdraw" }, isActive(job) ? "cancel" : "delete");
+    action.addEventListener("click", () => {
+      const question = isActive(job) ? `Cancel ${job.filename}?` : `Delete the files of ${job.filename} from the server?`;
+      if (confirm(question)) withdrawJob(job.id).catch((error) => { $("#batch-status").textContent = error.message; });
+    });
+  }
   return element("tr", { "data-job": job.id, title: `job ${job.id}` },
     element("td", {}, job.filename), element("td", {}, when(job.created)), element("td", { class: "job-status" }, job.status),
     element("td", { class: "num" }, `${job.done} / ${job.rows} (${Math.round(100 * job.progress)}%)`),
-    element("td", { class: "num" }, job.errors), element("td", {}, outcome));
+    element("td", { class: "num" }, job.errors), element("td", {}, outcome), element("td", {}, action));
 }
 
 // ---------------------------------------------------------------- models page
