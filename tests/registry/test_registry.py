@@ -101,6 +101,21 @@ def test_jobs_move_through_their_states(registry_url: str) -> None:
         repository.update_job(session, "j2", status="exploded")
     with sessions.begin() as session, pytest.raises(KeyError):
         repository.update_job(session, "nope", status="failed")
+    # Withdrawn by the owner: the running job is cancelled (a worker busy with it is told), a finished one's
+    # files are marked deleted, and neither changes again.
+    with sessions.begin() as session:
+        repository.update_job(session, "j2", status="completed", n_done=5)
+        cancelled, was_running = repository.withdraw_job(session, "j1")
+        assert (cancelled.status, was_running) == ("cancelled", True)
+        assert cancelled.message == "cancelled by its owner after 4 of 10 rows"
+        deleted, _ = repository.withdraw_job(session, "j2")
+        assert (deleted.status, deleted.message) == ("deleted", "completed; its files were deleted by its owner")
+        assert repository.withdraw_job(session, "nope") is None
+    with sessions.begin() as session:
+        assert repository.update_job(session, "j1", n_done=6, status="running") is False
+    with sessions() as session:
+        assert (repository.get_job(session, "j1").status, repository.get_job(session, "j1").n_done) == ("cancelled", 4)
+        assert repository.get_job(session, "j2").status == "deleted"
 
 
 def test_federation_rounds_are_replaced_when_recorded_again(registry_url: str) -> None:
