@@ -71,13 +71,12 @@ def find_saved_model(data_dir: Path, run_id: int | None = None) -> SavedModel:
     if run_id is None:
         return models[-1]
     chosen = [model for model in models if model.run_id == run_id]
-    if len(chosen) != 1:
-        problem = f"no model of run {run_id}" if not chosen else f"models of several runs numbered {run_id}"
-        raise InputError(
-            f"{data_dir} holds {problem}",
-            got=run_id,
-            expected="one of " + ", ".join(f"{m.run_id} ({m.run_name}: {m.folder})" for m in models),
-        )
+    if not chosen:
+        kept = ", ".join(f"{m.run_id} ({m.run_name})" for m in models)
+        raise InputError(f"{data_dir} holds no model of run {run_id}", expected=f"one of {kept}")
+    if len(chosen) > 1:  # run ids count per registry: two consortia may both have had a run 3
+        folders = ", ".join(str(m.folder) for m in chosen)
+        raise InputError(f"{data_dir} holds models of several runs numbered {run_id}: {folders}; move one aside")
     return chosen[0]
 
 
