@@ -129,13 +129,14 @@ def gain(
     architecture, per endpoint on its own held-out test fold. Runs at the partner; nothing leaves it.
 
     Writes gain.json, gain.md and gain.png beside the run's model."""
+    from fedadmet.config import get_settings
     from fedadmet.federated.gain import joining_gain, write_gain_report
     from fedadmet.federated.partner_model import find_saved_model
 
     try:
         model = find_saved_model(partner, run_id)
         console.print(f"run {model.run_id} ({model.run_name}): training the local-only model to compare ...")
-        result = joining_gain(partner, model)
+        result = joining_gain(partner, model, progress=get_settings().progress)
     except FedadmetError as exc:
         raise fail(str(exc)) from None
     table = Table("metric", "test compounds", "local only", "federated", "gain")

@@ -51,12 +51,12 @@ class JoiningGain:
         return asdict(self) | {"mean": {which: self.mean(which) for which in ("local", "federated", "gain")}}
 
 
-def joining_gain(data_dir: Path, model: SavedModel) -> JoiningGain:
+def joining_gain(data_dir: Path, model: SavedModel, progress: bool = False) -> JoiningGain:
     """Train the local-only model and score both on the test fold (seconds to minutes on a CPU)."""
     data = PartnerData.load(Path(data_dir))
     federated_net, federation = load_federated_net(model, data)
     epochs = federation.rounds * federation.local_epochs
-    local_net, _ = train_with_selection(data, federation, epochs)
+    local_net, _ = train_with_selection(data, federation, epochs, progress)
     local = score_tasks(data, predict_scaled(local_net, data.features), "test")
     federated = score_tasks(data, predict_scaled(federated_net, data.features), "test")
     endpoints = [

@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 import torch
 from sklearn.metrics import average_precision_score, r2_score
+from tqdm.auto import tqdm
 
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.federated.config import FederationConfig
@@ -220,12 +221,14 @@ def evaluate(net: MultitaskNet, data: PartnerData) -> dict[str, float]:
     return {"valid_score": mean_score(data, predictions, "valid"), "test_score": mean_score(data, predictions, "test")}
 
 
-def train_with_selection(data: PartnerData, config: FederationConfig, epochs: int) -> tuple[MultitaskNet, list[float]]:
+def train_with_selection(
+    data: PartnerData, config: FederationConfig, epochs: int, progress: bool = False
+) -> tuple[MultitaskNet, list[float]]:
     """Train alone for ``epochs`` and keep the epoch that scores best on the validation fold
     (the local-only and centralised baselines; the federation selects its round the same way)."""
     net = build_net(data.features.shape[1], data.tasks, config)
     best_score, best_state, curve = -np.inf, None, []
-    for epoch in range(epochs):
+    for epoch in tqdm(range(epochs), desc="local-only model", unit="epoch", disable=not progress):
         train_local(net, data, config, epochs=1, round_seed=epoch)
         score = mean_score(data, predict_scaled(net, data.features), "valid")
         curve.append(score)
