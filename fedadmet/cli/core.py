@@ -73,8 +73,10 @@ def predict(
 
     if partner is None and (key is not None or run is not None):
         raise fail("--key and --run go with --partner (a partner's federated model)")
-    if partner is not None and (model is not None or key is None):
-        raise fail("--partner needs --key (the consortium key file) and cannot be combined with --model")
+    if partner is not None and model is not None:
+        raise fail("--partner and --model each name the model to use; give one of them")
+    if partner is not None and key is None:
+        raise fail("--partner needs --key (the consortium key file the folder was prepared with)")
     to_stdout = str(output) == STDIO
     messages = errors if to_stdout else console  # standard output carries the table alone
     if not to_stdout and not output.name.lower().endswith((".csv", ".csv.gz")):

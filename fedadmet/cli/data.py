@@ -22,7 +22,7 @@ def data_qc(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the Markdown report here.")] = None,
 ) -> None:
     """Quality report: rejects with reasons, duplicates with conflicting labels, ranges and outliers."""
-    from fedadmet.data.catalogue import CATALOGUE
+    from fedadmet.data.catalogue import find_endpoint
     from fedadmet.data.loaders import read_table, table_from_frame
     from fedadmet.data.qc import qc_report
 
@@ -33,7 +33,7 @@ def data_qc(
                 f"{input_path.name} is a long assay table (endpoint, value, unit per row): its QC report is the "
                 "qc.md that `fedadmet data prepare` writes after converting units and aggregating replicates"
             )
-        labels = label or [c for c in frame.columns if c == "Y" or c in CATALOGUE]
+        labels = label or [c for c in frame.columns if c == "Y" or find_endpoint(str(c)) is not None]
         table = table_from_frame(frame, smiles_column or ("Drug" if "Drug" in frame else None), labels, input_path.name)
         report = qc_report(table, {labels[0]: endpoint} if endpoint and labels else None)
     except FedadmetError as exc:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from fedadmet.data.catalogue import CATALOGUE, Endpoint
+from fedadmet.data.catalogue import Endpoint, find_endpoint
 from fedadmet.data.loaders import MoleculeTable
 
 OUTLIER_ROBUST_Z = 5.0
@@ -102,7 +102,7 @@ def qc_report(table: MoleculeTable, endpoints: dict[str, str] | None = None) -> 
     ]  # 1-based data rows, as a person counts them
     counts = valid["smiles"].value_counts()
     summaries = [
-        _label_summary(valid, column, CATALOGUE.get(endpoints.get(column, column))) for column in table.label_columns
+        _label_summary(valid, column, find_endpoint(endpoints.get(column, column))) for column in table.label_columns
     ]
     return QCReport(
         source=table.source,

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from fedadmet.registry.tables import (
@@ -203,33 +203,51 @@ def list_jobs(session: Session, user_id: int | None, limit: int) -> list[Predict
     return list(session.scalars(query))
 
 
-def withdraw_job(session: Session, job_id: str) -> tuple[PredictionJob, bool] | None:
+def withdraw_job(session: Session, job_id: str) -> tuple[PredictionJob, str] | None:
     """Cancel an unfinished job, or mark a finished one's files deleted; None if there is no such job.
-    Also says whether a worker may be busy with it (it then removes the job's files itself)."""
-    job = session.get(PredictionJob, job_id, with_for_update=True)
+
+    Returns the job and the status it was withdrawn from ("queued" or "running": cancelled; "completed"
+    or "failed": deleted; a withdrawn status: nothing changed), decided by conditional UPDATEs, so that a
+    worker finishing the job at the same moment cannot be overwritten or overwrite it."""
+    job = session.get(PredictionJob, job_id, populate_existing=True)
     if job is None:
         return None
-    running = job.status == "running"
-    if job.status in ("queued", "running"):
-        job.status, job.message = "cancelled", f"cancelled by its owner after {job.n_done} of {job.n_rows} rows"
-    elif job.status in ("completed", "failed"):
-        job.status, job.message = "deleted", f"{job.status}; its files were deleted by its owner"
-    job.updated = utcnow()
-    return job, running
+    progress = f"after {job.n_done} of {job.n_rows} rows"
+    outcomes = {
+        "queued": ("cancelled", f"cancelled by its owner {progress}"),
+        "running": ("cancelled", f"cancelled by its owner {progress}"),
+        "completed": ("deleted", "completed; its files were deleted by its owner"),
+        "failed": ("deleted", f"failed ({job.message}); its files were deleted by its owner"),
+    }
+    for previous, (status, message) in outcomes.items():
+        if _update_where(session, job_id, PredictionJob.status == previous, status=status, message=message):
+            break
+    else:
+        previous = job.status  # withdrawn already
+    session.refresh(job)
+    return job, previous
 
 
 def update_job(session: Session, job_id: str, **changes: Any) -> bool:
     """Set progress or status fields of a job; ``status`` must be one of :data:`JOB_STATES`.
 
-    A job its owner withdrew stays as it is: False tells a worker still busy with it to stop."""
-    job = session.get(PredictionJob, job_id, with_for_update=True)
-    if job is None:
-        raise KeyError(f"no prediction job {job_id}")
-    if changes.get("status", job.status) not in JOB_STATES:
+    A job its owner withdrew stays as it is (one conditional UPDATE, whatever runs beside it): False
+    tells a worker still busy with it to stop."""
+    if changes.get("status", "queued") not in JOB_STATES:
         raise ValueError(f"unknown job status {changes['status']!r}")
-    if job.status in WITHDRAWN_JOB_STATES:
-        return False
-    for name, value in changes.items():
-        setattr(job, name, value)
-    job.updated = utcnow()
-    return True
+    if _update_where(session, job_id, PredictionJob.status.not_in(WITHDRAWN_JOB_STATES), **changes):
+        return True
+    if session.get(PredictionJob, job_id) is None:
+        raise KeyError(f"no prediction job {job_id}")
+    return False
+
+
+def _update_where(session: Session, job_id: str, condition: Any, **changes: Any) -> bool:
+    """Change the job only where ``condition`` holds, atomically; whether it did."""
+    statement = (
+        update(PredictionJob)
+        .where(PredictionJob.id == job_id, condition)
+        .values(**changes, updated=utcnow())
+        .execution_options(synchronize_session="fetch")
+    )
+    return session.execute(statement).rowcount == 1

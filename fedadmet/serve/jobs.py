@@ -52,6 +52,7 @@ class JobService:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._busy_with: str | None = None  # the job the worker thread is profiling
 
     # ------------------------------------------------------------------ requests
     def submit(
@@ -111,15 +112,15 @@ class JobService:
     def withdraw(self, job_id: str, user_id: int | None) -> PredictionJob | None:
         """Cancel the owner's unfinished job, or delete a finished one's files (upload, chunks, result).
 
-        A job the worker is busy with stops at its next chunk, and the worker then removes its files; any
-        other job's files go at once. The registry row stays, saying what happened."""
+        The job the worker is busy with stops at its next chunk, and the worker then removes its files (its
+        next registry update is refused); any other job's files go at once. The registry row stays."""
         if self.get(job_id, user_id) is None:
             return None
         with self.sessions.begin() as session:
             withdrawn = repository.withdraw_job(session, job_id)
         assert withdrawn is not None
-        job, running = withdrawn
-        if not running:
+        job, previous = withdrawn
+        if previous != "running" or self._busy_with != job_id:
             _discard(job.folder)
         return job
 
@@ -175,7 +176,11 @@ class JobService:
             unfinished = repository.jobs_in_state(session, "running", "queued")
         if not unfinished:
             return False
-        self.run_job(min(unfinished, key=_rows_left).id)  # stable: jobs_in_state gives the oldest first
+        self._busy_with = min(unfinished, key=_rows_left).id  # stable: jobs_in_state gives the oldest first
+        try:
+            self.run_job(self._busy_with)
+        finally:
+            self._busy_with = None
         return True
 
     def _shorter_job_waits(self, job_id: str, rows_left: int) -> bool:

@@ -125,6 +125,14 @@ def test_qc_reports_rejects_and_conflicts(tmp_path: Path) -> None:
     assert rows and all(line.endswith("|") for line in rows)  # Markdown rows are not wrapped at the terminal
 
 
+def test_qc_finds_label_columns_in_any_spelling_of_an_endpoint(tmp_path: Path) -> None:
+    path = tmp_path / "mine.csv"
+    path.write_text("smiles,herg,notes\nCCO,1,a\nCCN,0,b\nc1ccccc1,1,c\n")
+    result = runner.invoke(app, ["data", "qc", str(path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "| herg | hERG | classification | 3 |" in result.output  # the same columns train would use
+
+
 def test_endpoints_lists_the_catalogue() -> None:
     result = runner.invoke(app, ["endpoints"], env={"COLUMNS": "200"})
     assert result.exit_code == 0

@@ -71,6 +71,8 @@ def test_partner_model_needs_the_folder_key(partner: Path, tmp_path: Path) -> No
     assert "partner2's model of run 4 (consortium)" in result.output
     assert pd.read_csv(out)["Lipophilicity_AstraZeneca"].notna().all()
     assert "needs --key" in runner.invoke(app, command).output
+    both = runner.invoke(app, [*command, "--key", str(key_file), "--model", str(tmp_path)])
+    assert both.exit_code == 2 and "give one of them" in both.output
     assert "go with --partner" in runner.invoke(app, ["predict", str(source), "-o", str(out), "--run", "4"]).output
     missing_run = runner.invoke(app, [*command, "--key", str(key_file), "--run", "7"])
     assert missing_run.exit_code == 2 and "no model of run 7" in missing_run.output

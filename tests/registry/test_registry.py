@@ -105,17 +105,43 @@ def test_jobs_move_through_their_states(registry_url: str) -> None:
     # files are marked deleted, and neither changes again.
     with sessions.begin() as session:
         repository.update_job(session, "j2", status="completed", n_done=5)
-        cancelled, was_running = repository.withdraw_job(session, "j1")
-        assert (cancelled.status, was_running) == ("cancelled", True)
+        cancelled, previous = repository.withdraw_job(session, "j1")
+        assert (cancelled.status, previous) == ("cancelled", "running")
         assert cancelled.message == "cancelled by its owner after 4 of 10 rows"
-        deleted, _ = repository.withdraw_job(session, "j2")
-        assert (deleted.status, deleted.message) == ("deleted", "completed; its files were deleted by its owner")
+        deleted, previous = repository.withdraw_job(session, "j2")
+        assert (deleted.status, previous) == ("deleted", "completed")
+        assert deleted.message == "completed; its files were deleted by its owner"
+        assert repository.withdraw_job(session, "j2")[1] == "deleted"  # again: nothing changes
         assert repository.withdraw_job(session, "nope") is None
     with sessions.begin() as session:
         assert repository.update_job(session, "j1", n_done=6, status="running") is False
     with sessions() as session:
         assert (repository.get_job(session, "j1").status, repository.get_job(session, "j1").n_done) == ("cancelled", 4)
         assert repository.get_job(session, "j2").status == "deleted"
+
+
+def test_a_withdrawal_and_a_worker_update_at_the_same_moment_never_overwrite_each_other(registry_url: str) -> None:
+    """The worker read the job before its owner withdrew it, and writes after: the withdrawal stands. And a
+    job the worker completed just before the withdrawal is deleted, not cancelled as if still running."""
+    sessions = open_registry(registry_url)
+    with sessions.begin() as session:
+        repository.create_job(session, "w1", filename="a.csv", folder="/x", model_uri="/m", n_rows=10, user_id=None)
+        repository.create_job(session, "w2", filename="b.csv", folder="/y", model_uri="/m", n_rows=10, user_id=None)
+        repository.update_job(session, "w2", status="running")
+    with sessions.begin() as worker:
+        assert repository.get_job(worker, "w1").status == "queued"  # the worker holds a stale copy
+        with sessions.begin() as owner:
+            assert repository.withdraw_job(owner, "w1")[1] == "queued"
+        assert repository.update_job(worker, "w1", status="running") is False
+    with sessions.begin() as owner:
+        stale = repository.get_job(owner, "w2")
+        assert stale.status == "running"
+        with sessions.begin() as worker:
+            repository.update_job(worker, "w2", status="completed", n_done=10)
+        job, previous = repository.withdraw_job(owner, "w2")
+        assert (previous, job.status) == ("completed", "deleted")
+    with sessions() as session:
+        assert [repository.get_job(session, j).status for j in ("w1", "w2")] == ["cancelled", "deleted"]
 
 
 def test_federation_rounds_are_replaced_when_recorded_again(registry_url: str) -> None:

@@ -193,7 +193,9 @@ async function uploadBatch() {
     loadJobs();
     bar.hidden = false;
     cancel.hidden = false;
-    cancel.onclick = () => withdrawJob(job.id).catch((error) => { status.textContent = `${label}: ${error.message}`; });
+    cancel.onclick = () => {
+      if (confirm(`Cancel ${job.filename}?`)) withdrawJob(job.id).catch((error) => { status.textContent = `${label}: ${error.message}`; });
+    };
     while (isActive(job)) {
       bar.value = job.progress;
       status.className = "status";
