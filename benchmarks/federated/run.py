@@ -25,7 +25,6 @@ import torch
 
 from benchmarks.federated.consortium import all_measurements, split_into_partners
 from fedadmet.data.assay import Measurements
-from fedadmet.federated.client_app import partner_model_folder
 from fedadmet.federated.config import FederationConfig, PrivacyConfig
 from fedadmet.federated.partner_model import SavedModel, load_federated_net
 from fedadmet.federated.prepare import prepare_partner
@@ -84,7 +83,7 @@ def attack_tpr_at_fpr(net: MultitaskNet, data: PartnerData, fpr: float = 0.01, s
 
 
 def load_partner_model(folder: Path, run: FederationRun, data: PartnerData) -> MultitaskNet:
-    return load_federated_net(SavedModel(run.name, run.id, partner_model_folder(folder, run.name, run.id)), data)[0]
+    return load_federated_net(SavedModel(folder, run.name, run.id), data)[0]
 
 
 def federate(folders: list[Path], work: Path, config: FederationConfig, name: str) -> tuple[FederationRun, float]:

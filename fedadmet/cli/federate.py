@@ -130,7 +130,7 @@ def gain(
 
     Writes gain.json, gain.md and gain.png beside the run's model."""
     from fedadmet.config import get_settings
-    from fedadmet.federated.gain import joining_gain, write_gain_report
+    from fedadmet.federated.gain import format_score, joining_gain, write_gain_report
     from fedadmet.federated.partner_model import find_saved_model
 
     try:
@@ -139,16 +139,15 @@ def gain(
         result = joining_gain(partner, model, progress=get_settings().progress)
     except FedadmetError as exc:
         raise fail(str(exc)) from None
-    table = Table("metric", "test compounds", "local only", "federated", "gain")
-    table.columns.insert(0, Column("endpoint", overflow="fold"))
+    table = Table(Column("endpoint", overflow="fold"), "metric", "test compounds", "local only", "federated", "gain")
     for row in result.endpoints:
         table.add_row(
-            row.endpoint, row.metric, str(row.test_compounds), _score(row.local), _score(row.federated),
-            _score(row.gain, signed=True),
+            row.endpoint, row.metric, str(row.test_compounds), format_score(row.local), format_score(row.federated),
+            format_score(row.gain, signed=True),
         )  # fmt: skip
     table.add_row(
-        "mean", "", "", _score(result.mean("local")), _score(result.mean("federated")),
-        _score(result.mean("gain"), signed=True), style="bold",
+        "mean", "", "", format_score(result.mean("local")), format_score(result.mean("federated")),
+        format_score(result.mean("gain"), signed=True), style="bold",
     )  # fmt: skip
     console.print(table)
     paths = write_gain_report(result, model.folder)
@@ -165,10 +164,6 @@ def _privacy(run: FederationRun, brief: bool = False) -> str:
         return "on" if epsilon is None else f"ε {epsilon:.2f}"
     spent = "ε known when the run completes" if epsilon is None else f"ε {epsilon:.2f} at δ {privacy['delta']:g}"
     return f"DP on: σ {privacy['noise_multiplier']}, clip {privacy['clipping_norm']}, {spent}"
-
-
-def _score(value: float | None, signed: bool = False) -> str:
-    return "not scored" if value is None else f"{value:+.3f}" if signed else f"{value:.3f}"
 
 
 def _print_run(run: FederationRun) -> None:

@@ -186,9 +186,10 @@ CATALOGUE: dict[str, Endpoint] = {e.name: e for e in ENDPOINTS}
 TDC_BENCHMARK_ENDPOINTS: dict[str, Endpoint] = {e.tdc_benchmark: e for e in ENDPOINTS if e.tdc_benchmark}
 
 
-def name_key(name: str) -> str:
-    """Endpoint names as people vary them: case, spaces, ``_`` and ``-`` ignored (``herg``, ``Caco2 Wang``)."""
-    return re.sub(r"[\s_-]", "", name).lower()
+def name_key(name: object) -> str:
+    """Names as people vary them, for endpoints and columns alike: case, spaces, ``_`` and ``-`` ignored
+    (``herg``, ``Caco2 Wang``, ``IsomericSMILES``, ``canonical smiles``)."""
+    return re.sub(r"[\s_-]", "", str(name)).lower()
 
 
 _BY_KEY: dict[str, Endpoint] = {name_key(e.name): e for e in ENDPOINTS} | {

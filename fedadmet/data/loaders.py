@@ -22,6 +22,7 @@ import pandas as pd
 from rdkit import Chem
 
 from fedadmet.chem.standardize import Reject, standardize_many
+from fedadmet.data.catalogue import name_key
 from fedadmet.exceptions import InputError, TooLargeError
 
 SD_PROBLEM_COLUMN = "sd_problem"
@@ -150,21 +151,16 @@ def _sniff_delimiter(text: str) -> str:
     return max([",", "\t", ";"], key=header.count)
 
 
-def _column_key(name: object) -> str:
-    """Column names as people vary them: ``SMILES``, ``Smiles``, ``IsomericSMILES``, ``canonical smiles``."""
-    return re.sub(r"[\s_-]", "", str(name)).lower()
-
-
 def find_smiles_column(frame: pd.DataFrame, requested: str | None = None) -> str:
     """The SMILES column: the requested one, or the first usual name present."""
     if requested is not None:
         if requested not in frame.columns:
             raise InputError(f"column {requested!r} not found", got=list(frame.columns), expected="a SMILES column")
         return requested
-    by_key = {_column_key(column): column for column in reversed(frame.columns)}  # the first of equal keys wins
+    by_key = {name_key(column): column for column in reversed(frame.columns)}  # the first of equal keys wins
     for candidate in SMILES_COLUMN_CANDIDATES:
-        if _column_key(candidate) in by_key:
-            return by_key[_column_key(candidate)]
+        if name_key(candidate) in by_key:
+            return by_key[name_key(candidate)]
     first = str(frame.columns[0]) if len(frame.columns) else ""
     if first and Chem.MolFromSmiles(first) is not None and not first.isalpha():
         raise InputError(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -46,6 +47,7 @@ HEADS_RECORD, BEST_SCORE, BYTES_SENT = "fedadmet.heads", "fedadmet.best_score", 
 PARTNER_FAILED = "fedadmet partner"  # marks a partner's error reply: "fedadmet partner <name>: <reason>"
 # A partner's best model of each run: MODEL_ROOT/<run name>/run-<id>/ in its prepared folder.
 MODEL_ROOT, WEIGHTS_FILE, FEDERATION_FILE = "federated_model", "weights.safetensors", "federation.json"
+PROVENANCE_FILE = "provenance.json"  # when the model was kept, and from which prepared labels
 LOCAL_PATH = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?[/\\][^\s'\",;:)]+")
 
 
@@ -186,11 +188,13 @@ def make_client_app(partner_dirs: Sequence[Path] = (), require_secagg: bool = Tr
         load_arrays(net, dict(zip(names, parameters_to_ndarrays(instruction.parameters), strict=True)), shared=True)
         scores = evaluate(net, data)
         run_name, run_id = str(instruction.config["run-name"]), int(instruction.config["run-id"])
-        folder = partner_model_folder(Path(_node_folder(context, partner_dirs)), run_name, run_id)
-        best = context.state.config_records.get(BEST_SCORE) or ConfigRecord(_saved_scores(folder))
+        data_dir = Path(_node_folder(context, partner_dirs))
+        best = context.state.config_records.get(BEST_SCORE)
+        if best is None:
+            best = ConfigRecord(_saved_scores(partner_model_folder(data_dir, run_name, run_id)))
         if scores["valid_score"] > float(best["valid_score"]):
             context.state.config_records[BEST_SCORE] = ConfigRecord(scores)
-            _save_partner_model(folder, net, scores, federation)
+            keep_partner_model(data_dir, run_name, run_id, net, scores, federation)
         shared = agreed(context, data.name, {**scores, "bytes_sent": _take_bytes_sent(context)})
         result = EvaluateRes(
             status=Status(Code.OK, "ok"),
@@ -231,15 +235,24 @@ def _saved_scores(folder: Path) -> dict[str, float]:
         return {"valid_score": -np.inf}
 
 
-def _save_partner_model(folder: Path, net: object, scores: dict[str, float], federation: FederationConfig) -> None:
-    """The partner's own best model so far (shared trunk + private heads), kept in its prepared folder with
-    the run's settings, so that the partner can rebuild it and train a local-only model to compare."""
+def keep_partner_model(
+    data_dir: Path, run_name: str, run_id: int, net: object, scores: dict[str, float], federation: FederationConfig
+) -> Path:
+    """Keep the partner's best model so far (shared trunk + private heads) in its prepared folder, with the
+    run's settings and the prepared labels it was trained on (their scaling is the model's), so that the
+    partner can use it and compare it with a local-only model."""
     from fedadmet.federated.task import private_arrays, shared_arrays
 
+    folder = partner_model_folder(data_dir, run_name, run_id)
     folder.mkdir(parents=True, exist_ok=True)
     save_file(shared_arrays(net) | private_arrays(net), str(folder / WEIGHTS_FILE))  # type: ignore[arg-type]
     (folder / FEDERATION_FILE).write_text(federation.model_dump_json(indent=2))
+    from fedadmet.federated.prepare import recorded_manifest
+
+    provenance = {"saved": time.time(), "labels_sha256": recorded_manifest(data_dir)["files"]["labels.npz"]}
+    (folder / PROVENANCE_FILE).write_text(json.dumps(provenance))
     (folder / "scores.json").write_text(json.dumps(scores))
+    return folder
 
 
 app = make_client_app()

@@ -78,10 +78,12 @@ def _scored_compounds(data: PartnerData, task: int) -> int:
     return int(len(labelled) if data.is_classification[task] else (data.relations[labelled, task] == 0).sum())
 
 
-def markdown(gain: JoiningGain) -> str:
-    def cell(value: float | None, signed: bool = False) -> str:
-        return "–" if value is None else f"{value:+.3f}" if signed else f"{value:.3f}"
+def format_score(value: float | None, signed: bool = False) -> str:
+    """A score to three decimals (a gain with its sign); "–" where it could not be scored."""
+    return "–" if value is None else f"{value:+.3f}" if signed else f"{value:.3f}"
 
+
+def markdown(gain: JoiningGain) -> str:
     lines = [
         f"# What joining gained: {gain.partner}, run {gain.run_id} ({gain.run_name})",
         "",
@@ -93,12 +95,12 @@ def markdown(gain: JoiningGain) -> str:
     ]
     for e in gain.endpoints:
         lines.append(
-            f"| {e.endpoint} | {e.metric} | {e.test_compounds} | {cell(e.local)} | {cell(e.federated)} "
-            f"| {cell(e.gain, signed=True)} |"
+            f"| {e.endpoint} | {e.metric} | {e.test_compounds} | {format_score(e.local)} | {format_score(e.federated)} "
+            f"| {format_score(e.gain, signed=True)} |"
         )
     lines.append(
-        f"| **mean** | | | {cell(gain.mean('local'))} | {cell(gain.mean('federated'))} "
-        f"| **{cell(gain.mean('gain'), signed=True)}** |"
+        f"| **mean** | | | {format_score(gain.mean('local'))} | {format_score(gain.mean('federated'))} "
+        f"| **{format_score(gain.mean('gain'), signed=True)}** |"
     )
     unscored = [e.endpoint for e in gain.endpoints if e.gain is None]
     if unscored:

@@ -11,10 +11,12 @@ Platt scaling and split-conformal intervals on its validation fold, and the appl
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,10 +28,16 @@ from fedadmet.chem.featurizers import FeatureSet, MorganCountFeaturizer, default
 from fedadmet.config import get_settings
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.exceptions import ArtifactError, InputError
-from fedadmet.federated.client_app import FEDERATION_FILE, MODEL_ROOT, WEIGHTS_FILE
+from fedadmet.federated.client_app import (
+    FEDERATION_FILE,
+    MODEL_ROOT,
+    PROVENANCE_FILE,
+    WEIGHTS_FILE,
+    partner_model_folder,
+)
 from fedadmet.federated.config import ConsortiumConfig, FederationConfig
 from fedadmet.federated.keys import key_id
-from fedadmet.federated.prepare import consortium_transform, read_manifest
+from fedadmet.federated.prepare import consortium_transform, recorded_manifest
 from fedadmet.federated.task import VALID_FOLD, PartnerData, build_net, predict_scaled
 from fedadmet.models.admet_model import RawPrediction
 from fedadmet.models.calibration import Calibration, fit_calibration, report
@@ -44,20 +52,37 @@ _RUN_FOLDER = re.compile(r"run-(\d+)")
 class SavedModel:
     """A partner's best model of one run, as the ClientApp kept it in the partner's folder."""
 
+    data_dir: Path  # the prepared folder it was kept in
     run_name: str
     run_id: int
-    folder: Path
+
+    @property
+    def folder(self) -> Path:
+        return partner_model_folder(self.data_dir, self.run_name, self.run_id)
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """When it was kept and from which prepared labels; empty for models kept before this was recorded."""
+        try:
+            return dict(json.loads((self.folder / PROVENANCE_FILE).read_text()))
+        except (OSError, ValueError, TypeError):
+            return {}
+
+    @property
+    def saved(self) -> float:
+        """When the model was kept (the file time where that was not recorded: copies may change it)."""
+        return float(self.provenance.get("saved") or (self.folder / WEIGHTS_FILE).stat().st_mtime)
 
 
 def saved_models(data_dir: Path) -> list[SavedModel]:
-    """Every run this partner kept a model of, the most recently written last (run ids count per
-    registry, so a partner of several consortia may hold the same id twice)."""
+    """Every run this partner kept a model of, the most recently kept last (run ids count per registry,
+    so a partner of several consortia may hold the same id twice)."""
     found = []
-    for weights in sorted(Path(data_dir).glob(f"{MODEL_ROOT}/*/run-*/{WEIGHTS_FILE}"), key=lambda p: p.stat().st_mtime):
+    for weights in Path(data_dir).glob(f"{MODEL_ROOT}/*/run-*/{WEIGHTS_FILE}"):
         match = _RUN_FOLDER.fullmatch(weights.parent.name)
         if match:
-            found.append(SavedModel(weights.parent.parent.name, int(match.group(1)), weights.parent))
-    return found
+            found.append(SavedModel(Path(data_dir), weights.parent.parent.name, int(match.group(1))))
+    return sorted(found, key=lambda model: model.saved)
 
 
 def find_saved_model(data_dir: Path, run_id: int | None = None) -> SavedModel:
@@ -92,6 +117,13 @@ def load_federated_net(model: SavedModel, data: PartnerData) -> tuple[MultitaskN
         ) from None
     except ValueError as exc:
         raise ArtifactError(f"{model.folder / FEDERATION_FILE} cannot be read: {exc}") from None
+    kept_from = model.provenance.get("labels_sha256")
+    if kept_from is not None and kept_from != recorded_manifest(model.data_dir)["files"]["labels.npz"]:
+        raise ArtifactError(
+            f"{model.data_dir} was prepared again since run {model.run_id}: the labels (and so the scaling) its "
+            "model was trained with are not this folder's any more; take part in a new run, or use the folder "
+            "as it was prepared then"
+        )
     net = build_net(data.features.shape[1], data.tasks, federation)
     arrays = load_file(str(model.folder / WEIGHTS_FILE))
     try:
@@ -150,9 +182,9 @@ def partner_predictor(data_dir: Path, key: bytes, run_id: int | None = None) -> 
     """The partner's kept model of run ``run_id`` (default: the latest), ready to predict; ``key`` is the
     consortium key the folder was prepared with."""
     data_dir = Path(data_dir)
-    manifest = read_manifest(data_dir, key_id(key))
+    data = PartnerData.load(data_dir, key_id(key))  # checks the folder's files and that it is this key's
+    manifest = recorded_manifest(data_dir)
     saved = find_saved_model(data_dir, run_id)
-    data = PartnerData.load(data_dir)
     net, _ = load_federated_net(saved, data)
     cache = get_settings().feature_cache_dir  # the reference set's and the partner's compounds' features
     keyed, _ = consortium_transform(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -227,6 +228,11 @@ def prepare_partner(
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def recorded_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest as written, without checking the files again (for a folder read_manifest has passed)."""
+    return dict(json.loads((Path(folder) / "manifest.json").read_text()))
 
 
 def read_manifest(folder: Path, expected_key_id: str | None = None) -> dict[str, object]:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from fedadmet.cli import app
 from fedadmet.exceptions import ArtifactError, InputError
-from fedadmet.federated.client_app import _save_partner_model, partner_model_folder
+from fedadmet.federated.client_app import keep_partner_model
 from fedadmet.federated.config import FederationConfig
 from fedadmet.federated.gain import joining_gain
 from fedadmet.federated.partner_model import find_saved_model, saved_models
@@ -27,9 +27,7 @@ def keep_model(folder: Path, run_name: str, run_id: int) -> Path:
     that did not help, so the local-only model must beat it."""
     data = PartnerData.load(folder)
     net = build_net(data.features.shape[1], data.tasks, FEDERATION)
-    model_folder = partner_model_folder(folder, run_name, run_id)
-    _save_partner_model(model_folder, net, {"valid_score": 0.0, "test_score": 0.0}, FEDERATION)
-    return model_folder
+    return keep_partner_model(folder, run_name, run_id, net, {"valid_score": 0.0, "test_score": 0.0}, FEDERATION)
 
 
 def test_gain_scores_both_models_per_endpoint_and_writes_a_report(partner_dirs: list[Path], tmp_path: Path) -> None:
@@ -72,6 +70,20 @@ def test_gain_names_what_is_missing(partner_dirs: list[Path], tmp_path: Path) ->
         joining_gain(partner, find_saved_model(partner, 3))
     result = runner.invoke(app, ["federate", "gain", str(partner), "--run", "9"])
     assert result.exit_code == 2 and "no model of run 9" in result.output
+
+
+def test_the_latest_run_is_the_one_kept_last_and_a_re_prepared_folder_is_refused(
+    partner_dirs: list[Path], tmp_path: Path
+) -> None:
+    partner = shutil.copytree(partner_dirs[1], tmp_path / "partner1")
+    keep_model(partner, "consortium", 5)
+    latest = keep_model(partner, "another-consortium", 2)  # run ids count per registry: kept last, not highest
+    assert (find_saved_model(partner).run_name, find_saved_model(partner).run_id) == ("another-consortium", 2)
+
+    provenance = json.loads((latest / "provenance.json").read_text())
+    (latest / "provenance.json").write_text(json.dumps(provenance | {"labels_sha256": "0" * 64}))
+    with pytest.raises(ArtifactError, match="was prepared again since run 2"):
+        joining_gain(partner, find_saved_model(partner, 2))
 
 
 def test_two_runs_with_one_number_are_named_not_guessed(partner_dirs: list[Path], tmp_path: Path) -> None:

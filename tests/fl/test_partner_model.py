@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -15,10 +16,10 @@ from fedadmet.chem.compute import compute_features
 from fedadmet.chem.featurizers import default_feature_set
 from fedadmet.cli import app
 from fedadmet.exceptions import InputError
-from fedadmet.federated.client_app import _save_partner_model, partner_model_folder
+from fedadmet.federated.client_app import keep_partner_model
 from fedadmet.federated.config import FederationConfig
 from fedadmet.federated.partner_model import partner_predictor
-from fedadmet.federated.task import PartnerData, train_with_selection
+from fedadmet.federated.task import PartnerData, predict_scaled, train_with_selection
 from tests.fl.partners import TEST_KEY
 
 runner = CliRunner()
@@ -30,7 +31,7 @@ def partner(partner_dirs: list[Path], tmp_path_factory: pytest.TempPathFactory) 
     """A partner folder holding a kept model (trained alone here: what matters is how it is used)."""
     folder = shutil.copytree(partner_dirs[2], tmp_path_factory.mktemp("kept") / "partner2")
     net, _ = train_with_selection(PartnerData.load(folder), FEDERATION, FEDERATION.rounds)
-    _save_partner_model(partner_model_folder(folder, "consortium", 4), net, {"valid_score": 0.5}, FEDERATION)
+    keep_partner_model(folder, "consortium", 4, net, {"valid_score": 0.5}, FEDERATION)
     return folder
 
 
@@ -55,6 +56,16 @@ def test_new_molecules_are_keyed_exactly_as_the_partner_data_was(partner: Path) 
     raw = compute_features(forms, default_feature_set(), progress=False)
     stored = np.load(partner / "features.npy")[:25]
     np.testing.assert_array_equal(predictor.keyed(raw), stored)
+    # Regression values are the network's output brought back to the endpoint's scale with the statistics
+    # of the partner's training folds, computed here from the stored labels.
+    labels = np.load(partner / "labels.npz")
+    tasks = [t["name"] for t in json.loads((partner / "manifest.json").read_text())["tasks"]]
+    column = labels["values"][labels["folds"] > 1, tasks.index("Lipophilicity_AstraZeneca")].astype(np.float32)
+    j = predictor.endpoints.index("Lipophilicity_AstraZeneca")
+    output = predict_scaled(predictor.net, stored.astype(np.float32))[:, j].astype(np.float64)
+    expected = output * np.nanstd(column) + np.nanmean(column)
+    profiled = predict(forms, model=predictor)["Lipophilicity_AstraZeneca"].to_numpy()
+    np.testing.assert_allclose(profiled, expected, rtol=1e-5)  # logD has no transform and no bounds
 
 
 def test_partner_model_needs_the_folder_key(partner: Path, tmp_path: Path) -> None:
