@@ -31,6 +31,10 @@ def simulate(partner_dirs: Sequence[Path], settings: RunSettings, require_secagg
     before anything runs."""
     if len(partner_dirs) < 2:
         raise InputError("a federation needs at least two partners", got=[str(p) for p in partner_dirs])
+    resolved = [str(Path(p).resolve()) for p in partner_dirs]
+    if len(set(resolved)) < len(resolved):  # one partner would count twice (SecAgg+'s minimum, the weights)
+        repeated = sorted({folder for folder in resolved if resolved.count(folder) > 1})
+        raise InputError("the same partner folder is given more than once", got=repeated)
     manifests = {str(p): read_manifest(p) for p in partner_dirs}
     idle = [str(m["partner"]) for m in manifests.values() if not any(t["trainable"] for t in m["tasks"])]
     if idle:

@@ -171,6 +171,8 @@ def test_failing_bookkeeping_fails_the_run_with_its_reason(
 def test_partner_sets_that_cannot_federate_are_refused_up_front(partner_dirs: list[Path], tmp_path: Path) -> None:
     with pytest.raises(InputError, match="--no-secagg"):
         simulate(partner_dirs[:2], settings(tmp_path, rounds=1))
+    with pytest.raises(InputError, match="the same partner folder is given more than once"):
+        simulate([partner_dirs[0], partner_dirs[0] / ".", partner_dirs[1]], settings(tmp_path, rounds=1))
     twin = shutil.copytree(partner_dirs[0], tmp_path / "twin")
     with pytest.raises(InputError, match="same partner name"):
         simulate([partner_dirs[0], twin, partner_dirs[1]], settings(tmp_path, rounds=1))
