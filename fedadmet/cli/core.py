@@ -52,7 +52,7 @@ def predict(
         Path | None, typer.Option(help="With --partner: the consortium key file it was prepared with.")
     ] = None,
     run: Annotated[
-        int | None, typer.Option(min=1, help="With --partner: the run whose model to use [default: the latest].")
+        int | None, typer.Option(min=1, help="With --partner: the run whose model to use (default: the latest).")
     ] = None,
 ) -> None:
     """Predict every endpoint with uncertainty, applicability domain and structural alerts.

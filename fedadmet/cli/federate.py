@@ -46,13 +46,13 @@ def simulate_command(
     dp: Annotated[bool, typer.Option(help="Differential privacy: clip each update and add Gaussian noise.")] = False,
     noise_multiplier: Annotated[float, typer.Option(help="DP noise multiplier σ.")] = 0.5,
     run_name: Annotated[
-        str | None, typer.Option(help="Name of the run in the registry [default: simulation; resumed: its own].")
+        str | None, typer.Option(help="Name of the run in the registry (default: simulation; resumed: its own).")
     ] = None,
     resume: Annotated[
         int | None, typer.Option(min=1, help="Carry on this registry run from its last checkpoint.")
     ] = None,
     checkpoint_dir: Annotated[
-        Path | None, typer.Option(help="Where each run keeps its checkpoints, in run-<id> [default: HOME/federation].")
+        Path | None, typer.Option(help="Where each run keeps its checkpoints, in run-<id> (default: HOME/federation).")
     ] = None,
 ) -> None:
     """Run a federation on this machine with Flower's simulation engine (one SuperNode per partner).
@@ -122,7 +122,7 @@ def status(
 def gain(
     partner: Annotated[Path, typer.Argument(help="This partner's prepared folder (it holds its federated models).")],
     run_id: Annotated[
-        int | None, typer.Option("--run", min=1, help="Run to assess [default: the latest this partner took part in].")
+        int | None, typer.Option("--run", min=1, help="Run to assess (default: the latest this partner took part in).")
     ] = None,
 ) -> None:
     """What joining gained for this partner: its federated model against a local-only model of the same

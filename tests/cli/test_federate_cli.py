@@ -187,3 +187,17 @@ def status_output(*run_id: int) -> str:
     result = runner.invoke(app, ["federate", "status", *map(str, run_id)], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     return result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "text"),
+    [
+        (["federate", "simulate"], "(default: simulation; resumed: its own)"),
+        (["federate", "gain"], "(default: the latest this partner took part in)"),
+        (["predict"], "the run whose model to use (default: the latest)"),
+    ],
+)
+def test_option_help_keeps_its_defaults(command: list[str], text: str) -> None:
+    """Rich reads "[default: ...]" as markup and drops it: help must not lose what the default is."""
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "250"})
+    assert text in " ".join(result.output.replace("│", " ").split())
