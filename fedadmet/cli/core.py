@@ -190,7 +190,8 @@ def train(
                 console.print(f"  {file}: {column} → {name}", highlight=False)
             for file, columns in files.ignored.items():
                 console.print(f"  {file}: ignored column(s) {', '.join(columns)} (use --label to train on one)")
-        console.print(f"training on {len(frames)} endpoints, {sum(len(f) for f in frames.values())} labelled rows")
+        endpoints = f"{len(frames)} endpoint{'' if len(frames) == 1 else 's'}"
+        console.print(f"training on {endpoints}, {sum(len(f) for f in frames.values())} labelled rows")
         config = ModelConfig(seed=seed)
         if gbm_iterations is not None:
             config = config.model_copy(update={"gbm": GBMConfig(iterations=gbm_iterations)})

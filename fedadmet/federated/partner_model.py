@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
+from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
 from fedadmet.chem.compute import compute_features
@@ -87,6 +88,8 @@ def saved_models(data_dir: Path) -> list[SavedModel]:
 
 def find_saved_model(data_dir: Path, run_id: int | None = None) -> SavedModel:
     """The model of run ``run_id``, or of the latest run when none is named; errors list what exists."""
+    if not Path(data_dir).is_dir():
+        raise InputError(f"no folder {data_dir}", expected="this partner's prepared folder")
     models = saved_models(data_dir)
     if not models:
         raise InputError(
@@ -111,9 +114,9 @@ def load_federated_net(model: SavedModel, data: PartnerData) -> tuple[MultitaskN
         federation = FederationConfig.model_validate_json((model.folder / FEDERATION_FILE).read_text())
     except FileNotFoundError:
         raise ArtifactError(
-            f"{model.folder} has no {FEDERATION_FILE}: the model was kept by an older fedadmet that did not record "
-            "the run's settings, so a local-only model of the same architecture cannot be trained; "
-            "take part in a new run"
+            f"{model.folder} has no {FEDERATION_FILE}: the model of run {model.run_id} was kept by an older fedadmet "
+            "that did not record the run's settings, so it cannot be rebuilt; use a newer run (--run) or take part "
+            "in a new one"
         ) from None
     except ValueError as exc:
         raise ArtifactError(f"{model.folder / FEDERATION_FILE} cannot be read: {exc}") from None
@@ -125,14 +128,21 @@ def load_federated_net(model: SavedModel, data: PartnerData) -> tuple[MultitaskN
             "as it was prepared then"
         )
     net = build_net(data.features.shape[1], data.tasks, federation)
-    arrays = load_file(str(model.folder / WEIGHTS_FILE))
+    try:
+        arrays = load_file(str(model.folder / WEIGHTS_FILE))
+    except (OSError, SafetensorError) as exc:
+        raise ArtifactError(f"the model file of run {model.run_id} is damaged or unreadable ({exc})") from None
+    kept_endpoints = sorted({name.split(".")[1] for name in arrays if name.startswith("heads.")})
+    if kept_endpoints != sorted(data.tasks):
+        raise ArtifactError(
+            f"the model of run {model.run_id} predicts {kept_endpoints}, this folder's endpoints are "
+            f"{sorted(data.tasks)}: was the data prepared again since?"
+        )
     try:
         net.load_state_dict({name: torch.as_tensor(value) for name, value in arrays.items()})
     except RuntimeError as exc:
-        raise ArtifactError(
-            f"{model.folder} does not fit this folder's endpoints {data.tasks}: was the data prepared again "
-            f"since run {model.run_id}? ({str(exc).splitlines()[0]})"
-        ) from None
+        problem = next((line.strip() for line in str(exc).splitlines()[1:] if line.strip()), str(exc))
+        raise ArtifactError(f"the model of run {model.run_id} does not fit this folder: {problem}") from None
     return net, federation
 
 
@@ -145,12 +155,12 @@ class PartnerPredictor:
     partner: str
     endpoints: list[str]
     feature_set: FeatureSet
-    net: MultitaskNet
-    keyed: Callable[[np.ndarray], np.ndarray]  # raw feature rows -> the consortium's keyed rows
-    target_mean: np.ndarray
-    target_std: np.ndarray
-    calibration: dict[str, Calibration]
-    domain: ApplicabilityDomain
+    net: MultitaskNet = field(repr=False)
+    keyed: Callable[[np.ndarray], np.ndarray] = field(repr=False)  # raw feature rows -> the keyed rows
+    target_mean: np.ndarray = field(repr=False)
+    target_std: np.ndarray = field(repr=False)
+    calibration: dict[str, Calibration] = field(repr=False)
+    domain: ApplicabilityDomain = field(repr=False)
 
     def predict_features(self, features: np.ndarray) -> RawPrediction:
         """Predictions for raw feature rows of :attr:`feature_set` (keyed here, as the partner's data was)."""
@@ -178,10 +188,17 @@ def _model_scale(
     return outputs
 
 
-def partner_predictor(data_dir: Path, key: bytes, run_id: int | None = None) -> PartnerPredictor:
+def partner_predictor(data_dir: Path, key: bytes | str, run_id: int | None = None) -> PartnerPredictor:
     """The partner's kept model of run ``run_id`` (default: the latest), ready to predict; ``key`` is the
-    consortium key the folder was prepared with."""
+    consortium key the folder was prepared with (bytes, or the hex text of a key file)."""
     data_dir = Path(data_dir)
+    if isinstance(key, str):
+        try:
+            key = bytes.fromhex(key.strip())
+        except ValueError:
+            raise InputError(
+                "the key is not hex text", expected="the key's bytes, or its hex as in the key file"
+            ) from None
     data = PartnerData.load(data_dir, key_id(key))  # checks the folder's files and that it is this key's
     manifest = recorded_manifest(data_dir)
     saved = find_saved_model(data_dir, run_id)

@@ -239,6 +239,8 @@ def read_manifest(folder: Path, expected_key_id: str | None = None) -> dict[str,
     """The manifest of a prepared folder after checking files, hashes and key; errors say what is wrong."""
     folder = Path(folder)
     path = folder / "manifest.json"
+    if not folder.is_dir():
+        raise PreparedDataError(f"no folder {folder}", expected="a folder written by `fedadmet data prepare`")
     if not path.is_file():
         raise PreparedDataError(f"{folder} is not a prepared folder: manifest.json missing")
     try:
@@ -254,7 +256,8 @@ def read_manifest(folder: Path, expected_key_id: str | None = None) -> dict[str,
             raise PreparedDataError(f"{folder / name} was changed after preparation (hash mismatch)")
     if expected_key_id is not None and manifest["key_id"] != expected_key_id:
         raise PreparedDataError(
-            f"{folder} was prepared with another consortium key", got=manifest["key_id"], expected=expected_key_id
+            f"{folder} was prepared with another consortium key (id {manifest['key_id']}) than the one given "
+            f"(id {expected_key_id})"
         )
     if manifest["feature_signature"] != default_feature_set().signature:
         raise PreparedDataError(f"{folder} was prepared with another feature pipeline; prepare it again")

@@ -212,7 +212,7 @@ def withdraw_job(session: Session, job_id: str) -> tuple[PredictionJob, str] | N
     job = session.get(PredictionJob, job_id, populate_existing=True)
     if job is None:
         return None
-    progress = f"after {job.n_done} of {job.n_rows} rows"
+    progress = f"after {job.n_done} of {job.n_rows} rows" if job.n_done else "before it started"
     outcomes = {
         "queued": ("cancelled", f"cancelled by its owner {progress}"),
         "running": ("cancelled", f"cancelled by its owner {progress}"),

@@ -15,11 +15,11 @@ from fedadmet import predict
 from fedadmet.chem.compute import compute_features
 from fedadmet.chem.featurizers import default_feature_set
 from fedadmet.cli import app
-from fedadmet.exceptions import InputError
+from fedadmet.exceptions import ArtifactError, InputError
 from fedadmet.federated.client_app import keep_partner_model
 from fedadmet.federated.config import FederationConfig
 from fedadmet.federated.partner_model import partner_predictor
-from fedadmet.federated.task import PartnerData, predict_scaled, train_with_selection
+from fedadmet.federated.task import PartnerData, build_net, predict_scaled, train_with_selection
 from tests.fl.partners import TEST_KEY
 
 runner = CliRunner()
@@ -87,3 +87,20 @@ def test_partner_model_needs_the_folder_key(partner: Path, tmp_path: Path) -> No
     assert "go with --partner" in runner.invoke(app, ["predict", str(source), "-o", str(out), "--run", "4"]).output
     missing_run = runner.invoke(app, [*command, "--key", str(key_file), "--run", "7"])
     assert missing_run.exit_code == 2 and "no model of run 7" in missing_run.output
+
+
+def test_a_damaged_or_foreign_kept_model_is_refused_in_one_line(partner: Path, tmp_path: Path) -> None:
+    copy = shutil.copytree(partner, tmp_path / "copy")
+    assert partner_predictor(copy, TEST_KEY.hex()).saved.run_id == 4  # the key as the hex text of a key file
+    with pytest.raises(InputError, match="not hex text"):
+        partner_predictor(copy, "not a key")
+    other = build_net(PartnerData.load(copy).features.shape[1], ["hERG"], FEDERATION)
+    keep_partner_model(copy, "consortium", 5, other, {"valid_score": 0.5}, FEDERATION)
+    with pytest.raises(ArtifactError, match=r"run 5 predicts \['hERG'\], this folder's endpoints are"):
+        partner_predictor(copy, TEST_KEY, 5)
+    weights = copy / "federated_model" / "consortium" / "run-4" / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ArtifactError, match="model file of run 4 is damaged or unreadable"):
+        partner_predictor(copy, TEST_KEY, 4)
+    with pytest.raises(InputError, match="no folder"):
+        partner_predictor(tmp_path / "nowhere", TEST_KEY)

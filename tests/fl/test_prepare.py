@@ -126,8 +126,12 @@ def test_wrong_reference_hash_stops_preparation(tmp_path: Path) -> None:
 def test_malformed_or_altered_folders_are_refused(partner_dirs: list[Path], tmp_path: Path) -> None:
     with pytest.raises(PreparedDataError, match=r"manifest\.json missing"):
         read_manifest(tmp_path)
+    with pytest.raises(PreparedDataError, match=r"no folder .*nowhere"):
+        read_manifest(tmp_path / "nowhere")
     copy = shutil.copytree(partner_dirs[0], tmp_path / "copy")
-    with pytest.raises(PreparedDataError, match="another consortium key"):
+    folder_key = json.loads((copy / "manifest.json").read_text())["key_id"]
+    other_key = rf"another consortium key \(id {folder_key}\) than the one given \(id 0{{16}}\)"
+    with pytest.raises(PreparedDataError, match=other_key):
         read_manifest(copy, "0000000000000000")
     (copy / "compounds.csv").write_text("tampered\n")
     with pytest.raises(PreparedDataError, match="changed after preparation"):

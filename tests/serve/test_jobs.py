@@ -201,6 +201,7 @@ def test_the_owner_cancels_a_running_job_and_deletes_a_finished_ones_files(
 
     queued = client.delete(f"/v1/jobs/{waiting['id']}", headers=headers).json()  # its files go at once
     assert queued["status"] == "cancelled" and not (get_settings().jobs_dir / waiting["id"]).exists()
+    assert queued["message"] == "cancelled by its owner before it started"
     cancelled = client.delete(f"/v1/jobs/{running['id']}", headers=headers).json()
     assert cancelled["status"] == "cancelled" and cancelled["message"].startswith("cancelled by its owner after")
     wait_until(lambda: not folder.exists())  # the worker stops within a chunk and removes the files
