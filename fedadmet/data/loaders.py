@@ -162,7 +162,9 @@ def find_smiles_column(frame: pd.DataFrame, requested: str | None = None) -> str
         if name_key(candidate) in by_key:
             return by_key[name_key(candidate)]
     first = str(frame.columns[0]) if len(frame.columns) else ""
-    if first and Chem.MolFromSmiles(first) is not None and not first.isalpha():
+    below = str(frame.iloc[0, 0]) if len(frame) and len(frame.columns) else ""
+    # A header like "COC" parses too: an all-letter one counts as a SMILES when the cell below it does.
+    if first and Chem.MolFromSmiles(first) is not None and (not first.isalpha() or Chem.MolFromSmiles(below)):
         raise InputError(
             f"no header line: the first line starts with a SMILES ({first[:40]!r})",
             expected="a first line naming the columns, e.g. 'smiles' (or a .smi file: SMILES and name per line)",
@@ -273,6 +275,11 @@ def read_unnamed_molecules(
     content: bytes, smiles_column: str | None = None, source: str = "standard input"
 ) -> pd.DataFrame:
     """:func:`read_molecules` for input without a file name to tell its type (standard input)."""
+    if content.startswith(b"\x1f\x8b"):  # gzip's magic number: `zcat` was left out of the pipe
+        try:
+            content = gzip.decompress(content)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(f"{source} is not a readable gzip stream: {exc}") from None
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"input{_unnamed_suffix(content, smiles_column)}"
         path.write_bytes(content)
@@ -280,11 +287,15 @@ def read_unnamed_molecules(
 
 
 def _unnamed_suffix(content: bytes, smiles_column: str | None) -> str:
-    """An SD file if it has record ends, a table if its first line names the SMILES column, else a SMILES list."""
+    """An SD file if it has record ends; a table if its first line names the SMILES column or holds a comma
+    or semicolon (never part of a SMILES), so that a table without a usable header is explained as one;
+    else a SMILES list (SMILES and name per line, separated by white space)."""
     text = content.decode("utf-8-sig", errors="replace")
     if _SD_SEPARATOR.search(text):
         return ".sdf"
     first_line = next((line for line in text.splitlines() if line.strip()), "")
+    if "," in first_line or ";" in first_line:
+        return ".csv"
     if first_line:
         try:
             names = [name.strip().strip('"') for name in first_line.split(_sniff_delimiter(first_line))]

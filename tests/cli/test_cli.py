@@ -1,3 +1,4 @@
+import gzip
 import io
 import json
 import os
@@ -202,6 +203,7 @@ def test_predict_is_a_filter_from_standard_input_to_standard_output(tiny_model_d
         ("id,SMILES\nm1,CCO\nm2,c1ccccc1\n", "id"),  # a table: its header names the SMILES column
         ('"id"\t"Canonical SMILES"\nm1\tCCO\nm2\tc1ccccc1\n', "id"),
         ("CCO m1\nc1ccccc1 m2\n", "name"),  # SMILES lines
+        ("CCO\tm1\nc1ccccc1\tm2\n", "name"),
         ("CCO\nc1ccccc1\n", None),
     ],
 )
@@ -212,6 +214,25 @@ def test_standard_input_is_read_as_what_it_holds(content: str, column: str | Non
     assert frame["smiles"].tolist() == ["CCO", "c1ccccc1"]
     if column is not None:
         assert frame[column].tolist() == ["m1", "m2"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("compound,structure\nA,CCO\n", "no SMILES column found; choose it with smiles_column"),
+        ("CCO,ethanol\nCCN,ethylamine\n", "no header line: the first line starts with a SMILES"),
+    ],
+)
+def test_standard_input_that_is_a_table_is_explained_as_one(content: str, message: str, tiny_model_dir: Path) -> None:
+    result = runner.invoke(app, ["predict", "-", "-o", "-", "--model", str(tiny_model_dir)], input=content)
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_gzipped_standard_input_is_read(tiny_model_dir: Path) -> None:
+    packed = gzip.compress(b"smiles,id\nCCO,m1\n")
+    result = runner.invoke(app, ["predict", "-", "-o", "-", "--model", str(tiny_model_dir)], input=packed)
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(io.StringIO(result.stdout))["id"].tolist() == ["m1"]
 
 
 def test_standard_input_as_sd_records(tiny_model_dir: Path, tmp_path: Path) -> None:
