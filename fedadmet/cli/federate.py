@@ -130,12 +130,12 @@ def gain(
 
     Writes gain.json, gain.md and gain.png beside the run's model."""
     from fedadmet.config import get_settings
-    from fedadmet.federated.gain import format_score, joining_gain, write_gain_report
+    from fedadmet.federated.gain import format_score, joining_gain, mean_rows, notes, write_gain_report
     from fedadmet.federated.partner_model import find_saved_model
 
     try:
         model = find_saved_model(partner, run_id)
-        console.print(f"run {model.run_id} ({model.run_name}): training the local-only model to compare ...")
+        console.print(f"run {model.run_id} ({model.run_name}) against a local-only model of the same architecture")
         result = joining_gain(partner, model, progress=get_settings().progress)
     except FedadmetError as exc:
         raise fail(str(exc)) from None
@@ -145,11 +145,14 @@ def gain(
             row.endpoint, row.metric, str(row.test_compounds), format_score(row.local), format_score(row.federated),
             format_score(row.gain, signed=True),
         )  # fmt: skip
-    table.add_row(
-        "mean", "", "", format_score(result.mean("local")), format_score(result.mean("federated")),
-        format_score(result.mean("gain"), signed=True), style="bold",
-    )  # fmt: skip
+    for label, metric in mean_rows(result):
+        table.add_row(
+            label, "", "", format_score(result.mean("local", metric)), format_score(result.mean("federated", metric)),
+            format_score(result.mean("gain", metric), signed=True), style="bold",
+        )  # fmt: skip
     console.print(table)
+    for note in notes(result):
+        console.print(note, highlight=False)
     paths = write_gain_report(result, model.folder)
     console.print(f"wrote {', '.join(p.name for p in paths)} in {model.folder}", highlight=False)
 

@@ -19,6 +19,8 @@ from fedadmet.federated.partner_model import SavedModel, load_federated_net
 from fedadmet.federated.task import PartnerData, predict_scaled, score_tasks, train_with_selection
 
 GAIN_FILE = "gain.json"
+FEW_TEST_COMPOUNDS = 30  # below this, one compound moves a score a lot: the table says so
+PLOT_FLOOR = -1.0  # R² far below zero is drawn at this floor, with its value written on the bar
 
 
 @dataclass(frozen=True)
@@ -42,13 +44,22 @@ class JoiningGain:
     local_epochs: int
     endpoints: list[EndpointGain]
 
-    def mean(self, which: str) -> float | None:
-        """Mean over the endpoints both models could be scored on (the consortium benchmark's unit)."""
-        scored = [getattr(e, which) for e in self.endpoints if e.gain is not None]
+    def mean(self, which: str, metric: str | None = None) -> float | None:
+        """Mean over the endpoints both models could be scored on, of one metric or of all (the consortium
+        benchmark's unit, where one very negative R² can outweigh every AUC-PR)."""
+        scored = [getattr(e, which) for e in self.endpoints if e.gain is not None and metric in (None, e.metric)]
         return float(np.mean(scored)) if scored else None
 
+    @property
+    def metrics(self) -> list[str]:
+        return sorted({e.metric for e in self.endpoints if e.gain is not None})
+
     def to_json(self) -> dict[str, object]:
-        return asdict(self) | {"mean": {which: self.mean(which) for which in ("local", "federated", "gain")}}
+        means = {
+            label: {which: self.mean(which, metric) for which in ("local", "federated", "gain")}
+            for label, metric in [(m, m) for m in self.metrics] + [("all", None)]
+        }
+        return asdict(self) | {"mean": means}
 
 
 def joining_gain(data_dir: Path, model: SavedModel, progress: bool = False) -> JoiningGain:
@@ -94,18 +105,36 @@ def markdown(gain: JoiningGain) -> str:
         "|---|---|---|---|---|---|",
     ]
     for e in gain.endpoints:
+        few = " (few)" if e.test_compounds < FEW_TEST_COMPOUNDS else ""
         lines.append(
-            f"| {e.endpoint} | {e.metric} | {e.test_compounds} | {format_score(e.local)} | {format_score(e.federated)} "
-            f"| {format_score(e.gain, signed=True)} |"
+            f"| {e.endpoint} | {e.metric} | {e.test_compounds}{few} | {format_score(e.local)} "
+            f"| {format_score(e.federated)} | {format_score(e.gain, signed=True)} |"
         )
-    lines.append(
-        f"| **mean** | | | {format_score(gain.mean('local'))} | {format_score(gain.mean('federated'))} "
-        f"| **{format_score(gain.mean('gain'), signed=True)}** |"
-    )
+    for label, metric in mean_rows(gain):
+        local, federated = format_score(gain.mean("local", metric)), format_score(gain.mean("federated", metric))
+        lines.append(
+            f"| **{label}** | | | {local} | {federated} | **{format_score(gain.mean('gain', metric), True)}** |"
+        )
+    lines += ["", *notes(gain)]
+    return "\n".join([*lines, "", "![local only vs federated](gain.png)", ""])
+
+
+def mean_rows(gain: JoiningGain) -> list[tuple[str, str | None]]:
+    """The summary rows: a mean per metric, and over all endpoints when there is more than one metric."""
+    rows: list[tuple[str, str | None]] = [(f"mean {metric}", metric) for metric in gain.metrics]
+    return [*rows, ("mean, all endpoints", None)] if len(rows) > 1 else rows
+
+
+def notes(gain: JoiningGain) -> list[str]:
+    """What a reader must know to trust the table: noisy scores and endpoints that could not be scored."""
+    found = []
+    few = [e.endpoint for e in gain.endpoints if e.gain is not None and e.test_compounds < FEW_TEST_COMPOUNDS]
+    if few:
+        found.append(f"Fewer than {FEW_TEST_COMPOUNDS} test compounds, so one compound moves the score a lot: {few}")
     unscored = [e.endpoint for e in gain.endpoints if e.gain is None]
     if unscored:
-        lines += ["", f"Not scored (one class only, or fewer than 3 uncensored values in the test fold): {unscored}"]
-    return "\n".join([*lines, "", "![local only vs federated](gain.png)", ""])
+        found.append(f"Not scored (one class only, or fewer than 3 uncensored values in the test fold): {unscored}")
+    return found
 
 
 def write_gain_report(gain: JoiningGain, folder: Path) -> list[Path]:
@@ -121,12 +150,20 @@ def write_gain_report(gain: JoiningGain, folder: Path) -> list[Path]:
     scored = [e for e in gain.endpoints if e.gain is not None]
     positions = np.arange(len(scored))
     figure, axis = plt.subplots(figsize=(max(4.0, 1.1 * len(scored) + 1.5), 3.2))
-    axis.bar(positions - 0.2, [e.local for e in scored], 0.4, label="local only", color="#8c8c8c")
-    axis.bar(positions + 0.2, [e.federated for e in scored], 0.4, label="federated", color="#4c72b0")
+    for offset, which, label, colour in (
+        (-0.2, "local", "local only", "#8c8c8c"),
+        (0.2, "federated", "federated", "#4c72b0"),
+    ):
+        values = np.array([getattr(e, which) for e in scored], dtype=float)
+        axis.bar(positions + offset, np.maximum(values, PLOT_FLOOR), 0.4, label=label, color=colour)
+        for x, value in zip(positions + offset, values, strict=True):
+            if value < PLOT_FLOOR:  # off the scale: drawn at the floor, its value written on it
+                axis.text(x, PLOT_FLOOR, f"{value:.3g}", rotation=90, ha="center", va="bottom", fontsize=6)
+    axis.set_ylim(bottom=PLOT_FLOOR if any(e.local < PLOT_FLOOR or e.federated < PLOT_FLOOR for e in scored) else None)
     axis.set_xticks(positions, [f"{e.endpoint}\n({e.metric})" for e in scored], fontsize=7)
     axis.axhline(0, color="black", linewidth=0.6)
-    axis.set_ylabel("test-fold score")
-    axis.set_title(f"{gain.partner}: run {gain.run_id}", fontsize=9)
+    axis.set_ylabel("test-fold score (AUC-PR or R²)")
+    axis.set_title(f"{gain.partner}: run {gain.run_id} ({gain.run_name})", fontsize=9)
     axis.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(paths[2], dpi=90)
