@@ -123,6 +123,14 @@ def _predictor(model: Path | None, partner: Path | None, key: Path | None, run: 
 
     assert key is not None
     predictor = partner_predictor(partner, read_key(key), run)
+    poor = predictor.poor_endpoints()
+    if poor:
+        scores = ", ".join(f"{name} {score:.3g}" for name, score in poor.items())
+        errors.print(
+            f"[bold yellow]warning:[/] this model predicts worse than the mean on its validation fold (R²: {scores}); "
+            "its intervals say how far off it is, `fedadmet federate gain` how it compares",
+            highlight=False,
+        )
     saved = predictor.saved
     return predictor, f"{predictor.partner}'s model of run {saved.run_id} ({saved.run_name}), {saved.folder}"
 

@@ -39,7 +39,7 @@ from fedadmet.federated.client_app import (
 from fedadmet.federated.config import ConsortiumConfig, FederationConfig
 from fedadmet.federated.keys import key_id
 from fedadmet.federated.prepare import consortium_transform, recorded_manifest
-from fedadmet.federated.task import VALID_FOLD, PartnerData, build_net, predict_scaled
+from fedadmet.federated.task import VALID_FOLD, PartnerData, build_net, predict_scaled, score_tasks
 from fedadmet.models.admet_model import RawPrediction
 from fedadmet.models.calibration import Calibration, fit_calibration, report
 from fedadmet.models.config import ModelConfig
@@ -161,6 +161,15 @@ class PartnerPredictor:
     target_std: np.ndarray = field(repr=False)
     calibration: dict[str, Calibration] = field(repr=False)
     domain: ApplicabilityDomain = field(repr=False)
+    validation: dict[str, float] = field(default_factory=dict)  # AUC-PR or R² per endpoint, validation fold
+
+    def poor_endpoints(self) -> dict[str, float]:
+        """Regression endpoints whose validation R² is below zero: worse than predicting the mean."""
+        return {
+            name: score
+            for name, score in self.validation.items()
+            if not get_endpoint(name).is_classification and score < 0
+        }
 
     def predict_features(self, features: np.ndarray) -> RawPrediction:
         """Predictions for raw feature rows of :attr:`feature_set` (keyed here, as the partner's data was)."""
@@ -226,7 +235,8 @@ def partner_predictor(data_dir: Path, key: bytes | str, run_id: int | None = Non
     morgan = compute_features(compounds, MorganCountFeaturizer(), progress=False, cache_dir=cache)
     domain = ApplicabilityDomain.from_counts(morgan[data.folds > VALID_FOLD], settings.ad_reference_size, settings.seed)
     domain.calibrate(morgan[valid], settings.ad_quantile)
+    validation = score_tasks(data, predict_scaled(net, data.features), "valid")
     return PartnerPredictor(
         saved, data.name, list(data.tasks), default_feature_set(), net, keyed,
-        data.target_mean, data.target_std, calibration, domain,
+        data.target_mean, data.target_std, calibration, domain, validation,
     )  # fmt: skip

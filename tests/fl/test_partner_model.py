@@ -104,3 +104,20 @@ def test_a_damaged_or_foreign_kept_model_is_refused_in_one_line(partner: Path, t
         partner_predictor(copy, TEST_KEY, 4)
     with pytest.raises(InputError, match="no folder"):
         partner_predictor(tmp_path / "nowhere", TEST_KEY)
+
+
+def test_a_model_worse_than_the_mean_is_flagged(partner: Path, tmp_path: Path) -> None:
+    copy = shutil.copytree(partner, tmp_path / "copy")
+    data = PartnerData.load(copy)
+    untrained = build_net(data.features.shape[1], data.tasks, FEDERATION)
+    keep_partner_model(copy, "consortium", 6, untrained, {"valid_score": -1.0}, FEDERATION)
+    predictor = partner_predictor(copy, TEST_KEY, 6)
+    assert set(predictor.validation) == set(data.tasks)
+    assert list(predictor.poor_endpoints()) == ["Lipophilicity_AstraZeneca"]  # classifiers have no such bar
+    assert partner_predictor(copy, TEST_KEY, 4).poor_endpoints() == {}  # the model trained on the data
+    source, key_file = tmp_path / "mols.csv", tmp_path / "consortium.key"
+    source.write_text("smiles\nCCO\n")
+    key_file.write_text(TEST_KEY.hex())
+    command = ["predict", str(source), "-o", str(tmp_path / "out.csv"), "--partner", str(copy), "--key", str(key_file)]
+    result = runner.invoke(app, command)
+    assert result.exit_code == 0 and "warning: this model predicts worse than the mean" in result.output
