@@ -52,7 +52,11 @@ def predict(
         Path | None, typer.Option(help="With --partner: the consortium key file it was prepared with.")
     ] = None,
     run: Annotated[
-        int | None, typer.Option(min=1, help="With --partner: the run whose model to use (default: the latest).")
+        str | None,
+        typer.Option(
+            help="With --partner: the run whose model to use, by id, or as NAME/ID where two consortia's ids "
+            "collide (default: the one kept last)."
+        ),
     ] = None,
 ) -> None:
     """Predict every endpoint with uncertainty, applicability domain and structural alerts.
@@ -111,7 +115,7 @@ def predict(
         raise fail("no row of the input could be predicted", code=1)
 
 
-def _predictor(model: Path | None, partner: Path | None, key: Path | None, run: int | None) -> tuple[Predictor, str]:
+def _predictor(model: Path | None, partner: Path | None, key: Path | None, run: str | None) -> tuple[Predictor, str]:
     """The model to predict with, and how to name it to the user."""
     if partner is None:
         from fedadmet.inference import default_model_dir, load_model

@@ -121,8 +121,9 @@ def status(
 @federate_app.command("gain")
 def gain(
     partner: Annotated[Path, typer.Argument(help="This partner's prepared folder (it holds its federated models).")],
-    run_id: Annotated[
-        int | None, typer.Option("--run", min=1, help="Run to assess (default: the latest this partner took part in).")
+    run: Annotated[
+        str | None,
+        typer.Option(help="Run to assess, by id or as NAME/ID (default: the one this partner kept last)."),
     ] = None,
 ) -> None:
     """What joining gained for this partner: its federated model against a local-only model of the same
@@ -134,7 +135,7 @@ def gain(
     from fedadmet.federated.partner_model import find_saved_model
 
     try:
-        model = find_saved_model(partner, run_id)
+        model = find_saved_model(partner, run)
         console.print(f"run {model.run_id} ({model.run_name}) against a local-only model of the same architecture")
         result = joining_gain(partner, model, progress=get_settings().progress)
     except FedadmetError as exc:

@@ -86,8 +86,9 @@ def saved_models(data_dir: Path) -> list[SavedModel]:
     return sorted(found, key=lambda model: model.saved)
 
 
-def find_saved_model(data_dir: Path, run_id: int | None = None) -> SavedModel:
-    """The model of run ``run_id``, or of the latest run when none is named; errors list what exists."""
+def find_saved_model(data_dir: Path, run: int | str | None = None) -> SavedModel:
+    """The model of ``run`` (its id, or "<run name>/<id>" where two consortia's ids collide), or of the run
+    kept last when none is named; errors list what exists."""
     if not Path(data_dir).is_dir():
         raise InputError(f"no folder {data_dir}", expected="this partner's prepared folder")
     models = saved_models(data_dir)
@@ -96,16 +97,25 @@ def find_saved_model(data_dir: Path, run_id: int | None = None) -> SavedModel:
             f"{data_dir} holds no federated model: a partner keeps one in {MODEL_ROOT}/ once it has taken part "
             "in a run (`fedadmet federate simulate`, or a deployed run)"
         )
-    if run_id is None:
+    if run is None:
         return models[-1]
-    chosen = [model for model in models if model.run_id == run_id]
+    name, run_id = _run_choice(run)
+    chosen = [model for model in models if model.run_id == run_id and name in (None, model.run_name)]
     if not chosen:
-        kept = ", ".join(f"{m.run_id} ({m.run_name})" for m in models)
-        raise InputError(f"{data_dir} holds no model of run {run_id}", expected=f"one of {kept}")
+        kept = ", ".join(f"{m.run_name}/{m.run_id}" for m in models)
+        raise InputError(f"{data_dir} holds no model of run {run}", expected=f"one of {kept}")
     if len(chosen) > 1:  # run ids count per registry: two consortia may both have had a run 3
-        folders = ", ".join(str(m.folder) for m in chosen)
-        raise InputError(f"{data_dir} holds models of several runs numbered {run_id}: {folders}; move one aside")
+        named = " or ".join(f"{m.run_name}/{m.run_id}" for m in chosen)
+        raise InputError(f"{data_dir} holds models of several runs numbered {run_id}; name one: {named}")
     return chosen[0]
+
+
+def _run_choice(run: int | str) -> tuple[str | None, int]:
+    """``3`` or ``"3"``: any run with id 3; ``"consortium/3"``: run 3 of the runs named consortium."""
+    name, _, number = str(run).strip().rpartition("/")
+    if isinstance(run, bool) or not number.isdigit():
+        raise InputError(f"{run!r} names no run", expected="a run id (3), or a run name and id (consortium/3)")
+    return name or None, int(number)
 
 
 def load_federated_net(model: SavedModel, data: PartnerData) -> tuple[MultitaskNet, FederationConfig]:
@@ -197,9 +207,9 @@ def _model_scale(
     return outputs
 
 
-def partner_predictor(data_dir: Path, key: bytes | str, run_id: int | None = None) -> PartnerPredictor:
-    """The partner's kept model of run ``run_id`` (default: the latest), ready to predict; ``key`` is the
-    consortium key the folder was prepared with (bytes, or the hex text of a key file)."""
+def partner_predictor(data_dir: Path, key: bytes | str, run: int | str | None = None) -> PartnerPredictor:
+    """The partner's kept model of ``run`` (see :func:`find_saved_model`; default: the one kept last), ready
+    to predict; ``key`` is the consortium key the folder was prepared with (bytes, or its hex text)."""
     data_dir = Path(data_dir)
     if isinstance(key, str):
         try:
@@ -210,7 +220,7 @@ def partner_predictor(data_dir: Path, key: bytes | str, run_id: int | None = Non
             ) from None
     data = PartnerData.load(data_dir, key_id(key))  # checks the folder's files and that it is this key's
     manifest = recorded_manifest(data_dir)
-    saved = find_saved_model(data_dir, run_id)
+    saved = find_saved_model(data_dir, run)
     net, _ = load_federated_net(saved, data)
     cache = get_settings().feature_cache_dir  # the reference set's and the partner's compounds' features
     keyed, _ = consortium_transform(
