@@ -202,6 +202,12 @@ def find_endpoint(name: str) -> Endpoint | None:
     return CATALOGUE.get(name) or _BY_KEY.get(name_key(name))
 
 
+def close_endpoints(name: str, n: int = 3, cutoff: float = 0.6) -> list[str]:
+    """Catalogue names closest to a misspelt one (compared as :func:`name_key` spells them)."""
+    by_key = {name_key(endpoint): endpoint for endpoint in CATALOGUE}
+    return [by_key[key] for key in difflib.get_close_matches(name_key(name), by_key, n=n, cutoff=cutoff)]
+
+
 def get_endpoint(name: str) -> Endpoint:
     """:func:`find_endpoint`, with an error that suggests the closest names for an unknown one."""
     endpoint = find_endpoint(name)
@@ -209,6 +215,6 @@ def get_endpoint(name: str) -> Endpoint:
         return endpoint
     from fedadmet.exceptions import InputError
 
-    close = difflib.get_close_matches(name, CATALOGUE, n=3, cutoff=0.6)
+    close = close_endpoints(name)
     hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
     raise InputError(f"unknown endpoint {name!r}{hint}", expected=f"one of {', '.join(CATALOGUE)}")

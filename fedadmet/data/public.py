@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fedadmet.data.catalogue import CATALOGUE, TDC_BENCHMARK_ENDPOINTS, find_endpoint, get_endpoint
+from fedadmet.data.catalogue import CATALOGUE, TDC_BENCHMARK_ENDPOINTS, close_endpoints, find_endpoint, get_endpoint
 from fedadmet.data.loaders import MoleculeTable, find_smiles_column, load_tdc, read_table, table_from_frame
 from fedadmet.exceptions import InputError
 
@@ -163,8 +163,11 @@ def _frames_from_file(
         if other != column:
             raise InputError(f"{path.name}: columns {other!r} and {column!r} both name {name}")
     if not labels:
+        hints = [f"{c!r} looks like {close[0]}" for c in frame.columns if (close := close_endpoints(str(c), 1, 0.8))]
+        missing = sorted(set(mapped) - set(frame.columns))
+        hints += [f"--label column(s) not in it: {missing}"] if missing else []
         raise InputError(
-            f"{path.name} has no label column named after a catalogue endpoint",
+            f"{path.name} has no label column named after a catalogue endpoint" + "".join(f"; {h}" for h in hints),
             got=list(frame.columns),
             expected="TDC format (Drug,Y), columns such as Caco2_Wang, hERG, AMES (see `fedadmet endpoints`), "
             "or --label <column>=<endpoint>",

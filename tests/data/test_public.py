@@ -43,3 +43,11 @@ def test_a_tdc_file_named_in_another_spelling_gives_its_endpoint(tmp_path: Path)
     path = tmp_path / "Caco2-Wang.csv"
     path.write_text("Drug_ID,Drug,Y\na,CCO,-4.5\n")
     assert list(training_frames_from_path(path).frames) == ["Caco2_Wang"]
+
+
+def test_a_file_without_label_columns_says_what_comes_close(tmp_path: Path) -> None:
+    path = tmp_path / "mine.csv"
+    path.write_text("smiles,herrg,notes\nCCO,1,a\n")
+    with pytest.raises(InputError) as refused:
+        training_frames_from_path(path, label_columns={"ic50": "hERG"})
+    assert "; 'herrg' looks like hERG; --label column(s) not in it: ['ic50']" in str(refused.value)
