@@ -193,8 +193,8 @@ def status_output(*run_id: int) -> str:
     ("command", "text"),
     [
         (["federate", "simulate"], "(default: simulation; resumed: its own)"),
-        (["federate", "gain"], "(default: the latest this partner took part in)"),
-        (["predict"], "the run whose model to use (default: the latest)"),
+        (["federate", "gain"], "(default: the one this partner kept last)"),
+        (["predict"], "collide (default: the one kept last)"),
     ],
 )
 def test_option_help_keeps_its_defaults(command: list[str], text: str) -> None:
