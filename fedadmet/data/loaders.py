@@ -280,6 +280,8 @@ def read_unnamed_molecules(
             content = gzip.decompress(content)
         except (OSError, EOFError, zlib.error) as exc:
             raise InputError(f"{source} is not a readable gzip stream: {exc}") from None
+    if b"\x00" in content:
+        raise InputError(f"{source} holds binary data", expected="text: SD records, a CSV/TSV table or SMILES lines")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"input{_unnamed_suffix(content, smiles_column)}"
         path.write_bytes(content)

@@ -221,6 +221,7 @@ def test_standard_input_is_read_as_what_it_holds(content: str, column: str | Non
     [
         ("compound,structure\nA,CCO\n", "no SMILES column found; choose it with smiles_column"),
         ("CCO,ethanol\nCCN,ethylamine\n", "no header line: the first line starts with a SMILES"),
+        ("CCO\x00\x01\x02\n", "standard input holds binary data"),
     ],
 )
 def test_standard_input_that_is_a_table_is_explained_as_one(content: str, message: str, tiny_model_dir: Path) -> None:
