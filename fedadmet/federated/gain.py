@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from fedadmet.federated.partner_model import SavedModel, load_federated_net
-from fedadmet.federated.task import PartnerData, predict_scaled, score_tasks, train_with_selection
+from fedadmet.federated.task import PartnerData, predict_scaled, score_tasks, scored_rows, train_with_selection
 
 GAIN_FILE = "gain.json"
 FEW_TEST_COMPOUNDS = 30  # below this, one compound moves a score a lot: the table says so
@@ -74,19 +74,13 @@ def joining_gain(data_dir: Path, model: SavedModel, progress: bool = False) -> J
         EndpointGain(
             endpoint=task,
             metric="AUC-PR" if data.is_classification[j] else "R²",
-            test_compounds=_scored_compounds(data, j),
+            test_compounds=len(scored_rows(data, "test", j)),
             local=local.get(task),
             federated=federated.get(task),
         )
         for j, task in enumerate(data.tasks)
     ]
     return JoiningGain(data.name, model.run_name, model.run_id, epochs, endpoints)
-
-
-def _scored_compounds(data: PartnerData, task: int) -> int:
-    rows = data.rows("test")
-    labelled = rows[~np.isnan(data.targets[rows, task])]
-    return int(len(labelled) if data.is_classification[task] else (data.relations[labelled, task] == 0).sum())
 
 
 def format_score(value: float | None, signed: bool = False) -> str:

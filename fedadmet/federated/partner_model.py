@@ -39,7 +39,7 @@ from fedadmet.federated.client_app import (
 from fedadmet.federated.config import ConsortiumConfig, FederationConfig
 from fedadmet.federated.keys import key_id
 from fedadmet.federated.prepare import consortium_transform, recorded_manifest
-from fedadmet.federated.task import VALID_FOLD, PartnerData, build_net, predict_scaled, score_tasks
+from fedadmet.federated.task import VALID_FOLD, PartnerData, build_net, predict_scaled, score_tasks, scored_rows
 from fedadmet.models.admet_model import RawPrediction
 from fedadmet.models.calibration import Calibration, fit_calibration, report
 from fedadmet.models.config import ModelConfig
@@ -183,7 +183,8 @@ class PartnerPredictor:
 
     def predict_features(self, features: np.ndarray) -> RawPrediction:
         """Predictions for raw feature rows of :attr:`feature_set` (keyed here, as the partner's data was)."""
-        outputs = _model_scale(self.net, self.keyed(features), self.endpoints, self.target_mean, self.target_std)
+        raw = predict_scaled(self.net, self.keyed(features).astype(np.float32))
+        outputs = _model_scale(raw, self.endpoints, self.target_mean, self.target_std)
         no_disagreement = np.zeros(len(features))  # one network: plain split-conformal intervals
         values, uncertainty = {}, {}
         for j, name in enumerate(self.endpoints):
@@ -194,11 +195,9 @@ class PartnerPredictor:
         return RawPrediction(values, uncertainty, domain_score, domain_score >= self.domain.threshold)
 
 
-def _model_scale(
-    net: MultitaskNet, keyed_rows: np.ndarray, endpoints: list[str], mean: np.ndarray, std: np.ndarray
-) -> np.ndarray:
-    """The network's outputs as probabilities (classifiers) or values on the endpoint's model scale."""
-    outputs = predict_scaled(net, np.asarray(keyed_rows, dtype=np.float32)).astype(np.float64)
+def _model_scale(raw: np.ndarray, endpoints: list[str], mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """The network's raw outputs as probabilities (classifiers) or values on the endpoint's model scale."""
+    outputs = raw.astype(np.float64)
     for j, name in enumerate(endpoints):
         if get_endpoint(name).is_classification:
             outputs[:, j] = 1.0 / (1.0 + np.exp(-outputs[:, j]))
@@ -227,25 +226,23 @@ def partner_predictor(data_dir: Path, key: bytes | str, run: int | str | None = 
         key, ConsortiumConfig.model_validate(manifest["consortium"]), cache, str(manifest["reference_hash"])
     )
     settings = ModelConfig()
-    valid = data.rows("valid")
-    predicted = _model_scale(net, data.features[valid], data.tasks, data.target_mean, data.target_std)
+    raw = predict_scaled(net, data.features)
+    validation = score_tasks(data, raw, "valid")
+    predicted = _model_scale(raw, data.tasks, data.target_mean, data.target_std)
     calibration = {}
     for j, name in enumerate(data.tasks):
         classifier = bool(data.is_classification[j])
-        labelled = ~np.isnan(data.targets[valid, j])
-        if not classifier:
-            labelled &= data.relations[valid, j] == 0  # censored values are bounds, not residuals
-        truth = data.targets[valid[labelled], j].astype(np.float64)
+        rows = scored_rows(data, "valid", j)
+        truth = data.targets[rows, j].astype(np.float64)
         if not classifier:
             truth = truth * data.target_std[j] + data.target_mean[j]
         calibration[name] = fit_calibration(
-            classifier, truth, predicted[labelled, j], np.zeros(len(truth)), settings.conformal_coverage
+            classifier, truth, predicted[rows, j], np.zeros(len(truth)), settings.conformal_coverage
         )
     compounds = pd.read_csv(data_dir / "compounds.csv", usecols=["form"])["form"].tolist()
     morgan = compute_features(compounds, MorganCountFeaturizer(), progress=False, cache_dir=cache)
     domain = ApplicabilityDomain.from_counts(morgan[data.folds > VALID_FOLD], settings.ad_reference_size, settings.seed)
-    domain.calibrate(morgan[valid], settings.ad_quantile)
-    validation = score_tasks(data, predict_scaled(net, data.features), "valid")
+    domain.calibrate(morgan[data.rows("valid")], settings.ad_quantile)
     return PartnerPredictor(
         saved, data.name, list(data.tasks), default_feature_set(), net, keyed,
         data.target_mean, data.target_std, calibration, domain, validation,

@@ -193,20 +193,24 @@ def predict_scaled(net: MultitaskNet, features: np.ndarray) -> np.ndarray:
     return net(torch.as_tensor(features)).numpy()
 
 
+def scored_rows(data: PartnerData, part: Part, task: int) -> np.ndarray:
+    """The rows of ``part`` that score task ``task``: labelled, and for regression exact (a censored value
+    is a bound, not a residual)."""
+    rows = data.rows(part)
+    labelled = rows[~np.isnan(data.targets[rows, task])]
+    return labelled if data.is_classification[task] else labelled[data.relations[labelled, task] == 0]
+
+
 def score_tasks(data: PartnerData, predictions: np.ndarray, part: Part) -> dict[str, float]:
     """AUC-PR per classification task and R² per regression task (exact values) on one part."""
-    rows = data.rows(part)
     scores: dict[str, float] = {}
     for j, task in enumerate(data.tasks):
-        labelled = rows[~np.isnan(data.targets[rows, j])]
-        if data.is_classification[j]:
-            truth = data.targets[labelled, j]
-            if len(np.unique(truth)) == 2:
-                scores[task] = float(average_precision_score(truth, predictions[labelled, j]))
-        else:
-            exact = labelled[data.relations[labelled, j] == 0]
-            if len(exact) >= 3:
-                scores[task] = float(r2_score(data.targets[exact, j], predictions[exact, j]))
+        rows = scored_rows(data, part, j)
+        truth = data.targets[rows, j]
+        if data.is_classification[j] and len(np.unique(truth)) == 2:
+            scores[task] = float(average_precision_score(truth, predictions[rows, j]))
+        elif not data.is_classification[j] and len(rows) >= 3:
+            scores[task] = float(r2_score(truth, predictions[rows, j]))
     return scores
 
 

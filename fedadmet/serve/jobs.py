@@ -98,7 +98,7 @@ class JobService:
                     user_id=user_id,
                 )
         except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
+            _discard(folder)
             raise
         self._wake.set()
         return job
@@ -250,7 +250,7 @@ class JobService:
 
 
 def _discard(folder: str | Path) -> None:
-    """Remove a withdrawn job's files: its owner's molecules do not stay on the server."""
+    """Remove a job's files (withdrawn, or refused at upload): its owner's molecules do not stay on the server."""
     shutil.rmtree(folder, ignore_errors=True)
 
 
