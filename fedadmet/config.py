@@ -10,6 +10,10 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def _every_core() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
 class Settings(BaseSettings):
     """Runtime settings; read once per process through :func:`get_settings`."""
 
@@ -17,7 +21,7 @@ class Settings(BaseSettings):
 
     home: Path = Field(default=Path(".fedadmet"), description="Folder for caches and trained models.")
     n_jobs: int = Field(
-        default_factory=lambda: _every_core(), ge=1, description="Worker processes for chemistry; -1: one per core."
+        default_factory=_every_core, ge=1, description="Worker processes for chemistry; -1: one per core."
     )
     parallel_threshold: int = Field(
         default=2000,
@@ -46,7 +50,7 @@ class Settings(BaseSettings):
     serve_processes: int = Field(
         # One per core: measured with 20 clients on the same two cores, two workers answered 104 requests/s
         # (p99 358 ms) and one 64 (p99 579 ms); the event loop mostly waits, so it needs no core of its own.
-        default_factory=lambda: _every_core(),
+        default_factory=_every_core,
         ge=0,
         description="Worker processes computing /v1/predict profiles (0: a thread of the server process).",
     )
@@ -83,10 +87,6 @@ class Settings(BaseSettings):
     def trained_model_dir(self) -> Path:
         """Where `fedadmet train` writes a user-trained default model."""
         return self.home / "models" / "default"
-
-
-def _every_core() -> int:
-    return max(1, os.cpu_count() or 1)
 
 
 @lru_cache(maxsize=1)

@@ -143,7 +143,7 @@ def _first_long_row(text: str, delimiter: str) -> tuple[int, int, int]:
     for row in reader:
         if len(row) > width:
             return reader.line_num, len(row), width
-    return reader.line_num, width, width  # not reached: pandas found such a line
+    raise AssertionError("pandas reported a line with more fields than the header; csv finds none")
 
 
 def _sniff_delimiter(text: str) -> str:

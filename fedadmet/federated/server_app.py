@@ -390,19 +390,23 @@ def run_federation(grid: Grid, context: Context, settings: RunSettings) -> dict[
         return _publish(settings, session_factory)
     except RunInterruptedError:
         state = Checkpoint(settings.run_folder).state()
-        _finish(settings, "interrupted", f"interrupted at round {(state or {}).get('round', 0) + 1}")
+        record_end(settings, "interrupted", f"interrupted at round {(state or {}).get('round', 0) + 1}")
         raise
     except Exception as exc:
-        _finish(settings, "failed", f"{type(exc).__name__}: {exc}")
+        record_end(settings, "failed", f"{type(exc).__name__}: {exc}")
         raise
 
 
-def _finish(settings: RunSettings, status: str, reason: str) -> None:
-    """Record why the run ended; a registry that fails here too must not hide the original error."""
-    log.error("run %s %s: %s", settings.run_id, status, reason)
+def record_end(settings: RunSettings, status: str, reason: str) -> None:
+    """Record why the run ended, unless its end is recorded already (the ServerApp records its own; a
+    simulation records one the ServerApp never reached). A registry that fails here too must not hide the
+    original error."""
     try:
         with open_registry(settings.registry_url).begin() as session:
-            repository.finish_run(session, settings.run_id, status, error=reason)  # type: ignore[arg-type]
+            run = repository.get_run(session, settings.run_id)  # type: ignore[arg-type]
+            if run is not None and run.status == "running":
+                log.error("run %s %s: %s", settings.run_id, status, reason)
+                repository.finish_run(session, run.id, status, error=reason)
     except Exception:  # logged; the caller re-raises the error that ended the run
         log.exception("could not record the end of run %s in the registry", settings.run_id)
 

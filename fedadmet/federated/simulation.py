@@ -15,7 +15,7 @@ from flwr.simulation import run_simulation
 from fedadmet.exceptions import InputError
 from fedadmet.federated.client_app import make_client_app
 from fedadmet.federated.prepare import read_manifest
-from fedadmet.federated.server_app import RunSettings, make_server_app, open_run
+from fedadmet.federated.server_app import RunSettings, make_server_app, open_run, record_end
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
 from fedadmet.registry.tables import FederationRun
@@ -70,9 +70,9 @@ def simulate(partner_dirs: Sequence[Path], settings: RunSettings, require_secagg
             )
     except Exception as exc:  # the ServerApp recorded why in the registry; anything else is recorded below
         log.debug("simulation of run %s ended with %r", settings.run_id, exc)
-        _end_if_running(settings, "failed", f"{type(exc).__name__}: {exc}")
+        record_end(settings, "failed", f"{type(exc).__name__}: {exc}")
     except KeyboardInterrupt:  # a second Ctrl-C
-        _end_if_running(settings, "interrupted", "interrupted")
+        record_end(settings, "interrupted", "interrupted")
         raise
     with open_registry(settings.registry_url).begin() as session:
         run = repository.get_run(session, settings.run_id)  # type: ignore[arg-type]
@@ -99,11 +99,3 @@ def _stop_on_ctrl_c(stop: threading.Event) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def _end_if_running(settings: RunSettings, status: str, reason: str) -> None:
-    """Record the end of a run that stopped before its ServerApp could (e.g. the runtime did not start)."""
-    with open_registry(settings.registry_url).begin() as session:
-        run = repository.get_run(session, settings.run_id)  # type: ignore[arg-type]
-        if run is not None and run.status == "running":
-            repository.finish_run(session, run.id, status, error=reason)
