@@ -133,14 +133,18 @@ class Measurements:
 
 def load_assay_table(path: Path) -> Measurements:
     """Read a long assay table; unknown endpoints, relations or units raise an error naming the row."""
-    raw = read_table(path)
+    return assay_measurements(read_table(path), Path(path).name)
+
+
+def assay_measurements(raw: pd.DataFrame, source: str) -> Measurements:
+    """:func:`load_assay_table` for a table already read (``source`` names it in errors)."""
     missing = [c for c in ASSAY_COLUMNS if c not in raw.columns and c != "compound_id"]
     if missing:
-        raise InputError(f"{Path(path).name} lacks assay-table column(s) {missing}", got=list(raw.columns))
+        raise InputError(f"{source} lacks assay-table column(s) {missing}", got=list(raw.columns))
     raw = raw.fillna({"relation": "=", "unit": ""})
     if "compound_id" not in raw.columns:
         raw["compound_id"] = [f"row{i + 1}" for i in range(len(raw))]
-    table = table_from_frame(raw, "smiles", ["value"], Path(path).name)
+    table = table_from_frame(raw, "smiles", ["value"], source)
     relations = np.zeros(len(raw), dtype=np.int8)
     values = np.full(len(raw), np.nan)
     molar_mass = _molar_masses(table.frame["form"])
@@ -189,10 +193,14 @@ def load_assay_table(path: Path) -> Measurements:
 
 def measurements_from_tdc(path: Path, endpoint_name: str) -> Measurements:
     """A TDC-style file (``Drug``, ``Y`` in catalogue units) as exact measurements of one endpoint."""
-    raw = read_table(path)
+    return tdc_measurements(read_table(path), endpoint_name, Path(path).name)
+
+
+def tdc_measurements(raw: pd.DataFrame, endpoint_name: str, source: str) -> Measurements:
+    """:func:`measurements_from_tdc` for a table already read (``source`` names it in errors)."""
     if not {"Drug", "Y"} <= set(raw.columns):
-        raise InputError(f"{Path(path).name} is not in TDC format", got=list(raw.columns), expected="Drug_ID,Drug,Y")
-    table = table_from_frame(raw, "Drug", ["Y"], Path(path).name)
+        raise InputError(f"{source} is not in TDC format", got=list(raw.columns), expected="Drug_ID,Drug,Y")
+    table = table_from_frame(raw, "Drug", ["Y"], source)
     endpoint = get_endpoint(endpoint_name)
     ids = raw["Drug_ID"].to_numpy() if "Drug_ID" in raw.columns else [f"row{i + 1}" for i in range(len(raw))]
     frame = pd.DataFrame(

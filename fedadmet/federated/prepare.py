@@ -25,7 +25,7 @@ from fedadmet.chem.compute import compute_features
 from fedadmet.chem.featurizers import default_feature_set
 from fedadmet.chem.scaffolds import murcko_scaffold
 from fedadmet.chem.standardize import standardize_many
-from fedadmet.data.assay import Measurements, aggregate_replicates, load_assay_table, measurements_from_tdc
+from fedadmet.data.assay import Measurements, aggregate_replicates, assay_measurements, tdc_measurements
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.data.loaders import read_table
 from fedadmet.data.public import approved_drugs
@@ -95,12 +95,13 @@ def load_partner_inputs(paths: Sequence[Path], endpoints: Sequence[str] = ()) ->
     parts = []
     for path in paths:
         try:
-            if "Drug" in read_table(path).columns:
+            raw = read_table(path)  # once: which kind of file it is, then its measurements
+            if "Drug" in raw.columns:
                 if not pending:
                     raise InputError(f"{path.name} is a TDC-style file; name its endpoint with --endpoint")
-                part = measurements_from_tdc(path, pending.pop(0))
+                part = tdc_measurements(raw, pending.pop(0), path.name)
             else:
-                part = load_assay_table(path)
+                part = assay_measurements(raw, path.name)
         except InputError as exc:
             message = str(exc)
             raise InputError(message if message.startswith(path.name) else f"{path.name}: {message}") from None
