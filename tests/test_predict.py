@@ -160,6 +160,16 @@ def test_fragments_with_dummy_atoms_and_carbon_free_structures_are_refused(tiny_
     assert result["hERG"].notna().tolist() == [False, False, False, False, True]
 
 
+def test_salts_whose_only_carbon_is_inorganic_are_refused(tiny_model_dir: Path) -> None:
+    # lithium carbonate, sodium bicarbonate, potassium cyanide, calcium carbide; then urea, acetylene and
+    # a carbonate salt beside an organic parent, which are profiled
+    salts = ["[Li+].[Li+].[O-]C([O-])=O", "[Na+].OC([O-])=O", "[K+].[C-]#N", "[Ca+2].[C-]#[C-]"]
+    result = predict([*salts, "NC(N)=O", "C#C", "[Na+].[Na+].[O-]C([O-])=O.CCO"], model=tiny_model_dir)
+    refused = result[ERROR_COLUMN].fillna("").str.contains("only carbon is inorganic")
+    assert refused.tolist() == [True] * 4 + [False] * 3
+    assert result["hERG"].notna().tolist() == [False] * 4 + [True] * 3
+
+
 def test_input_index_is_kept_and_in_domain_is_a_usable_mask(tiny_model_dir: Path) -> None:
     frame = pd.DataFrame({"smiles": ["CCO", "C1CC", "c1ccccc1O"]}, index=["cpd-17", "cpd-42", "cpd-99"])
     result = predict(frame, model=tiny_model_dir)

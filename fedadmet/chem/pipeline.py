@@ -22,6 +22,16 @@ DUMMY_ATOM_REASON = "the structure has dummy atoms (*): R groups and attachment 
 INORGANIC_REASON = (
     "no fragment with carbon: inorganic salts and metal complexes written as separate fragments cannot be profiled"
 )
+INORGANIC_CARBON_REASON = (
+    "its only carbon is inorganic (carbonate, cyanide, cyanate, thiocyanate, carbide, CO, CO2, CS2 or COS): "
+    "such salts cannot be profiled"
+)
+# Parents (uncharged, as standardisation leaves them) of the carbon-containing anions and gases that
+# chemistry counts as inorganic: lithium carbonate must not be profiled as carbonic acid.
+_INORGANIC_CARBON_PARENTS = frozenset(
+    Chem.CanonSmiles(smiles) for smiles in ("OC(O)=O", "O=C=O", "[C-]#[O+]", "C#N", "OC#N", "SC#N", "S=C=S", "O=C=S")
+)
+_CARBIDE = Chem.MolFromSmarts("[C-]#[C-]")  # standardisation makes calcium carbide's parent acetylene
 
 
 @dataclass
@@ -41,7 +51,7 @@ def _chemistry_chunk(featurizer: Featurizer, texts: Sequence[str]) -> ChemistryC
     for text in texts:
         parent, form, reason, mols = standardize_to_mols(text)
         if mols is not None:
-            problem = _unprofilable(mols[0], mols[1])
+            problem = _unprofilable(parent, *mols)
             if problem is not None:
                 parent, form, reason, mols = None, None, problem, None
         standardized.append((parent, form, reason))
@@ -54,12 +64,14 @@ def _chemistry_chunk(featurizer: Featurizer, texts: Sequence[str]) -> ChemistryC
     return ChemistryChunk(standardized, notes, features, alerts_for_mols(parents))
 
 
-def _unprofilable(parent: Chem.Mol, form: Chem.Mol) -> str | None:
+def _unprofilable(parent_smiles: str, parent: Chem.Mol, form: Chem.Mol) -> str | None:
     """Why a molecule that standardised still gets no profile, if it does not."""
     if any(atom.GetAtomicNum() == 0 for atom in form.GetAtoms()):
         return DUMMY_ATOM_REASON
     if not any(atom.GetAtomicNum() == 6 for atom in parent.GetAtoms()):
         return INORGANIC_REASON
+    if parent_smiles in _INORGANIC_CARBON_PARENTS or (parent_smiles == "C#C" and form.HasSubstructMatch(_CARBIDE)):
+        return INORGANIC_CARBON_REASON
     return None
 
 

@@ -104,7 +104,10 @@ def status(
 
     with open_registry().begin() as session:
         if run_id is None:
-            table = Table("run", "name", "strategy", "SecAgg+", "DP", "status", "rounds", "started")
+            table = Table(
+                "run", Column("name", overflow="fold"), "strategy", "SecAgg+", "DP", "status", "rounds",
+                Column("started", no_wrap=True),
+            )  # fmt: skip
             for run in repository.list_runs(session):
                 table.add_row(
                     str(run.id), run.name, run.strategy, "yes" if run.secagg else "no", _privacy(run, brief=True),

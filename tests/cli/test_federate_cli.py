@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -183,8 +184,19 @@ def test_status_says_whether_a_run_used_differential_privacy() -> None:
     assert "ε 3.14" in listing and "off" in listing
 
 
-def status_output(*run_id: int) -> str:
-    result = runner.invoke(app, ["federate", "status", *map(str, run_id)], env={"COLUMNS": "250"})
+def test_status_listing_keeps_whole_start_times_in_80_columns() -> None:
+    from fedadmet.config import get_settings
+    from fedadmet.registry import repository
+    from fedadmet.registry.database import open_registry
+
+    with open_registry(get_settings().registry_url).begin() as session:
+        repository.start_run(session, "a-consortium-with-a-rather-long-name", "fedprox", True, {})
+    listing = status_output(columns=80)
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", listing), listing
+
+
+def status_output(*run_id: int, columns: int = 250) -> str:
+    result = runner.invoke(app, ["federate", "status", *map(str, run_id)], env={"COLUMNS": str(columns)})
     assert result.exit_code == 0, result.output
     return result.output
 
