@@ -41,15 +41,30 @@ def serve(
 
 
 @keys_app.command("create")
-def create_key(user: Annotated[str, typer.Argument(help="Who the key is for (created if new).")]) -> None:
+def create_key(
+    user: Annotated[str, typer.Argument(help="Who the key is for (created if new).")],
+    partner: Annotated[
+        str | None,
+        typer.Option(
+            help="The federation partner this user belongs to, as its data was prepared (--partner of "
+            "`data prepare`): the key then sees that partner's shared metrics and the consortium's mean, not "
+            "other partners'. (default: none; the key sees every partner's, as the operator does)"
+        ),
+    ] = None,
+) -> None:
     """Make an API key; it is printed once and only its hash is stored."""
     from fedadmet.config import get_settings
     from fedadmet.registry import repository
     from fedadmet.registry.database import open_registry
 
-    with open_registry(get_settings().registry_url).begin() as session:
-        key, row = repository.create_api_key(session, user)
-    console.print(f"API key for {user} (prefix {row.prefix}), shown only now:")
+    try:
+        with open_registry(get_settings().registry_url).begin() as session:
+            key, row = repository.create_api_key(session, user, partner)
+            belongs = row.user.partner
+    except FedadmetError as exc:
+        raise fail(str(exc)) from None
+    scope = f"partner {belongs}: its own shared metrics and the consortium mean" if belongs else "all partners' metrics"
+    console.print(f"API key for {user} (prefix {row.prefix}; sees {scope}), shown only now:", highlight=False)
     console.print(key, highlight=False)
 
 
@@ -62,10 +77,13 @@ def list_keys() -> None:
 
     with open_registry(get_settings().registry_url).begin() as session:
         rows = [
-            (key.user.name, key.prefix, f"{key.created:%Y-%m-%d %H:%M}", "revoked" if key.revoked else "active")
+            (
+                key.user.name, key.user.partner or "(all: operator)", key.prefix, f"{key.created:%Y-%m-%d %H:%M}",
+                "revoked" if key.revoked else "active",
+            )
             for key in repository.list_api_keys(session)
-        ]
-    table = Table("user", "prefix", "created (UTC)", "status")
+        ]  # fmt: skip
+    table = Table("user", "partner", "prefix", "created (UTC)", "status")
     for row in rows:
         table.add_row(*row)
     console.print(table)

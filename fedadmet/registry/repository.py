@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from fedadmet.exceptions import InputError
 from fedadmet.registry.tables import (
     ApiKey,
     FederationRound,
@@ -134,13 +135,23 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
 
 
-def create_api_key(session: Session, user_name: str) -> tuple[str, ApiKey]:
-    """A new key for ``user_name`` (created on first use). The plain key is returned once and never stored."""
+def create_api_key(session: Session, user_name: str, partner: str | None = None) -> tuple[str, ApiKey]:
+    """A new key for ``user_name`` (created on first use, belonging to ``partner`` if given). The plain key
+    is returned once and never stored. A user keeps the partner it was created with: asking for another
+    is refused, since the key would see what the user was not meant to."""
+    if partner is not None and not partner.strip():
+        raise InputError("the partner name is empty", expected="the partner's name as its data was prepared")
     user = session.scalar(select(User).where(User.name == user_name))
     if user is None:
-        user = User(name=user_name)
+        user = User(name=user_name, partner=partner)
         session.add(user)
         session.flush()
+    elif partner is not None and user.partner != partner:
+        belongs = f"partner {user.partner!r}" if user.partner else "no partner (it sees every partner's metrics)"
+        raise InputError(
+            f"user {user_name!r} already exists and belongs to {belongs}",
+            expected=f"a new user name for partner {partner!r}, or no partner option for another key of this user",
+        )
     key = KEY_PREFIX + secrets.token_urlsafe(24)
     row = ApiKey(user_id=user.id, prefix=key[:KEY_PREFIX_LENGTH], key_hash=hash_api_key(key))
     session.add(row)

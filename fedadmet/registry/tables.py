@@ -79,11 +79,15 @@ class FederationRound(Base):
 
 
 class User(Base):
-    """Someone (a chemist, a service, a partner's pipeline) who calls the API with one or more keys."""
+    """Someone (a chemist, a service, a partner's pipeline) who calls the API with one or more keys.
+
+    A user who belongs to a federation partner sees that partner's shared metrics and the consortium's
+    mean, not the other partners' own; a user without a partner (the operator, the hosting site) sees all."""
 
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    partner: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     keys: Mapped[list[ApiKey]] = relationship(back_populates="user")
 

@@ -39,6 +39,7 @@ from fedadmet.serve.batching import MicroBatcher
 from fedadmet.serve.jobs import RESULT_FILE, JobService
 from fedadmet.serve.profiles import threshold_statement
 from fedadmet.serve.reference import load_reference
+from fedadmet.serve.visibility import round_view, version_metrics_view
 from fedadmet.serve.workers import ProfileWorkers, profile_smiles
 
 log = logging.getLogger(__name__)
@@ -285,29 +286,33 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
         return job
 
     @app.get("/v1/models")
-    def models(_: Authorized) -> list[dict[str, Any]]:
+    def models(user: Authorized) -> list[dict[str, Any]]:
         with state.sessions() as session:
-            return [_version_json(v, serving=v.id == state.model_version_id) for v in repository.list_versions(session)]
+            return [
+                _version_json(v, serving=v.id == state.model_version_id, partner=user.partner)
+                for v in repository.list_versions(session)
+            ]
 
     @app.get("/v1/federation/runs")
     def federation_runs(
-        _: Authorized,
+        user: Authorized,
         response: Response,
         limit: Annotated[int, Query(ge=1, le=RUN_PAGE_MAX, description="Runs per page.")] = RUN_PAGE_DEFAULT,
         offset: Annotated[int, Query(ge=0, description="Runs to skip, newest first.")] = 0,
     ) -> list[dict[str, Any]]:
-        """Federation runs, newest first, with their rounds; ``X-Total-Count`` holds the number of runs."""
+        """Federation runs, newest first, with their rounds; ``X-Total-Count`` holds the number of runs.
+        A partner's user sees its own shared metrics and the consortium's mean, not other partners'."""
         with state.sessions() as session:
             response.headers["X-Total-Count"] = str(repository.count_runs(session))
-            return [_run_json(run) for run in repository.list_runs(session, limit, offset)]
+            return [_run_json(run, user.partner) for run in repository.list_runs(session, limit, offset)]
 
     @app.get("/v1/federation/runs/{run_id}")
-    def federation_run(run_id: int, _: Authorized) -> dict[str, Any]:
+    def federation_run(run_id: int, user: Authorized) -> dict[str, Any]:
         with state.sessions() as session:
             run = repository.get_run(session, run_id)
             if run is None:
                 raise HTTPException(404, f"no federation run {run_id}")
-            return _run_json(run)
+            return _run_json(run, user.partner)
 
 
 def _timestamp(moment: datetime) -> str:
@@ -330,7 +335,7 @@ def _job_json(job: PredictionJob) -> dict[str, Any]:
     }
 
 
-def _version_json(version: ModelVersion, serving: bool) -> dict[str, Any]:
+def _version_json(version: ModelVersion, serving: bool, partner: str | None) -> dict[str, Any]:
     return {
         "id": version.id,
         "model": version.model.name,
@@ -339,13 +344,14 @@ def _version_json(version: ModelVersion, serving: bool) -> dict[str, Any]:
         "serving": serving,
         "artifact_uri": version.artifact_uri,
         "endpoints": version.endpoints,
-        "metrics": version.metrics,
+        "metrics": version_metrics_view(version.metrics, partner),
         "lineage": version.lineage,
         "created": _timestamp(version.created),
     }
 
 
-def _run_json(run: FederationRun) -> dict[str, Any]:
+def _run_json(run: FederationRun, partner: str | None) -> dict[str, Any]:
+    """A run as ``partner``'s user may see it (``None``: every partner's shared metrics)."""
     return {
         "id": run.id,
         "name": run.name,
@@ -357,14 +363,10 @@ def _run_json(run: FederationRun) -> dict[str, Any]:
         "finished": _timestamp(run.finished) if run.finished else None,
         "model_version_id": run.model_version_id,
         "epsilon": run.model_version.metrics.get("epsilon") if run.model_version is not None else None,
+        "visible_to_partner": partner,
         "rounds": [
-            {
-                "round": r.round,
-                "partners": r.partners,
-                "excluded": r.excluded,
-                "metrics": r.metrics,
-                "bytes_sent": r.bytes_sent,
-            }
+            {"round": r.round, "partners": r.partners, "bytes_sent": r.bytes_sent}
+            | round_view(r.metrics, r.excluded, partner)
             for r in run.rounds
         ],
     }

@@ -151,6 +151,17 @@ def test_keys_are_listed_by_prefix_and_revoked_whole_or_by_prefix() -> None:
     assert runner.invoke(app, ["keys", "list"]).output.count("revoked") == 2
 
 
+def test_a_key_can_belong_to_a_federation_partner() -> None:
+    made = runner.invoke(app, ["keys", "create", "carla", "--partner", "site_b"], env={"COLUMNS": "200"})
+    assert made.exit_code == 0 and "sees partner site_b: its own shared metrics" in made.output
+    listing = runner.invoke(app, ["keys", "list"], env={"COLUMNS": "200"}).output
+    assert next(line for line in listing.splitlines() if "carla" in line).count("site_b") == 1
+    another = runner.invoke(app, ["keys", "create", "carla"], env={"COLUMNS": "200"})  # the user's partner stays
+    assert another.exit_code == 0 and "sees partner site_b" in another.output
+    moved = runner.invoke(app, ["keys", "create", "carla", "--partner", "site_c"], env={"COLUMNS": "200"})
+    assert moved.exit_code == 2 and "already exists and belongs to partner 'site_b'" in moved.output
+
+
 def test_predict_refuses_an_output_it_would_not_write_as_named(tmp_path: Path, tiny_model_dir: Path) -> None:
     source = tmp_path / "in.csv"
     source.write_text("smiles\nCCO\n")

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.orm import Session
 
+from fedadmet.exceptions import InputError
 from fedadmet.registry import repository
 from fedadmet.registry.database import _session_factory, open_registry
 from fedadmet.registry.tables import Base
@@ -47,7 +48,7 @@ def test_migrations_create_every_table(registry_url: str) -> None:
     tables = set(inspect(engine).get_table_names())
     assert set(Base.metadata.tables) <= tables and "alembic_version" in tables
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
 
 
 def test_versions_are_numbered_per_model_with_lineage(registry_url: str) -> None:
@@ -85,6 +86,23 @@ def test_api_keys_are_stored_hashed_and_can_be_revoked(registry_url: str) -> Non
     with sessions() as session:
         assert repository.user_for_key(session, key) is None
         assert repository.user_for_key(session, second).name == "alice"
+
+
+def test_a_user_keeps_the_partner_it_was_created_with(registry_url: str) -> None:
+    sessions = open_registry(registry_url)
+    with sessions.begin() as session:
+        key, _ = repository.create_api_key(session, "bea", partner="site_b")
+        second, _ = repository.create_api_key(session, "bea")
+        operator, _ = repository.create_api_key(session, "olga")
+    with sessions() as session:
+        assert repository.user_for_key(session, key).partner == "site_b"
+        assert repository.user_for_key(session, second).partner == "site_b"
+        assert repository.user_for_key(session, operator).partner is None
+    for user, partner in [("bea", "site_c"), ("olga", "site_c"), ("newcomer", " ")]:
+        with sessions.begin() as session, pytest.raises(InputError):
+            repository.create_api_key(session, user, partner=partner)
+    with sessions() as session:
+        assert [k.user.partner for k in repository.list_api_keys(session)] == ["site_b", "site_b", None]
 
 
 def test_jobs_move_through_their_states(registry_url: str) -> None:

@@ -177,6 +177,36 @@ def test_models_and_federation_runs_come_from_the_registry(api: tuple[TestClient
         assert len(again.get("/v1/models", headers=headers).json()) == len(versions)
 
 
+def test_a_partners_key_sees_only_its_own_shared_metrics(api: tuple[TestClient, str]) -> None:
+    client, operator_key = api
+    scores = {p: {"valid_score": 0.1 * (i + 1)} for i, p in enumerate(["site_a", "site_b", "site_c", "site_d"])}
+    with open_registry(get_settings().registry_url).begin() as session:
+        run = repository.start_run(session, "scoped-run", "fedavg", True, {})
+        repository.record_round(session, run.id, 1, list(scores), {"evaluate": scores}, {"site_d": "dropped out"})
+        version = repository.publish_version(
+            session, "scoped", kind="federated", artifact_uri="t", endpoints=[], metrics={"partners": scores}
+        )
+        repository.finish_run(session, run.id, "completed", model_version_id=version.id)
+        partner_key, _ = repository.create_api_key(session, "site-b-chemist", partner="site_b")
+        run_id, version_id = run.id, version.id
+    seen = client.get(f"/v1/federation/runs/{run_id}", headers={"X-API-Key": partner_key}).json()
+    assert seen["visible_to_partner"] == "site_b"
+    (round_one,) = seen["rounds"]
+    assert round_one["metrics"] == {"evaluate": {"site_b": {"valid_score": 0.2}}}
+    assert round_one["consortium_mean"]["evaluate"] == {"partners": 4, "valid_score": pytest.approx(0.25)}
+    assert round_one["excluded"] == {} and round_one["excluded_hidden"] == 1
+    assert round_one["partners"] == list(scores)  # who took part is known to every member
+    listed = client.get("/v1/federation/runs", headers={"X-API-Key": partner_key}).json()
+    assert next(r for r in listed if r["id"] == run_id) == seen
+    versions = client.get("/v1/models", headers={"X-API-Key": partner_key}).json()
+    model = next(v for v in versions if v["id"] == version_id)
+    assert model["metrics"]["partners"] == {"site_b": {"valid_score": 0.2}}
+    # The operator's key (no partner) sees every partner's metrics and exclusions.
+    everything = client.get(f"/v1/federation/runs/{run_id}", headers={"X-API-Key": operator_key}).json()
+    assert everything["visible_to_partner"] is None and everything["rounds"][0]["metrics"]["evaluate"] == scores
+    assert everything["rounds"][0]["excluded"] == {"site_d": "dropped out"}
+
+
 def test_the_web_page_and_its_assets_are_served_without_a_cdn(api: tuple[TestClient, str]) -> None:
     client, _ = api
     page = client.get("/").text

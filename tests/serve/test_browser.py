@@ -41,7 +41,8 @@ if not Path(CHROMIUM).is_file() and not shutil.which("chromium"):
     pytest.skip("Chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
 
-PARTNERS = ["pharma_a", "pharma_b"]  # names that differ only at the end: a clipped legend would hide which is which
+PARTNERS = ["pharma_a", "pharma_b", "pharma_c"]  # names that differ only at the end: a clipped legend would hide which
+# is which; three, so that the consortium mean is shown (a mean over two would reveal the other partner's score)
 RUN_ERROR = "ValueError: `num_shares` as an integer must be greater than 2."
 EXCLUSION = "PreparedDataError: hospital_c has no task that meets the quorum; nothing to train"
 
@@ -193,7 +194,8 @@ def test_chemist_workflow_in_a_real_browser(server: tuple[str, str], tmp_path: P
         federated = page.locator("#models-table tr:has-text('consortium-admet')")
         assert federated.count() == 2 and "[object Object]" not in models_text
         without_dp, with_dp = sorted((r.locator("td.metrics").inner_text() for r in federated.all()), key=len)
-        assert "pharma_a: valid 0.550, test 0.500; pharma_b: valid 0.550, test 0.500" in without_dp
+        shared = "; ".join(f"{p}: valid 0.550, test 0.500" for p in PARTNERS)
+        assert f"{shared}; consortium mean over 3 partners: valid 0.550, test 0.500" in without_dp
         assert without_dp.endswith("no DP") and "after round 3" in without_dp
         assert with_dp.endswith("DP ε = 2.500, δ = 1.00e-5")
         assert [row.locator("td.endpoints").inner_text() for row in federated.all()] == ["trunk only"] * 2
@@ -218,10 +220,12 @@ def test_chemist_workflow_in_a_real_browser(server: tuple[str, str], tmp_path: P
         page.click("nav button[data-page='models']")
         page.click("nav button[data-page='federation']")
         page.wait_for_selector("#fed-plot svg polyline", timeout=30_000)
-        assert page.locator("#fed-plot svg polyline").count() == 2
+        assert page.locator("#fed-plot svg polyline").count() == 4
+        assert page.locator("#fed-plot svg polyline[stroke-dasharray='6 4']").count() == 1  # the consortium mean
         assert "browser-run" in page.inner_text("#runs") and page.locator("#fed-controls").is_visible()
+        assert page.locator("#fed-scope").count() == 0  # the operator's key: no partner scope to explain
         # The legend names every partner in full, and each round says who was excluded and why.
-        assert [s.inner_text() for s in page.locator("#fed-plot .plot-legend span").all()] == PARTNERS
+        assert legend(page) == ["consortium mean", *PARTNERS]
         assert "1 exclusion(s)" in page.inner_text(".run[data-run='2']")
         assert "completed, 3 rounds" in page.inner_text(".run[data-run='2']")
         assert page.inner_text(".run[data-run='2']").endswith("DP ε 2.50")
@@ -234,3 +238,32 @@ def test_chemist_workflow_in_a_real_browser(server: tuple[str, str], tmp_path: P
         failed.click()
         assert page.inner_text("#fed-rounds") == "no round was aggregated" and page.locator("#fed-controls").is_hidden()
         browser.close()
+
+
+def test_a_partners_key_sees_its_own_metrics_and_the_consortium_mean(server: tuple[str, str]) -> None:
+    address, _ = server
+    with open_registry(get_settings().registry_url).begin() as session:
+        key, _ = repository.create_api_key(session, "scientist-at-a", partner="pharma_a")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(f"{address}#key={key}")
+        page.click("nav button[data-page='federation']")
+        page.wait_for_selector("#fed-plot svg polyline", timeout=30_000)
+        assert legend(page) == ["consortium mean", "pharma_a"]
+        assert "belongs to partner pharma_a" in page.inner_text("#fed-scope")
+        # Another partner's exclusion is counted, its reason is not shown.
+        assert "1 exclusion(s)" in page.inner_text(".run[data-run='2']")
+        excluded = page.inner_text("#fed-rounds tr[data-round='2'] td.excluded")
+        assert excluded == "1 other partner(s), reasons shown to the operator"
+        page.click("nav button[data-page='models']")
+        page.wait_for_selector("#models-table tr:has-text('consortium-admet')", timeout=30_000)
+        scores = page.locator("#models-table tr:has-text('consortium-admet') td.metrics").first.inner_text()
+        assert "pharma_a: valid 0.550, test 0.500; consortium mean over 3 partners" in scores
+        assert "pharma_b" not in scores
+        browser.close()
+
+
+def legend(page: sync_api.Page) -> list[str]:
+    """The federation plot's lines, as its legend names them."""
+    return [s.inner_text() for s in page.locator("#fed-plot .plot-legend span").all()]

@@ -308,11 +308,15 @@ function endpointScores(metrics) {
 }
 
 // A federated version stores what each partner agreed to share after the last round, and the DP budget.
+// A partner's key sees its own partner's scores and the consortium mean only.
 function partnerScores(metrics, rounds) {
-  const partners = Object.entries(metrics.partners || {}).sort(([a], [b]) => a.localeCompare(b)).map(([name, m]) => {
-    const shared = ["valid_score", "test_score"].filter((k) => typeof m[k] === "number");
-    return `${name}: ${shared.length ? shared.map((k) => `${k.replace("_score", "")} ${score(m[k])}`).join(", ") : "no score shared"}`;
-  });
+  const shared = (m) => {
+    const names = ["valid_score", "test_score"].filter((k) => typeof m[k] === "number");
+    return names.length ? names.map((k) => `${k.replace("_score", "")} ${score(m[k])}`).join(", ") : "no score shared";
+  };
+  const partners = Object.entries(metrics.partners || {}).sort(([a], [b]) => a.localeCompare(b)).map(([name, m]) => `${name}: ${shared(m)}`);
+  const mean = metrics.consortium_mean || {};
+  if (mean.partners) partners.push(`consortium mean over ${mean.partners} partners: ${shared(mean)}`);
   const privacy = typeof metrics.epsilon === "number" ? `DP ε = ${score(metrics.epsilon)}, δ = ${format(metrics.delta)}` : "no DP";
   const heading = `after round ${rounds ?? "?"} (each partner's mean over its own endpoints)`;
   return `${heading} — ${partners.length ? partners.join("; ") : "no partner shared a score"}; ${privacy}`;
@@ -363,6 +367,11 @@ async function loadFederation() {
     return;
   }
   container.replaceChildren(...federationRuns.map(runSummary));
+  const partner = federationRuns[0].visible_to_partner;
+  if (partner) {
+    container.prepend(element("p", { class: "hint", id: "fed-scope" }, `Your key belongs to partner ${partner}: you see its own shared metrics `
+      + "and the consortium mean (where at least 3 partners reported); other partners' metrics are shown to the operator only."));
+  }
   if (total > federationRuns.length) {
     container.append(element("p", { class: "hint" }, `the ${federationRuns.length} newest of ${total} runs; older ones: `,
       element("code", {}, "GET /v1/federation/runs?offset=…"), " or ", element("code", {}, "fedadmet federate status")));
@@ -373,7 +382,7 @@ async function loadFederation() {
 // One line per run; a failed run says why, and exclusions are counted (the rounds table says who and why).
 function runSummary(run) {
   const partners = [...new Set(run.rounds.flatMap((r) => r.partners))];
-  const exclusions = run.rounds.reduce((n, r) => n + Object.keys(r.excluded).length, 0);
+  const exclusions = run.rounds.reduce((n, r) => n + Object.keys(r.excluded).length + r.excluded_hidden, 0);
   const facts = [`${run.strategy}${run.secagg ? " + SecAgg+" : ""}`, run.status, `${run.rounds.length} round${run.rounds.length === 1 ? "" : "s"}`];
   if (partners.length) facts.push(`partners: ${partners.join(", ")}`);
   if (exclusions) facts.push(`${exclusions} exclusion(s)`);
@@ -389,7 +398,7 @@ function selectRun(runId) {
   document.querySelectorAll(".run").forEach((n) => n.classList.toggle("selected", Number(n.dataset.run) === runId));
   const run = federationRuns.find((r) => r.id === runId);
   const metricNames = new Set();
-  for (const r of run.rounds) for (const phase of Object.values(r.metrics)) for (const m of Object.values(phase)) {
+  for (const r of run.rounds) for (const [, m] of roundSeries(r)) {
     for (const [k, v] of Object.entries(m)) if (typeof v === "number") metricNames.add(k);
   }
   $("#fed-controls").hidden = !metricNames.size;  // a run without metrics yet has nothing to choose
@@ -406,6 +415,7 @@ function roundsTable(run) {
   if (!run.rounds.length) return [element("p", { class: "hint" }, "no round was aggregated")];
   const rows = run.rounds.map((r) => {
     const excluded = Object.entries(r.excluded).map(([partner, why]) => element("div", {}, `${partner}: ${why}`));
+    if (r.excluded_hidden) excluded.push(element("div", {}, `${r.excluded_hidden} other partner(s), reasons shown to the operator`));
     return element("tr", { "data-round": r.round }, element("td", { class: "num" }, r.round),
       element("td", {}, r.partners.join(", ")),
       element("td", { class: excluded.length ? "excluded error" : "excluded" }, ...(excluded.length ? excluded : ["none"])),
@@ -417,10 +427,20 @@ function roundsTable(run) {
 
 const PLOT_COLOURS = ["#1d6fa5", "#c93c3c", "#2e9d4a", "#e0a21b", "#7b4ea3", "#3aa6a6", "#8a5a2b"];
 
+const CONSORTIUM_MEAN = "consortium mean";
+
+// One round's plottable metrics by line (each partner shown, and the consortium mean), over its stages.
+function roundSeries(r) {
+  const lines = [];
+  for (const phase of Object.values(r.metrics)) lines.push(...Object.entries(phase));
+  for (const { partners, ...mean } of Object.values(r.consortium_mean)) lines.push([CONSORTIUM_MEAN, mean]);  // partners: a count
+  return lines;
+}
+
 function plotRun(run, metric) {
   const series = {};
-  for (const r of run.rounds) for (const phase of Object.values(r.metrics)) for (const [partner, m] of Object.entries(phase)) {
-    if (typeof m[metric] === "number") (series[partner] ||= []).push([r.round, m[metric]]);
+  for (const r of run.rounds) for (const [line, m] of roundSeries(r)) {
+    if (typeof m[metric] === "number") (series[line] ||= []).push([r.round, m[metric]]);
   }
   const width = 720, height = 320, pad = 48;
   const svg = svgElement("svg", { width, height, role: "img", "aria-label": `${metric} per partner over rounds` });
@@ -440,8 +460,10 @@ function plotRun(run, metric) {
   const legend = element("div", { class: "legend plot-legend" });
   Object.entries(series).sort(([a], [b]) => a.localeCompare(b)).forEach(([partner, values], i) => {
     values.sort((a, b) => a[0] - b[0]);
-    const colour = PLOT_COLOURS[i % PLOT_COLOURS.length];
-    svg.append(svgElement("polyline", { fill: "none", stroke: colour, "stroke-width": 2, points: values.map(([x, y]) => `${sx(x)},${sy(y)}`).join(" ") }));
+    const mean = partner === CONSORTIUM_MEAN;
+    const colour = mean ? "#52606d" : PLOT_COLOURS[i % PLOT_COLOURS.length];
+    svg.append(svgElement("polyline", { fill: "none", stroke: colour, "stroke-width": 2, "stroke-dasharray": mean ? "6 4" : "none",
+      points: values.map(([x, y]) => `${sx(x)},${sy(y)}`).join(" ") }));
     legend.append(element("span", { "data-partner": partner }, element("i", { class: "swatch", style: `background: ${colour}` }), partner));
   });
   $("#fed-plot").replaceChildren(svg, legend);
