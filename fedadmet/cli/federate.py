@@ -162,22 +162,29 @@ def gain(
 
 
 def _privacy(run: FederationRun, brief: bool = False) -> str:
-    """DP off, or on with its noise, clipping and the ε the run published (known once it completes)."""
+    """DP off, or on with its noise, clipping and the ε the run published, or has spent so far."""
     privacy = (run.config or {}).get("privacy") or {}
     if not privacy.get("enabled"):
         return "off" if brief else "DP off"
-    epsilon = run.model_version.metrics.get("epsilon") if run.model_version is not None else None
-    if brief:
-        return "on" if epsilon is None else f"ε {epsilon:.2f}"
-    spent = "ε known when the run completes" if epsilon is None else f"ε {epsilon:.2f} at δ {privacy['delta']:g}"
-    return f"DP on: σ {privacy['noise_multiplier']}, clip {privacy['clipping_norm']}, {spent}"
+    described = f"DP on: σ {privacy['noise_multiplier']}, clip {privacy['clipping_norm']}"
+    published = run.model_version.metrics.get("epsilon") if run.model_version is not None else None
+    latest = next((r for r in reversed(run.rounds) if r.epsilon is not None), None)
+    if published is not None:
+        spent = f"ε {published:.2f}"
+    elif latest is not None:
+        spent = f"ε {latest.epsilon:.2f} after round {latest.round}"
+    else:
+        return "on" if brief else f"{described}, no round yet"
+    return spent if brief else f"{described}, {spent} at δ {privacy['delta']:g}"
 
 
 def _print_run(run: FederationRun) -> None:
     secagg = "on" if run.secagg else "off"
     summary = f"{run.strategy}, SecAgg+ {secagg}, {_privacy(run)}"
     console.print(f"run {run.id} '{run.name}': {run.status} ({summary}) {run.error}")
-    table = Table("round", "partners", "excluded", "bytes sent", "validation score per partner")
+    private = any(row.epsilon is not None for row in run.rounds)
+    budget = ["ε so far"] if private else []
+    table = Table("round", "partners", "excluded", "bytes sent", *budget, "validation score per partner")
     for row in run.rounds:
         scores = row.metrics.get("evaluate", {})
         table.add_row(
@@ -185,6 +192,7 @@ def _print_run(run: FederationRun) -> None:
             ", ".join(row.partners),
             "; ".join(f"{k}: {v}" for k, v in row.excluded.items()) or "-",
             f"{row.bytes_sent:,}",
+            *([f"{row.epsilon:.2f}" if row.epsilon is not None else "-"] if private else []),
             ", ".join(f"{p} {m.get('valid_score', float('nan')):.3f}" for p, m in scores.items()),
         )
     console.print(table)

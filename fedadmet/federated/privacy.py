@@ -13,6 +13,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from fedadmet.federated.config import PrivacyConfig
+
 _ORDERS = np.concatenate([np.linspace(1.1, 10.9, 99), np.arange(11, 257)])
 
 
@@ -32,6 +34,15 @@ def clip_and_noise(
 def partner_noise_std(clipping_norm: float, noise_multiplier: float, n_partners: int) -> float:
     """Noise each of ``n_partners`` adds so that their sum has standard deviation σC."""
     return noise_multiplier * clipping_norm / np.sqrt(n_partners)
+
+
+def spent_epsilon(privacy: PrivacyConfig, rounds: int, fewest_partners: int, planned_partners: int) -> float | None:
+    """ε spent after ``rounds`` rounds at the configured δ (None without DP). Each partner's noise was sized
+    for ``planned_partners``, so a round summed by only ``fewest_partners`` carried less of it."""
+    if not privacy.enabled:
+        return None
+    effective = privacy.noise_multiplier * np.sqrt(fewest_partners / planned_partners)
+    return gaussian_epsilon(effective, rounds, privacy.delta)
 
 
 def gaussian_epsilon(noise_multiplier: float, rounds: int, delta: float) -> float:

@@ -40,7 +40,7 @@ from fedadmet.chem.featurizers import default_feature_set
 from fedadmet.exceptions import FedadmetError, InputError
 from fedadmet.federated.client_app import PARTNER_FAILED
 from fedadmet.federated.config import FederationConfig
-from fedadmet.federated.privacy import gaussian_epsilon
+from fedadmet.federated.privacy import spent_epsilon
 from fedadmet.federated.task import build_net, shared_arrays
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
@@ -230,7 +230,12 @@ def make_strategy(settings: RunSettings, names: list[str], start: dict[str, np.n
             partners = sorted(str(r.metrics.get("partner", "?")) for _, r in kept)
             fit_metrics = {str(r.metrics.get("partner", "?")): _scalars(r.metrics) for _, r in kept}
             with session_factory.begin() as session:
-                repository.record_round(session, run_id, number, partners, {"fit": fit_metrics}, excluded)
+                run = repository.get_run(session, run_id)
+                earlier = [len(r.partners) for r in run.rounds if r.round < number] if run is not None else []
+                fewest = min([*earlier, len(partners)])
+                epsilon = spent_epsilon(federation.privacy, number, fewest, settings.n_partners)
+                shared = {"fit": fit_metrics}
+                repository.record_round(session, run_id, number, partners, shared, excluded, epsilon=epsilon)
             return parameters, metrics
 
         def aggregate_evaluate(self, server_round: int, results: list, failures: list):
@@ -448,13 +453,7 @@ def _publish(settings: RunSettings, session_factory: sessionmaker[Session]) -> d
         partners = sorted({p for r in rounds for p in r.partners})
         fewest = min((len(r.partners) for r in rounds), default=settings.n_partners)
         privacy = federation.privacy
-        epsilon = (
-            gaussian_epsilon(
-                privacy.noise_multiplier * np.sqrt(fewest / settings.n_partners), last_round, privacy.delta
-            )
-            if privacy.enabled
-            else None
-        )
+        epsilon = spent_epsilon(privacy, last_round, fewest, settings.n_partners)
         final = rounds[-1].metrics.get("evaluate", {}) if rounds else {}
         version = repository.publish_version(
             session,

@@ -99,10 +99,13 @@ def record_round(
     metrics: dict[str, Any],
     excluded: dict[str, str] | None = None,
     bytes_sent: int = 0,
+    epsilon: float | None = None,
 ) -> FederationRound:
-    """Store one round; recording the same round again (after a coordinator restart) replaces it."""
+    """Store one round (with the DP budget spent up to it, if the run is private); recording the same
+    round again (after a coordinator restart) replaces it."""
     row = get_round(session, run_id, round_number) or FederationRound(run_id=run_id, round=round_number)
     row.partners, row.metrics, row.excluded, row.bytes_sent = list(partners), metrics, excluded or {}, bytes_sent
+    row.epsilon = epsilon
     session.add(row)
     session.flush()
     return row

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -74,6 +74,7 @@ class FederationRound(Base):
     excluded: Mapped[dict[str, Any]] = mapped_column(default=dict)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     bytes_sent: Mapped[int] = mapped_column(BigInteger, default=0)
+    epsilon: Mapped[float | None] = mapped_column(Float, nullable=True)  # DP budget spent up to this round
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     run: Mapped[FederationRun] = relationship(back_populates="rounds")
 

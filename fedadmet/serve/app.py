@@ -365,7 +365,7 @@ def _run_json(run: FederationRun, partner: str | None) -> dict[str, Any]:
         "epsilon": run.model_version.metrics.get("epsilon") if run.model_version is not None else None,
         "visible_to_partner": partner,
         "rounds": [
-            {"round": r.round, "partners": r.partners, "bytes_sent": r.bytes_sent}
+            {"round": r.round, "partners": r.partners, "bytes_sent": r.bytes_sent, "epsilon": r.epsilon}
             | round_view(r.metrics, r.excluded, partner)
             for r in run.rounds
         ],

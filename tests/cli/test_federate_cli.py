@@ -170,6 +170,9 @@ def test_status_says_whether_a_run_used_differential_privacy() -> None:
     config = FederationConfig(privacy=PrivacyConfig(enabled=True, noise_multiplier=1.5)).model_dump(mode="json")
     with open_registry(get_settings().registry_url).begin() as session:
         noisy = repository.start_run(session, "noisy", "fedavg", True, config).id
+        running = repository.start_run(session, "running", "fedavg", True, config).id
+        for number, epsilon in [(1, 0.5), (2, 0.75)]:
+            repository.record_round(session, running, number, ["a", "b", "c"], {}, epsilon=epsilon)
         plain = repository.start_run(session, "plain", "fedavg", True, FederationConfig().model_dump(mode="json")).id
         published = repository.publish_version(
             session, "federated", kind="federated", artifact_uri="t", endpoints=[], metrics={"epsilon": 3.14159}
@@ -177,11 +180,14 @@ def test_status_says_whether_a_run_used_differential_privacy() -> None:
         done = repository.start_run(session, "done", "fedavg", True, config)
         repository.finish_run(session, done.id, "completed", model_version_id=published.id)
         done_id = done.id
-    assert "DP on: σ 1.5, clip 1.0, ε known when the run completes" in status_output(noisy)
+    assert "DP on: σ 1.5, clip 1.0, no round yet" in status_output(noisy)
+    # a run still going shows the budget spent so far, per round too
+    assert "DP on: σ 1.5, clip 1.0, ε 0.75 after round 2 at δ 1e-05" in status_output(running)
+    assert "ε so far" in status_output(running) and "ε so far" not in status_output(noisy)
     assert "DP on: σ 1.5, clip 1.0, ε 3.14 at δ 1e-05" in status_output(done_id)
     assert "DP off" in status_output(plain)
     listing = status_output()
-    assert "ε 3.14" in listing and "off" in listing
+    assert "ε 3.14" in listing and "ε 0.75 after round 2" in listing and "off" in listing
 
 
 def test_status_listing_keeps_whole_start_times_in_80_columns() -> None:

@@ -22,6 +22,7 @@ from fedadmet.exceptions import InputError
 from fedadmet.federated.config import FederationConfig, PrivacyConfig
 from fedadmet.federated.gain import joining_gain
 from fedadmet.federated.partner_model import find_saved_model
+from fedadmet.federated.privacy import gaussian_epsilon
 from fedadmet.federated.server_app import (
     Checkpoint,
     RunInterruptedError,
@@ -85,12 +86,16 @@ def test_secagg_simulation_records_rounds_and_every_run_is_new(partner_dirs: lis
     assert gain.mean("federated") is not None
 
     # The same command again is a new run with its own checkpoints, not a silent resume of the first.
-    again = simulate(partners, settings(tmp_path, rounds=1))
+    private = PrivacyConfig(enabled=True, noise_multiplier=1.0)
+    again = simulate(partners, settings(tmp_path, rounds=1, privacy=private))
     assert again.id != run.id and again.status == "completed", again.error
     assert [r.round for r in again.rounds] == [1]
     with open_registry(f"sqlite:///{tmp_path / 'registry.db'}").begin() as session:
         versions = repository.list_versions(session)
     assert [(v.lineage["run_id"], v.lineage["rounds"]) for v in versions] == [(again.id, 1), (run.id, 2)]
+    # Each round of a private run records the budget spent so far; the version publishes the last one.
+    assert [r.epsilon for r in run.rounds] == [None, None]
+    assert again.rounds[0].epsilon == versions[0].metrics["epsilon"] == gaussian_epsilon(1.0, 1, private.delta)
     assert versions[0].kind == "federated" and versions[0].lineage["partners"] == ["partner0", "partner1", "partner2"]
     # A published artifact is a read-only copy named by its content, so no later run can change it.
     for version in versions:

@@ -161,6 +161,7 @@ def test_models_and_federation_runs_come_from_the_registry(api: tuple[TestClient
     runs = client.get("/v1/federation/runs", headers=headers).json()
     assert runs[0]["name"] == "demo-run" and runs[0]["rounds"][0]["metrics"]["evaluate"]["a"]["valid_score"] == 0.5
     assert runs[0]["epsilon"] is None  # published with a DP run's version only
+    assert runs[0]["rounds"][0]["epsilon"] is None  # a private run's rounds carry the budget spent so far
     one = client.get(f"/v1/federation/runs/{runs[0]['id']}", headers=headers)
     assert one.status_code == 200 and one.json() == runs[0]
     missing = client.get("/v1/federation/runs/999999", headers=headers)

@@ -60,7 +60,8 @@ def server(serve_model_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
         for number in (1, 2, 3):
             scores = {p: {"valid_score": 0.4 + 0.05 * number + i / 100} for i, p in enumerate(PARTNERS)}
             excluded = {"hospital_c": EXCLUSION} if number == 2 else None
-            repository.record_round(session, run.id, number, PARTNERS, {"evaluate": scores}, excluded)
+            shared = {"evaluate": scores}
+            repository.record_round(session, run.id, number, PARTNERS, shared, excluded, epsilon=number / 2)
         for epsilon in (None, 2.5):  # as the federation publishes them (server_app._publish), without and with DP
             shared = {p: {"valid_score": 0.55, "test_score": 0.5, "bytes_sent": 10, "partner": p} for p in PARTNERS}
             version = repository.publish_version(
@@ -207,13 +208,25 @@ def test_chemist_workflow_in_a_real_browser(server: tuple[str, str], tmp_path: P
         assert "fedadmet federate simulate" in page.inner_text("#runs") and page.locator("#fed-controls").is_hidden()
         page.unroute("**/v1/federation/runs")
         # More runs than one page: the page says how many it shows and where the others are.
+        first_round = {
+            "round": 1,
+            "partners": PARTNERS,
+            "bytes_sent": 0,
+            "epsilon": 1.234,
+            "metrics": {},
+            "consortium_mean": {},
+            "excluded": {},
+            "excluded_hidden": 0,
+        }
         newest = {"id": 120, "name": "r120", "strategy": "fedavg", "secagg": True, "status": "running", "error": "",
                   "started": "2026-01-01T00:00:00+00:00", "finished": None, "model_version_id": None, "epsilon": None,
-                  "rounds": []}  # fmt: skip
+                  "visible_to_partner": None, "rounds": [first_round]}  # fmt: skip
         page.route("**/v1/federation/runs", lambda r: r.fulfill(json=[newest], headers={"X-Total-Count": "120"}))
         page.click("nav button[data-page='models']")
         page.click("nav button[data-page='federation']")
         page.wait_for_selector("#runs:has-text('the 1 newest of 120 runs')", timeout=30_000)
+        # A private run still going shows the budget it has spent so far.
+        assert "DP ε 1.23 after round 1" in page.inner_text(".run[data-run='120']")
         page.unroute("**/v1/federation/runs")
 
         # Federation page: the run, and each partner's shared metric over rounds as a plot.
@@ -231,6 +244,7 @@ def test_chemist_workflow_in_a_real_browser(server: tuple[str, str], tmp_path: P
         assert page.inner_text(".run[data-run='2']").endswith("DP ε 2.50")
         assert page.inner_text("#fed-rounds tr[data-round='2'] td.excluded") == f"hospital_c: {EXCLUSION}"
         assert page.inner_text("#fed-rounds tr[data-round='1'] td.excluded") == "none"
+        assert page.inner_text("#fed-rounds tr[data-round='3'] td.epsilon") == "1.50"  # the DP budget spent so far
         # A failed run says why, also when no round was aggregated.
         failed = page.locator(".run[data-run='1']")
         assert "failed, 0 rounds" in failed.inner_text()

@@ -386,7 +386,9 @@ function runSummary(run) {
   const facts = [`${run.strategy}${run.secagg ? " + SecAgg+" : ""}`, run.status, `${run.rounds.length} round${run.rounds.length === 1 ? "" : "s"}`];
   if (partners.length) facts.push(`partners: ${partners.join(", ")}`);
   if (exclusions) facts.push(`${exclusions} exclusion(s)`);
+  const spent = run.rounds.findLast((r) => r.epsilon != null);  // a private run still going: the budget so far
   if (run.epsilon != null) facts.push(`DP ε ${run.epsilon.toFixed(2)}`);
+  else if (spent) facts.push(`DP ε ${spent.epsilon.toFixed(2)} after round ${spent.round}`);
   const node = element("div", { class: "run", "data-run": run.id }, `#${run.id} ${run.name} — ${facts.join(", ")}`);
   if (run.error) node.append(element("div", { class: "error run-error" }, `error: ${run.error}`));
   node.addEventListener("click", () => selectRun(run.id));
@@ -413,15 +415,18 @@ function selectRun(runId) {
 // Per round: whose updates were aggregated, and who was excluded (or dropped out) with the reason.
 function roundsTable(run) {
   if (!run.rounds.length) return [element("p", { class: "hint" }, "no round was aggregated")];
+  const privateRun = run.rounds.some((r) => r.epsilon != null);
   const rows = run.rounds.map((r) => {
     const excluded = Object.entries(r.excluded).map(([partner, why]) => element("div", {}, `${partner}: ${why}`));
     if (r.excluded_hidden) excluded.push(element("div", {}, `${r.excluded_hidden} other partner(s), reasons shown to the operator`));
     return element("tr", { "data-round": r.round }, element("td", { class: "num" }, r.round),
       element("td", {}, r.partners.join(", ")),
       element("td", { class: excluded.length ? "excluded error" : "excluded" }, ...(excluded.length ? excluded : ["none"])),
-      element("td", { class: "num" }, r.bytes_sent.toLocaleString()));
+      element("td", { class: "num" }, r.bytes_sent.toLocaleString()),
+      ...(privateRun ? [element("td", { class: "num epsilon" }, r.epsilon != null ? r.epsilon.toFixed(2) : "–")] : []));
   });
-  const head = element("thead", {}, element("tr", {}, ...["round", "aggregated", "excluded (why)", "bytes sent"].map((h) => element("th", {}, h))));
+  const headings = ["round", "aggregated", "excluded (why)", "bytes sent", ...(privateRun ? ["DP ε so far"] : [])];
+  const head = element("thead", {}, element("tr", {}, ...headings.map((h) => element("th", {}, h))));
   return [element("table", {}, head, element("tbody", {}, ...rows))];
 }
 
