@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     upload_max_bytes: int = Field(default=50_000_000, ge=1024, description="Largest batch-job upload.")
     job_max_rows: int = Field(default=1_000_000, ge=1, description="Most molecules in one batch job.")
     job_chunk_rows: int = Field(default=500, ge=1, description="Rows a batch job profiles between checkpoints.")
+    job_max_wait_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="A queued batch job that has waited this long runs next, even before shorter ones, and is "
+        "not paused for shorter ones for as long again: shortest-first never starves a long job.",
+    )
     batch_wait_ms: float = Field(
         default=4.0, ge=0, description="How long concurrent /v1/predict calls wait to be batched together."
     )

@@ -10,7 +10,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,7 +34,7 @@ from fedadmet.inference import default_model_dir, load_model
 from fedadmet.models.admet_model import ADMETModel
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
-from fedadmet.registry.tables import FederationRun, ModelVersion, PredictionJob, User
+from fedadmet.registry.tables import FederationRun, ModelVersion, PredictionJob, User, as_utc
 from fedadmet.serve.batching import MicroBatcher
 from fedadmet.serve.jobs import RESULT_FILE, JobService
 from fedadmet.serve.profiles import threshold_statement
@@ -317,7 +317,7 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
 
 def _timestamp(moment: datetime) -> str:
     """ISO 8601 in UTC with its offset: SQLite hands back stored times without their zone."""
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+    return as_utc(moment).isoformat()
 
 
 def _job_json(job: PredictionJob) -> dict[str, Any]:

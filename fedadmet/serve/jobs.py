@@ -11,7 +11,10 @@ import json
 import logging
 import shutil
 import threading
+import time
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -25,7 +28,7 @@ from fedadmet.exceptions import InputError, TooLargeError
 from fedadmet.inference import ERROR_COLUMN, predict
 from fedadmet.models.admet_model import ADMETModel
 from fedadmet.registry import repository
-from fedadmet.registry.tables import PredictionJob
+from fedadmet.registry.tables import PredictionJob, as_utc, utcnow
 
 log = logging.getLogger(__name__)
 UPLOAD_KINDS = (".csv", ".tsv", ".tab", ".txt", ".smi", ".sdf", ".sd")
@@ -53,6 +56,7 @@ class JobService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._busy_with: str | None = None  # the job the worker thread is profiling
+        self._unpausable_until = 0.0  # monotonic time until which the current job runs on (it had waited long)
 
     # ------------------------------------------------------------------ requests
     def submit(
@@ -166,17 +170,15 @@ class JobService:
                 self._stop.wait(WORKER_RETRY_S)
 
     def _run_next(self) -> bool:
-        """Run the unfinished job with the fewest rows left (the oldest of equals); False if there is none.
-
-        Shortest first, so that ten molecules do not wait hours behind a million: a running job yields at
-        its next chunk when a shorter one arrives (:meth:`_shorter_job_waits`). A job still "running" here
-        is one this thread left when the registry failed under it; it resumes at its last finished chunk.
-        """
+        """Run the job :func:`choose_job` picks; False if there is none. A job still "running" here is
+        one this thread left when the registry failed under it; it resumes at its last finished chunk."""
         with self.sessions() as session:
             unfinished = repository.jobs_in_state(session, "running", "queued")
         if not unfinished:
             return False
-        self._busy_with = min(unfinished, key=_rows_left).id  # stable: jobs_in_state gives the oldest first
+        job, waited_long = choose_job(unfinished, utcnow(), self.settings.job_max_wait_s)
+        self._busy_with = job.id
+        self._unpausable_until = time.monotonic() + self.settings.job_max_wait_s if waited_long else 0.0
         try:
             self.run_job(self._busy_with)
         finally:
@@ -184,6 +186,8 @@ class JobService:
         return True
 
     def _shorter_job_waits(self, job_id: str, rows_left: int) -> bool:
+        if time.monotonic() < self._unpausable_until:
+            return False
         with self.sessions() as session:
             waiting = repository.jobs_in_state(session, "queued")
         return any(_rows_left(job) < rows_left for job in waiting if job.id != job_id)
@@ -262,3 +266,21 @@ def _failure_reason(exc: Exception, folder: Path) -> str:
 
 def _rows_left(job: PredictionJob) -> int:
     return job.n_rows - job.n_done
+
+
+def choose_job(unfinished: Sequence[PredictionJob], now: datetime, max_wait_s: float) -> tuple[PredictionJob, bool]:
+    """The job to run next, and whether it is one that had waited too long.
+
+    Shortest first (fewest rows left, the oldest of equals), so that ten molecules do not wait hours behind
+    a million: a running job yields at its next chunk when a shorter one arrives. But a queued job that has
+    waited more than ``max_wait_s`` since it was queued or paused goes first (the longest-waiting), and then
+    runs that long again before it yields, so a steady stream of short jobs cannot starve it.
+    """
+    waited_long = [j for j in unfinished if j.status == "queued" and _seconds_since(j.updated, now) > max_wait_s]
+    if waited_long:
+        return min(waited_long, key=lambda j: as_utc(j.updated)), True
+    return min(unfinished, key=_rows_left), False  # stable: jobs_in_state gives the oldest first
+
+
+def _seconds_since(moment: datetime, now: datetime) -> float:
+    return (now - as_utc(moment)).total_seconds()

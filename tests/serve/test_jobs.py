@@ -3,7 +3,8 @@
 import gzip
 import io
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -15,6 +16,7 @@ import fedadmet.serve.jobs as jobs
 from fedadmet.config import get_settings
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
+from fedadmet.registry.tables import PredictionJob, utcnow
 from tests.serve.test_api import ASPIRIN, molecules_csv, wait_for_job
 
 
@@ -234,3 +236,40 @@ def test_a_restart_removes_files_a_stopped_worker_left_of_a_withdrawn_job(api: t
     assert folder.is_dir()
     client.app.state.serving.jobs.recover()
     assert not folder.exists()
+
+
+def test_shortest_first_never_starves_a_job_that_has_waited_long() -> None:
+    now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+    def job(name: str, rows: int, waited_s: float, status: str = "queued") -> PredictionJob:
+        stamp = (now - timedelta(seconds=waited_s)).replace(tzinfo=None)  # as SQLite hands times back
+        return PredictionJob(id=name, status=status, n_rows=rows, n_done=0, updated=stamp, created=stamp)
+
+    big, small, newer_small = job("big", 1_000_000, 500), job("small", 10, 5), job("newer", 10, 1)
+    assert jobs.choose_job([big, small, newer_small], now, max_wait_s=600) == (small, False)  # shortest, oldest
+    older_big = job("older-big", 2_000_000, 900)
+    assert jobs.choose_job([job("big", 1_000_000, 700), older_big, small], now, 600) == (older_big, True)
+    # a running job (left by a registry failure) is resumed by size, never counted as waiting
+    assert jobs.choose_job([job("left", 50, 5000, status="running"), small], now, 600) == (small, False)
+
+
+def test_a_job_that_waited_long_runs_first_and_is_not_paused_for_shorter_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = get_settings()
+    sessions = open_registry(f"sqlite:///{tmp_path / 'jobs.db'}")
+    service = jobs.JobService(sessions, settings, model=None, model_uri="m")  # its worker is not started
+    with sessions.begin() as session:
+        for name, rows in [("big", 1000), ("small", 1)]:
+            repository.create_job(session, name, filename=name, folder="/x", model_uri="m", n_rows=rows, user_id=None)
+        session.get(PredictionJob, "big").updated = utcnow() - timedelta(seconds=settings.job_max_wait_s + 60)
+    picked: list[tuple[str, bool]] = []  # each job run, and whether a shorter one would pause it
+    monkeypatch.setattr(
+        service, "run_job", lambda job_id: picked.append((job_id, service._shorter_job_waits(job_id, 1000)))
+    )
+    assert service._run_next()
+    assert picked == [("big", False)]
+    with sessions.begin() as session:  # once it has run, it waits as long as any other job
+        session.get(PredictionJob, "big").updated = utcnow()
+    assert service._run_next()
+    assert picked[-1][0] == "small" and service._shorter_job_waits("big", 1000)
