@@ -124,6 +124,7 @@ def _predictor(model: Path | None, partner: Path | None, key: Path | None, run: 
         return load_model(folder), str(folder)
     from fedadmet.federated.keys import read_key
     from fedadmet.federated.partner_model import partner_predictor
+    from fedadmet.models.calibration import conformal_minimum
 
     assert key is not None
     predictor = partner_predictor(partner, read_key(key), run)
@@ -133,6 +134,15 @@ def _predictor(model: Path | None, partner: Path | None, key: Path | None, run: 
         errors.print(
             f"[bold yellow]warning:[/] this model predicts worse than the mean on its validation fold (R²: {scores}); "
             "its intervals say how far off it is, `fedadmet federate gain` how it compares",
+            highlight=False,
+        )
+    thin = predictor.thin_intervals()
+    if thin:
+        counts = ", ".join(f"{name} {n}" for name, n in thin.items())
+        errors.print(
+            f"[bold yellow]warning:[/] few validation values behind these intervals ({counts}): with none the "
+            f"interval is unknown (empty), with fewer than {conformal_minimum(predictor.coverage)} it is the "
+            f"largest validation error, without the {predictor.coverage * 100:g} % guarantee",
             highlight=False,
         )
     saved = predictor.saved

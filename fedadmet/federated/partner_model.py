@@ -41,7 +41,7 @@ from fedadmet.federated.keys import key_id
 from fedadmet.federated.prepare import consortium_transform, recorded_manifest
 from fedadmet.federated.task import VALID_FOLD, PartnerData, build_net, predict_scaled, score_tasks, scored_rows
 from fedadmet.models.admet_model import RawPrediction
-from fedadmet.models.calibration import Calibration, fit_calibration, report
+from fedadmet.models.calibration import Calibration, conformal_minimum, fit_calibration, report
 from fedadmet.models.config import ModelConfig
 from fedadmet.models.domain import ApplicabilityDomain
 from fedadmet.models.trunk import MultitaskNet
@@ -172,6 +172,8 @@ class PartnerPredictor:
     calibration: dict[str, Calibration] = field(repr=False)
     domain: ApplicabilityDomain = field(repr=False)
     validation: dict[str, float] = field(default_factory=dict)  # AUC-PR or R² per endpoint, validation fold
+    interval_sizes: dict[str, int] = field(default_factory=dict)  # validation values behind each regression interval
+    coverage: float = ModelConfig().conformal_coverage  # what the intervals were calibrated for
 
     def poor_endpoints(self) -> dict[str, float]:
         """Regression endpoints whose validation R² is below zero: worse than predicting the mean."""
@@ -180,6 +182,11 @@ class PartnerPredictor:
             for name, score in self.validation.items()
             if not get_endpoint(name).is_classification and score < 0
         }
+
+    def thin_intervals(self) -> dict[str, int]:
+        """Regression endpoints whose interval rests on too few validation values for its coverage
+        guarantee (none: the interval is unknown), with how many it has."""
+        return {name: n for name, n in self.interval_sizes.items() if n < conformal_minimum(self.coverage)}
 
     def predict_features(self, features: np.ndarray) -> RawPrediction:
         """Predictions for raw feature rows of :attr:`feature_set` (keyed here, as the partner's data was)."""
@@ -229,13 +236,14 @@ def partner_predictor(data_dir: Path, key: bytes | str, run: int | str | None = 
     raw = predict_scaled(net, data.features)
     validation = score_tasks(data, raw, "valid")
     predicted = _model_scale(raw, data.tasks, data.target_mean, data.target_std)
-    calibration = {}
+    calibration, interval_sizes = {}, {}
     for j, name in enumerate(data.tasks):
         classifier = bool(data.is_classification[j])
         rows = scored_rows(data, "valid", j)
         truth = data.targets[rows, j].astype(np.float64)
         if not classifier:
             truth = truth * data.target_std[j] + data.target_mean[j]
+            interval_sizes[name] = len(truth)
         calibration[name] = fit_calibration(
             classifier, truth, predicted[rows, j], np.zeros(len(truth)), settings.conformal_coverage
         )
@@ -245,5 +253,5 @@ def partner_predictor(data_dir: Path, key: bytes | str, run: int | str | None = 
     domain.calibrate(morgan[data.rows("valid")], settings.ad_quantile)
     return PartnerPredictor(
         saved, data.name, list(data.tasks), default_feature_set(), net, keyed,
-        data.target_mean, data.target_std, calibration, domain, validation,
+        data.target_mean, data.target_std, calibration, domain, validation, interval_sizes, settings.conformal_coverage,
     )  # fmt: skip

@@ -84,6 +84,12 @@ class ConformalRegressor:
         return self.quantile * (disagreement + self.scale)
 
 
+def conformal_minimum(coverage: float) -> int:
+    """Fewest held-out values for which a split-conformal interval has its coverage guarantee: with fewer,
+    the interval is the largest held-out error, which promises nothing."""
+    return int(np.ceil(coverage / (1 - coverage) - 1e-9))
+
+
 Calibration = tuple[PlattCalibrator | None, ConformalRegressor | None]
 
 

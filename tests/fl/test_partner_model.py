@@ -16,10 +16,13 @@ from fedadmet.chem.compute import compute_features
 from fedadmet.chem.featurizers import default_feature_set
 from fedadmet.cli import app
 from fedadmet.exceptions import ArtifactError, InputError
+from fedadmet.federated import partner_model
 from fedadmet.federated.client_app import keep_partner_model
 from fedadmet.federated.config import FederationConfig
 from fedadmet.federated.partner_model import partner_predictor
-from fedadmet.federated.task import PartnerData, build_net, predict_scaled, train_with_selection
+from fedadmet.federated.task import PartnerData, build_net, predict_scaled, scored_rows, train_with_selection
+from fedadmet.models.calibration import conformal_minimum
+from fedadmet.models.config import ModelConfig
 from tests.fl.partners import TEST_KEY
 
 runner = CliRunner()
@@ -121,3 +124,33 @@ def test_a_model_worse_than_the_mean_is_flagged(partner: Path, tmp_path: Path) -
     command = ["predict", str(source), "-o", str(tmp_path / "out.csv"), "--partner", str(copy), "--key", str(key_file)]
     result = runner.invoke(app, command)
     assert result.exit_code == 0 and "warning: this model predicts worse than the mean" in result.output
+
+
+def test_intervals_on_too_few_validation_values_are_flagged(
+    partner: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert [conformal_minimum(c) for c in (0.8, 0.9, 0.95)] == [4, 9, 19]
+    data = PartnerData.load(partner)
+    predictor = partner_predictor(partner, TEST_KEY, 4)
+    regression = [j for j, name in enumerate(data.tasks) if not data.is_classification[j]]
+    assert predictor.interval_sizes == {data.tasks[j]: len(scored_rows(data, "valid", j)) for j in regression}
+    assert predictor.thin_intervals() == {}  # enough for 90 %
+    # a coverage that needs more validation values than the partner has
+    monkeypatch.setattr(partner_model, "ModelConfig", lambda: ModelConfig(conformal_coverage=0.999))
+    assert partner_predictor(partner, TEST_KEY, 4).thin_intervals() == predictor.interval_sizes
+    source, key_file = tmp_path / "mols.csv", tmp_path / "consortium.key"
+    source.write_text("smiles\nCCO\n")
+    key_file.write_text(TEST_KEY.hex())
+    command = [
+        "predict",
+        str(source),
+        "-o",
+        str(tmp_path / "out.csv"),
+        "--partner",
+        str(partner),
+        "--key",
+        str(key_file),
+    ]
+    result = runner.invoke(app, [*command, "--run", "4"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0 and "few validation values behind these intervals" in result.output
+    assert "fewer than 999 it is the largest validation error, without the 99.9 % guarantee" in result.output
