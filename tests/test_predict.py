@@ -161,13 +161,16 @@ def test_fragments_with_dummy_atoms_and_carbon_free_structures_are_refused(tiny_
 
 
 def test_salts_whose_only_carbon_is_inorganic_are_refused(tiny_model_dir: Path) -> None:
-    # lithium carbonate, sodium bicarbonate, potassium cyanide, calcium carbide; then urea, acetylene and
-    # a carbonate salt beside an organic parent, which are profiled
-    salts = ["[Li+].[Li+].[O-]C([O-])=O", "[Na+].OC([O-])=O", "[K+].[C-]#N", "[Ca+2].[C-]#[C-]"]
-    result = predict([*salts, "NC(N)=O", "C#C", "[Na+].[Na+].[O-]C([O-])=O.CCO"], model=tiny_model_dir)
+    # lithium carbonate, sodium bicarbonate, potassium cyanide, isocyanate and thiocyanate, calcium carbide,
+    # sodium acetylide, aluminium carbide, carbon-13 dioxide; then urea, acetylene, acetonitrile and a carbonate
+    # salt beside an organic parent, which are profiled
+    salts = ["[Li+].[Li+].[O-]C([O-])=O", "[Na+].OC([O-])=O", "[K+].[C-]#N", "[K+].[N-]=C=O", "[K+].[S-]C#N"]
+    salts += ["[Ca+2].[C-]#[C-]", "[Na+].[C-]#C", "[Al+3].[Al+3].[Al+3].[Al+3].[C-4].[C-4].[C-4]", "O=[13C]=O"]
+    organic = ["NC(N)=O", "C#C", "CC#N", "[Na+].[Na+].[O-]C([O-])=O.CCO"]
+    result = predict([*salts, *organic], model=tiny_model_dir)
     refused = result[ERROR_COLUMN].fillna("").str.contains("only carbon is inorganic")
-    assert refused.tolist() == [True] * 4 + [False] * 3
-    assert result["hERG"].notna().tolist() == [False] * 4 + [True] * 3
+    assert refused.tolist() == [True] * len(salts) + [False] * len(organic)
+    assert result["hERG"].notna().tolist() == [False] * len(salts) + [True] * len(organic)
 
 
 def test_input_index_is_kept_and_in_domain_is_a_usable_mask(tiny_model_dir: Path) -> None:

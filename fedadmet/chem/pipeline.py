@@ -29,9 +29,14 @@ INORGANIC_CARBON_REASON = (
 # Parents (uncharged, as standardisation leaves them) of the carbon-containing anions and gases that
 # chemistry counts as inorganic: lithium carbonate must not be profiled as carbonic acid.
 _INORGANIC_CARBON_PARENTS = frozenset(
-    Chem.CanonSmiles(smiles) for smiles in ("OC(O)=O", "O=C=O", "[C-]#[O+]", "C#N", "OC#N", "SC#N", "S=C=S", "O=C=S")
+    Chem.CanonSmiles(smiles)
+    for smiles in (
+        *("OC(O)=O", "O=C=O", "[C-]#[O+]", "[C]=O", "S=C=S", "O=C=S"),  # carbonates, the oxides and sulfides
+        *("C#N", "OC#N", "N=C=O", "SC#N", "N=C=S"),  # cyanides, cyanates, thiocyanates
+        "[C-4]",  # methanide, as in aluminium carbide
+    )
 )
-_CARBIDE = Chem.MolFromSmarts("[C-]#[C-]")  # standardisation makes calcium carbide's parent acetylene
+_ACETYLIDE = Chem.MolFromSmarts("[C-]#[C]")  # standardisation makes calcium carbide's parent acetylene
 
 
 @dataclass
@@ -70,9 +75,21 @@ def _unprofilable(parent_smiles: str, parent: Chem.Mol, form: Chem.Mol) -> str |
         return DUMMY_ATOM_REASON
     if not any(atom.GetAtomicNum() == 6 for atom in parent.GetAtoms()):
         return INORGANIC_REASON
-    if parent_smiles in _INORGANIC_CARBON_PARENTS or (parent_smiles == "C#C" and form.HasSubstructMatch(_CARBIDE)):
+    if _without_isotopes(parent) in _INORGANIC_CARBON_PARENTS:
+        return INORGANIC_CARBON_REASON
+    if parent_smiles == "C#C" and form.HasSubstructMatch(_ACETYLIDE):
         return INORGANIC_CARBON_REASON
     return None
+
+
+def _without_isotopes(mol: Chem.Mol) -> str:
+    """Canonical SMILES with every isotope label dropped: ¹³CO₂ is still carbon dioxide."""
+    if not any(atom.GetIsotope() for atom in mol.GetAtoms()):
+        return Chem.MolToSmiles(mol)
+    plain = Chem.Mol(mol)
+    for atom in plain.GetAtoms():
+        atom.SetIsotope(0)
+    return Chem.MolToSmiles(plain)
 
 
 def iter_chemistry(

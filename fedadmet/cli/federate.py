@@ -173,6 +173,8 @@ def _privacy(run: FederationRun, brief: bool = False) -> str:
         spent = f"ε {published:.2f}"
     elif latest is not None:
         spent = f"ε {latest.epsilon:.2f} after round {latest.round}"
+    elif run.rounds:  # recorded before rounds kept their budget
+        return "on" if brief else f"{described}, ε not recorded for its rounds"
     else:
         return "on" if brief else f"{described}, no round yet"
     return spent if brief else f"{described}, {spent} at δ {privacy['delta']:g}"

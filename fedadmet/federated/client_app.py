@@ -32,7 +32,7 @@ from flwr.compat.common.recorddict_compat import (
 )
 from safetensors.numpy import save_file
 
-from fedadmet.federated.config import FederationConfig
+from fedadmet.federated.config import PARTNER_FAILED, FederationConfig
 from fedadmet.federated.privacy import clip_and_noise, partner_noise_std
 
 if TYPE_CHECKING:
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
 SHARED_METRICS = ("train_loss", "update_norm", "valid_score", "test_score", "bytes_sent")
 HEADS_RECORD, BEST_SCORE, BYTES_SENT = "fedadmet.heads", "fedadmet.best_score", "fedadmet.bytes_sent"
-PARTNER_FAILED = "fedadmet partner"  # marks a partner's error reply: "fedadmet partner <name>: <reason>"
 # A partner's best model of each run: MODEL_ROOT/<run name>/run-<id>/ in its prepared folder.
 MODEL_ROOT, WEIGHTS_FILE, FEDERATION_FILE = "federated_model", "weights.safetensors", "federation.json"
 PROVENANCE_FILE = "provenance.json"  # when the model was kept, and from which prepared labels

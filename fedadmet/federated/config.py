@@ -10,6 +10,18 @@ from fedadmet.exceptions import InputError
 from fedadmet.models.config import TrunkConfig
 
 MIN_SECAGG_PARTNERS = 3  # SecAgg+ splits each partner's mask key into shares held by the others
+PARTNER_FAILED = "fedadmet partner"  # marks a partner's error reply: "fedadmet partner <name>: <reason>"
+
+
+def check_partner_name(partner: str) -> None:
+    """The name labels the partner's shared metrics and exclusions in the registry, and API keys of the
+    partner's users are matched to it: it cannot be blank or padded."""
+    if not partner.strip():
+        raise InputError("the partner name is empty", expected="this partner's name as the consortium knows it")
+    if partner != partner.strip():
+        raise InputError(f"the partner name {partner!r} starts or ends with a space", expected=repr(partner.strip()))
+    if set(partner) & set(":'\"\n"):  # the name opens the partner's error replies: "<name>: <reason>"
+        raise InputError(f"the partner name {partner!r} holds a colon, quote or line break", expected="e.g. site_basel")
 
 
 class QuorumConfig(BaseModel):

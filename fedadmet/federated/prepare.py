@@ -30,7 +30,7 @@ from fedadmet.data.catalogue import get_endpoint
 from fedadmet.data.loaders import read_table
 from fedadmet.data.public import approved_drugs
 from fedadmet.exceptions import InputError
-from fedadmet.federated.config import ConsortiumConfig
+from fedadmet.federated.config import ConsortiumConfig, check_partner_name
 from fedadmet.federated.keys import feature_permutation, key_id, keyed_fold
 from fedadmet.models.preprocess import FeatureScaler
 
@@ -76,14 +76,6 @@ def reference_set(size: int) -> tuple[str, ...]:
     """The consortium's public reference compounds: the first ``size`` approved-drug forms by SMILES."""
     batch = standardize_many(approved_drugs()["smiles"].tolist())
     return tuple(sorted(set(batch.valid_forms))[:size])
-
-
-def check_partner_name(partner: str) -> None:
-    """The name labels the partner's shared metrics and exclusions in the registry: it cannot be blank."""
-    if not partner.strip():
-        raise InputError("the partner name is empty", expected="this partner's name as the consortium knows it")
-    if set(partner) & set(":'\"\n"):  # the name opens the partner's error replies: "<name>: <reason>"
-        raise InputError(f"the partner name {partner!r} holds a colon, quote or line break", expected="e.g. site_basel")
 
 
 def load_partner_inputs(paths: Sequence[Path], endpoints: Sequence[str] = ()) -> Measurements:

@@ -38,8 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fedadmet.chem.featurizers import default_feature_set
 from fedadmet.exceptions import FedadmetError, InputError
-from fedadmet.federated.client_app import PARTNER_FAILED
-from fedadmet.federated.config import FederationConfig
+from fedadmet.federated.config import PARTNER_FAILED, FederationConfig
 from fedadmet.federated.privacy import spent_epsilon
 from fedadmet.federated.task import build_net, shared_arrays
 from fedadmet.registry import repository

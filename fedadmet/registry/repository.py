@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from fedadmet.exceptions import InputError
+from fedadmet.federated.config import check_partner_name
 from fedadmet.registry.tables import (
     ApiKey,
     FederationRound,
@@ -142,8 +143,8 @@ def create_api_key(session: Session, user_name: str, partner: str | None = None)
     """A new key for ``user_name`` (created on first use, belonging to ``partner`` if given). The plain key
     is returned once and never stored. A user keeps the partner it was created with: asking for another
     is refused, since the key would see what the user was not meant to."""
-    if partner is not None and not partner.strip():
-        raise InputError("the partner name is empty", expected="the partner's name as its data was prepared")
+    if partner is not None:
+        check_partner_name(partner)  # the rules `data prepare` applies to the name
     user = session.scalar(select(User).where(User.name == user_name))
     if user is None:
         user = User(name=user_name, partner=partner)

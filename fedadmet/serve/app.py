@@ -39,7 +39,7 @@ from fedadmet.serve.batching import MicroBatcher
 from fedadmet.serve.jobs import RESULT_FILE, JobService
 from fedadmet.serve.profiles import threshold_statement
 from fedadmet.serve.reference import load_reference
-from fedadmet.serve.visibility import round_view, version_metrics_view
+from fedadmet.serve.visibility import round_view, run_error_view, version_metrics_view
 from fedadmet.serve.workers import ProfileWorkers, profile_smiles
 
 log = logging.getLogger(__name__)
@@ -344,7 +344,7 @@ def _version_json(version: ModelVersion, serving: bool, partner: str | None) -> 
         "serving": serving,
         "artifact_uri": version.artifact_uri,
         "endpoints": version.endpoints,
-        "metrics": version_metrics_view(version.metrics, partner),
+        "metrics": version_metrics_view(version.kind, version.metrics, partner),
         "lineage": version.lineage,
         "created": _timestamp(version.created),
     }
@@ -358,15 +358,15 @@ def _run_json(run: FederationRun, partner: str | None) -> dict[str, Any]:
         "strategy": run.strategy,
         "secagg": run.secagg,
         "status": run.status,
-        "error": run.error,
+        "error": run_error_view(run.error, {p for r in run.rounds for p in [*r.partners, *r.excluded]}, partner),
         "started": _timestamp(run.started),
         "finished": _timestamp(run.finished) if run.finished else None,
         "model_version_id": run.model_version_id,
         "epsilon": run.model_version.metrics.get("epsilon") if run.model_version is not None else None,
         "visible_to_partner": partner,
         "rounds": [
-            {"round": r.round, "partners": r.partners, "bytes_sent": r.bytes_sent, "epsilon": r.epsilon}
-            | round_view(r.metrics, r.excluded, partner)
+            {"round": r.round, "partners": r.partners, "epsilon": r.epsilon}
+            | round_view(r.metrics, r.excluded, r.bytes_sent, partner)
             for r in run.rounds
         ],
     }

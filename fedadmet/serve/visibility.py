@@ -3,54 +3,85 @@
 Partners share their metrics with the consortium's operator; they did not agree to show them to one
 another. A user who belongs to a partner therefore sees that partner's own metrics and exclusions, and
 the consortium's mean; a user without a partner (the operator, the hosting site) sees every partner's.
-The mean is given only where at least :data:`MIN_PARTNERS_FOR_MEAN` partners reported a metric: from a
-mean over two, either partner could subtract its own value and read the other's.
+A mean (or a sum, such as the bytes a round sent) is given only where at least
+:data:`MIN_PARTNERS_FOR_MEAN` partners reported: from a mean over two, either partner could subtract
+its own value and read the other's.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
+from fedadmet.federated.config import PARTNER_FAILED
+
 MIN_PARTNERS_FOR_MEAN = 3
+HIDDEN_RUN_ERROR = "the run failed for a reason that names another partner; the operator can see it"
+_FAILED_PARTNER = re.compile(rf"{re.escape(PARTNER_FAILED)} ([^:\s]+):")
 
 
-def consortium_mean(by_partner: dict[str, dict[str, Any]]) -> dict[str, float | int]:
-    """Mean over partners of each numeric metric that enough partners reported, with ``partners``: how
-    many partners reported at all (empty when too few did)."""
+def _score(value: Any) -> bool:
+    """A finite number (flags and texts are not scores; NaN, e.g. a partner with nothing to score, is none)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _shown(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A partner's metrics as JSON can carry them: a NaN or infinite score becomes null."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in metrics.items()}
+
+
+def consortium_mean(by_partner: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Mean over partners of each score that enough partners reported, and under ``partners`` how many
+    reported each (empty when no score had enough)."""
     values: dict[str, list[float]] = {}
     for metrics in by_partner.values():
         for name, value in metrics.items():
-            if isinstance(value, int | float) and not isinstance(value, bool):
+            if _score(value):
                 values.setdefault(name, []).append(float(value))
-    means: dict[str, float | int] = {
-        name: sum(numbers) / len(numbers) for name, numbers in values.items() if len(numbers) >= MIN_PARTNERS_FOR_MEAN
+    enough = {name: numbers for name, numbers in values.items() if len(numbers) >= MIN_PARTNERS_FOR_MEAN}
+    if not enough:
+        return {}
+    return {"partners": {name: len(numbers) for name, numbers in enough.items()}} | {
+        name: sum(numbers) / len(numbers) for name, numbers in enough.items()
     }
-    return {"partners": len(by_partner), **means} if means else {}
 
 
-def _own(by_partner: dict[str, Any], partner: str | None) -> dict[str, Any]:
-    return dict(by_partner) if partner is None else {k: v for k, v in by_partner.items() if k == partner}
+def _own(by_partner: dict[str, dict[str, Any]], partner: str | None) -> dict[str, dict[str, Any]]:
+    return {name: _shown(metrics) for name, metrics in by_partner.items() if partner is None or name == partner}
 
 
 def round_view(
-    metrics: dict[str, dict[str, dict[str, Any]]], excluded: dict[str, str], partner: str | None
+    metrics: dict[str, dict[str, dict[str, Any]]], excluded: dict[str, str], bytes_sent: int, partner: str | None
 ) -> dict[str, Any]:
-    """A round's shared metrics (per stage: fit, evaluate) and exclusions as ``partner`` may see them
-    (``None``: all of them)."""
-    shown_exclusions = _own(excluded, partner)
+    """A round's shared metrics (per stage: fit, evaluate), exclusions and bytes sent by the evaluating
+    partners, as ``partner`` may see them (``None``: all of them)."""
+    shown_exclusions = {name: why for name, why in excluded.items() if partner is None or name == partner}
     means = {stage: consortium_mean(by_partner) for stage, by_partner in metrics.items()}
+    summed_over = len(metrics.get("evaluate", {}))
     return {
         "metrics": {stage: _own(by_partner, partner) for stage, by_partner in metrics.items()},
         "consortium_mean": {stage: mean for stage, mean in means.items() if mean},
         "excluded": shown_exclusions,
         "excluded_hidden": len(excluded) - len(shown_exclusions),
+        "bytes_sent": bytes_sent if partner is None or summed_over >= MIN_PARTNERS_FOR_MEAN else None,
     }
 
 
-def version_metrics_view(metrics: dict[str, Any], partner: str | None) -> dict[str, Any]:
+def run_error_view(error: str, partners: set[str], partner: str | None) -> str:
+    """A failed run's reason, unless it names a partner other than ``partner`` (one of the run's
+    ``partners``, or one whose failure the reason quotes)."""
+    if partner is None or not error:
+        return error
+    others = (partners | set(_FAILED_PARTNER.findall(error))) - {partner}
+    named = any(re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])", error) for name in others)
+    return HIDDEN_RUN_ERROR if named else error
+
+
+def version_metrics_view(kind: str, metrics: dict[str, Any], partner: str | None) -> dict[str, Any]:
     """A model version's metrics as ``partner`` may see them: a federated version holds each partner's
     shared metrics after the last round under ``partners``."""
-    if "partners" not in metrics:
+    if kind != "federated":
         return metrics
-    by_partner = metrics["partners"]
+    by_partner = metrics.get("partners") or {}
     return {**metrics, "partners": _own(by_partner, partner), "consortium_mean": consortium_mean(by_partner)}

@@ -173,6 +173,8 @@ def test_status_says_whether_a_run_used_differential_privacy() -> None:
         running = repository.start_run(session, "running", "fedavg", True, config).id
         for number, epsilon in [(1, 0.5), (2, 0.75)]:
             repository.record_round(session, running, number, ["a", "b", "c"], {}, epsilon=epsilon)
+        older = repository.start_run(session, "older", "fedavg", True, config).id  # before rounds kept ε
+        repository.record_round(session, older, 1, ["a", "b", "c"], {})
         plain = repository.start_run(session, "plain", "fedavg", True, FederationConfig().model_dump(mode="json")).id
         published = repository.publish_version(
             session, "federated", kind="federated", artifact_uri="t", endpoints=[], metrics={"epsilon": 3.14159}
@@ -181,6 +183,7 @@ def test_status_says_whether_a_run_used_differential_privacy() -> None:
         repository.finish_run(session, done.id, "completed", model_version_id=published.id)
         done_id = done.id
     assert "DP on: σ 1.5, clip 1.0, no round yet" in status_output(noisy)
+    assert "DP on: σ 1.5, clip 1.0, ε not recorded for its rounds" in status_output(older)
     # a run still going shows the budget spent so far, per round too
     assert "DP on: σ 1.5, clip 1.0, ε 0.75 after round 2 at δ 1e-05" in status_output(running)
     assert "ε so far" in status_output(running) and "ε so far" not in status_output(noisy)

@@ -5,12 +5,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.orm import Session
 
 from fedadmet.exceptions import InputError
 from fedadmet.registry import repository
-from fedadmet.registry.database import _session_factory, open_registry
+from fedadmet.registry.database import _alembic_config, _session_factory, open_registry, upgrade
 from fedadmet.registry.tables import Base
 
 POSTGRES_URL = os.environ.get("FEDADMET_TEST_POSTGRES_URL")
@@ -98,11 +99,32 @@ def test_a_user_keeps_the_partner_it_was_created_with(registry_url: str) -> None
         assert repository.user_for_key(session, key).partner == "site_b"
         assert repository.user_for_key(session, second).partner == "site_b"
         assert repository.user_for_key(session, operator).partner is None
-    for user, partner in [("bea", "site_c"), ("olga", "site_c"), ("newcomer", " ")]:
-        with sessions.begin() as session, pytest.raises(InputError):
+    refusals = [("bea", "site_c", "belongs to partner 'site_b'"), ("olga", "site_c", "belongs to no partner")]
+    refusals += [("newcomer", " ", "partner name is empty"), ("newcomer", "site_b ", "ends with a space")]
+    for user, partner, reason in refusals:
+        with sessions.begin() as session, pytest.raises(InputError, match=reason):
             repository.create_api_key(session, user, partner=partner)
     with sessions() as session:
-        assert [k.user.partner for k in repository.list_api_keys(session)] == ["site_b", "site_b", None]
+        partners = {(k.user.name, k.user.partner) for k in repository.list_api_keys(session)}
+    assert partners == {("bea", "site_b"), ("olga", None)}
+
+
+def test_the_newest_migrations_can_be_undone_with_keys_and_jobs_stored(registry_url: str) -> None:
+    sessions = open_registry(registry_url)
+    with sessions.begin() as session:
+        _, row = repository.create_api_key(session, "kept", partner="site_k")
+        repository.create_job(
+            session, "kept-job", filename="a.csv", folder="/x", model_uri="/m", n_rows=1, user_id=row.user_id
+        )
+    engine = sessions.kw["bind"]
+    with engine.begin() as connection:
+        config = _alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0002")
+    assert "partner" not in {column["name"] for column in inspect(engine).get_columns("users")}
+    upgrade(engine)
+    with sessions() as session:
+        assert repository.get_job(session, "kept-job").user_id == row.user_id
 
 
 def test_jobs_move_through_their_states(registry_url: str) -> None:

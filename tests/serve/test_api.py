@@ -161,7 +161,6 @@ def test_models_and_federation_runs_come_from_the_registry(api: tuple[TestClient
     runs = client.get("/v1/federation/runs", headers=headers).json()
     assert runs[0]["name"] == "demo-run" and runs[0]["rounds"][0]["metrics"]["evaluate"]["a"]["valid_score"] == 0.5
     assert runs[0]["epsilon"] is None  # published with a DP run's version only
-    assert runs[0]["rounds"][0]["epsilon"] is None  # a private run's rounds carry the budget spent so far
     one = client.get(f"/v1/federation/runs/{runs[0]['id']}", headers=headers)
     assert one.status_code == 200 and one.json() == runs[0]
     missing = client.get("/v1/federation/runs/999999", headers=headers)
@@ -181,9 +180,11 @@ def test_models_and_federation_runs_come_from_the_registry(api: tuple[TestClient
 def test_a_partners_key_sees_only_its_own_shared_metrics(api: tuple[TestClient, str]) -> None:
     client, operator_key = api
     scores = {p: {"valid_score": 0.1 * (i + 1)} for i, p in enumerate(["site_a", "site_b", "site_c", "site_d"])}
+    scores["site_e"] = {"valid_score": float("nan")}  # a partner with nothing to score this round
     with open_registry(get_settings().registry_url).begin() as session:
         run = repository.start_run(session, "scoped-run", "fedavg", True, {})
-        repository.record_round(session, run.id, 1, list(scores), {"evaluate": scores}, {"site_d": "dropped out"})
+        shared, excluded = {"evaluate": scores}, {"site_d": "dropped out"}
+        repository.record_round(session, run.id, 1, list(scores), shared, excluded, bytes_sent=5000, epsilon=1.5)
         version = repository.publish_version(
             session, "scoped", kind="federated", artifact_uri="t", endpoints=[], metrics={"partners": scores}
         )
@@ -194,8 +195,10 @@ def test_a_partners_key_sees_only_its_own_shared_metrics(api: tuple[TestClient, 
     assert seen["visible_to_partner"] == "site_b"
     (round_one,) = seen["rounds"]
     assert round_one["metrics"] == {"evaluate": {"site_b": {"valid_score": 0.2}}}
-    assert round_one["consortium_mean"]["evaluate"] == {"partners": 4, "valid_score": pytest.approx(0.25)}
+    mean = {"partners": {"valid_score": 4}, "valid_score": pytest.approx(0.25)}  # NaN is no score
+    assert round_one["consortium_mean"]["evaluate"] == mean
     assert round_one["excluded"] == {} and round_one["excluded_hidden"] == 1
+    assert round_one["epsilon"] == 1.5 and round_one["bytes_sent"] == 5000
     assert round_one["partners"] == list(scores)  # who took part is known to every member
     listed = client.get("/v1/federation/runs", headers={"X-API-Key": partner_key}).json()
     assert next(r for r in listed if r["id"] == run_id) == seen
@@ -204,7 +207,8 @@ def test_a_partners_key_sees_only_its_own_shared_metrics(api: tuple[TestClient, 
     assert model["metrics"]["partners"] == {"site_b": {"valid_score": 0.2}}
     # The operator's key (no partner) sees every partner's metrics and exclusions.
     everything = client.get(f"/v1/federation/runs/{run_id}", headers={"X-API-Key": operator_key}).json()
-    assert everything["visible_to_partner"] is None and everything["rounds"][0]["metrics"]["evaluate"] == scores
+    everyone = everything["rounds"][0]["metrics"]["evaluate"]
+    assert everything["visible_to_partner"] is None and everyone == scores | {"site_e": {"valid_score": None}}
     assert everything["rounds"][0]["excluded"] == {"site_d": "dropped out"}
 
 

@@ -196,7 +196,7 @@ def test_chemist_workflow_in_a_real_browser(server: tuple[str, str], tmp_path: P
         assert federated.count() == 2 and "[object Object]" not in models_text
         without_dp, with_dp = sorted((r.locator("td.metrics").inner_text() for r in federated.all()), key=len)
         shared = "; ".join(f"{p}: valid 0.550, test 0.500" for p in PARTNERS)
-        assert f"{shared}; consortium mean over 3 partners: valid 0.550, test 0.500" in without_dp
+        assert f"{shared}; consortium mean: valid 0.550 (3 partners), test 0.500 (3 partners)" in without_dp
         assert without_dp.endswith("no DP") and "after round 3" in without_dp
         assert with_dp.endswith("DP ε = 2.500, δ = 1.00e-5")
         assert [row.locator("td.endpoints").inner_text() for row in federated.all()] == ["trunk only"] * 2
@@ -273,7 +273,7 @@ def test_a_partners_key_sees_its_own_metrics_and_the_consortium_mean(server: tup
         page.click("nav button[data-page='models']")
         page.wait_for_selector("#models-table tr:has-text('consortium-admet')", timeout=30_000)
         scores = page.locator("#models-table tr:has-text('consortium-admet') td.metrics").first.inner_text()
-        assert "pharma_a: valid 0.550, test 0.500; consortium mean over 3 partners" in scores
+        assert "pharma_a: valid 0.550, test 0.500; consortium mean: valid 0.550 (3 partners)" in scores
         assert "pharma_b" not in scores
         browser.close()
 

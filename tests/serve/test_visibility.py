@@ -1,37 +1,68 @@
 """Which shared federation metrics a partner's user sees: its own, and the consortium mean over at least 3."""
 
-from fedadmet.serve.visibility import consortium_mean, round_view, version_metrics_view
+import json
+
+from fedadmet.serve.visibility import (
+    HIDDEN_RUN_ERROR,
+    consortium_mean,
+    round_view,
+    run_error_view,
+    version_metrics_view,
+)
 
 SCORES = {
     "pharma_a": {"valid_score": 0.5, "examples": 10, "partner": "pharma_a", "converged": True},
     "pharma_b": {"valid_score": 0.6, "examples": 20, "partner": "pharma_b"},
     "pharma_c": {"valid_score": 0.7, "partner": "pharma_c"},
+    "pharma_d": {"valid_score": float("nan"), "partner": "pharma_d"},  # nothing to score this round
 }
 
 
-def test_the_mean_covers_only_metrics_that_at_least_three_partners_reported() -> None:
-    mean = consortium_mean(SCORES)
-    assert mean == {"partners": 3, "valid_score": 0.6}  # examples: two partners only; text and flags are no scores
+def test_the_mean_covers_only_scores_that_at_least_three_partners_reported() -> None:
+    # examples: two partners only; text and flags are no scores; NaN is no score either
+    assert consortium_mean(SCORES) == {"partners": {"valid_score": 3}, "valid_score": 0.6}
     # from a mean over two, either partner could work out the other's score
     assert consortium_mean({k: SCORES[k] for k in ("pharma_a", "pharma_b")}) == {}
 
 
 def test_a_partner_sees_its_own_metrics_and_exclusion_and_counts_the_others() -> None:
-    excluded = {"pharma_b": "dropped out", "hospital_d": "update holds NaN"}
-    view = round_view({"evaluate": SCORES, "fit": {"pharma_b": {"loss": 1.0}}}, excluded, "pharma_b")
+    excluded = {"pharma_b": "dropped out", "hospital_e": "update holds NaN"}
+    view = round_view({"evaluate": SCORES, "fit": {"pharma_b": {"loss": 1.0}}}, excluded, 4096, "pharma_b")
     assert view["metrics"] == {"evaluate": {"pharma_b": SCORES["pharma_b"]}, "fit": {"pharma_b": {"loss": 1.0}}}
-    assert view["consortium_mean"] == {"evaluate": {"partners": 3, "valid_score": 0.6}}
+    assert view["consortium_mean"] == {"evaluate": {"partners": {"valid_score": 3}, "valid_score": 0.6}}
     assert view["excluded"] == {"pharma_b": "dropped out"} and view["excluded_hidden"] == 1
-    everything = round_view({"evaluate": SCORES}, excluded, None)  # the operator
-    assert everything["metrics"]["evaluate"] == SCORES and everything["excluded"] == excluded
-    assert everything["excluded_hidden"] == 0
+    assert view["bytes_sent"] == 4096  # a sum over four partners
+    # a sum over two would give the other partner's bytes away
+    two = {k: SCORES[k] for k in ("pharma_a", "pharma_b")}
+    assert round_view({"evaluate": two}, {}, 4096, "pharma_b")["bytes_sent"] is None
+    everything = round_view({"evaluate": two}, excluded, 4096, None)  # the operator
+    assert everything["metrics"]["evaluate"] == two and everything["excluded"] == excluded
+    assert everything["excluded_hidden"] == 0 and everything["bytes_sent"] == 4096
+
+
+def test_scores_that_are_not_numbers_are_shown_as_null() -> None:
+    view = round_view({"evaluate": SCORES}, {}, 0, None)
+    assert view["metrics"]["evaluate"]["pharma_d"]["valid_score"] is None
+    json.dumps(view, allow_nan=False)  # what the API's JSON responses require
+
+
+def test_a_run_error_naming_another_partner_is_hidden_from_a_partner() -> None:
+    quoted = "RuntimeError: fedadmet partner hospital_e: PreparedDataError: no task meets the quorum"
+    assert run_error_view(quoted, set(), "pharma_a") == HIDDEN_RUN_ERROR
+    assert run_error_view(quoted, set(), "hospital_e") == quoted  # its own failure
+    assert run_error_view("pharma_b timed out", {"pharma_a", "pharma_b"}, "pharma_a") == HIDDEN_RUN_ERROR
+    coordinator = "ValueError: `num_shares` as an integer must be greater than 2."
+    assert run_error_view(coordinator, {"pharma_a", "pharma_b"}, "pharma_a") == coordinator
+    assert run_error_view(coordinator, {"pharma_a", "a"}, "pharma_a") == coordinator  # names are whole words
+    assert run_error_view(quoted, {"pharma_a"}, None) == quoted  # the operator
 
 
 def test_a_federated_versions_scores_are_filtered_and_a_centralised_versions_are_not() -> None:
     metrics = {"partners": SCORES, "epsilon": 2.0, "delta": 1e-5}
-    seen = version_metrics_view(metrics, "pharma_c")
+    seen = version_metrics_view("federated", metrics, "pharma_c")
     assert seen["partners"] == {"pharma_c": SCORES["pharma_c"]} and seen["epsilon"] == 2.0
     assert seen["consortium_mean"]["valid_score"] == 0.6
-    assert version_metrics_view(metrics, None)["partners"] == SCORES
+    assert set(version_metrics_view("federated", metrics, None)["partners"]) == set(SCORES)
+    assert version_metrics_view("federated", {"epsilon": None}, "pharma_c")["partners"] == {}
     centralised = {"hERG": {"value": 0.8, "metric": "roc-auc"}}
-    assert version_metrics_view(centralised, "pharma_c") == centralised
+    assert version_metrics_view("centralised", centralised, "pharma_c") == centralised

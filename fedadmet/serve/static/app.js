@@ -310,13 +310,14 @@ function endpointScores(metrics) {
 // A federated version stores what each partner agreed to share after the last round, and the DP budget.
 // A partner's key sees its own partner's scores and the consortium mean only.
 function partnerScores(metrics, rounds) {
-  const shared = (m) => {
+  const shared = (m, counts) => {  // counts: how many partners a mean is over
     const names = ["valid_score", "test_score"].filter((k) => typeof m[k] === "number");
-    return names.length ? names.map((k) => `${k.replace("_score", "")} ${score(m[k])}`).join(", ") : "no score shared";
+    const over = (k) => counts ? ` (${counts[k]} partners)` : "";
+    return names.length ? names.map((k) => `${k.replace("_score", "")} ${score(m[k])}${over(k)}`).join(", ") : "no score shared";
   };
   const partners = Object.entries(metrics.partners || {}).sort(([a], [b]) => a.localeCompare(b)).map(([name, m]) => `${name}: ${shared(m)}`);
-  const mean = metrics.consortium_mean || {};
-  if (mean.partners) partners.push(`consortium mean over ${mean.partners} partners: ${shared(mean)}`);
+  const { partners: counts, ...mean } = metrics.consortium_mean || {};
+  if (counts) partners.push(`consortium mean: ${shared(mean, counts)}`);
   const privacy = typeof metrics.epsilon === "number" ? `DP ε = ${score(metrics.epsilon)}, δ = ${format(metrics.delta)}` : "no DP";
   const heading = `after round ${rounds ?? "?"} (each partner's mean over its own endpoints)`;
   return `${heading} — ${partners.length ? partners.join("; ") : "no partner shared a score"}; ${privacy}`;
@@ -422,7 +423,7 @@ function roundsTable(run) {
     return element("tr", { "data-round": r.round }, element("td", { class: "num" }, r.round),
       element("td", {}, r.partners.join(", ")),
       element("td", { class: excluded.length ? "excluded error" : "excluded" }, ...(excluded.length ? excluded : ["none"])),
-      element("td", { class: "num" }, r.bytes_sent.toLocaleString()),
+      element("td", { class: "num" }, r.bytes_sent == null ? "–" : r.bytes_sent.toLocaleString()),
       ...(privateRun ? [element("td", { class: "num epsilon" }, r.epsilon != null ? r.epsilon.toFixed(2) : "–")] : []));
   });
   const headings = ["round", "aggregated", "excluded (why)", "bytes sent", ...(privateRun ? ["DP ε so far"] : [])];
@@ -463,10 +464,11 @@ function plotRun(run, metric) {
   for (const y of [y0, (y0 + y1) / 2, y1]) svg.append(svgElement("text", { x: pad - 6, y: sy(y) + 4, "text-anchor": "end", "font-size": 10 }, format(y)));
   // The legend is HTML below the plot: it wraps, so long partner names are never cut off at the plot's edge.
   const legend = element("div", { class: "legend plot-legend" });
-  Object.entries(series).sort(([a], [b]) => a.localeCompare(b)).forEach(([partner, values], i) => {
+  let colours = 0;  // partners keep their colours whether or not a mean is drawn
+  Object.entries(series).sort(([a], [b]) => a.localeCompare(b)).forEach(([partner, values]) => {
     values.sort((a, b) => a[0] - b[0]);
     const mean = partner === CONSORTIUM_MEAN;
-    const colour = mean ? "#52606d" : PLOT_COLOURS[i % PLOT_COLOURS.length];
+    const colour = mean ? "#52606d" : PLOT_COLOURS[colours++ % PLOT_COLOURS.length];
     svg.append(svgElement("polyline", { fill: "none", stroke: colour, "stroke-width": 2, "stroke-dasharray": mean ? "6 4" : "none",
       points: values.map(([x, y]) => `${sx(x)},${sy(y)}`).join(" ") }));
     legend.append(element("span", { "data-partner": partner }, element("i", { class: "swatch", style: `background: ${colour}` }), partner));

@@ -18,5 +18,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("partner")
+    op.drop_column("users", "partner")  # SQLite >= 3.35 drops a column in place; a rebuilt table would break keys

@@ -18,5 +18,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("federation_rounds") as batch:
-        batch.drop_column("epsilon")
+    op.drop_column("federation_rounds", "epsilon")
