@@ -75,17 +75,17 @@ def _unprofilable(parent_smiles: str, parent: Chem.Mol, form: Chem.Mol) -> str |
         return DUMMY_ATOM_REASON
     if not any(atom.GetAtomicNum() == 6 for atom in parent.GetAtoms()):
         return INORGANIC_REASON
-    if _without_isotopes(parent) in _INORGANIC_CARBON_PARENTS:
+    if _without_isotopes(parent, parent_smiles) in _INORGANIC_CARBON_PARENTS:
         return INORGANIC_CARBON_REASON
     if parent_smiles == "C#C" and form.HasSubstructMatch(_ACETYLIDE):
         return INORGANIC_CARBON_REASON
     return None
 
 
-def _without_isotopes(mol: Chem.Mol) -> str:
-    """Canonical SMILES with every isotope label dropped: ¹³CO₂ is still carbon dioxide."""
-    if not any(atom.GetIsotope() for atom in mol.GetAtoms()):
-        return Chem.MolToSmiles(mol)
+def _without_isotopes(mol: Chem.Mol, smiles: str) -> str:
+    """``smiles`` (canonical, of ``mol``) with every isotope label dropped: ¹³CO₂ is still carbon dioxide."""
+    if "[" not in smiles or not any(atom.GetIsotope() for atom in mol.GetAtoms()):
+        return smiles
     plain = Chem.Mol(mol)
     for atom in plain.GetAtoms():
         atom.SetIsotope(0)
