@@ -162,11 +162,13 @@ def test_fragments_with_dummy_atoms_and_carbon_free_structures_are_refused(tiny_
 
 def test_salts_whose_only_carbon_is_inorganic_are_refused(tiny_model_dir: Path) -> None:
     # lithium carbonate, sodium bicarbonate, potassium cyanide, isocyanate and thiocyanate, calcium carbide,
-    # sodium acetylide, aluminium carbide, carbon-13 dioxide; then urea, acetylene, acetonitrile and a carbonate
-    # salt beside an organic parent, which are profiled
+    # sodium acetylide, aluminium carbide, carbon-13 dioxide; then urea, acetylene, acetonitrile, a carbonate
+    # salt beside an organic parent and a platinum drug, which are profiled
     salts = ["[Li+].[Li+].[O-]C([O-])=O", "[Na+].OC([O-])=O", "[K+].[C-]#N", "[K+].[N-]=C=O", "[K+].[S-]C#N"]
     salts += ["[Ca+2].[C-]#[C-]", "[Na+].[C-]#C", "[Al+3].[Al+3].[Al+3].[Al+3].[C-4].[C-4].[C-4]", "O=[13C]=O"]
-    organic = ["NC(N)=O", "C#C", "CC#N", "[Na+].[Na+].[O-]C([O-])=O.CCO"]
+    # ... and as PubChem often writes them, bonded to the metal: silver cyanide, calcium carbonate, nickel carbonyl
+    salts += ["C(#N)[Ag]", "[Ca]1OC(=O)O1", "O=C=[Ni](=C=O)(=C=O)=C=O"]
+    organic = ["NC(N)=O", "C#C", "CC#N", "[Na+].[Na+].[O-]C([O-])=O.CCO", "N.N.O=C1O[Pt]OC(=O)C12CCC2"]  # carboplatin
     result = predict([*salts, *organic], model=tiny_model_dir)
     refused = result[ERROR_COLUMN].fillna("").str.contains("only carbon is inorganic")
     assert refused.tolist() == [True] * len(salts) + [False] * len(organic)

@@ -23,20 +23,22 @@ INORGANIC_REASON = (
     "no fragment with carbon: inorganic salts and metal complexes written as separate fragments cannot be profiled"
 )
 INORGANIC_CARBON_REASON = (
-    "its only carbon is inorganic (carbonate, cyanide, cyanate, thiocyanate, carbide, CO, CO2, CS2 or COS): "
-    "such salts cannot be profiled"
+    "its only carbon is inorganic (carbonate, cyanide, cyanate, thiocyanate, carbide, a metal carbonyl or cyano "
+    "complex, CO, CO2, CS2 or COS): it cannot be profiled"
 )
 # Parents (uncharged, as standardisation leaves them) of the carbon-containing anions and gases that
 # chemistry counts as inorganic: lithium carbonate must not be profiled as carbonic acid.
 _INORGANIC_CARBON_PARENTS = frozenset(
     Chem.CanonSmiles(smiles)
     for smiles in (
-        *("OC(O)=O", "O=C=O", "[C-]#[O+]", "[C]=O", "S=C=S", "O=C=S"),  # carbonates, the oxides and sulfides
+        *("OC(O)=O", "O=C=O", "[C-]#[O+]", "[C]=O", "S=C=S", "O=C=S", "[C]"),  # carbonates, oxides, sulfides
+        *("OC(O)=S", "OC(=O)S", "OC(=S)S", "SC(S)=S"),  # thiocarbonates
         *("C#N", "OC#N", "N=C=O", "SC#N", "N=C=S"),  # cyanides, cyanates, thiocyanates
         "[C-4]",  # methanide, as in aluminium carbide
     )
 )
 _ACETYLIDE = Chem.MolFromSmarts("[C-]#[C]")  # standardisation makes calcium carbide's parent acetylene
+_NON_METALS = frozenset({1, 2, 5, 6, 7, 8, 9, 10, 14, 15, 16, 17, 18, 33, 34, 35, 36, 52, 53, 54, 85, 86})
 
 
 @dataclass
@@ -79,7 +81,22 @@ def _unprofilable(parent_smiles: str, parent: Chem.Mol, form: Chem.Mol) -> str |
         return INORGANIC_CARBON_REASON
     if parent_smiles == "C#C" and form.HasSubstructMatch(_ACETYLIDE):
         return INORGANIC_CARBON_REASON
+    if _metal_with_inorganic_carbon_only(parent):
+        return INORGANIC_CARBON_REASON
     return None
+
+
+def _metal_with_inorganic_carbon_only(mol: Chem.Mol) -> bool:
+    """A metal bonded to cyanide, carbonyl or carbonate (silver cyanide as C(#N)[Ag], ferrocyanide, nickel
+    carbonyl): no carbon bears a hydrogen or another carbon. Organic ligands (carboplatin) always do."""
+    atoms = mol.GetAtoms()
+    if all(atom.GetAtomicNum() in _NON_METALS for atom in atoms):
+        return False
+    return all(
+        atom.GetTotalNumHs() == 0 and not any(n.GetAtomicNum() == 6 for n in atom.GetNeighbors())
+        for atom in atoms
+        if atom.GetAtomicNum() == 6
+    )
 
 
 def _without_isotopes(mol: Chem.Mol, smiles: str) -> str:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fedadmet.cli.common import app, console, fail, keys_app
+from fedadmet.cli.common import app, console, errors, fail, keys_app
 from fedadmet.exceptions import FedadmetError
 
 
@@ -61,11 +61,18 @@ def create_key(
         with open_registry(get_settings().registry_url).begin() as session:
             key, row = repository.create_api_key(session, user, partner)
             belongs = row.user.partner
+            unheard = belongs is not None and belongs not in repository.known_partners(session)
     except FedadmetError as exc:
         raise fail(str(exc)) from None
     scope = f"partner {belongs}: its own shared metrics and the consortium mean" if belongs else "all partners' metrics"
     console.print(f"API key for {user} (prefix {row.prefix}; sees {scope}), shown only now:", highlight=False)
     console.print(key, highlight=False)
+    if unheard:
+        errors.print(
+            f"[bold yellow]warning:[/] no federation run in this registry has a partner named {belongs!r} yet; "
+            "the key sees only the consortium means until one has (check the spelling: names are case-sensitive)",
+            highlight=False,
+        )
 
 
 @keys_app.command("list")

@@ -18,10 +18,12 @@ def check_partner_name(partner: str) -> None:
     partner's users are matched to it: it cannot be blank or padded."""
     if not partner.strip():
         raise InputError("the partner name is empty", expected="this partner's name as the consortium knows it")
+    if set(partner) & set(":'\"") or not partner.isprintable():  # it opens error replies: "<name>: <reason>"
+        raise InputError(
+            f"the partner name {partner!r} holds a colon, quote, tab or line break", expected="e.g. site_basel"
+        )
     if partner != partner.strip():
         raise InputError(f"the partner name {partner!r} starts or ends with a space", expected=repr(partner.strip()))
-    if set(partner) & set(":'\"\n"):  # the name opens the partner's error replies: "<name>: <reason>"
-        raise InputError(f"the partner name {partner!r} holds a colon, quote or line break", expected="e.g. site_basel")
 
 
 class QuorumConfig(BaseModel):

@@ -143,6 +143,8 @@ def create_api_key(session: Session, user_name: str, partner: str | None = None)
     """A new key for ``user_name`` (created on first use, belonging to ``partner`` if given). The plain key
     is returned once and never stored. A user keeps the partner it was created with: asking for another
     is refused, since the key would see what the user was not meant to."""
+    if not user_name.strip() or user_name != user_name.strip() or not user_name.isprintable():
+        raise InputError(f"the user name {user_name!r} is blank, padded or holds a tab or line break")
     if partner is not None:
         check_partner_name(partner)  # the rules `data prepare` applies to the name
     user = session.scalar(select(User).where(User.name == user_name))
@@ -161,6 +163,12 @@ def create_api_key(session: Session, user_name: str, partner: str | None = None)
     session.add(row)
     session.flush()
     return key, row
+
+
+def known_partners(session: Session) -> set[str]:
+    """Every partner name a federation run recorded, as taking part or as excluded."""
+    rows = session.execute(select(FederationRound.partners, FederationRound.excluded))
+    return {name for partners, excluded in rows for name in [*partners, *excluded]}
 
 
 def user_for_key(session: Session, key: str) -> User | None:

@@ -342,7 +342,7 @@ def _version_json(version: ModelVersion, serving: bool, partner: str | None) -> 
         "version": version.version,
         "kind": version.kind,
         "serving": serving,
-        "artifact_uri": version.artifact_uri,
+        "artifact_uri": version.artifact_uri if partner is None else None,  # a path on the operator's server
         "endpoints": version.endpoints,
         "metrics": version_metrics_view(version.kind, version.metrics, partner),
         "lineage": version.lineage,
@@ -358,7 +358,7 @@ def _run_json(run: FederationRun, partner: str | None) -> dict[str, Any]:
         "strategy": run.strategy,
         "secagg": run.secagg,
         "status": run.status,
-        "error": run_error_view(run.error, {p for r in run.rounds for p in [*r.partners, *r.excluded]}, partner),
+        "error": run_error_view(run.error, partner),
         "started": _timestamp(run.started),
         "finished": _timestamp(run.finished) if run.finished else None,
         "model_version_id": run.model_version_id,

@@ -17,8 +17,8 @@ from typing import Any
 from fedadmet.federated.config import PARTNER_FAILED
 
 MIN_PARTNERS_FOR_MEAN = 3
-HIDDEN_RUN_ERROR = "the run failed for a reason that names another partner; the operator can see it"
-_FAILED_PARTNER = re.compile(rf"{re.escape(PARTNER_FAILED)} ([^:\s]+):")
+HIDDEN_RUN_ERROR = "the run failed; its reason is shown to the operator"
+_FAILED_PARTNER = re.compile(rf"{re.escape(PARTNER_FAILED)} ([^:\n]+):")
 
 
 def _score(value: Any) -> bool:
@@ -68,14 +68,14 @@ def round_view(
     }
 
 
-def run_error_view(error: str, partners: set[str], partner: str | None) -> str:
-    """A failed run's reason, unless it names a partner other than ``partner`` (one of the run's
-    ``partners``, or one whose failure the reason quotes)."""
+def run_error_view(error: str, partner: str | None) -> str:
+    """A failed run's reason as ``partner`` may see it: only when it quotes that partner's own failures
+    and no one else's. Any other reason may name other partners or the coordinator's files (a reason
+    cannot be checked for every name a partner might have), so it stays with the operator."""
     if partner is None or not error:
         return error
-    others = (partners | set(_FAILED_PARTNER.findall(error))) - {partner}
-    named = any(re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])", error) for name in others)
-    return HIDDEN_RUN_ERROR if named else error
+    quoted = set(_FAILED_PARTNER.findall(error))
+    return error if quoted == {partner} else HIDDEN_RUN_ERROR
 
 
 def version_metrics_view(kind: str, metrics: dict[str, Any], partner: str | None) -> dict[str, Any]:

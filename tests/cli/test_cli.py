@@ -154,6 +154,7 @@ def test_keys_are_listed_by_prefix_and_revoked_whole_or_by_prefix() -> None:
 def test_a_key_can_belong_to_a_federation_partner() -> None:
     made = runner.invoke(app, ["keys", "create", "carla", "--partner", "site_b"], env={"COLUMNS": "200"})
     assert made.exit_code == 0 and "sees partner site_b: its own shared metrics" in made.output
+    assert "no federation run in this registry has a partner named 'site_b' yet" in made.output  # a typo?
     listing = runner.invoke(app, ["keys", "list"], env={"COLUMNS": "200"}).output
     assert next(line for line in listing.splitlines() if "carla" in line).count("site_b") == 1
     another = runner.invoke(app, ["keys", "create", "carla"], env={"COLUMNS": "200"})  # the user's partner stays

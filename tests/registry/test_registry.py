@@ -101,12 +101,20 @@ def test_a_user_keeps_the_partner_it_was_created_with(registry_url: str) -> None
         assert repository.user_for_key(session, operator).partner is None
     refusals = [("bea", "site_c", "belongs to partner 'site_b'"), ("olga", "site_c", "belongs to no partner")]
     refusals += [("newcomer", " ", "partner name is empty"), ("newcomer", "site_b ", "ends with a space")]
+    refusals += [("newcomer", "site\tb", "holds a colon, quote, tab"), ("bea ", "site_c", "user name 'bea ' is blank")]
+    refusals += [("", None, "is blank, padded")]
     for user, partner, reason in refusals:
         with sessions.begin() as session, pytest.raises(InputError, match=reason):
             repository.create_api_key(session, user, partner=partner)
     with sessions() as session:
         partners = {(k.user.name, k.user.partner) for k in repository.list_api_keys(session)}
+        assert repository.known_partners(session) == set()
     assert partners == {("bea", "site_b"), ("olga", None)}
+    with sessions.begin() as session:
+        run = repository.start_run(session, "r", "fedavg", True, {})
+        repository.record_round(session, run.id, 1, ["site_a", "site_b"], {}, {"site_c": "dropped out"})
+    with sessions() as session:
+        assert repository.known_partners(session) == {"site_a", "site_b", "site_c"}
 
 
 def test_the_newest_migrations_can_be_undone_with_keys_and_jobs_stored(registry_url: str) -> None:
