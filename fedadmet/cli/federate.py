@@ -31,6 +31,13 @@ def keygen(
     console.print(f"wrote {output}; key id {key_id(bytes.fromhex(key))} (share the key only with partners)")
 
 
+MIN_PARTNERS = typer.Option(
+    min=1,
+    help="A round goes on while at least this many partners reply (default: 2). With two, each can work out "
+    "the other's update from the new shared trunk, SecAgg+ or not: use 3 or more where partners must not.",
+)
+
+
 @federate_app.command("simulate")
 def simulate_command(
     partners: Annotated[list[Path], typer.Argument(help="Prepared partner folders (from `fedadmet data prepare`).")],
@@ -45,6 +52,7 @@ def simulate_command(
     ] = True,
     dp: Annotated[bool, typer.Option(help="Differential privacy: clip each update and add Gaussian noise.")] = False,
     noise_multiplier: Annotated[float, typer.Option(help="DP noise multiplier σ.")] = 0.5,
+    min_partners: Annotated[int, MIN_PARTNERS] = 2,
     run_name: Annotated[
         str | None, typer.Option(help="Name of the run in the registry (default: simulation; resumed: its own).")
     ] = None,
@@ -69,6 +77,7 @@ def simulate_command(
             strategy=strategy,  # type: ignore[arg-type]
             secagg=secagg,
             privacy=PrivacyConfig(enabled=dp, noise_multiplier=noise_multiplier),
+            min_partners=min_partners,
         )
     except ValueError as exc:
         raise fail(f"invalid federation settings: {exc}") from None
@@ -248,6 +257,7 @@ def app_folder(
     rounds: Annotated[int, typer.Option(min=1)] = 10,
     strategy: Annotated[str, typer.Option(help="fedavg, fedprox or fedadam.")] = "fedavg",
     secagg: Annotated[bool, typer.Option(help="SecAgg+ masking of every update (needs at least 3 partners).")] = True,
+    min_partners: Annotated[int, MIN_PARTNERS] = 2,
     run_name: Annotated[str, typer.Option()] = "consortium",
     checkpoint_dir: Annotated[Path, typer.Option(help="Where the coordinator keeps checkpoints.")] = Path(
         "federation-checkpoints"
@@ -269,7 +279,13 @@ def app_folder(
         raise fail(f"--key-id must be the 16 hex characters keygen printed, got {key_id!r}")
     timeout = {} if secagg_timeout is None else {"secagg_stage_timeout_s": secagg_timeout}
     try:
-        federation = FederationConfig(rounds=rounds, strategy=strategy, secagg=secagg, **timeout)  # type: ignore[arg-type]
+        federation = FederationConfig(
+            rounds=rounds,
+            strategy=strategy,
+            secagg=secagg,
+            min_partners=min_partners,
+            **timeout,  # type: ignore[arg-type]
+        )
         folder = write_app(
             output, run_name, partners, checkpoint_dir, federation, registry_url=registry_url, key_id=key_id
         )

@@ -67,7 +67,12 @@ class FederationConfig(BaseModel):
         gt=0,
         description="How long each SecAgg+ stage waits for partners' replies before going on without the silent ones.",
     )
-    min_partners: int = Field(default=2, ge=1, description="A round proceeds while at least this many reply.")
+    min_partners: int = Field(
+        default=2,
+        ge=1,
+        description="A round proceeds while at least this many reply. With two, each partner can work out the "
+        "other's update from the new trunk (SecAgg+ hides updates from the coordinator, not between two).",
+    )
     privacy: PrivacyConfig = PrivacyConfig()
     trunk: TrunkConfig = TrunkConfig(hidden_sizes=(512, 256), batch_size=128)
     seed: int = 0

@@ -90,14 +90,16 @@ def test_certs_node_key_and_app_folder(tmp_path: Path) -> None:
     assert (tmp_path / "keys" / "site1.pub").read_text().startswith("ecdsa-sha2-nistp384 ")
 
     command = ["federate", "app", "-o", str(tmp_path / "app"), "--partners", "3", "--rounds", "4"]
-    result = runner.invoke(app, [*command, "--secagg-timeout", "90", "--key-id", "0123456789abcdef"])
+    result = runner.invoke(
+        app, [*command, "--secagg-timeout", "90", "--key-id", "0123456789abcdef", "--min-partners", "3"]
+    )
     assert result.exit_code == 0, result.output
     project = tomllib.loads((tmp_path / "app" / "pyproject.toml").read_text())
     assert project["tool"]["flwr"]["app"]["components"]["serverapp"] == "fedadmet.federated.server_app:app"
     run_config = project["tool"]["flwr"]["app"]["config"]
     assert run_config["num-partners"] == 3
     settings = RunSettings.from_run_config(run_config)
-    assert settings.federation.secagg_stage_timeout_s == 90
+    assert settings.federation.secagg_stage_timeout_s == 90 and settings.federation.min_partners == 3
     assert settings.key_id == "0123456789abcdef"  # partners check it against their prepared data
     assert settings.run_id is None and RunSettings.from_run_config({**run_config, "resume-run": 7}).run_id == 7
 
