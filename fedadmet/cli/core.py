@@ -136,6 +136,8 @@ def _predictor(model: Path | None, partner: Path | None, key: Path | None, run: 
             "its intervals say how far off it is, `fedadmet federate gain` how it compares",
             highlight=False,
         )
+    if predictor.saved.caveat:
+        errors.print(f"[bold yellow]warning:[/] {predictor.saved.caveat}", highlight=False)
     thin = predictor.thin_intervals()
     if thin:
         counts = ", ".join(f"{name} {n}" for name, n in thin.items())

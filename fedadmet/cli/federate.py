@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Column, Table
 
-from fedadmet.cli.common import console, fail, federate_app
+from fedadmet.cli.common import console, errors, fail, federate_app
 from fedadmet.exceptions import FedadmetError
 
 if TYPE_CHECKING:
@@ -149,6 +149,8 @@ def gain(
     try:
         model = find_saved_model(partner, run)
         console.print(f"run {model.run_id} ({model.run_name}) against a local-only model of the same architecture")
+        if model.caveat:
+            errors.print(f"[bold yellow]warning:[/] {model.caveat}", highlight=False)
         result = joining_gain(partner, model, progress=get_settings().progress)
     except FedadmetError as exc:
         raise fail(str(exc)) from None

@@ -193,7 +193,8 @@ def make_client_app(partner_dirs: Sequence[Path] = (), require_secagg: bool = Tr
             best = ConfigRecord(_saved_scores(partner_model_folder(data_dir, run_name, run_id)))
         if scores["valid_score"] > float(best["valid_score"]):
             context.state.config_records[BEST_SCORE] = ConfigRecord(scores)
-            keep_partner_model(data_dir, run_name, run_id, net, scores, federation)
+            trunk_round = int(instruction.config.get("trunk-round", -1))  # -1: a coordinator that does not say
+            keep_partner_model(data_dir, run_name, run_id, net, scores, federation, trunk_round)
         shared = agreed(context, data.name, {**scores, "bytes_sent": _take_bytes_sent(context)})
         result = EvaluateRes(
             status=Status(Code.OK, "ok"),
@@ -235,10 +236,17 @@ def _saved_scores(folder: Path) -> dict[str, float]:
 
 
 def keep_partner_model(
-    data_dir: Path, run_name: str, run_id: int, net: object, scores: dict[str, float], federation: FederationConfig
+    data_dir: Path,
+    run_name: str,
+    run_id: int,
+    net: object,
+    scores: dict[str, float],
+    federation: FederationConfig,
+    trunk_round: int = -1,
 ) -> Path:
     """Keep the partner's best model so far (shared trunk + private heads) in its prepared folder, with the
-    run's settings and the prepared labels it was trained on (their scaling is the model's), so that the
+    run's settings, the prepared labels it was trained on (their scaling is the model's) and the last round
+    the federation aggregated into its trunk (0: none, the initial trunk; -1: not known), so that the
     partner can use it and compare it with a local-only model."""
     from fedadmet.federated.task import private_arrays, shared_arrays
 
@@ -248,7 +256,8 @@ def keep_partner_model(
     (folder / FEDERATION_FILE).write_text(federation.model_dump_json(indent=2))
     from fedadmet.federated.prepare import recorded_manifest
 
-    provenance = {"saved": time.time(), "labels_sha256": recorded_manifest(data_dir)["files"]["labels.npz"]}
+    labels = recorded_manifest(data_dir)["files"]["labels.npz"]
+    provenance = {"saved": time.time(), "labels_sha256": labels, "trunk_round": trunk_round}
     (folder / PROVENANCE_FILE).write_text(json.dumps(provenance))
     (folder / "scores.json").write_text(json.dumps(scores))
     return folder

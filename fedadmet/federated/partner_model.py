@@ -70,6 +70,21 @@ class SavedModel:
             return {}
 
     @property
+    def never_aggregated(self) -> bool:
+        """Kept while the shared trunk was still the initial one: the run aggregated no round before it."""
+        return self.provenance.get("trunk_round") == 0
+
+    @property
+    def caveat(self) -> str | None:
+        """What a user of this model must know before trusting it as a federated model, if anything."""
+        if not self.never_aggregated:
+            return None
+        return (
+            f"run {self.run_id} ({self.run_name}) aggregated no round before this model was kept (did it fail?): "
+            "its shared trunk is the untrained initial one, so this is a local model"
+        )
+
+    @property
     def saved(self) -> float:
         """When the model was kept (the file time where that was not recorded: copies may change it)."""
         return float(self.provenance.get("saved") or (self.folder / WEIGHTS_FILE).stat().st_mtime)
@@ -87,8 +102,9 @@ def saved_models(data_dir: Path) -> list[SavedModel]:
 
 
 def find_saved_model(data_dir: Path, run: int | str | None = None) -> SavedModel:
-    """The model of ``run`` (its id, or "<run name>/<id>" where two consortia's ids collide), or of the run
-    kept last when none is named; errors list what exists."""
+    """The model of ``run`` (its id, or "<run name>/<id>" where two consortia's ids collide), or when none
+    is named, of the run kept last whose trunk the federation aggregated at least once (a failed run can
+    leave a model with the initial trunk); errors list what exists."""
     if not Path(data_dir).is_dir():
         raise InputError(f"no folder {data_dir}", expected="this partner's prepared folder")
     models = saved_models(data_dir)
@@ -98,7 +114,7 @@ def find_saved_model(data_dir: Path, run: int | str | None = None) -> SavedModel
             "in a run (`fedadmet federate simulate`, or a deployed run)"
         )
     if run is None:
-        return models[-1]
+        return next((model for model in reversed(models) if not model.never_aggregated), models[-1])
     name, run_id = _run_choice(run)
     chosen = [model for model in models if model.run_id == run_id and name in (None, model.run_name)]
     if not chosen:

@@ -203,6 +203,7 @@ def make_strategy(settings: RunSettings, names: list[str], start: dict[str, np.n
             "key-id": settings.key_id,
             "run-name": settings.run_name,
             "run-id": run_id,
+            "trunk-round": int((checkpoint.state() or {}).get("round", 0)),  # the last round aggregated into it
         }
 
     class Recording(base):  # type: ignore[misc, valid-type]

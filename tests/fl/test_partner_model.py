@@ -19,7 +19,7 @@ from fedadmet.exceptions import ArtifactError, InputError
 from fedadmet.federated import partner_model
 from fedadmet.federated.client_app import keep_partner_model
 from fedadmet.federated.config import FederationConfig
-from fedadmet.federated.partner_model import partner_predictor
+from fedadmet.federated.partner_model import find_saved_model, partner_predictor
 from fedadmet.federated.task import PartnerData, build_net, predict_scaled, scored_rows, train_with_selection
 from fedadmet.models.calibration import conformal_minimum
 from fedadmet.models.config import ModelConfig
@@ -154,3 +154,20 @@ def test_intervals_on_too_few_validation_values_are_flagged(
     result = runner.invoke(app, [*command, "--run", "4"], env={"COLUMNS": "300"})
     assert result.exit_code == 0 and "few validation values behind these intervals" in result.output
     assert "fewer than 999 it is the largest validation error, without the 99.9 % guarantee" in result.output
+
+
+def test_a_model_kept_before_any_aggregation_is_not_the_default_and_is_flagged(partner: Path, tmp_path: Path) -> None:
+    copy = shutil.copytree(partner, tmp_path / "copy")
+    data = PartnerData.load(copy)
+    net = build_net(data.features.shape[1], data.tasks, FEDERATION)
+    keep_partner_model(copy, "consortium", 8, net, {"valid_score": 0.1}, FEDERATION, trunk_round=0)  # a failed run
+    assert find_saved_model(copy).run_id == 4  # kept earlier, but federated
+    failed = find_saved_model(copy, 8)
+    assert failed.never_aggregated and "run 8 (consortium) aggregated no round" in failed.caveat
+    assert find_saved_model(copy, 4).caveat is None  # kept before the round was recorded: not known, no caveat
+    source, key_file = tmp_path / "mols.csv", tmp_path / "consortium.key"
+    source.write_text("smiles\nCCO\n")
+    key_file.write_text(TEST_KEY.hex())
+    command = ["predict", str(source), "-o", str(tmp_path / "out.csv"), "--partner", str(copy), "--key", str(key_file)]
+    result = runner.invoke(app, [*command, "--run", "8"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0 and "so this is a local model" in result.output

@@ -79,6 +79,8 @@ def test_secagg_simulation_records_rounds_and_every_run_is_new(partner_dirs: lis
     assert all(
         (p / "federated_model" / "test-run" / f"run-{run.id}" / "weights.safetensors").is_file() for p in partners
     )
+    # ... knowing which aggregated round its trunk came from (a failed run's model would say 0)
+    assert all(find_saved_model(p, run.id).provenance["trunk_round"] in (1, 2) for p in partners)
     # ... with the run's settings, so that the partner can see what joining gained against a local-only model.
     gain = joining_gain(partners[0], find_saved_model(partners[0], run.id))
     assert gain.local_epochs == 2
