@@ -113,6 +113,17 @@ class Checkpoint:
         meta = self.folder / "checkpoint.json"
         return json.loads(meta.read_text()) if meta.is_file() else None
 
+    def begin(self) -> None:
+        """Record who makes this run before its first round, so that a run that fails before any checkpoint
+        is still resumed only by the same partners and key."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "identity.json").write_text(json.dumps(self.identity))
+
+    def recorded_identity(self) -> dict[str, Any] | None:
+        """The last checkpoint's identity, else the one recorded when the run began (None for neither)."""
+        begun = self.folder / "identity.json"
+        return self.state() or (json.loads(begun.read_text()) if begun.is_file() else None)
+
     def load(self) -> tuple[int, dict[str, np.ndarray]] | None:
         state = self.state()
         if state is None:
@@ -135,7 +146,8 @@ RESUMABLE_CHANGES = frozenset({"rounds", "secagg_stage_timeout_s", "min_partners
 def open_run(settings: RunSettings) -> RunSettings:
     """Start a new registry run with an empty checkpoint folder, or (``settings.run_id`` set) check that
     that run may be carried on: not completed, the same name and settings, and a checkpoint (if any) made
-    by this very run with the same partners and consortium key. Returns the settings naming the run."""
+    by this very run with the same partners and consortium key (as recorded when the run began, if it made
+    no checkpoint). Returns the settings naming the run."""
     federation = settings.federation
     with open_registry(settings.registry_url).begin() as session:
         if settings.run_id is None:
@@ -148,6 +160,7 @@ def open_run(settings: RunSettings) -> RunSettings:
                 orphan = settings.run_folder.with_name(f"{settings.run_folder.name}.orphaned-{int(time.time())}")
                 settings.run_folder.rename(orphan)
                 log.warning("moved %s aside to %s: the registry has no run it belongs to", settings.run_folder, orphan)
+            Checkpoint(settings.run_folder, settings.identity()).begin()
             return settings
         run = repository.get_run(session, settings.run_id)
         if run is None:
@@ -166,12 +179,12 @@ def open_run(settings: RunSettings) -> RunSettings:
         ]
         if run.status == "completed":
             problems.append("it completed already; start a new run instead")
-        state = Checkpoint(settings.run_folder).state()
-        if state is not None:
+        recorded = Checkpoint(settings.run_folder).recorded_identity()
+        if recorded is not None:
             problems += [
-                f"checkpoint {key} {state.get(key)!r} differs from {value!r}"
+                f"checkpoint {key} {recorded.get(key)!r} differs from {value!r}"
                 for key, value in settings.identity().items()
-                if state.get(key) != value
+                if recorded.get(key) != value
             ]
         if problems:
             raise InputError(f"run {run.id} cannot go on from {settings.run_folder}: " + "; ".join(problems))

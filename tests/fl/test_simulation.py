@@ -153,12 +153,18 @@ def test_resume_refuses_other_partners_or_key(tmp_path: Path) -> None:
         open_run(opened.model_copy(update={"key_id": "k2"}))
     with pytest.raises(InputError, match="no federation run 99"):
         open_run(opened.model_copy(update={"run_id": 99}))
+    # A run that failed before its first checkpoint goes on only with the partners and key it began with.
+    early = open_run(base)
+    assert Checkpoint(early.run_folder).state() is None
+    with pytest.raises(InputError, match="partners"):
+        open_run(early.model_copy(update={"partners": ["a", "b", "d"]}))
+    assert open_run(early).run_id == early.run_id
     # A new run whose folder a replaced registry left behind starts clean; the old folder is kept aside.
-    (tmp_path / "checkpoints" / "run-2").mkdir()
-    (tmp_path / "checkpoints" / "run-2" / "checkpoint.json").write_text('{"round": 7}')
+    (tmp_path / "checkpoints" / "run-3").mkdir()
+    (tmp_path / "checkpoints" / "run-3" / "checkpoint.json").write_text('{"round": 7}')
     fresh = open_run(base)
-    assert fresh.run_id == 2 and not fresh.run_folder.exists()
-    assert len(list((tmp_path / "checkpoints").glob("run-2.orphaned-*"))) == 1
+    assert fresh.run_id == 3 and [p.name for p in fresh.run_folder.iterdir()] == ["identity.json"]
+    assert len(list((tmp_path / "checkpoints").glob("run-3.orphaned-*"))) == 1
 
 
 def test_failing_bookkeeping_fails_the_run_with_its_reason(
