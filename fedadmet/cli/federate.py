@@ -184,10 +184,10 @@ def _privacy(run: FederationRun, brief: bool = False) -> str:
         spent = f"ε {published:.2f}"
     elif latest is not None:
         spent = f"ε {latest.epsilon:.2f} after round {latest.round}"
-    elif run.rounds:  # recorded before rounds kept their budget
+    elif any(r.partners for r in run.rounds):  # aggregated before rounds kept their budget
         return "on" if brief else f"{described}, ε not recorded for its rounds"
     else:
-        return "on" if brief else f"{described}, no round yet"
+        return "on" if brief else f"{described}, no round aggregated yet"
     return spent if brief else f"{described}, {spent} at δ {privacy['delta']:g}"
 
 
@@ -202,7 +202,7 @@ def _print_run(run: FederationRun) -> None:
         scores = row.metrics.get("evaluate", {})
         table.add_row(
             str(row.round),
-            ", ".join(row.partners),
+            ", ".join(row.partners) or "none: the trunk stayed as it was",
             "; ".join(f"{k}: {v}" for k, v in row.excluded.items()) or "-",
             f"{row.bytes_sent:,}",
             *([f"{row.epsilon:.2f}" if row.epsilon is not None else "-"] if private else []),

@@ -232,6 +232,8 @@ def make_strategy(settings: RunSettings, names: list[str], start: dict[str, np.n
                 log.warning("round %d: %s excluded: %s", offset + server_round, partner, reason)
             if not kept:
                 log.error("round %d: no usable update; the trunk stays as it was", offset + server_round)
+                with session_factory.begin() as session:  # who failed, and why, stays on record
+                    repository.record_round(session, run_id, offset + server_round, [], {}, excluded)
                 return None, {}
             parameters, metrics = super().aggregate_fit(server_round, kept, [])
             arrays = parameters_to_ndarrays(parameters) if parameters is not None else []
@@ -244,7 +246,7 @@ def make_strategy(settings: RunSettings, names: list[str], start: dict[str, np.n
             fit_metrics = {str(r.metrics.get("partner", "?")): _scalars(r.metrics) for _, r in kept}
             with session_factory.begin() as session:
                 run = repository.get_run(session, run_id)
-                earlier = [len(r.partners) for r in run.rounds if r.round < number] if run is not None else []
+                earlier = [len(r.partners) for r in run.rounds if r.round < number and r.partners] if run else []
                 fewest = min([*earlier, len(partners)])
                 epsilon = spent_epsilon(federation.privacy, number, fewest, settings.n_partners)
                 shared = {"fit": fit_metrics}
@@ -464,7 +466,7 @@ def _publish(settings: RunSettings, session_factory: sessionmaker[Session]) -> d
         run = repository.get_run(session, run_id)  # type: ignore[arg-type]
         rounds = run.rounds if run is not None else []
         partners = sorted({p for r in rounds for p in r.partners})
-        fewest = min((len(r.partners) for r in rounds), default=settings.n_partners)
+        fewest = min((len(r.partners) for r in rounds if r.partners), default=settings.n_partners)  # aggregated
         privacy = federation.privacy
         epsilon = spent_epsilon(privacy, last_round, fewest, settings.n_partners)
         final = rounds[-1].metrics.get("evaluate", {}) if rounds else {}

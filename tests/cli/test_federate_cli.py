@@ -184,7 +184,7 @@ def test_status_says_whether_a_run_used_differential_privacy() -> None:
         done = repository.start_run(session, "done", "fedavg", True, config)
         repository.finish_run(session, done.id, "completed", model_version_id=published.id)
         done_id = done.id
-    assert "DP on: σ 1.5, clip 1.0, no round yet" in status_output(noisy)
+    assert "DP on: σ 1.5, clip 1.0, no round aggregated yet" in status_output(noisy)
     assert "DP on: σ 1.5, clip 1.0, ε not recorded for its rounds" in status_output(older)
     # a run still going shows the budget spent so far, per round too
     assert "DP on: σ 1.5, clip 1.0, ε 0.75 after round 2 at δ 1e-05" in status_output(running)

@@ -204,20 +204,7 @@ def test_partner_with_unusable_update_is_excluded(
 ) -> None:
     """A partner whose training diverges to NaN is excluded with a logged reason; the others go on."""
     partners = [shutil.copytree(p, tmp_path / p.name) for p in partner_dirs]
-    poisoned = partners[2]
-    features = np.load(poisoned / "features.npy")
-    features[:, :5] = np.nan
-    np.save(poisoned / "features.npy", features)
-    # The manifest pins file hashes, so the altered folder must be re-signed to get past the loader:
-    # this simulates a partner whose pipeline itself produced NaNs.
-    import json
-
-    from fedadmet.federated.prepare import _sha256
-
-    manifest = json.loads((poisoned / "manifest.json").read_text())
-    manifest["files"]["features.npy"] = _sha256(poisoned / "features.npy")
-    (poisoned / "manifest.json").write_text(json.dumps(manifest))
-
+    poison(partners[2])
     with caplog.at_level(logging.WARNING, logger="fedadmet.federation"):
         run = simulate(partners, settings(tmp_path, rounds=1, secagg=False), require_secagg=False)
     assert run.status == "completed", run.error
@@ -225,6 +212,27 @@ def test_partner_with_unusable_update_is_excluded(
     assert run.rounds[0].excluded, "the NaN partner must be listed as excluded"
     assert any("NaN" in reason for reason in run.rounds[0].excluded.values())
     assert any("excluded" in record.getMessage() for record in caplog.records)
+
+
+def test_a_round_without_a_usable_update_is_recorded_with_who_failed(partner_dirs: list[Path], tmp_path: Path) -> None:
+    partners = [poison(shutil.copytree(p, tmp_path / p.name)) for p in partner_dirs]
+    run = simulate(partners, settings(tmp_path, rounds=1, secagg=False), require_secagg=False)
+    assert run.status == "failed" and "without a single aggregated round" in run.error
+    (only,) = run.rounds
+    assert only.partners == [] and set(only.excluded) == {"partner0", "partner1", "partner2"}
+
+
+def poison(folder: Path) -> Path:
+    """A partner whose own pipeline produced NaN features; its manifest re-signed to pass the loader."""
+    from fedadmet.federated.prepare import _sha256
+
+    features = np.load(folder / "features.npy")
+    features[:, :5] = np.nan
+    np.save(folder / "features.npy", features)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"]["features.npy"] = _sha256(folder / "features.npy")
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
 
 
 def test_ctrl_c_also_ends_the_wait_for_partners_to_connect() -> None:

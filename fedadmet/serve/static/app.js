@@ -421,7 +421,7 @@ function roundsTable(run) {
     const excluded = Object.entries(r.excluded).map(([partner, why]) => element("div", {}, `${partner}: ${why}`));
     if (r.excluded_hidden) excluded.push(element("div", {}, `${r.excluded_hidden} other partner(s), reasons shown to the operator`));
     return element("tr", { "data-round": r.round }, element("td", { class: "num" }, r.round),
-      element("td", {}, r.partners.join(", ")),
+      element("td", {}, r.partners.length ? r.partners.join(", ") : "none: the trunk stayed as it was"),
       element("td", { class: excluded.length ? "excluded error" : "excluded" }, ...(excluded.length ? excluded : ["none"])),
       element("td", { class: "num" }, r.bytes_sent == null ? "–" : r.bytes_sent.toLocaleString()),
       ...(privateRun ? [element("td", { class: "num epsilon" }, r.epsilon != null ? r.epsilon.toFixed(2) : "–")] : []));
