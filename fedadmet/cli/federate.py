@@ -114,13 +114,13 @@ def status(
     with open_registry().begin() as session:
         if run_id is None:
             table = Table(
-                "run", Column("name", overflow="fold"), "strategy", "SecAgg+", "DP", "status", "rounds",
+                "run", Column("name", overflow="fold"), "strategy", "SecAgg+", "DP", "status", "aggregated",
                 Column("started", no_wrap=True),
             )  # fmt: skip
             for run in repository.list_runs(session):
                 table.add_row(
                     str(run.id), run.name, run.strategy, "yes" if run.secagg else "no", _privacy(run, brief=True),
-                    run.status, str(len(run.rounds)), f"{run.started:%Y-%m-%d %H:%M}",
+                    run.status, str(sum(1 for r in run.rounds if r.partners)), f"{run.started:%Y-%m-%d %H:%M}",
                 )  # fmt: skip
             console.print(table)
             return

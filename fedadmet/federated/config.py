@@ -84,3 +84,11 @@ class FederationConfig(BaseModel):
                 f"SecAgg+ needs at least {MIN_SECAGG_PARTNERS} partners, got {n_partners}; with fewer, "
                 "turn it off with --no-secagg (the coordinator then sees each partner's update)"
             )
+        if self.min_partners > n_partners:
+            raise InputError(f"--min-partners {self.min_partners} is more than the {n_partners} partners")
+        if self.secagg and not 2 <= self.min_partners < n_partners:
+            raise InputError(
+                f"with SecAgg+, --min-partners must be at least 2 and below the {n_partners} partners (each mask is "
+                f"rebuilt from the shares of fewer than all of them), got {self.min_partners}",
+                expected=f"2 to {n_partners - 1}, or more partners",
+            )

@@ -81,7 +81,7 @@ class SavedModel:
             return None
         return (
             f"run {self.run_id} ({self.run_name}) aggregated no round before this model was kept (did it fail?): "
-            "its shared trunk is the untrained initial one, so this is a local model"
+            "its shared trunk is the untrained initial one, so the federation has not trained it"
         )
 
     @property

@@ -117,12 +117,17 @@ class Checkpoint:
         """Record who makes this run before its first round, so that a run that fails before any checkpoint
         is still resumed only by the same partners and key."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / "identity.json").write_text(json.dumps(self.identity))
+        tmp = self.folder / "identity.json.tmp"
+        tmp.write_text(json.dumps(self.identity))
+        tmp.replace(self.folder / "identity.json")
 
     def recorded_identity(self) -> dict[str, Any] | None:
         """The last checkpoint's identity, else the one recorded when the run began (None for neither)."""
         begun = self.folder / "identity.json"
-        return self.state() or (json.loads(begun.read_text()) if begun.is_file() else None)
+        try:
+            return self.state() or (json.loads(begun.read_text()) if begun.is_file() else None)
+        except ValueError:
+            raise InputError(f"{self.folder} holds a damaged checkpoint record; it cannot be resumed") from None
 
     def load(self) -> tuple[int, dict[str, np.ndarray]] | None:
         state = self.state()
@@ -207,6 +212,7 @@ def make_strategy(settings: RunSettings, names: list[str], start: dict[str, np.n
     session_factory = open_registry(settings.registry_url)
     checkpoint = Checkpoint(settings.run_folder, settings.identity())
     run_id = settings.run_id
+    minimum = min(federation.min_partners, settings.n_partners)
 
     def round_config(server_round: int) -> dict[str, Any]:
         return {
@@ -230,8 +236,11 @@ def make_strategy(settings: RunSettings, names: list[str], start: dict[str, np.n
                     excluded[str(fit_res.metrics.get("partner", proxy.cid))] = "update holds NaN or infinite values"
             for partner, reason in excluded.items():
                 log.warning("round %d: %s excluded: %s", offset + server_round, partner, reason)
-            if not kept:
-                log.error("round %d: no usable update; the trunk stays as it was", offset + server_round)
+            if len(kept) < minimum:  # fewer would let the partners read each other's updates from the trunk
+                log.error(
+                    "round %d: %d usable update(s), fewer than %d; the trunk stays as it was",
+                    offset + server_round, len(kept), minimum,
+                )  # fmt: skip
                 with session_factory.begin() as session:  # who failed, and why, stays on record
                     repository.record_round(session, run_id, offset + server_round, [], {}, excluded)
                 return None, {}
@@ -260,12 +269,13 @@ def make_strategy(settings: RunSettings, names: list[str], start: dict[str, np.n
             for partner, reason in failed.items():
                 log.warning("round %d: %s excluded: %s", number, partner, reason)
             sent = sum(int(m.get("bytes_sent", 0)) for m in shared.values())
-            with session_factory.begin() as session:
-                row = repository.get_round(session, run_id, number)
-                if row is not None:
-                    row.metrics = {**row.metrics, "evaluate": shared}
-                    row.excluded = {**failed, **row.excluded}  # a fit-step reason, if any, says more
-                    row.bytes_sent = sent
+            with session_factory.begin() as session:  # a round SecAgg+ halted has no row yet: it gets one
+                row = repository.get_round(session, run_id, number) or repository.record_round(
+                    session, run_id, number, [], {}
+                )
+                row.metrics = {**row.metrics, "evaluate": shared}
+                row.excluded = {**failed, **row.excluded}  # a fit-step reason, if any, says more
+                row.bytes_sent = sent
             log.info("round %d: %s", number, {p: round(m.get("valid_score", np.nan), 4) for p, m in shared.items()})
             return super().aggregate_evaluate(server_round, results, failures)
 
@@ -274,7 +284,6 @@ def make_strategy(settings: RunSettings, names: list[str], start: dict[str, np.n
         extra["proximal_mu"] = federation.proximal_mu
     if federation.strategy == "fedadam":
         extra["eta"] = federation.server_learning_rate
-    minimum = min(federation.min_partners, settings.n_partners)
     return Recording(
         fraction_fit=1.0,
         fraction_evaluate=1.0,
@@ -469,7 +478,7 @@ def _publish(settings: RunSettings, session_factory: sessionmaker[Session]) -> d
         fewest = min((len(r.partners) for r in rounds if r.partners), default=settings.n_partners)  # aggregated
         privacy = federation.privacy
         epsilon = spent_epsilon(privacy, last_round, fewest, settings.n_partners)
-        final = rounds[-1].metrics.get("evaluate", {}) if rounds else {}
+        final = next((r.metrics["evaluate"] for r in reversed(rounds) if r.metrics.get("evaluate")), {})
         version = repository.publish_version(
             session,
             settings.model_name,

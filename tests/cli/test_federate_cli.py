@@ -89,7 +89,7 @@ def test_certs_node_key_and_app_folder(tmp_path: Path) -> None:
     assert runner.invoke(app, ["federate", "node-key", "site1", "-o", str(tmp_path / "keys")]).exit_code == 0
     assert (tmp_path / "keys" / "site1.pub").read_text().startswith("ecdsa-sha2-nistp384 ")
 
-    command = ["federate", "app", "-o", str(tmp_path / "app"), "--partners", "3", "--rounds", "4"]
+    command = ["federate", "app", "-o", str(tmp_path / "app"), "--partners", "4", "--rounds", "4"]
     result = runner.invoke(
         app, [*command, "--secagg-timeout", "90", "--key-id", "0123456789abcdef", "--min-partners", "3"]
     )
@@ -97,7 +97,7 @@ def test_certs_node_key_and_app_folder(tmp_path: Path) -> None:
     project = tomllib.loads((tmp_path / "app" / "pyproject.toml").read_text())
     assert project["tool"]["flwr"]["app"]["components"]["serverapp"] == "fedadmet.federated.server_app:app"
     run_config = project["tool"]["flwr"]["app"]["config"]
-    assert run_config["num-partners"] == 3
+    assert run_config["num-partners"] == 4
     settings = RunSettings.from_run_config(run_config)
     assert settings.federation.secagg_stage_timeout_s == 90 and settings.federation.min_partners == 3
     assert settings.key_id == "0123456789abcdef"  # partners check it against their prepared data
@@ -114,6 +114,13 @@ def test_app_needs_a_key_id_and_enough_partners_for_secagg(tmp_path: Path) -> No
     assert two.exit_code == 2 and "--no-secagg" in two.output and not (tmp_path / "app").exists()
     plain = runner.invoke(app, [*command, "--key-id", "0123456789abcdef", "--no-secagg"])
     assert plain.exit_code == 0, plain.output
+    # SecAgg+ rebuilds a mask from the shares of fewer than all partners, and of at least two
+    three = ["federate", "app", "-o", str(tmp_path / "app3"), "--partners", "3", "--key-id", "0123456789abcdef"]
+    for minimum in ("3", "1"):
+        refused = runner.invoke(app, [*three, "--min-partners", minimum])
+        assert refused.exit_code == 2 and "must be at least 2 and below the 3 partners" in refused.output
+    too_many = runner.invoke(app, [*three, "--no-secagg", "--min-partners", "4"])
+    assert too_many.exit_code == 2 and "more than the 3 partners" in too_many.output
 
 
 def test_certs_and_node_keys_are_not_overwritten_without_force(tmp_path: Path) -> None:

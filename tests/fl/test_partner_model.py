@@ -170,4 +170,4 @@ def test_a_model_kept_before_any_aggregation_is_not_the_default_and_is_flagged(p
     key_file.write_text(TEST_KEY.hex())
     command = ["predict", str(source), "-o", str(tmp_path / "out.csv"), "--partner", str(copy), "--key", str(key_file)]
     result = runner.invoke(app, [*command, "--run", "8"], env={"COLUMNS": "300"})
-    assert result.exit_code == 0 and "so this is a local model" in result.output
+    assert result.exit_code == 0 and "so the federation has not trained it" in result.output

@@ -214,12 +214,16 @@ def test_partner_with_unusable_update_is_excluded(
     assert any("excluded" in record.getMessage() for record in caplog.records)
 
 
-def test_a_round_without_a_usable_update_is_recorded_with_who_failed(partner_dirs: list[Path], tmp_path: Path) -> None:
-    partners = [poison(shutil.copytree(p, tmp_path / p.name)) for p in partner_dirs]
-    run = simulate(partners, settings(tmp_path, rounds=1, secagg=False), require_secagg=False)
+def test_a_round_with_fewer_usable_updates_than_the_minimum_is_recorded_not_aggregated(
+    partner_dirs: list[Path], tmp_path: Path
+) -> None:
+    partners = [shutil.copytree(p, tmp_path / p.name) for p in partner_dirs]
+    poison(partners[2])  # two usable updates: each partner could read the other's from the new trunk
+    run = simulate(partners, settings(tmp_path, rounds=1, secagg=False, min_partners=3), require_secagg=False)
     assert run.status == "failed" and "without a single aggregated round" in run.error
     (only,) = run.rounds
-    assert only.partners == [] and set(only.excluded) == {"partner0", "partner1", "partner2"}
+    assert only.partners == [] and list(only.excluded) == ["partner2"]  # who failed, and why, stays on record
+    assert set(only.metrics["evaluate"]) == {"partner0", "partner1"}  # evaluated on the unchanged trunk
 
 
 def poison(folder: Path) -> Path:

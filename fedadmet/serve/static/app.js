@@ -384,7 +384,8 @@ async function loadFederation() {
 function runSummary(run) {
   const partners = [...new Set(run.rounds.flatMap((r) => r.partners))];
   const exclusions = run.rounds.reduce((n, r) => n + Object.keys(r.excluded).length + r.excluded_hidden, 0);
-  const facts = [`${run.strategy}${run.secagg ? " + SecAgg+" : ""}`, run.status, `${run.rounds.length} round${run.rounds.length === 1 ? "" : "s"}`];
+  const aggregated = run.rounds.filter((r) => r.partners.length).length;  // a failed round is listed, not counted
+  const facts = [`${run.strategy}${run.secagg ? " + SecAgg+" : ""}`, run.status, `${aggregated} round${aggregated === 1 ? "" : "s"}`];
   if (partners.length) facts.push(`partners: ${partners.join(", ")}`);
   if (exclusions) facts.push(`${exclusions} exclusion(s)`);
   const spent = run.rounds.findLast((r) => r.epsilon != null);  // a private run still going: the budget so far
