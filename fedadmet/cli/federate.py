@@ -34,7 +34,8 @@ def keygen(
 MIN_PARTNERS = typer.Option(
     min=1,
     help="A round goes on while at least this many partners reply (default: 2). With two, each can work out "
-    "the other's update from the new shared trunk, SecAgg+ or not: use 3 or more where partners must not.",
+    "the other's update from the new shared trunk, SecAgg+ or not: use 3 or more where partners must not "
+    "(with SecAgg+, fewer than the partners).",
 )
 
 
