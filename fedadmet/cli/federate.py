@@ -136,7 +136,10 @@ def gain(
     partner: Annotated[Path, typer.Argument(help="This partner's prepared folder (it holds its federated models).")],
     run: Annotated[
         str | None,
-        typer.Option(help="Run to assess, by id or as NAME/ID (default: the one this partner kept last)."),
+        typer.Option(
+            help="Run to assess, by id or as NAME/ID "
+            "(default: the one this partner kept last that the federation trained)."
+        ),
     ] = None,
 ) -> None:
     """What joining gained for this partner: its federated model against a local-only model of the same

@@ -230,7 +230,7 @@ def _model_scale(raw: np.ndarray, endpoints: list[str], mean: np.ndarray, std: n
 
 
 def partner_predictor(data_dir: Path, key: bytes | str, run: int | str | None = None) -> PartnerPredictor:
-    """The partner's kept model of ``run`` (see :func:`find_saved_model`; default: the one kept last), ready
+    """The partner's kept model of ``run`` (see :func:`find_saved_model` for the default), ready
     to predict; ``key`` is the consortium key the folder was prepared with (bytes, or its hex text)."""
     data_dir = Path(data_dir)
     if isinstance(key, str):

@@ -223,8 +223,8 @@ def status_output(*run_id: int, columns: int = 250) -> str:
     ("command", "text"),
     [
         (["federate", "simulate"], "(default: simulation; resumed: its own)"),
-        (["federate", "gain"], "(default: the one this partner kept last)"),
-        (["predict"], "collide (default: the one kept last)"),
+        (["federate", "gain"], "(default: the one this partner kept last that the federation trained)"),
+        (["predict"], "collide (default: the one kept last that the federation trained)"),
     ],
 )
 def test_option_help_keeps_its_defaults(command: list[str], text: str) -> None:
