@@ -60,17 +60,22 @@ def create_key(
     try:
         with open_registry(get_settings().registry_url).begin() as session:
             key, row = repository.create_api_key(session, user, partner)
-            belongs = row.user.partner
-            unheard = belongs is not None and belongs not in repository.known_partners(session)
+            belongs, known = row.user.partner, repository.known_partners(session)
     except FedadmetError as exc:
         raise fail(str(exc)) from None
     scope = f"partner {belongs}: its own shared metrics and the consortium mean" if belongs else "all partners' metrics"
     console.print(f"API key for {user} (prefix {row.prefix}; sees {scope}), shown only now:", highlight=False)
     console.print(key, highlight=False)
-    if unheard:
+    if belongs is not None and belongs not in known:
+        spelt = [name for name in sorted(known) if name.casefold() == belongs.casefold()]
+        hint = (
+            "names are case-sensitive: did you mean " + " or ".join(map(repr, spelt)) + "?"
+            if spelt
+            else "check the spelling: names are case-sensitive"
+        )
         errors.print(
             f"[bold yellow]warning:[/] no federation run in this registry has a partner named {belongs!r} yet; "
-            "the key sees only the consortium means until one has (check the spelling: names are case-sensitive)",
+            f"the key sees only the consortium means until one has ({hint})",
             highlight=False,
         )
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message
@@ -188,12 +188,12 @@ def make_client_app(partner_dirs: Sequence[Path] = (), require_secagg: bool = Tr
         scores = evaluate(net, data)
         run_name, run_id = str(instruction.config["run-name"]), int(instruction.config["run-id"])
         data_dir = Path(_node_folder(context, partner_dirs))
-        best = context.state.config_records.get(BEST_SCORE)
-        if best is None:
-            best = ConfigRecord(_saved_scores(partner_model_folder(data_dir, run_name, run_id)))
-        if scores["valid_score"] > float(best["valid_score"]):
-            context.state.config_records[BEST_SCORE] = ConfigRecord(scores)
-            trunk_round = int(instruction.config.get("trunk-round", -1))  # -1: a coordinator that does not say
+        kept = context.state.config_records.get(BEST_SCORE)
+        if kept is None:
+            kept = ConfigRecord(kept_scores(partner_model_folder(data_dir, run_name, run_id)))
+        trunk_round = int(instruction.config.get("trunk-round", -1))  # -1: a coordinator that does not say
+        if replaces_kept(kept, scores["valid_score"], trunk_round):
+            context.state.config_records[BEST_SCORE] = ConfigRecord({**scores, "trunk_round": trunk_round})
             keep_partner_model(data_dir, run_name, run_id, net, scores, federation, trunk_round)
         shared = agreed(context, data.name, {**scores, "bytes_sent": _take_bytes_sent(context)})
         result = EvaluateRes(
@@ -227,12 +227,29 @@ def partner_model_folder(data_dir: Path, run_name: str, run_id: int) -> Path:
     return data_dir / MODEL_ROOT / run_name / f"run-{run_id}"
 
 
-def _saved_scores(folder: Path) -> dict[str, float]:
-    """The best scores saved for this run before the node restarted (a resumed run), else none."""
+def kept_scores(folder: Path) -> dict[str, float]:
+    """The scores of the model kept for this run before the node restarted (a resumed run), with the trunk
+    round it was kept at (-1: not recorded); without one, scores that any model replaces."""
     try:
-        return json.loads((folder / "scores.json").read_text())
-    except (OSError, ValueError):
-        return {"valid_score": -np.inf}
+        scores = dict(json.loads((folder / "scores.json").read_text()))
+    except (OSError, ValueError, TypeError):
+        return {"valid_score": -np.inf, "trunk_round": 0}
+    try:
+        trunk_round = int(json.loads((folder / PROVENANCE_FILE).read_text()).get("trunk_round", -1))
+    except (OSError, ValueError, TypeError, AttributeError):
+        trunk_round = -1
+    return {**scores, "trunk_round": trunk_round}
+
+
+def replaces_kept(kept: Mapping[str, Any], valid_score: float, trunk_round: int) -> bool:
+    """Whether the model just evaluated replaces the one kept for this run. A trunk the federation
+    aggregated (round > 0, or not known) replaces the initial one whatever the scores: a round that was
+    not aggregated still trains the private heads, and such a model can score well while being no
+    federated model at all. Between two of the same kind, the better validation score wins."""
+    federated, kept_federated = trunk_round != 0, int(kept.get("trunk_round", -1)) != 0
+    if federated != kept_federated:
+        return federated
+    return valid_score > float(kept["valid_score"])
 
 
 def keep_partner_model(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -24,6 +25,19 @@ def check_partner_name(partner: str) -> None:
         )
     if partner != partner.strip():
         raise InputError(f"the partner name {partner!r} starts or ends with a space", expected=repr(partner.strip()))
+
+
+def check_distinct_partners(names: Sequence[str]) -> None:
+    """Each partner takes part once. Names that differ only in letter case count as one: people (and the
+    API keys made for a partner) would read them as the same site, while the registry would keep two."""
+    folded = [name.casefold() for name in names]
+    clashing = sorted({name for name in names if folded.count(name.casefold()) > 1})
+    if clashing:
+        raise InputError(
+            "partners carry the same name (letter case aside); each partner needs its own",
+            got=clashing,
+            expected="one prepared folder per partner, each prepared with its own --partner name",
+        )
 
 
 class QuorumConfig(BaseModel):

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fedadmet.chem.featurizers import default_feature_set
 from fedadmet.exceptions import FedadmetError, InputError
-from fedadmet.federated.config import PARTNER_FAILED, FederationConfig
+from fedadmet.federated.config import PARTNER_FAILED, FederationConfig, check_distinct_partners
 from fedadmet.federated.privacy import spent_epsilon
 from fedadmet.federated.task import build_net, shared_arrays
 from fedadmet.registry import repository
@@ -205,6 +205,9 @@ def initial_trunk(config: FederationConfig) -> dict[str, np.ndarray]:
     return shared_arrays(build_net(len(default_feature_set()), [], config))
 
 
+NOT_FINITE_AGGREGATE = "not aggregated: the mean of the round's updates was not finite (the trunk stayed as it was)"
+
+
 def make_strategy(settings: RunSettings, names: list[str], start: dict[str, np.ndarray], offset: int):
     """A legacy Flower strategy that also checks, checkpoints and records every round."""
     federation = settings.federation
@@ -227,6 +230,7 @@ def make_strategy(settings: RunSettings, names: list[str], start: dict[str, np.n
 
     class Recording(base):  # type: ignore[misc, valid-type]
         def aggregate_fit(self, server_round: int, results: list, failures: list):
+            check_distinct_partners([str(r.metrics.get("partner", proxy.cid)) for proxy, r in results])
             kept, excluded = [], dropouts(failures)
             for proxy, fit_res in results:
                 arrays = parameters_to_ndarrays(fit_res.parameters)
@@ -248,6 +252,9 @@ def make_strategy(settings: RunSettings, names: list[str], start: dict[str, np.n
             arrays = parameters_to_ndarrays(parameters) if parameters is not None else []
             if not arrays or not all(np.isfinite(a).all() for a in arrays):
                 log.error("round %d: aggregate is not finite; the trunk stays as it was", offset + server_round)
+                unused = {str(r.metrics.get("partner", "?")): NOT_FINITE_AGGREGATE for _, r in kept}
+                with session_factory.begin() as session:  # each partner learns why its update went unused
+                    repository.record_round(session, run_id, offset + server_round, [], {}, {**excluded, **unused})
                 return None, {}
             number = offset + server_round
             checkpoint.save(number, dict(zip(names, arrays, strict=True)))

@@ -14,6 +14,7 @@ from flwr.simulation import run_simulation
 
 from fedadmet.exceptions import InputError
 from fedadmet.federated.client_app import make_client_app
+from fedadmet.federated.config import check_distinct_partners
 from fedadmet.federated.prepare import read_manifest
 from fedadmet.federated.server_app import RunSettings, make_server_app, open_run, record_end
 from fedadmet.registry import repository
@@ -47,8 +48,7 @@ def simulate(partner_dirs: Sequence[Path], settings: RunSettings, require_secagg
     if len(set(key_ids.values())) > 1:
         raise InputError("partners were prepared with different consortium keys", got=key_ids)
     names = [str(m["partner"]) for m in manifests.values()]
-    if len(set(names)) < len(names):
-        raise InputError("two partner folders carry the same partner name; each partner needs its own", got=names)
+    check_distinct_partners(names)
     settings.federation.check_partners(len(partner_dirs))
     settings = open_run(
         settings.model_copy(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,11 +12,18 @@ import numpy as np
 import pandas as pd
 import pytest
 from flwr.app import Context, Message, RecordDict
-from flwr.common import FitIns, ndarrays_to_parameters
-from flwr.compat.common.recorddict_compat import fitins_to_recorddict
+from flwr.common import EvaluateIns, FitIns, ndarrays_to_parameters
+from flwr.compat.common.recorddict_compat import evaluateins_to_recorddict, fitins_to_recorddict
 from flwr.supercore.task_identity import TaskIdentity
 
-from fedadmet.federated.client_app import PartnerFailedError, make_client_app, trunk_names
+from fedadmet.federated.client_app import (
+    PartnerFailedError,
+    kept_scores,
+    make_client_app,
+    partner_model_folder,
+    replaces_kept,
+    trunk_names,
+)
 from fedadmet.federated.config import FederationConfig
 from fedadmet.federated.prepare import PreparedDataError
 from fedadmet.federated.server_app import initial_trunk
@@ -113,3 +122,61 @@ def test_partner_shares_only_the_metrics_it_agreed_to(partner_dirs: list[Path]) 
         train_message(), context(partner_dirs[0], **{"share-metrics": "train_loss"})
     )
     assert set(reply.content.config_records["fitres.metrics"]) == {"train_loss", "partner"}
+
+
+def evaluate_message(trunk: dict[str, np.ndarray], trunk_round: int) -> Message:
+    config = {
+        "server-round": trunk_round + 1,
+        "federation": FEDERATION.model_dump_json(),
+        "n-partners": 3,
+        "key-id": "",
+        "run-name": "r",
+        "run-id": 7,
+        "trunk-round": trunk_round,
+    }
+    parameters = ndarrays_to_parameters([trunk[k] for k in sorted(trunk)])
+    content = evaluateins_to_recorddict(EvaluateIns(parameters, config), True)
+    return Message(content=content, dst_node_id=1, message_type="evaluate")
+
+
+def test_a_trunk_the_federation_aggregated_replaces_a_kept_initial_one_whatever_the_scores(
+    partner_dirs: list[Path], tmp_path: Path
+) -> None:
+    """A round that was not aggregated still trains the heads: that model may score better than later,
+    federated ones, but it is not a federated model and must not stay the partner's kept model."""
+    folder = shutil.copytree(partner_dirs[0], tmp_path / "partner0")
+    app, state = make_client_app(require_secagg=False), context(folder)
+    initial = initial_trunk(FEDERATION)
+    assert not app(evaluate_message(initial, trunk_round=0), state).has_error()
+    kept = partner_model_folder(folder, "r", 7)
+    assert json.loads((kept / "provenance.json").read_text())["trunk_round"] == 0
+    useless = {name: np.zeros_like(value) for name, value in initial.items()}  # scores no better, likely worse
+    assert not app(evaluate_message(useless, trunk_round=1), state).has_error()
+    assert json.loads((kept / "provenance.json").read_text())["trunk_round"] == 1
+    # A node that restarts reads what it kept: the initial trunk no longer replaces it.
+    assert kept_scores(kept)["trunk_round"] == 1
+    assert not replaces_kept(kept_scores(kept), valid_score=1.0, trunk_round=0)
+
+
+@pytest.mark.parametrize(
+    ("kept", "score", "trunk_round", "replaces"),
+    [
+        ({"valid_score": -np.inf, "trunk_round": 0}, 0.1, 0, True),  # nothing kept yet: even the initial trunk
+        ({"valid_score": 0.9, "trunk_round": 0}, 0.2, 3, True),  # aggregated beats initial, whatever the scores
+        ({"valid_score": 0.2, "trunk_round": 3}, 0.9, 0, False),  # and is never replaced by it
+        ({"valid_score": 0.5, "trunk_round": 2}, 0.6, 3, True),  # both aggregated: the better score
+        ({"valid_score": 0.5, "trunk_round": 2}, 0.4, 3, False),
+        ({"valid_score": 0.5, "trunk_round": 2}, float("nan"), 3, False),  # a NaN score never replaces
+        ({"valid_score": 0.5}, 0.6, -1, True),  # rounds not recorded (older files, older coordinators): by score
+    ],
+)
+def test_which_evaluated_model_replaces_the_kept_one(
+    kept: dict[str, float], score: float, trunk_round: int, replaces: bool
+) -> None:
+    assert replaces_kept(kept, score, trunk_round) is replaces
+
+
+def test_kept_scores_without_a_kept_model_are_replaced_by_any(tmp_path: Path) -> None:
+    assert replaces_kept(kept_scores(tmp_path / "none"), valid_score=-1e9, trunk_round=0)
+    (tmp_path / "scores.json").write_text(json.dumps({"valid_score": 0.5}))
+    assert kept_scores(tmp_path) == {"valid_score": 0.5, "trunk_round": -1}  # kept before rounds were recorded

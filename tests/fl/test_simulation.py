@@ -187,8 +187,13 @@ def test_partner_sets_that_cannot_federate_are_refused_up_front(partner_dirs: li
     with pytest.raises(InputError, match="the same partner folder is given more than once"):
         simulate([partner_dirs[0], partner_dirs[0] / ".", partner_dirs[1]], settings(tmp_path, rounds=1))
     twin = shutil.copytree(partner_dirs[0], tmp_path / "twin")
-    with pytest.raises(InputError, match="same partner name"):
+    with pytest.raises(InputError, match=r"same name \(letter case aside\)"):
         simulate([partner_dirs[0], twin, partner_dirs[1]], settings(tmp_path, rounds=1))
+    shouting = shutil.copytree(partner_dirs[0], tmp_path / "shouting")  # "PARTNER0" reads as partner0 to people
+    manifest = json.loads((shouting / "manifest.json").read_text())
+    (shouting / "manifest.json").write_text(json.dumps(manifest | {"partner": manifest["partner"].upper()}))
+    with pytest.raises(InputError, match=r"letter case aside.*PARTNER0.*partner0"):
+        simulate([partner_dirs[0], shouting, partner_dirs[1]], settings(tmp_path, rounds=1))
     idle = shutil.copytree(partner_dirs[2], tmp_path / "idle")
     manifest = json.loads((idle / "manifest.json").read_text())
     manifest["tasks"] = [task | {"trainable": False} for task in manifest["tasks"]]

@@ -10,9 +10,17 @@ import numpy as np
 import pytest
 from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
 
+from fedadmet.exceptions import InputError
 from fedadmet.federated.client_app import PartnerFailedError
 from fedadmet.federated.config import FederationConfig
-from fedadmet.federated.server_app import Checkpoint, RunSettings, initial_trunk, make_strategy, open_run
+from fedadmet.federated.server_app import (
+    STRATEGIES,
+    Checkpoint,
+    RunSettings,
+    initial_trunk,
+    make_strategy,
+    open_run,
+)
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
 
@@ -88,4 +96,44 @@ def test_round_without_usable_update_keeps_the_trunk(tmp_path: Path) -> None:
     chosen = make_strategy(settings, sorted(start), start, offset=0)
     bad = [np.full_like(start[k], np.inf) for k in sorted(start)]
     assert chosen.aggregate_fit(1, [fit_result(bad, "a")], []) == (None, {})
+    assert Checkpoint(settings.run_folder).load() is None
+
+
+def test_round_whose_aggregate_is_not_finite_is_recorded_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finite updates can still give a non-finite aggregate (a server-side optimiser that diverged): the
+    trunk stays as it was, and the round says so instead of vanishing from the record."""
+    federation = FederationConfig(trunk={"hidden_sizes": (8, 4)})
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    settings = open_run(
+        RunSettings(run_name="s", n_partners=2, federation=federation, checkpoint_dir=tmp_path, registry_url=url)
+    )
+    start = initial_trunk(federation)
+    diverged = ndarrays_to_parameters([np.full_like(start[k], np.inf) for k in sorted(start)])
+    monkeypatch.setattr(STRATEGIES["fedavg"], "aggregate_fit", lambda *_: (diverged, {}))
+    chosen = make_strategy(settings, sorted(start), start, offset=0)
+    finite = [start[k] + 0.1 for k in sorted(start)]
+    assert chosen.aggregate_fit(1, [fit_result(finite, "a"), fit_result(finite, "b")], []) == (None, {})
+    assert Checkpoint(settings.run_folder).load() is None
+    with open_registry(url).begin() as session:
+        row = repository.get_round(session, settings.run_id, 1)
+        assert row is not None and row.partners == []
+        assert set(row.excluded) == {"a", "b"} and "not finite" in row.excluded["a"]
+
+
+def test_two_updates_under_one_partner_name_end_the_run(tmp_path: Path) -> None:
+    """Deployed SuperNodes name themselves: two that carry one name (letter case aside) are one partner
+    counted twice, whose metrics would overwrite each other; the run fails saying which name."""
+    federation = FederationConfig(trunk={"hidden_sizes": (8, 4)})
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    settings = open_run(
+        RunSettings(run_name="s", n_partners=3, federation=federation, checkpoint_dir=tmp_path, registry_url=url)
+    )
+    start = initial_trunk(federation)
+    chosen = make_strategy(settings, sorted(start), start, offset=0)
+    update = [start[k] + 0.1 for k in sorted(start)]
+    results = [fit_result(update, "site_a"), fit_result(update, "Site_A"), fit_result(update, "site_b")]
+    with pytest.raises(InputError, match=r"letter case aside.*Site_A.*site_a"):
+        chosen.aggregate_fit(1, results, [])
     assert Checkpoint(settings.run_folder).load() is None
