@@ -153,11 +153,20 @@ def test_regression_intervals_are_given_in_the_values_unit(tiny_model_dir: Path)
 
 def test_fragments_with_dummy_atoms_and_carbon_free_structures_are_refused(tiny_model_dir: Path) -> None:
     # cisplatin as PubChem-style sources write it: the ammonia must not be profiled as "the molecule"
-    result = predict(["*CCO", "[*:1]c1ccccc1", "[Na+].[Cl-]", "N.N.Cl[Pt]Cl", "CCO"], model=tiny_model_dir)
+    molecules = ["*CCO", "[*:1]c1ccccc1", "[Na+].[Cl-]", "N.N.Cl[Pt]Cl", "CCO", "Cl[Al](Cl)Cl", "O"]
+    result = predict(molecules, model=tiny_model_dir)
     errors = result[ERROR_COLUMN].fillna("")
-    assert errors.str.contains("dummy atoms").tolist() == [True, True, False, False, False]
-    assert errors.str.contains("no fragment with carbon").tolist() == [False, False, True, True, False]
-    assert result["hERG"].notna().tolist() == [False, False, False, False, True]
+    assert errors.str.contains("dummy atoms").tolist() == [True, True, False, False, False, False, False]
+    assert (
+        errors.str.contains("no fragment with carbon: inorganic").tolist()
+        == [False] * 2 + [True] * 2 + [False] + [True] * 2
+    )
+    assert result["hERG"].notna().tolist() == [False, False, False, False, True, False, False]
+
+
+def test_organometallics_written_as_ions_are_refused_saying_so(tiny_model_dir: Path) -> None:
+    ferrocene = predict(["[cH-]1cccc1.[cH-]1cccc1.[Fe+2]"], model=tiny_model_dir)[ERROR_COLUMN].iloc[0]
+    assert "cannot be read back by RDKit" in ferrocene and "organometallics written as ions" in ferrocene
 
 
 def test_salts_whose_only_carbon_is_inorganic_are_refused(tiny_model_dir: Path) -> None:

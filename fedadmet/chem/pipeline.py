@@ -21,7 +21,7 @@ from fedadmet.chem.standardize import standardisation_note, standardize_to_mols
 # a profile is only given for a whole organic molecule.
 DUMMY_ATOM_REASON = "the structure has dummy atoms (*): R groups and attachment points cannot be profiled"
 INORGANIC_REASON = (
-    "no fragment with carbon: inorganic salts and metal complexes written as separate fragments cannot be profiled"
+    "no fragment with carbon: inorganic compounds (salts, oxides, metal halides, water) cannot be profiled"
 )
 INORGANIC_CARBON_REASON = (
     "its only carbon is inorganic (carbonate, cyanide, cyanate, thiocyanate, carbide, a metal carbonyl or cyano "

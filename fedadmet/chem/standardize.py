@@ -6,6 +6,7 @@ made here, so two spellings of the same parent compound are the same molecule ev
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -16,6 +17,18 @@ from fedadmet.chem.parallel import iter_chunks
 from fedadmet.config import get_settings
 
 RDLogger.DisableLog("rdApp.*")
+
+MAX_MASS_NUMBER = 300  # the heaviest nuclei known have ~294 nucleons; RDKit keeps isotopes modulo 65,536
+MAX_CHARGE = 8  # no atom carries more (osmium(VIII)); RDKit keeps charges modulo 256: [C+999] reads as [C-25]
+_BRACKET_ATOM = re.compile(r"\[([^\]]*)\]")
+_MASS_NUMBER = re.compile(r"^\d+")
+_CHARGE_NUMBER = re.compile(r"[+-](\d+)")  # + and - mean charges only inside brackets
+_MULTIPLE_CHARGE = re.compile(r"[+-]\d")  # how canonical SMILES writes a charge of 2 or more
+_S_AND_P_BLOCKS = frozenset([*range(1, 21), *range(31, 39), *range(49, 57), *range(81, 89)])
+_PERIODIC_TABLE = Chem.GetPeriodicTable()
+# What ends there in practice: sandwich and other organometallic complexes written as ions, whose organic
+# ligand alone is an aromatic anion or radical that RDKit cannot kekulise (ferrocene's cyclopentadienyl).
+ROUND_TRIP_HINT = "as happens to organometallics written as ions, such as ferrocene: they cannot be profiled"
 
 
 @dataclass(frozen=True)
@@ -109,12 +122,18 @@ def standardize_to_mols(
         return None, None, "empty SMILES", None
     if len(text) > settings.max_smiles_length:
         return None, None, f"SMILES longer than {settings.max_smiles_length} characters", None
+    problem = _text_problem(text)
+    if problem is not None:
+        return None, None, problem, None
     mol = Chem.MolFromSmiles(text)
     if mol is None:
         return None, None, f"RDKit cannot parse SMILES {text[:80]!r}", None
     if mol.GetNumAtoms() == 0:
         return None, None, "molecule has no atoms", None
     form = Chem.MolToSmiles(mol)
+    problem = _impossible_charge(mol) if _MULTIPLE_CHARGE.search(form) else None
+    if problem is not None:
+        return None, None, problem, None
     try:
         parent_mol = standardize_mol(mol)
     except Exception as exc:  # RDKit raises several unrelated types for chemistry it cannot handle
@@ -128,8 +147,47 @@ def standardize_to_mols(
     parent_again, form_again = Chem.MolFromSmiles(parent), Chem.MolFromSmiles(form)
     if parent_again is None or form_again is None:
         # Every later step re-parses canonical SMILES, so a structure RDKit cannot read back is unusable.
-        return None, None, "standardised structure does not round-trip through SMILES (RDKit cannot re-read it)", None
+        return None, None, f"standardised structure {parent!r} cannot be read back by RDKit ({ROUND_TRIP_HINT})", None
     return parent, form, None, (parent_again, form_again)
+
+
+def _text_problem(text: str) -> str | None:
+    """Why ``text`` is no single SMILES, where RDKit would read something else without a word: it stops at
+    a character it does not know (``CCÖ`` reads as ``CC``), takes what follows white space for a name, and
+    wraps numbers it cannot store. CXSMILES extensions (``CCO |$;;X$|``) are allowed."""
+    odd = next((c for c in text if not (c.isascii() and c.isprintable()) and not c.isspace()), None)
+    if odd is not None:
+        return f"SMILES holds {odd!r} at position {text.index(odd) + 1}, which is no SMILES character"
+    structure, *rest = text.split(maxsplit=1)
+    if rest and not rest[0].startswith("|"):
+        return f"text after the SMILES {structure[:80]!r}: {rest[0][:40]!r} (a name belongs in its own column)"
+    for content in _BRACKET_ATOM.findall(structure):
+        mass = _MASS_NUMBER.match(content)
+        if mass is not None and int(mass.group()) > MAX_MASS_NUMBER:
+            return f"[{content}] has mass number {mass.group()}: no nucleus has more than {MAX_MASS_NUMBER}"
+        charge = _CHARGE_NUMBER.search(content)
+        if charge is not None and int(charge.group(1)) > MAX_CHARGE:
+            return f"[{content}] has charge {charge.group()}: no atom carries more than {MAX_CHARGE}"
+    return None
+
+
+def _impossible_charge(mol: Chem.Mol) -> str | None:
+    """An atom charged beyond what its element allows: an s- or p-block atom cannot give up more electrons
+    than its valence shell holds, nor take more than fill it (``CC[O-8]``); other elements stay within
+    -4 and +8."""
+    for atom in mol.GetAtoms():
+        charge, number = atom.GetFormalCharge(), atom.GetAtomicNum()
+        if abs(charge) < 2 or number == 0:
+            continue
+        if number in _S_AND_P_BLOCKS:
+            outer = _PERIODIC_TABLE.GetNOuterElecs(number)
+            possible = -((2 if number <= 2 else 8) - outer) <= charge <= outer
+        else:
+            possible = -4 <= charge <= MAX_CHARGE
+        if not possible:
+            symbol = atom.GetSymbol()
+            return f"atom {atom.GetIdx() + 1} ({symbol}) has charge {charge:+d}, which no {symbol} atom carries"
+    return None
 
 
 def _standardize_chunk(values: Sequence[str]) -> list[tuple[str | None, str | None, str | None]]:

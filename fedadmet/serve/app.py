@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, Response, UploadFile
+from fastapi import Path as PathParameter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -44,6 +45,7 @@ from fedadmet.serve.workers import ProfileWorkers, profile_smiles
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
+DATABASE_INTEGER_MAX = 2**63 - 1  # SQLite and PostgreSQL store no larger integer: larger ids are refused, not sent
 DOCS_ASSETS = "/docs-assets"
 SERVED_MODEL_NAME = "fedadmet-served"
 JOB_LIST_LIMIT = 50
@@ -57,6 +59,18 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)  # "yes" is not a boolean, 1 is not a SMILES
     smiles: list[str] = Field(min_length=1, description="SMILES strings, profiled in order.")
     depict: bool = Field(default=False, description="Add an RDKit SVG depiction of each molecule.")
+
+    @field_validator("smiles")
+    @classmethod
+    def _unicode_text(cls, smiles: list[str]) -> list[str]:
+        """JSON can escape a lone surrogate (``"\\ud800"``) that no UTF-8 answer could echo back."""
+        for number, text in enumerate(smiles, start=1):
+            try:
+                text.encode()
+            except UnicodeEncodeError as exc:
+                problem = f"molecule {number} is not Unicode text ({exc.reason} at position {exc.start + 1})"
+                raise ValueError(problem) from None
+        return smiles
 
 
 class ServingState:
@@ -298,7 +312,7 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
         user: Authorized,
         response: Response,
         limit: Annotated[int, Query(ge=1, le=RUN_PAGE_MAX, description="Runs per page.")] = RUN_PAGE_DEFAULT,
-        offset: Annotated[int, Query(ge=0, description="Runs to skip, newest first.")] = 0,
+        offset: Annotated[int, Query(ge=0, le=DATABASE_INTEGER_MAX, description="Runs to skip, newest first.")] = 0,
     ) -> list[dict[str, Any]]:
         """Federation runs, newest first, with their rounds; ``X-Total-Count`` holds the number of runs.
         A partner's user sees its own shared metrics and the consortium's mean, not other partners'."""
@@ -307,7 +321,10 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
             return [_run_json(run, user.partner) for run in repository.list_runs(session, limit, offset)]
 
     @app.get("/v1/federation/runs/{run_id}")
-    def federation_run(run_id: int, user: Authorized) -> dict[str, Any]:
+    def federation_run(
+        run_id: Annotated[int, PathParameter(ge=1, le=DATABASE_INTEGER_MAX, description="The run's id.")],
+        user: Authorized,
+    ) -> dict[str, Any]:
         with state.sessions() as session:
             run = repository.get_run(session, run_id)
             if run is None:
@@ -401,7 +418,11 @@ def _body_refusal(settings: Settings, scope: Scope) -> JSONResponse | None:
 
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if "json" not in request.headers.get("content-type", "") and request.url.path == "/v1/predict":
+            return JSONResponse(
+                {"detail": "invalid request: send the body as JSON, with Content-Type: application/json"}, 422
+            )
         problems = []
         for error in exc.errors()[:20]:
             # Positions count from 1, as in the per-molecule errors of /v1/predict ("smiles #2").

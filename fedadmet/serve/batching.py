@@ -93,10 +93,13 @@ class MicroBatcher:
         smiles = [s for pending in group for s in pending.smiles]
         try:
             profiles = await self.predict_fn(smiles, options)
-        except Exception as exc:  # handed to every caller of the batch; the worker keeps serving
-            for pending in group:
-                if not pending.done.done():
-                    pending.done.set_exception(exc)
+        except Exception as exc:  # the worker keeps serving
+            if len(group) > 1:  # one caller's molecules must not fail the others': each call again, alone
+                for pending in group:
+                    await self._serve([pending], options)
+                return
+            if not group[0].done.done():
+                group[0].done.set_exception(exc)
             return
         start = 0
         for pending in group:

@@ -82,6 +82,43 @@ def test_unparsable_reason_quotes_the_input() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("CCÖ", "'Ö' at position 3, which is no SMILES character"),  # RDKit alone reads ethane
+        ("C\ud800", "'\\ud800' at position 2"),  # a lone surrogate, e.g. from escaped JSON
+        ("CCO ethanol", "text after the SMILES 'CCO': 'ethanol' (a name belongs in its own column)"),
+        ("CC(=O)Oc1ccccc1C(=O)O\tCCCC", "text after the SMILES"),  # RDKit alone reads aspirin
+        ("[C+999]", "[C+999] has charge +999: no atom carries more than 8"),  # RDKit alone reads [C-25]
+        ("[C+257]", "has charge +257"),  # RDKit alone reads [C+]
+        ("[999999C]", "[999999C] has mass number 999999: no nucleus has more than 300"),
+        ("CC[O-8]", "atom 3 (O) has charge -8, which no O atom carries"),
+        ("C[Cl-2]", "atom 2 (Cl) has charge -2"),
+        ("CC[N+6]", "atom 3 (N) has charge +6"),
+    ],
+)
+def test_text_rdkit_would_misread_is_refused_with_the_reason(text: str, reason: str) -> None:
+    smiles, why = standardize_smiles(text)
+    assert smiles is None and reason in why
+
+
+@pytest.mark.parametrize(
+    "smiles",
+    [
+        "CCO |$;;X$|",  # CXSMILES extensions follow a space
+        "[13CH3]O",
+        "F[Si-2](F)(F)(F)(F)F.[Na+].[Na+]",  # hexafluorosilicate
+        "F[Al-3](F)(F)(F)(F)F.CC[NH3+].CC[NH3+].CC[NH3+]",
+        "CCC(=O)[O-].CCC(=O)[O-].[Mg+2]",
+        "C[S+2](C)([O-])[O-]",
+        "  CCO  ",  # surrounding white space is no name
+    ],
+)
+def test_real_charges_isotopes_and_cxsmiles_are_read(smiles: str) -> None:
+    parent, reason = standardize_smiles(smiles)
+    assert parent is not None, reason
+
+
+@pytest.mark.parametrize(
     ("salt", "parent"),
     [
         ("CC(=O)O.[Na+]", "CC(=O)O"),

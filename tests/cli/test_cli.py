@@ -163,7 +163,6 @@ def test_a_key_can_belong_to_a_federation_partner() -> None:
     assert moved.exit_code == 2 and "already exists and belongs to partner 'site_b'" in moved.output
 
 
-
 def test_a_partner_key_named_in_other_letter_case_is_pointed_to_the_recorded_name() -> None:
     from fedadmet.config import get_settings
     from fedadmet.registry import repository
@@ -177,6 +176,7 @@ def test_a_partner_key_named_in_other_letter_case_is_pointed_to_the_recorded_nam
     assert "names are case-sensitive: did you mean 'Site_B'?" in " ".join(made.output.split())
     recorded = runner.invoke(app, ["keys", "create", "emil", "--partner", "site_c"], env={"COLUMNS": "300"})
     assert recorded.exit_code == 0 and "warning" not in recorded.output
+
 
 def test_predict_refuses_an_output_it_would_not_write_as_named(tmp_path: Path, tiny_model_dir: Path) -> None:
     source = tmp_path / "in.csv"

@@ -81,6 +81,18 @@ def test_predict_limits_and_clear_errors(api: tuple[TestClient, str], monkeypatc
     assert "smiles #2:" in wrong_item.json()["detail"]  # counted from 1, like the per-molecule errors
     huge = client.post("/v1/predict", content=b'{"smiles": ["' + b"C" * 2_000_000 + b'"]}', headers=headers)
     assert huge.status_code == 413
+    # JSON can escape a lone surrogate, which is no text: refused by position, not a 500 when echoed back.
+    as_json = headers | {"Content-Type": "application/json"}
+    surrogate = client.post("/v1/predict", content=b'{"smiles": ["CCO", "C\\ud800"]}', headers=as_json)
+    assert surrogate.status_code == 422 and "molecule 2 is not Unicode text" in surrogate.json()["detail"]
+    named = client.post("/v1/predict", json={"smiles": ["CCO ethanol", "CCO"]}, headers=headers).json()["molecules"]
+    assert "text after the SMILES 'CCO'" in named[0]["error"] and named[1]["error"] is None  # not read as CCO
+    for beyond_any_database in ("/v1/federation/runs/9223372036854775808", "/v1/federation/runs?offset=1e30"):
+        assert client.get(beyond_any_database, headers=headers).status_code == 422
+    assert client.get("/v1/federation/runs?offset=9223372036854775808", headers=headers).status_code == 422
+    assert client.get("/v1/federation/runs/9223372036854775807", headers=headers).status_code == 404
+    untyped = client.post("/v1/predict", content=b'{"smiles": ["CCO"]}', headers=headers)  # no Content-Type
+    assert untyped.status_code == 422 and "Content-Type: application/json" in untyped.json()["detail"]
 
 
 def test_batch_job_runs_in_the_background_and_returns_a_csv(api: tuple[TestClient, str]) -> None:

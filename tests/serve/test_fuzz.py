@@ -60,6 +60,9 @@ def bad_smiles(rng: random.Random) -> str:
         lambda: "",
         lambda: " " * rng.randint(1, 5),
         lambda: "[C@@H](F)(Cl)(Br)(I)(O)",  # impossible valence
+        lambda: rng.choice(["CCO ethanol", "c1ccccc1\tbenzene", "CC(=O)O acetic acid"]),  # a name after it
+        lambda: rng.choice(["[C+999]", "CC[O-8]", "[C+257]", "[999999C]", "CC[N-5]"]),  # numbers RDKit wraps
+        lambda: "CC" + rng.choice("ÖЖ→\u200b"),  # RDKit would read only the CC
     ]
     return rng.choice(choices)()
 
@@ -97,7 +100,8 @@ def malformed_requests(rng: random.Random, key: str, job_id: str) -> Iterator[Re
         elif kind in (1, 2, 3):
             yield "post", "/v1/predict", {"headers": good, "json": rng.choice(predict_bodies)()}
         elif kind == 4:  # not JSON at all
-            body = rng.choice([random_text(rng, 0, 200).encode(), b"\xff\xfe\x00", b'{"smiles": [', b"null"])
+            surrogate = b'{"smiles": ["CCO", "C\\u%x"]}' % rng.randrange(0xD800, 0xE000)  # JSON escapes no text
+            body = rng.choice([random_text(rng, 0, 200).encode(), b"\xff\xfe\x00", b'{"smiles": [', b"null", surrogate])
             yield "post", "/v1/predict", {"headers": good | {"content-type": "application/json"}, "content": body}
         elif kind == 5:  # huge payloads
             size = rng.choice([20_001, 50_000, 200_000])
@@ -135,6 +139,8 @@ def malformed_requests(rng: random.Random, key: str, job_id: str) -> Iterator[Re
                     ("post", "/v1/models"),
                     ("get", "/v1/nothing"),
                     ("patch", "/healthz"),
+                    ("get", f"/v1/federation/runs/{rng.choice([0, -1, 2**63, 10**30])}"),  # beyond any stored id
+                    ("get", f"/v1/federation/runs?offset={rng.choice([-1, 2**63, 10**30])}"),
                 ]
             )
             yield method, path, {"headers": good}
