@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -92,6 +92,11 @@ def predict(
     """
     if isinstance(molecules, bytes):
         raise TypeError("give SMILES as str (decode bytes first), not bytes")
+    if not isinstance(molecules, str | os.PathLike | pd.DataFrame | Iterable):
+        raise TypeError(
+            "molecules must be a SMILES, a sequence of SMILES, a DataFrame or a pathlib.Path, "
+            f"not {type(molecules).__name__}"
+        )
     if model is None or isinstance(model, str | os.PathLike):
         model = load_model(Path(model) if model is not None else None)
     if isinstance(molecules, os.PathLike):

@@ -194,6 +194,9 @@ def test_input_index_is_kept_and_in_domain_is_a_usable_mask(tiny_model_dir: Path
     assert set(result[result["in_domain"]].index) <= {"cpd-17", "cpd-99"}  # a failed row is never selected
     with pytest.raises(TypeError, match="bytes"):
         predict(b"CCO", model=tiny_model_dir)
+    for nothing_to_read in (None, 42):
+        with pytest.raises(TypeError, match="must be a SMILES, a sequence of SMILES, a DataFrame or a pathlib"):
+            predict(nothing_to_read, model=tiny_model_dir)  # type: ignore[arg-type]
 
 
 def test_a_model_retrained_into_the_same_folder_is_not_served_stale(tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
+from rich.console import Console
+from rich.table import Column, Table
 
 from fedadmet.cli.common import app, console, errors, fail
 from fedadmet.exceptions import FedadmetError, InputError
@@ -162,7 +163,7 @@ def train(
             "--output",
             "-o",
             help="Model folder to write (replaced as a whole once training succeeds). Default: "
-            "FEDADMET_HOME/models/default, which then becomes the model predict, demo and serve use.",
+            "the folder models/default in FEDADMET_HOME, which then becomes the model predict, demo and serve use.",
         ),
     ] = None,
     endpoint: Annotated[str | None, typer.Option(help="Endpoint of a TDC-format file (Drug, Y).")] = None,
@@ -270,10 +271,14 @@ def endpoints() -> None:
     """List every endpoint with its task, unit and desirable direction."""
     from fedadmet.data.catalogue import ENDPOINTS
 
-    table = Table("endpoint", "category", "task", "unit", "good", "description")
+    longest = max(len(e.name) for e in ENDPOINTS)  # names are what --label takes: never cut them, nor the rest
+    table = Table(
+        Column("endpoint", no_wrap=True, min_width=longest),
+        *(Column(heading, overflow="fold") for heading in ("category", "task", "unit", "good", "description")),
+    )
     for e in ENDPOINTS:
         table.add_row(e.name, e.category.value, e.task.value, e.unit, e.good or "-", e.description)
-    console.print(table)
+    (console if console.is_terminal else Console(width=250)).print(table)  # a file or pipe: a line per endpoint
 
 
 @app.command()

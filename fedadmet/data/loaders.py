@@ -77,6 +77,13 @@ def read_table(
     if not text.strip():
         raise InputError(f"{source} is empty", expected="a header line and at least one data row")
     delimiter = "\t" if path.name.lower().removesuffix(".gz").endswith((".tsv", ".tab")) else _sniff_delimiter(text)
+    header = [name.strip() for name in next(csv.reader(io.StringIO(text), delimiter=delimiter), [])]
+    repeated = sorted({name for name in header if name and header.count(name) > 1})
+    if repeated:  # pandas would rename the second "smiles" to "smiles.1" and go on with the first
+        raise InputError(
+            f"{source} names a column more than once: {', '.join(map(repr, repeated))}",
+            expected="each column named once",
+        )
     try:
         with warnings.catch_warnings():
             # index_col=False: a row with more fields than the header is an error here; pandas would
@@ -101,9 +108,7 @@ def read_table(
         raise InputError(f"{source} is not a well-formed table: {str(exc).strip()}") from None
     if frame.empty:
         raise InputError(f"{source} has a header but no data rows", got=list(frame.columns))
-    stripped = [str(column).strip() for column in frame.columns]  # " smiles" from a hand-edited header
-    if len(set(stripped)) == len(stripped):
-        frame.columns = stripped
+    frame.columns = [str(column).strip() for column in frame.columns]  # " smiles" from a hand-edited header
     return frame
 
 

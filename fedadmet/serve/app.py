@@ -193,7 +193,7 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
             swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
         )
 
-    @app.get("/healthz")
+    @app.api_route("/healthz", methods=["GET", "HEAD"])  # monitors often ask with HEAD
     def health() -> JSONResponse:
         """200 while everything serves; 503 (for load balancers and monitors) if batch jobs have stopped."""
         healthy = state.jobs.alive

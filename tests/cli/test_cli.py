@@ -134,10 +134,12 @@ def test_qc_finds_label_columns_in_any_spelling_of_an_endpoint(tmp_path: Path) -
     assert "| herg | hERG | classification | 3 |" in result.output  # the same columns train would use
 
 
-def test_endpoints_lists_the_catalogue() -> None:
-    result = runner.invoke(app, ["endpoints"], env={"COLUMNS": "200"})
-    assert result.exit_code == 0
-    assert "Caco2_Wang" in result.output and "SR-p53" in result.output
+def test_endpoints_lists_the_catalogue_with_whole_names_also_when_piped() -> None:
+    result = runner.invoke(app, ["endpoints"], env={"COLUMNS": "80"})  # not a terminal: a file or a pipe
+    assert result.exit_code == 0 and "…" not in result.output
+    lines = result.output.splitlines()
+    for name in ("Caco2_Wang", "SR-p53", "CYP2C9_Substrate_CarbonMangels", "Lipophilicity_AstraZeneca"):
+        assert any(f"│ {name} " in line for line in lines)  # whole, on one line, as --label takes it
 
 
 def test_keys_are_listed_by_prefix_and_revoked_whole_or_by_prefix() -> None:

@@ -291,3 +291,17 @@ def test_smiles_column_is_found_whatever_its_case_and_spacing(tmp_path: Path, he
     path = _write(tmp_path / "x.csv", f"id,{header}\n1,CCO\n")
     assert read_molecules(path).columns.tolist() == ["id", header]
     assert load_csv(path).frame["smiles"].tolist() == ["CCO"]
+
+
+@pytest.mark.parametrize("header", ["smiles,smiles", "smiles, smiles ", "id,smiles,id"])
+def test_a_column_named_twice_is_refused_by_name(tmp_path: Path, header: str) -> None:
+    """pandas would keep the first and rename the second (``smiles.1``): the user never learns which was used."""
+    path = _write(tmp_path / "x.csv", f"{header}\n" + ",".join(["CCO"] * len(header.split(","))) + "\n")
+    repeated = "'id'" if header.startswith("id") else "'smiles'"
+    with pytest.raises(InputError, match=f"names a column more than once: {repeated}"):
+        read_molecules(path)
+
+
+def test_unnamed_columns_may_repeat(tmp_path: Path) -> None:
+    path = _write(tmp_path / "x.csv", ",,smiles\n1,2,CCO\n")
+    assert read_molecules(path)["smiles"].tolist() == ["CCO"]

@@ -40,6 +40,7 @@ def molecules_csv(n: int, extra_bad: bool = True) -> bytes:
 def test_health_needs_no_key_but_everything_else_does(api: tuple[TestClient, str]) -> None:
     client, key = api
     assert client.get("/healthz").json()["status"] == "ok"
+    assert client.head("/healthz").status_code == 200  # as monitors and load balancers often ask
     for method, path in [("get", "/v1/models"), ("post", "/v1/predict"), ("get", "/v1/jobs/x"), ("post", "/v1/jobs")]:
         answer = getattr(client, method)(path)
         assert answer.status_code == 401, path
