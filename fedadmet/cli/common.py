@@ -25,6 +25,14 @@ class _App(typer.Typer):
             sys.exit(1)
 
 
+def option_problem(exc: ValidationError) -> str:
+    """One line naming each bad option (its last field name, as the option is spelt), its value and what
+    it must be: pydantic's own text carries a web link and a layout meant for developers."""
+    return "; ".join(
+        f"--{str(error['loc'][-1]).replace('_', '-')} {error.get('input')!r}: {error['msg']}" for error in exc.errors()
+    )
+
+
 def settings_problem(exc: ValidationError) -> str:
     """One line naming each bad FEDADMET_* variable, its value and what it must be."""
     return "; ".join(

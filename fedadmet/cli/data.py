@@ -58,6 +58,13 @@ def data_prepare(
     expected_reference_hash: Annotated[
         str | None, typer.Option(help="The consortium's published reference-set hash; a mismatch stops here.")
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Prepare a folder of this partner's again (the federated models kept in it become unusable).",
+        ),
+    ] = False,
 ) -> None:
     """Standardise, convert units, aggregate replicates, apply the quorum, key the features; write a QC report.
 
@@ -78,6 +85,7 @@ def data_prepare(
             partner,
             expected_reference_hash=expected_reference_hash,
             cache_dir=get_settings().feature_cache_dir,
+            overwrite=force,
         )
     except FedadmetError as exc:
         raise fail(str(exc)) from None

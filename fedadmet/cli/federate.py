@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.table import Column, Table
 
-from fedadmet.cli.common import console, errors, fail, federate_app
+from fedadmet.cli.common import console, errors, fail, federate_app, option_problem
 from fedadmet.exceptions import FedadmetError
 
 if TYPE_CHECKING:
@@ -80,8 +81,8 @@ def simulate_command(
             privacy=PrivacyConfig(enabled=dp, noise_multiplier=noise_multiplier),
             min_partners=min_partners,
         )
-    except ValueError as exc:
-        raise fail(f"invalid federation settings: {exc}") from None
+    except ValidationError as exc:
+        raise fail(option_problem(exc)) from None
     settings = RunSettings(
         run_name=run_name or ("" if resume else "simulation"),
         n_partners=len(partners),
@@ -98,7 +99,10 @@ def simulate_command(
         again = ["fedadmet federate simulate", *map(str, partners), f"--resume {run.id}"]
         if checkpoint_dir is not None:
             again.append(f"--checkpoint-dir {checkpoint_dir}")
-        console.print(f"run {run.id} stopped: {run.error}; to carry it on: {' '.join(again)} (same options)")
+        again += [f"--strategy {strategy}"] if strategy != "fedavg" else []
+        again += ["--no-secagg"] if not secagg else []
+        again += [f"--dp --noise-multiplier {noise_multiplier}"] if dp else []
+        console.print(f"run {run.id} stopped: {run.error}; to carry it on: {' '.join(again)}", soft_wrap=True)
         raise typer.Exit(130)
     if run.status != "completed":
         raise fail(f"run {run.id} {run.status}: {run.error}", code=1)
@@ -295,6 +299,8 @@ def app_folder(
         folder = write_app(
             output, run_name, partners, checkpoint_dir, federation, registry_url=registry_url, key_id=key_id
         )
+    except ValidationError as exc:
+        raise fail(option_problem(exc)) from None
     except (FedadmetError, ValueError) as exc:
         raise fail(str(exc)) from None
     console.print(f"wrote {folder / 'pyproject.toml'}; submit with: flwr run {folder} <superlink-connection>")

@@ -32,7 +32,7 @@ from flwr.compat.common.recorddict_compat import (
 )
 from safetensors.numpy import save_file
 
-from fedadmet.federated.config import PARTNER_FAILED, FederationConfig
+from fedadmet.federated.config import PARTNER_FAILED, FederationConfig, check_run_name
 from fedadmet.federated.privacy import clip_and_noise, partner_noise_std
 
 if TYPE_CHECKING:
@@ -223,7 +223,9 @@ def _take_bytes_sent(context: Context) -> int:
 
 
 def partner_model_folder(data_dir: Path, run_name: str, run_id: int) -> Path:
-    """Where a partner keeps its best model of one run: one folder per run, so runs never overwrite each other."""
+    """Where a partner keeps its best model of one run: one folder per run, so runs never overwrite each other.
+    The coordinator names the run: a name that is a path is refused, so it cannot choose where files go."""
+    check_run_name(run_name)
     return data_dir / MODEL_ROOT / run_name / f"run-{run_id}"
 
 

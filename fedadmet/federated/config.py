@@ -17,14 +17,24 @@ PARTNER_FAILED = "fedadmet partner"  # marks a partner's error reply: "fedadmet 
 def check_partner_name(partner: str) -> None:
     """The name labels the partner's shared metrics and exclusions in the registry, and API keys of the
     partner's users are matched to it: it cannot be blank or padded."""
-    if not partner.strip():
-        raise InputError("the partner name is empty", expected="this partner's name as the consortium knows it")
-    if set(partner) & set(":'\"") or not partner.isprintable():  # it opens error replies: "<name>: <reason>"
-        raise InputError(
-            f"the partner name {partner!r} holds a colon, quote, tab or line break", expected="e.g. site_basel"
-        )
-    if partner != partner.strip():
-        raise InputError(f"the partner name {partner!r} starts or ends with a space", expected=repr(partner.strip()))
+    _check_name(partner, "partner name", "this partner's name as the consortium knows it", "e.g. site_basel")
+
+
+def check_run_name(name: str) -> None:
+    """A run's name is also a folder name at every partner, where the partner keeps its model of the run
+    (and in deployment the coordinator sends it): no path may hide in it."""
+    _check_name(name, "run name", "a name for the run", "e.g. consortium-2026")
+    if set(name) & set("/\\") or name.strip(".") == "":
+        raise InputError(f"the run name {name!r} is or holds a path", expected="a plain name, e.g. consortium-2026")
+
+
+def _check_name(name: str, what: str, meaning: str, example: str) -> None:
+    if not name.strip():
+        raise InputError(f"the {what} is empty", expected=meaning)
+    if set(name) & set(":'\"") or not name.isprintable():  # it opens error replies: "<name>: <reason>"
+        raise InputError(f"the {what} {name!r} holds a colon, quote, tab or line break", expected=example)
+    if name != name.strip():
+        raise InputError(f"the {what} {name!r} starts or ends with a space", expected=repr(name.strip()))
 
 
 def check_distinct_partners(names: Sequence[str]) -> None:

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from fedadmet.exceptions import InputError
-from fedadmet.federated.config import FederationConfig
+from fedadmet.federated.config import FederationConfig, check_run_name
 
 APP_NAME = "fedadmet-federation"
 
@@ -120,6 +120,7 @@ def write_app(
     (installed at every site) and carries the run config (overridable with ``--run-config``; e.g.
     ``resume-run=<registry run id>`` carries on an interrupted run)."""
     federation.check_partners(n_partners)
+    check_run_name(run_name)
     app_dir = Path(app_dir)
     app_dir.mkdir(parents=True, exist_ok=True)
     config = {

@@ -98,6 +98,11 @@ def load_partner_inputs(paths: Sequence[Path], endpoints: Sequence[str] = ()) ->
             message = str(exc)
             raise InputError(message if message.startswith(path.name) else f"{path.name}: {message}") from None
         parts.append(Measurements(part.frame, [(row, f"{path.name}: {reason}") for row, reason in part.rejects]))
+    if pending:
+        raise InputError(
+            f"more --endpoint values than TDC-style files: {', '.join(pending)} named no file",
+            expected="one --endpoint per TDC-style file, in the order the files are given",
+        )
     return Measurements(pd.concat([p.frame for p in parts], ignore_index=True), [r for p in parts for r in p.rejects])
 
 
@@ -165,10 +170,13 @@ def prepare_partner(
     config: ConsortiumConfig | None = None,
     expected_reference_hash: str | None = None,
     cache_dir: Path | None = None,
+    overwrite: bool = False,
 ) -> dict[str, object]:
-    """Write the prepared folder and return its manifest."""
+    """Write the prepared folder and return its manifest. A folder prepared before is written again only
+    with ``overwrite`` and for the same partner: the models kept in it no longer fit its new labels."""
     config = config or ConsortiumConfig()
     check_partner_name(partner)
+    _check_may_write(Path(out_dir), partner, overwrite)
     if measurements.frame.empty:
         raise InputError("no usable measurements to prepare", got=f"{len(measurements.rejects)} rejected rows")
     aggregated = aggregate_replicates(measurements.frame)
@@ -221,6 +229,24 @@ def prepare_partner(
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _check_may_write(out_dir: Path, partner: str, overwrite: bool) -> None:
+    try:
+        earlier = str(recorded_manifest(out_dir).get("partner"))
+    except (OSError, ValueError):
+        return  # not a prepared folder
+    if earlier != partner:
+        raise InputError(
+            f"{out_dir} holds partner {earlier!r}'s prepared data (and the models it kept)",
+            expected=f"a new folder for partner {partner!r}",
+        )
+    if not overwrite:
+        raise InputError(
+            f"{out_dir} is prepared already; preparing it again makes the federated models kept in it unusable "
+            "(they were trained on its present labels)",
+            expected="another --output folder, or --force to prepare this one again",
+        )
 
 
 def recorded_manifest(folder: Path) -> dict[str, Any]:

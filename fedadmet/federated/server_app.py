@@ -12,6 +12,7 @@ same federation (name, strategy, partners, consortium key).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -19,7 +20,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fedadmet.chem.featurizers import default_feature_set
 from fedadmet.exceptions import FedadmetError, InputError
-from fedadmet.federated.config import PARTNER_FAILED, FederationConfig, check_distinct_partners
+from fedadmet.federated.config import PARTNER_FAILED, FederationConfig, check_distinct_partners, check_run_name
 from fedadmet.federated.privacy import spent_epsilon
 from fedadmet.federated.task import build_net, shared_arrays
 from fedadmet.registry import repository
@@ -102,6 +103,9 @@ class RunInterruptedError(FedadmetError):
     """The operator stopped the run (Ctrl-C); it can be resumed from its last checkpoint."""
 
 
+RUNNING_LOCK = "running.lock"
+
+
 class Checkpoint:
     """The last aggregated trunk of a run and who made it, so that a resumed run goes on after that round."""
 
@@ -128,6 +132,27 @@ class Checkpoint:
             return self.state() or (json.loads(begun.read_text()) if begun.is_file() else None)
         except ValueError:
             raise InputError(f"{self.folder} holds a damaged checkpoint record; it cannot be resumed") from None
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """Held by the process that runs the run, until it ends (or dies: the system lets go of it then)."""
+        import fcntl  # POSIX: coordinators run on Linux or macOS
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with (self.folder / RUNNING_LOCK).open("a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise InputError(f"{self.folder} is in use: another process is running this run") from None
+            yield
+
+    def in_use(self) -> bool:
+        """Whether a live process runs this run now (a killed one holds nothing)."""
+        try:
+            with self.running():
+                return False
+        except InputError:
+            return True
 
     def load(self) -> tuple[int, dict[str, np.ndarray]] | None:
         state = self.state()
@@ -156,6 +181,7 @@ def open_run(settings: RunSettings) -> RunSettings:
     federation = settings.federation
     with open_registry(settings.registry_url).begin() as session:
         if settings.run_id is None:
+            check_run_name(settings.run_name)
             run = repository.start_run(
                 session, settings.run_name, federation.strategy, federation.secagg, federation.model_dump(mode="json")
             )
@@ -184,6 +210,10 @@ def open_run(settings: RunSettings) -> RunSettings:
         ]
         if run.status == "completed":
             problems.append("it completed already; start a new run instead")
+        if settings.run_folder.is_dir() and Checkpoint(settings.run_folder).in_use():
+            problems.append("it is running now in another process; wait for it to end or stop it first")
+        if not settings.run_folder.is_dir():  # elsewhere it would start again from round 1, unchecked
+            problems.append("no folder of it there: give the --checkpoint-dir the run was started with")
         recorded = Checkpoint(settings.run_folder).recorded_identity()
         if recorded is not None:
             problems += [
@@ -405,7 +435,12 @@ class StoppableGrid(Grid):
 
 def run_federation(grid: Grid, context: Context, settings: RunSettings) -> dict[str, Any]:
     """Run (or resume) the federation opened by :func:`open_run` and publish its model version; returns a
-    summary."""
+    summary. The run's folder is held meanwhile: a second process cannot carry the same run on."""
+    with Checkpoint(settings.run_folder).running():
+        return _run_rounds_and_publish(grid, context, settings)
+
+
+def _run_rounds_and_publish(grid: Grid, context: Context, settings: RunSettings) -> dict[str, Any]:
     federation = settings.federation
     session_factory = open_registry(settings.registry_url)
     start = initial_trunk(federation)

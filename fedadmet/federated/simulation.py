@@ -16,7 +16,7 @@ from fedadmet.exceptions import InputError
 from fedadmet.federated.client_app import make_client_app
 from fedadmet.federated.config import check_distinct_partners
 from fedadmet.federated.prepare import read_manifest
-from fedadmet.federated.server_app import RunSettings, make_server_app, open_run, record_end
+from fedadmet.federated.server_app import RunInterruptedError, RunSettings, make_server_app, open_run, record_end
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
 from fedadmet.registry.tables import FederationRun
@@ -94,8 +94,17 @@ def _stop_on_ctrl_c(stop: threading.Event) -> Iterator[None]:
         stop.set()
         signal.signal(signal.SIGINT, previous)
 
+    def quiet_when_stopped(args: threading.ExceptHookArgs) -> None:
+        # Flower's helper threads (the one watching nodes) end on the stopped grid's RunInterruptedError:
+        # the run is recorded as interrupted, and a traceback would read as a crash.
+        if not isinstance(args.exc_value, RunInterruptedError):
+            previous_hook(args)
+
+    previous_hook = threading.excepthook
     signal.signal(signal.SIGINT, on_interrupt)
+    threading.excepthook = quiet_when_stopped
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        threading.excepthook = previous_hook

@@ -69,6 +69,16 @@ def test_simulate_needs_prepared_folders(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "manifest.json missing" in result.output
 
 
+def test_a_wrong_strategy_is_named_with_the_allowed_ones(tmp_path: Path) -> None:
+    simulate = ["federate", "simulate", "a", "b"]
+    deploy = ["federate", "app", "-o", str(tmp_path / "app"), "--partners", "3", "--key-id", "0123456789abcdef"]
+    for command in (simulate, deploy):
+        result = runner.invoke(app, [*command, "--strategy", "FedAvg"])
+        assert result.exit_code == 2, result.output
+        assert "--strategy 'FedAvg': Input should be 'fedavg', 'fedprox' or 'fedadam'" in result.output
+        assert "pydantic.dev" not in result.output
+
+
 def test_status_lists_runs_and_rejects_unknown_ids() -> None:
     listed = runner.invoke(app, ["federate", "status"])
     assert listed.exit_code == 0 and "strategy" in listed.output
@@ -121,6 +131,9 @@ def test_app_needs_a_key_id_and_enough_partners_for_secagg(tmp_path: Path) -> No
         assert refused.exit_code == 2 and "must be at least 2 and below the 3 partners" in refused.output
     too_many = runner.invoke(app, [*three, "--no-secagg", "--min-partners", "4"])
     assert too_many.exit_code == 2 and "more than the 3 partners" in too_many.output
+    # partners keep their model in a folder named after the run: the name must not be a path
+    escaping = runner.invoke(app, [*three, "-o", str(tmp_path / "app4"), "--run-name", "../../x"])
+    assert escaping.exit_code == 2 and "is or holds a path" in escaping.output and not (tmp_path / "app4").exists()
 
 
 def test_certs_and_node_keys_are_not_overwritten_without_force(tmp_path: Path) -> None:

@@ -124,13 +124,13 @@ def test_partner_shares_only_the_metrics_it_agreed_to(partner_dirs: list[Path]) 
     assert set(reply.content.config_records["fitres.metrics"]) == {"train_loss", "partner"}
 
 
-def evaluate_message(trunk: dict[str, np.ndarray], trunk_round: int) -> Message:
+def evaluate_message(trunk: dict[str, np.ndarray], trunk_round: int, run_name: str = "r") -> Message:
     config = {
         "server-round": trunk_round + 1,
         "federation": FEDERATION.model_dump_json(),
         "n-partners": 3,
         "key-id": "",
-        "run-name": "r",
+        "run-name": run_name,
         "run-id": 7,
         "trunk-round": trunk_round,
     }
@@ -180,3 +180,17 @@ def test_kept_scores_without_a_kept_model_are_replaced_by_any(tmp_path: Path) ->
     assert replaces_kept(kept_scores(tmp_path / "none"), valid_score=-1e9, trunk_round=0)
     (tmp_path / "scores.json").write_text(json.dumps({"valid_score": 0.5}))
     assert kept_scores(tmp_path) == {"valid_score": 0.5, "trunk_round": -1}  # kept before rounds were recorded
+
+
+@pytest.mark.parametrize("run_name", ["../../outside", "team/a", "..", "c:\\temp"])
+def test_a_run_name_that_is_a_path_writes_nothing_outside_the_partner_folder(
+    partner_dirs: list[Path], tmp_path: Path, run_name: str
+) -> None:
+    """The coordinator names the run, and the partner keeps its model in a folder of that name."""
+    folder = shutil.copytree(partner_dirs[0], tmp_path / "sites" / "partner0")
+    before = sorted(p for p in tmp_path.rglob("*"))
+    with pytest.raises(PartnerFailedError, match=r"run name .* (is or holds a path|colon)"):
+        make_client_app(require_secagg=False)(
+            evaluate_message(initial_trunk(FEDERATION), trunk_round=1, run_name=run_name), context(folder)
+        )
+    assert sorted(p for p in tmp_path.rglob("*")) == before

@@ -196,3 +196,25 @@ def test_errors_and_rejected_rows_name_their_input_file(tmp_path: Path) -> None:
         measurements, TEST_KEY, tmp_path / "p", "p", ConsortiumConfig(reference_size=20), cache_dir=tmp_path
     )
     assert "| 2 | b.csv: " in (tmp_path / "p" / "qc.md").read_text()
+
+
+def test_a_prepared_folder_is_prepared_again_only_with_force_and_for_its_partner(tmp_path: Path) -> None:
+    """Its kept models were trained on its labels: preparing it again makes them unusable, and another
+    partner's data would have them named after the wrong partner."""
+    config = ConsortiumConfig(reference_size=20)
+    prepare_partner(_one_measurement(), TEST_KEY, tmp_path / "p", "site_a", config, cache_dir=tmp_path)
+    manifest = (tmp_path / "p" / "manifest.json").read_text()
+    with pytest.raises(InputError, match=r"prepared already.*--force"):
+        prepare_partner(_one_measurement(), TEST_KEY, tmp_path / "p", "site_a", config, cache_dir=tmp_path)
+    with pytest.raises(InputError, match="holds partner 'site_a'"):
+        prepare_partner(
+            _one_measurement(), TEST_KEY, tmp_path / "p", "site_b", config, cache_dir=tmp_path, overwrite=True
+        )
+    assert (tmp_path / "p" / "manifest.json").read_text() == manifest  # untouched by the refusals
+    prepare_partner(_one_measurement(), TEST_KEY, tmp_path / "p", "site_a", config, cache_dir=tmp_path, overwrite=True)
+
+
+def test_an_endpoint_named_for_no_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "bbb.csv").write_text("Drug_ID,Drug,Y\na,CCO,1\n")
+    with pytest.raises(InputError, match="more --endpoint values than TDC-style files: AMES named no file"):
+        load_partner_inputs([tmp_path / "bbb.csv"], ["BBB_Martins", "AMES"])

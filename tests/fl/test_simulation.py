@@ -32,7 +32,7 @@ from fedadmet.federated.server_app import (
     open_run,
     secagg_workflow,
 )
-from fedadmet.federated.simulation import simulate
+from fedadmet.federated.simulation import _stop_on_ctrl_c, simulate
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
 
@@ -153,6 +153,14 @@ def test_resume_refuses_other_partners_or_key(tmp_path: Path) -> None:
         open_run(opened.model_copy(update={"key_id": "k2"}))
     with pytest.raises(InputError, match="no federation run 99"):
         open_run(opened.model_copy(update={"run_id": 99}))
+    # While a process runs it, no other may carry it on (two would publish two versions of one run).
+    with Checkpoint(opened.run_folder).running(), pytest.raises(InputError, match="running now in another process"):
+        open_run(opened)
+    assert not Checkpoint(opened.run_folder).in_use()
+    # Elsewhere than the checkpoint folder it began in, the run would start again unchecked.
+    moved = opened.model_copy(update={"checkpoint_dir": tmp_path / "elsewhere", "partners": ["a", "b", "d"]})
+    with pytest.raises(InputError, match="give the --checkpoint-dir the run was started with"):
+        open_run(moved)
     # A run that failed before its first checkpoint goes on only with the partners and key it began with.
     early = open_run(base)
     assert Checkpoint(early.run_folder).state() is None
@@ -184,6 +192,8 @@ def test_failing_bookkeeping_fails_the_run_with_its_reason(
 def test_partner_sets_that_cannot_federate_are_refused_up_front(partner_dirs: list[Path], tmp_path: Path) -> None:
     with pytest.raises(InputError, match="--no-secagg"):
         simulate(partner_dirs[:2], settings(tmp_path, rounds=1))
+    with pytest.raises(InputError, match=r"run name '\.\./\.\./outside' is or holds a path"):
+        simulate(partner_dirs, settings(tmp_path, rounds=1).model_copy(update={"run_name": "../../outside"}))
     with pytest.raises(InputError, match="the same partner folder is given more than once"):
         simulate([partner_dirs[0], partner_dirs[0] / ".", partner_dirs[1]], settings(tmp_path, rounds=1))
     twin = shutil.copytree(partner_dirs[0], tmp_path / "twin")
@@ -255,3 +265,19 @@ def test_ctrl_c_also_ends_the_wait_for_partners_to_connect() -> None:
     stop.set()
     with pytest.raises(RunInterruptedError):
         grid.get_node_ids()
+
+
+def test_helper_threads_ended_by_a_stop_print_no_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flower's node-watching thread ends on the stopped grid's error: that is the stop, not a crash."""
+    reported: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: reported.append(args.exc_value))  # prints tracebacks
+
+    def fail_with(error: Exception) -> None:
+        raise error
+
+    with _stop_on_ctrl_c(threading.Event()):
+        for error in (RunInterruptedError("stopped by the operator"), ValueError("a real failure")):
+            thread = threading.Thread(target=fail_with, args=(error,))
+            thread.start()
+            thread.join()
+    assert [type(error) for error in reported] == [ValueError]  # other failures still reported
