@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +29,11 @@ def serve(
 
     settings = get_settings()
     host, port = host or settings.host, port or settings.port
+    try:  # first, so that a port in use is said at once and plainly (uvicorn would log it after the banner)
+        listener = socket.create_server((host, port))
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise fail(f"cannot listen on {host}:{port}: {reason} (another server? choose --port)") from None
     try:
         console.print("loading the model and its approved-drug reference…")
         application = create_app(settings, model)
@@ -37,7 +44,7 @@ def serve(
     console.print(f"[bold green]fedadmet is serving at {address}[/]  (API docs: {address}docs)", soft_wrap=True)
     console.print(f"open {address}#key={key}", soft_wrap=True, highlight=False)
     console.print(f"(your API key is kept in {settings.local_key_file}; Ctrl+C stops the server)", soft_wrap=True)
-    uvicorn.run(application, host=host, port=port, log_level="warning")
+    uvicorn.Server(uvicorn.Config(application, log_level="warning")).run(sockets=[listener])
 
 
 @keys_app.command("create")

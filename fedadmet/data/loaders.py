@@ -53,6 +53,9 @@ class MoleculeTable:
         ).reset_index(drop=True)
 
 
+GZIP_MAGIC = b"\x1f\x8b"  # how every gzip stream starts
+
+
 def read_table(
     path: Path, *, max_bytes: int | None = None, max_rows: int | None = None, source: str | None = None
 ) -> pd.DataFrame:
@@ -113,15 +116,18 @@ def read_table(
 
 
 def _file_content(path: Path, max_bytes: int | None, source: str) -> bytes:
-    """The file's bytes, decompressed if its name ends in .gz. ``max_bytes`` bounds the file and also
-    what it decompresses to, so that a small archive cannot expand without end."""
+    """The file's bytes, decompressed if its name ends in .gz or it starts as gzip does (a compressed file
+    saved as .csv). ``max_bytes`` bounds the file and also what it decompresses to, so that a small archive
+    cannot expand without end."""
     if path.is_dir():
         raise InputError(f"{path} is a folder", expected="a file")
     if not path.is_file():
         raise InputError(f"file not found: {path}")
     if max_bytes is not None and path.stat().st_size > max_bytes:
         raise TooLargeError(f"{source} is {path.stat().st_size} bytes", expected=f"at most {max_bytes} bytes")
-    if path.suffix.lower() != ".gz":
+    with path.open("rb") as handle:
+        compressed = handle.read(len(GZIP_MAGIC)) == GZIP_MAGIC
+    if path.suffix.lower() != ".gz" and not compressed:
         return path.read_bytes()
     try:
         with gzip.open(path, "rb") as archive:
@@ -280,7 +286,7 @@ def read_unnamed_molecules(
     content: bytes, smiles_column: str | None = None, source: str = "standard input"
 ) -> pd.DataFrame:
     """:func:`read_molecules` for input without a file name to tell its type (standard input)."""
-    if content.startswith(b"\x1f\x8b"):  # gzip's magic number: `zcat` was left out of the pipe
+    if content.startswith(GZIP_MAGIC):  # `zcat` was left out of the pipe
         try:
             content = gzip.decompress(content)
         except (OSError, EOFError, zlib.error) as exc:

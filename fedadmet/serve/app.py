@@ -14,12 +14,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, Response, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, Response, Security, UploadFile
 from fastapi import Path as PathParameter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session, sessionmaker
@@ -71,6 +72,27 @@ class PredictRequest(BaseModel):
                 problem = f"molecule {number} is not Unicode text ({exc.reason} at position {exc.start + 1})"
                 raise ValueError(problem) from None
         return smiles
+
+
+class ErrorAnswer(BaseModel):
+    """Every error answer: what was wrong, in words."""
+
+    detail: str
+
+
+ERROR_MEANINGS = {
+    401: "No API key, or one that is unknown or revoked.",
+    404: "No such job of this key's user, or no such run.",
+    409: "The job has not completed yet.",
+    410: "The job was cancelled, or its files deleted.",
+    413: "More molecules, bytes or rows than the limits in GET /v1/limits.",
+    422: "The request cannot be used (for /v1/predict also: no molecule of it could be profiled); detail says why.",
+}
+
+
+def error_answers(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error answers of a route with an API key (401, 422) and ``codes``."""
+    return {code: {"description": ERROR_MEANINGS[code], "model": ErrorAnswer} for code in (401, 422, *codes)}
 
 
 class ServingState:
@@ -132,10 +154,19 @@ class ServingState:
             return version.id
 
 
-def current_user(request: Request) -> User:
+# Declared as security schemes, so that OpenAPI (and /docs' Authorize button) says how to send the key.
+API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key (`fedadmet keys create`).")
+BEARER = HTTPBearer(auto_error=False, description="The same API key as a bearer token.")
+
+
+def current_user(
+    request: Request,
+    api_key: Annotated[str | None, Security(API_KEY_HEADER)] = None,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None,
+) -> User:
     """The user whose key came in ``X-API-Key`` (or ``Authorization: Bearer``); 401 otherwise."""
     state: ServingState = request.app.state.serving
-    key = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ")
+    key = api_key or (bearer.credentials if bearer is not None else "")
     if not key.strip():
         raise HTTPException(401, "an API key is required: send it in the X-API-Key header")
     with state.sessions() as session:
@@ -193,7 +224,8 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
             swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
         )
 
-    @app.api_route("/healthz", methods=["GET", "HEAD"])  # monitors often ask with HEAD
+    @app.get("/healthz")
+    @app.head("/healthz", include_in_schema=False)  # monitors often ask with HEAD
     def health() -> JSONResponse:
         """200 while everything serves; 503 (for load balancers and monitors) if batch jobs have stopped."""
         healthy = state.jobs.alive
@@ -206,7 +238,7 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
             200 if healthy else 503,
         )
 
-    @app.get("/v1/limits")
+    @app.get("/v1/limits", responses=error_answers())
     def limits(_: Authorized) -> dict[str, int]:
         return {
             "max_molecules_per_request": settings.api_max_molecules,
@@ -215,7 +247,7 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
             "max_job_rows": settings.job_max_rows,
         }
 
-    @app.post("/v1/predict")
+    @app.post("/v1/predict", responses=error_answers(413))
     async def predict_route(body: PredictRequest, _: Authorized) -> JSONResponse:
         if len(body.smiles) > settings.api_max_molecules:
             raise HTTPException(
@@ -231,7 +263,7 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
         # (~0.7 ms per molecule on the event loop, which every concurrent request waits behind).
         return JSONResponse({"model_version_id": state.model_version_id, "molecules": profiles})
 
-    @app.get("/v1/endpoints")
+    @app.get("/v1/endpoints", responses=error_answers())
     def endpoints(_: Authorized) -> list[dict[str, Any]]:
         rows = []
         for name in state.model.endpoints:
@@ -249,14 +281,18 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
             )
         return rows
 
-    @app.post("/v1/jobs", status_code=202)
+    @app.post("/v1/jobs", status_code=202, responses=error_answers(413))
     async def submit_job(
+        request: Request,
         user: Authorized,
         file: Annotated[UploadFile, File(description="CSV/TSV with a SMILES column, or an SD file; .gz allowed.")],
         smiles_column: Annotated[
             str | None, Form(description="SMILES column (default: smiles, SMILES, Drug, ...)")
         ] = None,
     ) -> dict[str, Any]:
+        parts = len((await request.form()).getlist("file"))  # parsed once already: the form is kept
+        if parts > 1:
+            raise HTTPException(422, f"one file per job: the upload holds {parts} parts named 'file'")
         data = await file.read(settings.upload_max_bytes + 1)
         if len(data) > settings.upload_max_bytes:
             raise HTTPException(413, f"the upload is larger than {settings.upload_max_bytes} bytes")
@@ -264,17 +300,17 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
         job = await run_in_threadpool(state.jobs.submit, file.filename or "upload.csv", data, user.id, smiles_column)
         return _job_json(job)
 
-    @app.get("/v1/jobs")
+    @app.get("/v1/jobs", responses=error_answers())
     def list_jobs(user: Authorized) -> list[dict[str, Any]]:
         """This key's user's newest jobs, newest first: a page or client that lost a job's id finds it here."""
         with state.sessions() as session:
             return [_job_json(job) for job in repository.list_jobs(session, user.id, limit=JOB_LIST_LIMIT)]
 
-    @app.get("/v1/jobs/{job_id}")
+    @app.get("/v1/jobs/{job_id}", responses=error_answers(404))
     def job_status(job_id: str, user: Authorized) -> dict[str, Any]:
         return _job_json(_owned_job(job_id, user))
 
-    @app.delete("/v1/jobs/{job_id}")
+    @app.delete("/v1/jobs/{job_id}", responses=error_answers(404))
     def withdraw_job(job_id: str, user: Authorized) -> dict[str, Any]:
         """Cancel an unfinished job (it stops within one chunk), or delete a finished job's result; either
         way the job's files (upload, partial and final results) are removed. The job stays listed."""
@@ -283,7 +319,12 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
             raise HTTPException(404, f"no job {job_id!r} for this API key")
         return _job_json(job)
 
-    @app.get("/v1/jobs/{job_id}/result")
+    @app.get(
+        "/v1/jobs/{job_id}/result",
+        response_class=FileResponse,
+        responses={200: {"content": {"text/csv": {}}, "description": "The profiles, one row per input row."}}
+        | error_answers(404, 409, 410),
+    )
     def job_result(job_id: str, user: Authorized) -> FileResponse:
         job = _owned_job(job_id, user)
         if job.status in repository.WITHDRAWN_JOB_STATES:
@@ -299,7 +340,7 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
             raise HTTPException(404, f"no job {job_id!r} for this API key")
         return job
 
-    @app.get("/v1/models")
+    @app.get("/v1/models", responses=error_answers())
     def models(user: Authorized) -> list[dict[str, Any]]:
         with state.sessions() as session:
             return [
@@ -307,7 +348,7 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
                 for v in repository.list_versions(session)
             ]
 
-    @app.get("/v1/federation/runs")
+    @app.get("/v1/federation/runs", responses=error_answers())
     def federation_runs(
         user: Authorized,
         response: Response,
@@ -320,7 +361,7 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
             response.headers["X-Total-Count"] = str(repository.count_runs(session))
             return [_run_json(run, user.partner) for run in repository.list_runs(session, limit, offset)]
 
-    @app.get("/v1/federation/runs/{run_id}")
+    @app.get("/v1/federation/runs/{run_id}", responses=error_answers(404))
     def federation_run(
         run_id: Annotated[int, PathParameter(ge=1, le=DATABASE_INTEGER_MAX, description="The run's id.")],
         user: Authorized,

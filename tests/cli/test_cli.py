@@ -309,3 +309,14 @@ def test_qc_points_a_long_assay_table_to_prepare(tmp_path: Path) -> None:
     path.write_text("compound_id,smiles,endpoint,relation,value,unit\nc1,CCO,hERG,=,1,\nc1,CCO,LogD,=,2.1,\n")
     result = runner.invoke(app, ["data", "qc", str(path)], env={"COLUMNS": "200"})
     assert result.exit_code == 2 and "long assay table" in result.output and "data prepare" in result.output
+
+
+def test_serve_on_a_port_in_use_says_so_before_loading_anything() -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = runner.invoke(app, ["serve", "--port", str(port)])
+    assert result.exit_code == 2
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in " ".join(result.output.split())
+    assert "loading the model" not in result.output

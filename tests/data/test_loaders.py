@@ -305,3 +305,10 @@ def test_a_column_named_twice_is_refused_by_name(tmp_path: Path, header: str) ->
 def test_unnamed_columns_may_repeat(tmp_path: Path) -> None:
     path = _write(tmp_path / "x.csv", ",,smiles\n1,2,CCO\n")
     assert read_molecules(path)["smiles"].tolist() == ["CCO"]
+
+
+def test_a_gzip_file_named_without_gz_is_read(tmp_path: Path) -> None:
+    """Browsers and mail programs often drop the .gz; the bytes still say gzip."""
+    path = tmp_path / "molecules.csv"
+    path.write_bytes(gzip.compress(b"smiles,name\nCCO,ethanol\n"))
+    assert read_molecules(path)["name"].tolist() == ["ethanol"]

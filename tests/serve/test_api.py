@@ -47,13 +47,22 @@ def test_health_needs_no_key_but_everything_else_does(api: tuple[TestClient, str
         assert "API key" in answer.json()["detail"]
     assert client.get("/v1/models", headers={"X-API-Key": key + "x"}).status_code == 401
     assert client.get("/v1/models", headers={"Authorization": f"Bearer {key}"}).status_code == 200
-    assert client.get("/openapi.json").json()["paths"]["/v1/predict"]
+    spec = client.get("/openapi.json").json()
+    # The schema says how to send the key (Swagger UI's Authorize button) and what each error answer means.
+    assert spec["components"]["securitySchemes"]["APIKeyHeader"] == {
+        "type": "apiKey", "in": "header", "name": "X-API-Key", "description": "An API key (`fedadmet keys create`)."
+    }  # fmt: skip
+    assert {"APIKeyHeader": []} in spec["paths"]["/v1/predict"]["post"]["security"]
+    assert {"401", "413", "422"} <= set(spec["paths"]["/v1/predict"]["post"]["responses"])
+    result = spec["paths"]["/v1/jobs/{job_id}/result"]["get"]["responses"]
+    assert {"404", "409", "410"} <= set(result) and list(result["200"]["content"]) == ["text/csv"]
+    assert "security" not in spec["paths"]["/healthz"]["get"]
 
 
 def test_predict_returns_a_full_profile_per_molecule(api: tuple[TestClient, str]) -> None:
     client, key = api
     answer = client.post(
-        "/v1/predict", json={"smiles": [ASPIRIN, "not a smiles"], "depict": True}, headers={"X-API-Key": key}
+        "/v1/predict", json={"smiles": [ASPIRIN, "not-a-smiles"], "depict": True}, headers={"X-API-Key": key}
     )
     assert answer.status_code == 200
     aspirin, bad = answer.json()["molecules"]
@@ -64,7 +73,7 @@ def test_predict_returns_a_full_profile_per_molecule(api: tuple[TestClient, str]
         assert row["traffic_light"] in {"green", "amber", "red", "neutral"}
     assert aspirin["svg"].startswith("<svg") and isinstance(aspirin["in_domain"], bool)
     assert {axis["axis"] for axis in aspirin["radar"]} >= {"hERG safety", "Solubility", "Liver safety"}
-    assert "not a smiles" in bad["error"] and "endpoints" not in bad
+    assert "not-a-smiles" in bad["error"] and "endpoints" not in bad
 
 
 def test_predict_limits_and_clear_errors(api: tuple[TestClient, str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -125,6 +134,12 @@ def test_bad_uploads_are_refused_and_leave_nothing_behind(api: tuple[TestClient,
     for (name, data), message in cases.items():
         answer = client.post("/v1/jobs", files={"file": (name, data)}, headers=headers)
         assert 400 <= answer.status_code < 500 and message in answer.json()["detail"], (name, answer.text)
+    two = client.post(
+        "/v1/jobs",
+        files=[("file", ("a.csv", b"smiles\nCCO\n")), ("file", ("b.csv", b"smiles\nCCN\n"))],
+        headers=headers,
+    )
+    assert two.status_code == 422 and "one file per job: the upload holds 2 parts" in two.json()["detail"]
     jobs_dir = get_settings().jobs_dir
     assert not jobs_dir.exists() or not any(jobs_dir.iterdir())
 
@@ -240,7 +255,7 @@ def test_worker_processes_give_the_thread_answers_and_replace_a_dead_worker(
     api: tuple[TestClient, str], serve_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, key = api
-    body = {"smiles": [ASPIRIN, "CCO", "not a smiles"], "depict": True}
+    body = {"smiles": [ASPIRIN, "CCO", "not-a-smiles"], "depict": True}
     in_thread = client.post("/v1/predict", json=body, headers={"X-API-Key": key}).json()["molecules"]
 
     monkeypatch.setenv("FEDADMET_SERVE_PROCESSES", "2")
