@@ -30,16 +30,25 @@ def fit_result(arrays: list[np.ndarray], partner: str) -> tuple[object, FitRes]:
     return SimpleNamespace(cid=partner), result
 
 
-@pytest.mark.parametrize("strategy", ["fedavg", "fedprox", "fedadam"])
-def test_strategies_aggregate_check_and_record(strategy: str, tmp_path: Path) -> None:
+def opened_strategy(
+    tmp_path: Path, n_partners: int, strategy: str = "fedavg", offset: int = 0
+) -> tuple[RunSettings, dict[str, np.ndarray], object]:
+    """A run opened in a registry in ``tmp_path``, its initial trunk, and the coordinator's strategy for it."""
     federation = FederationConfig(strategy=strategy, trunk={"hidden_sizes": (8, 4)})
     url = f"sqlite:///{tmp_path / 'r.db'}"
     settings = open_run(
-        RunSettings(run_name="s", n_partners=3, federation=federation, checkpoint_dir=tmp_path / "ck", registry_url=url)
+        RunSettings(
+            run_name="s", n_partners=n_partners, federation=federation, checkpoint_dir=tmp_path, registry_url=url
+        )
     )
     start = initial_trunk(federation)
-    names = sorted(start)
-    chosen = make_strategy(settings, names, start, offset=4)
+    return settings, start, make_strategy(settings, sorted(start), start, offset)
+
+
+@pytest.mark.parametrize("strategy", ["fedavg", "fedprox", "fedadam"])
+def test_strategies_aggregate_check_and_record(strategy: str, tmp_path: Path) -> None:
+    settings, start, chosen = opened_strategy(tmp_path, 3, strategy, offset=4)
+    names, url = sorted(start), settings.registry_url
     shifted = [start[k] + 0.1 for k in names]
     poisoned = [a.copy() for a in shifted]
     poisoned[0].flat[0] = np.nan
@@ -63,14 +72,8 @@ def test_strategies_aggregate_check_and_record(strategy: str, tmp_path: Path) ->
 def test_dropouts_are_recorded_once_by_partner_name_without_local_paths(tmp_path: Path) -> None:
     """SecAgg+ reports a failed partner at each stage; it counts once, under its name, with no local path.
     A partner whose evaluation fails is listed as excluded rather than vanishing from the scores."""
-    federation = FederationConfig(trunk={"hidden_sizes": (8, 4)})
-    url = f"sqlite:///{tmp_path / 'r.db'}"
-    settings = open_run(
-        RunSettings(run_name="s", n_partners=3, federation=federation, checkpoint_dir=tmp_path, registry_url=url)
-    )
-    start = initial_trunk(federation)
-    names = sorted(start)
-    chosen = make_strategy(settings, names, start, offset=0)
+    settings, start, chosen = opened_strategy(tmp_path, 3)
+    names, url = sorted(start), settings.registry_url
     lost = PartnerFailedError("pharma_c", FileNotFoundError("/srv/pharma_c/secret/features.npy missing"))
     # How Flower's runtime wraps a ClientApp exception into the error reply's reason.
     reply_error = Exception(f"<class 'ClientAppException'>:<'\\n{lost}\\n'>")
@@ -87,13 +90,7 @@ def test_dropouts_are_recorded_once_by_partner_name_without_local_paths(tmp_path
 
 
 def test_round_without_usable_update_keeps_the_trunk(tmp_path: Path) -> None:
-    federation = FederationConfig(trunk={"hidden_sizes": (8, 4)})
-    url = f"sqlite:///{tmp_path / 'r.db'}"
-    settings = open_run(
-        RunSettings(run_name="s", n_partners=2, federation=federation, checkpoint_dir=tmp_path, registry_url=url)
-    )
-    start = initial_trunk(federation)
-    chosen = make_strategy(settings, sorted(start), start, offset=0)
+    settings, start, chosen = opened_strategy(tmp_path, 2)
     bad = [np.full_like(start[k], np.inf) for k in sorted(start)]
     assert chosen.aggregate_fit(1, [fit_result(bad, "a")], []) == (None, {})
     assert Checkpoint(settings.run_folder).load() is None
@@ -104,19 +101,13 @@ def test_round_whose_aggregate_is_not_finite_is_recorded_with_the_reason(
 ) -> None:
     """Finite updates can still give a non-finite aggregate (a server-side optimiser that diverged): the
     trunk stays as it was, and the round says so instead of vanishing from the record."""
-    federation = FederationConfig(trunk={"hidden_sizes": (8, 4)})
-    url = f"sqlite:///{tmp_path / 'r.db'}"
-    settings = open_run(
-        RunSettings(run_name="s", n_partners=2, federation=federation, checkpoint_dir=tmp_path, registry_url=url)
-    )
-    start = initial_trunk(federation)
+    settings, start, chosen = opened_strategy(tmp_path, 2)
     diverged = ndarrays_to_parameters([np.full_like(start[k], np.inf) for k in sorted(start)])
     monkeypatch.setattr(STRATEGIES["fedavg"], "aggregate_fit", lambda *_: (diverged, {}))
-    chosen = make_strategy(settings, sorted(start), start, offset=0)
     finite = [start[k] + 0.1 for k in sorted(start)]
     assert chosen.aggregate_fit(1, [fit_result(finite, "a"), fit_result(finite, "b")], []) == (None, {})
     assert Checkpoint(settings.run_folder).load() is None
-    with open_registry(url).begin() as session:
+    with open_registry(settings.registry_url).begin() as session:
         row = repository.get_round(session, settings.run_id, 1)
         assert row is not None and row.partners == []
         assert set(row.excluded) == {"a", "b"} and "not finite" in row.excluded["a"]
@@ -125,13 +116,7 @@ def test_round_whose_aggregate_is_not_finite_is_recorded_with_the_reason(
 def test_two_updates_under_one_partner_name_end_the_run(tmp_path: Path) -> None:
     """Deployed SuperNodes name themselves: two that carry one name (letter case aside) are one partner
     counted twice, whose metrics would overwrite each other; the run fails saying which name."""
-    federation = FederationConfig(trunk={"hidden_sizes": (8, 4)})
-    url = f"sqlite:///{tmp_path / 'r.db'}"
-    settings = open_run(
-        RunSettings(run_name="s", n_partners=3, federation=federation, checkpoint_dir=tmp_path, registry_url=url)
-    )
-    start = initial_trunk(federation)
-    chosen = make_strategy(settings, sorted(start), start, offset=0)
+    settings, start, chosen = opened_strategy(tmp_path, 3)
     update = [start[k] + 0.1 for k in sorted(start)]
     results = [fit_result(update, "site_a"), fit_result(update, "Site_A"), fit_result(update, "site_b")]
     with pytest.raises(InputError, match=r"letter case aside.*Site_A.*site_a"):
