@@ -234,7 +234,7 @@ def _sha256(path: Path) -> str:
 def _check_may_write(out_dir: Path, partner: str, overwrite: bool) -> None:
     try:
         earlier = str(recorded_manifest(out_dir).get("partner"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, TypeError, AttributeError):
         return  # not a prepared folder
     if earlier != partner:
         raise InputError(
