@@ -195,6 +195,8 @@ def make_client_app(partner_dirs: Sequence[Path] = (), require_secagg: bool = Tr
         if replaces_kept(kept, scores["valid_score"], trunk_round):
             context.state.config_records[BEST_SCORE] = ConfigRecord({**scores, "trunk_round": trunk_round})
             keep_partner_model(data_dir, run_name, run_id, net, scores, federation, trunk_round)
+        else:  # a resumed run may have changed its round count: `federate gain` budgets by the latest
+            record_run_settings(partner_model_folder(data_dir, run_name, run_id), federation)
         shared = agreed(context, data.name, {**scores, "bytes_sent": _take_bytes_sent(context)})
         result = EvaluateRes(
             status=Status(Code.OK, "ok"),
@@ -254,6 +256,14 @@ def replaces_kept(kept: Mapping[str, Any], valid_score: float, trunk_round: int)
     return valid_score > float(kept["valid_score"])
 
 
+def record_run_settings(folder: Path, federation: FederationConfig) -> None:
+    """The run's settings beside the model kept of it, as the coordinator last sent them (written only when
+    they changed, and only where a model is kept)."""
+    settings, path = federation.model_dump_json(indent=2), folder / FEDERATION_FILE
+    if folder.is_dir() and (not path.is_file() or path.read_text() != settings):
+        path.write_text(settings)
+
+
 def keep_partner_model(
     data_dir: Path,
     run_name: str,
@@ -272,7 +282,7 @@ def keep_partner_model(
     folder = partner_model_folder(data_dir, run_name, run_id)
     folder.mkdir(parents=True, exist_ok=True)
     save_file(shared_arrays(net) | private_arrays(net), str(folder / WEIGHTS_FILE))  # type: ignore[arg-type]
-    (folder / FEDERATION_FILE).write_text(federation.model_dump_json(indent=2))
+    record_run_settings(folder, federation)
     from fedadmet.federated.prepare import recorded_manifest
 
     labels = recorded_manifest(data_dir)["files"]["labels.npz"]

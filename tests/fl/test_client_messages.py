@@ -124,10 +124,12 @@ def test_partner_shares_only_the_metrics_it_agreed_to(partner_dirs: list[Path]) 
     assert set(reply.content.config_records["fitres.metrics"]) == {"train_loss", "partner"}
 
 
-def evaluate_message(trunk: dict[str, np.ndarray], trunk_round: int, run_name: str = "r") -> Message:
+def evaluate_message(
+    trunk: dict[str, np.ndarray], trunk_round: int, run_name: str = "r", federation: FederationConfig = FEDERATION
+) -> Message:
     config = {
         "server-round": trunk_round + 1,
-        "federation": FEDERATION.model_dump_json(),
+        "federation": federation.model_dump_json(),
         "n-partners": 3,
         "key-id": "",
         "run-name": run_name,
@@ -194,3 +196,17 @@ def test_a_run_name_that_is_a_path_writes_nothing_outside_the_partner_folder(
             evaluate_message(initial_trunk(FEDERATION), trunk_round=1, run_name=run_name), context(folder)
         )
     assert sorted(p for p in tmp_path.rglob("*")) == before
+
+
+def test_the_kept_models_settings_follow_a_resumed_runs_round_count(partner_dirs: list[Path], tmp_path: Path) -> None:
+    """`federate gain` gives the local-only model the run's epoch budget: after a resume with fewer rounds,
+    that is the new count, also when no later model replaces the kept one."""
+    folder = shutil.copytree(partner_dirs[0], tmp_path / "partner0")
+    app, state = make_client_app(require_secagg=False), context(folder)
+    trunk = initial_trunk(FEDERATION)
+    assert not app(evaluate_message(trunk, trunk_round=1), state).has_error()
+    fewer = FEDERATION.model_copy(update={"rounds": FEDERATION.rounds - 1})
+    assert not app(evaluate_message(trunk, trunk_round=2, federation=fewer), state).has_error()  # the same score
+    kept = partner_model_folder(folder, "r", 7)
+    assert json.loads((kept / "provenance.json").read_text())["trunk_round"] == 1  # not replaced
+    assert json.loads((kept / "federation.json").read_text())["rounds"] == FEDERATION.rounds - 1
