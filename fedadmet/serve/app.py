@@ -460,16 +460,14 @@ def _body_refusal(settings: Settings, scope: Scope) -> JSONResponse | None:
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        if "json" not in request.headers.get("content-type", "") and request.url.path == "/v1/predict":
-            return JSONResponse(
-                {"detail": "invalid request: send the body as JSON, with Content-Type: application/json"}, 422
-            )
+        untyped = "json" not in request.headers.get("content-type", "")  # then the body was not read as JSON
         problems = []
         for error in exc.errors()[:20]:
             # Positions count from 1, as in the per-molecule errors of /v1/predict ("smiles #2").
             parts = [f"#{part + 1}" if isinstance(part, int) else str(part) for part in error.get("loc", ())]
             where = " ".join(part for part in parts if part != "body") or "body"
-            problems.append(f"{where}: {error.get('msg', 'invalid')}")
+            reason = "send it as JSON, with Content-Type: application/json" if where == "body" and untyped else None
+            problems.append(f"{where}: {reason or error.get('msg', 'invalid')}")
         return JSONResponse({"detail": "invalid request: " + "; ".join(problems)}, 422)
 
     @app.exception_handler(FedadmetError)
