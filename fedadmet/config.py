@@ -81,6 +81,11 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{(self.home / 'registry.db').resolve()}"
 
     @property
+    def reference_cache_dir(self) -> Path:
+        """Approved-drug references of model folders that cannot be written (e.g. installed read-only)."""
+        return self.home / "reference"
+
+    @property
     def jobs_dir(self) -> Path:
         return self.home / "jobs"
 

@@ -25,3 +25,11 @@ class TooLargeError(InputError):
 
 class ArtifactError(FedadmetError):
     """A saved model folder is missing, incomplete or from an incompatible version."""
+
+
+class ServerSideError(FedadmetError):
+    """The platform's own model, artifact or state failed, not the caller's input: a server answers 5xx."""
+
+
+class ModelUnavailableError(ServerSideError):
+    """The model a server or workflow was set up with cannot be loaded or used (HTTP 503)."""

@@ -14,7 +14,7 @@ import pandas as pd
 from fedadmet.chem.featurizers import FeatureSet
 from fedadmet.chem.pipeline import iter_chemistry
 from fedadmet.chem.standardize import standardize_with_form
-from fedadmet.config import get_settings
+from fedadmet.config import Settings, get_settings
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.data.loaders import SD_PROBLEM_COLUMN, find_smiles_column, free_name, read_molecules
 from fedadmet.exceptions import ArtifactError
@@ -41,9 +41,10 @@ class Predictor(Protocol):
     def predict_features(self, features: np.ndarray) -> RawPrediction: ...
 
 
-def default_model_dir() -> Path:
-    """``FEDADMET_MODEL_DIR`` if set, else a model trained here with `fedadmet train`, else the bundled one."""
-    settings = get_settings()
+def default_model_dir(settings: Settings | None = None) -> Path:
+    """``FEDADMET_MODEL_DIR`` if set, else a model trained here with `fedadmet train`, else the bundled one
+    (``settings``: as an entry point read them; default: the environment's)."""
+    settings = settings or get_settings()
     if settings.model_dir is not None:
         return settings.model_dir
     if (settings.trained_model_dir / "model.json").is_file():

@@ -14,10 +14,10 @@ from fedadmet.cli.common import app, console, errors, fail
 from fedadmet.exceptions import FedadmetError, InputError
 
 if TYPE_CHECKING:
-    from fedadmet.inference import Predictor
     from fedadmet.models.admet_model import ADMETModel
 
 STDIO = "-"  # as a file name: standard input or output
+FAILURES_SHOWN = 20  # rows whose reason is printed; the rest are in the output's error column
 
 
 @app.command()
@@ -71,10 +71,11 @@ def predict(
     endpoints), and <endpoint>_lower / <endpoint>_upper: that interval in the value's unit;
     applicability_domain, in_domain, alerts (PAINS/Brenk/NIH), and error: why a row has no prediction.
     """
+    from fedadmet.config import get_settings
     from fedadmet.data.loaders import read_molecules, read_unnamed_molecules
     from fedadmet.data.output import check_output_path, write_csv
-    from fedadmet.inference import ERROR_COLUMN, IN_DOMAIN_COLUMN
-    from fedadmet.inference import predict as run_predict
+    from fedadmet.workflows.predictors import resolve_predictor
+    from fedadmet.workflows.profiling import profile, summarise
 
     if partner is None and (key is not None or run is not None):
         raise fail("--key and --run go with --partner (a partner's federated model)")
@@ -93,63 +94,29 @@ def predict(
             frame = read_unnamed_molecules(sys.stdin.buffer.read(), smiles_column)
         else:
             frame = read_molecules(input_path, smiles_column)
-        loaded, description = _predictor(model, partner, key, run)
-        messages.print(f"model: {description} ({len(loaded.endpoints)} endpoints)", highlight=False)
-        result = run_predict(frame, model=loaded, smiles_column=smiles_column)
+        resolved = resolve_predictor(get_settings(), model=model, partner=partner, key=key, run=run)
+        for caveat in resolved.caveats:
+            errors.print(f"[bold yellow]warning:[/] {caveat.message}", highlight=False)
+        endpoints = len(resolved.predictor.endpoints)
+        messages.print(f"model: {resolved.description} ({endpoints} endpoints)", highlight=False)
+        result = profile(frame, predictor=resolved.predictor, smiles_column=smiles_column)
     except FedadmetError as exc:
         raise fail(str(exc)) from None
     if to_stdout:
         result.to_csv(sys.stdout, index=False)
     else:
         write_csv(result, output)
-    failed = result[result[ERROR_COLUMN].notna()]
-    predicted = len(result) - len(failed)
-    out_of_domain = int((~result[IN_DOMAIN_COLUMN]).sum())  # rows without a prediction are NA, not counted
+    summary = summarise(result)
     destination = "standard output" if to_stdout else output
-    summary = f"{predicted} of {len(result)} rows predicted, {out_of_domain} outside the domain"
-    messages.print(f"wrote {destination}: {summary}")
-    for _, row in failed.head(20).iterrows():
-        messages.print(f"  row {row.name + 1}: {row[ERROR_COLUMN]}", highlight=False)
-    if len(failed) > 20:
-        messages.print(f"  ... and {len(failed) - 20} more rows with errors (see the '{ERROR_COLUMN}' column)")
-    if predicted == 0:
+    counts = f"{summary.predicted} of {summary.rows} rows predicted, {summary.out_of_domain} outside the domain"
+    messages.print(f"wrote {destination}: {counts}")
+    for row, reason in summary.failures[:FAILURES_SHOWN]:
+        messages.print(f"  row {row}: {reason}", highlight=False)
+    if len(summary.failures) > FAILURES_SHOWN:
+        more = len(summary.failures) - FAILURES_SHOWN
+        messages.print(f"  ... and {more} more rows with errors (see the 'error' column)")
+    if summary.predicted == 0:
         raise fail("no row of the input could be predicted", code=1)
-
-
-def _predictor(model: Path | None, partner: Path | None, key: Path | None, run: str | None) -> tuple[Predictor, str]:
-    """The model to predict with, and how to name it to the user."""
-    if partner is None:
-        from fedadmet.inference import default_model_dir, load_model
-
-        folder = model or default_model_dir()
-        return load_model(folder), str(folder)
-    from fedadmet.federated.keys import read_key
-    from fedadmet.federated.partner_model import partner_predictor
-    from fedadmet.models.calibration import conformal_minimum
-
-    assert key is not None
-    predictor = partner_predictor(partner, read_key(key), run)
-    poor = predictor.poor_endpoints()
-    if poor:
-        scores = ", ".join(f"{name} {score:.3g}" for name, score in poor.items())
-        errors.print(
-            f"[bold yellow]warning:[/] this model predicts worse than the mean on its validation fold (R²: {scores}); "
-            "its intervals say how far off it is, `fedadmet federate gain` how it compares",
-            highlight=False,
-        )
-    if predictor.saved.caveat:
-        errors.print(f"[bold yellow]warning:[/] {predictor.saved.caveat}", highlight=False)
-    thin = predictor.thin_intervals()
-    if thin:
-        counts = ", ".join(f"{name} {n}" for name, n in thin.items())
-        errors.print(
-            f"[bold yellow]warning:[/] few validation values behind these intervals ({counts}): with none the "
-            f"interval is unknown (empty), with fewer than {conformal_minimum(predictor.coverage)} it is the "
-            f"largest validation error, without the {predictor.coverage * 100:g} % guarantee",
-            highlight=False,
-        )
-    saved = predictor.saved
-    return predictor, f"{predictor.partner}'s model of run {saved.run_id} ({saved.run_name}), {saved.folder}"
 
 
 @app.command()
@@ -236,7 +203,7 @@ def train(
             f"delete {folder} to go back to the bundled one, or train with -o to keep it apart",
             highlight=False,
         )
-    from fedadmet.serve.reference import write_reference
+    from fedadmet.workflows.reference import write_reference
 
     console.print("predicting the approved drugs for percentiles…")
     write_reference(model, folder)

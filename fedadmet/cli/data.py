@@ -22,20 +22,10 @@ def data_qc(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the Markdown report here.")] = None,
 ) -> None:
     """Quality report: rejects with reasons, duplicates with conflicting labels, ranges and outliers."""
-    from fedadmet.data.catalogue import find_endpoint
-    from fedadmet.data.loaders import read_table, table_from_frame
-    from fedadmet.data.qc import qc_report
+    from fedadmet.workflows.data import quality_report
 
     try:
-        frame = read_table(input_path)
-        if {"endpoint", "value", "unit"} <= set(frame.columns) and not label:
-            raise fail(
-                f"{input_path.name} is a long assay table (endpoint, value, unit per row): its QC report is the "
-                "qc.md that `fedadmet data prepare` writes after converting units and aggregating replicates"
-            )
-        labels = label or [c for c in frame.columns if c == "Y" or find_endpoint(str(c)) is not None]
-        table = table_from_frame(frame, smiles_column or ("Drug" if "Drug" in frame else None), labels, input_path.name)
-        report = qc_report(table, {labels[0]: endpoint} if endpoint and labels else None)
+        report = quality_report(input_path, labels=label or [], smiles_column=smiles_column, endpoint=endpoint)
     except FedadmetError as exc:
         raise fail(str(exc)) from None
     text = report.to_markdown()
@@ -72,30 +62,27 @@ def data_prepare(
     A TDC-style file has Drug_ID, Drug, Y and needs --endpoint.
     """
     from fedadmet.config import get_settings
-    from fedadmet.federated.config import check_partner_name
-    from fedadmet.federated.keys import read_key
-    from fedadmet.federated.prepare import load_partner_inputs, prepare_partner
+    from fedadmet.workflows.data import prepare
 
     try:
-        check_partner_name(partner)  # before the inputs are read and standardised
-        manifest = prepare_partner(
-            load_partner_inputs(inputs, endpoint or []),
-            read_key(key),
-            output,
-            partner,
+        prepared = prepare(
+            inputs,
+            key_file=key,
+            output=output,
+            partner=partner,
+            endpoints=endpoint or [],
             expected_reference_hash=expected_reference_hash,
             cache_dir=get_settings().feature_cache_dir,
             overwrite=force,
         )
     except FedadmetError as exc:
         raise fail(str(exc)) from None
-    trainable = [t["name"] for t in manifest["tasks"] if t["trainable"]]
     console.print(
-        f"wrote {output}: {manifest['n_compounds']} compounds, {len(trainable)} of {len(manifest['tasks'])} tasks "
-        f"meet the quorum; key id {manifest['key_id']}"
+        f"wrote {output}: {prepared.compounds} compounds, {len(prepared.trainable)} of {prepared.tasks} tasks "
+        f"meet the quorum; key id {prepared.key_id}"
     )
     # Whole and unwrapped: it is pasted into --expected-reference-hash or compared with the consortium's.
-    console.print(f"reference hash: {manifest['reference_hash']}", soft_wrap=True)
-    console.print(f"QC report: {output / 'qc.md'}")
-    if not trainable:
+    console.print(f"reference hash: {prepared.reference_hash}", soft_wrap=True)
+    console.print(f"QC report: {prepared.qc_report}")
+    if not prepared.trainable:
         console.print("[bold yellow]warning:[/] no task meets the quorum: this folder cannot join a federation")

@@ -25,7 +25,8 @@ def serve(
 
     from fedadmet.config import get_settings
     from fedadmet.serve.app import create_app
-    from fedadmet.serve.local_key import local_api_key
+    from fedadmet.workflows.keys import local_api_key
+    from fedadmet.workflows.store import open_store
 
     settings = get_settings()
     host, port = host or settings.host, port or settings.port
@@ -37,7 +38,7 @@ def serve(
     try:
         console.print("loading the model and its approved-drug reference…")
         application = create_app(settings, model)
-        key = local_api_key(settings)
+        key = local_api_key(open_store(settings.registry_url), settings.local_key_file)
     except FedadmetError as exc:
         raise fail(str(exc)) from None
     address = f"http://{host}:{port}/"
@@ -61,23 +62,21 @@ def create_key(
 ) -> None:
     """Make an API key; it is printed once and only its hash is stored."""
     from fedadmet.config import get_settings
-    from fedadmet.registry import repository
-    from fedadmet.registry.database import open_registry
+    from fedadmet.workflows.keys import create_key as create
+    from fedadmet.workflows.store import open_store
 
     try:
-        with open_registry(get_settings().registry_url).begin() as session:
-            key, row = repository.create_api_key(session, user, partner)
-            belongs, known = row.user.partner, repository.known_partners(session)
+        created = create(open_store(get_settings().registry_url), user, partner)
     except FedadmetError as exc:
         raise fail(str(exc)) from None
+    belongs = created.partner
     scope = f"partner {belongs}: its own shared metrics and the consortium mean" if belongs else "all partners' metrics"
-    console.print(f"API key for {user} (prefix {row.prefix}; sees {scope}), shown only now:", highlight=False)
-    console.print(key, highlight=False)
-    if belongs is not None and belongs not in known:
-        spelt = [name for name in sorted(known) if name.casefold() == belongs.casefold()]
+    console.print(f"API key for {user} (prefix {created.prefix}; sees {scope}), shown only now:", highlight=False)
+    console.print(created.key, highlight=False)
+    if created.unknown_partner:
         hint = (
-            "names are case-sensitive: did you mean " + " or ".join(map(repr, spelt)) + "?"
-            if spelt
+            "names are case-sensitive: did you mean " + " or ".join(map(repr, created.same_but_case)) + "?"
+            if created.same_but_case
             else "check the spelling: names are case-sensitive"
         )
         errors.print(
@@ -91,20 +90,13 @@ def create_key(
 def list_keys() -> None:
     """Show every API key by user and prefix (keys themselves are never stored)."""
     from fedadmet.config import get_settings
-    from fedadmet.registry import repository
-    from fedadmet.registry.database import open_registry
+    from fedadmet.workflows.keys import list_keys as listed
+    from fedadmet.workflows.store import open_store
 
-    with open_registry(get_settings().registry_url).begin() as session:
-        rows = [
-            (
-                key.user.name, key.user.partner or "(all: operator)", key.prefix, f"{key.created:%Y-%m-%d %H:%M}",
-                "revoked" if key.revoked else "active",
-            )
-            for key in repository.list_api_keys(session)
-        ]  # fmt: skip
     table = Table("user", "partner", "prefix", "created (UTC)", "status")
-    for row in rows:
-        table.add_row(*row)
+    for key in listed(open_store(get_settings().registry_url)):
+        status = "revoked" if key.revoked else "active"
+        table.add_row(key.user, key.partner or "(all: operator)", key.prefix, f"{key.created:%Y-%m-%d %H:%M}", status)
     console.print(table)
 
 
@@ -116,11 +108,10 @@ def revoke_key(
 ) -> None:
     """Revoke a key at once: requests with it are refused from now on."""
     from fedadmet.config import get_settings
-    from fedadmet.registry import repository
-    from fedadmet.registry.database import open_registry
+    from fedadmet.workflows.keys import revoke_keys
+    from fedadmet.workflows.store import open_store
 
-    with open_registry(get_settings().registry_url).begin() as session:
-        count = repository.revoke_api_keys(session, key_or_prefix)
+    count = revoke_keys(open_store(get_settings().registry_url), key_or_prefix)
     if not count:
         raise fail(
             f"no active key matches {key_or_prefix!r}; give the whole key or its 8-character prefix, "

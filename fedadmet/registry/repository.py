@@ -67,6 +67,14 @@ def list_versions(session: Session) -> list[ModelVersion]:
     return list(session.scalars(query))
 
 
+def version_with_hash(session: Session, name: str, digest: str) -> ModelVersion | None:
+    """The first version whose data hashes record ``digest`` under ``name`` (e.g. its model.json's)."""
+    for version in list_versions(session):
+        if version.data_hashes.get(name) == digest:
+            return version
+    return None
+
+
 def start_run(session: Session, name: str, strategy: str, secagg: bool, config: dict[str, Any]) -> FederationRun:
     run = FederationRun(name=name, strategy=strategy, secagg=secagg, config=config)
     session.add(run)

@@ -1,12 +1,12 @@
 """The FastAPI application: REST API under /v1, the web page at /, OpenAPI at /docs and /openapi.json.
 
-Every answer to a bad request is a 4xx whose ``detail`` says what was wrong; a 5xx means a bug.
+Every answer to a bad request is a 4xx whose ``detail`` says what was wrong; a 5xx means the server's own
+model or files failed (or a bug), never the caller's input.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,35 +23,39 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
 from fedadmet import __version__
 from fedadmet.config import Settings, get_settings
-from fedadmet.data.catalogue import get_endpoint
-from fedadmet.exceptions import FedadmetError, TooLargeError
-from fedadmet.inference import default_model_dir, load_model
-from fedadmet.models.admet_model import ADMETModel
+from fedadmet.exceptions import FedadmetError, InputError, ModelUnavailableError, TooLargeError
 from fedadmet.registry import repository
-from fedadmet.registry.database import open_registry
-from fedadmet.registry.tables import FederationRun, ModelVersion, PredictionJob, User, as_utc
+from fedadmet.registry.tables import FederationRun, ModelVersion, as_utc
 from fedadmet.serve.batching import MicroBatcher
-from fedadmet.serve.jobs import RESULT_FILE, JobService
-from fedadmet.serve.profiles import threshold_statement
-from fedadmet.serve.reference import load_reference
 from fedadmet.serve.visibility import round_view, run_error_view, version_metrics_view
-from fedadmet.serve.workers import ProfileWorkers, profile_smiles
+from fedadmet.serve.workers import ProfileWorkers
+from fedadmet.workflows.jobs import JobNotFoundError, JobNotReadyError, JobService, JobView, JobWithdrawnError
+from fedadmet.workflows.keys import Caller, check_key
+from fedadmet.workflows.predictors import ResolvedPredictor, register_served_model, resolve_predictor
+from fedadmet.workflows.profiling import Quantiles, describe_endpoints, profile_cards
+from fedadmet.workflows.reference import load_reference
+from fedadmet.workflows.store import Store, open_store
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 DATABASE_INTEGER_MAX = 2**63 - 1  # SQLite and PostgreSQL store no larger integer: larger ids are refused, not sent
 DOCS_ASSETS = "/docs-assets"
-SERVED_MODEL_NAME = "fedadmet-served"
 JOB_LIST_LIMIT = 50
 RUN_PAGE_DEFAULT, RUN_PAGE_MAX = 50, 500
 REFUSALS_SHOWN = 10  # per-molecule reasons in a 422 for a request where no molecule could be profiled
+SERVER_FAILURE_DETAIL = "the server's model or stored files failed; this is not your request's fault (see the log)"
+INPUT_ERROR_STATUS: dict[type[InputError], int] = {  # first match wins; any other InputError is a 422
+    TooLargeError: 413,
+    JobNotFoundError: 404,
+    JobNotReadyError: 409,
+    JobWithdrawnError: 410,
+}
 
 
 class PredictRequest(BaseModel):
@@ -87,6 +91,8 @@ ERROR_MEANINGS = {
     410: "The job was cancelled, or its files deleted.",
     413: "More molecules, bytes or rows than the limits in GET /v1/limits.",
     422: "The request cannot be used (for /v1/predict also: no molecule of it could be profiled); detail says why.",
+    500: "The server's model or stored files failed (not the request's fault).",
+    503: "The server's model cannot be loaded or used right now.",
 }
 
 
@@ -95,16 +101,26 @@ def error_answers(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"description": ERROR_MEANINGS[code], "model": ErrorAnswer} for code in (401, 422, *codes)}
 
 
-class ServingState:
-    """What the routes share: the loaded model, its approved-drug reference, the registry and the workers."""
+SERVER_ERRORS = (500, 503)  # where the model answers: /v1/predict and the batch jobs' upload
 
-    def __init__(self, settings: Settings, model_dir: Path) -> None:
-        self.settings = settings
-        self.model_dir = model_dir.resolve()
-        self.model: ADMETModel = load_model(self.model_dir)
-        self.quantiles: dict[str, list[float]] = load_reference(self.model, self.model_dir)["quantiles"]
-        self.sessions: sessionmaker[Session] = open_registry(settings.registry_url)
-        self.jobs = JobService(self.sessions, settings, self.model, str(self.model_dir))
+
+class ServingState:
+    """What the routes share: the loaded model, its approved-drug reference, the registry and the workers.
+
+    Built by :meth:`open`, the explicit startup step; the constructor only keeps what it is given."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        served: ResolvedPredictor,
+        quantiles: Quantiles,
+        sessions: Store,
+        model_version_id: int,
+    ) -> None:
+        assert served.folder is not None
+        self.settings, self.model_dir, self.model = settings, served.folder, served.model
+        self.quantiles, self.sessions, self.model_version_id = quantiles, sessions, model_version_id
+        self.jobs = JobService(sessions, settings, self.model, str(self.model_dir))
         self.workers: ProfileWorkers | None = None
         self.batcher = MicroBatcher(
             self.profile,
@@ -112,11 +128,19 @@ class ServingState:
             settings.batch_max_molecules,
             concurrency=max(1, settings.serve_processes),
         )
-        self.model_version_id = self._register_model()
+
+    @classmethod
+    def open(cls, settings: Settings, model_dir: Path | None) -> ServingState:
+        """Load the model (default: the default model) and its approved-drug reference, open (and migrate)
+        the registry and register the model there: the work a server does once before it serves."""
+        served = resolve_predictor(settings, model=model_dir)
+        quantiles = load_reference(served.model, served.folder, settings.reference_cache_dir)["quantiles"]
+        sessions = open_store(settings.registry_url)
+        return cls(settings, served, quantiles, sessions, register_served_model(sessions, served))
 
     async def start(self) -> None:
         if self.settings.serve_processes > 0:
-            self.workers = ProfileWorkers(self.model_dir, self.quantiles, self.settings.serve_processes)
+            self.workers = ProfileWorkers(self.settings, self.model_dir, self.quantiles, self.settings.serve_processes)
             await self.workers.start()
         await self.batcher.start()
         self.jobs.start()
@@ -131,27 +155,7 @@ class ServingState:
         depict = bool(options and options[0])
         if self.workers is not None:
             return await self.workers.profile(smiles, depict)
-        return await asyncio.to_thread(profile_smiles, self.model, self.quantiles, smiles, depict)
-
-    def _register_model(self) -> int:
-        """The served model appears in the registry (once per artifact), with its validation metrics."""
-        digest = hashlib.sha256((self.model_dir / "model.json").read_bytes()).hexdigest()
-        with self.sessions.begin() as session:
-            for version in repository.list_versions(session):
-                if version.data_hashes.get("model_json_sha256") == digest:
-                    return version.id
-            metadata = self.model.metadata
-            version = repository.publish_version(
-                session,
-                SERVED_MODEL_NAME,
-                kind="centralised",
-                artifact_uri=str(self.model_dir),
-                endpoints=self.model.endpoints,
-                data_hashes={"model_json_sha256": digest, "data_sha256": metadata.get("data_sha256", {})},
-                metrics={name: head.validation for name, head in self.model.heads.items()},
-                lineage={"kind": "centralised", "data": metadata.get("data"), "created": metadata.get("created")},
-            )
-            return version.id
+        return await asyncio.to_thread(profile_cards, self.model, self.quantiles, smiles, depict)
 
 
 # Declared as security schemes, so that OpenAPI (and /docs' Authorize button) says how to send the key.
@@ -163,26 +167,25 @@ def current_user(
     request: Request,
     api_key: Annotated[str | None, Security(API_KEY_HEADER)] = None,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None,
-) -> User:
+) -> Caller:
     """The user whose key came in ``X-API-Key`` (or ``Authorization: Bearer``); 401 otherwise."""
     state: ServingState = request.app.state.serving
     key = api_key or (bearer.credentials if bearer is not None else "")
     if not key.strip():
         raise HTTPException(401, "an API key is required: send it in the X-API-Key header")
-    with state.sessions() as session:
-        user = repository.user_for_key(session, key.strip())
+    user = check_key(state.sessions, key.strip())
     if user is None:
         raise HTTPException(401, "the API key is not valid (unknown or revoked)")
     return user
 
 
-Authorized = Annotated[User, Depends(current_user)]
+Authorized = Annotated[Caller, Depends(current_user)]
 
 
 def create_app(settings: Settings | None = None, model_dir: Path | None = None) -> FastAPI:
     """The app for ``model_dir`` (default: the default model) with ``settings`` (default: the environment)."""
     settings = settings or get_settings()
-    state = ServingState(settings, Path(model_dir) if model_dir else default_model_dir())
+    state = ServingState.open(settings, Path(model_dir) if model_dir else None)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -247,7 +250,7 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
             "max_job_rows": settings.job_max_rows,
         }
 
-    @app.post("/v1/predict", responses=error_answers(413))
+    @app.post("/v1/predict", responses=error_answers(413, *SERVER_ERRORS))
     async def predict_route(body: PredictRequest, _: Authorized) -> JSONResponse:
         if len(body.smiles) > settings.api_max_molecules:
             raise HTTPException(
@@ -265,21 +268,7 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
 
     @app.get("/v1/endpoints", responses=error_answers())
     def endpoints(_: Authorized) -> list[dict[str, Any]]:
-        rows = []
-        for name in state.model.endpoints:
-            endpoint = get_endpoint(name)
-            rows.append(
-                {
-                    "name": name,
-                    "category": endpoint.category.value,
-                    "task": endpoint.task.value,
-                    "unit": endpoint.unit,
-                    "good": endpoint.good,
-                    "description": endpoint.description,
-                    "thresholds": threshold_statement(endpoint),
-                }
-            )
-        return rows
+        return describe_endpoints(state.model.endpoints)
 
     @app.post("/v1/jobs", status_code=202, responses=error_answers(413))
     async def submit_job(
@@ -303,12 +292,14 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
     @app.get("/v1/jobs", responses=error_answers())
     def list_jobs(user: Authorized) -> list[dict[str, Any]]:
         """This key's user's newest jobs, newest first: a page or client that lost a job's id finds it here."""
-        with state.sessions() as session:
-            return [_job_json(job) for job in repository.list_jobs(session, user.id, limit=JOB_LIST_LIMIT)]
+        return [_job_json(job) for job in state.jobs.list(user.id, limit=JOB_LIST_LIMIT)]
 
     @app.get("/v1/jobs/{job_id}", responses=error_answers(404))
     def job_status(job_id: str, user: Authorized) -> dict[str, Any]:
-        return _job_json(_owned_job(job_id, user))
+        job = state.jobs.get(job_id, user.id)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id!r} for this API key")
+        return _job_json(job)
 
     @app.delete("/v1/jobs/{job_id}", responses=error_answers(404))
     def withdraw_job(job_id: str, user: Authorized) -> dict[str, Any]:
@@ -326,19 +317,8 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
         | error_answers(404, 409, 410),
     )
     def job_result(job_id: str, user: Authorized) -> FileResponse:
-        job = _owned_job(job_id, user)
-        if job.status in repository.WITHDRAWN_JOB_STATES:
-            raise HTTPException(410, f"job {job_id} is {job.status}: {job.message}")
-        if job.status != "completed":
-            raise HTTPException(409, f"job {job_id} is {job.status}; its result is ready when it is completed")
-        stem = Path(job.filename).name.split(".")[0] or "molecules"
-        return FileResponse(Path(job.folder) / RESULT_FILE, media_type="text/csv", filename=f"{stem}_admet.csv")
-
-    def _owned_job(job_id: str, user: User) -> PredictionJob:
-        job = state.jobs.get(job_id, user.id)
-        if job is None:
-            raise HTTPException(404, f"no job {job_id!r} for this API key")
-        return job
+        result = state.jobs.result(job_id, user.id)  # its typed refusals are answered 404, 409 or 410
+        return FileResponse(result.path, media_type="text/csv", filename=result.download_name)
 
     @app.get("/v1/models", responses=error_answers())
     def models(user: Authorized) -> list[dict[str, Any]]:
@@ -378,18 +358,18 @@ def _timestamp(moment: datetime) -> str:
     return as_utc(moment).isoformat()
 
 
-def _job_json(job: PredictionJob) -> dict[str, Any]:
+def _job_json(job: JobView) -> dict[str, Any]:
     return {
         "id": job.id,
         "filename": job.filename,
         "status": job.status,
-        "rows": job.n_rows,
-        "done": job.n_done,
-        "errors": job.n_errors,
-        "progress": round(job.n_done / job.n_rows, 4) if job.n_rows else 1.0,
+        "rows": job.rows,
+        "done": job.done,
+        "errors": job.errors,
+        "progress": job.progress,
         "message": job.message,
-        "created": _timestamp(job.created),
-        "result": f"/v1/jobs/{job.id}/result" if job.status == "completed" else None,
+        "created": job.created.isoformat(),
+        "result": f"/v1/jobs/{job.id}/result" if job.completed else None,
     }
 
 
@@ -471,5 +451,18 @@ def _add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": "invalid request: " + "; ".join(problems)}, 422)
 
     @app.exception_handler(FedadmetError)
-    async def unusable_input(_: Request, exc: FedadmetError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, 413 if isinstance(exc, TooLargeError) else 422)
+    async def platform_error(_: Request, exc: FedadmetError) -> JSONResponse:
+        """The caller's input: 4xx with what was wrong. Anything else (the server's model or files): 5xx,
+        with the reason in the operator's log and not in the answer (it may name the server's paths)."""
+        if isinstance(exc, InputError):
+            return JSONResponse({"detail": str(exc)}, _input_status(exc))
+        log.error("the server failed to answer: %s: %s", type(exc).__name__, exc)
+        status = 503 if isinstance(exc, ModelUnavailableError) else 500
+        return JSONResponse({"detail": SERVER_FAILURE_DETAIL}, status)
+
+
+def _input_status(exc: InputError) -> int:
+    for kind, status in INPUT_ERROR_STATUS.items():
+        if isinstance(exc, kind):
+            return status
+    return 422

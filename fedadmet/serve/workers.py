@@ -16,44 +16,31 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from fedadmet.chem.depict import molecule_svg
-from fedadmet.inference import load_model, predict
-from fedadmet.models.admet_model import ADMETModel
-from fedadmet.serve.profiles import molecule_profiles
+from fedadmet.config import Settings
+from fedadmet.exceptions import ModelUnavailableError
+from fedadmet.workflows.predictors import resolve_predictor
+from fedadmet.workflows.profiling import Cards, Quantiles, profile_cards
 
 log = logging.getLogger(__name__)
-Profiles = list[dict[str, Any]]
-Quantiles = dict[str, list[float]]
-
-
-def profile_smiles(model: ADMETModel, quantiles: Quantiles, smiles: list[str], depict: bool) -> Profiles:
-    """One profile per SMILES, in order: every endpoint with its interval, domain, alerts and percentiles."""
-    profiles = molecule_profiles(predict(smiles, model=model, progress=False), model.endpoints, quantiles)
-    if depict:
-        for item in profiles:
-            item["svg"] = molecule_svg(item["smiles"]) if item["smiles"] else None
-    return profiles
-
-
 _worker_state: dict[str, Any] = {}
 
 
-def _load_in_worker(model_dir: str, quantiles: Quantiles) -> None:
-    _worker_state["model"] = load_model(Path(model_dir))
+def _load_in_worker(settings: Settings, model_dir: str, quantiles: Quantiles) -> None:
+    _worker_state["model"] = resolve_predictor(settings, model=Path(model_dir)).model
     _worker_state["quantiles"] = quantiles
 
 
-def _profile_in_worker(smiles: list[str], depict: bool) -> Profiles:
-    return profile_smiles(_worker_state["model"], _worker_state["quantiles"], smiles, depict)
+def _profile_in_worker(smiles: list[str], depict: bool) -> Cards:
+    return profile_cards(_worker_state["model"], _worker_state["quantiles"], smiles, depict)
 
 
 class ProfileWorkers:
     """A pool of ``processes`` spawned workers, each holding the model; a pool whose worker died is replaced."""
 
-    def __init__(self, model_dir: Path, quantiles: Quantiles, processes: int) -> None:
-        self._arguments = (str(model_dir), quantiles)
+    def __init__(self, settings: Settings, model_dir: Path, quantiles: Quantiles, processes: int) -> None:
+        self._arguments = (settings, str(model_dir), quantiles)
         self.processes = processes
-        self._pool = self._new_pool()
+        self._pool: ProcessPoolExecutor | None = None
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -65,9 +52,13 @@ class ProfileWorkers:
 
     async def start(self) -> None:
         """Start every worker and load its model now, so that the first requests do not wait for it."""
+        self._pool = self._new_pool()
         await asyncio.gather(*(self.profile(["C"], depict=False) for _ in range(self.processes)))
 
-    async def profile(self, smiles: list[str], depict: bool) -> Profiles:
+    async def profile(self, smiles: list[str], depict: bool) -> Cards:
+        """The cards from a worker; a pool whose worker died is replaced once, and a second failure means
+        the workers cannot hold the model (:class:`ModelUnavailableError`, a 503)."""
+        assert self._pool is not None, "start() the workers first"
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._pool, _profile_in_worker, smiles, depict)
@@ -75,7 +66,13 @@ class ProfileWorkers:
             log.warning("a profile worker died (out of memory or killed); starting a new pool and retrying once")
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._new_pool()
+        try:
             return await loop.run_in_executor(self._pool, _profile_in_worker, smiles, depict)
+        except BrokenProcessPool:
+            raise ModelUnavailableError(
+                "the profile workers keep dying (out of memory, or the model cannot load)"
+            ) from None
 
     def stop(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)

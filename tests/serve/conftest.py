@@ -10,7 +10,7 @@ from fedadmet.models.admet_model import ADMETModel
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
 from fedadmet.serve.app import create_app
-from fedadmet.serve.reference import write_reference
+from fedadmet.workflows.reference import write_reference
 from tests.tiny_model import TINY_CONFIG, endpoint_frame
 
 SERVE_ENDPOINTS = {

@@ -14,7 +14,8 @@ from fedadmet.inference import predict
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
 from fedadmet.serve.app import create_app
-from fedadmet.serve.local_key import local_api_key
+from fedadmet.workflows.keys import local_api_key
+from fedadmet.workflows.store import open_store
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 
@@ -148,7 +149,7 @@ def test_jobs_survive_a_server_restart(serve_model_dir: Path, monkeypatch: pytes
     monkeypatch.setenv("FEDADMET_JOB_CHUNK_ROWS", "10")
     get_settings.cache_clear()
     settings = get_settings()
-    key = local_api_key(settings)
+    key = local_api_key(open_store(settings.registry_url), settings.local_key_file)
     headers = {"X-API-Key": key}
     first = create_app(settings, serve_model_dir)  # lifespan not entered: no worker, like a server that died
     client = TestClient(first)

@@ -19,8 +19,9 @@ from fedadmet.data.catalogue import get_endpoint
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
 from fedadmet.serve.app import create_app
-from fedadmet.serve.local_key import local_api_key
-from fedadmet.serve.profiles import threshold_statement
+from fedadmet.workflows.cards import threshold_statement
+from fedadmet.workflows.keys import local_api_key
+from fedadmet.workflows.store import open_store
 from tests.serve.test_api import molecules_csv
 
 CHROMIUM = os.environ.get("FEDADMET_CHROMIUM", "/usr/bin/chromium")
@@ -52,7 +53,7 @@ def server(serve_model_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     monkeypatch.setenv("FEDADMET_JOB_CHUNK_ROWS", "10")  # several progress steps for the bar
     get_settings.cache_clear()
     settings = get_settings()
-    key = local_api_key(settings)
+    key = local_api_key(open_store(settings.registry_url), settings.local_key_file)
     with open_registry(settings.registry_url).begin() as session:
         failed = repository.start_run(session, "broken-run", "fedavg", True, {})
         repository.finish_run(session, failed.id, "failed", error=RUN_ERROR)

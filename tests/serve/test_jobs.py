@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from rdkit import Chem
 from sqlalchemy.exc import OperationalError
 
-import fedadmet.serve.jobs as jobs
+import fedadmet.workflows.jobs as jobs
 from fedadmet.config import get_settings
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
@@ -34,7 +34,7 @@ def test_an_unexpected_error_fails_that_job_and_the_next_one_still_runs(
     api: tuple[TestClient, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, key = api
-    real_predict = jobs.predict
+    real_predict = jobs.profile
 
     def predict_failing_once(*args, **kwargs):
         monkeypatch.setattr(jobs, "predict", real_predict)
@@ -140,7 +140,7 @@ def test_a_short_job_does_not_wait_behind_a_long_one(
     api: tuple[TestClient, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, key = api
-    real_predict = jobs.predict
+    real_predict = jobs.profile
 
     def slow_predict(frame, *args, **kwargs):
         time.sleep(0.2)  # a long job's chunks take a while
@@ -182,7 +182,7 @@ def test_the_owner_cancels_a_running_job_and_deletes_a_finished_ones_files(
 ) -> None:
     client, key = api
     headers = {"X-API-Key": key}
-    real_predict = jobs.predict
+    real_predict = jobs.profile
 
     def slow_predict(frame, *args, **kwargs):
         time.sleep(0.2)

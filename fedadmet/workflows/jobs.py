@@ -1,4 +1,5 @@
-"""Batch prediction jobs that outlive the server process.
+"""Batch prediction jobs that outlive the server process: submit, list, get, withdraw, fetch the result,
+and the worker that runs and resumes them.
 
 The upload is validated and stored before the job is acknowledged; a worker thread then profiles it in
 chunks, each written to its own file before progress is recorded, so a server restart resumes a job at
@@ -14,21 +15,22 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 
 from fedadmet.config import Settings
 from fedadmet.data.loaders import find_smiles_column, read_molecules
 from fedadmet.data.output import write_csv
 from fedadmet.exceptions import InputError, TooLargeError
-from fedadmet.inference import ERROR_COLUMN, predict
-from fedadmet.models.admet_model import ADMETModel
+from fedadmet.inference import ERROR_COLUMN, Predictor
 from fedadmet.registry import repository
 from fedadmet.registry.tables import PredictionJob, as_utc, utcnow
+from fedadmet.workflows.profiling import profile
+from fedadmet.workflows.store import Store
 
 log = logging.getLogger(__name__)
 UPLOAD_KINDS = (".csv", ".tsv", ".tab", ".txt", ".smi", ".sdf", ".sd")
@@ -37,6 +39,53 @@ RESULT_FILE = "result.csv"
 OPTIONS_FILE = "options.json"
 WORKER_RETRY_S = 5.0
 PAUSED_MESSAGE = "paused while a shorter job runs"
+WITHDRAWN_STATES = repository.WITHDRAWN_JOB_STATES
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job as its owner sees it."""
+
+    id: str
+    filename: str
+    status: str
+    rows: int
+    done: int
+    errors: int
+    message: str
+    created: datetime  # in UTC
+
+    @property
+    def progress(self) -> float:
+        return round(self.done / self.rows, 4) if self.rows else 1.0
+
+    @property
+    def completed(self) -> bool:
+        return self.status == "completed"
+
+
+def job_view(job: PredictionJob) -> JobView:
+    return JobView(
+        job.id, job.filename, job.status, job.n_rows, job.n_done, job.n_errors, job.message, as_utc(job.created)
+    )
+
+
+class JobNotFoundError(InputError):
+    """No such job of this user (another user's job is indistinguishable from none)."""
+
+
+class JobNotReadyError(InputError):
+    """The job has no result yet."""
+
+
+class JobWithdrawnError(InputError):
+    """The job was cancelled or its files deleted by its owner."""
+
+
+@dataclass(frozen=True)
+class JobResult:
+    path: Path
+    download_name: str
 
 
 def upload_suffix(filename: str) -> str:
@@ -50,7 +99,7 @@ def upload_suffix(filename: str) -> str:
 class JobService:
     """Accepts uploads, runs them one after another in a background thread, and recovers after restarts."""
 
-    def __init__(self, sessions: sessionmaker[Session], settings: Settings, model: ADMETModel, model_uri: str) -> None:
+    def __init__(self, sessions: Store, settings: Settings, model: Predictor, model_uri: str) -> None:
         self.sessions, self.settings, self.model, self.model_uri = sessions, settings, model, model_uri
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -59,9 +108,7 @@ class JobService:
         self._unpausable_until = 0.0  # monotonic time until which the current job runs on (it had waited long)
 
     # ------------------------------------------------------------------ requests
-    def submit(
-        self, filename: str, data: bytes, user_id: int | None, smiles_column: str | None = None
-    ) -> PredictionJob:
+    def submit(self, filename: str, data: bytes, user_id: int | None, smiles_column: str | None = None) -> JobView:
         """Store and validate an upload; raises InputError (nothing kept) if it cannot be profiled.
 
         Blocks while the file is parsed (seconds for a large SD file): call it from a worker thread.
@@ -101,19 +148,39 @@ class JobService:
                     n_rows=len(frame),
                     user_id=user_id,
                 )
+                view = job_view(job)
         except BaseException:
             _discard(folder)
             raise
         self._wake.set()
-        return job
+        return view
 
-    def get(self, job_id: str, user_id: int | None) -> PredictionJob | None:
+    def list(self, user_id: int | None, limit: int) -> list[JobView]:
+        """The user's ``limit`` newest jobs, newest first: a client that lost a job's id finds it here."""
+        with self.sessions() as session:
+            return [job_view(job) for job in repository.list_jobs(session, user_id, limit=limit)]
+
+    def get(self, job_id: str, user_id: int | None) -> JobView | None:
         """The job if it exists and belongs to ``user_id`` (others' jobs are indistinguishable from none)."""
         with self.sessions() as session:
             job = repository.get_job(session, job_id)
-        return job if job is not None and job.user_id == user_id else None
+        return job_view(job) if job is not None and job.user_id == user_id else None
 
-    def withdraw(self, job_id: str, user_id: int | None) -> PredictionJob | None:
+    def result(self, job_id: str, user_id: int | None) -> JobResult:
+        """The completed job's result file and the name to download it as; typed errors for a job that is
+        not the user's, withdrawn, or not completed yet."""
+        with self.sessions() as session:
+            job = repository.get_job(session, job_id)
+        if job is None or job.user_id != user_id:
+            raise JobNotFoundError(f"no job {job_id!r} for this API key")
+        if job.status in WITHDRAWN_STATES:
+            raise JobWithdrawnError(f"job {job_id} is {job.status}: {job.message}")
+        if job.status != "completed":
+            raise JobNotReadyError(f"job {job_id} is {job.status}; its result is ready when it is completed")
+        stem = Path(job.filename).name.split(".")[0] or "molecules"
+        return JobResult(Path(job.folder) / RESULT_FILE, f"{stem}_admet.csv")
+
+    def withdraw(self, job_id: str, user_id: int | None) -> JobView | None:
         """Cancel the owner's unfinished job, or delete a finished one's files (upload, chunks, result).
 
         The job the worker is busy with stops at its next chunk, and the worker then removes its files (its
@@ -126,7 +193,7 @@ class JobService:
         job, previous = withdrawn
         if previous != "running" or self._busy_with != job_id:
             _discard(job.folder)
-        return job
+        return job_view(job)
 
     # ------------------------------------------------------------------ worker
     def start(self) -> None:
@@ -233,8 +300,11 @@ class JobService:
                         if not repository.update_job(session, job_id, status="queued", message=PAUSED_MESSAGE):
                             _discard(folder)
                     return
-                result = predict(
-                    frame.iloc[start : start + size], self.model, options.get("smiles_column"), progress=False
+                result = profile(
+                    frame.iloc[start : start + size],
+                    predictor=self.model,
+                    smiles_column=options.get("smiles_column"),
+                    progress=False,
                 )
                 write_csv(result, chunk_file)
             n_errors += int(pd.read_csv(chunk_file, usecols=[ERROR_COLUMN])[ERROR_COLUMN].notna().sum())

@@ -1,8 +1,8 @@
 """Where a molecule stands among approved drugs: the model's own predictions for DrugBank's approved drugs.
 
 Percentiles use this model's predictions (never another tool's columns), so a value and its percentile
-always come from the same model. The quantiles are stored beside the model, or cached in FEDADMET_HOME
-for a model folder that cannot be written.
+always come from the same model. The quantiles are stored beside the model, or cached in a folder the
+caller names (FEDADMET_HOME/reference) for a model folder that cannot be written.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from fedadmet.config import get_settings
 from fedadmet.data.public import approved_drugs
 from fedadmet.inference import ERROR_COLUMN, predict
 from fedadmet.models.admet_model import ADMETModel
@@ -43,13 +42,14 @@ def write_reference(model: ADMETModel, folder: Path, smiles: Sequence[str] | Non
     return path
 
 
-def load_reference(model: ADMETModel, folder: Path) -> dict[str, Any]:
-    """The model folder's reference, else a cached one, else computed now (about a minute) and cached."""
+def load_reference(model: ADMETModel, folder: Path, cache_dir: Path) -> dict[str, Any]:
+    """The model folder's reference, else one cached in ``cache_dir``, else computed now (about a minute)
+    and cached there."""
     stored = Path(folder) / REFERENCE_FILE
     if stored.is_file():
         return json.loads(stored.read_text())
     digest = hashlib.sha256((Path(folder) / "model.json").read_bytes()).hexdigest()[:16]
-    cached = get_settings().home / "reference" / f"{digest}.json"
+    cached = cache_dir / f"{digest}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
     reference = compute_reference(model)
