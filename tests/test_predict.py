@@ -17,6 +17,7 @@ from fedadmet.inference import (
     load_model,
     predict,
 )
+from fedadmet.workflows.profiling import profile, summarise
 from tests.spy_pool import SpyPool
 
 INPUTS = ["CCO", "not a smiles", "", "O=C1C=CC(=O)C=C1", "C" * 500, "c1ccccc1C(=O)O"]
@@ -220,6 +221,49 @@ def test_unreadable_sd_records_report_their_own_reason(tiny_model_dir: Path, tmp
     result = predict(path, model=tiny_model_dir)
     assert result["id"].tolist() == ["A-1", "A-2"]
     assert "SD record 2 could not be read" in result.loc[1, ERROR_COLUMN]
+
+
+def test_sd_records_are_profiled_with_their_names_fields_and_parents(tiny_model_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "mols.sdf"
+    writer = Chem.SDWriter(str(path))
+    for name, smiles, value in [
+        ("ethanol", "CCO", "5.5"),
+        ("phenol", "Oc1ccccc1", None),
+        ("anilinium", "c1ccccc1[NH3+]", "7"),
+    ]:
+        mol = Chem.MolFromSmiles(smiles)
+        mol.SetProp("_Name", name)
+        if value is not None:
+            mol.SetProp("pIC50", value)
+        writer.write(mol)
+    writer.close()
+
+    result = profile(path, predictor=tiny_model_dir)
+    assert summarise(result).failures == []
+    assert result["smiles"].tolist() == ["CCO", "Oc1ccccc1", "Nc1ccccc1"]
+    np.testing.assert_array_equal(pd.to_numeric(result["pIC50"]).to_numpy(), [5.5, np.nan, 7.0])
+    assert result["name"].tolist() == ["ethanol", "phenol", "anilinium"]
+
+
+def test_an_sd_record_rdkit_cannot_read_is_a_failed_row_in_its_place(tiny_model_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "mols.sdf"
+    writer = Chem.SDWriter(str(path))
+    writer.write(Chem.MolFromSmiles("CCO"))
+    broken = Chem.MolFromSmiles("CC(C)(C)(C)(C)C", sanitize=False)  # pentavalent carbon
+    broken.SetProp("_Name", "pentaC")
+    broken.SetProp("corp_id", "C-9")
+    writer.write(broken)
+    writer.write(Chem.MolFromSmiles("CCN"))
+    writer.close()
+
+    result = profile(path, predictor=tiny_model_dir)
+    assert len(result) == 3
+    assert result["smiles"].isna().tolist() == [False, True, False]
+    [(row, reason)] = summarise(result).failures
+    assert row == 2
+    assert "SD record 2 could not be read by RDKit: Explicit valence" in reason
+    assert result.loc[1, ["name", "corp_id"]].tolist() == ["pentaC", "C-9"]
+    assert pd.isna(result.loc[1, "hERG"])
 
 
 def test_each_row_says_what_standardisation_changed(tiny_model_dir: Path) -> None:

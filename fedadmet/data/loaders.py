@@ -217,30 +217,12 @@ def table_from_frame(
     return MoleculeTable(out, list(label_columns), batch.rejects, source)
 
 
-def load_csv(path: Path, smiles_column: str | None = None, label_columns: Sequence[str] = ()) -> MoleculeTable:
-    """A CSV/TSV with a SMILES column and any number of numeric label columns."""
-    return table_from_frame(read_table(path), smiles_column, label_columns, Path(path).name)
-
-
 def load_tdc(path: Path) -> MoleculeTable:
     """A TDC file with columns ``Drug_ID, Drug, Y``."""
     frame = read_table(path)
     if not {"Drug", "Y"} <= set(frame.columns):
         raise InputError(f"{Path(path).name} is not in TDC format", got=list(frame.columns), expected="Drug_ID,Drug,Y")
     return table_from_frame(frame, "Drug", ["Y"], Path(path).name)
-
-
-def load_sdf(path: Path, label_properties: Sequence[str] = ()) -> MoleculeTable:
-    """An SD file (optionally gzipped) with numeric data fields as labels; records RDKit cannot read
-    become rejects at their record index, with RDKit's reason."""
-    frame = read_molecules(path)
-    table = table_from_frame(frame, "smiles", label_properties, Path(path).name)
-    problems = frame[SD_PROBLEM_COLUMN]
-    table.rejects = [
-        Reject(r.index, "", problems.iloc[r.index]) if isinstance(problems.iloc[r.index], str) else r
-        for r in table.rejects
-    ]
-    return table
 
 
 def read_molecules(

@@ -7,19 +7,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fedadmet.data.catalogue import find_endpoint
-from fedadmet.data.loaders import read_table, table_from_frame
+from fedadmet.data.loaders import MoleculeTable, read_table, table_from_frame
 from fedadmet.data.qc import QCReport, qc_report
 from fedadmet.exceptions import InputError
 
 LONG_TABLE_COLUMNS = {"endpoint", "value", "unit"}
 
 
-def quality_report(
-    path: Path, *, labels: Sequence[str] = (), smiles_column: str | None = None, endpoint: str | None = None
-) -> QCReport:
-    """Rejects with reasons, duplicates with conflicting labels, ranges and outliers of a CSV/TSV or TDC
-    file. ``labels`` default to ``Y`` and the columns named after an endpoint; ``endpoint`` is the
-    catalogue endpoint of the first label (for its unit and range)."""
+def labelled_table(path: Path, *, smiles_column: str | None = None, labels: Sequence[str] = ()) -> MoleculeTable:
+    """A CSV/TSV or TDC file's rows, standardised, with its numeric ``labels`` (default: ``Y`` and the
+    columns named after an endpoint); every row is kept, rejects with their reason."""
     frame = read_table(path)
     if set(frame.columns) >= LONG_TABLE_COLUMNS and not labels:
         raise InputError(
@@ -27,8 +24,18 @@ def quality_report(
             "that `fedadmet data prepare` writes after converting units and aggregating replicates"
         )
     labels = list(labels) or [c for c in frame.columns if c == "Y" or find_endpoint(str(c)) is not None]
-    table = table_from_frame(frame, smiles_column or ("Drug" if "Drug" in frame else None), labels, path.name)
-    return qc_report(table, {labels[0]: endpoint} if endpoint and labels else None)
+    return table_from_frame(frame, smiles_column or ("Drug" if "Drug" in frame else None), labels, path.name)
+
+
+def quality_report(
+    path: Path, *, labels: Sequence[str] = (), smiles_column: str | None = None, endpoint: str | None = None
+) -> QCReport:
+    """Rejects with reasons, duplicates with conflicting labels, ranges and outliers of a CSV/TSV or TDC
+    file's :func:`labelled_table`; ``endpoint`` is the catalogue endpoint of the first label (its unit and
+    range)."""
+    table = labelled_table(path, smiles_column=smiles_column, labels=labels)
+    first = table.label_columns[:1]
+    return qc_report(table, {first[0]: endpoint} if endpoint and first else None)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from fedadmet.cli import app
@@ -70,14 +71,14 @@ def test_unusable_input_exits_non_zero_with_a_clear_message(
 def test_input_where_no_row_is_usable_exits_non_zero(tmp_path: Path, tiny_model_dir: Path) -> None:
     result, out = _predict(tmp_path, tiny_model_dir, b"smiles\nxyz\n" + b"C" * 500 + b"\n")
     assert result.exit_code == 1
-    assert "no row of the input could be predicted" in result.output
+    assert "no row" in result.output
     assert pd.read_csv(out)["error"].notna().all()
 
 
 def test_missing_model_is_reported(tmp_path: Path) -> None:
     result, _ = _predict(tmp_path, tmp_path / "nowhere", b"smiles\nCCO\n")
     assert result.exit_code == 2
-    assert "model.json is missing" in result.output
+    assert "model.json" in result.output and "nowhere" in result.output
 
 
 def test_train_on_a_folder_then_predict(tmp_path: Path) -> None:
@@ -96,7 +97,8 @@ def test_train_on_a_folder_then_predict(tmp_path: Path) -> None:
     assert "150 labelled rows" in result.output
     card = json.loads((model_dir / "model.json").read_text())
     validation = card["heads"]["hERG"]["validation"]
-    assert f"│ hERG     │ roc-auc │ {validation['blend']:.3f}" in result.output  # the validation table
+    herg_row = next(line for line in result.output.splitlines() if "roc-auc" in line)  # the validation table
+    assert "hERG" in herg_row and f"{validation['blend']:.3f}" in herg_row
     assert "now the default" not in result.output  # only training without -o replaces the default model
     assert list(card["heads"]) == ["hERG"]
     assert card["auxiliary"] is None
@@ -109,10 +111,11 @@ def test_train_rejects_a_file_without_known_endpoint(tmp_path: Path) -> None:
     path.write_text("smiles,potency\nCCO,1\n")
     result = runner.invoke(app, ["train", str(path)])
     assert result.exit_code == 2
-    assert "no label column named after a catalogue endpoint" in result.output and "--label" in result.output
+    assert "label column" in result.output and "--label" in result.output
     malformed = runner.invoke(app, ["train", str(path), "--label", "potency"])
-    assert malformed.exit_code == 2 and "--label 'potency' is not COLUMN=ENDPOINT" in malformed.output
-    assert "give the file or folder too" in runner.invoke(app, ["train", "--label", "potency=hERG"]).output
+    assert malformed.exit_code == 2 and "'potency'" in malformed.output and "COLUMN=ENDPOINT" in malformed.output
+    without_data = runner.invoke(app, ["train", "--label", "potency=hERG"])
+    assert without_data.exit_code == 2 and "--label" in without_data.output
 
 
 def test_qc_reports_rejects_and_conflicts(tmp_path: Path) -> None:
@@ -131,7 +134,8 @@ def test_qc_finds_label_columns_in_any_spelling_of_an_endpoint(tmp_path: Path) -
     path.write_text("smiles,herg,notes\nCCO,1,a\nCCN,0,b\nc1ccccc1,1,c\n")
     result = runner.invoke(app, ["data", "qc", str(path)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    assert "| herg | hERG | classification | 3 |" in result.output  # the same columns train would use
+    herg_row = next(line for line in result.output.splitlines() if line.startswith("| herg "))
+    assert [cell.strip() for cell in herg_row.strip("|").split("|")][:4] == ["herg", "hERG", "classification", "3"]
 
 
 def test_endpoints_lists_the_catalogue_with_whole_names_also_when_piped() -> None:
@@ -155,14 +159,14 @@ def test_keys_are_listed_by_prefix_and_revoked_whole_or_by_prefix() -> None:
 
 def test_a_key_can_belong_to_a_federation_partner() -> None:
     made = runner.invoke(app, ["keys", "create", "carla", "--partner", "site_b"], env={"COLUMNS": "200"})
-    assert made.exit_code == 0 and "sees partner site_b: its own shared metrics" in made.output
-    assert "no federation run in this registry has a partner named 'site_b' yet" in made.output  # a typo?
+    assert made.exit_code == 0 and "sees partner site_b" in made.output
+    assert "warning" in made.output and "'site_b'" in made.output  # no run knows the partner yet: a typo?
     listing = runner.invoke(app, ["keys", "list"], env={"COLUMNS": "200"}).output
     assert next(line for line in listing.splitlines() if "carla" in line).count("site_b") == 1
     another = runner.invoke(app, ["keys", "create", "carla"], env={"COLUMNS": "200"})  # the user's partner stays
     assert another.exit_code == 0 and "sees partner site_b" in another.output
     moved = runner.invoke(app, ["keys", "create", "carla", "--partner", "site_c"], env={"COLUMNS": "200"})
-    assert moved.exit_code == 2 and "already exists and belongs to partner 'site_b'" in moved.output
+    assert moved.exit_code == 2 and "'carla'" in moved.output and "'site_b'" in moved.output
 
 
 def test_a_partner_key_named_in_other_letter_case_is_pointed_to_the_recorded_name() -> None:
@@ -175,7 +179,7 @@ def test_a_partner_key_named_in_other_letter_case_is_pointed_to_the_recorded_nam
         repository.record_round(session, run.id, 1, ["Site_B", "site_c"], {})
     made = runner.invoke(app, ["keys", "create", "dora", "--partner", "site_b"], env={"COLUMNS": "300"})
     assert made.exit_code == 0
-    assert "names are case-sensitive: did you mean 'Site_B'?" in " ".join(made.output.split())
+    assert "warning" in made.output and "'Site_B'" in made.output  # the name recorded, in its own case
     recorded = runner.invoke(app, ["keys", "create", "emil", "--partner", "site_c"], env={"COLUMNS": "300"})
     assert recorded.exit_code == 0 and "warning" not in recorded.output
 
@@ -194,7 +198,7 @@ def test_predict_refuses_to_overwrite_its_input_before_any_work(tmp_path: Path, 
     source = tmp_path / "mols.csv"
     source.write_text("smiles\nCCO\n")
     result = runner.invoke(app, ["predict", str(source), "-o", str(source), "--model", str(tiny_model_dir)])
-    assert result.exit_code == 2 and "is the input file" in result.output
+    assert result.exit_code == 2 and "input file" in result.output
     assert source.read_text() == "smiles\nCCO\n"
 
 
@@ -222,7 +226,7 @@ def test_predict_is_a_filter_from_standard_input_to_standard_output(tiny_model_d
     frame = pd.read_csv(io.StringIO(result.stdout))  # the table alone: every message went to standard error
     assert frame["name"].tolist() == ["ethanol", "broken", "phenol"]
     assert frame["error"].notna().tolist() == [False, True, False] and frame.loc[[0, 2], "hERG"].notna().all()
-    assert "wrote standard output: 2 of 3 rows predicted" in result.stderr and "row 2:" in result.stderr
+    assert "2 of 3" in result.stderr and "row 2:" in result.stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -248,9 +252,9 @@ def test_standard_input_is_read_as_what_it_holds(content: str, column: str | Non
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("compound,structure\nA,CCO\n", "no SMILES column found; choose it with smiles_column"),
-        ("CCO,ethanol\nCCN,ethylamine\n", "no header line: the first line starts with a SMILES"),
-        ("CCO\x00\x01\x02\n", "standard input holds binary data"),
+        ("compound,structure\nA,CCO\n", "no SMILES column"),
+        ("CCO,ethanol\nCCN,ethylamine\n", "no header line"),
+        ("CCO\x00\x01\x02\n", "binary"),
     ],
 )
 def test_standard_input_that_is_a_table_is_explained_as_one(content: str, message: str, tiny_model_dir: Path) -> None:
@@ -282,7 +286,7 @@ def test_standard_input_as_sd_records(tiny_model_dir: Path, tmp_path: Path) -> N
 
 def test_positional_arguments_are_explained_in_help() -> None:
     result = runner.invoke(app, ["predict", "--help"], env={"COLUMNS": "200"})
-    assert "CSV/TSV with a SMILES column, a SMILES file (.smi)" in result.output
+    assert all(kind in result.output for kind in ("CSV/TSV", ".smi", ".sdf"))
 
 
 def test_train_refuses_a_folder_of_other_files_before_training(tmp_path: Path) -> None:
@@ -290,7 +294,7 @@ def test_train_refuses_a_folder_of_other_files_before_training(tmp_path: Path) -
     notes.mkdir()
     (notes / "mine.txt").write_text("keep me")
     result = runner.invoke(app, ["train", str(tmp_path / "missing.csv"), "-o", str(notes)])
-    assert result.exit_code == 2 and "holds files but no model" in result.output  # not the missing data first
+    assert result.exit_code == 2 and "no model" in result.output  # not the missing data first
     assert (notes / "mine.txt").read_text() == "keep me"
 
 
@@ -300,8 +304,10 @@ def test_validation_table_shows_a_head_that_could_not_be_scored(tiny_model_dir: 
 
     model = ADMETModel.load(tiny_model_dir)
     model.heads["hERG"].validation = {}  # a one-class validation part
-    table = _validation_table(model)
-    assert table.columns[2]._cells[list(model.heads).index("hERG")] == "not scored"
+    console = Console(file=io.StringIO(), width=200)
+    console.print(_validation_table(model))
+    herg_row = next(line for line in console.file.getvalue().splitlines() if "hERG" in line)
+    assert "not scored" in herg_row
 
 
 def test_qc_points_a_long_assay_table_to_prepare(tmp_path: Path) -> None:
@@ -318,5 +324,5 @@ def test_serve_on_a_port_in_use_says_so_before_loading_anything() -> None:
         port = taken.getsockname()[1]
         result = runner.invoke(app, ["serve", "--port", str(port)])
     assert result.exit_code == 2
-    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in " ".join(result.output.split())
+    assert f"127.0.0.1:{port}" in result.output and "in use" in result.output
     assert "loading the model" not in result.output

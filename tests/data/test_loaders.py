@@ -1,4 +1,6 @@
-"""Loaders read CSV/TSV, TDC and SDF files, keep every row, and explain unusable input."""
+"""Loaders read CSV/TSV, TDC and SDF files, keep every row, and explain unusable input.
+
+Labelled CSV/TSV files are read as `fedadmet data qc` reads them (:func:`labelled_table`)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ import pandas as pd
 import pytest
 from rdkit import Chem
 
-from fedadmet.data.loaders import load_csv, load_sdf, load_tdc, read_molecules, read_table
+from fedadmet.data.loaders import load_tdc, read_molecules, read_table
 from fedadmet.exceptions import InputError
+from fedadmet.workflows.data import labelled_table
 
 
 def _write(path: Path, text: str) -> Path:
@@ -24,7 +27,7 @@ def test_csv_with_chosen_smiles_and_label_columns(tmp_path: Path) -> None:
         tmp_path / "assay.csv",
         "id,structure,logS,pIC50,note\na,CCO,-0.5,5.1,x\nb,C[NH3+].[Cl-],,6.2,y\nc,c1ccccc1O,1.25,,z\n",
     )
-    table = load_csv(path, smiles_column="structure", label_columns=["logS", "pIC50"])
+    table = labelled_table(path, smiles_column="structure", labels=["logS", "pIC50"])
 
     assert table.label_columns == ["logS", "pIC50"]
     assert table.source == "assay.csv"
@@ -44,7 +47,7 @@ def test_csv_with_chosen_smiles_and_label_columns(tmp_path: Path) -> None:
 
 def test_smiles_column_is_found_by_usual_name(tmp_path: Path) -> None:
     path = _write(tmp_path / "x.csv", "name,SMILES\nethanol,OCC\n")
-    assert load_csv(path).frame["smiles"].tolist() == ["CCO"]
+    assert labelled_table(path).frame["smiles"].tolist() == ["CCO"]
 
 
 def test_tsv_and_semicolon_and_gzip_are_read(tmp_path: Path) -> None:
@@ -53,14 +56,14 @@ def test_tsv_and_semicolon_and_gzip_are_read(tmp_path: Path) -> None:
     gz = tmp_path / "z.csv.gz"
     gz.write_bytes(gzip.compress(b"smiles,y\nCCO,1\n"))
     for path in (tsv, semicolon, gz):
-        table = load_csv(path, label_columns=["y"])
+        table = labelled_table(path, labels=["y"])
         assert table.labelled("y").to_dict("records") == [{"smiles": "CCO", "form": "CCO", "y": 1.0}], path.name
 
 
 def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "bom.csv"
     path.write_bytes("smiles,y\nCCO,1\n".encode("utf-8-sig"))
-    assert load_csv(path, label_columns=["y"]).frame["smiles"].tolist() == ["CCO"]
+    assert labelled_table(path, labels=["y"]).frame["smiles"].tolist() == ["CCO"]
 
 
 def test_tdc_format(tmp_path: Path) -> None:
@@ -82,7 +85,7 @@ def test_tdc_format_is_checked(tmp_path: Path) -> None:
 
 def test_rejected_rows_stay_in_the_frame_and_are_listed_with_their_index(tmp_path: Path) -> None:
     path = _write(tmp_path / "x.csv", "smiles,y\nCCO,1\nnot_smiles,2\n,3\nc1ccccc1,4\n")
-    table = load_csv(path, label_columns=["y"])
+    table = labelled_table(path, labels=["y"])
 
     assert len(table.frame) == 4
     assert table.frame["row"].tolist() == [0, 1, 2, 3]
@@ -93,51 +96,6 @@ def test_rejected_rows_stay_in_the_frame_and_are_listed_with_their_index(tmp_pat
     assert "missing" in table.rejects[1].reason
     assert table.valid["smiles"].tolist() == ["CCO", "c1ccccc1"]
     assert table.labelled("y")["y"].tolist() == [1.0, 4.0]
-
-
-def test_sdf_with_property_labels(tmp_path: Path) -> None:
-    path = tmp_path / "mols.sdf"
-    writer = Chem.SDWriter(str(path))
-    for name, smiles, value in [
-        ("ethanol", "CCO", "5.5"),
-        ("phenol", "Oc1ccccc1", None),
-        ("anilinium", "c1ccccc1[NH3+]", "7"),
-    ]:
-        mol = Chem.MolFromSmiles(smiles)
-        mol.SetProp("_Name", name)
-        if value is not None:
-            mol.SetProp("pIC50", value)
-        writer.write(mol)
-    writer.close()
-
-    table = load_sdf(path, ["pIC50"])
-    assert table.rejects == []
-    assert table.frame["smiles"].tolist() == ["CCO", "Oc1ccccc1", "Nc1ccccc1"]
-    np.testing.assert_array_equal(table.frame["pIC50"].to_numpy(), [5.5, np.nan, 7.0])
-    assert read_molecules(path)["name"].tolist() == ["ethanol", "phenol", "anilinium"]
-
-
-def test_sdf_record_rdkit_cannot_read_is_a_reject_at_its_index(tmp_path: Path) -> None:
-    path = tmp_path / "mols.sdf"
-    writer = Chem.SDWriter(str(path))
-    writer.write(Chem.MolFromSmiles("CCO"))
-    broken = Chem.MolFromSmiles("CC(C)(C)(C)(C)C", sanitize=False)  # pentavalent carbon
-    broken.SetProp("_Name", "pentaC")
-    broken.SetProp("corp_id", "C-9")
-    writer.write(broken)
-    writer.write(Chem.MolFromSmiles("CCN"))
-    writer.close()
-
-    table = load_sdf(path)
-    assert len(table.frame) == 3
-    assert table.frame["smiles"].isna().tolist() == [False, True, False]
-    assert len(table.rejects) == 1
-    reject = table.rejects[0]
-    assert reject.index == 1
-    assert "SD record 2 could not be read by RDKit: Explicit valence" in reject.reason
-    molecules = read_molecules(path)  # what predict gets: the record keeps its fields and says why
-    assert molecules.loc[1, ["name", "corp_id"]].tolist() == ["pentaC", "C-9"]
-    assert "Explicit valence" in molecules.loc[1, "sd_problem"] and pd.isna(molecules.loc[1, "smiles"])
 
 
 def test_sd_data_fields_named_like_our_columns_are_kept_aside(tmp_path: Path) -> None:
@@ -172,7 +130,7 @@ def test_unusable_csv_gives_a_clear_input_error(tmp_path: Path, content: bytes, 
     path = tmp_path / "bad.csv"
     path.write_bytes(content)
     with pytest.raises(InputError, match=message) as info:
-        load_csv(path)
+        labelled_table(path)
     assert "bad.csv" in str(info.value)
 
 
@@ -180,7 +138,7 @@ def test_non_utf8_message_says_how_to_fix(tmp_path: Path) -> None:
     path = tmp_path / "latin.csv"
     path.write_bytes("smiles\nCé\n".encode("latin-1"))
     with pytest.raises(InputError) as info:
-        load_csv(path)
+        labelled_table(path)
     message = str(info.value)
     assert "UTF-8" in message
     assert "line 2" in message
@@ -190,7 +148,7 @@ def test_non_utf8_message_says_how_to_fix(tmp_path: Path) -> None:
 def test_missing_smiles_column_lists_the_columns_found(tmp_path: Path) -> None:
     path = _write(tmp_path / "x.csv", "id,structure,activity\n1,CCO,2\n")
     with pytest.raises(InputError, match="no SMILES column") as info:
-        load_csv(path)
+        labelled_table(path)
     for column in ("id", "structure", "activity"):
         assert repr(column) in str(info.value)
 
@@ -198,14 +156,14 @@ def test_missing_smiles_column_lists_the_columns_found(tmp_path: Path) -> None:
 def test_requested_smiles_column_must_exist(tmp_path: Path) -> None:
     path = _write(tmp_path / "x.csv", "smiles,y\nCCO,1\n")
     with pytest.raises(InputError, match="'mol' not found") as info:
-        load_csv(path, smiles_column="mol")
+        labelled_table(path, smiles_column="mol")
     assert "'smiles'" in str(info.value)
 
 
 def test_missing_label_column(tmp_path: Path) -> None:
     path = _write(tmp_path / "x.csv", "smiles,y\nCCO,1\n")
     with pytest.raises(InputError, match="label column") as info:
-        load_csv(path, label_columns=["y", "pIC50"])
+        labelled_table(path, labels=["y", "pIC50"])
     assert "pIC50" in str(info.value)
     assert "'y'" in str(info.value)  # the columns that do exist are listed
 
@@ -213,14 +171,16 @@ def test_missing_label_column(tmp_path: Path) -> None:
 def test_non_numeric_label_names_the_row_and_value(tmp_path: Path) -> None:
     path = _write(tmp_path / "x.csv", "smiles,y\nCCO,1\nCCN,2.5\nCCC,high\n")
     with pytest.raises(InputError) as info:
-        load_csv(path, label_columns=["y"])
+        labelled_table(path, labels=["y"])
     message = str(info.value)
     assert "'y'" in message
     assert "data row 3" in message
     assert "'high'" in message
 
 
-@pytest.mark.parametrize("loader", [load_csv, load_tdc, load_sdf])
+@pytest.mark.parametrize(
+    "loader", [labelled_table, load_tdc, read_molecules, lambda path: read_molecules(path.with_suffix(".sdf"))]
+)
 def test_missing_file(tmp_path: Path, loader) -> None:
     with pytest.raises(InputError, match="file not found"):
         loader(tmp_path / "nowhere.csv")
@@ -230,7 +190,7 @@ def test_empty_sdf(tmp_path: Path) -> None:
     path = tmp_path / "empty.sdf"
     path.write_bytes(b"")
     with pytest.raises(InputError, match="is empty"):
-        load_sdf(path)
+        read_molecules(path)
 
 
 def test_max_bytes_limit(tmp_path: Path) -> None:
@@ -244,7 +204,7 @@ def test_salt_form_is_kept_beside_the_parent(tmp_path: Path) -> None:
     """Identity is the neutral parent; the featurised form keeps the counter-ion (it changes solubility)."""
     path = tmp_path / "salts.csv"
     path.write_text("smiles,logS\nCC(=O)[O-].[Na+],0.5\nCC(=O)O,1.0\n")
-    labelled = load_csv(path, "smiles", ["logS"]).labelled("logS")
+    labelled = labelled_table(path, smiles_column="smiles", labels=["logS"]).labelled("logS")
     assert labelled["smiles"].tolist() == ["CC(=O)O", "CC(=O)O"]
     assert labelled["form"].tolist() == ["CC(=O)[O-].[Na+]", "CC(=O)O"]
 
@@ -290,7 +250,7 @@ def test_a_folder_is_not_a_file(tmp_path: Path) -> None:
 def test_smiles_column_is_found_whatever_its_case_and_spacing(tmp_path: Path, header: str) -> None:
     path = _write(tmp_path / "x.csv", f"id,{header}\n1,CCO\n")
     assert read_molecules(path).columns.tolist() == ["id", header]
-    assert load_csv(path).frame["smiles"].tolist() == ["CCO"]
+    assert labelled_table(path).frame["smiles"].tolist() == ["CCO"]
 
 
 @pytest.mark.parametrize("header", ["smiles,smiles", "smiles, smiles ", "id,smiles,id"])
