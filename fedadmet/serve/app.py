@@ -50,6 +50,7 @@ JOB_LIST_LIMIT = 50
 RUN_PAGE_DEFAULT, RUN_PAGE_MAX = 50, 500
 REFUSALS_SHOWN = 10  # per-molecule reasons in a 422 for a request where no molecule could be profiled
 SERVER_FAILURE_DETAIL = "the server's model or stored files failed; this is not your request's fault (see the log)"
+SERVER_ERRORS = (500, 503)  # answers of a route that profiles: its model or files failed
 INPUT_ERROR_STATUS: dict[type[InputError], int] = {  # first match wins; any other InputError is a 422
     TooLargeError: 413,
     JobNotFoundError: 404,
@@ -99,9 +100,6 @@ ERROR_MEANINGS = {
 def error_answers(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error answers of a route with an API key (401, 422) and ``codes``."""
     return {code: {"description": ERROR_MEANINGS[code], "model": ErrorAnswer} for code in (401, 422, *codes)}
-
-
-SERVER_ERRORS = (500, 503)  # where the model answers: /v1/predict and the batch jobs' upload
 
 
 class ServingState:
