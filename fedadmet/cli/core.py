@@ -74,15 +74,13 @@ def predict(
     from fedadmet.config import get_settings
     from fedadmet.data.loaders import read_molecules, read_unnamed_molecules
     from fedadmet.data.output import check_output_path, write_csv
-    from fedadmet.workflows.predictors import resolve_predictor
+    from fedadmet.workflows.predictors import check_choice, resolve_predictor
     from fedadmet.workflows.profiling import profile, summarise
 
-    if partner is None and (key is not None or run is not None):
-        raise fail("--key and --run go with --partner (a partner's federated model)")
-    if partner is not None and model is not None:
-        raise fail("--partner and --model each name the model to use; give one of them")
-    if partner is not None and key is None:
-        raise fail("--partner needs --key (the consortium key file the folder was prepared with)")
+    try:
+        check_choice(model=model, partner=partner, key=key, run=run)
+    except FedadmetError as exc:
+        raise fail(str(exc)) from None
     to_stdout = str(output) == STDIO
     messages = errors if to_stdout else console  # standard output carries the table alone
     if not to_stdout and not output.name.lower().endswith((".csv", ".csv.gz")):

@@ -53,6 +53,18 @@ class ResolvedPredictor:
         return self.predictor
 
 
+def check_choice(
+    *, model: Path | None = None, partner: Path | None = None, key: Path | None = None, run: str | None = None
+) -> None:
+    """Refuse a contradictory choice of model before any work (:func:`resolve_predictor` does it too)."""
+    if partner is None and (key is not None or run is not None):
+        raise InputError("--key and --run go with --partner (a partner's federated model)")
+    if partner is not None and model is not None:
+        raise InputError("--partner and --model each name the model to use; give one of them")
+    if partner is not None and key is None:
+        raise InputError("--partner needs --key (the consortium key file the folder was prepared with)")
+
+
 def resolve_predictor(
     settings: Settings,
     *,
@@ -62,16 +74,13 @@ def resolve_predictor(
     run: str | None = None,
 ) -> ResolvedPredictor:
     """``model``'s folder (default: the default model), or with ``partner`` (and its consortium ``key``
-    file) the model that partner kept from ``run`` (default: its latest)."""
-    if partner is not None and model is not None:
-        raise InputError("give either a model folder or a partner's folder, not both")
+    file) the model that partner kept from ``run`` (default: its latest). Choices are named as the CLI's
+    options and the MCP tools' parameters name them."""
+    check_choice(model=model, partner=partner, key=key, run=run)
     if partner is None:
-        if key is not None or run is not None:
-            raise InputError("a consortium key and a run name a partner's model: give the partner's folder too")
         folder = (model or default_model_dir(settings)).resolve()
         return ResolvedPredictor(load_model(folder), str(folder), folder=folder)
-    if key is None:
-        raise InputError("a partner's model needs the consortium key file its folder was prepared with")
+    assert key is not None  # check_choice
     return _partner_model(partner, key, run)
 
 
