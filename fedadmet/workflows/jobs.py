@@ -39,7 +39,6 @@ RESULT_FILE = "result.csv"
 OPTIONS_FILE = "options.json"
 WORKER_RETRY_S = 5.0
 PAUSED_MESSAGE = "paused while a shorter job runs"
-WITHDRAWN_STATES = repository.WITHDRAWN_JOB_STATES
 
 
 @dataclass(frozen=True)
@@ -173,7 +172,7 @@ class JobService:
             job = repository.get_job(session, job_id)
         if job is None or job.user_id != user_id:
             raise JobNotFoundError(f"no job {job_id!r} for this API key")
-        if job.status in WITHDRAWN_STATES:
+        if job.status in repository.WITHDRAWN_JOB_STATES:
             raise JobWithdrawnError(f"job {job_id} is {job.status}: {job.message}")
         if job.status != "completed":
             raise JobNotReadyError(f"job {job_id} is {job.status}; its result is ready when it is completed")
