@@ -72,9 +72,9 @@ def data_prepare(
     A TDC-style file has Drug_ID, Drug, Y and needs --endpoint.
     """
     from fedadmet.config import get_settings
-    from fedadmet.federated.config import check_partner_name
     from fedadmet.federated.keys import read_key
     from fedadmet.federated.prepare import load_partner_inputs, prepare_partner
+    from fedadmet.names import check_partner_name
 
     try:
         check_partner_name(partner)  # before the inputs are read and standardised

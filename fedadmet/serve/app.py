@@ -41,8 +41,8 @@ from fedadmet.serve.batching import MicroBatcher
 from fedadmet.serve.jobs import RESULT_FILE, JobService
 from fedadmet.serve.profiles import threshold_statement
 from fedadmet.serve.reference import load_reference
-from fedadmet.serve.visibility import round_view, run_error_view, version_metrics_view
 from fedadmet.serve.workers import ProfileWorkers, profile_smiles
+from fedadmet.workflows.views import round_view, run_error_view, version_metrics_view
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -416,7 +416,7 @@ def _run_json(run: FederationRun, partner: str | None) -> dict[str, Any]:
         "strategy": run.strategy,
         "secagg": run.secagg,
         "status": run.status,
-        "error": run_error_view(run.error, partner),
+        "error": run_error_view(run.error, run.partner_failures, partner),
         "started": _timestamp(run.started),
         "finished": _timestamp(run.finished) if run.finished else None,
         "model_version_id": run.model_version_id,
