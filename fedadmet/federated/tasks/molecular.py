@@ -87,20 +87,20 @@ class MolecularTask:
         """Every folder prepared, with a trainable task, under one consortium key and its own name."""
         from fedadmet.federated.prepare import read_manifest
 
-        manifests = {str(p): read_manifest(p) for p in data_dirs}
-        idle = [str(m["partner"]) for m in manifests.values() if not any(t["trainable"] for t in m["tasks"])]
+        manifests = [read_manifest(p) for p in data_dirs]
+        idle = [str(m["partner"]) for m in manifests if not any(t["trainable"] for t in m["tasks"])]
         if idle:
             raise InputError(
                 "partner(s) without a task that meets the quorum would fail every round",
                 got=idle,
                 expected="prepared folders with at least one trainable task (see each folder's qc.md)",
             )
-        key_ids = {folder: m["key_id"] for folder, m in manifests.items()}
+        key_ids = {str(folder): m["key_id"] for folder, m in zip(data_dirs, manifests, strict=True)}
         if len(set(key_ids.values())) > 1:
             raise InputError("partners were prepared with different consortium keys", got=key_ids)
-        names = [str(m["partner"]) for m in manifests.values()]
+        names = [str(m["partner"]) for m in manifests]
         check_distinct_partners(names)
-        return Partners(names, str(next(iter(key_ids.values()))))
+        return Partners(names, str(manifests[0]["key_id"]))
 
 
 class MolecularSession:
