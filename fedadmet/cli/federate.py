@@ -149,15 +149,15 @@ def gain(
 
     Writes gain.json, gain.md and gain.png beside the run's model."""
     from fedadmet.config import get_settings
-    from fedadmet.federated.gain import format_score, joining_gain, mean_rows, notes, write_gain_report
-    from fedadmet.federated.partner_model import find_saved_model
+    from fedadmet.federated.gain import format_score, mean_rows, notes
+    from fedadmet.workflows.federation import assess_gain, kept_model
 
     try:
-        model = find_saved_model(partner, run)
+        model = kept_model(partner, run)
         console.print(f"run {model.run_id} ({model.run_name}) against a local-only model of the same architecture")
         if model.caveat:
             errors.print(f"[bold yellow]warning:[/] {model.caveat}", highlight=False)
-        result = joining_gain(partner, model, progress=get_settings().progress)
+        result, paths = assess_gain(partner, model, progress=get_settings().progress)
     except FedadmetError as exc:
         raise fail(str(exc)) from None
     table = Table(Column("endpoint", overflow="fold"), "metric", "test compounds", "local only", "federated", "gain")
@@ -174,7 +174,6 @@ def gain(
     console.print(table)
     for note in notes(result):
         console.print(note, highlight=False)
-    paths = write_gain_report(result, model.folder)
     console.print(f"wrote {', '.join(p.name for p in paths)} in {model.folder}", highlight=False)
 
 

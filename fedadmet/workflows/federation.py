@@ -1,7 +1,8 @@
 """Federated runs as use cases: open (start, or check and resume) a run in the registry, record it round
 by round, run it with Flower's simulation engine or serve it to a deployment (`flwr run`), and read runs
-back. The Flower runtime (:mod:`fedadmet.federated`) knows neither the registry nor the model: this module
-gives it a task by name and a :class:`RegistryRecorder`.
+back; and, at a partner, the model it kept of a run and what joining gained. The Flower runtime
+(:mod:`fedadmet.federated`) knows neither the registry nor the model: this module gives it a task by name
+and a :class:`RegistryRecorder`.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from flwr.app import Context
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,7 +31,14 @@ from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
 from fedadmet.registry.tables import FederationRun
 
-__all__ = ["RunInterruptedError", "RunSettings", "open_run", "server_app", "simulate"]
+if TYPE_CHECKING:  # the molecular task's parts: imported where a partner's model is used (PyTorch)
+    from fedadmet.federated.config import FederationConfig
+    from fedadmet.federated.gain import JoiningGain
+    from fedadmet.federated.partner_model import SavedModel
+    from fedadmet.federated.task import PartnerData
+    from fedadmet.models.trunk import MultitaskNet
+
+__all__ = ["FederationRun", "PartnerData", "RunInterruptedError", "RunSettings", "open_run", "server_app", "simulate"]
 log = logging.getLogger("fedadmet.federation")
 RESUMABLE_CHANGES = frozenset({"rounds", "secagg_stage_timeout_s", "min_partners"})
 
@@ -247,3 +256,62 @@ def list_runs(registry_url: str | None = None) -> list[FederationRun]:
 def published_metrics(run: FederationRun) -> dict[str, Any]:
     """The metrics a completed run's model version published (epsilon among them); empty otherwise."""
     return dict(run.model_version.metrics) if run.model_version is not None else {}
+
+
+def kept_model(partner_dir: Path, run: int | str | None = None) -> SavedModel:
+    """The model a partner kept of ``run`` (its id or NAME/ID; default: the last the federation trained)."""
+    from fedadmet.federated.partner_model import find_saved_model
+
+    return find_saved_model(partner_dir, run)
+
+
+def assess_gain(partner_dir: Path, model: SavedModel, progress: bool = False) -> tuple[JoiningGain, list[Path]]:
+    """What joining gained for this partner (its federated model against a local-only one, on its test
+    fold), written as gain.json, gain.md and gain.png beside the model; runs at the partner."""
+    from fedadmet.federated.gain import joining_gain, write_gain_report
+
+    result = joining_gain(partner_dir, model, progress=progress)
+    return result, write_gain_report(result, model.folder)
+
+
+def baseline_model(data: PartnerData, federation: FederationConfig, epochs: int) -> MultitaskNet:
+    """A model of the federation's architecture trained on ``data`` alone (a partner's, or everyone's
+    pooled), keeping its best validation epoch: the local-only and centralised references."""
+    from fedadmet.federated.task import train_with_selection
+
+    return train_with_selection(data, federation, epochs)[0]
+
+
+def federated_model(partner_dir: Path, run: FederationRun, data: PartnerData) -> MultitaskNet:
+    """The network a partner kept of ``run`` (shared trunk + its private heads)."""
+    from fedadmet.federated.partner_model import SavedModel, load_federated_net
+
+    return load_federated_net(SavedModel(partner_dir, run.name, run.id), data)[0]
+
+
+def load_partners(partner_dirs: Sequence[Path]) -> list[PartnerData]:
+    """The partners' prepared data, as their own machines load it."""
+    from fedadmet.federated.task import PartnerData
+
+    return [PartnerData.load(Path(folder)) for folder in partner_dirs]
+
+
+def pooled(partners: list[PartnerData]) -> PartnerData:
+    """Everyone's data on one machine, each partner's endpoints kept apart: the centralised reference."""
+    from fedadmet.federated.task import PartnerData
+
+    return PartnerData.pool(partners)
+
+
+def model_outputs(net: MultitaskNet, data: PartnerData) -> np.ndarray:
+    """The network's outputs (model scale) for every compound of ``data``."""
+    from fedadmet.federated.task import predict_scaled
+
+    return predict_scaled(net, data.features)
+
+
+def test_scores(data: PartnerData, outputs: np.ndarray) -> dict[str, float]:
+    """AUC-PR / R² per endpoint of ``outputs`` (one row per compound of ``data``) on its held-out test fold."""
+    from fedadmet.federated.task import score_tasks
+
+    return score_tasks(data, outputs, "test")
