@@ -146,3 +146,32 @@ def test_a_task_that_knows_no_molecules_federates_under_secagg_and_is_recorded(t
     assert version is not None and version.kind == "federated" and version.lineage["task"] == "tiny-logistic"
     assert version.lineage["rounds"] == 2 and version.lineage["trunk_parameters"] == 5
     assert all((p / "kept" / f"run-{run.id}.json").is_file() for p in case.partners)  # each partner kept its own
+
+
+@pytest.mark.slow
+def test_a_failing_partner_is_recorded_under_its_name_as_a_typed_record(tmp_path: Path) -> None:
+    """A partner whose data cannot be read fails each round; the real Flower runtime carries its typed
+    failure record to the registry, named as the partner is (colons and quotes included), without local
+    paths, and that partner's user sees its own exclusion."""
+    from fedadmet.workflows.federation import RunSettings, simulate
+    from fedadmet.workflows.views import round_view
+
+    case = logistic(tmp_path / "sites")
+    broken = write_partner(tmp_path / "sites" / "site3", "site: '3'", seed=3)
+    (broken / "table.npz").unlink()
+    plan = FederationPlan(rounds=1, secagg=False, min_partners=3, **case.options)
+    settings = RunSettings(
+        run_name="tiny-failing",
+        n_partners=4,
+        federation=plan,
+        checkpoint_dir=tmp_path / "checkpoints",
+        registry_url=f"sqlite:///{tmp_path / 'registry.db'}",
+    )
+    run = simulate([*case.partners, broken], settings, require_secagg=False, task=case.task)
+    assert run.status == "completed", run.error
+    (only,) = run.rounds
+    assert "site: '3'" not in only.partners and len(only.partners) == 3
+    reason = only.excluded["site: '3'"]
+    assert reason.startswith("FileNotFoundError") and str(broken) not in reason
+    seen = round_view(only.metrics, only.excluded, only.bytes_sent, "site: '3'")
+    assert seen["excluded"] == {"site: '3'": reason} and seen["excluded_hidden"] == 0

@@ -118,3 +118,21 @@ def test_two_updates_under_one_partner_name_end_the_run(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"letter case aside.*Site_A.*site_a"):
         chosen.aggregate_fit(1, results, [])
     assert Checkpoint(settings.run_folder).load() is None
+
+
+def test_a_failed_run_keeps_the_partners_failures_typed_and_shows_each_partner_only_its_own(tmp_path: Path) -> None:
+    from fedadmet.federated.recorder import RunEnd
+    from fedadmet.workflows.federation import get_run
+    from fedadmet.workflows.views import HIDDEN_RUN_ERROR, run_error_view
+
+    settings, _, _ = opened_strategy(tmp_path, 3)
+    failure = PartnerFailure("site: 'a'", "train", "ValueError: bad labels")
+    RegistryRecorder(settings).end(RunEnd("failed", "RuntimeError: no round aggregated", [failure]))
+    run = get_run(settings.run_id, settings.registry_url)
+    assert run is not None and run.status == "failed"
+    assert run.partner_failures == [{"partner": "site: 'a'", "stage": "train", "reason": "ValueError: bad labels"}]
+    assert run_error_view(run.error, run.partner_failures, "site: 'a'") == "train: ValueError: bad labels"
+    assert run_error_view(run.error, run.partner_failures, "site_b") == HIDDEN_RUN_ERROR
+    assert run_error_view(run.error, run.partner_failures, None) == "RuntimeError: no round aggregated"
+    resumed = open_run(settings)  # carried on: the old failures no longer describe it
+    assert get_run(resumed.run_id, settings.registry_url).partner_failures == []
