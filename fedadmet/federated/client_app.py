@@ -47,38 +47,52 @@ def make_client_app(
 ) -> ClientApp:
     """The ClientApp; ``partner_dirs`` are the prepared folders of simulated nodes, in partition order, and
     ``task`` the task they run (default: the run config's ``task``, else the molecular one)."""
+    node = PartnerNode(tuple(Path(p) for p in partner_dirs), task)
+    app = ClientApp(mods=[node.name_failures, secagg_guard(require_secagg)])
+    app.train()(node.train)
+    app.evaluate()(node.evaluate)
+    return app
 
-    def task_of(context: Context) -> FederatedTask:
-        return task or get_task(str(context.run_config.get("task", "molecular")))
 
-    def folder_of(context: Context) -> Path:
+class PartnerNode:
+    """What a partner's node does with each message: open its data with the task, train or evaluate, and
+    answer with what the partner agreed to send."""
+
+    def __init__(self, partner_dirs: tuple[Path, ...], task: FederatedTask | None) -> None:
+        self.partner_dirs, self.task = partner_dirs, task
+
+    def task_of(self, context: Context) -> FederatedTask:
+        return self.task or get_task(str(context.run_config.get("task", "molecular")))
+
+    def folder_of(self, context: Context) -> Path:
         if "data-dir" in context.node_config:
             return Path(str(context.node_config["data-dir"]))
-        return Path(partner_dirs[int(context.node_config["partition-id"])])
+        return self.partner_dirs[int(context.node_config["partition-id"])]
 
-    def name_failures(msg: Message, context: Context, call_next: Callable[[Message, Context], Message]) -> Message:
+    def name_failures(
+        self, msg: Message, context: Context, call_next: Callable[[Message, Context], Message]
+    ) -> Message:
         """Any error goes back as a typed record naming this partner, so the coordinator records it under it."""
         try:
             return call_next(msg, context)
         except Exception as exc:
-            folder = folder_of(context)
-            partner = task_of(context).partner_name(folder)
-            failure = PartnerFailure.of(partner, msg.metadata.message_type, exc, str(folder))
-            return Message(failure.to_error(), reply_to=msg)
+            folder = self.folder_of(context)
+            partner = self.task_of(context).partner_name(folder)
+            return Message(
+                PartnerFailure.of(partner, msg.metadata.message_type, exc, str(folder)).to_error(), reply_to=msg
+            )
 
-    app = ClientApp(mods=[name_failures, secagg_guard(require_secagg)])
-
-    @app.train()
-    def train(msg: Message, context: Context) -> Message:
+    def train(self, msg: Message, context: Context) -> Message:
         instruction = recorddict_to_fitins(msg.content, keep_input=True)
         shared, info = _received(instruction.parameters, instruction.config)
-        session = task_of(context).open_partner(folder_of(context), info.options, _private(context))
+        session = self.task_of(context).open_partner(self.folder_of(context), info.options, _private(context))
         result = session.fit(shared, info)
-        plan, rng = FederationPlan.model_validate(info.options), np.random.default_rng()
-        privacy, names = plan.privacy, sorted(shared)
+        privacy, names = FederationPlan.model_validate(info.options).privacy, sorted(shared)
         noise = partner_noise_std(privacy.clipping_norm, privacy.noise_multiplier, info.n_partners)
         update = {k: result.parameters[k] - shared[k] for k in names}
-        clipped, norm = clip_and_noise(update, privacy.clipping_norm, noise if privacy.enabled else 0.0, rng)
+        clipped, norm = clip_and_noise(
+            update, privacy.clipping_norm, noise if privacy.enabled else 0.0, np.random.default_rng()
+        )
         sent = {k: shared[k] + clipped[k] for k in names} if privacy.enabled else result.parameters
         context.state.array_records[PRIVATE_RECORD] = ArrayRecord({k: Array(v) for k, v in result.private.items()})
         reply = FitRes(
@@ -90,11 +104,10 @@ def make_client_app(
         )
         return Message(fitres_to_recorddict(reply, keep_input=False), reply_to=msg)
 
-    @app.evaluate()
-    def evaluate(msg: Message, context: Context) -> Message:
+    def evaluate(self, msg: Message, context: Context) -> Message:
         instruction = recorddict_to_evaluateins(msg.content, keep_input=True)
         shared, info = _received(instruction.parameters, instruction.config)
-        session = task_of(context).open_partner(folder_of(context), info.options, _private(context))
+        session = self.task_of(context).open_partner(self.folder_of(context), info.options, _private(context))
         evaluation = session.evaluate(shared, info)
         session.keep(shared, info, evaluation)
         metrics = agreed(context, session.partner, {**evaluation.metrics, "bytes_sent": _take_bytes_sent(context)})
@@ -105,8 +118,6 @@ def make_client_app(
             metrics=metrics,
         )
         return Message(evaluateres_to_recorddict(reply), reply_to=msg)
-
-    return app
 
 
 def secagg_guard(require_secagg: bool) -> Mod:
