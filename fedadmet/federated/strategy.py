@@ -55,7 +55,9 @@ class RecordingStrategy(Strategy):
         self.names = sorted(start)
         self.checkpoint = Checkpoint(settings.run_folder, settings.identity())
         self.minimum = min(settings.federation.min_partners, settings.n_partners)
-        self.failures: dict[str, PartnerFailure] = {}  # the last failures seen: what a failed run reports
+        # The failures that kept the latest round from aggregating (none once a round aggregates): the
+        # partners' part in a run that then fails.
+        self.failures: dict[str, PartnerFailure] = {}
         self.base = self.base_strategy(settings, start)
 
     def base_strategy(self, settings: RunSettings, start: dict[str, np.ndarray]) -> FedAvg:
@@ -84,7 +86,6 @@ class RecordingStrategy(Strategy):
         return {
             "server-round": self.offset + server_round,
             "federation": settings.federation.model_dump_json(),
-            "task": settings.task,
             "parameter-names": json.dumps(self.names),
             "n-partners": settings.n_partners,
             "key-id": settings.key_id,
@@ -115,7 +116,6 @@ class RecordingStrategy(Strategy):
         number = self.offset + server_round
         self.check_partner_names(results)
         kept, excluded = self.usable_updates(results, failures_by_partner(failures, "train"))
-        self.failures = excluded or self.failures
         for failure in excluded.values():
             log.warning("round %d: %s excluded: %s", number, failure.partner, failure.reason)
         if self.below_quorum(number, kept, excluded):
@@ -124,6 +124,7 @@ class RecordingStrategy(Strategy):
         arrays = self.finite_aggregate(number, parameters, kept, excluded)
         if arrays is None:
             return None, {}
+        self.failures = {}
         self.checkpoint.save(number, dict(zip(self.names, arrays, strict=True)))
         self.record_fit(number, kept, excluded)
         return parameters, metrics
@@ -154,6 +155,7 @@ class RecordingStrategy(Strategy):
         log.error(
             "round %d: %d usable update(s), fewer than %d; the trunk stays as it was", number, len(kept), self.minimum
         )
+        self.failures = excluded
         self.recorder.record_fit(FitRound(number, [], {}, excluded))
         return True
 
@@ -166,7 +168,8 @@ class RecordingStrategy(Strategy):
             return arrays
         log.error("round %d: aggregate is not finite; the trunk stays as it was", number)
         unused = {name: PartnerFailure(name, "train", NOT_FINITE_AGGREGATE) for name in _names(kept)}
-        self.recorder.record_fit(FitRound(number, [], {}, {**excluded, **unused}))
+        self.failures = {**excluded, **unused}
+        self.recorder.record_fit(FitRound(number, [], {}, self.failures))
         return None
 
     def record_fit(self, number: int, kept: Results, excluded: dict[str, PartnerFailure]) -> None:

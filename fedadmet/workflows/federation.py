@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # the molecular task's parts: imported where a partner's mode
     from fedadmet.federated.task import PartnerData
     from fedadmet.models.trunk import MultitaskNet
 
-__all__ = ["FederationRun", "PartnerData", "RunInterruptedError", "RunSettings", "open_run", "server_app", "simulate"]
+__all__ = ["FederationRun", "RunInterruptedError", "RunSettings", "open_run", "server_app", "simulate"]
 log = logging.getLogger("fedadmet.federation")
 RESUMABLE_CHANGES = frozenset({"rounds", "secagg_stage_timeout_s", "min_partners"})
 

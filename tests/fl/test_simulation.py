@@ -235,6 +235,8 @@ def test_a_round_with_fewer_usable_updates_than_the_minimum_is_recorded_not_aggr
     (only,) = run.rounds
     assert only.partners == [] and list(only.excluded) == ["partner2"]  # who failed, and why, stays on record
     assert set(only.metrics["evaluate"]) == {"partner0", "partner1"}  # evaluated on the unchanged trunk
+    # The failure that kept the run from aggregating is on record as a typed record, for partner2 to see.
+    assert [(f["partner"], f["stage"]) for f in run.partner_failures] == [("partner2", "train")]
 
 
 def poison(folder: Path) -> Path:
