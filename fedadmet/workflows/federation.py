@@ -51,7 +51,10 @@ class RegistryRecorder:
         if settings.run_id is None:
             raise RuntimeError("the run has no registry id yet; open it first")
         self.settings, self.run_id = settings, settings.run_id
-        self.sessions: sessionmaker[Session] = open_registry(settings.registry_url)
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return open_registry(self.settings.registry_url)  # made (and migrated) once per URL
 
     def aggregated_partner_counts(self, before_round: int) -> list[int]:
         with self.sessions.begin() as session:
