@@ -19,6 +19,7 @@ import json
 import platform
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -26,18 +27,23 @@ import torch
 from benchmarks.federated.consortium import all_measurements, split_into_partners
 from fedadmet.data.assay import Measurements
 from fedadmet.federated.config import FederationConfig, PrivacyConfig
-from fedadmet.federated.partner_model import SavedModel, load_federated_net
 from fedadmet.federated.prepare import prepare_partner
-from fedadmet.federated.server_app import RunSettings
-from fedadmet.federated.simulation import simulate
-from fedadmet.federated.task import (
-    PartnerData,
-    predict_scaled,
-    score_tasks,
-    train_with_selection,
-)
 from fedadmet.models.trunk import MultitaskNet, masked_multitask_loss
-from fedadmet.registry.tables import FederationRun
+from fedadmet.workflows.federation import (
+    FederationRun,
+    RunSettings,
+    baseline_model,
+    federated_model,
+    load_partners,
+    model_outputs,
+    pooled,
+    published_metrics,
+    simulate,
+    test_scores,
+)
+
+if TYPE_CHECKING:
+    from fedadmet.workflows.federation import PartnerData
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
@@ -58,13 +64,10 @@ def prepare(data_dir: Path, work: Path, cache: Path, max_rows: int | None) -> li
     return folders
 
 
-def partner_scores(data: PartnerData, predictions: np.ndarray) -> dict[str, float]:
-    return score_tasks(data, predictions, "test")
-
-
 @torch.no_grad()
 def per_compound_loss(net: MultitaskNet, data: PartnerData, rows: np.ndarray) -> np.ndarray:
-    outputs = torch.as_tensor(predict_scaled(net, data.features[rows]))
+    net.eval()
+    outputs = net(torch.as_tensor(data.features[rows]))
     targets = torch.as_tensor(data.targets[rows])
     kinds = torch.as_tensor(data.is_classification)
     return np.array(
@@ -80,10 +83,6 @@ def attack_tpr_at_fpr(net: MultitaskNet, data: PartnerData, fpr: float = 0.01, s
     member_loss, other_loss = per_compound_loss(net, data, members), per_compound_loss(net, data, non_members)
     threshold = np.quantile(other_loss, fpr)  # flag as member when the loss is below the 1 % quantile
     return float((member_loss < threshold).mean())
-
-
-def load_partner_model(folder: Path, run: FederationRun, data: PartnerData) -> MultitaskNet:
-    return load_federated_net(SavedModel(folder, run.name, run.id), data)[0]
 
 
 def federate(folders: list[Path], work: Path, config: FederationConfig, name: str) -> tuple[FederationRun, float]:
@@ -118,21 +117,21 @@ def main(argv: list[str] | None = None) -> None:
     started = time.time()
     print("preparing partners (standardise, aggregate, quorum, keyed features)", flush=True)
     folders = prepare(args.data_dir, work, REPO / "benchmarks" / "cache", 1500 if args.quick else args.max_labels)
-    partners = [PartnerData.load(f) for f in folders]
+    partners = load_partners(folders)
     config = FederationConfig(rounds=rounds)
 
     print(f"local-only models ({rounds} epochs each, best validation epoch kept)", flush=True)
     local_nets, local_seconds = {}, 0.0
     for data in partners:
         t = time.time()
-        local_nets[data.name], _ = train_with_selection(data, config, rounds)
+        local_nets[data.name] = baseline_model(data, config, rounds)
         local_seconds += time.time() - t
     print("centralised model on the pooled data", flush=True)
-    pooled = PartnerData.pool(partners)
+    everyone = pooled(partners)
     t = time.time()
-    central_net, _ = train_with_selection(pooled, config, rounds)
+    central_net = baseline_model(everyone, config, rounds)
     central_seconds = time.time() - t
-    central_predictions = predict_scaled(central_net, pooled.features)
+    central_predictions = model_outputs(central_net, everyone)
 
     print(f"federation: {len(folders)} partners, {rounds} rounds, SecAgg+ on", flush=True)
     run, federated_seconds = federate(folders, work, config, "benchmark-secagg")
@@ -146,12 +145,12 @@ def main(argv: list[str] | None = None) -> None:
     for folder, data in zip(folders, partners, strict=True):
         rows = slice(offset, offset + len(data.features))
         offset += len(data.features)
-        local = partner_scores(data, predict_scaled(local_nets[data.name], data.features))
-        federated_net = load_partner_model(folder, run, data)
-        federated = partner_scores(data, predict_scaled(federated_net, data.features))
-        centralised = partner_scores(data, central_predictions[rows][:, pooled.columns_of(data)])
-        dp_net = load_partner_model(folder, dp_run, data)
-        dp = partner_scores(data, predict_scaled(dp_net, data.features))
+        local = test_scores(data, model_outputs(local_nets[data.name], data))
+        federated_net = federated_model(folder, run, data)
+        federated = test_scores(data, model_outputs(federated_net, data))
+        centralised = test_scores(data, central_predictions[rows][:, everyone.columns_of(data)])
+        dp_net = federated_model(folder, dp_run, data)
+        dp = test_scores(data, model_outputs(dp_net, data))
         for task, is_class in zip(data.tasks, data.is_classification, strict=True):
             if task in local and task in federated and local[task] < 1.0:
                 kind = "classification" if is_class else "regression"
@@ -176,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     macro = {k: float(np.mean([r[k] for r in results.values()])) for k in ("local", "federated", "centralized")}
     bytes_per_round = [r.bytes_sent / len(r.partners) for r in run.rounds if r.partners]
-    epsilon = _epsilon(work, dp_run)
+    epsilon = published_metrics(dp_run).get("epsilon")
     summary = {
         "partners": {
             k: {key: v[key] for key in ("local", "federated", "centralized", "n_endpoints", "n_compounds")}
@@ -212,16 +211,6 @@ def main(argv: list[str] | None = None) -> None:
         },
     }
     write(summary, args.out, "federated_quick" if args.quick else "federated")
-
-
-def _epsilon(work: Path, run: FederationRun) -> float | None:
-    """The privacy budget published with ``run``'s model version."""
-    from fedadmet.registry.database import open_registry
-    from fedadmet.registry.tables import ModelVersion
-
-    with open_registry(f"sqlite:///{work / 'registry.db'}").begin() as session:
-        version = session.get(ModelVersion, run.model_version_id)
-        return version.metrics.get("epsilon") if version is not None else None
 
 
 def write(summary: dict, out: Path, stem: str) -> None:

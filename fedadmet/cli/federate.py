@@ -70,8 +70,7 @@ def simulate_command(
     Every call is a new run unless --resume names one; the first Ctrl-C stops it (it can be resumed)."""
     from fedadmet.config import get_settings
     from fedadmet.federated.config import FederationConfig, PrivacyConfig
-    from fedadmet.federated.server_app import RunSettings
-    from fedadmet.federated.simulation import simulate
+    from fedadmet.workflows.federation import RunSettings, simulate
 
     try:
         federation = FederationConfig(
@@ -113,26 +112,25 @@ def status(
     run_id: Annotated[int | None, typer.Argument(help="Run to show (default: list all runs).")] = None,
 ) -> None:
     """Federation runs in the registry: rounds, who took part, who was excluded and why, shared metrics."""
-    from fedadmet.registry import repository
-    from fedadmet.registry.database import open_registry
+    from fedadmet.workflows.federation import get_run, list_runs
 
-    with open_registry().begin() as session:
-        if run_id is None:
-            table = Table(
-                "run", Column("name", overflow="fold"), "strategy", "SecAgg+", "DP", "status", "aggregated",
-                Column("started", no_wrap=True),
+    if run_id is None:
+        table = Table(
+            "run", Column("name", overflow="fold"), "strategy", "SecAgg+", "DP", "status", "aggregated",
+            Column("started", no_wrap=True),
+        )  # fmt: skip
+        for listed in list_runs():
+            table.add_row(
+                str(listed.id), listed.name, listed.strategy, "yes" if listed.secagg else "no",
+                _privacy(listed, brief=True), listed.status, str(sum(1 for r in listed.rounds if r.partners)),
+                f"{listed.started:%Y-%m-%d %H:%M}",
             )  # fmt: skip
-            for run in repository.list_runs(session):
-                table.add_row(
-                    str(run.id), run.name, run.strategy, "yes" if run.secagg else "no", _privacy(run, brief=True),
-                    run.status, str(sum(1 for r in run.rounds if r.partners)), f"{run.started:%Y-%m-%d %H:%M}",
-                )  # fmt: skip
-            console.print(table)
-            return
-        run = repository.get_run(session, run_id)
-        if run is None:
-            raise fail(f"no federation run {run_id} in the registry")
-        _print_run(run)
+        console.print(table)
+        return
+    run = get_run(run_id)
+    if run is None:
+        raise fail(f"no federation run {run_id} in the registry")
+    _print_run(run)
 
 
 @federate_app.command("gain")
@@ -151,15 +149,15 @@ def gain(
 
     Writes gain.json, gain.md and gain.png beside the run's model."""
     from fedadmet.config import get_settings
-    from fedadmet.federated.gain import format_score, joining_gain, mean_rows, notes, write_gain_report
-    from fedadmet.federated.partner_model import find_saved_model
+    from fedadmet.federated.gain import format_score, mean_rows, notes
+    from fedadmet.workflows.federation import assess_gain, kept_model
 
     try:
-        model = find_saved_model(partner, run)
+        model = kept_model(partner, run)
         console.print(f"run {model.run_id} ({model.run_name}) against a local-only model of the same architecture")
         if model.caveat:
             errors.print(f"[bold yellow]warning:[/] {model.caveat}", highlight=False)
-        result = joining_gain(partner, model, progress=get_settings().progress)
+        result, paths = assess_gain(partner, model, progress=get_settings().progress)
     except FedadmetError as exc:
         raise fail(str(exc)) from None
     table = Table(Column("endpoint", overflow="fold"), "metric", "test compounds", "local only", "federated", "gain")
@@ -176,17 +174,18 @@ def gain(
     console.print(table)
     for note in notes(result):
         console.print(note, highlight=False)
-    paths = write_gain_report(result, model.folder)
     console.print(f"wrote {', '.join(p.name for p in paths)} in {model.folder}", highlight=False)
 
 
 def _privacy(run: FederationRun, brief: bool = False) -> str:
     """DP off, or on with its noise, clipping and the ε the run published, or has spent so far."""
+    from fedadmet.workflows.federation import published_metrics
+
     privacy = (run.config or {}).get("privacy") or {}
     if not privacy.get("enabled"):
         return "off" if brief else "DP off"
     described = f"DP on: σ {privacy['noise_multiplier']}, clip {privacy['clipping_norm']}"
-    published = run.model_version.metrics.get("epsilon") if run.model_version is not None else None
+    published = published_metrics(run).get("epsilon")
     latest = next((r for r in reversed(run.rounds) if r.epsilon is not None), None)
     if published is not None:
         spent = f"ε {published:.2f}"

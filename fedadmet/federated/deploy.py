@@ -1,5 +1,5 @@
 """What the project adds to Flower's deployment tools: TLS certificates, SuperNode keys, the app folder
-that `flwr run` submits, and the CLI connection file.
+that `flwr run` submits.
 
 The coordinator runs `flower-superlink` with the CA-signed certificate and ``--enable-supernode-auth``;
 each partner registers its public key once (`flwr supernode register`) and runs `flower-supernode`
@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from fedadmet.exceptions import InputError
-from fedadmet.federated.config import FederationConfig, check_run_name
+from fedadmet.federated.plan import FederationPlan
+from fedadmet.names import check_run_name
 
 APP_NAME = "fedadmet-federation"
 
@@ -112,12 +113,14 @@ def write_app(
     run_name: str,
     n_partners: int,
     checkpoint_dir: Path,
-    federation: FederationConfig,
+    federation: FederationPlan,
     registry_url: str = "",
     key_id: str = "",
+    task: str = "molecular",
 ) -> Path:
-    """The Flower app folder `flwr run` submits: its pyproject names fedadmet's ServerApp and ClientApp
-    (installed at every site) and carries the run config (overridable with ``--run-config``; e.g.
+    """The Flower app folder `flwr run` submits: its pyproject names fedadmet's ServerApp (the deployment use
+    case, which records the run in the registry) and ClientApp (installed at every site), and carries the
+    run config with the ``task`` to federate (overridable with ``--run-config``; e.g.
     ``resume-run=<registry run id>`` carries on an interrupted run)."""
     federation.check_partners(n_partners)
     check_run_name(run_name)
@@ -130,6 +133,7 @@ def write_app(
         "registry-url": registry_url,
         "key-id": key_id,
         "resume-run": 0,
+        "task": task,
         "federation": federation.model_dump_json(),
     }
     lines = [
@@ -144,7 +148,7 @@ def write_app(
         'publisher = "fedadmet"',
         "",
         "[tool.flwr.app.components]",
-        'serverapp = "fedadmet.federated.server_app:app"',
+        'serverapp = "fedadmet.workflows.federation:server_app"',
         'clientapp = "fedadmet.federated.client_app:app"',
         "",
         "[tool.flwr.app.config]",
@@ -153,15 +157,3 @@ def write_app(
     ]
     (app_dir / "pyproject.toml").write_text("\n".join(lines))
     return app_dir
-
-
-def write_cli_config(flwr_home: Path, address: str, ca_certificate: Path, name: str = "consortium") -> Path:
-    """``$FLWR_HOME/config.toml`` naming the SuperLink connection that `flwr run`/`flwr ls` use."""
-    flwr_home = Path(flwr_home)
-    flwr_home.mkdir(parents=True, exist_ok=True)
-    path = flwr_home / "config.toml"
-    path.write_text(
-        f'[superlink]\ndefault = "{name}"\n\n[superlink.{name}]\naddress = "{address}"\n'
-        f'root-certificates = "{Path(ca_certificate).resolve()}"\n'
-    )
-    return path

@@ -29,17 +29,17 @@ from fedadmet.chem.featurizers import FeatureSet, MorganCountFeaturizer, default
 from fedadmet.config import get_settings
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.exceptions import ArtifactError, InputError
-from fedadmet.federated.client_app import (
+from fedadmet.federated.config import ConsortiumConfig, FederationConfig
+from fedadmet.federated.keys import key_id
+from fedadmet.federated.prepare import consortium_transform, recorded_manifest
+from fedadmet.federated.task import VALID_FOLD, PartnerData, build_net, predict_scaled, score_tasks, scored_rows
+from fedadmet.federated.tasks.molecular import (
     FEDERATION_FILE,
     MODEL_ROOT,
     PROVENANCE_FILE,
     WEIGHTS_FILE,
     partner_model_folder,
 )
-from fedadmet.federated.config import ConsortiumConfig, FederationConfig
-from fedadmet.federated.keys import key_id
-from fedadmet.federated.prepare import consortium_transform, recorded_manifest
-from fedadmet.federated.task import VALID_FOLD, PartnerData, build_net, predict_scaled, score_tasks, scored_rows
 from fedadmet.models.admet_model import RawPrediction
 from fedadmet.models.calibration import Calibration, conformal_minimum, fit_calibration, report
 from fedadmet.models.config import ModelConfig

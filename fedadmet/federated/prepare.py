@@ -30,9 +30,10 @@ from fedadmet.data.catalogue import get_endpoint
 from fedadmet.data.loaders import read_table
 from fedadmet.data.public import approved_drugs
 from fedadmet.exceptions import InputError
-from fedadmet.federated.config import ConsortiumConfig, check_partner_name
+from fedadmet.federated.config import ConsortiumConfig
 from fedadmet.federated.keys import feature_permutation, key_id, keyed_fold
 from fedadmet.models.preprocess import FeatureScaler
+from fedadmet.names import check_partner_name
 
 FORMAT = 1
 FILES = ("features.npy", "labels.npz", "compounds.csv")

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from fedadmet.federated.config import PrivacyConfig
+from fedadmet.federated.plan import PrivacyConfig
 
 _ORDERS = np.concatenate([np.linspace(1.1, 10.9, 99), np.arange(11, 257)])
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from fedadmet.exceptions import InputError
-from fedadmet.federated.config import check_partner_name
+from fedadmet.names import check_partner_name, check_user_name
 from fedadmet.registry.tables import (
     ApiKey,
     FederationRound,
@@ -127,12 +127,19 @@ def get_round(session: Session, run_id: int, round_number: int) -> FederationRou
 
 
 def finish_run(
-    session: Session, run_id: int, status: str, model_version_id: int | None = None, error: str = ""
+    session: Session,
+    run_id: int,
+    status: str,
+    model_version_id: int | None = None,
+    error: str = "",
+    partner_failures: Sequence[dict[str, str]] = (),
 ) -> None:
+    """End a run; a failed one with its reason and the partners' failures behind it ({partner, stage, reason})."""
     run = session.get(FederationRun, run_id)
     if run is None:
         raise KeyError(f"no federation run {run_id}")
     run.status, run.error, run.finished, run.model_version_id = status, error, utcnow(), model_version_id
+    run.partner_failures = [dict(failure) for failure in partner_failures]
 
 
 def reopen_run(session: Session, run_id: int) -> None:
@@ -140,7 +147,7 @@ def reopen_run(session: Session, run_id: int) -> None:
     run = session.get(FederationRun, run_id)
     if run is None:
         raise KeyError(f"no federation run {run_id}")
-    run.status, run.error, run.finished = "running", "", None
+    run.status, run.error, run.finished, run.partner_failures = "running", "", None, []
 
 
 def hash_api_key(key: str) -> str:
@@ -151,8 +158,7 @@ def create_api_key(session: Session, user_name: str, partner: str | None = None)
     """A new key for ``user_name`` (created on first use, belonging to ``partner`` if given). The plain key
     is returned once and never stored. A user keeps the partner it was created with: asking for another
     is refused, since the key would see what the user was not meant to."""
-    if not user_name.strip() or user_name != user_name.strip() or not user_name.isprintable():
-        raise InputError(f"the user name {user_name!r} is blank, padded or holds a tab or line break")
+    check_user_name(user_name)
     if partner is not None:
         check_partner_name(partner)  # the rules `data prepare` applies to the name
     user = session.scalar(select(User).where(User.name == user_name))

@@ -60,6 +60,9 @@ class FederationRun(Base):
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(20), default="running")  # running, completed, failed, interrupted
     error: Mapped[str] = mapped_column(Text, default="")
+    # The partners' failures behind a failed run: [{"partner", "stage", "reason"}], so that each partner's
+    # user can be shown its own and nobody else's.
+    partner_failures: Mapped[list[Any]] = mapped_column(default=list)
     started: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"), nullable=True)

@@ -33,7 +33,6 @@ from fedadmet.exceptions import FedadmetError, InputError, ModelUnavailableError
 from fedadmet.registry import repository
 from fedadmet.registry.tables import FederationRun, ModelVersion, as_utc
 from fedadmet.serve.batching import MicroBatcher
-from fedadmet.serve.visibility import round_view, run_error_view, version_metrics_view
 from fedadmet.serve.workers import ProfileWorkers
 from fedadmet.workflows.jobs import JobNotFoundError, JobNotReadyError, JobService, JobView, JobWithdrawnError
 from fedadmet.workflows.keys import Caller, check_key
@@ -41,6 +40,7 @@ from fedadmet.workflows.predictors import ResolvedPredictor, register_served_mod
 from fedadmet.workflows.profiling import Quantiles, describe_endpoints, profile_cards
 from fedadmet.workflows.reference import load_reference
 from fedadmet.workflows.store import Store, open_store
+from fedadmet.workflows.views import round_view, run_error_view, version_metrics_view
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -394,7 +394,7 @@ def _run_json(run: FederationRun, partner: str | None) -> dict[str, Any]:
         "strategy": run.strategy,
         "secagg": run.secagg,
         "status": run.status,
-        "error": run_error_view(run.error, partner),
+        "error": run_error_view(run.error, run.partner_failures, partner),
         "started": _timestamp(run.started),
         "finished": _timestamp(run.finished) if run.finished else None,
         "model_version_id": run.model_version_id,

@@ -65,9 +65,9 @@ def prepare(
 ) -> PreparedFolder:
     """Standardise, convert units, aggregate replicates, apply the quorum and key the features of a
     partner's assay tables and TDC-style files (``endpoints``: the latter's, in order) into ``output``."""
-    from fedadmet.federated.config import check_partner_name
     from fedadmet.federated.keys import read_key
     from fedadmet.federated.prepare import load_partner_inputs, prepare_partner
+    from fedadmet.names import check_partner_name
 
     check_partner_name(partner)  # before the inputs are read and standardised
     manifest = prepare_partner(

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from fedadmet.cli import app
 from fedadmet.cli.common import console
 from fedadmet.data.public import bundled_path
-from fedadmet.federated.server_app import RunSettings
+from fedadmet.workflows.federation import RunSettings
 
 runner = CliRunner()
 
@@ -105,7 +105,7 @@ def test_certs_node_key_and_app_folder(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     project = tomllib.loads((tmp_path / "app" / "pyproject.toml").read_text())
-    assert project["tool"]["flwr"]["app"]["components"]["serverapp"] == "fedadmet.federated.server_app:app"
+    assert project["tool"]["flwr"]["app"]["components"]["serverapp"] == "fedadmet.workflows.federation:server_app"
     run_config = project["tool"]["flwr"]["app"]["config"]
     assert run_config["num-partners"] == 4
     settings = RunSettings.from_run_config(run_config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -16,18 +17,13 @@ from flwr.common import EvaluateIns, FitIns, ndarrays_to_parameters
 from flwr.compat.common.recorddict_compat import evaluateins_to_recorddict, fitins_to_recorddict
 from flwr.supercore.task_identity import TaskIdentity
 
-from fedadmet.federated.client_app import (
-    PartnerFailedError,
-    kept_scores,
-    make_client_app,
-    partner_model_folder,
-    replaces_kept,
-    trunk_names,
-)
+from fedadmet.federated.client_app import make_client_app
 from fedadmet.federated.config import FederationConfig
+from fedadmet.federated.failures import PARTNER_FAILURE_CODE, PartnerFailure
 from fedadmet.federated.prepare import PreparedDataError
-from fedadmet.federated.server_app import initial_trunk
+from fedadmet.federated.protocol import replaces_kept
 from fedadmet.federated.task import SHARED_PREFIX
+from fedadmet.federated.tasks.molecular import MolecularTask, kept_scores, partner_model_folder, trunk_names
 
 FEDERATION = FederationConfig(trunk={"hidden_sizes": (32, 16)})
 
@@ -38,10 +34,21 @@ def task_identity() -> None:
     TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 1, 1
 
 
+def initial_trunk(federation: FederationConfig) -> dict[str, np.ndarray]:
+    return MolecularTask().initial_parameters(federation.model_dump(mode="json"))
+
+
+def failure_of(reply: Message) -> PartnerFailure:
+    """The typed record a failed partner sends back instead of a result."""
+    assert reply.has_error() and reply.error.code == PARTNER_FAILURE_CODE
+    return PartnerFailure.from_dict(json.loads(reply.error.reason))
+
+
 def train_message(run_name: str = "r") -> Message:
     trunk = initial_trunk(FEDERATION)
     names = sorted(trunk)
     config = {
+        "parameter-names": json.dumps(names),
         "server-round": 1,
         "federation": FEDERATION.model_dump_json(),
         "n-partners": 3,
@@ -83,27 +90,28 @@ def trunk_names_of(arrays: dict[str, np.ndarray]) -> list[str]:
 
 
 def test_partner_refuses_unmasked_training_by_default(partner_dirs: list[Path]) -> None:
-    """Raised in the ClientApp, which Flower's runtime turns into an error reply the server logs."""
-    with pytest.raises(PartnerFailedError, match=r"partner partner0: SecAggRequiredError: .*SecAgg"):
-        make_client_app()(train_message(), context(partner_dirs[0]))
+    """Raised in the ClientApp, which answers with a typed failure record the server records."""
+    failure = failure_of(make_client_app()(train_message(), context(partner_dirs[0])))
+    assert (failure.partner, failure.stage) == ("partner0", "train")
+    assert re.fullmatch(r"SecAggRequiredError: .*SecAgg.*", failure.reason)
 
 
 def test_partner_with_other_key_is_refused(partner_dirs: list[Path]) -> None:
     message = train_message()
     config = message.content.config_records["fitins.config"]
     config["key-id"] = "0123456789abcdef"
-    with pytest.raises(PartnerFailedError, match="another consortium key") as refused:
-        make_client_app(require_secagg=False)(message, context(partner_dirs[0]))
+    refused = failure_of(make_client_app(require_secagg=False)(message, context(partner_dirs[0])))
+    assert "another consortium key" in refused.reason
     # The coordinator learns who failed and why, but not where the partner keeps its data.
-    assert isinstance(refused.value.__cause__, PreparedDataError)
-    assert str(partner_dirs[0]) not in str(refused.value) and "partner0" in str(refused.value)
+    assert refused.reason.startswith(f"{PreparedDataError.__name__}: ")
+    assert str(partner_dirs[0]) not in refused.reason and refused.partner == "partner0"
 
 
 def test_loading_the_client_app_does_not_import_the_training_code() -> None:
     """Flower starts a process per message; SecAgg+ stages that only mask must not pay for PyTorch."""
     script = (
         "import sys\n"
-        "import fedadmet.federated.client_app\n"
+        "import fedadmet.federated.client_app, fedadmet.federated.tasks.molecular\n"
         "loaded = {'torch', 'sklearn', 'fedadmet.federated.task'} & set(sys.modules)\n"
         "assert not loaded, loaded\n"
     )
@@ -128,6 +136,7 @@ def evaluate_message(
     trunk: dict[str, np.ndarray], trunk_round: int, run_name: str = "r", federation: FederationConfig = FEDERATION
 ) -> Message:
     config = {
+        "parameter-names": json.dumps(sorted(trunk)),
         "server-round": trunk_round + 1,
         "federation": federation.model_dump_json(),
         "n-partners": 3,
@@ -191,10 +200,10 @@ def test_a_run_name_that_is_a_path_writes_nothing_outside_the_partner_folder(
     """The coordinator names the run, and the partner keeps its model in a folder of that name."""
     folder = shutil.copytree(partner_dirs[0], tmp_path / "sites" / "partner0")
     before = sorted(p for p in tmp_path.rglob("*"))
-    with pytest.raises(PartnerFailedError, match=r"run name .* (is or holds a path|colon)"):
-        make_client_app(require_secagg=False)(
-            evaluate_message(initial_trunk(FEDERATION), trunk_round=1, run_name=run_name), context(folder)
-        )
+    reply = make_client_app(require_secagg=False)(
+        evaluate_message(initial_trunk(FEDERATION), trunk_round=1, run_name=run_name), context(folder)
+    )
+    assert re.search(r"run name .* is or holds a path", failure_of(reply).reason)
     assert sorted(p for p in tmp_path.rglob("*")) == before
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from fedadmet.federated.config import FederationConfig
-from fedadmet.federated.deploy import make_certificates, make_node_key, write_app, write_cli_config
+from fedadmet.federated.deploy import make_certificates, make_node_key, write_app
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
 
@@ -102,7 +102,11 @@ def deployment(tmp_path: Path, partner_dirs: list[Path]) -> Iterator[tuple[Site,
             "--port", str(port),
         ],
     )  # fmt: skip
-    write_cli_config(tmp_path / "cli", address, certs / "ca.crt")
+    (tmp_path / "cli").mkdir()
+    (tmp_path / "cli" / "config.toml").write_text(  # the connection `flwr run` and `flwr ls` use
+        f'[superlink]\ndefault = "consortium"\n\n[superlink.consortium]\naddress = "{address}"\n'
+        f'root-certificates = "{(certs / "ca.crt").resolve()}"\n'
+    )
     deadline = time.time() + 60
     while site.flwr("supernode", "list", "consortium").returncode != 0:
         assert time.time() < deadline, site.logs()

@@ -12,11 +12,11 @@ from typer.testing import CliRunner
 
 from fedadmet.cli import app
 from fedadmet.exceptions import ArtifactError, InputError
-from fedadmet.federated.client_app import keep_partner_model
 from fedadmet.federated.config import FederationConfig
 from fedadmet.federated.gain import joining_gain
 from fedadmet.federated.partner_model import find_saved_model, saved_models
 from fedadmet.federated.task import PartnerData, build_net, predict_scaled, score_tasks
+from fedadmet.federated.tasks.molecular import keep_partner_model
 
 runner = CliRunner()
 FEDERATION = FederationConfig(rounds=3, trunk={"hidden_sizes": (32, 16)})

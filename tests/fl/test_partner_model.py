@@ -17,10 +17,10 @@ from fedadmet.chem.featurizers import default_feature_set
 from fedadmet.cli import app
 from fedadmet.exceptions import ArtifactError, InputError
 from fedadmet.federated import partner_model
-from fedadmet.federated.client_app import keep_partner_model
 from fedadmet.federated.config import FederationConfig
 from fedadmet.federated.partner_model import find_saved_model, partner_predictor
 from fedadmet.federated.task import PartnerData, build_net, predict_scaled, scored_rows, train_with_selection
+from fedadmet.federated.tasks.molecular import keep_partner_model
 from fedadmet.models.calibration import conformal_minimum
 from fedadmet.models.config import ModelConfig
 from tests.fl.partners import TEST_KEY

@@ -170,12 +170,12 @@ def test_a_wrong_or_shortened_reference_hash_stops_before_the_partner_features(
     assert again == reference_hash
 
 
-def test_a_blank_padded_or_colon_partner_name_is_refused(tmp_path: Path) -> None:
+def test_a_blank_padded_or_multi_line_partner_name_is_refused(tmp_path: Path) -> None:
     for blank in ("", "  "):
         with pytest.raises(InputError, match="partner name is empty"):
             prepare_partner(_one_measurement(), TEST_KEY, tmp_path / "p", blank, cache_dir=tmp_path)
-    with pytest.raises(InputError, match="holds a colon"):  # it would split the partner's error replies
-        prepare_partner(_one_measurement(), TEST_KEY, tmp_path / "p", "Site: Basel", cache_dir=tmp_path)
+    with pytest.raises(InputError, match="holds a tab or line break"):  # names are one line in every listing
+        prepare_partner(_one_measurement(), TEST_KEY, tmp_path / "p", "Site:\nBasel", cache_dir=tmp_path)
     with pytest.raises(InputError, match="ends with a space"):  # partners' API keys must match it exactly
         prepare_partner(_one_measurement(), TEST_KEY, tmp_path / "p", "site_basel ", cache_dir=tmp_path)
     assert not (tmp_path / "p").exists()

@@ -19,22 +19,17 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from fedadmet.exceptions import InputError
+from fedadmet.federated.checkpoints import Checkpoint
 from fedadmet.federated.config import FederationConfig, PrivacyConfig
+from fedadmet.federated.coordinator import RunInterruptedError, StoppableGrid, secagg_workflow
 from fedadmet.federated.gain import joining_gain
 from fedadmet.federated.partner_model import find_saved_model
 from fedadmet.federated.privacy import gaussian_epsilon
-from fedadmet.federated.server_app import (
-    Checkpoint,
-    RunInterruptedError,
-    RunSettings,
-    StoppableGrid,
-    initial_trunk,
-    open_run,
-    secagg_workflow,
-)
-from fedadmet.federated.simulation import _stop_on_ctrl_c, simulate
+from fedadmet.federated.simulation import _stop_on_ctrl_c
+from fedadmet.federated.tasks.molecular import MolecularTask
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
+from fedadmet.workflows.federation import RunSettings, open_run, simulate
 
 pytestmark = pytest.mark.slow
 SMALL = {"hidden_sizes": (32, 16)}
@@ -140,7 +135,8 @@ def test_ctrl_c_stops_the_run_which_resumes_only_as_the_same_federation(
 def test_resume_refuses_other_partners_or_key(tmp_path: Path) -> None:
     base = settings(tmp_path, rounds=2).model_copy(update={"partners": ["a", "b", "c"], "key_id": "k1"})
     opened = open_run(base)
-    Checkpoint(opened.run_folder, opened.identity()).save(1, initial_trunk(opened.federation))
+    start = MolecularTask().initial_parameters(opened.federation.model_dump(mode="json"))
+    Checkpoint(opened.run_folder, opened.identity()).save(1, start)
     assert open_run(opened).run_id == opened.run_id  # the same federation may go on
     longer = opened.federation.model_copy(update={"rounds": 5, "min_partners": 3})
     assert open_run(opened.model_copy(update={"federation": longer})).run_id == opened.run_id  # more rounds: fine
@@ -239,6 +235,8 @@ def test_a_round_with_fewer_usable_updates_than_the_minimum_is_recorded_not_aggr
     (only,) = run.rounds
     assert only.partners == [] and list(only.excluded) == ["partner2"]  # who failed, and why, stays on record
     assert set(only.metrics["evaluate"]) == {"partner0", "partner1"}  # evaluated on the unchanged trunk
+    # The failure that kept the run from aggregating is on record as a typed record, for partner2 to see.
+    assert [(f["partner"], f["stage"]) for f in run.partner_failures] == [("partner2", "train")]
 
 
 def poison(folder: Path) -> Path:

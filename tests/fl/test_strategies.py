@@ -11,18 +11,14 @@ import pytest
 from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
 
 from fedadmet.exceptions import InputError
-from fedadmet.federated.client_app import PartnerFailedError
+from fedadmet.federated.checkpoints import Checkpoint
 from fedadmet.federated.config import FederationConfig
-from fedadmet.federated.server_app import (
-    STRATEGIES,
-    Checkpoint,
-    RunSettings,
-    initial_trunk,
-    make_strategy,
-    open_run,
-)
+from fedadmet.federated.failures import PartnerFailure
+from fedadmet.federated.strategy import STRATEGIES, RecordingStrategy
+from fedadmet.federated.tasks.molecular import MolecularTask
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
+from fedadmet.workflows.federation import RegistryRecorder, RunSettings, open_run
 
 
 def fit_result(arrays: list[np.ndarray], partner: str) -> tuple[object, FitRes]:
@@ -41,8 +37,8 @@ def opened_strategy(
             run_name="s", n_partners=n_partners, federation=federation, checkpoint_dir=tmp_path, registry_url=url
         )
     )
-    start = initial_trunk(federation)
-    return settings, start, make_strategy(settings, sorted(start), start, offset)
+    start = MolecularTask().initial_parameters(federation.model_dump(mode="json"))
+    return settings, start, RecordingStrategy(settings, start, offset, RegistryRecorder(settings))
 
 
 @pytest.mark.parametrize("strategy", ["fedavg", "fedprox", "fedadam"])
@@ -74,12 +70,12 @@ def test_dropouts_are_recorded_once_by_partner_name_without_local_paths(tmp_path
     A partner whose evaluation fails is listed as excluded rather than vanishing from the scores."""
     settings, start, chosen = opened_strategy(tmp_path, 3)
     names, url = sorted(start), settings.registry_url
-    lost = PartnerFailedError("pharma_c", FileNotFoundError("/srv/pharma_c/secret/features.npy missing"))
-    # How Flower's runtime wraps a ClientApp exception into the error reply's reason.
-    reply_error = Exception(f"<class 'ClientAppException'>:<'\\n{lost}\\n'>")
+    lost = PartnerFailure.of("pharma_c", "train", FileNotFoundError("/srv/pharma_c/secret/features.npy missing"))
+    # How Flower's workflows hand an error reply to the strategy: the reply's error object, wrapped.
+    reply_error = Exception(lost.to_error())
     shifted = [start[k] + 0.1 for k in names]
     chosen.aggregate_fit(1, [fit_result(shifted, "pharma_a"), fit_result(shifted, "pharma_b")], [reply_error] * 2)
-    evaluation_lost = Exception(str(PartnerFailedError("pharma_b", ValueError("scores are NaN"))))
+    evaluation_lost = Exception(PartnerFailure.of("pharma_b", "evaluate", ValueError("scores are NaN")).to_error())
     chosen.aggregate_evaluate(1, [], [evaluation_lost])
     with open_registry(url).begin() as session:
         row = repository.get_round(session, settings.run_id, 1)
@@ -122,3 +118,21 @@ def test_two_updates_under_one_partner_name_end_the_run(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"letter case aside.*Site_A.*site_a"):
         chosen.aggregate_fit(1, results, [])
     assert Checkpoint(settings.run_folder).load() is None
+
+
+def test_a_failed_run_keeps_the_partners_failures_typed_and_shows_each_partner_only_its_own(tmp_path: Path) -> None:
+    from fedadmet.federated.recorder import RunEnd
+    from fedadmet.workflows.federation import get_run
+    from fedadmet.workflows.views import HIDDEN_RUN_ERROR, run_error_view
+
+    settings, _, _ = opened_strategy(tmp_path, 3)
+    failure = PartnerFailure("site: 'a'", "train", "ValueError: bad labels")
+    RegistryRecorder(settings).end(RunEnd("failed", "RuntimeError: no round aggregated", [failure]))
+    run = get_run(settings.run_id, settings.registry_url)
+    assert run is not None and run.status == "failed"
+    assert run.partner_failures == [{"partner": "site: 'a'", "stage": "train", "reason": "ValueError: bad labels"}]
+    assert run_error_view(run.error, run.partner_failures, "site: 'a'") == "train: ValueError: bad labels"
+    assert run_error_view(run.error, run.partner_failures, "site_b") == HIDDEN_RUN_ERROR
+    assert run_error_view(run.error, run.partner_failures, None) == "RuntimeError: no round aggregated"
+    resumed = open_run(settings)  # carried on: the old failures no longer describe it
+    assert get_run(resumed.run_id, settings.registry_url).partner_failures == []

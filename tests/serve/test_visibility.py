@@ -2,7 +2,7 @@
 
 import json
 
-from fedadmet.serve.visibility import (
+from fedadmet.workflows.views import (
     HIDDEN_RUN_ERROR,
     consortium_mean,
     round_view,
@@ -47,15 +47,20 @@ def test_scores_that_are_not_numbers_are_shown_as_null() -> None:
 
 
 def test_a_partner_sees_a_run_error_only_when_it_quotes_its_own_failure() -> None:
-    own = "RuntimeError: fedadmet partner site basel: ValueError: bad labels"
-    assert run_error_view(own, "site basel") == own
-    assert run_error_view(own, "pharma_a") == HIDDEN_RUN_ERROR
-    both = f"{own}; fedadmet partner pharma_b: OSError: disk full"
-    assert run_error_view(both, "site basel") == HIDDEN_RUN_ERROR
+    own = [{"partner": "site basel", "stage": "train", "reason": "ValueError: bad labels"}]
+    error = "RuntimeError: the federation finished without a single aggregated round"
+    assert run_error_view(error, own, "site basel") == "train: ValueError: bad labels"
+    assert run_error_view(error, own, "pharma_a") == HIDDEN_RUN_ERROR
+    both = [*own, {"partner": "pharma_b", "stage": "evaluate", "reason": "OSError: disk full"}]
+    assert run_error_view(error, both, "site basel") == HIDDEN_RUN_ERROR
     # a coordinator's reason may name partners in any words, or its own files
     waited = "RuntimeError: waited 600 s for partners; pharma_b and pharma_c never connected"
-    assert run_error_view(waited, "pharma_a") == HIDDEN_RUN_ERROR
-    assert run_error_view(waited, None) == waited and run_error_view("", "pharma_a") == ""  # the operator; none
+    assert run_error_view(waited, [], "pharma_a") == HIDDEN_RUN_ERROR
+    assert run_error_view(waited, [], None) == waited and run_error_view("", [], "pharma_a") == ""  # the operator; none
+    # names may hold colons and quotes now that nothing parses them back out of a text
+    odd = [{"partner": "site: 'b'", "stage": "train", "reason": "ValueError: x"}]
+    assert run_error_view(error, odd, "site: 'b'") == "train: ValueError: x"
+    assert run_error_view(error, odd, "site") == HIDDEN_RUN_ERROR
 
 
 def test_a_federated_versions_scores_are_filtered_and_a_centralised_versions_are_not() -> None:

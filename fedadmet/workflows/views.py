@@ -1,24 +1,22 @@
-"""What each API user may see of a federation's shared metrics.
+"""What each user may see of federation runs, rounds and model versions: the partner visibility rules.
 
 Partners share their metrics with the consortium's operator; they did not agree to show them to one
-another. A user who belongs to a partner therefore sees that partner's own metrics and exclusions, and
-the consortium's mean; a user without a partner (the operator, the hosting site) sees every partner's.
-A mean (or a sum, such as the bytes a round sent) is given only where at least
+another. A user who belongs to a partner therefore sees that partner's own metrics, exclusions and
+failures, and the consortium's mean; a user without a partner (the operator, the hosting site) sees every
+partner's. A mean (or a sum, such as the bytes a round sent) is given only where at least
 :data:`MIN_PARTNERS_FOR_MEAN` partners reported: from a mean over two, either partner could subtract
-its own value and read the other's.
+its own value and read the other's. A failed run's reason is the coordinator's; a partner sees only its
+own failures, typed by partner, and only where no one else's ended the run too.
 """
 
 from __future__ import annotations
 
 import math
-import re
+from collections.abc import Sequence
 from typing import Any
-
-from fedadmet.federated.config import PARTNER_FAILED
 
 MIN_PARTNERS_FOR_MEAN = 3
 HIDDEN_RUN_ERROR = "the run failed; its reason is shown to the operator"
-_FAILED_PARTNER = re.compile(rf"{re.escape(PARTNER_FAILED)} ([^:\n]+):")
 
 
 def _score(value: Any) -> bool:
@@ -68,14 +66,16 @@ def round_view(
     }
 
 
-def run_error_view(error: str, partner: str | None) -> str:
-    """A failed run's reason as ``partner`` may see it: only when it quotes that partner's own failures
-    and no one else's. Any other reason may name other partners or the coordinator's files (a reason
-    cannot be checked for every name a partner might have), so it stays with the operator."""
+def run_error_view(error: str, partner_failures: Sequence[dict[str, str]], partner: str | None) -> str:
+    """A failed run's reason as ``partner`` may see it: the operator sees the coordinator's reason; a
+    partner sees its own failures when they alone ended the run. Any other reason may name other partners
+    or the coordinator's files (a reason cannot be checked for every name a partner might have), so it
+    stays with the operator."""
     if partner is None or not error:
         return error
-    quoted = set(_FAILED_PARTNER.findall(error))
-    return error if quoted == {partner} else HIDDEN_RUN_ERROR
+    if partner_failures and {failure["partner"] for failure in partner_failures} == {partner}:
+        return "; ".join(f"{failure['stage']}: {failure['reason']}" for failure in partner_failures)
+    return HIDDEN_RUN_ERROR
 
 
 def version_metrics_view(kind: str, metrics: dict[str, Any], partner: str | None) -> dict[str, Any]:

@@ -1,0 +1,62 @@
+"""What the federation runtime itself needs of a run's settings: rounds, strategy, secure aggregation,
+quorum and differential privacy. A task's own settings (its model, its local training) travel beside
+these in the same JSON object: the plan keeps them as extra fields, and the task reads them."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fedadmet.exceptions import InputError
+
+MIN_SECAGG_PARTNERS = 3  # SecAgg+ splits each partner's mask key into shares held by the others
+
+
+class PrivacyConfig(BaseModel):
+    """Optional differential privacy: each partner clips its update and adds Gaussian noise."""
+
+    enabled: bool = False
+    clipping_norm: float = Field(default=1.0, gt=0)
+    noise_multiplier: float = Field(default=0.5, ge=0)
+    delta: float = Field(default=1e-5, gt=0, lt=1)
+
+
+class FederationPlan(BaseModel):
+    """One federated run as the runtime sees it; any other field is the task's and is kept as given."""
+
+    model_config = ConfigDict(extra="allow")
+
+    rounds: int = Field(default=10, ge=1)
+    strategy: Literal["fedavg", "fedprox", "fedadam"] = "fedavg"
+    proximal_mu: float = Field(default=0.01, ge=0, description="FedProx only.")
+    server_learning_rate: float = Field(default=0.01, gt=0, description="FedAdam only.")
+    secagg: bool = Field(default=True, description="SecAgg+ masking of every update (on by default).")
+    secagg_stage_timeout_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="How long each SecAgg+ stage waits for partners' replies before going on without the silent ones.",
+    )
+    min_partners: int = Field(
+        default=2,
+        ge=1,
+        description="A round proceeds while at least this many reply. With two, each partner can work out the "
+        "other's update from the new model (SecAgg+ hides updates from the coordinator, not between two).",
+    )
+    privacy: PrivacyConfig = PrivacyConfig()
+
+    def check_partners(self, n_partners: int) -> None:
+        """Refuse, before anything starts, a partner count these settings cannot federate."""
+        if self.secagg and n_partners < MIN_SECAGG_PARTNERS:
+            raise InputError(
+                f"SecAgg+ needs at least {MIN_SECAGG_PARTNERS} partners, got {n_partners}; with fewer, "
+                "turn it off with --no-secagg (the coordinator then sees each partner's update)"
+            )
+        if self.min_partners > n_partners:
+            raise InputError(f"--min-partners {self.min_partners} is more than the {n_partners} partners")
+        if self.secagg and not 2 <= self.min_partners < n_partners:
+            raise InputError(
+                f"with SecAgg+, --min-partners must be at least 2 and below the {n_partners} partners (each mask is "
+                f"rebuilt from the shares of fewer than all of them), got {self.min_partners}",
+                expected=f"2 to {n_partners - 1}, or more partners",
+            )

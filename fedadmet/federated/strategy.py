@@ -1,0 +1,208 @@
+"""The coordinator's strategy: Flower's FedAvg, FedProx or FedAdam, plus the jobs a consortium needs.
+
+:class:`RecordingStrategy` wraps the chosen legacy strategy (as Flower's DP wrappers do) and adds one
+method per job: each round's instructions (:meth:`round_config`), refusing one partner counted twice
+(:meth:`check_partner_names`), excluding non-finite updates (:meth:`usable_updates`), refusing an
+aggregate of fewer than the quorum (:meth:`below_quorum`) or a non-finite one (:meth:`finite_aggregate`),
+checkpointing (:meth:`checkpoint`) and recording through a :class:`~fedadmet.federated.recorder.RunRecorder`
+(:meth:`record_fit`, :meth:`aggregate_evaluate`). Legacy strategies are used because Flower 1.41's
+SecAgg+ workflow exists only for them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from flwr.common import (
+    EvaluateIns,
+    EvaluateRes,
+    FitIns,
+    FitRes,
+    Parameters,
+    Scalar,
+    ndarrays_to_parameters,
+    parameters_to_ndarrays,
+)
+from flwr.server.client_manager import ClientManager
+from flwr.server.client_proxy import ClientProxy
+from flwr.server.strategy import FedAdam, FedAvg, FedProx, Strategy
+
+from fedadmet.federated.checkpoints import Checkpoint
+from fedadmet.federated.failures import PartnerFailure, failures_by_partner
+from fedadmet.federated.privacy import spent_epsilon
+from fedadmet.federated.recorder import EvaluationRound, FitRound, RunRecorder
+from fedadmet.names import check_distinct_partners
+
+if TYPE_CHECKING:
+    from fedadmet.federated.coordinator import RunSettings
+
+log = logging.getLogger("fedadmet.federation")
+STRATEGIES: dict[str, type[FedAvg]] = {"fedavg": FedAvg, "fedprox": FedProx, "fedadam": FedAdam}
+NOT_FINITE_UPDATE = "update holds NaN or infinite values"
+NOT_FINITE_AGGREGATE = "not aggregated: the mean of the round's updates was not finite (the trunk stayed as it was)"
+Results = list[tuple[ClientProxy, FitRes]]
+
+
+class RecordingStrategy(Strategy):
+    """The run's legacy strategy, checked, checkpointed and recorded round by round (rounds are numbered
+    from ``offset`` + 1 when a run is resumed)."""
+
+    def __init__(self, settings: RunSettings, start: dict[str, np.ndarray], offset: int, recorder: RunRecorder) -> None:
+        self.settings, self.offset, self.recorder = settings, offset, recorder
+        self.names = sorted(start)
+        self.checkpoint = Checkpoint(settings.run_folder, settings.identity())
+        self.minimum = min(settings.federation.min_partners, settings.n_partners)
+        # The failures that kept the latest round from aggregating (none once a round aggregates): the
+        # partners' part in a run that then fails.
+        self.failures: dict[str, PartnerFailure] = {}
+        self.base = self.base_strategy(settings, start)
+
+    def base_strategy(self, settings: RunSettings, start: dict[str, np.ndarray]) -> FedAvg:
+        plan = settings.federation
+        extra: dict[str, Any] = {}
+        if plan.strategy == "fedprox":
+            extra["proximal_mu"] = plan.proximal_mu
+        if plan.strategy == "fedadam":
+            extra["eta"] = plan.server_learning_rate
+        return STRATEGIES[plan.strategy](
+            fraction_fit=1.0,
+            fraction_evaluate=1.0,
+            min_fit_clients=self.minimum,
+            min_evaluate_clients=self.minimum,
+            min_available_clients=self.minimum,
+            initial_parameters=ndarrays_to_parameters([start[k] for k in self.names]),
+            on_fit_config_fn=self.round_config,
+            on_evaluate_config_fn=self.round_config,
+            accept_failures=True,
+            **extra,
+        )
+
+    def round_config(self, server_round: int) -> dict[str, Scalar]:
+        """What every partner learns of the round: its number, the run, the settings and the parameter names."""
+        settings = self.settings
+        return {
+            "server-round": self.offset + server_round,
+            "federation": settings.federation.model_dump_json(),
+            "parameter-names": json.dumps(self.names),
+            "n-partners": settings.n_partners,
+            "key-id": settings.key_id,
+            "run-name": settings.run_name,
+            "run-id": settings.run_id or 0,
+            "trunk-round": self.checkpoint.last_round(),  # the last round aggregated into the parameters
+        }
+
+    def initialize_parameters(self, client_manager: ClientManager) -> Parameters | None:
+        return self.base.initialize_parameters(client_manager)
+
+    def configure_fit(
+        self, server_round: int, parameters: Parameters, client_manager: ClientManager
+    ) -> list[tuple[ClientProxy, FitIns]]:
+        return self.base.configure_fit(server_round, parameters, client_manager)
+
+    def configure_evaluate(
+        self, server_round: int, parameters: Parameters, client_manager: ClientManager
+    ) -> list[tuple[ClientProxy, EvaluateIns]]:
+        return self.base.configure_evaluate(server_round, parameters, client_manager)
+
+    def evaluate(self, server_round: int, parameters: Parameters) -> tuple[float, dict[str, Scalar]] | None:
+        return self.base.evaluate(server_round, parameters)
+
+    def aggregate_fit(
+        self, server_round: int, results: Results, failures: list[Any]
+    ) -> tuple[Parameters | None, dict[str, Scalar]]:
+        number = self.offset + server_round
+        self.check_partner_names(results)
+        kept, excluded = self.usable_updates(results, failures_by_partner(failures, "train"))
+        for failure in excluded.values():
+            log.warning("round %d: %s excluded: %s", number, failure.partner, failure.reason)
+        if self.below_quorum(number, kept, excluded):
+            return None, {}
+        parameters, metrics = self.base.aggregate_fit(server_round, kept, [])
+        arrays = self.finite_aggregate(number, parameters, kept, excluded)
+        if arrays is None:
+            return None, {}
+        self.failures = {}
+        self.checkpoint.save(number, dict(zip(self.names, arrays, strict=True)))
+        self.record_fit(number, kept, excluded)
+        return parameters, metrics
+
+    @staticmethod
+    def check_partner_names(results: Results) -> None:
+        check_distinct_partners([_partner(result, proxy.cid) for proxy, result in results])
+
+    @staticmethod
+    def usable_updates(
+        results: Results, excluded: dict[str, PartnerFailure]
+    ) -> tuple[Results, dict[str, PartnerFailure]]:
+        """The updates that are finite, and every partner excluded (a failed reply or a non-finite update)."""
+        kept = []
+        for proxy, result in results:
+            if all(np.isfinite(a).all() for a in parameters_to_ndarrays(result.parameters)):
+                kept.append((proxy, result))
+            else:
+                name = _partner(result, proxy.cid)
+                excluded[name] = PartnerFailure(name, "train", NOT_FINITE_UPDATE)
+        return kept, excluded
+
+    def below_quorum(self, number: int, kept: Results, excluded: dict[str, PartnerFailure]) -> bool:
+        """Fewer usable updates than the minimum would let partners read each other's from the new model:
+        the round is recorded (who failed, and why) and aggregates nothing."""
+        if len(kept) >= self.minimum:
+            return False
+        log.error(
+            "round %d: %d usable update(s), fewer than %d; the trunk stays as it was", number, len(kept), self.minimum
+        )
+        self.failures = excluded
+        self.recorder.record_fit(FitRound(number, [], {}, excluded))
+        return True
+
+    def finite_aggregate(
+        self, number: int, parameters: Parameters | None, kept: Results, excluded: dict[str, PartnerFailure]
+    ) -> list[np.ndarray] | None:
+        """The aggregate's arrays, or None (recorded: each partner learns why its update went unused)."""
+        arrays = parameters_to_ndarrays(parameters) if parameters is not None else []
+        if arrays and all(np.isfinite(a).all() for a in arrays):
+            return arrays
+        log.error("round %d: aggregate is not finite; the trunk stays as it was", number)
+        unused = {name: PartnerFailure(name, "train", NOT_FINITE_AGGREGATE) for name in _names(kept)}
+        self.failures = {**excluded, **unused}
+        self.recorder.record_fit(FitRound(number, [], {}, self.failures))
+        return None
+
+    def record_fit(self, number: int, kept: Results, excluded: dict[str, PartnerFailure]) -> None:
+        """Who took part, what they shared, and the privacy budget spent so far (for the fewest partners
+        any round aggregated: their noise was sized for all of them)."""
+        partners = sorted(_names(kept))
+        fewest = min([*self.recorder.aggregated_partner_counts(number), len(partners)])
+        plan, settings = self.settings.federation, self.settings
+        epsilon = spent_epsilon(plan.privacy, number, fewest, settings.n_partners)
+        shared = {_partner(result): _scalars(result.metrics) for _, result in kept}
+        self.recorder.record_fit(FitRound(number, partners, shared, excluded, epsilon))
+
+    def aggregate_evaluate(
+        self, server_round: int, results: list[tuple[ClientProxy, EvaluateRes]], failures: list[Any]
+    ) -> tuple[float | None, dict[str, Scalar]]:
+        number = self.offset + server_round
+        shared = {_partner(result): _scalars(result.metrics) for _, result in results}
+        failed = failures_by_partner(failures, "evaluate")
+        for failure in failed.values():
+            log.warning("round %d: %s excluded: evaluation failed: %s", number, failure.partner, failure.reason)
+        sent = sum(int(m.get("bytes_sent", 0)) for m in shared.values())
+        self.recorder.record_evaluation(EvaluationRound(number, shared, failed, sent))
+        log.info("round %d: %s", number, {p: round(m.get("valid_score", np.nan), 4) for p, m in shared.items()})
+        return self.base.aggregate_evaluate(server_round, results, failures)
+
+
+def _partner(result: FitRes | EvaluateRes, fallback: str = "?") -> str:
+    return str(result.metrics.get("partner", fallback))
+
+
+def _names(kept: Results) -> list[str]:
+    return [_partner(result) for _, result in kept]
+
+
+def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metrics.items() if isinstance(v, int | float | str)}

@@ -1,0 +1,1 @@
+"""Federated tasks: the models the runtime federates, each behind the FederatedTask protocol."""

@@ -1,0 +1,207 @@
+"""The molecular task: the multitask trunk over keyed molecular features, federated with private heads.
+
+The only federated module that knows molecules: it wraps the functions of :mod:`fedadmet.federated.task`
+(data, network, local training, scoring) in the :class:`~fedadmet.federated.protocol.FederatedTask`
+protocol, and keeps each partner's best model of a run (shared trunk + private heads) in its prepared
+folder, ``federated_model/<run name>/run-<id>/``, where :mod:`fedadmet.federated.partner_model` and
+``federate gain`` find it. PyTorch is imported inside the methods that train: Flower starts a process
+per message, and SecAgg+ stages that only mask must not pay for it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from safetensors.numpy import save_file
+
+from fedadmet.exceptions import InputError
+from fedadmet.federated.config import FederationConfig
+from fedadmet.federated.protocol import (
+    VALID_SCORE,
+    Arrays,
+    EvaluateResult,
+    FitResult,
+    Partners,
+    RoundInfo,
+    register_task,
+    replaces_kept,
+)
+from fedadmet.names import check_distinct_partners, check_run_name
+
+if TYPE_CHECKING:
+    from fedadmet.federated.task import PartnerData
+    from fedadmet.models.trunk import MultitaskNet
+
+# A partner's best model of each run: MODEL_ROOT/<run name>/run-<id>/ in its prepared folder.
+MODEL_ROOT, WEIGHTS_FILE, FEDERATION_FILE = "federated_model", "weights.safetensors", "federation.json"
+PROVENANCE_FILE = "provenance.json"  # when the model was kept, and from which prepared labels
+
+
+@lru_cache(maxsize=8)
+def _partner_data(folder: str, key_id: str | None) -> PartnerData:
+    from fedadmet.federated.task import PartnerData
+
+    return PartnerData.load(Path(folder), key_id)
+
+
+def trunk_names(net: MultitaskNet) -> list[str]:
+    """Fixed order of trunk arrays on the wire (Flower's legacy messages carry an ordered list)."""
+    from fedadmet.federated.task import shared_arrays
+
+    return sorted(shared_arrays(net))
+
+
+@register_task("molecular")
+class MolecularTask:
+    """ADMET/Tox endpoints from a partner's prepared folder (`fedadmet data prepare`)."""
+
+    name = "molecular"
+
+    def initial_parameters(self, options: Mapping[str, Any]) -> Arrays:
+        from fedadmet.chem.featurizers import default_feature_set
+        from fedadmet.federated.task import build_net, shared_arrays
+
+        return shared_arrays(build_net(len(default_feature_set()), [], FederationConfig.model_validate(options)))
+
+    def open_partner(
+        self, data_dir: Path, options: Mapping[str, Any], private: Mapping[str, np.ndarray]
+    ) -> MolecularSession:
+        key_id = str(options.get("key_id") or "") or None
+        data = _partner_data(str(data_dir), key_id)
+        return MolecularSession(Path(data_dir), data, FederationConfig.model_validate(options), dict(private))
+
+    def partner_name(self, data_dir: Path) -> str:
+        """The name in the folder's manifest, or the folder's own name when the manifest cannot be read."""
+        try:
+            return str(json.loads((Path(data_dir) / "manifest.json").read_text())["partner"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return Path(data_dir).name
+
+    def check_partners(self, data_dirs: Sequence[Path]) -> Partners:
+        """Every folder prepared, with a trainable task, under one consortium key and its own name."""
+        from fedadmet.federated.prepare import read_manifest
+
+        manifests = [read_manifest(p) for p in data_dirs]
+        idle = [str(m["partner"]) for m in manifests if not any(t["trainable"] for t in m["tasks"])]
+        if idle:
+            raise InputError(
+                "partner(s) without a task that meets the quorum would fail every round",
+                got=idle,
+                expected="prepared folders with at least one trainable task (see each folder's qc.md)",
+            )
+        key_ids = {str(folder): m["key_id"] for folder, m in zip(data_dirs, manifests, strict=True)}
+        if len(set(key_ids.values())) > 1:
+            raise InputError("partners were prepared with different consortium keys", got=key_ids)
+        names = [str(m["partner"]) for m in manifests]
+        check_distinct_partners(names)
+        return Partners(names, str(manifests[0]["key_id"]))
+
+
+class MolecularSession:
+    """One partner's network: the shared trunk as sent, its private heads as its node kept them."""
+
+    def __init__(self, data_dir: Path, data: PartnerData, federation: FederationConfig, heads: Arrays) -> None:
+        self.data_dir, self.data, self.federation, self.heads = data_dir, data, federation, heads
+        self.partner = data.name
+
+    def _net(self, shared: Mapping[str, np.ndarray]) -> MultitaskNet:
+        from fedadmet.federated.task import build_net, load_arrays
+
+        net = build_net(self.data.features.shape[1], self.data.tasks, self.federation)
+        if self.heads:
+            load_arrays(net, self.heads, shared=False)
+        load_arrays(net, shared, shared=True)
+        return net
+
+    def fit(self, shared: Mapping[str, np.ndarray], round: RoundInfo) -> FitResult:
+        from fedadmet.federated.task import check_update, private_arrays, shared_arrays, train_local
+
+        net = self._net(shared)
+        anchor = shared if self.federation.strategy == "fedprox" else None
+        federation = self.federation
+        metrics = train_local(net, self.data, federation, federation.local_epochs, round.server_round, anchor)
+        trunk = shared_arrays(net)
+        check_update(trunk, shared)  # never send NaN/inf or a wrongly shaped array
+        return FitResult(
+            trunk, int(metrics["num-examples"]), {"train_loss": metrics["train_loss"]}, private_arrays(net)
+        )
+
+    def evaluate(self, shared: Mapping[str, np.ndarray], round: RoundInfo) -> EvaluateResult:
+        from fedadmet.federated.task import evaluate
+
+        scores = evaluate(self._net(shared), self.data)
+        return EvaluateResult(len(self.data.rows("valid")), dict(scores))
+
+    def keep(self, shared: Mapping[str, np.ndarray], round: RoundInfo, evaluation: EvaluateResult) -> None:
+        folder = partner_model_folder(self.data_dir, round.run_name, round.run_id)
+        score = float(evaluation.metrics[VALID_SCORE])
+        if replaces_kept(kept_scores(folder), score, round.trunk_round):
+            scores = {k: float(v) for k, v in evaluation.metrics.items() if isinstance(v, int | float)}
+            keep_partner_model(
+                self.data_dir, round.run_name, round.run_id, self._net(shared), scores, self.federation,
+                round.trunk_round,
+            )  # fmt: skip
+        else:  # a resumed run may have changed its round count: `federate gain` budgets by the latest
+            record_run_settings(folder, self.federation)
+
+
+def partner_model_folder(data_dir: Path, run_name: str, run_id: int) -> Path:
+    """Where a partner keeps its best model of one run: one folder per run, so runs never overwrite each other.
+    The coordinator names the run: a name that is a path is refused, so it cannot choose where files go."""
+    check_run_name(run_name)
+    return data_dir / MODEL_ROOT / run_name / f"run-{run_id}"
+
+
+def kept_scores(folder: Path) -> dict[str, float]:
+    """The scores of the model kept for this run (also by a node that restarted since), with the trunk
+    round it was kept at (-1: not recorded); without one, scores that any model replaces."""
+    try:
+        scores = dict(json.loads((folder / "scores.json").read_text()))
+    except (OSError, ValueError, TypeError):
+        return {VALID_SCORE: -np.inf, "trunk_round": 0}
+    try:
+        trunk_round = int(json.loads((folder / PROVENANCE_FILE).read_text()).get("trunk_round", -1))
+    except (OSError, ValueError, TypeError, AttributeError):
+        trunk_round = -1
+    return {**scores, "trunk_round": trunk_round}
+
+
+def record_run_settings(folder: Path, federation: FederationConfig) -> None:
+    """The run's settings beside the model kept of it, as the coordinator last sent them (written only when
+    they changed, and only where a model is kept)."""
+    settings, path = federation.model_dump_json(indent=2), folder / FEDERATION_FILE
+    if folder.is_dir() and (not path.is_file() or path.read_text() != settings):
+        path.write_text(settings)
+
+
+def keep_partner_model(
+    data_dir: Path,
+    run_name: str,
+    run_id: int,
+    net: MultitaskNet,
+    scores: dict[str, float],
+    federation: FederationConfig,
+    trunk_round: int = -1,
+) -> Path:
+    """Keep the partner's best model so far (shared trunk + private heads) in its prepared folder, with the
+    run's settings, the prepared labels it was trained on (their scaling is the model's) and the last round
+    the federation aggregated into its trunk (0: none, the initial trunk; -1: not known), so that the
+    partner can use it and compare it with a local-only model."""
+    from fedadmet.federated.prepare import recorded_manifest
+    from fedadmet.federated.task import private_arrays, shared_arrays
+
+    folder = partner_model_folder(data_dir, run_name, run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(shared_arrays(net) | private_arrays(net), str(folder / WEIGHTS_FILE))
+    record_run_settings(folder, federation)
+    labels = recorded_manifest(data_dir)["files"]["labels.npz"]
+    provenance = {"saved": time.time(), "labels_sha256": labels, "trunk_round": trunk_round}
+    (folder / PROVENANCE_FILE).write_text(json.dumps(provenance))
+    (folder / "scores.json").write_text(json.dumps(scores))
+    return folder

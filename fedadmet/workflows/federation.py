@@ -1,0 +1,320 @@
+"""Federated runs as use cases: open (start, or check and resume) a run in the registry, record it round
+by round, run it with Flower's simulation engine or serve it to a deployment (`flwr run`), and read runs
+back; and, at a partner, the model it kept of a run and what joining gained. The Flower runtime
+(:mod:`fedadmet.federated`) knows neither the registry nor the model: this module gives it a task by name
+and a :class:`RegistryRecorder`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from flwr.app import Context
+from sqlalchemy.orm import Session, sessionmaker
+
+from fedadmet.exceptions import InputError
+from fedadmet.federated.checkpoints import Checkpoint
+from fedadmet.federated.coordinator import OpenedRun, RunInterruptedError, RunSettings
+from fedadmet.federated.failures import PartnerFailure
+from fedadmet.federated.privacy import spent_epsilon
+from fedadmet.federated.protocol import FederatedTask, get_task
+from fedadmet.federated.recorder import EvaluationRound, FitRound, Published, RunEnd
+from fedadmet.federated.server_app import make_server_app
+from fedadmet.federated.simulation import run_simulated
+from fedadmet.names import check_run_name
+from fedadmet.registry import repository
+from fedadmet.registry.database import open_registry
+from fedadmet.registry.tables import FederationRun
+
+if TYPE_CHECKING:  # the molecular task's parts: imported where a partner's model is used (PyTorch)
+    from fedadmet.federated.config import FederationConfig
+    from fedadmet.federated.gain import JoiningGain
+    from fedadmet.federated.partner_model import SavedModel
+    from fedadmet.federated.task import PartnerData
+    from fedadmet.models.trunk import MultitaskNet
+
+__all__ = ["FederationRun", "RunInterruptedError", "RunSettings", "open_run", "server_app", "simulate"]
+log = logging.getLogger("fedadmet.federation")
+RESUMABLE_CHANGES = frozenset({"rounds", "secagg_stage_timeout_s", "min_partners"})
+
+
+class RegistryRecorder:
+    """The runtime's :class:`~fedadmet.federated.recorder.RunRecorder` over the registry: one short session
+    per record, so that a round's record is committed before the next begins."""
+
+    def __init__(self, settings: RunSettings) -> None:
+        if settings.run_id is None:
+            raise RuntimeError("the run has no registry id yet; open it first")
+        self.settings, self.run_id = settings, settings.run_id
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return open_registry(self.settings.registry_url)  # made (and migrated) once per URL
+
+    def aggregated_partner_counts(self, before_round: int) -> list[int]:
+        with self.sessions.begin() as session:
+            run = repository.get_run(session, self.run_id)
+            return [len(r.partners) for r in run.rounds if r.round < before_round and r.partners] if run else []
+
+    def record_fit(self, fit: FitRound) -> None:
+        excluded = {name: failure.reason for name, failure in fit.excluded.items()}
+        metrics = {"fit": fit.metrics} if fit.partners else {}
+        with self.sessions.begin() as session:
+            repository.record_round(
+                session, self.run_id, fit.round, fit.partners, metrics, excluded, epsilon=fit.epsilon
+            )
+
+    def record_evaluation(self, evaluation: EvaluationRound) -> None:
+        failed = {name: f"evaluation failed: {failure.reason}" for name, failure in evaluation.failures.items()}
+        with self.sessions.begin() as session:  # a round SecAgg+ halted has no row yet: it gets one
+            row = repository.get_round(session, self.run_id, evaluation.round) or repository.record_round(
+                session, self.run_id, evaluation.round, [], {}
+            )
+            row.metrics = {**row.metrics, "evaluate": evaluation.metrics}
+            row.excluded = {**failed, **row.excluded}  # a fit-step reason, if any, says more
+            row.bytes_sent = evaluation.bytes_sent
+
+    def publish(self, published: Published) -> dict[str, Any]:
+        """The run's model version: the artifact, who made it, the final shared metrics and the privacy spent."""
+        settings, plan = self.settings, self.settings.federation
+        with self.sessions.begin() as session:
+            run = repository.get_run(session, self.run_id)
+            rounds = run.rounds if run is not None else []
+            partners = sorted({p for r in rounds for p in r.partners})
+            fewest = min((len(r.partners) for r in rounds if r.partners), default=settings.n_partners)
+            epsilon = spent_epsilon(plan.privacy, published.rounds, fewest, settings.n_partners)
+            final = next((r.metrics["evaluate"] for r in reversed(rounds) if r.metrics.get("evaluate")), {})
+            version = repository.publish_version(
+                session,
+                settings.model_name,
+                kind="federated",
+                artifact_uri=str(published.artifact.resolve()),
+                endpoints=[],
+                data_hashes={"trunk_sha256": published.digest},
+                metrics={
+                    "partners": final,
+                    "epsilon": epsilon,
+                    "delta": plan.privacy.delta if plan.privacy.enabled else None,
+                },
+                lineage={
+                    "run_id": self.run_id,
+                    "run_name": settings.run_name,
+                    "task": settings.task,
+                    "partners": partners,
+                    "rounds": published.rounds,
+                    "strategy": plan.strategy,
+                    "secagg": plan.secagg,
+                    "key_id": settings.key_id,
+                    "trunk_parameters": published.parameters,
+                },
+            )
+            repository.finish_run(session, self.run_id, "completed", model_version_id=version.id)
+            return {
+                "run_id": self.run_id,
+                "model_version": version.version,
+                "rounds": published.rounds,
+                "epsilon": epsilon,
+            }
+
+    def end(self, end: RunEnd) -> None:
+        """Record why the run ended, unless its end is recorded already (the ServerApp records its own; a
+        simulation records one the ServerApp never reached). A registry that fails here too must not hide
+        the original error."""
+        try:
+            with self.sessions.begin() as session:
+                run = repository.get_run(session, self.run_id)
+                if run is not None and run.status == "running":
+                    log.error("run %s %s: %s", self.run_id, end.status, end.reason)
+                    failures = [_record(failure) for failure in end.failures]
+                    repository.finish_run(session, run.id, end.status, error=end.reason, partner_failures=failures)
+        except Exception:  # logged; the caller re-raises the error that ended the run
+            log.exception("could not record the end of run %s in the registry", self.run_id)
+
+
+def _record(failure: PartnerFailure) -> dict[str, str]:
+    return {"partner": failure.partner, "stage": failure.stage, "reason": failure.reason}
+
+
+def open_run(settings: RunSettings) -> RunSettings:
+    """Start a new registry run with an empty checkpoint folder, or (``settings.run_id`` set) check that
+    that run may be carried on: not completed, the same name and settings, and a checkpoint (if any) made
+    by this very run with the same partners and consortium key (as recorded when the run began, if it made
+    no checkpoint). Returns the settings naming the run."""
+    with open_registry(settings.registry_url).begin() as session:
+        if settings.run_id is None:
+            return _start(session, settings)
+        run = repository.get_run(session, settings.run_id)
+        if run is None:
+            raise InputError(f"no federation run {settings.run_id} in the registry to resume")
+        settings = settings.model_copy(update={"run_name": settings.run_name or run.name, "started": _start_stamp(run)})
+        problems = _resume_problems(run, settings)
+        if problems:
+            raise InputError(f"run {run.id} cannot go on from {settings.run_folder}: " + "; ".join(problems))
+        repository.reopen_run(session, run.id)
+    return settings
+
+
+def _start(session: Session, settings: RunSettings) -> RunSettings:
+    check_run_name(settings.run_name)
+    federation = settings.federation
+    config = federation.model_dump(mode="json")
+    run = repository.start_run(session, settings.run_name, federation.strategy, federation.secagg, config)
+    session.refresh(run)  # the start time as the registry stores it, which a resume reads back
+    settings = settings.model_copy(update={"run_id": run.id, "started": _start_stamp(run)})
+    if settings.run_folder.exists():  # left by a registry that was since replaced: not this run's
+        orphan = settings.run_folder.with_name(f"{settings.run_folder.name}.orphaned-{int(time.time())}")
+        settings.run_folder.rename(orphan)
+        log.warning("moved %s aside to %s: the registry has no run it belongs to", settings.run_folder, orphan)
+    Checkpoint(settings.run_folder, settings.identity()).begin()
+    return settings
+
+
+def _resume_problems(run: FederationRun, settings: RunSettings) -> list[str]:
+    """Why ``run`` cannot be carried on with ``settings`` (none: it can). Everything that shapes the model
+    or its privacy must stay; more rounds, a longer SecAgg+ wait or another quorum may change. (DP switched
+    on halfway would publish an epsilon for noiseless rounds.)"""
+    problems = [f"run name {run.name!r} differs from {settings.run_name!r}"] if run.name != settings.run_name else []
+    ours = settings.federation.model_dump(mode="json")
+    problems += [
+        f"setting {key} {run.config.get(key)!r} differs from {ours[key]!r}"
+        for key in sorted(set(ours) - RESUMABLE_CHANGES)
+        if run.config.get(key) != ours[key]
+    ]
+    if run.status == "completed":
+        problems.append("it completed already; start a new run instead")
+    if settings.run_folder.is_dir() and Checkpoint(settings.run_folder).in_use():
+        problems.append("it is running now in another process; wait for it to end or stop it first")
+    if not settings.run_folder.is_dir():  # elsewhere it would start again from round 1, unchecked
+        problems.append("no folder of it there: give the --checkpoint-dir the run was started with")
+    recorded = Checkpoint(settings.run_folder).recorded_identity()
+    if recorded is not None:
+        problems += [
+            f"checkpoint {key} {recorded.get(key)!r} differs from {value!r}"
+            for key, value in settings.identity().items()
+            if recorded.get(key) != value
+        ]
+    return problems
+
+
+def _start_stamp(run: FederationRun) -> str:
+    return run.started.strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def simulate(
+    partner_dirs: Sequence[Path],
+    settings: RunSettings,
+    require_secagg: bool = True,
+    task: FederatedTask | None = None,
+) -> FederationRun:
+    """Run the federation over ``partner_dirs`` with Flower's simulation engine and return the registry
+    record of this very run (rounds included), whatever its outcome: completed, failed (with the reason)
+    or interrupted (Ctrl-C). ``task`` defaults to the one ``settings.task`` names.
+
+    A new run is started unless ``settings.run_id`` names one to resume; wrong inputs raise InputError
+    before anything runs."""
+    task = task or get_task(settings.task)
+    if len(partner_dirs) < 2:
+        raise InputError("a federation needs at least two partners", got=[str(p) for p in partner_dirs])
+    resolved = [str(Path(p).resolve()) for p in partner_dirs]
+    if len(set(resolved)) < len(resolved):  # one partner would count twice (SecAgg+'s minimum, the weights)
+        repeated = sorted({folder for folder in resolved if resolved.count(folder) > 1})
+        raise InputError("the same partner folder is given more than once", got=repeated)
+    partners = task.check_partners(partner_dirs)
+    settings.federation.check_partners(len(partner_dirs))
+    update = {"n_partners": len(partner_dirs), "key_id": partners.key_id, "partners": partners.names, "task": task.name}
+    settings = open_run(settings.model_copy(update=update))
+    run_simulated(OpenedRun(settings, task, RegistryRecorder(settings)), partner_dirs, require_secagg)
+    with open_registry(settings.registry_url).begin() as session:
+        run = repository.get_run(session, settings.run_id)  # type: ignore[arg-type]
+        assert run is not None  # open_run made or found it
+        return run
+
+
+def _open_deployed(context: Context) -> OpenedRun:
+    """The run a deployment's run config names (``resume-run`` carries one on), opened in its registry."""
+    settings = open_run(RunSettings.from_run_config(dict(context.run_config)))
+    return OpenedRun(settings, get_task(settings.task), RegistryRecorder(settings))
+
+
+server_app = make_server_app(_open_deployed)  # what the app folder's pyproject names for `flwr run`
+
+
+def get_run(run_id: int, registry_url: str | None = None) -> FederationRun | None:
+    """One run with its rounds and published version (readable after the session ends)."""
+    with open_registry(registry_url).begin() as session:
+        return repository.get_run(session, run_id)
+
+
+def list_runs(registry_url: str | None = None) -> list[FederationRun]:
+    """Every run, newest first, with its rounds and published version."""
+    with open_registry(registry_url).begin() as session:
+        return repository.list_runs(session)
+
+
+def published_metrics(run: FederationRun) -> dict[str, Any]:
+    """The metrics a completed run's model version published (epsilon among them); empty otherwise."""
+    return dict(run.model_version.metrics) if run.model_version is not None else {}
+
+
+def kept_model(partner_dir: Path, run: int | str | None = None) -> SavedModel:
+    """The model a partner kept of ``run`` (its id or NAME/ID; default: the last the federation trained)."""
+    from fedadmet.federated.partner_model import find_saved_model
+
+    return find_saved_model(partner_dir, run)
+
+
+def assess_gain(partner_dir: Path, model: SavedModel, progress: bool = False) -> tuple[JoiningGain, list[Path]]:
+    """What joining gained for this partner (its federated model against a local-only one, on its test
+    fold), written as gain.json, gain.md and gain.png beside the model; runs at the partner."""
+    from fedadmet.federated.gain import joining_gain, write_gain_report
+
+    result = joining_gain(partner_dir, model, progress=progress)
+    return result, write_gain_report(result, model.folder)
+
+
+def baseline_model(data: PartnerData, federation: FederationConfig, epochs: int) -> MultitaskNet:
+    """A model of the federation's architecture trained on ``data`` alone (a partner's, or everyone's
+    pooled), keeping its best validation epoch: the local-only and centralised references."""
+    from fedadmet.federated.task import train_with_selection
+
+    return train_with_selection(data, federation, epochs)[0]
+
+
+def federated_model(partner_dir: Path, run: FederationRun, data: PartnerData) -> MultitaskNet:
+    """The network a partner kept of ``run`` (shared trunk + its private heads)."""
+    from fedadmet.federated.partner_model import SavedModel, load_federated_net
+
+    return load_federated_net(SavedModel(partner_dir, run.name, run.id), data)[0]
+
+
+def load_partners(partner_dirs: Sequence[Path]) -> list[PartnerData]:
+    """The partners' prepared data, as their own machines load it."""
+    from fedadmet.federated.task import PartnerData
+
+    return [PartnerData.load(Path(folder)) for folder in partner_dirs]
+
+
+def pooled(partners: list[PartnerData]) -> PartnerData:
+    """Everyone's data on one machine, each partner's endpoints kept apart: the centralised reference."""
+    from fedadmet.federated.task import PartnerData
+
+    return PartnerData.pool(partners)
+
+
+def model_outputs(net: MultitaskNet, data: PartnerData) -> np.ndarray:
+    """The network's outputs (model scale) for every compound of ``data``."""
+    from fedadmet.federated.task import predict_scaled
+
+    return predict_scaled(net, data.features)
+
+
+def test_scores(data: PartnerData, outputs: np.ndarray) -> dict[str, float]:
+    """AUC-PR / R² per endpoint of ``outputs`` (one row per compound of ``data``) on its held-out test fold."""
+    from fedadmet.federated.task import score_tasks
+
+    return score_tasks(data, outputs, "test")
