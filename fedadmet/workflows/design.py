@@ -20,6 +20,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from fedadmet.chem.standardize import standardize_smiles
+from fedadmet.data.loaders import SD_PROBLEM_COLUMN, find_smiles_column, read_molecules
 from fedadmet.design.agent import Candidate, DesignAgent, Generation, Member, Status
 from fedadmet.design.generators import GENERATORS, Generator, Proposal, make_generator
 from fedadmet.design.objective import Objective
@@ -306,6 +307,13 @@ def list_design_runs(
 ) -> list[DesignRunSummary]:
     with open_registry(registry_url)() as session:
         return [_summary(run) for run in repository.list_design_runs(session, limit, user_id)]
+
+
+def read_start_molecules(path: Path, smiles_column: str | None = None) -> list[str]:
+    """The SMILES of a CSV/TSV, .smi or SD file, in order, each once."""
+    frame = read_molecules(path, smiles_column)
+    column = "smiles" if SD_PROBLEM_COLUMN in frame else find_smiles_column(frame, smiles_column)
+    return list(dict.fromkeys(str(value) for value in frame[column] if isinstance(value, str) and value.strip()))
 
 
 def results_table(run: DesignRunView) -> pd.DataFrame:
