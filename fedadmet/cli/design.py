@@ -99,7 +99,10 @@ def _report(run_id: int, output: Path | None, *, trail: bool = False) -> None:
         counts = Counter(candidate.status for candidate in generation.candidates)
         best = max((member.score for member in generation.population), default=0.0)
         generations.add_row(
-            str(generation.number), str(len(generation.candidates)), *(str(counts[status]) for status in statuses), f"{best:.3f}"
+            str(generation.number),
+            str(len(generation.candidates)),
+            *(str(counts[status]) for status in statuses),
+            f"{best:.3f}",
         )
     console.print(generations)
     if trail:
