@@ -60,7 +60,10 @@ def test_objective_file_is_checked_field_by_field(tmp_path: Path) -> None:
 
 def _objective(**extra: object):
     return parse_objective(
-        {"goal": [{"endpoint": "hERG", "direction": "lower", "low": 0.2, "high": 0.6}], "synthetic_accessibility": {"weight": 0}}
+        {
+            "goal": [{"endpoint": "hERG", "direction": "lower", "low": 0.2, "high": 0.6}],
+            "synthetic_accessibility": {"weight": 0},
+        }
         | extra
     )
 
