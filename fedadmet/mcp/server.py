@@ -264,6 +264,7 @@ class RequireApiKey:
         await self.app(scope, receive, send)
 
 
-def http_app(server: MCPServer, registry_url: str | None = None) -> ASGIApp:
-    """The streamable-HTTP app (path /mcp) behind the API-key check."""
-    return RequireApiKey(server.streamable_http_app(), registry_url)
+def http_app(server: MCPServer, host: str = "127.0.0.1", registry_url: str | None = None) -> ASGIApp:
+    """The streamable-HTTP app (path /mcp) behind the API-key check; ``host`` is the address served, which
+    the SDK's DNS-rebinding protection checks the Host header against."""
+    return RequireApiKey(server.streamable_http_app(host=host), registry_url)
