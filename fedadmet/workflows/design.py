@@ -63,6 +63,7 @@ class GenerationView(BaseModel):
 
 class DesignRunSummary(BaseModel):
     id: int
+    user_id: int | None
     name: str
     status: str
     message: str
@@ -96,6 +97,7 @@ class DesignRunView(DesignRunSummary):
 def _summary(run: DesignRun) -> DesignRunSummary:
     return DesignRunSummary(
         id=run.id,
+        user_id=run.user_id,
         name=run.name,
         status=run.status,
         message=run.message,
@@ -220,6 +222,32 @@ def _check_request(start: Sequence[str], objective: Objective, budget: int) -> N
         raise InputError(f"no generator named {', '.join(unknown)}", expected=", ".join(sorted(GENERATORS)))
 
 
+def create_design(
+    start: Sequence[str],
+    objective: Objective,
+    *,
+    budget: int,
+    seed: int = 0,
+    name: str = "",
+    model: Path | None = None,
+    user_id: int | None = None,
+    registry_url: str | None = None,
+) -> int:
+    """Record a new design run (checked, not yet run); :func:`continue_design` runs it."""
+    _check_request(start, objective, budget)
+    with open_registry(registry_url).begin() as session:
+        return repository.create_design_run(
+            session,
+            name=name or f"design-{seed}",
+            seed=seed,
+            budget=budget,
+            objective=objective.model_dump(mode="json"),
+            start=list(start),
+            model_uri=str(_model_path(model)),
+            user_id=user_id,
+        ).id
+
+
 def run_design(
     start: Sequence[str],
     objective: Objective,
@@ -232,20 +260,10 @@ def run_design(
     registry_url: str | None = None,
 ) -> DesignRunView:
     """Start a design run from ``start`` and run it until ``budget`` molecules have been profiled."""
-    _check_request(start, objective, budget)
-    model_path = _model_path(model)
-    with open_registry(registry_url).begin() as session:
-        run_id = repository.create_design_run(
-            session,
-            name=name or f"design-{seed}",
-            seed=seed,
-            budget=budget,
-            objective=objective.model_dump(mode="json"),
-            start=list(start),
-            model_uri=str(model_path),
-            user_id=user_id,
-        ).id
-    return _carry_on(run_id, registry_url)
+    run_id = create_design(
+        start, objective, budget=budget, seed=seed, name=name, model=model, user_id=user_id, registry_url=registry_url
+    )
+    return continue_design(run_id, registry_url=registry_url)
 
 
 def resume_design(run_id: int, *, registry_url: str | None = None) -> DesignRunView:
@@ -253,10 +271,11 @@ def resume_design(run_id: int, *, registry_url: str | None = None) -> DesignRunV
     run = show_design(run_id, registry_url=registry_url)
     if run.status == "completed":
         return run
-    return _carry_on(run_id, registry_url)
+    return continue_design(run_id, registry_url=registry_url)
 
 
-def _carry_on(run_id: int, registry_url: str | None) -> DesignRunView:
+def continue_design(run_id: int, *, registry_url: str | None = None) -> DesignRunView:
+    """Run a recorded design run from its last recorded generation (from the start if it has none)."""
     run = show_design(run_id, registry_url=registry_url)
     objective = Objective.model_validate(run.objective)
     model = Path(run.model_uri)
