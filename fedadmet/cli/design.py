@@ -67,6 +67,32 @@ def show(
     _report(run_id, output, trail=trail)
 
 
+@design_app.command("score")
+def score(
+    objective: Annotated[Path, typer.Option(help="Objective TOML to score against.")],
+    references: Annotated[
+        Path | None, typer.Option(help="Molecules similarity is measured to (CSV/.smi/SD; default: none).")
+    ] = None,
+    model: Annotated[Path | None, typer.Option(help="Model folder (default: the default model).")] = None,
+) -> None:
+    """Score SMILES read from standard input, one per line, and print REINVENT 4's ExternalProcess JSON:
+    {"version": 1, "payload": {"predictions": [...]}} (0 for a molecule that cannot be read or is dropped)."""
+    import json
+    import sys
+
+    from fedadmet.design.objective import load_objective
+    from fedadmet.workflows.design import read_start_molecules, score_molecules
+
+    smiles = [line.strip() for line in sys.stdin if line.strip()]
+    try:
+        reference_smiles = read_start_molecules(references) if references is not None else []
+        results = score_molecules(smiles, load_objective(objective), references=reference_smiles, model=model)
+    except FedadmetError as exc:
+        raise fail(str(exc)) from None
+    sys.stdout.write(json.dumps({"version": 1, "payload": {"predictions": [result.score for result in results]}}))
+    sys.stdout.write("\n")
+
+
 @design_app.command("list")
 def list_runs(limit: Annotated[int, typer.Option(help="Newest runs to list.")] = 20) -> None:
     """Design runs, newest first."""

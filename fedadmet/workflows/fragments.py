@@ -13,7 +13,7 @@ from fedadmet.data.public import bundled_path
 from fedadmet.design.fragments import build_fragment_database
 
 SOURCE = ("examples", "drugbank_approved.csv.gz")
-MAX_HEAVY_ATOMS = 30  # larger molecules multiply fragments (and build time) for few new contexts
+MAX_HEAVY_ATOMS = 25  # larger molecules multiply fragments (and build time) for few new contexts
 
 
 def fragment_database() -> Path:

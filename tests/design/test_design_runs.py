@@ -85,3 +85,16 @@ def test_cli_runs_shows_and_writes_a_campaign_csv(tmp_path: Path, objective_file
     bad.write_text('[[goal]]\nendpoint = "hERG"\ndirection = "down"\nlow = 0\nhigh = 1\n')
     refused = runner.invoke(app, ["design", "run", "--start", str(seeds), "--objective", str(bad)])
     assert refused.exit_code == 2 and "goal.0.direction" in refused.output
+
+
+def test_cli_score_answers_reinvent_external_process_json(objective_file: Path) -> None:
+    import json
+
+    result = CliRunner().invoke(
+        app, ["design", "score", "--objective", str(objective_file)], input="CCO\nC1CC(\nc1ccccc1O\n"
+    )
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["version"] == 1
+    predictions = answer["payload"]["predictions"]
+    assert len(predictions) == 3 and predictions[1] == 0 and 0 < predictions[0] <= 1
