@@ -24,7 +24,7 @@ from fedadmet.data.loaders import SD_PROBLEM_COLUMN, find_smiles_column, read_mo
 from fedadmet.design.agent import Candidate, DesignAgent, Generation, Member, Status
 from fedadmet.design.generators import GENERATORS, Generator, Proposal, make_generator
 from fedadmet.design.objective import Objective
-from fedadmet.design.scoring import MoleculeScore, Scorer
+from fedadmet.design.scoring import MoleculeScore, ProfileFunction, Scorer
 from fedadmet.exceptions import InputError
 from fedadmet.inference import default_model_dir
 from fedadmet.registry import design_repository as repository
@@ -311,6 +311,29 @@ def _generation(view: GenerationView) -> Generation:
     ]
     population = [Member(member.smiles, member.score) for member in view.population]
     return Generation(view.number, candidates, population, view.budget_used)
+
+
+class _MemoryRecorder:
+    def __init__(self) -> None:
+        self.generations: list[Generation] = []
+
+    def record(self, generation: Generation) -> None:
+        self.generations.append(generation)
+
+
+def optimise_with_oracle(
+    start: Sequence[str], objective: Objective, oracle: ProfileFunction, *, budget: int, seed: int = 0
+) -> list[Generation]:
+    """A design run scored by ``oracle`` (columns named by the objective's goals) instead of the model,
+    kept in memory, not in the registry: what benchmarks with their own oracles (PMO tasks) run."""
+    _check_request(start, objective, budget)
+    agent = DesignAgent(
+        objective, Scorer(objective, oracle, start), _generators(objective.selection.generators), seed, budget
+    )
+    recorder = _MemoryRecorder()
+    recorder.record(agent.start(start))
+    agent.run(agent.state_after(recorder.generations), recorder)
+    return recorder.generations
 
 
 def show_design(run_id: int, *, registry_url: str | None = None) -> DesignRunView:
