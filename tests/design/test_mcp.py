@@ -1,6 +1,7 @@
 """The MCP server through the SDK's own client: in memory, and over streamable HTTP with API keys."""
 
 import anyio
+import pytest
 from mcp import Client
 from starlette.testclient import TestClient
 
@@ -83,3 +84,33 @@ def test_http_needs_an_api_key_of_the_registry() -> None:
 def test_alerts_tool_names_each_alert() -> None:
     _, result = call(("find_alerts", {"smiles": ["c1ccccc1N=Nc1ccccc1"]}))
     assert "Brenk:diazo_group" in result.structured_content["alerts"]["c1ccc(N=Nc2ccccc2)cc1"]
+
+
+@pytest.mark.slow
+def test_fedadmet_mcp_serves_over_stdio(tmp_path) -> None:
+    """`fedadmet mcp` as a client would start it: a subprocess speaking MCP on its standard streams."""
+    import os
+    import sys
+    from pathlib import Path
+
+    from mcp import StdioServerParameters
+
+    import fedadmet
+
+    command = StdioServerParameters(
+        command=sys.executable,
+        args=["-c", "from fedadmet.cli import app; app()", "mcp"],
+        env={
+            **os.environ,
+            "FEDADMET_HOME": str(tmp_path / "home"),
+            "PYTHONPATH": str(Path(fedadmet.__file__).parents[1]),
+        },
+    )
+
+    async def session() -> tuple:
+        async with Client(command) as client:
+            return await client.list_tools(), await client.call_tool("standardise", {"smiles": ["CCO.Cl"]})
+
+    listed, standardised = anyio.run(session)
+    assert {tool.name for tool in listed.tools} == TOOLS
+    assert standardised.structured_content["molecules"][0]["smiles"] == "CCO"
