@@ -26,7 +26,7 @@ from fedadmet.design.generators import GENERATORS, Generator, Proposal, make_gen
 from fedadmet.design.objective import Objective
 from fedadmet.design.scoring import MoleculeScore, ProfileFunction, Scorer
 from fedadmet.exceptions import InputError
-from fedadmet.inference import default_model_dir
+from fedadmet.inference import default_model_dir, load_model
 from fedadmet.registry import design_repository as repository
 from fedadmet.registry.database import open_registry
 from fedadmet.registry.design_tables import DesignRun
@@ -220,6 +220,18 @@ def _check_request(start: Sequence[str], objective: Objective, budget: int) -> N
     unknown = [name for name in objective.selection.generators if name not in GENERATORS]
     if unknown:
         raise InputError(f"no generator named {', '.join(unknown)}", expected=", ".join(sorted(GENERATORS)))
+    for text in start:
+        standardised(text)  # names the first molecule that cannot be a parent
+
+
+def _check_endpoints(objective: Objective, model: Path) -> None:
+    """Refuse, before the run is recorded, a goal the model does not predict."""
+    predicted = set(load_model(model).endpoints)
+    missing = [goal.endpoint for goal in objective.goal if goal.endpoint not in predicted]
+    if missing:
+        raise InputError(
+            f"the model does not predict {', '.join(missing)}", expected="endpoints that `fedadmet endpoints` lists"
+        )
 
 
 def create_design(
@@ -235,6 +247,8 @@ def create_design(
 ) -> int:
     """Record a new design run (checked, not yet run); :func:`continue_design` runs it."""
     _check_request(start, objective, budget)
+    model_path = _model_path(model)
+    _check_endpoints(objective, model_path)
     with open_registry(registry_url).begin() as session:
         return repository.create_design_run(
             session,
@@ -243,7 +257,7 @@ def create_design(
             budget=budget,
             objective=objective.model_dump(mode="json"),
             start=list(start),
-            model_uri=str(_model_path(model)),
+            model_uri=str(model_path),
             user_id=user_id,
         ).id
 

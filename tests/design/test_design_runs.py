@@ -98,3 +98,17 @@ def test_cli_score_answers_reinvent_external_process_json(objective_file: Path) 
     assert answer["version"] == 1
     predictions = answer["payload"]["predictions"]
     assert len(predictions) == 3 and predictions[1] == 0 and 0 < predictions[0] <= 1
+
+
+def test_a_run_is_refused_before_it_is_recorded(objective: Objective) -> None:
+    from fedadmet.design.objective import parse_objective
+    from fedadmet.exceptions import InputError
+
+    with pytest.raises(InputError, match="C1CC"):
+        design.run_design([TERFENADINE, "C1CC("], objective, budget=5)
+    potency = parse_objective({"goal": [{"endpoint": "Potency", "direction": "higher", "low": 5, "high": 7}]})
+    with pytest.raises(InputError, match="does not predict Potency"):
+        design.run_design([TERFENADINE], potency, budget=5)
+    with pytest.raises(InputError, match="budget"):
+        design.run_design([TERFENADINE], objective, budget=0)
+    assert design.list_design_runs() == []
