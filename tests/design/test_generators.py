@@ -48,3 +48,17 @@ def test_crem_mutates_and_grows_with_fragments_from_public_molecules(tmp_path: P
     assert proposals == make_generator("crem", {"fragment_db": database}).propose(
         ["c1ccccc1CCN", "CC(=O)Nc1ccc(O)cc1"], 12, random.Random(0)
     )
+
+
+def test_the_design_room_imports_no_registry_workflow_or_entry_point() -> None:
+    import ast
+
+    import fedadmet.design
+
+    forbidden = ("fedadmet.registry", "fedadmet.workflows", "fedadmet.serve", "fedadmet.cli", "fedadmet.mcp")
+    room = Path(fedadmet.design.__file__).parent
+    for source in room.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom | ast.Import):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                assert not [name for name in names if name.startswith(forbidden)], source.name

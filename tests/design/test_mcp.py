@@ -109,8 +109,10 @@ def test_fedadmet_mcp_serves_over_stdio(tmp_path) -> None:
 
     async def session() -> tuple:
         async with Client(command) as client:
-            return await client.list_tools(), await client.call_tool("standardise", {"smiles": ["CCO.Cl"]})
+            standardised = await client.call_tool("standardise", {"smiles": ["CCO.Cl"]})
+            return await client.list_tools(), standardised, await client.call_tool("list_runs", {})
 
-    listed, standardised = anyio.run(session)
+    listed, standardised, runs = anyio.run(session)
+    assert not runs.is_error and runs.structured_content["runs"] == []  # the registry's logs kept off stdout
     assert {tool.name for tool in listed.tools} == TOOLS
     assert standardised.structured_content["molecules"][0]["smiles"] == "CCO"
