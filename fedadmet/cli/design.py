@@ -149,7 +149,7 @@ def _report(run_id: int, output: Path | None, *, trail: bool = False) -> None:
                     candidate.reason,
                 )
         console.print(candidates)
-    best = Table("rank", "score [range]", "SMILES", "generation")
+    best = Table("rank", "score [range before the uncertainty penalty]", "SMILES", "generation")
     for rank, candidate in enumerate(run.ranked()[:10], start=1):
         best.add_row(
             str(rank),

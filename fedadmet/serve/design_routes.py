@@ -52,8 +52,11 @@ def design_router(authorized: Callable[..., Any], model_dir: Path | None = None)
     RunId = Annotated[int, PathParameter(ge=1, le=2**31 - 1)]
 
     def owned(run_id: int, user: Any) -> design.DesignRunView:
-        run = design.show_design(run_id)
-        if run.user_id != user.id:
+        try:
+            run = design.show_design(run_id)
+        except design.UnknownDesignRunError:
+            run = None
+        if run is None or run.user_id != user.id:
             raise HTTPException(404, f"no design run {run_id} for this API key")
         return run
 

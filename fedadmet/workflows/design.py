@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
 
 from fedadmet.chem.standardize import standardize_smiles
 from fedadmet.data.loaders import SD_PROBLEM_COLUMN, find_smiles_column, read_molecules
@@ -34,6 +34,10 @@ from fedadmet.workflows.profiling import profile
 
 MAX_START_MOLECULES = 1000
 MAX_BUDGET = 100_000
+
+
+class UnknownDesignRunError(InputError):
+    """No design run has this id."""
 
 
 class CandidateView(BaseModel):
@@ -79,6 +83,7 @@ class DesignRunView(DesignRunSummary):
     model_uri: str
     generations: list[GenerationView]
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def budget_used(self) -> int:
         return self.generations[-1].budget_used if self.generations else 0
@@ -354,7 +359,7 @@ def show_design(run_id: int, *, registry_url: str | None = None) -> DesignRunVie
     with open_registry(registry_url)() as session:
         run = repository.get_design_run(session, run_id)
         if run is None:
-            raise InputError(f"no design run {run_id}")
+            raise UnknownDesignRunError(f"no design run {run_id}")
         return _view(run)
 
 

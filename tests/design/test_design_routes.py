@@ -37,6 +37,8 @@ def test_design_run_is_started_polled_and_private(client) -> None:
     run = api.get(f"/v1/design/runs/{run_id}", headers=mine).json()
     assert run["status"] == "completed" and run["generations"][0]["candidates"][0]["status"] == "start"
     assert api.get(f"/v1/design/runs/{run_id}", headers=theirs).status_code == 404
+    assert api.get("/v1/design/runs/999", headers=mine).status_code == 404
+    assert run["budget_used"] == 9
     assert [r["id"] for r in api.get("/v1/design/runs", headers=mine).json()] == [run_id]
     assert api.get("/v1/design/runs", headers=theirs).json() == []
     table = api.get(f"/v1/design/runs/{run_id}/molecules.csv", headers=mine)

@@ -23,6 +23,7 @@ def trail(run: design.DesignRunView) -> list[tuple]:
     ]
 
 
+@pytest.mark.slow
 def test_one_seed_one_trail_and_every_candidate_says_why(objective: Objective) -> None:
     first = design.run_design([TERFENADINE, ASTEMIZOLE], objective, budget=BUDGET, seed=7)
     second = design.run_design([TERFENADINE, ASTEMIZOLE], objective, budget=BUDGET, seed=7)
@@ -43,6 +44,7 @@ def test_one_seed_one_trail_and_every_candidate_says_why(objective: Objective) -
     assert table["score"].is_monotonic_decreasing and {"smiles", "hERG", "score_low"} <= set(table.columns)
 
 
+@pytest.mark.slow
 def test_a_crashed_run_resumes_to_the_trail_of_an_uninterrupted_one(
     objective: Objective, monkeypatch: pytest.MonkeyPatch
 ) -> None:
