@@ -33,6 +33,7 @@ from fedadmet.exceptions import FedadmetError, InputError, ModelUnavailableError
 from fedadmet.registry import repository
 from fedadmet.registry.tables import FederationRun, ModelVersion, as_utc
 from fedadmet.serve.batching import MicroBatcher
+from fedadmet.serve.design_routes import design_router
 from fedadmet.serve.workers import ProfileWorkers
 from fedadmet.workflows.jobs import JobNotFoundError, JobNotReadyError, JobService, JobView, JobWithdrawnError
 from fedadmet.workflows.keys import Caller, check_key
@@ -203,6 +204,7 @@ def create_app(settings: Settings | None = None, model_dir: Path | None = None) 
     app.add_middleware(BodyLimit, settings=settings)
     _add_error_handlers(app)
     _add_routes(app, state)
+    app.include_router(design_router(current_user, state.model_dir))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
     return app

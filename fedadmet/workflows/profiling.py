@@ -14,8 +14,28 @@ import pandas as pd
 from fedadmet.chem.depict import molecule_svg
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.exceptions import InputError
-from fedadmet.inference import ERROR_COLUMN, IN_DOMAIN_COLUMN, Predictor, load_model, predict
+from fedadmet.inference import (
+    ALERTS_COLUMN,
+    DOMAIN_COLUMN,
+    ERROR_COLUMN,
+    IN_DOMAIN_COLUMN,
+    Predictor,
+    load_model,
+    predict,
+)
 from fedadmet.workflows.cards import molecule_profiles, threshold_statement
+
+__all__ = [
+    "ALERTS_COLUMN",
+    "DOMAIN_COLUMN",
+    "ERROR_COLUMN",
+    "IN_DOMAIN_COLUMN",
+    "ProfileSummary",
+    "describe_endpoints",
+    "profile",
+    "profile_cards",
+    "summarise",
+]
 
 Molecules = str | Sequence[str] | pd.DataFrame | os.PathLike[str]
 Cards = list[dict[str, Any]]

@@ -10,6 +10,6 @@ from fedadmet.registry.database import open_registry
 Store = sessionmaker[Session]
 
 
-def open_store(registry_url: str) -> Store:
+def open_store(registry_url: str | None = None) -> Store:
     """Sessions on the registry at ``registry_url``, migrated to the newest schema (once per URL and process)."""
     return open_registry(registry_url)

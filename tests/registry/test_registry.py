@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.orm import Session
 
 from fedadmet.exceptions import InputError
-from fedadmet.registry import repository
+from fedadmet.registry import design_tables, repository
 from fedadmet.registry.database import _alembic_config, _session_factory, open_registry, upgrade
 from fedadmet.registry.tables import Base
 
@@ -48,8 +48,9 @@ def test_migrations_create_every_table(registry_url: str) -> None:
     engine = open_registry(registry_url).kw["bind"]
     tables = set(inspect(engine).get_table_names())
     assert set(Base.metadata.tables) <= tables and "alembic_version" in tables
+    assert design_tables.DesignCandidate.__tablename__ in tables
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0006"
 
 
 def test_versions_are_numbered_per_model_with_lineage(registry_url: str) -> None:

@@ -1,0 +1,1 @@
+"""MCP server: profiling and design as tools for any MCP client."""

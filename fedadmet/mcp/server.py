@@ -1,0 +1,271 @@
+"""The MCP server: the platform's profiling and design as tools any MCP client (an LLM agent) can call.
+
+Every tool calls a workflow; a molecule or objective that cannot be used comes back as a tool error
+naming it (``is_error`` with the reason), so the calling agent can correct itself, never as a crash.
+Over HTTP the same API keys as the REST API are required (``X-API-Key`` or ``Authorization: Bearer``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+from mcp.server import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, Field
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from fedadmet.design.objective import parse_objective
+from fedadmet.exceptions import FedadmetError
+from fedadmet.workflows import assistant, design
+from fedadmet.workflows.keys import check_key
+from fedadmet.workflows.profiling import ALERTS_COLUMN, DOMAIN_COLUMN, ERROR_COLUMN, IN_DOMAIN_COLUMN, profile
+from fedadmet.workflows.store import open_store
+
+MAX_MOLECULES = 1000
+MAX_DESIGN_BUDGET = 2000  # a tool call waits for the whole run: keep it to minutes
+
+Smiles = Annotated[list[str], Field(min_length=1, max_length=MAX_MOLECULES, description="SMILES strings.")]
+ObjectiveJson = Annotated[
+    dict[str, Any],
+    Field(
+        description="A design objective: goal (list of {endpoint, direction, low, high, weight}), alerts, "
+        "similarity, synthetic_accessibility, domain, selection; as the TOML objective file, in JSON."
+    ),
+]
+
+
+class MoleculeProfile(BaseModel):
+    input: str
+    smiles: str
+    values: dict[str, float | None]
+    uncertainties: dict[str, float | None]
+    applicability_domain: float | None
+    in_domain: bool | None
+    alerts: list[str]
+
+
+class Profiles(BaseModel):
+    molecules: list[MoleculeProfile]
+
+
+class StandardisedMolecules(BaseModel):
+    molecules: list[assistant.Standardised]
+
+
+class Alerts(BaseModel):
+    alerts: dict[str, list[str]] = Field(description="Standardised SMILES -> alerts as <catalogue>:<name>.")
+
+
+class Analog(BaseModel):
+    smiles: str
+    parents: list[str]
+    operator: str
+
+
+class Analogs(BaseModel):
+    molecules: list[Analog]
+
+
+class MoleculeScoreView(BaseModel):
+    smiles: str
+    score: float = Field(description="Desirability 0..1 after soft constraints and the uncertainty penalty.")
+    score_low: float
+    score_high: float
+    dropped: str | None = Field(description="The hard constraint the molecule failed, if any.")
+    components: dict[str, float]
+    values: dict[str, float | None]
+
+
+class Scores(BaseModel):
+    molecules: list[MoleculeScoreView]
+
+
+class DesignOutcome(BaseModel):
+    run_id: int
+    status: str
+    budget_used: int
+    generations: int
+    best: list[MoleculeScoreView]
+
+
+class Models(BaseModel):
+    models: list[assistant.ModelSummary]
+
+
+class Runs(BaseModel):
+    runs: list[design.DesignRunSummary]
+
+
+def _finite(value: object) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]
+
+
+def _profiles(frame: pd.DataFrame, smiles: Sequence[str]) -> Profiles:
+    failed = [
+        f"{text!r}: {reason}"
+        for text, reason in zip(smiles, frame[ERROR_COLUMN], strict=True)
+        if isinstance(reason, str)
+    ]
+    if failed:
+        raise ToolError(f"molecules that cannot be profiled: {'; '.join(failed)}")
+    endpoints = [name.removesuffix("_uncertainty") for name in frame.columns if name.endswith("_uncertainty")]
+    return Profiles(
+        molecules=[
+            MoleculeProfile(
+                input=text,
+                smiles=row["smiles"],
+                values={name: _finite(row[name]) for name in endpoints},
+                uncertainties={name: _finite(row[f"{name}_uncertainty"]) for name in endpoints},
+                applicability_domain=_finite(row[DOMAIN_COLUMN]),
+                in_domain=None if pd.isna(row[IN_DOMAIN_COLUMN]) else bool(row[IN_DOMAIN_COLUMN]),
+                alerts=[name for name in str(row[ALERTS_COLUMN] or "").split("; ") if name],
+            )
+            for text, (_, row) in zip(smiles, frame.iterrows(), strict=True)
+        ]
+    )
+
+
+def _score_view(smiles: str, score: Any) -> MoleculeScoreView:
+    return MoleculeScoreView(
+        smiles=score.parent or smiles,
+        score=score.score,
+        score_low=score.score_low,
+        score_high=score.score_high,
+        dropped=score.dropped,
+        components=score.components,
+        values={name: _finite(value) for name, value in score.values.items()},
+    )
+
+
+def build_server(model: Path | None = None, registry_url: str | None = None) -> MCPServer:
+    """The MCP server predicting with ``model`` (default: the default model) and recording design runs
+    in ``registry_url`` (default: the configured registry)."""
+    server = MCPServer(
+        name="fedadmet",
+        instructions="ADMET/Tox profiles with uncertainty, applicability domain and structural alerts, and "
+        "design runs that propose, score and rank new molecules against an ADMET/Tox objective.",
+    )
+
+    def guarded(function: Any) -> Any:
+        """A tool body whose domain errors become tool errors (what is wrong, for the agent to fix)."""
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return function(*args, **kwargs)
+            except FedadmetError as exc:
+                raise ToolError(str(exc)) from None
+
+        return call
+
+    @server.tool()
+    def profile_molecules(
+        smiles: Smiles, endpoints: Annotated[list[str] | None, Field(description="Only these endpoints.")] = None
+    ) -> Profiles:
+        """Predict every ADMET/Tox endpoint with uncertainty, applicability domain and structural alerts."""
+        frame = guarded(profile)(list(smiles), predictor=model, endpoints=endpoints)
+        return _profiles(frame, smiles)
+
+    @server.tool()
+    def standardise(smiles: Smiles) -> StandardisedMolecules:
+        """Standardised parent SMILES (largest organic fragment, neutralised) and what changed."""
+        return StandardisedMolecules(molecules=guarded(assistant.standardise)(smiles))
+
+    @server.tool()
+    def find_alerts(smiles: Smiles) -> Alerts:
+        """Structural alerts (PAINS, Brenk, NIH) each molecule matches."""
+        return Alerts(alerts=guarded(assistant.find_alerts)(smiles))
+
+    @server.tool()
+    def propose_analogs(
+        smiles: Smiles,
+        count: Annotated[int, Field(ge=1, le=200)] = 10,
+        generator: str = "graph-ga",
+        seed: int = 0,
+    ) -> Analogs:
+        """New molecules made from the given ones by a generator (graph-ga or crem), not yet scored."""
+        proposals = guarded(design.propose_analogs)(smiles, count=count, generator=generator, seed=seed)
+        return Analogs(
+            molecules=[Analog(smiles=p.smiles, parents=list(p.parents), operator=p.operator) for p in proposals]
+        )
+
+    @server.tool()
+    def score_molecules(
+        smiles: Smiles,
+        objective: ObjectiveJson,
+        references: Annotated[list[str], Field(description="Molecules similarity is measured to.")] = [],  # noqa: B006
+    ) -> Scores:
+        """Score molecules against a design objective (desirability of the full profile, alerts, SA, similarity)."""
+        parsed = guarded(parse_objective)(objective)
+        scores = guarded(design.score_molecules)(smiles, parsed, references=references, model=model)
+        return Scores(molecules=[_score_view(text, score) for text, score in zip(smiles, scores, strict=True)])
+
+    @server.tool()
+    def run_design(
+        start: Smiles,
+        objective: ObjectiveJson,
+        budget: Annotated[int, Field(ge=1, le=MAX_DESIGN_BUDGET, description="Molecules to profile in all.")] = 100,
+        seed: int = 0,
+        name: str = "",
+    ) -> DesignOutcome:
+        """Run a design: propose, filter, score and select until the budget is spent; returns the best molecules.
+        The full trail is recorded (see list_runs; `fedadmet design show <run_id>`)."""
+        parsed = guarded(parse_objective)(objective)
+        run = guarded(design.run_design)(
+            start, parsed, budget=budget, seed=seed, name=name, model=model, registry_url=registry_url
+        )
+        best = [
+            MoleculeScoreView(
+                smiles=candidate.smiles,
+                score=candidate.score or 0.0,
+                score_low=candidate.score_low or 0.0,
+                score_high=candidate.score_high or 0.0,
+                dropped=None,
+                components=candidate.details.get("components", {}),
+                values=candidate.details.get("values", {}),
+            )
+            for candidate in run.ranked()[:20]
+        ]
+        return DesignOutcome(
+            run_id=run.id, status=run.status, budget_used=run.budget_used, generations=len(run.generations), best=best
+        )
+
+    @server.tool()
+    def list_models() -> Models:
+        """The model the tools predict with and every published model version."""
+        return Models(models=guarded(assistant.list_models)(model, registry_url))
+
+    @server.tool()
+    def list_runs(limit: Annotated[int, Field(ge=1, le=500)] = 50) -> Runs:
+        """Design runs, newest first."""
+        return Runs(runs=design.list_design_runs(limit, registry_url=registry_url))
+
+    return server
+
+
+class RequireApiKey:
+    """ASGI wrapper: every HTTP request needs a valid API key, as the REST API does."""
+
+    def __init__(self, app: ASGIApp, registry_url: str | None = None) -> None:
+        self.app = app
+        self.registry_url = registry_url
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+            bearer = headers.get("authorization", "")
+            key = headers.get("x-api-key") or (bearer[7:] if bearer.lower().startswith("bearer ") else "")
+            if not key.strip() or check_key(open_store(self.registry_url), key.strip()) is None:
+                reason = "the API key is not valid (unknown or revoked)" if key.strip() else "an API key is required"
+                await JSONResponse({"detail": f"{reason}: send it in the X-API-Key header"}, 401)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def http_app(server: MCPServer, host: str = "127.0.0.1", registry_url: str | None = None) -> ASGIApp:
+    """The streamable-HTTP app (path /mcp) behind the API-key check; ``host`` is the address served, which
+    the SDK's DNS-rebinding protection checks the Host header against."""
+    return RequireApiKey(server.streamable_http_app(host=host), registry_url)
