@@ -32,22 +32,9 @@ ABOVE_DOMAIN = ("fedadmet.workflows", "fedadmet.cli", "fedadmet.serve", "fedadme
 ALLOWED: dict[str, set[str]] = {
     # the `train` command (H-models: workflows/training.py)
     "fedadmet/cli/core.py": {"fedadmet.models.admet_model", "fedadmet.models.build", "fedadmet.models.config"},
-    # federation commands (H-fed: workflows/federation.py)
-    "fedadmet/cli/federate.py": {"fedadmet.federated.partner_model", "fedadmet.registry.database",
-                                 "fedadmet.registry.repository", "fedadmet.registry.tables"},
-    # the version and federation-run routes and their visibility rules (H-fed: workflows/views.py)
-    "fedadmet/serve/app.py": {"fedadmet.registry.repository", "fedadmet.registry.tables", "fedadmet.serve.visibility"},
-    # benchmarks that federate and train (H-fed, H-models)
-    "benchmarks/federated/run.py": {"fedadmet.federated.partner_model", "fedadmet.federated.task",
-                                    "fedadmet.models.trunk", "fedadmet.registry.database",
-                                    "fedadmet.registry.tables"},
+    # the TDC benchmark trains (H-models)
     "benchmarks/tdc/run.py": {"fedadmet.models.admet_model", "fedadmet.models.auxiliary", "fedadmet.models.config",
                               "fedadmet.models.metrics"},
-    # the federation runtime records its runs in the registry itself (H-fed)
-    "fedadmet/federated/server_app.py": {"fedadmet.registry.database", "fedadmet.registry.repository",
-                                         "fedadmet.registry.tables"},
-    "fedadmet/federated/simulation.py": {"fedadmet.registry.database", "fedadmet.registry.repository",
-                                         "fedadmet.registry.tables"},
 }  # fmt: skip
 
 

@@ -22,13 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from benchmarks.federated.consortium import all_measurements, split_into_partners
 from fedadmet.data.assay import Measurements
 from fedadmet.federated.config import FederationConfig, PrivacyConfig
 from fedadmet.federated.prepare import prepare_partner
-from fedadmet.models.trunk import MultitaskNet, masked_multitask_loss
 from fedadmet.workflows.federation import (
     FederationRun,
     RunSettings,
@@ -36,14 +34,15 @@ from fedadmet.workflows.federation import (
     federated_model,
     load_partners,
     model_outputs,
+    per_compound_loss,
     pooled,
-    published_metrics,
     simulate,
     test_scores,
 )
+from fedadmet.workflows.views import run_view
 
 if TYPE_CHECKING:
-    from fedadmet.workflows.federation import PartnerData
+    from fedadmet.workflows.federation import MultitaskNet, PartnerData
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
@@ -62,17 +61,6 @@ def prepare(data_dir: Path, work: Path, cache: Path, max_rows: int | None) -> li
             )
         folders.append(folder)
     return folders
-
-
-@torch.no_grad()
-def per_compound_loss(net: MultitaskNet, data: PartnerData, rows: np.ndarray) -> np.ndarray:
-    net.eval()
-    outputs = net(torch.as_tensor(data.features[rows]))
-    targets = torch.as_tensor(data.targets[rows])
-    kinds = torch.as_tensor(data.is_classification)
-    return np.array(
-        [float(masked_multitask_loss(outputs[i : i + 1], targets[i : i + 1], kinds)) for i in range(len(rows))]
-    )
 
 
 def attack_tpr_at_fpr(net: MultitaskNet, data: PartnerData, fpr: float = 0.01, seed: int = 0) -> float:
@@ -175,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     macro = {k: float(np.mean([r[k] for r in results.values()])) for k in ("local", "federated", "centralized")}
     bytes_per_round = [r.bytes_sent / len(r.partners) for r in run.rounds if r.partners]
-    epsilon = published_metrics(dp_run).get("epsilon")
+    epsilon = run_view(dp_run).epsilon
     summary = {
         "partners": {
             k: {key: v[key] for key in ("local", "federated", "centralized", "n_endpoints", "n_compounds")}

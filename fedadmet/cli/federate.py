@@ -13,7 +13,7 @@ from fedadmet.cli.common import console, errors, fail, federate_app, option_prob
 from fedadmet.exceptions import FedadmetError
 
 if TYPE_CHECKING:
-    from fedadmet.registry.tables import FederationRun
+    from fedadmet.workflows.views import RunView
 
 
 @federate_app.command("keygen")
@@ -71,6 +71,7 @@ def simulate_command(
     from fedadmet.config import get_settings
     from fedadmet.federated.config import FederationConfig, PrivacyConfig
     from fedadmet.workflows.federation import RunSettings, simulate
+    from fedadmet.workflows.views import run_view
 
     try:
         federation = FederationConfig(
@@ -90,7 +91,7 @@ def simulate_command(
         run_id=resume,
     )
     try:
-        run = simulate(partners, settings, require_secagg=secagg)
+        run = run_view(simulate(partners, settings, require_secagg=secagg))
     except FedadmetError as exc:
         raise fail(str(exc)) from None
     _print_run(run)
@@ -112,22 +113,25 @@ def status(
     run_id: Annotated[int | None, typer.Argument(help="Run to show (default: list all runs).")] = None,
 ) -> None:
     """Federation runs in the registry: rounds, who took part, who was excluded and why, shared metrics."""
-    from fedadmet.workflows.federation import get_run, list_runs
+    from fedadmet.config import get_settings
+    from fedadmet.workflows.store import open_store
+    from fedadmet.workflows.views import get_run, list_runs, privacy_text
 
+    store = open_store(get_settings().registry_url)  # the operator's: every partner's metrics
     if run_id is None:
         table = Table(
             "run", Column("name", overflow="fold"), "strategy", "SecAgg+", "DP", "status", "aggregated",
             Column("started", no_wrap=True),
         )  # fmt: skip
-        for listed in list_runs():
+        for listed in list_runs(store).items:
             table.add_row(
                 str(listed.id), listed.name, listed.strategy, "yes" if listed.secagg else "no",
-                _privacy(listed, brief=True), listed.status, str(sum(1 for r in listed.rounds if r.partners)),
+                privacy_text(listed, brief=True), listed.status, str(sum(1 for r in listed.rounds if r.partners)),
                 f"{listed.started:%Y-%m-%d %H:%M}",
             )  # fmt: skip
         console.print(table)
         return
-    run = get_run(run_id)
+    run = get_run(store, run_id)
     if run is None:
         raise fail(f"no federation run {run_id} in the registry")
     _print_run(run)
@@ -177,30 +181,11 @@ def gain(
     console.print(f"wrote {', '.join(p.name for p in paths)} in {model.folder}", highlight=False)
 
 
-def _privacy(run: FederationRun, brief: bool = False) -> str:
-    """DP off, or on with its noise, clipping and the ε the run published, or has spent so far."""
-    from fedadmet.workflows.federation import published_metrics
+def _print_run(run: RunView) -> None:
+    from fedadmet.workflows.views import privacy_text
 
-    privacy = (run.config or {}).get("privacy") or {}
-    if not privacy.get("enabled"):
-        return "off" if brief else "DP off"
-    described = f"DP on: σ {privacy['noise_multiplier']}, clip {privacy['clipping_norm']}"
-    published = published_metrics(run).get("epsilon")
-    latest = next((r for r in reversed(run.rounds) if r.epsilon is not None), None)
-    if published is not None:
-        spent = f"ε {published:.2f}"
-    elif latest is not None:
-        spent = f"ε {latest.epsilon:.2f} after round {latest.round}"
-    elif any(r.partners for r in run.rounds):  # aggregated before rounds kept their budget
-        return "on" if brief else f"{described}, ε not recorded for its rounds"
-    else:
-        return "on" if brief else f"{described}, no round aggregated yet"
-    return spent if brief else f"{described}, {spent} at δ {privacy['delta']:g}"
-
-
-def _print_run(run: FederationRun) -> None:
     secagg = "on" if run.secagg else "off"
-    summary = f"{run.strategy}, SecAgg+ {secagg}, {_privacy(run)}"
+    summary = f"{run.strategy}, SecAgg+ {secagg}, {privacy_text(run)}"
     console.print(f"run {run.id} '{run.name}': {run.status} ({summary}) {run.error}")
     private = any(row.epsilon is not None for row in run.rounds)
     budget = ["ε so far"] if private else []
@@ -211,11 +196,16 @@ def _print_run(run: FederationRun) -> None:
             str(row.round),
             ", ".join(row.partners) or "none: the trunk stayed as it was",
             "; ".join(f"{k}: {v}" for k, v in row.excluded.items()) or "-",
-            f"{row.bytes_sent:,}",
+            f"{row.bytes_sent:,}" if row.bytes_sent is not None else "-",
             *([f"{row.epsilon:.2f}" if row.epsilon is not None else "-"] if private else []),
-            ", ".join(f"{p} {m.get('valid_score', float('nan')):.3f}" for p, m in scores.items()),
+            ", ".join(f"{p} {_score(m.get('valid_score')):.3f}" for p, m in scores.items()),
         )
     console.print(table)
+
+
+def _score(value: float | None) -> float:
+    """A partner's shared score; NaN where it had none (the view shows a NaN as none)."""
+    return float("nan") if value is None else value
 
 
 FORCE = typer.Option("--force", help="Overwrite existing keys or certificates.")

@@ -10,7 +10,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,8 +29,6 @@ from swagger_ui_bundle import swagger_ui_path
 from fedadmet import __version__
 from fedadmet.config import Settings, get_settings
 from fedadmet.exceptions import FedadmetError, InputError, ModelUnavailableError, TooLargeError
-from fedadmet.registry import repository
-from fedadmet.registry.tables import FederationRun, ModelVersion, as_utc
 from fedadmet.serve.batching import MicroBatcher
 from fedadmet.serve.design_routes import design_router
 from fedadmet.serve.workers import ProfileWorkers
@@ -41,7 +38,7 @@ from fedadmet.workflows.predictors import ResolvedPredictor, register_served_mod
 from fedadmet.workflows.profiling import Quantiles, describe_endpoints, profile_cards
 from fedadmet.workflows.reference import load_reference
 from fedadmet.workflows.store import Store, open_store
-from fedadmet.workflows.views import round_view, run_error_view, version_metrics_view
+from fedadmet.workflows.views import RunView, VersionView, get_run, list_runs, list_versions
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -321,12 +318,8 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
         return FileResponse(result.path, media_type="text/csv", filename=result.download_name)
 
     @app.get("/v1/models", responses=error_answers())
-    def models(user: Authorized) -> list[dict[str, Any]]:
-        with state.sessions() as session:
-            return [
-                _version_json(v, serving=v.id == state.model_version_id, partner=user.partner)
-                for v in repository.list_versions(session)
-            ]
+    def models(user: Authorized) -> list[VersionView]:
+        return list_versions(state.sessions, user.partner, serving_id=state.model_version_id)
 
     @app.get("/v1/federation/runs", responses=error_answers())
     def federation_runs(
@@ -334,28 +327,22 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
         response: Response,
         limit: Annotated[int, Query(ge=1, le=RUN_PAGE_MAX, description="Runs per page.")] = RUN_PAGE_DEFAULT,
         offset: Annotated[int, Query(ge=0, le=DATABASE_INTEGER_MAX, description="Runs to skip, newest first.")] = 0,
-    ) -> list[dict[str, Any]]:
+    ) -> list[RunView]:
         """Federation runs, newest first, with their rounds; ``X-Total-Count`` holds the number of runs.
         A partner's user sees its own shared metrics and the consortium's mean, not other partners'."""
-        with state.sessions() as session:
-            response.headers["X-Total-Count"] = str(repository.count_runs(session))
-            return [_run_json(run, user.partner) for run in repository.list_runs(session, limit, offset)]
+        page = list_runs(state.sessions, user.partner, limit, offset)
+        response.headers["X-Total-Count"] = str(page.total)
+        return page.items
 
     @app.get("/v1/federation/runs/{run_id}", responses=error_answers(404))
     def federation_run(
         run_id: Annotated[int, PathParameter(ge=1, le=DATABASE_INTEGER_MAX, description="The run's id.")],
         user: Authorized,
-    ) -> dict[str, Any]:
-        with state.sessions() as session:
-            run = repository.get_run(session, run_id)
-            if run is None:
-                raise HTTPException(404, f"no federation run {run_id}")
-            return _run_json(run, user.partner)
-
-
-def _timestamp(moment: datetime) -> str:
-    """ISO 8601 in UTC with its offset: SQLite hands back stored times without their zone."""
-    return as_utc(moment).isoformat()
+    ) -> RunView:
+        run = get_run(state.sessions, run_id, user.partner)
+        if run is None:
+            raise HTTPException(404, f"no federation run {run_id}")
+        return run
 
 
 def _job_json(job: JobView) -> dict[str, Any]:
@@ -370,43 +357,6 @@ def _job_json(job: JobView) -> dict[str, Any]:
         "message": job.message,
         "created": job.created.isoformat(),
         "result": f"/v1/jobs/{job.id}/result" if job.completed else None,
-    }
-
-
-def _version_json(version: ModelVersion, serving: bool, partner: str | None) -> dict[str, Any]:
-    return {
-        "id": version.id,
-        "model": version.model.name,
-        "version": version.version,
-        "kind": version.kind,
-        "serving": serving,
-        "artifact_uri": version.artifact_uri if partner is None else None,  # a path on the operator's server
-        "endpoints": version.endpoints,
-        "metrics": version_metrics_view(version.kind, version.metrics, partner),
-        "lineage": version.lineage,
-        "created": _timestamp(version.created),
-    }
-
-
-def _run_json(run: FederationRun, partner: str | None) -> dict[str, Any]:
-    """A run as ``partner``'s user may see it (``None``: every partner's shared metrics)."""
-    return {
-        "id": run.id,
-        "name": run.name,
-        "strategy": run.strategy,
-        "secagg": run.secagg,
-        "status": run.status,
-        "error": run_error_view(run.error, run.partner_failures, partner),
-        "started": _timestamp(run.started),
-        "finished": _timestamp(run.finished) if run.finished else None,
-        "model_version_id": run.model_version_id,
-        "epsilon": run.model_version.metrics.get("epsilon") if run.model_version is not None else None,
-        "visible_to_partner": partner,
-        "rounds": [
-            {"round": r.round, "partners": r.partners, "epsilon": r.epsilon}
-            | round_view(r.metrics, r.excluded, r.bytes_sent, partner)
-            for r in run.rounds
-        ],
     }
 
 

@@ -1,8 +1,8 @@
 """Federated runs as use cases: open (start, or check and resume) a run in the registry, record it round
-by round, run it with Flower's simulation engine or serve it to a deployment (`flwr run`), and read runs
-back; and, at a partner, the model it kept of a run and what joining gained. The Flower runtime
-(:mod:`fedadmet.federated`) knows neither the registry nor the model: this module gives it a task by name
-and a :class:`RegistryRecorder`.
+by round, run it with Flower's simulation engine or serve it to a deployment (`flwr run`); and, at a
+partner, the model it kept of a run and what joining gained. Runs are read back, as each user may see
+them, in :mod:`fedadmet.workflows.views`. The Flower runtime (:mod:`fedadmet.federated`) knows neither the
+registry nor the model: this module gives it a task by name and a :class:`RegistryRecorder`.
 """
 
 from __future__ import annotations
@@ -244,23 +244,6 @@ def _open_deployed(context: Context) -> OpenedRun:
 server_app = make_server_app(_open_deployed)  # what the app folder's pyproject names for `flwr run`
 
 
-def get_run(run_id: int, registry_url: str | None = None) -> FederationRun | None:
-    """One run with its rounds and published version (readable after the session ends)."""
-    with open_registry(registry_url).begin() as session:
-        return repository.get_run(session, run_id)
-
-
-def list_runs(registry_url: str | None = None) -> list[FederationRun]:
-    """Every run, newest first, with its rounds and published version."""
-    with open_registry(registry_url).begin() as session:
-        return repository.list_runs(session)
-
-
-def published_metrics(run: FederationRun) -> dict[str, Any]:
-    """The metrics a completed run's model version published (epsilon among them); empty otherwise."""
-    return dict(run.model_version.metrics) if run.model_version is not None else {}
-
-
 def kept_model(partner_dir: Path, run: int | str | None = None) -> SavedModel:
     """The model a partner kept of ``run`` (its id or NAME/ID; default: the last the federation trained)."""
     from fedadmet.federated.partner_model import find_saved_model
@@ -311,6 +294,22 @@ def model_outputs(net: MultitaskNet, data: PartnerData) -> np.ndarray:
     from fedadmet.federated.task import predict_scaled
 
     return predict_scaled(net, data.features)
+
+
+def per_compound_loss(net: MultitaskNet, data: PartnerData, rows: np.ndarray) -> np.ndarray:
+    """The training loss of each compound of ``rows`` on its own: lower on compounds a model was trained
+    on, which is what a loss-threshold membership-inference attack reads."""
+    import torch
+
+    from fedadmet.models.trunk import masked_multitask_loss
+
+    kinds = torch.as_tensor(data.is_classification)
+    net.eval()
+    with torch.no_grad():
+        outputs = net(torch.as_tensor(data.features[rows]))
+        targets = torch.as_tensor(data.targets[rows])
+        losses = [masked_multitask_loss(outputs[i : i + 1], targets[i : i + 1], kinds) for i in range(len(rows))]
+    return np.array([float(loss) for loss in losses])
 
 
 def test_scores(data: PartnerData, outputs: np.ndarray) -> dict[str, float]:

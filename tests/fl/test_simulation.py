@@ -30,6 +30,7 @@ from fedadmet.federated.tasks.molecular import MolecularTask
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
 from fedadmet.workflows.federation import RunSettings, open_run, simulate
+from fedadmet.workflows.views import privacy_text, run_view
 
 pytestmark = pytest.mark.slow
 SMALL = {"hidden_sizes": (32, 16)}
@@ -94,6 +95,10 @@ def test_secagg_simulation_records_rounds_and_every_run_is_new(partner_dirs: lis
     assert [r.epsilon for r in run.rounds] == [None, None]
     assert again.rounds[0].epsilon == versions[0].metrics["epsilon"] == gaussian_epsilon(1.0, 1, private.delta)
     assert versions[0].kind == "federated" and versions[0].lineage["partners"] == ["partner0", "partner1", "partner2"]
+    # The run as the CLI and the API show it: the published budget, every partner's scores for the operator.
+    shown = run_view(again)
+    assert shown.epsilon == versions[0].metrics["epsilon"] and privacy_text(shown, brief=True).startswith("ε ")
+    assert set(shown.rounds[0].metrics["evaluate"]) == {"partner0", "partner1", "partner2"}
     # A published artifact is a read-only copy named by its content, so no later run can change it.
     for version in versions:
         artifact = Path(version.artifact_uri)

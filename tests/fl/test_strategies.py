@@ -122,17 +122,21 @@ def test_two_updates_under_one_partner_name_end_the_run(tmp_path: Path) -> None:
 
 def test_a_failed_run_keeps_the_partners_failures_typed_and_shows_each_partner_only_its_own(tmp_path: Path) -> None:
     from fedadmet.federated.recorder import RunEnd
-    from fedadmet.workflows.federation import get_run
-    from fedadmet.workflows.views import HIDDEN_RUN_ERROR, run_error_view
+    from fedadmet.registry import repository
+    from fedadmet.workflows.store import open_store
+    from fedadmet.workflows.views import HIDDEN_RUN_ERROR, get_run
 
     settings, _, _ = opened_strategy(tmp_path, 3)
     failure = PartnerFailure("site: 'a'", "train", "ValueError: bad labels")
     RegistryRecorder(settings).end(RunEnd("failed", "RuntimeError: no round aggregated", [failure]))
-    run = get_run(settings.run_id, settings.registry_url)
-    assert run is not None and run.status == "failed"
-    assert run.partner_failures == [{"partner": "site: 'a'", "stage": "train", "reason": "ValueError: bad labels"}]
-    assert run_error_view(run.error, run.partner_failures, "site: 'a'") == "train: ValueError: bad labels"
-    assert run_error_view(run.error, run.partner_failures, "site_b") == HIDDEN_RUN_ERROR
-    assert run_error_view(run.error, run.partner_failures, None) == "RuntimeError: no round aggregated"
+    store = open_store(settings.registry_url)
+    with store() as session:
+        run = repository.get_run(session, settings.run_id)
+        assert run is not None and run.status == "failed"
+        assert run.partner_failures == [{"partner": "site: 'a'", "stage": "train", "reason": "ValueError: bad labels"}]
+    assert get_run(store, settings.run_id, "site: 'a'").error == "train: ValueError: bad labels"
+    assert get_run(store, settings.run_id, "site_b").error == HIDDEN_RUN_ERROR
+    assert get_run(store, settings.run_id, None).error == "RuntimeError: no round aggregated"
     resumed = open_run(settings)  # carried on: the old failures no longer describe it
-    assert get_run(resumed.run_id, settings.registry_url).partner_failures == []
+    with store() as session:
+        assert repository.get_run(session, resumed.run_id).partner_failures == []
