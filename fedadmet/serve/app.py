@@ -40,9 +40,9 @@ from fedadmet.registry.tables import FederationRun, ModelVersion, PredictionJob,
 from fedadmet.serve.batching import MicroBatcher
 from fedadmet.serve.jobs import RESULT_FILE, JobService
 from fedadmet.serve.profiles import threshold_statement
-from fedadmet.serve.reference import load_reference
 from fedadmet.serve.visibility import round_view, run_error_view, version_metrics_view
 from fedadmet.serve.workers import ProfileWorkers, profile_smiles
+from fedadmet.workflows.reference import load_reference
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"

@@ -16,7 +16,7 @@ import pandas as pd
 
 from fedadmet.data.catalogue import Endpoint, get_endpoint
 from fedadmet.inference import ALERTS_COLUMN, DOMAIN_COLUMN, ERROR_COLUMN, IN_DOMAIN_COLUMN, STANDARDISATION_COLUMN
-from fedadmet.serve.reference import percentile
+from fedadmet.workflows.reference import percentile
 
 INF = math.inf
 

@@ -7,7 +7,7 @@ import pytest
 
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.serve.profiles import _records, interval, molecule_profiles, radar, threshold_statement, traffic_light
-from fedadmet.serve.reference import percentile
+from fedadmet.workflows.reference import percentile
 
 QUANTILES = list(np.linspace(0.0, 10.0, 101))
 
