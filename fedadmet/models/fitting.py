@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ from fedadmet.models.labels import exact, forms, label_matrix, relation_matrix
 from fedadmet.models.metrics import default_metric, score
 from fedadmet.models.preprocess import FeatureScaler
 from fedadmet.models.targets import TargetScaling
+from fedadmet.models.trunk_weights import TrunkWeights
 
 EndpointFrames = Mapping[str, pd.DataFrame]
 
@@ -63,95 +65,137 @@ def fit_model(
     missing_valid = sorted(set(train) - set(valid))
     if missing_valid:
         raise InputError("every trained endpoint needs validation rows", got=missing_valid)
-    # PyTorch is imported here, not at module level: prediction never needs it (see TrunkWeights).
+    # PyTorch is imported on use, not at module level: prediction never needs it (see TrunkWeights).
     import torch
-
-    from fedadmet.models.trainer import NetworkTrainer, TaskMatrix
-    from fedadmet.models.trunk import MultitaskNet
 
     torch.set_num_threads(settings.n_jobs)
     tasks = list(train) + [name for name in auxiliary if name not in train]
-    endpoints = {name: get_endpoint(name) for name in tasks}
-    feature_set = default_feature_set()
     every_frame = [f for frames in (train, valid, auxiliary) for f in frames.values()]
-    features, form_row, row_of = _features(every_frame, cache_dir, progress)
-
+    features = _Features.compute(every_frame, cache_dir, progress)
     valid_molecules = {s for f in valid.values() for s in f["smiles"]} if hold_out_validation else set()
-    train_frames = without_molecules(
+    trunk_train = without_molecules(
         {**{k: v for k, v in auxiliary.items() if k not in train}, **train}, {*exclude_from_trunk, *valid_molecules}
     )
-    trunk_valid = without_molecules(valid, exclude_from_trunk)
-    train_smiles = sorted({s for f in train_frames.values() for s in f["smiles"]})
-    scaler = FeatureScaler.fit(features[[row_of[s] for s in train_smiles]])
-    kinds = np.array([endpoints[t].is_classification for t in tasks])
-    targets = TargetScaling.fit(
-        [endpoints[t].to_model_scale(exact(train_frames[t])["y"].to_numpy()) for t in tasks], kinds
-    )
-
-    def scaled_labels(j: int, frame: pd.DataFrame) -> np.ndarray:
-        return targets.scale(j, endpoints[tasks[j]].to_model_scale(frame["y"].to_numpy()))
-
-    def matrix(frames: EndpointFrames) -> TaskMatrix:
-        smiles = sorted({s for f in frames.values() for s in f["smiles"]})
-        labels = label_matrix(frames, tasks, smiles, scaled_labels)
-        scaled = scaler.transform(features[[row_of[s] for s in smiles]])
-        return TaskMatrix(scaled, labels, kinds, relation_matrix(frames, tasks, smiles))
-
-    net = MultitaskNet.seeded(len(feature_set), tasks, config.trunk, config.seed)
-    trunk_started = time.time()
-    curve = NetworkTrainer(config.trunk).fit(net, matrix(train_frames), matrix(trunk_valid), config.seed, progress)
-    trunk_seconds = time.time() - trunk_started
-
+    trunk = _fit_trunk(tasks, features, trunk_train, without_molecules(valid, exclude_from_trunk), config, progress)
     model = ADMETModel(
         config,
-        feature_set,
-        scaler,
-        net.weights(),
-        targets,
+        default_feature_set(),
+        trunk.scaler,
+        trunk.weights,
+        trunk.targets,
         heads={},
         domain=ApplicabilityDomain(np.zeros((0, 0), np.uint8), 0),
         auxiliary=side_tasks.predictor if side_tasks is not None else None,
     )
-    fitted = {
-        name: _fit_gbm(model, endpoints[name], exact(train[name]), exact(valid[name]), features, form_row, side_tasks)
-        for name in tqdm(list(train), desc="endpoint heads", disable=not progress)
-    }
-    weight = choose_blend_weight([parts for _, parts in fitted.values()], config.blend_weights)
-    for name, (gbm, parts) in fitted.items():
-        model.heads[name] = _calibrated_head(endpoints[name], gbm, weight, parts, config.conformal_coverage)
-
-    morgan = feature_set.block("morgan")
-    valid_smiles = sorted({s for f in valid.values() for s in f["smiles"]} - set(train_smiles))
+    model.heads = _fit_heads(model, train, valid, features, side_tasks, progress)
+    morgan = model.feature_set.block("morgan")
+    valid_smiles = sorted({s for f in valid.values() for s in f["smiles"]} - set(trunk.molecules))
     model.domain = ApplicabilityDomain.fitted(
-        features[[row_of[s] for s in train_smiles], morgan], features[[row_of[s] for s in valid_smiles], morgan], config
+        features.of_molecules(trunk.molecules)[:, morgan], features.of_molecules(valid_smiles)[:, morgan], config
     )
     model.metadata = {
         "trained_seconds": round(time.time() - started, 1),
-        "trunk_seconds": round(trunk_seconds, 1),
-        "trunk_valid_loss": curve,
-        "trunk_rows": {name: len(frame) for name, frame in train_frames.items()},
+        "trunk_seconds": round(trunk.seconds, 1),
+        "trunk_valid_loss": trunk.curve,
+        "trunk_rows": {name: len(frame) for name, frame in trunk_train.items()},
         "head_rows": {name: len(frame) for name, frame in train.items()},
         "auxiliary_endpoints": [t for t in tasks if t not in train],
         "side_tasks": side_tasks.predictor.tasks if side_tasks is not None else [],
-        "trunk_molecules": len(train_smiles),
-        "trunk_molecules_sha256": molecule_set_hash(train_smiles),
+        "trunk_molecules": len(trunk.molecules),
+        "trunk_molecules_sha256": molecule_set_hash(trunk.molecules),
     }
     return model
 
 
-def _features(
-    frames: Sequence[pd.DataFrame], cache_dir: Path | None, progress: bool
-) -> tuple[np.ndarray, dict[str, int], dict[str, int]]:
-    """Features of every form met, each form's row, and each molecule identity's row (its first form met:
-    the trunk sees one feature row per molecule)."""
-    all_forms = sorted({form for f in frames for form in forms(f)})
-    features = compute_features(all_forms, default_feature_set(), progress=progress, cache_dir=cache_dir)
-    form_row = {form: i for i, form in enumerate(all_forms)}
-    row_of = dict(form_row)
-    for f in frames:
-        for identity, form in zip(f["smiles"], forms(f), strict=True):
-            row_of.setdefault(identity, form_row[form])
-    return features, form_row, row_of
+@dataclass
+class _Features:
+    """Every form's feature row, computed once, and each molecule identity's row: that of the first form
+    met (the trunk sees one feature row per molecule; a head sees each row's own form)."""
+
+    matrix: np.ndarray
+    form_row: dict[str, int]
+    identity_row: dict[str, int]
+
+    @classmethod
+    def compute(cls, frames: Sequence[pd.DataFrame], cache_dir: Path | None, progress: bool) -> _Features:
+        all_forms = sorted({form for f in frames for form in forms(f)})
+        matrix = compute_features(all_forms, default_feature_set(), progress=progress, cache_dir=cache_dir)
+        form_row = {form: i for i, form in enumerate(all_forms)}
+        identity_row = dict(form_row)
+        for f in frames:
+            for identity, form in zip(f["smiles"], forms(f), strict=True):
+                identity_row.setdefault(identity, form_row[form])
+        return cls(matrix, form_row, identity_row)
+
+    def of_molecules(self, identities: Sequence[str]) -> np.ndarray:
+        return self.matrix[[self.identity_row[s] for s in identities]]
+
+    def of_rows(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.matrix[[self.form_row[f] for f in forms(frame)]]
+
+
+@dataclass
+class _FittedTrunk:
+    scaler: FeatureScaler
+    targets: TargetScaling
+    weights: TrunkWeights
+    curve: list[float]  # validation loss per epoch
+    seconds: float
+    molecules: list[str]  # the identities it trained on, sorted
+
+
+def _fit_trunk(
+    tasks: list[str],
+    features: _Features,
+    train: EndpointFrames,
+    valid: EndpointFrames,
+    config: ModelConfig,
+    progress: bool,
+) -> _FittedTrunk:
+    """The multitask trunk over every task, with its feature scaler and target scaling fitted on ``train``."""
+    from fedadmet.models.trainer import NetworkTrainer, TaskMatrix
+    from fedadmet.models.trunk import MultitaskNet
+
+    endpoints = [get_endpoint(name) for name in tasks]
+    molecules = sorted({s for f in train.values() for s in f["smiles"]})
+    scaler = FeatureScaler.fit(features.of_molecules(molecules))
+    kinds = np.array([endpoint.is_classification for endpoint in endpoints])
+    targets = TargetScaling.fit([e.to_model_scale(exact(train[e.name])["y"].to_numpy()) for e in endpoints], kinds)
+
+    def scaled_labels(j: int, frame: pd.DataFrame) -> np.ndarray:
+        return targets.scale(j, endpoints[j].to_model_scale(frame["y"].to_numpy()))
+
+    def matrix(frames: EndpointFrames) -> TaskMatrix:
+        smiles = sorted({s for f in frames.values() for s in f["smiles"]})
+        labels = label_matrix(frames, tasks, smiles, scaled_labels)
+        scaled = scaler.transform(features.of_molecules(smiles))
+        return TaskMatrix(scaled, labels, kinds, relation_matrix(frames, tasks, smiles))
+
+    net = MultitaskNet.seeded(len(default_feature_set()), tasks, config.trunk, config.seed)
+    started = time.time()
+    curve = NetworkTrainer(config.trunk).fit(net, matrix(train), matrix(valid), config.seed, progress)
+    return _FittedTrunk(scaler, targets, net.weights(), curve, time.time() - started, molecules)
+
+
+def _fit_heads(
+    model: ADMETModel,
+    train: EndpointFrames,
+    valid: EndpointFrames,
+    features: _Features,
+    side_tasks: FittedAuxiliary | None,
+    progress: bool,
+) -> dict[str, EndpointHead]:
+    """Each endpoint's trees on its exact training rows, one blend weight for all, then calibration."""
+    endpoints = {name: get_endpoint(name) for name in train}
+    fitted = {
+        name: _fit_gbm(model, endpoints[name], exact(train[name]), exact(valid[name]), features, side_tasks)
+        for name in tqdm(list(train), desc="endpoint heads", disable=not progress)
+    }
+    weight = choose_blend_weight([parts for _, parts in fitted.values()], model.config.blend_weights)
+    coverage = model.config.conformal_coverage
+    return {
+        name: _calibrated_head(endpoints[name], gbm, weight, parts, coverage) for name, (gbm, parts) in fitted.items()
+    }
 
 
 def _fit_gbm(
@@ -159,8 +203,7 @@ def _fit_gbm(
     endpoint: Endpoint,
     train: pd.DataFrame,
     valid: pd.DataFrame,
-    features: np.ndarray,
-    form_row: dict[str, int],
+    features: _Features,
     side_tasks: FittedAuxiliary | None,
 ) -> tuple[GBMModel, ValidationParts]:
     """One endpoint's trees on its training rows, and its validation parts for the blend and calibration."""
@@ -169,8 +212,7 @@ def _fit_gbm(
         side = side_tasks.features_for(list(frame["smiles"]), x) if side_tasks is not None else None
         return model.gbm_input(x, side)
 
-    x_train = features[[form_row[f] for f in forms(train)]]
-    x_valid = features[[form_row[f] for f in forms(valid)]]
+    x_train, x_valid = features.of_rows(train), features.of_rows(valid)
     n_jobs = get_settings().n_jobs
     gbm = fit_gbm(
         gbm_input(train, x_train),

@@ -13,7 +13,7 @@ def score(metric: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
     from scipy.stats import spearmanr
     from sklearn.metrics import average_precision_score, mean_absolute_error, r2_score, roc_auc_score
 
-    y_true, y_pred = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
+    y_true, y_pred = _numbers(y_true), _numbers(y_pred)
     if metric == "mae":
         return float(mean_absolute_error(y_true, y_pred))
     if metric == "spearman":
@@ -29,3 +29,10 @@ def score(metric: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 def default_metric(is_classification: bool) -> str:
     return "roc-auc" if is_classification else "mae"
+
+
+def _numbers(values: np.ndarray) -> np.ndarray:
+    """Float arrays as they are (a partner's float32 labels score in float32, as its selection always did),
+    anything else (integer labels, lists) as float64."""
+    array = np.asarray(values)
+    return array if array.dtype.kind == "f" else array.astype(float)
