@@ -18,6 +18,7 @@ from fedadmet.config import Settings, get_settings
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.data.loaders import SD_PROBLEM_COLUMN, find_smiles_column, free_name, read_molecules
 from fedadmet.exceptions import ArtifactError
+from fedadmet.models import artifacts
 from fedadmet.models.admet_model import ADMETModel, RawPrediction
 
 BUNDLED_MODEL = Path(__file__).parent / "resources" / "default_model"
@@ -67,7 +68,7 @@ def load_model(folder: Path | None = None) -> ADMETModel:
 
 @lru_cache(maxsize=4)
 def _load_model(folder: Path, _card_mtime_ns: int | None) -> ADMETModel:
-    return ADMETModel.load(folder)
+    return artifacts.load_model(folder)
 
 
 def predict(

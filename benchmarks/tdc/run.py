@@ -23,15 +23,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fedadmet.chem.featurizers import default_feature_set
 from fedadmet.data.catalogue import TDC_BENCHMARK_ENDPOINTS
 from fedadmet.data.loaders import MoleculeTable, load_tdc
 from fedadmet.data.public import non_benchmark_frames, side_task_frames
-from fedadmet.data.splits import leaked_molecules, without_molecules
-from fedadmet.models.admet_model import ADMETModel
-from fedadmet.models.auxiliary import fit_auxiliary
-from fedadmet.models.config import ModelConfig
-from fedadmet.models.metrics import HIGHER_IS_BETTER, score
+from fedadmet.workflows.evaluation import at_least_as_good, score
+from fedadmet.workflows.training import ADMETModel, TrainingRecipe, fit_side_tasks, train_model
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
@@ -134,10 +130,6 @@ def score_seed(
     return out
 
 
-def at_least_as_good(metric: str, value: float, reference: float) -> bool:
-    return value >= reference if HIGHER_IS_BETTER[metric] else value <= reference
-
-
 def write_results(results: dict[str, dict], meta: dict, out_dir: Path, stem: str) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{stem}.json").write_text(json.dumps({"endpoints": results, "meta": meta}, indent=2))
@@ -199,11 +191,11 @@ def main(argv: list[str] | None = None) -> None:
     auxiliary = {} if args.quick else load_auxiliary(args.data_dir)
     side_tasks, side_minutes = None, 0.0
     if not args.quick:
-        side_data = without_molecules(side_task_frames(auxiliary, args.data_dir, ".csv"), test_molecules)
-        assert not leaked_molecules(side_data, test_molecules)
+        side_data = side_task_frames(auxiliary, args.data_dir, ".csv")
         started = time.time()
         print(f"training the side-task predictor on {len(side_data)} public tasks", flush=True)
-        side_tasks = fit_auxiliary(side_data, default_feature_set(), ModelConfig().auxiliary, 0, cache_dir=args.cache)
+        # seed 0 for every benchmark seed: the predictor does not depend on the seed's split
+        side_tasks = fit_side_tasks(side_data, TrainingRecipe(seed=0), test_molecules, cache_dir=args.cache)
         side_minutes = round((time.time() - started) / 60, 1)
     meta: dict = {
         "seeds": seeds,
@@ -228,16 +220,15 @@ def main(argv: list[str] | None = None) -> None:
             continue
         seed_started = time.time()
         train, valid = seed_frames(data, seed)
-        trunk_data = without_molecules({**auxiliary, **train, **valid}, test_molecules)
-        assert not leaked_molecules(trunk_data, test_molecules)
-        model = ADMETModel.fit(
+        model = train_model(
             train,
-            valid,
-            auxiliary,
-            ModelConfig(seed=seed),
-            cache_dir=args.cache,
-            exclude_from_trunk=test_molecules,
+            TrainingRecipe(seed=seed, side_tasks=side_tasks is not None),
+            valid=valid,
+            auxiliary=auxiliary,
             side_tasks=side_tasks,
+            exclude=test_molecules,
+            description=f"TDC ADMET group, seed {seed}",
+            cache_dir=args.cache,
         )
         seed_scores = score_seed(model, data, train, args.cache)
         for name, variants in seed_scores.items():

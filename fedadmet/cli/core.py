@@ -14,7 +14,7 @@ from fedadmet.cli.common import app, console, errors, fail
 from fedadmet.exceptions import FedadmetError, InputError
 
 if TYPE_CHECKING:
-    from fedadmet.models.admet_model import ADMETModel
+    from fedadmet.workflows.training import ADMETModel
 
 STDIO = "-"  # as a file name: standard input or output
 FAILURES_SHOWN = 20  # rows whose reason is printed; the rest are in the output's error column
@@ -154,57 +154,41 @@ def train(
 ) -> None:
     """Train a model (trunk + heads for every endpoint found) and save it without pickle."""
     from fedadmet.config import get_settings
-    from fedadmet.data.public import (
-        bundled_path,
-        non_benchmark_frames,
-        public_training_frames,
-        side_task_frames,
-        training_frames_from_path,
+    from fedadmet.workflows.training import (
+        TrainingRecipe,
+        check_model_destination,
+        load_training_data,
+        train_and_save,
     )
-    from fedadmet.models.admet_model import check_model_destination
-    from fedadmet.models.build import train_model
-    from fedadmet.models.config import GBMConfig, ModelConfig
 
-    destination = output or get_settings().trained_model_dir
-    if label and data is None:
-        raise fail("--label maps columns of your own data file; give the file or folder too")
+    settings = get_settings()
+    destination = output or settings.trained_model_dir
     try:
-        check_model_destination(destination)
+        check_model_destination(destination)  # before the data: a wrong -o must not cost a whole run
         if data is None:
             console.print("loading the bundled public data (TDC ADMET group, CYP1A2/2C19, Tox21, ClinTox)")
-            frames, description = public_training_frames(), "bundled public data"
-        else:
-            files = training_frames_from_path(data, endpoint, smiles_column, _label_mapping(label or []))
-            frames, description = files.frames, str(data)
-            for file, column, name in files.labels:
-                console.print(f"  {file}: {column} → {name}", highlight=False)
-            for file, columns in files.ignored.items():
-                console.print(f"  {file}: ignored column(s) {', '.join(columns)} (use --label to train on one)")
+        training = load_training_data(data, endpoint, smiles_column, _label_mapping(label or []))
+        for file, column, name in training.labels:
+            console.print(f"  {file}: {column} → {name}", highlight=False)
+        for file, columns in training.ignored.items():
+            console.print(f"  {file}: ignored column(s) {', '.join(columns)} (use --label to train on one)")
+        frames = training.frames
         endpoints = f"{len(frames)} endpoint{'' if len(frames) == 1 else 's'}"
         console.print(f"training on {endpoints}, {sum(len(f) for f in frames.values())} labelled rows")
-        config = ModelConfig(seed=seed)
-        if gbm_iterations is not None:
-            config = config.model_copy(update={"gbm": GBMConfig(iterations=gbm_iterations)})
-        side = None
-        if side_tasks:  # the bundled public sets; read again only when training on the user's own data
-            public = frames if data is None else non_benchmark_frames(bundled_path(), ".csv.gz")
-            side = side_task_frames(public, bundled_path(), ".csv.gz")
-        model = train_model(frames, config, side_frames=side, data_description=description)
-        folder = model.save(destination)
+        recipe = TrainingRecipe(seed=seed, side_tasks=side_tasks, gbm_iterations=gbm_iterations)
+        trained = train_and_save(
+            training, recipe, destination, settings.feature_cache_dir, settings.progress, announce=console.print
+        )
     except FedadmetError as exc:
         raise fail(str(exc)) from None
-    console.print(_validation_table(model))
-    console.print(f"saved model to {folder} ({model.metadata['trained_seconds']} s)")
+    console.print(_validation_table(trained.model))
+    console.print(f"saved model to {trained.folder} ({trained.model.metadata['trained_seconds']} s)")
     if output is None:
         console.print(
-            f"[bold]this model is now the default[/] for predict, demo and serve in {get_settings().home}; "
-            f"delete {folder} to go back to the bundled one, or train with -o to keep it apart",
+            f"[bold]this model is now the default[/] for predict, demo and serve in {settings.home}; "
+            f"delete {trained.folder} to go back to the bundled one, or train with -o to keep it apart",
             highlight=False,
         )
-    from fedadmet.workflows.reference import write_reference
-
-    console.print("predicting the approved drugs for percentiles…")
-    write_reference(model, folder)
 
 
 def _label_mapping(pairs: list[str]) -> dict[str, str]:

@@ -44,6 +44,7 @@ from fedadmet.models.admet_model import RawPrediction
 from fedadmet.models.calibration import Calibration, conformal_minimum, fit_calibration, report
 from fedadmet.models.config import ModelConfig
 from fedadmet.models.domain import ApplicabilityDomain
+from fedadmet.models.targets import TargetScaling
 from fedadmet.models.trunk import MultitaskNet
 
 _RUN_FOLDER = re.compile(r"run-(\d+)")
@@ -183,8 +184,7 @@ class PartnerPredictor:
     feature_set: FeatureSet
     net: MultitaskNet = field(repr=False)
     keyed: Callable[[np.ndarray], np.ndarray] = field(repr=False)  # raw feature rows -> the keyed rows
-    target_mean: np.ndarray = field(repr=False)
-    target_std: np.ndarray = field(repr=False)
+    targets: TargetScaling = field(repr=False)
     calibration: dict[str, Calibration] = field(repr=False)
     domain: ApplicabilityDomain = field(repr=False)
     validation: dict[str, float] = field(default_factory=dict)  # AUC-PR or R² per endpoint, validation fold
@@ -207,7 +207,7 @@ class PartnerPredictor:
     def predict_features(self, features: np.ndarray) -> RawPrediction:
         """Predictions for raw feature rows of :attr:`feature_set` (keyed here, as the partner's data was)."""
         raw = predict_scaled(self.net, self.keyed(features).astype(np.float32))
-        outputs = _model_scale(raw, self.endpoints, self.target_mean, self.target_std)
+        outputs = self.targets.outputs(raw)
         no_disagreement = np.zeros(len(features))  # one network: plain split-conformal intervals
         values, uncertainty = {}, {}
         for j, name in enumerate(self.endpoints):
@@ -216,17 +216,6 @@ class PartnerPredictor:
             )
         domain_score = self.domain.score(features[:, self.feature_set.block("morgan")])
         return RawPrediction(values, uncertainty, domain_score, domain_score >= self.domain.threshold)
-
-
-def _model_scale(raw: np.ndarray, endpoints: list[str], mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """The network's raw outputs as probabilities (classifiers) or values on the endpoint's model scale."""
-    outputs = raw.astype(np.float64)
-    for j, name in enumerate(endpoints):
-        if get_endpoint(name).is_classification:
-            outputs[:, j] = 1.0 / (1.0 + np.exp(-outputs[:, j]))
-        else:
-            outputs[:, j] = outputs[:, j] * std[j] + mean[j]
-    return outputs
 
 
 def partner_predictor(data_dir: Path, key: bytes | str, run: int | str | None = None) -> PartnerPredictor:
@@ -251,23 +240,22 @@ def partner_predictor(data_dir: Path, key: bytes | str, run: int | str | None = 
     settings = ModelConfig()
     raw = predict_scaled(net, data.features)
     validation = score_tasks(data, raw, "valid")
-    predicted = _model_scale(raw, data.tasks, data.target_mean, data.target_std)
+    predicted = data.scaling.outputs(raw)
     calibration, interval_sizes = {}, {}
     for j, name in enumerate(data.tasks):
         classifier = bool(data.is_classification[j])
         rows = scored_rows(data, "valid", j)
         truth = data.targets[rows, j].astype(np.float64)
         if not classifier:
-            truth = truth * data.target_std[j] + data.target_mean[j]
+            truth = data.scaling.unscale(j, truth)
             interval_sizes[name] = len(truth)
         calibration[name] = fit_calibration(
             classifier, truth, predicted[rows, j], np.zeros(len(truth)), settings.conformal_coverage
         )
     compounds = pd.read_csv(data_dir / "compounds.csv", usecols=["form"])["form"].tolist()
     morgan = compute_features(compounds, MorganCountFeaturizer(), progress=False, cache_dir=cache)
-    domain = ApplicabilityDomain.from_counts(morgan[data.folds > VALID_FOLD], settings.ad_reference_size, settings.seed)
-    domain.calibrate(morgan[data.rows("valid")], settings.ad_quantile)
+    domain = ApplicabilityDomain.fitted(morgan[data.folds > VALID_FOLD], morgan[data.rows("valid")], settings)
     return PartnerPredictor(
         saved, data.name, list(data.tasks), default_feature_set(), net, keyed,
-        data.target_mean, data.target_std, calibration, domain, validation, interval_sizes, settings.conformal_coverage,
+        data.scaling, calibration, domain, validation, interval_sizes, settings.conformal_coverage,
     )  # fmt: skip

@@ -14,13 +14,15 @@ from typing import Literal
 
 import numpy as np
 import torch
-from sklearn.metrics import average_precision_score, r2_score
 from tqdm.auto import tqdm
 
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.federated.config import FederationConfig
 from fedadmet.federated.prepare import PreparedDataError, read_manifest
-from fedadmet.models.trunk import MultitaskNet, masked_multitask_loss
+from fedadmet.models.metrics import score
+from fedadmet.models.targets import TargetScaling
+from fedadmet.models.trainer import BestEpoch, NetworkTrainer, TaskMatrix, predict_raw
+from fedadmet.models.trunk import MultitaskNet
 
 TEST_FOLD = 0
 VALID_FOLD = 1
@@ -36,8 +38,7 @@ class UnsafeUpdateError(ValueError):
 class PartnerData:
     """A partner's prepared data in memory: keyed features, scaled targets, censoring and folds.
 
-    Regression targets are z-scored (model-scale value = target x ``target_std`` + ``target_mean``);
-    classifiers keep 0/1 with mean 0 and standard deviation 1."""
+    Targets are scaled as every network of the model family learns them (:attr:`scaling`)."""
 
     name: str
     tasks: list[str]
@@ -67,12 +68,9 @@ class PartnerData:
         folds = labels["folds"]
         kinds = np.array([get_endpoint(t).is_classification for t in trainable])
         train = folds > VALID_FOLD
-        means, stds = np.zeros(len(trainable), np.float32), np.ones(len(trainable), np.float32)
+        scaling = TargetScaling.fit([values[train, j] for j in range(len(trainable))], kinds, np.float32)
         for j in np.flatnonzero(~kinds):
-            column = values[train, j]
-            mean, std = np.nanmean(column), np.nanstd(column)
-            means[j], stds[j] = mean, (std if std > 1e-6 else 1.0)
-            values[:, j] = (values[:, j] - means[j]) / stds[j]
+            values[:, j] = scaling.scale(j, values[:, j])
         return cls(
             name=str(manifest["partner"]),
             tasks=trainable,
@@ -82,9 +80,18 @@ class PartnerData:
             relations=labels["relations"][:, keep],
             folds=folds,
             key_id=str(manifest["key_id"]),
-            target_mean=means,
-            target_std=stds,
+            target_mean=scaling.mean,
+            target_std=scaling.std,
         )
+
+    @property
+    def scaling(self) -> TargetScaling:
+        return TargetScaling(self.target_mean, self.target_std, self.is_classification)
+
+    def matrix(self, part: Part) -> TaskMatrix:
+        """The rows of ``part`` as the trainer takes them, censoring included."""
+        rows = self.rows(part)
+        return TaskMatrix(self.features[rows], self.targets[rows], self.is_classification, self.relations[rows])
 
     def rows(self, part: Part) -> np.ndarray:
         labelled = ~np.isnan(self.targets).all(axis=1)
@@ -159,38 +166,18 @@ def train_local(
 ) -> dict[str, float]:
     """Train trunk and heads on the partner's training folds; ``anchor`` adds FedProx's proximal term."""
     generator = torch.Generator().manual_seed(config.seed * 100_003 + round_seed)
-    rows = data.rows("train")
-    x = torch.as_tensor(data.features[rows])
-    y = torch.as_tensor(data.targets[rows])
-    relations = torch.as_tensor(data.relations[rows], dtype=torch.float32)
-    kinds = torch.as_tensor(data.is_classification)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.trunk.weight_decay)
+    trainer = NetworkTrainer(config.trunk, learning_rate=config.learning_rate)
     anchored = (
         {k: torch.as_tensor(v) for k, v in anchor.items()} if anchor is not None and config.proximal_mu > 0 else None
     )
-    parameters = dict(net.named_parameters())
-    net.train()
-    total, batches = 0.0, 0
-    for _ in range(epochs):
-        order = torch.randperm(len(rows), generator=generator)
-        for start in range(0, len(order), config.trunk.batch_size):
-            batch = order[start : start + config.trunk.batch_size]
-            optimizer.zero_grad(set_to_none=True)
-            loss = masked_multitask_loss(net(x[batch]), y[batch], kinds, relations[batch])
-            if anchored is not None:
-                proximal = sum(((parameters[k] - v) ** 2).sum() for k, v in anchored.items())
-                loss = loss + config.proximal_mu / 2 * proximal
-            loss.backward()
-            optimizer.step()
-            total, batches = total + float(loss.detach()), batches + 1
-    net.eval()
-    return {"train_loss": total / max(batches, 1), "num-examples": float(len(rows))}
+    train = data.matrix("train")
+    loss = trainer.run_epochs(net, train, epochs, generator, trainer.optimizer(net), anchored, config.proximal_mu)
+    return {"train_loss": loss, "num-examples": float(len(train.targets))}
 
 
-@torch.no_grad()
 def predict_scaled(net: MultitaskNet, features: np.ndarray) -> np.ndarray:
-    net.eval()
-    return net(torch.as_tensor(features)).numpy()
+    """The network's raw outputs (logits, scaled values) for keyed feature rows, in one pass."""
+    return predict_raw(net, features, batch_size=max(len(features), 1))
 
 
 def scored_rows(data: PartnerData, part: Part, task: int) -> np.ndarray:
@@ -208,9 +195,9 @@ def score_tasks(data: PartnerData, predictions: np.ndarray, part: Part) -> dict[
         rows = scored_rows(data, part, j)
         truth = data.targets[rows, j]
         if data.is_classification[j] and len(np.unique(truth)) == 2:
-            scores[task] = float(average_precision_score(truth, predictions[rows, j]))
+            scores[task] = score("pr-auc", truth, predictions[rows, j])
         elif not data.is_classification[j] and len(rows) >= 3:
-            scores[task] = float(r2_score(truth, predictions[rows, j]))
+            scores[task] = score("r2", truth, predictions[rows, j])
     return scores
 
 
@@ -231,13 +218,10 @@ def train_with_selection(
     """Train alone for ``epochs`` and keep the epoch that scores best on the validation fold
     (the local-only and centralised baselines; the federation selects its round the same way)."""
     net = build_net(data.features.shape[1], data.tasks, config)
-    best_score, best_state, curve = -np.inf, None, []
+    best, curve = BestEpoch(), []
     for epoch in tqdm(range(epochs), desc="local-only model", unit="epoch", disable=not progress):
         train_local(net, data, config, epochs=1, round_seed=epoch)
-        score = mean_score(data, predict_scaled(net, data.features), "valid")
-        curve.append(score)
-        if score > best_score:
-            best_score, best_state = score, {k: v.clone() for k, v in net.state_dict().items()}
-    if best_state is not None:
-        net.load_state_dict(best_state)
+        curve.append(mean_score(data, predict_scaled(net, data.features), "valid"))
+        best.update(net, -curve[-1])  # the highest score is the lowest of its negation
+    best.restore(net)
     return net, curve

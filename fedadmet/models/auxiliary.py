@@ -24,8 +24,9 @@ from fedadmet.chem.compute import compute_features
 from fedadmet.chem.featurizers import FeatureSet
 from fedadmet.config import get_settings
 from fedadmet.models.config import AuxiliaryConfig
-from fedadmet.models.labels import forms, label_matrix
+from fedadmet.models.labels import forms, label_matrix, relation_matrix
 from fedadmet.models.preprocess import FeatureScaler
+from fedadmet.models.targets import TargetScaling
 from fedadmet.models.trunk_weights import TrunkWeights
 
 SideFrames = Mapping[str, pd.DataFrame]
@@ -48,23 +49,6 @@ class AuxiliaryPredictor:
         """Mean of the fold networks: the features of a molecule none of them was held out from."""
         scaled = self.scaler.transform(features)
         return np.mean([net(scaled) for net in self.folds], axis=0).astype(np.float32)
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """Weights under ``auxiliary.*`` keys for the model's safetensors file."""
-        out = {"auxiliary.scaler.mean": self.scaler.mean, "auxiliary.scaler.std": self.scaler.std}
-        for k, net in enumerate(self.folds):
-            out |= {f"auxiliary.fold{k}.{key}": value for key, value in net.state.items()}
-        return out
-
-    @classmethod
-    def from_arrays(cls, tensors: Mapping[str, np.ndarray], tasks: Sequence[str], n_folds: int) -> AuxiliaryPredictor:
-        folds = []
-        for k in range(n_folds):
-            prefix = f"auxiliary.fold{k}."
-            state = {key[len(prefix) :]: value for key, value in tensors.items() if key.startswith(prefix)}
-            folds.append(TrunkWeights.from_arrays(state, tasks))
-        scaler = FeatureScaler(tensors["auxiliary.scaler.mean"], tensors["auxiliary.scaler.std"])
-        return cls(list(tasks), scaler, folds)
 
 
 @dataclass
@@ -95,7 +79,7 @@ def fit_auxiliary(
     """Train the K fold networks on ``frames`` (``smiles``/``form``/``y`` on the model scale)."""
     import torch  # training only, as for the trunk
 
-    from fedadmet.models.training import TaskMatrix, train_trunk
+    from fedadmet.models.trainer import NetworkTrainer, TaskMatrix
     from fedadmet.models.trunk import MultitaskNet
 
     tasks = sorted(frames)
@@ -108,12 +92,9 @@ def fit_auxiliary(
     scaler = FeatureScaler.fit(features)
     scaled = scaler.transform(features)
     kinds = np.array([is_binary(frames[task]["y"].to_numpy(dtype=float)) for task in tasks])
-
-    def network_labels(j: int, frame: pd.DataFrame) -> np.ndarray:
-        labels = frame["y"].to_numpy(dtype=float)
-        return labels if kinds[j] else (labels - labels.mean()) / (labels.std() or 1.0)
-
-    targets = label_matrix(frames, tasks, identities, network_labels)
+    scaling = TargetScaling.fit([frames[task]["y"].to_numpy(dtype=float) for task in tasks], kinds)
+    targets = label_matrix(frames, tasks, identities, lambda j, frame: scaling.scale(j, frame["y"].to_numpy(float)))
+    relations = relation_matrix(frames, tasks, identities)
 
     rng = np.random.default_rng(seed)
     fold_of = rng.integers(0, config.folds, len(identities))
@@ -124,14 +105,12 @@ def fit_auxiliary(
         rows = np.flatnonzero(fold_of != k)
         stopping = rng.random(len(rows)) < config.early_stopping_fraction
         net = MultitaskNet.seeded(len(feature_set), tasks, config.network, seed * 100 + k)
-        train_trunk(
+        NetworkTrainer(config.network).fit(
             net,
-            TaskMatrix(scaled[rows[~stopping]], targets[rows[~stopping]]),
-            TaskMatrix(scaled[rows[stopping]], targets[rows[stopping]]),
-            kinds,
-            config.network,
-            seed=seed * 100 + k,
-            progress=progress,
+            TaskMatrix(scaled[rows[~stopping]], targets[rows[~stopping]], kinds, _rows(relations, rows[~stopping])),
+            TaskMatrix(scaled[rows[stopping]], targets[rows[stopping]], kinds, _rows(relations, rows[stopping])),
+            seed * 100 + k,
+            progress,
         )
         weights = net.weights()
         held_out = np.flatnonzero(fold_of == k)
@@ -139,3 +118,7 @@ def fit_auxiliary(
         nets.append(weights)
     predictor = AuxiliaryPredictor(tasks, scaler, nets)
     return FittedAuxiliary(predictor, dict(zip(identities, out_of_fold, strict=True)))
+
+
+def _rows(relations: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+    return None if relations is None else relations[rows]

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fedadmet.models.config import ModelConfig
+
 
 @dataclass
 class ApplicabilityDomain:
@@ -27,6 +29,14 @@ class ApplicabilityDomain:
             rows = np.sort(np.random.default_rng(seed).choice(rows, size=max_reference, replace=False))
         bits = morgan_counts[rows] > 0
         return cls(reference_bits=np.packbits(bits, axis=1), n_bits=morgan_counts.shape[1])
+
+    @classmethod
+    def fitted(cls, train_counts: np.ndarray, valid_counts: np.ndarray, config: ModelConfig) -> ApplicabilityDomain:
+        """The domain of a model's training molecules, its threshold set on held-out ones (``config``:
+        how many references to keep, which quantile of held-out molecules falls outside)."""
+        domain = cls.from_counts(train_counts, config.ad_reference_size, config.seed)
+        domain.calibrate(valid_counts, config.ad_quantile)
+        return domain
 
     def score(self, morgan_counts: np.ndarray) -> np.ndarray:
         """Similarity (0-1) of each molecule to its nearest reference molecule."""

@@ -1,4 +1,5 @@
-"""Endpoint frames (``smiles`` identity, optional ``form``, label ``y``) as the arrays networks learn from."""
+"""Endpoint frames (``smiles`` identity, optional ``form``, label ``y``, optional censoring ``relation``)
+as the arrays networks learn from."""
 
 from __future__ import annotations
 
@@ -7,10 +8,17 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+RELATION = "relation"  # -1 "<", +1 ">", 0 exact, as assay tables give it
+
 
 def forms(frame: pd.DataFrame) -> pd.Series:
     """What each row featurises: its canonical input ``form`` where the frame has one, else its identity."""
     return frame["form"] if "form" in frame else frame["smiles"]
+
+
+def exact(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows whose label is a value, not a bound: what trees, scores and intervals can use."""
+    return frame[frame[RELATION].to_numpy() == 0] if RELATION in frame else frame
 
 
 def label_matrix(
@@ -32,3 +40,23 @@ def label_matrix(
         per_molecule = pd.Series(labels(j, frame)).groupby(frame["smiles"].to_numpy()).mean()
         targets[[position[s] for s in per_molecule.index], j] = per_molecule.to_numpy()
     return targets
+
+
+def relation_matrix(
+    frames: Mapping[str, pd.DataFrame], tasks: Sequence[str], molecules: Sequence[str]
+) -> np.ndarray | None:
+    """(molecules × tasks) censoring of :func:`label_matrix`'s labels, or None when no frame has any.
+
+    A molecule's mean label is a bound only when all its rows are bounds the same way; else it counts as exact."""
+    if not any(RELATION in frame for frame in frames.values()):
+        return None
+    position = {s: i for i, s in enumerate(molecules)}
+    relations = np.zeros((len(molecules), len(tasks)), dtype=np.int8)
+    for j, task in enumerate(tasks):
+        frame = frames.get(task)
+        if frame is None or RELATION not in frame:
+            continue
+        grouped = pd.Series(frame[RELATION].to_numpy()).groupby(frame["smiles"].to_numpy())
+        shared = grouped.min().where(grouped.min() == grouped.max(), 0)
+        relations[[position[s] for s in shared.index], j] = shared.to_numpy()
+    return relations

@@ -300,9 +300,9 @@ def test_train_refuses_a_folder_of_other_files_before_training(tmp_path: Path) -
 
 def test_validation_table_shows_a_head_that_could_not_be_scored(tiny_model_dir: Path) -> None:
     from fedadmet.cli.core import _validation_table
-    from fedadmet.models.admet_model import ADMETModel
+    from fedadmet.models.artifacts import load_model
 
-    model = ADMETModel.load(tiny_model_dir)
+    model = load_model(tiny_model_dir)
     model.heads["hERG"].validation = {}  # a one-class validation part
     console = Console(file=io.StringIO(), width=200)
     console.print(_validation_table(model))

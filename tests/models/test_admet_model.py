@@ -8,7 +8,8 @@ import torch
 
 from fedadmet.data.splits import molecule_set_hash
 from fedadmet.exceptions import ArtifactError, InputError
-from fedadmet.models.admet_model import ADMETModel
+from fedadmet.models.artifacts import load_model, save_model
+from fedadmet.models.fitting import fit_model
 from fedadmet.models.trunk import masked_multitask_loss
 from tests.tiny_model import TINY_CONFIG, tiny_frames
 
@@ -16,9 +17,9 @@ MOLECULES = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "CN1C=NC2=C1C(=O)N(C(=O)N
 
 
 def test_save_load_round_trip_gives_identical_predictions(tiny_model_dir: Path, tmp_path: Path) -> None:
-    model = ADMETModel.load(tiny_model_dir)
+    model = load_model(tiny_model_dir)
     before = model.predict_smiles(MOLECULES)
-    copy = ADMETModel.load(model.save(tmp_path / "copy"))
+    copy = load_model(save_model(model, tmp_path / "copy"))
     after = copy.predict_smiles(MOLECULES)
     for name in model.endpoints:
         np.testing.assert_array_equal(before.values[name], after.values[name])
@@ -38,7 +39,7 @@ def test_artifact_holds_no_pickle(tiny_model_dir: Path) -> None:
 
 
 def test_predictions_are_calibrated_shapes(tiny_model_dir: Path) -> None:
-    prediction = ADMETModel.load(tiny_model_dir).predict_smiles(MOLECULES)
+    prediction = load_model(tiny_model_dir).predict_smiles(MOLECULES)
     herg = prediction.values["hERG"]
     assert ((herg >= 0) & (herg <= 1)).all()
     assert (prediction.uncertainty["hERG"] <= 0.5).all()
@@ -47,7 +48,7 @@ def test_predictions_are_calibrated_shapes(tiny_model_dir: Path) -> None:
 
 
 def test_training_molecules_are_in_domain_and_far_molecules_are_not(tiny_model_dir: Path) -> None:
-    model = ADMETModel.load(tiny_model_dir)
+    model = load_model(tiny_model_dir)
     train, _ = tiny_frames()
     inside = model.predict_smiles(train["hERG"]["smiles"].head(20).tolist()).domain_score
     outside = model.predict_smiles(["[Xe]", "FC(F)(F)C(F)(F)C(F)(F)C(F)(F)F"]).domain_score
@@ -57,14 +58,14 @@ def test_training_molecules_are_in_domain_and_far_molecules_are_not(tiny_model_d
 
 def test_loading_a_missing_model_names_the_folder(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match=r"model\.json is missing"):
-        ADMETModel.load(tmp_path)
+        load_model(tmp_path)
 
 
 def test_trunk_never_sees_excluded_molecules() -> None:
     """The leakage rule: molecules excluded from the trunk are absent from what it trains and stops on."""
     train, valid = tiny_frames()
     forbidden = set(train["hERG"]["smiles"].head(30)) | set(valid["Caco2_Wang"]["smiles"].head(10))
-    model = ADMETModel.fit(train, valid, config=TINY_CONFIG, progress=False, exclude_from_trunk=forbidden)
+    model = fit_model(train, valid, config=TINY_CONFIG, progress=False, exclude_from_trunk=forbidden)
     allowed = {s for f in train.values() for s in f["smiles"]} - forbidden
     assert model.metadata["trunk_molecules_sha256"] == molecule_set_hash(allowed)
     assert model.metadata["trunk_molecules"] == len(allowed)
@@ -76,7 +77,7 @@ def test_trunk_never_sees_excluded_molecules() -> None:
 def test_every_endpoint_needs_validation_rows() -> None:
     train, valid = tiny_frames()
     with pytest.raises(InputError, match="validation"):
-        ADMETModel.fit(train, {"hERG": valid["hERG"]}, config=TINY_CONFIG, progress=False)
+        fit_model(train, {"hERG": valid["hERG"]}, config=TINY_CONFIG, progress=False)
 
 
 def test_masked_loss_ignores_missing_labels_and_respects_censoring() -> None:
@@ -100,9 +101,9 @@ def test_a_seed_reproduces_the_whole_model() -> None:
     """The trunk's initial weights follow the config seed, not whatever the global RNG holds by then."""
     train, valid = tiny_frames()
     torch.manual_seed(1)
-    first = ADMETModel.fit(train, valid, config=TINY_CONFIG, progress=False)
+    first = fit_model(train, valid, config=TINY_CONFIG, progress=False)
     torch.manual_seed(2)  # a different global state before the second fit
-    second = ADMETModel.fit(train, valid, config=TINY_CONFIG, progress=False)
+    second = fit_model(train, valid, config=TINY_CONFIG, progress=False)
     assert first.metadata["trunk_valid_loss"] == second.metadata["trunk_valid_loss"]
     before, after = first.predict_smiles(MOLECULES), second.predict_smiles(MOLECULES)
     for name in first.endpoints:
@@ -114,16 +115,16 @@ def test_a_damaged_model_folder_is_an_artifact_error(tiny_model_dir: Path, tmp_p
     shutil.copytree(tiny_model_dir, folder)
     (folder / "weights.safetensors").write_bytes((folder / "weights.safetensors").read_bytes()[:100])
     with pytest.raises(ArtifactError, match="damaged or incomplete"):
-        ADMETModel.load(folder)
+        load_model(folder)
 
 
 def test_saving_replaces_a_model_whole_and_never_a_folder_of_other_files(tiny_model_dir: Path, tmp_path: Path) -> None:
-    model = ADMETModel.load(tiny_model_dir)
+    model = load_model(tiny_model_dir)
     folder = tmp_path / "model"
     folder.mkdir()
     (folder / "approved_drugs_reference.json").write_text("{}")  # an older model's file
     (folder / "model.json").write_text("{}")
-    model.save(folder)
+    save_model(model, folder)
     assert not (folder / "approved_drugs_reference.json").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
     mode = (folder / "model.json").stat().st_mode
@@ -132,5 +133,5 @@ def test_saving_replaces_a_model_whole_and_never_a_folder_of_other_files(tiny_mo
     notes.mkdir()
     (notes / "mine.txt").write_text("keep me")
     with pytest.raises(ArtifactError, match="holds files but no model"):
-        model.save(notes)
+        save_model(model, notes)
     assert (notes / "mine.txt").read_text() == "keep me"

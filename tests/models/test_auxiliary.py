@@ -11,7 +11,7 @@ from fedadmet.chem.compute import compute_features
 from fedadmet.chem.featurizers import default_feature_set
 from fedadmet.data.public import NON_BENCHMARK_ENDPOINTS, bundled_path, pharmabench_frames, side_task_frames
 from fedadmet.data.splits import without_molecules
-from fedadmet.models.admet_model import ADMETModel
+from fedadmet.models.artifacts import load_model, save_model
 from fedadmet.models.auxiliary import fit_auxiliary
 from tests.tiny_model import TINY_CONFIG, tiny_side_frames, tiny_side_tasks
 
@@ -42,11 +42,11 @@ def test_side_predictor_trains_only_on_the_molecules_it_is_given() -> None:
 
 
 def test_model_heads_see_side_task_features_and_they_survive_saving(tiny_model_dir: Path, tmp_path: Path) -> None:
-    model = ADMETModel.load(tiny_model_dir)
+    model = load_model(tiny_model_dir)
     assert model.auxiliary is not None and model.auxiliary.tasks == ["PharmaBench_bbb", "PharmaBench_ppb"]
     n_features = len(model.feature_set) + len(model.auxiliary.tasks)
     assert all(len(head.gbm.feature_names_) == n_features for head in model.heads.values())
-    copy = ADMETModel.load(model.save(tmp_path / "copy"))
+    copy = load_model(save_model(model, tmp_path / "copy"))
     features = compute_features(NEW_MOLECULES, model.feature_set)
     np.testing.assert_array_equal(model.auxiliary(features), copy.auxiliary(features))
 

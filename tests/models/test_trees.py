@@ -8,7 +8,7 @@ from catboost import CatBoostClassifier, CatBoostRegressor
 from safetensors.numpy import load_file, save_file
 
 from fedadmet.exceptions import ArtifactError
-from fedadmet.models.admet_model import ADMETModel
+from fedadmet.models.artifacts import load_model, save_model
 from fedadmet.models.gbm import predict_gbm
 from fedadmet.models.trees import ObliviousForest
 
@@ -73,12 +73,12 @@ def test_models_the_forest_would_misread_are_refused(kind: type, options: dict, 
 
 
 def test_artifact_without_stored_trees_compiles_them(tiny_model_dir: Path, tmp_path: Path) -> None:
-    model = ADMETModel.load(tiny_model_dir)
+    model = load_model(tiny_model_dir)
     assert model.forest is not None
-    older = model.save(tmp_path / "older")
+    older = save_model(model, tmp_path / "older")
     weights = load_file(older / "weights.safetensors")
     save_file({k: v for k, v in weights.items() if not k.startswith("trees.")}, older / "weights.safetensors")
-    reloaded = ADMETModel.load(older)
+    reloaded = load_model(older)
     assert reloaded.forest is None
     before, after = model.predict_smiles(MOLECULES), reloaded.predict_smiles(MOLECULES)
     assert reloaded.forest is not None  # compiled on first use
@@ -89,19 +89,17 @@ def test_artifact_without_stored_trees_compiles_them(tiny_model_dir: Path, tmp_p
 def test_forest_follows_a_replaced_head(tiny_model_dir: Path, tmp_path: Path) -> None:
     """A head whose CatBoost model is replaced predicts with the new trees, in memory and after saving,
     even when the .cbm file is swapped behind a stored forest."""
-    model = ADMETModel.load(tiny_model_dir)
+    model = load_model(tiny_model_dir)
     features = model.featurize(MOLECULES)
     head = model.heads["Caco2_Wang"]
     shorter = head.gbm.copy()
     shorter.shrink(10)
-    expected = predict_gbm(shorter, model._gbm_input(features), n_jobs=1)
+    expected = predict_gbm(shorter, model.gbm_input(features), n_jobs=1)
     assert not np.allclose(model.head_components(features)["Caco2_Wang"][0], expected)
     head.gbm = shorter
     np.testing.assert_allclose(model.head_components(features)["Caco2_Wang"][0], expected, rtol=1e-12)
-    saved = model.save(tmp_path / "saved")
-    np.testing.assert_allclose(ADMETModel.load(saved).head_components(features)["Caco2_Wang"][0], expected, rtol=1e-12)
-    swapped = ADMETModel.load(tiny_model_dir).save(tmp_path / "swapped")  # stored forest: the 40-tree head
+    saved = save_model(model, tmp_path / "saved")
+    np.testing.assert_allclose(load_model(saved).head_components(features)["Caco2_Wang"][0], expected, rtol=1e-12)
+    swapped = save_model(load_model(tiny_model_dir), tmp_path / "swapped")  # stored forest: the 40-tree head
     shorter.save_model(str(swapped / "gbm" / "Caco2_Wang.cbm"), format="cbm")
-    np.testing.assert_allclose(
-        ADMETModel.load(swapped).head_components(features)["Caco2_Wang"][0], expected, rtol=1e-12
-    )
+    np.testing.assert_allclose(load_model(swapped).head_components(features)["Caco2_Wang"][0], expected, rtol=1e-12)

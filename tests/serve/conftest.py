@@ -6,7 +6,8 @@ from fastapi.testclient import TestClient
 
 from fedadmet.config import get_settings
 from fedadmet.data.public import approved_drugs
-from fedadmet.models.admet_model import ADMETModel
+from fedadmet.models.artifacts import save_model
+from fedadmet.models.fitting import fit_model
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
 from fedadmet.serve.app import create_app
@@ -29,8 +30,8 @@ def serve_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     train = {name: frame.iloc[:200].reset_index(drop=True) for name, frame in frames.items()}
     valid = {name: frame.iloc[200:].reset_index(drop=True) for name, frame in frames.items()}
     folder = tmp_path_factory.mktemp("serve-model")
-    model = ADMETModel.fit(train, valid, config=TINY_CONFIG, progress=False)
-    model.save(folder)
+    model = fit_model(train, valid, config=TINY_CONFIG, progress=False)
+    save_model(model, folder)
     write_reference(model, folder, approved_drugs()["smiles"].head(120))
     return folder
 

@@ -1,0 +1,255 @@
+"""Fitting an :class:`~fedadmet.models.admet_model.ADMETModel` from endpoint frames: its trainer.
+
+Training data comes as one frame per endpoint with canonical ``smiles`` (the standardised parent: the
+molecule's identity for aggregation, leakage control and the domain), optionally ``form`` (the
+canonical input form that is featurised; defaults to ``smiles``), source-unit ``y`` and optionally a
+censoring ``relation``. Validation frames drive early stopping, the GBM/trunk blend weight,
+calibration and the domain threshold. Auxiliary endpoints only shape the trunk.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from fedadmet.chem.compute import compute_features
+from fedadmet.chem.featurizers import default_feature_set
+from fedadmet.config import get_settings
+from fedadmet.data.catalogue import Endpoint, get_endpoint
+from fedadmet.data.splits import molecule_set_hash, without_molecules
+from fedadmet.exceptions import InputError
+from fedadmet.models.admet_model import ADMETModel, EndpointHead
+from fedadmet.models.auxiliary import FittedAuxiliary
+from fedadmet.models.blending import ValidationParts, choose_blend_weight
+from fedadmet.models.calibration import fit_calibration
+from fedadmet.models.config import ModelConfig
+from fedadmet.models.domain import ApplicabilityDomain
+from fedadmet.models.gbm import GBMModel, fit_gbm, predict_gbm
+from fedadmet.models.labels import exact, forms, label_matrix, relation_matrix
+from fedadmet.models.metrics import default_metric, score
+from fedadmet.models.preprocess import FeatureScaler
+from fedadmet.models.targets import TargetScaling
+from fedadmet.models.trunk_weights import TrunkWeights
+
+EndpointFrames = Mapping[str, pd.DataFrame]
+
+
+def fit_model(
+    train: EndpointFrames,
+    valid: EndpointFrames,
+    auxiliary: EndpointFrames | None = None,
+    config: ModelConfig | None = None,
+    progress: bool | None = None,
+    cache_dir: Path | None = None,
+    exclude_from_trunk: Collection[str] = (),
+    side_tasks: FittedAuxiliary | None = None,
+    hold_out_validation: bool = False,
+) -> ADMETModel:
+    """Train on ``train``; molecules in ``exclude_from_trunk`` never reach the trunk (leakage control),
+    while the per-endpoint GBM heads still use all of their endpoint's training rows. With
+    ``hold_out_validation`` no validation molecule trains the trunk either (through another endpoint's
+    rows), so the calibration it drives is held out. ``side_tasks`` (from
+    :func:`~fedadmet.models.auxiliary.fit_auxiliary`, trained without those molecules) adds its
+    predictions to every head's features."""
+    config = config or ModelConfig()
+    settings = get_settings()
+    progress = settings.progress if progress is None else progress
+    auxiliary = auxiliary or {}
+    started = time.time()
+    missing_valid = sorted(set(train) - set(valid))
+    if missing_valid:
+        raise InputError("every trained endpoint needs validation rows", got=missing_valid)
+    # PyTorch is imported on use, not at module level: prediction never needs it (see TrunkWeights).
+    import torch
+
+    torch.set_num_threads(settings.n_jobs)
+    tasks = list(train) + [name for name in auxiliary if name not in train]
+    every_frame = [f for frames in (train, valid, auxiliary) for f in frames.values()]
+    features = _Features.compute(every_frame, cache_dir, progress)
+    valid_molecules = {s for f in valid.values() for s in f["smiles"]} if hold_out_validation else set()
+    trunk_train = without_molecules(
+        {**{k: v for k, v in auxiliary.items() if k not in train}, **train}, {*exclude_from_trunk, *valid_molecules}
+    )
+    trunk = _fit_trunk(tasks, features, trunk_train, without_molecules(valid, exclude_from_trunk), config, progress)
+    model = ADMETModel(
+        config,
+        default_feature_set(),
+        trunk.scaler,
+        trunk.weights,
+        trunk.targets,
+        heads={},
+        domain=ApplicabilityDomain(np.zeros((0, 0), np.uint8), 0),
+        auxiliary=side_tasks.predictor if side_tasks is not None else None,
+    )
+    model.heads = _fit_heads(model, train, valid, features, side_tasks, progress)
+    morgan = model.feature_set.block("morgan")
+    valid_smiles = sorted({s for f in valid.values() for s in f["smiles"]} - set(trunk.molecules))
+    model.domain = ApplicabilityDomain.fitted(
+        features.of_molecules(trunk.molecules)[:, morgan], features.of_molecules(valid_smiles)[:, morgan], config
+    )
+    model.metadata = {
+        "trained_seconds": round(time.time() - started, 1),
+        "trunk_seconds": round(trunk.seconds, 1),
+        "trunk_valid_loss": trunk.curve,
+        "trunk_rows": {name: len(frame) for name, frame in trunk_train.items()},
+        "head_rows": {name: len(frame) for name, frame in train.items()},
+        "auxiliary_endpoints": [t for t in tasks if t not in train],
+        "side_tasks": side_tasks.predictor.tasks if side_tasks is not None else [],
+        "trunk_molecules": len(trunk.molecules),
+        "trunk_molecules_sha256": molecule_set_hash(trunk.molecules),
+    }
+    return model
+
+
+@dataclass
+class _Features:
+    """Every form's feature row, computed once, and each molecule identity's row: that of the first form
+    met (the trunk sees one feature row per molecule; a head sees each row's own form)."""
+
+    matrix: np.ndarray
+    form_row: dict[str, int]
+    identity_row: dict[str, int]
+
+    @classmethod
+    def compute(cls, frames: Sequence[pd.DataFrame], cache_dir: Path | None, progress: bool) -> _Features:
+        all_forms = sorted({form for f in frames for form in forms(f)})
+        matrix = compute_features(all_forms, default_feature_set(), progress=progress, cache_dir=cache_dir)
+        form_row = {form: i for i, form in enumerate(all_forms)}
+        identity_row = dict(form_row)
+        for f in frames:
+            for identity, form in zip(f["smiles"], forms(f), strict=True):
+                identity_row.setdefault(identity, form_row[form])
+        return cls(matrix, form_row, identity_row)
+
+    def of_molecules(self, identities: Sequence[str]) -> np.ndarray:
+        return self.matrix[[self.identity_row[s] for s in identities]]
+
+    def of_rows(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.matrix[[self.form_row[f] for f in forms(frame)]]
+
+
+@dataclass
+class _FittedTrunk:
+    scaler: FeatureScaler
+    targets: TargetScaling
+    weights: TrunkWeights
+    curve: list[float]  # validation loss per epoch
+    seconds: float
+    molecules: list[str]  # the identities it trained on, sorted
+
+
+def _fit_trunk(
+    tasks: list[str],
+    features: _Features,
+    train: EndpointFrames,
+    valid: EndpointFrames,
+    config: ModelConfig,
+    progress: bool,
+) -> _FittedTrunk:
+    """The multitask trunk over every task, with its feature scaler and target scaling fitted on ``train``."""
+    from fedadmet.models.trainer import NetworkTrainer, TaskMatrix
+    from fedadmet.models.trunk import MultitaskNet
+
+    endpoints = [get_endpoint(name) for name in tasks]
+    molecules = sorted({s for f in train.values() for s in f["smiles"]})
+    scaler = FeatureScaler.fit(features.of_molecules(molecules))
+    kinds = np.array([endpoint.is_classification for endpoint in endpoints])
+    targets = TargetScaling.fit([e.to_model_scale(exact(train[e.name])["y"].to_numpy()) for e in endpoints], kinds)
+
+    def scaled_labels(j: int, frame: pd.DataFrame) -> np.ndarray:
+        return targets.scale(j, endpoints[j].to_model_scale(frame["y"].to_numpy()))
+
+    def matrix(frames: EndpointFrames) -> TaskMatrix:
+        smiles = sorted({s for f in frames.values() for s in f["smiles"]})
+        labels = label_matrix(frames, tasks, smiles, scaled_labels)
+        scaled = scaler.transform(features.of_molecules(smiles))
+        return TaskMatrix(scaled, labels, kinds, relation_matrix(frames, tasks, smiles))
+
+    net = MultitaskNet.seeded(len(default_feature_set()), tasks, config.trunk, config.seed)
+    started = time.time()
+    curve = NetworkTrainer(config.trunk).fit(net, matrix(train), matrix(valid), config.seed, progress)
+    return _FittedTrunk(scaler, targets, net.weights(), curve, time.time() - started, molecules)
+
+
+def _fit_heads(
+    model: ADMETModel,
+    train: EndpointFrames,
+    valid: EndpointFrames,
+    features: _Features,
+    side_tasks: FittedAuxiliary | None,
+    progress: bool,
+) -> dict[str, EndpointHead]:
+    """Each endpoint's trees on its exact training rows, one blend weight for all, then calibration."""
+    endpoints = {name: get_endpoint(name) for name in train}
+    fitted = {
+        name: _fit_gbm(model, endpoints[name], exact(train[name]), exact(valid[name]), features, side_tasks)
+        for name in tqdm(list(train), desc="endpoint heads", disable=not progress)
+    }
+    weight = choose_blend_weight([parts for _, parts in fitted.values()], model.config.blend_weights)
+    coverage = model.config.conformal_coverage
+    return {
+        name: _calibrated_head(endpoints[name], gbm, weight, parts, coverage) for name, (gbm, parts) in fitted.items()
+    }
+
+
+def _fit_gbm(
+    model: ADMETModel,
+    endpoint: Endpoint,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    features: _Features,
+    side_tasks: FittedAuxiliary | None,
+) -> tuple[GBMModel, ValidationParts]:
+    """One endpoint's trees on its training rows, and its validation parts for the blend and calibration."""
+
+    def gbm_input(frame: pd.DataFrame, x: np.ndarray) -> np.ndarray:
+        side = side_tasks.features_for(list(frame["smiles"]), x) if side_tasks is not None else None
+        return model.gbm_input(x, side)
+
+    x_train, x_valid = features.of_rows(train), features.of_rows(valid)
+    n_jobs = get_settings().n_jobs
+    gbm = fit_gbm(
+        gbm_input(train, x_train),
+        endpoint.to_model_scale(train["y"].to_numpy()),
+        endpoint.is_classification,
+        model.config.gbm,
+        model.config.seed,
+        n_jobs,
+    )
+    parts = ValidationParts(
+        metric=endpoint.metric or default_metric(endpoint.is_classification),
+        labels=endpoint.to_model_scale(valid["y"].to_numpy()),
+        gbm=predict_gbm(gbm, gbm_input(valid, x_valid), n_jobs),
+        trunk=model.trunk_predictions(x_valid)[endpoint.name],
+    )
+    return gbm, parts
+
+
+def _calibrated_head(
+    endpoint: Endpoint, gbm: GBMModel, gbm_weight: float, parts: ValidationParts, coverage: float
+) -> EndpointHead:
+    blended = parts.blend(gbm_weight)
+    head = EndpointHead(endpoint, gbm, gbm_weight)
+    head.platt, head.conformal = fit_calibration(
+        endpoint.is_classification, parts.labels, blended, np.abs(parts.gbm - parts.trunk), coverage
+    )
+    if parts.usable:
+
+        def valid_score(prediction: np.ndarray) -> float:
+            # MAE is reported in source units; rank and probability metrics do not depend on the scale.
+            return score(parts.metric, endpoint.from_model_scale(parts.labels), endpoint.from_model_scale(prediction))
+
+        head.validation = {
+            "metric": parts.metric,
+            "blend": valid_score(blended),
+            "gbm_only": valid_score(parts.gbm),
+            "trunk_only": valid_score(parts.trunk),
+            "n": len(parts.labels),
+        }
+    return head

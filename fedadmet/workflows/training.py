@@ -1,0 +1,252 @@
+"""Training a model: the one recipe the TDC benchmark measures, for `fedadmet train` and the benchmark alike.
+
+The recipe: a multitask trunk over every endpoint (plus auxiliary endpoints that only shape it), a GBM
+head per endpoint that also sees the predictions of a side-task predictor trained on public side data,
+one blend weight, calibration and a domain fitted on a validation part.
+
+The leakage guard: molecules that judge a model never train it. For the benchmark these are its test
+sets; for a deployable model, the scaffold-held-out validation part that calibrates it (its molecules
+train neither the trunk, through another endpoint's rows, nor the side-task predictor). Both are checked
+with :func:`~fedadmet.data.splits.leaked_molecules` before anything is fitted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+import fedadmet
+from fedadmet.chem.featurizers import default_feature_set
+from fedadmet.data.catalogue import get_endpoint
+from fedadmet.data.public import (
+    bundled_path,
+    non_benchmark_frames,
+    public_training_frames,
+    side_task_frames,
+    training_frames_from_path,
+)
+from fedadmet.data.splits import leaked_molecules, split_for_validation, without_molecules
+from fedadmet.exceptions import FedadmetError, InputError
+from fedadmet.models.admet_model import ADMETModel
+from fedadmet.models.artifacts import check_model_destination, save_model
+from fedadmet.models.auxiliary import FittedAuxiliary, fit_auxiliary
+from fedadmet.models.config import ModelConfig
+from fedadmet.models.fitting import fit_model
+from fedadmet.workflows.reference import write_reference
+
+MIN_ROWS_PER_ENDPOINT = 20
+EndpointFrames = Mapping[str, pd.DataFrame]
+
+
+__all__ = [
+    "ADMETModel",
+    "LeakageError",
+    "TrainedModel",
+    "TrainingData",
+    "TrainingRecipe",
+    "check_model_destination",
+    "fit_side_tasks",
+    "load_training_data",
+    "train_and_save",
+    "train_model",
+]
+
+
+class LeakageError(FedadmetError):
+    """A molecule that judges the model would have trained it."""
+
+
+@dataclass(frozen=True)
+class TrainingRecipe:
+    """The options of the one recipe: seed, side-task predictor on or off, which endpoints, GBM size."""
+
+    seed: int = 0
+    side_tasks: bool = True
+    endpoints: tuple[str, ...] | None = None  # None: every endpoint of the data
+    gbm_iterations: int | None = None  # None: the benchmarked number
+    valid_fraction: float = 0.1  # when no validation part is given
+    config: ModelConfig = field(default_factory=ModelConfig)  # the hyper-parameters besides the above
+
+    def model_config(self) -> ModelConfig:
+        update: dict[str, object] = {"seed": self.seed}
+        if self.gbm_iterations is not None:
+            update["gbm"] = self.config.gbm.model_copy(update={"iterations": self.gbm_iterations})
+        return self.config.model_copy(update=update)
+
+
+@dataclass
+class TrainingData:
+    """Labelled frames to train on, what they are, and what was made of the user's columns."""
+
+    frames: dict[str, pd.DataFrame]
+    description: str
+    bundled: bool  # the bundled public data (which then also holds the side data's CYP/Tox21/ClinTox sets)
+    labels: list[tuple[str, str, str]] = field(default_factory=list)  # (file, column, endpoint) read as labels
+    ignored: dict[str, list[str]] = field(default_factory=dict)  # file -> columns read as neither SMILES nor label
+
+
+@dataclass
+class TrainedModel:
+    model: ADMETModel
+    folder: Path
+
+
+def load_training_data(
+    path: Path | None = None,
+    endpoint: str | None = None,
+    smiles_column: str | None = None,
+    label_mapping: Mapping[str, str] | None = None,
+) -> TrainingData:
+    """The user's file or folder (``label_mapping``: column -> endpoint), or the bundled public data."""
+    if path is None:
+        if label_mapping:
+            raise InputError("--label maps columns of your own data file; give the file or folder too")
+        return TrainingData(public_training_frames(), "bundled public data", bundled=True)
+    files = training_frames_from_path(path, endpoint, smiles_column, label_mapping)
+    return TrainingData(files.frames, str(path), bundled=False, labels=files.labels, ignored=files.ignored)
+
+
+def bundled_side_frames(data: TrainingData) -> dict[str, pd.DataFrame]:
+    """The side-task predictor's public data; read again only when ``data`` is not the bundled data."""
+    public = data.frames if data.bundled else non_benchmark_frames(bundled_path(), ".csv.gz")
+    return side_task_frames(public, bundled_path(), ".csv.gz")
+
+
+def fit_side_tasks(
+    side_frames: EndpointFrames,
+    recipe: TrainingRecipe,
+    exclude: Collection[str] = (),
+    cache_dir: Path | None = None,
+    progress: bool = False,
+) -> FittedAuxiliary:
+    """The side-task predictor on ``side_frames`` without the molecules of ``exclude``."""
+    side = without_molecules(side_frames, exclude)
+    _refuse_leaks(side, exclude, "the side-task predictor")
+    return fit_auxiliary(side, default_feature_set(), recipe.config.auxiliary, recipe.seed, cache_dir, progress)
+
+
+def train_model(
+    frames: EndpointFrames,
+    recipe: TrainingRecipe | None = None,
+    *,
+    valid: EndpointFrames | None = None,
+    auxiliary: EndpointFrames | None = None,
+    side_frames: EndpointFrames | None = None,
+    side_tasks: FittedAuxiliary | None = None,
+    exclude: Collection[str] = (),
+    description: str = "",
+    cache_dir: Path | None = None,
+    progress: bool | None = None,
+) -> ADMETModel:
+    """Fit one model on every endpoint of ``frames`` (``smiles``/``form``/``y`` frames, source units).
+
+    ``valid``: the validation part (a benchmark's own split); without it a scaffold-held-out part of each
+    endpoint is drawn and guarded as the module says. ``auxiliary``: endpoints that only shape the trunk.
+    ``side_tasks``: a side-task predictor to reuse (the benchmark trains one for all seeds), else one is
+    fitted here from ``side_frames`` when the recipe wants it. ``exclude``: molecules nothing may train on.
+    """
+    recipe = recipe or TrainingRecipe()
+    frames = _chosen_endpoints(frames, recipe)
+    _check_labels(frames)
+    config = recipe.model_config()
+    held_out = valid is None
+    if valid is None:
+        train, valid = split_for_validation(frames, recipe.valid_fraction, config.seed)
+    else:
+        train, valid = frames, _chosen_endpoints(valid, recipe)
+    judging = set(exclude) | ({s for frame in valid.values() for s in frame["smiles"]} if held_out else set())
+    if not recipe.side_tasks:
+        side_tasks = None
+    elif side_tasks is None and side_frames:
+        side_tasks = fit_side_tasks(side_frames, recipe, judging, cache_dir, bool(progress))
+    if side_tasks is not None:
+        _refuse_leaks({"side tasks": pd.DataFrame({"smiles": list(side_tasks.out_of_fold)})}, judging, "side tasks")
+    trunk_frames = {**(auxiliary or {}), **train} | ({} if held_out else dict(valid))
+    _refuse_leaks(without_molecules(trunk_frames, judging), judging, "the trunk")
+    model = fit_model(
+        train,
+        valid,
+        auxiliary,
+        config,
+        progress=progress,
+        cache_dir=cache_dir,
+        exclude_from_trunk=exclude,
+        side_tasks=side_tasks,
+        hold_out_validation=held_out,
+    )
+    model.metadata |= {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "data": description,
+        "data_sha256": {name: frame_hash(frame) for name, frame in frames.items()},
+        "rows": {name: len(frame) for name, frame in frames.items()},
+        "valid_fraction": recipe.valid_fraction if held_out else None,
+        "excluded_molecules": len(set(exclude)),
+        "versions": {"fedadmet": fedadmet.__version__, "python": platform.python_version()},
+    }
+    return model
+
+
+def train_and_save(
+    data: TrainingData,
+    recipe: TrainingRecipe,
+    destination: Path,
+    cache_dir: Path | None = None,
+    progress: bool | None = None,
+    announce: Callable[[str], None] = lambda _: None,
+) -> TrainedModel:
+    """`fedadmet train`: the recipe on ``data``, saved to ``destination`` with the approved-drug reference
+    that serving's percentiles read. The destination is checked first, so a wrong one costs no training."""
+    check_model_destination(destination)
+    side_frames = bundled_side_frames(data) if recipe.side_tasks else None
+    model = train_model(
+        data.frames,
+        recipe,
+        side_frames=side_frames,
+        description=data.description,
+        cache_dir=cache_dir,
+        progress=progress,
+    )
+    folder = save_model(model, destination)
+    announce("predicting the approved drugs for percentiles…")
+    write_reference(model, folder)
+    return TrainedModel(model, folder)
+
+
+def frame_hash(frame: pd.DataFrame) -> str:
+    """Order-free hash of an endpoint's (smiles, label) pairs, stored in the model card."""
+    rows = sorted(f"{s}\t{y!r}" for s, y in zip(frame["smiles"], frame["y"], strict=True))
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
+def _chosen_endpoints(frames: EndpointFrames, recipe: TrainingRecipe) -> dict[str, pd.DataFrame]:
+    if recipe.endpoints is None:
+        return dict(frames)
+    missing = sorted(set(recipe.endpoints) - set(frames))
+    if missing:
+        raise InputError("no labels for these endpoints", got=missing, expected=f"some of {sorted(frames)}")
+    return {name: frames[name] for name in recipe.endpoints}
+
+
+def _check_labels(frames: EndpointFrames) -> None:
+    """Refuse data a model trained on would be useless for, before any featurising."""
+    if not frames:
+        raise InputError("no labelled data to train on")
+    too_small = {name: len(frame) for name, frame in frames.items() if len(frame) < MIN_ROWS_PER_ENDPOINT}
+    if too_small:
+        raise InputError("endpoints with too few labelled rows", got=too_small, expected=f">= {MIN_ROWS_PER_ENDPOINT}")
+    for name, frame in frames.items():
+        problem = get_endpoint(name).label_problem(frame["y"].to_numpy())
+        if problem is not None:
+            raise InputError(f"cannot train {name}: {problem}")
+
+
+def _refuse_leaks(training: EndpointFrames, judging: Collection[str], part: str) -> None:
+    leaked = leaked_molecules(training, judging)
+    if leaked:
+        raise LeakageError(f"{len(leaked)} molecule(s) that judge the model would train {part}, e.g. {min(leaked)}")

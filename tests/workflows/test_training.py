@@ -1,0 +1,65 @@
+"""The training workflow: one recipe, and the leakage guard for the benchmark and the deployable model alike."""
+
+from pathlib import Path
+
+import pytest
+
+from fedadmet.data.splits import molecule_set_hash, split_for_validation
+from fedadmet.exceptions import InputError
+from fedadmet.models.artifacts import load_model
+from fedadmet.workflows.training import (
+    LeakageError,
+    TrainingData,
+    TrainingRecipe,
+    train_and_save,
+    train_model,
+)
+from tests.tiny_model import TINY_CONFIG, endpoint_frame, tiny_side_frames, tiny_side_tasks
+
+RECIPE = TrainingRecipe(side_tasks=False, valid_fraction=0.2, config=TINY_CONFIG)
+
+
+def frames() -> dict:
+    return {"hERG": endpoint_frame("herg", rows=150), "Caco2_Wang": endpoint_frame("caco2_wang", rows=150)}
+
+
+def test_validation_molecules_never_train_the_trunk_of_a_deployable_model() -> None:
+    data = frames()
+    model = train_model(data, RECIPE, progress=False)
+    train, valid = split_for_validation(data, RECIPE.valid_fraction, RECIPE.seed)
+    held_out = {s for frame in valid.values() for s in frame["smiles"]}
+    trunk = {s for frame in train.values() for s in frame["smiles"]} - held_out
+    assert model.metadata["trunk_molecules_sha256"] == molecule_set_hash(trunk)
+    assert model.metadata["valid_fraction"] == 0.2 and len(model.metadata["data_sha256"]["hERG"]) == 64
+
+
+def test_a_side_task_predictor_trained_on_judging_molecules_is_refused() -> None:
+    data = frames()
+    side = tiny_side_tasks()
+    judging = set(list(side.out_of_fold)[:3])
+    with pytest.raises(LeakageError, match="3 molecule"):
+        train_model(data, TrainingRecipe(config=TINY_CONFIG), valid=data, side_tasks=side, exclude=judging)
+
+
+def test_the_recipe_trains_only_the_endpoints_asked_for() -> None:
+    model = train_model(frames(), TrainingRecipe(side_tasks=False, endpoints=("hERG",), config=TINY_CONFIG))
+    assert model.endpoints == ["hERG"]
+    with pytest.raises(InputError, match="no labels for these endpoints"):
+        train_model(frames(), TrainingRecipe(endpoints=("AMES",), config=TINY_CONFIG))
+
+
+def test_train_and_save_writes_the_model_and_its_drug_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fedadmet.workflows.training as training
+
+    monkeypatch.setattr(training, "bundled_side_frames", lambda _: tiny_side_frames())
+    written: list[Path] = []
+    monkeypatch.setattr(training, "write_reference", lambda model, folder: written.append(folder))
+    data = TrainingData(frames(), "two endpoints", bundled=False)
+    recipe = TrainingRecipe(gbm_iterations=15, config=TINY_CONFIG)
+    trained = train_and_save(data, recipe, tmp_path / "model", progress=False)
+    assert written == [trained.folder]
+    loaded = load_model(trained.folder)
+    assert loaded.auxiliary is not None and loaded.auxiliary.tasks == ["PharmaBench_bbb", "PharmaBench_ppb"]
+    assert loaded.config.gbm.iterations == 15 and loaded.config.gbm.depth == TINY_CONFIG.gbm.depth
