@@ -50,9 +50,9 @@ def build_cohort(cdm: Cdm, target: TargetCohort, outcome: OutcomeDefinition) -> 
     first = exposures.groupby("person_id", as_index=False)["drug_exposure_start_date"].min()
     first = first.rename(columns={"drug_exposure_start_date": "index_date"})
     periods = first.merge(cdm.observation_period, on="person_id")
-    observed = (periods["observation_period_start_date"] <= periods["index_date"] - pd.Timedelta(days=target.washout_days)) & (
-        periods["index_date"] <= periods["observation_period_end_date"]
-    )
+    observed = (
+        periods["observation_period_start_date"] <= periods["index_date"] - pd.Timedelta(days=target.washout_days)
+    ) & (periods["index_date"] <= periods["observation_period_end_date"])
     cohort = periods.loc[observed, ["person_id", "index_date", "observation_period_end_date"]]
     cohort = cohort.drop_duplicates("person_id").reset_index(drop=True)
 

@@ -71,10 +71,15 @@ def evaluate_predictions(outcome: np.ndarray, risk: np.ndarray, *, n_boot: int =
     )
 
 
-def delta_auroc(outcome: np.ndarray, base: np.ndarray, extended: np.ndarray, *, n_boot: int = 1000, seed: int = 0) -> Interval:
+def delta_auroc(
+    outcome: np.ndarray, base: np.ndarray, extended: np.ndarray, *, n_boot: int = 1000, seed: int = 0
+) -> Interval:
     """AUROC(extended) − AUROC(base) on the same rows, with a paired bootstrap 95 % CI."""
     y = np.asarray(outcome, dtype=int)
-    deltas = [roc_auc_score(y[rows], extended[rows]) - roc_auc_score(y[rows], base[rows]) for rows in _resamples(y, n_boot, seed)]
+    deltas = [
+        roc_auc_score(y[rows], extended[rows]) - roc_auc_score(y[rows], base[rows])
+        for rows in _resamples(y, n_boot, seed)
+    ]
     value = roc_auc_score(y, extended) - roc_auc_score(y, base)
     return Interval(float(value), *np.percentile(deltas, [2.5, 97.5]).tolist())
 
@@ -102,7 +107,9 @@ def plot_evaluation(path: Path, outcome: np.ndarray, risks: dict[str, np.ndarray
         calibration_axis.plot(predicted, observed, "o-", label=name)
         decision_axis.plot(thresholds, [net_benefit(y, risk, t) for t in thresholds], label=name)
     prevalence = y.mean()
-    decision_axis.plot(thresholds, prevalence - (1 - prevalence) * thresholds / (1 - thresholds), "k--", label="treat all")
+    decision_axis.plot(
+        thresholds, prevalence - (1 - prevalence) * thresholds / (1 - thresholds), "k--", label="treat all"
+    )
     decision_axis.axhline(0, color="grey", linestyle=":", label="treat none")
     decision_axis.set_ylim(-0.05, max(prevalence, 0.05) * 1.1)
     roc_axis.plot([0, 1], [0, 1], "k:")
@@ -134,7 +141,8 @@ def metrics_table(rows: dict[str, PlpMetrics]) -> str:
     for name, m in rows.items():
         lines.append(
             f"| {name} | {m.n} | {m.events} | {m.auroc.text()} | {m.auprc:.3f} | {m.brier:.4f} | "
-            f"{m.calibration_intercept:+.3f} | {m.calibration_slope:.3f} | {m.net_benefit[0.1]:.4f} | {m.net_benefit[0.2]:.4f} |"
+            f"{m.calibration_intercept:+.3f} | {m.calibration_slope:.3f} | "
+            f"{m.net_benefit[0.1]:.4f} | {m.net_benefit[0.2]:.4f} |"
         )
     return "\n".join(lines)
 

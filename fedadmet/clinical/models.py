@@ -85,7 +85,9 @@ def proximal_gradient_steps(
     return coef, intercept
 
 
-def fit_gradient_boosting(covariates: pd.DataFrame, outcome: np.ndarray, *, seed: int) -> HistGradientBoostingClassifier:
+def fit_gradient_boosting(
+    covariates: pd.DataFrame, outcome: np.ndarray, *, seed: int
+) -> HistGradientBoostingClassifier:
     """Gradient-boosted trees with early stopping on an inner validation split."""
     model = HistGradientBoostingClassifier(
         learning_rate=0.05, max_leaf_nodes=15, l2_regularization=1.0, early_stopping=True, random_state=seed

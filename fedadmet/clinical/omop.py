@@ -12,7 +12,19 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import BigInteger, Column, Date, Engine, Float, MetaData, String, Table, create_engine, literal_column, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    Engine,
+    Float,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    literal_column,
+    select,
+)
 from sqlalchemy import table as sql_table
 from sqlalchemy.exc import DBAPIError
 
@@ -199,7 +211,7 @@ def _column_names(engine: Engine, table: str, schema: str | None) -> set[str]:
     probe = select(literal_column("*")).select_from(sql_table(table, schema=schema)).limit(0)
     try:
         with engine.connect() as connection:
-            return {name.lower() for name in connection.execute(probe).keys()}
+            return {str(name).lower() for name in connection.execute(probe).keys()}  # noqa: SIM118
     except DBAPIError as exc:
         raise OmopTableError(table, "table not found in the database") from exc
 

@@ -58,7 +58,9 @@ DRUGS = (
     Drug(2_000_001_007, "oxaliplatin", "O=C1O[Pt]2(OC1=O)N[C@@H]1CCCC[C@H]1N2"),
     Drug(2_000_001_008, "fluorouracil", "Fc1c[nH]c(=O)[nH]c1=O"),
     Drug(2_000_001_009, "capecitabine", "CCCCCOC(=O)Nc1nc(=O)n(cc1F)[C@@H]1O[C@H](C)[C@@H](O)[C@H]1O"),
-    Drug(2_000_001_010, "irinotecan", "CCc1c2CN3C(=O)C=C4[C@@](O)(CC)C(=O)OCC4=C3c2nc2ccc(OC(=O)N3CCC(CC3)N3CCCCC3)cc12"),
+    Drug(
+        2_000_001_010, "irinotecan", "CCc1c2CN3C(=O)C=C4[C@@](O)(CC)C(=O)OCC4=C3c2nc2ccc(OC(=O)N3CCC(CC3)N3CCCCC3)cc12"
+    ),
     Drug(
         2_000_001_011,
         "etoposide",
@@ -98,14 +100,14 @@ LABS = {"creatinine": 2_000_005_001, "alanine aminotransferase": 2_000_005_002, 
 GROUND_TRUTH: dict[str, dict[str, float]] = {
     "febrile neutropenia": {"intercept": -2.6, "age_decades_over_60": 0.3, "neutrophils_below_4": 0.6,
                             "docetaxel": 1.2, "doxorubicin": 0.8, "etoposide": 0.6, "cyclophosphamide": 0.4},
-    "cardiotoxicity": {"intercept": -3.4, "age_decades_over_60": 0.4, "heart failure": 1.5,
+    "cardiotoxicity": {"intercept": -4.0, "age_decades_over_60": 0.4, "heart failure": 1.5,
                        "diabetes mellitus": 0.5, "hypertension": 0.3, "doxorubicin": 0.8},
-    "hepatotoxicity": {"intercept": -3.2, "liver disease": 1.6, "alt_over_30": 0.3, "methotrexate": 0.8},
+    "hepatotoxicity": {"intercept": -4.2, "liver disease": 1.6, "alt_over_30": 0.3, "methotrexate": 0.8},
     "nephrotoxicity": {"intercept": -3.2, "renal impairment": 1.4, "creatinine_over_1": 1.0,
                        "diabetes mellitus": 0.5, "cisplatin": 1.5, "methotrexate": 0.6},
 }  # fmt: skip
 # Planted molecular effects: which outcome depends on which predicted endpoint, by how much per unit.
-MOLECULAR_EFFECTS = {"cardiotoxicity": ("hERG", 2.5), "hepatotoxicity": ("DILI", 2.5)}
+MOLECULAR_EFFECTS = {"cardiotoxicity": ("hERG", 4.0), "hepatotoxicity": ("DILI", 4.0)}
 
 
 @dataclass(frozen=True)
@@ -215,7 +217,9 @@ def _hospital(mix: HospitalMix, n: int, index: int, spec: SyntheticSpec) -> dict
     neutrophils = np.clip(generator.normal(4.5, 1.5, n), 0.8, None)
     regimen = [REGIMENS[c][generator.integers(len(REGIMENS[c]))] for c in cancer]
     # Relative dose intensity at the first cycle: reduced for older and renally impaired patients.
-    dose = np.clip(generator.normal(1.0 - 0.08 * np.maximum(old, 0) - 0.15 * comorbid["renal impairment"], 0.15), 0.4, 1.2)
+    dose = np.clip(
+        generator.normal(1.0 - 0.08 * np.maximum(old, 0) - 0.15 * comorbid["renal impairment"], 0.25), 0.3, 1.3
+    )
 
     features = pd.DataFrame(
         {
@@ -236,7 +240,13 @@ def _hospital(mix: HospitalMix, n: int, index: int, spec: SyntheticSpec) -> dict
 
     conditions: list[tuple[int, int, pd.Timestamp]] = []
     for row in range(n):
-        conditions.append((person_ids[row], CANCERS[cancer[row]], index_date[row] - pd.Timedelta(days=int(generator.integers(14, 90)))))
+        conditions.append(
+            (
+                person_ids[row],
+                CANCERS[cancer[row]],
+                index_date[row] - pd.Timedelta(days=int(generator.integers(14, 90))),
+            )
+        )
         for name, flags in comorbid.items():
             if flags[row]:
                 days = int(generator.integers(30, 360))
@@ -262,7 +272,11 @@ def _hospital(mix: HospitalMix, n: int, index: int, spec: SyntheticSpec) -> dict
         for cycle in range(4)
     ]
     lab_date = index_date - pd.to_timedelta(generator.integers(1, 21, n), unit="D")
-    labs = [(LABS["creatinine"], creatinine), (LABS["alanine aminotransferase"], alt), (LABS["neutrophil count"], neutrophils)]
+    labs = [
+        (LABS["creatinine"], creatinine),
+        (LABS["alanine aminotransferase"], alt),
+        (LABS["neutrophil count"], neutrophils),
+    ]
     concept, ancestor = vocabulary()
     base = (index + 1) * 100_000_000
     return {
@@ -277,7 +291,8 @@ def _hospital(mix: HospitalMix, n: int, index: int, spec: SyntheticSpec) -> dict
             {
                 "observation_period_id": person_ids,
                 "person_id": person_ids,
-                "observation_period_start_date": index_date - pd.to_timedelta(generator.integers(400, 2000, n), unit="D"),
+                "observation_period_start_date": index_date
+                - pd.to_timedelta(generator.integers(400, 2000, n), unit="D"),
                 "observation_period_end_date": index_date + pd.to_timedelta(generator.integers(400, 1500, n), unit="D"),
             }
         ),
