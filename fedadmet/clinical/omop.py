@@ -35,14 +35,14 @@ CDM = MetaData()
 PERSON = Table(
     "person",
     CDM,
-    Column("person_id", BigInteger, primary_key=True),
+    Column("person_id", BigInteger, primary_key=True, autoincrement=False),
     Column("gender_concept_id", BigInteger, nullable=False),
     Column("year_of_birth", BigInteger, nullable=False),
 )
 OBSERVATION_PERIOD = Table(
     "observation_period",
     CDM,
-    Column("observation_period_id", BigInteger, primary_key=True),
+    Column("observation_period_id", BigInteger, primary_key=True, autoincrement=False),
     Column("person_id", BigInteger, nullable=False),
     Column("observation_period_start_date", Date, nullable=False),
     Column("observation_period_end_date", Date, nullable=False),
@@ -50,7 +50,7 @@ OBSERVATION_PERIOD = Table(
 CONDITION_OCCURRENCE = Table(
     "condition_occurrence",
     CDM,
-    Column("condition_occurrence_id", BigInteger, primary_key=True),
+    Column("condition_occurrence_id", BigInteger, primary_key=True, autoincrement=False),
     Column("person_id", BigInteger, nullable=False),
     Column("condition_concept_id", BigInteger, nullable=False),
     Column("condition_start_date", Date, nullable=False),
@@ -59,7 +59,7 @@ CONDITION_OCCURRENCE = Table(
 DRUG_EXPOSURE = Table(
     "drug_exposure",
     CDM,
-    Column("drug_exposure_id", BigInteger, primary_key=True),
+    Column("drug_exposure_id", BigInteger, primary_key=True, autoincrement=False),
     Column("person_id", BigInteger, nullable=False),
     Column("drug_concept_id", BigInteger, nullable=False),
     Column("drug_exposure_start_date", Date, nullable=False),
@@ -69,7 +69,7 @@ DRUG_EXPOSURE = Table(
 MEASUREMENT = Table(
     "measurement",
     CDM,
-    Column("measurement_id", BigInteger, primary_key=True),
+    Column("measurement_id", BigInteger, primary_key=True, autoincrement=False),
     Column("person_id", BigInteger, nullable=False),
     Column("measurement_concept_id", BigInteger, nullable=False),
     Column("measurement_date", Date, nullable=False),
@@ -78,7 +78,7 @@ MEASUREMENT = Table(
 CONCEPT = Table(
     "concept",
     CDM,
-    Column("concept_id", BigInteger, primary_key=True),
+    Column("concept_id", BigInteger, primary_key=True, autoincrement=False),
     Column("concept_name", String(255), nullable=False),
     Column("domain_id", String(20), nullable=False),
     Column("vocabulary_id", String(20), nullable=False),
@@ -88,8 +88,8 @@ CONCEPT = Table(
 CONCEPT_ANCESTOR = Table(
     "concept_ancestor",
     CDM,
-    Column("ancestor_concept_id", BigInteger, primary_key=True),
-    Column("descendant_concept_id", BigInteger, primary_key=True),
+    Column("ancestor_concept_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("descendant_concept_id", BigInteger, primary_key=True, autoincrement=False),
 )
 
 # (table, start column, end column): an end before its start is malformed.
