@@ -4,7 +4,10 @@ counts and scores in the metrics. No person-level value is ever returned.
 
 Round 1 agrees the standardisation: each hospital returns its covariate moments and FedAvg (weighted by
 cohort size) turns them into the pooled ones. Later rounds keep the agreed moments and return the weights
-after ``local_steps`` proximal-gradient steps of the same L1 objective scikit-learn fits on one database."""
+after ``local_steps`` proximal-gradient steps of the same L1 objective scikit-learn fits on one database,
+and the hospital's mean gradient at the round's starting weights: averaged, it is the consortium's, which
+corrects the next round's local steps (SCAFFOLD's control variates), so that plain FedAvg of what the
+hospitals return converges to the pooled model rather than to a compromise between case mixes."""
 
 from __future__ import annotations
 
@@ -16,7 +19,13 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from fedadmet.clinical.models import LogisticModel, moments, proximal_gradient_steps, scale_from_moments
+from fedadmet.clinical.models import (
+    LogisticModel,
+    logistic_gradient,
+    moments,
+    proximal_gradient_steps,
+    scale_from_moments,
+)
 from fedadmet.clinical.omop import open_cdm, read_cdm
 from fedadmet.clinical.study import Extracted, Study, extract, held_out
 from fedadmet.federated.protocol import EvaluateResult, FitResult, RoundInfo, register_task
@@ -40,6 +49,7 @@ class ClinicalSession:
     test: Extracted
     options: Mapping[str, Any]
     kept: LogisticModel | None = field(default=None)
+    own_gradient: np.ndarray | None = field(default=None)  # at the last round's starting weights; stays here
 
     def fit(self, shared: Mapping[str, np.ndarray], round: RoundInfo) -> FitResult:
         names = list(self.options["covariate_names"])
@@ -49,6 +59,11 @@ class ClinicalSession:
             return FitResult(parameters, len(self.train.cohort), {"stage": "moments"})
         model = model_from_shared(shared, names)
         values = (self.train.covariates.to_numpy(dtype=float) - model.mean) / model.scale
+        consortium_gradient = np.append(shared["gradient"], shared["intercept_gradient"])
+        correction = None
+        if self.own_gradient is not None and np.any(consortium_gradient):
+            correction = consortium_gradient - self.own_gradient
+        self.own_gradient = logistic_gradient(values, self.train.outcome, model.coef, model.intercept)
         coef, intercept = proximal_gradient_steps(
             values,
             self.train.outcome,
@@ -56,8 +71,15 @@ class ClinicalSession:
             model.intercept,
             l1_penalty=float(self.options.get("l1_penalty", 0.002)),
             steps=int(self.options.get("local_steps", 20)),
+            correction=correction,
         )
-        parameters = {**_copied(shared), "coef": coef, "intercept": np.array([intercept])}
+        parameters = {
+            **_copied(shared),
+            "coef": coef,
+            "intercept": np.array([intercept]),
+            "gradient": self.own_gradient[:-1],
+            "intercept_gradient": self.own_gradient[-1:],
+        }
         return FitResult(parameters, len(self.train.cohort), {"stage": "weights"})
 
     def evaluate(self, shared: Mapping[str, np.ndarray], round: RoundInfo) -> EvaluateResult:
@@ -92,6 +114,8 @@ class ClinicalTask:
             "intercept": np.zeros(1),
             "feature_mean": np.zeros(size),
             "feature_square_mean": np.zeros(size),
+            "gradient": np.zeros(size),
+            "intercept_gradient": np.zeros(1),
         }
 
     def open_partner(self, data_dir: Path, options: Mapping[str, Any]) -> ClinicalSession:

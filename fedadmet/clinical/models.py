@@ -70,18 +70,34 @@ def fit_logistic_l1(covariates: pd.DataFrame, outcome: np.ndarray, *, l1_penalty
     return LogisticModel(tuple(covariates.columns), mean, scale, regression.coef_[0], float(regression.intercept_[0]))
 
 
+def logistic_gradient(values: np.ndarray, outcome: np.ndarray, coef: np.ndarray, intercept: float) -> np.ndarray:
+    """Gradient of the mean log-loss: one entry per coefficient, then the intercept's."""
+    residual = 1.0 / (1.0 + np.exp(-(values @ coef + intercept))) - outcome
+    return np.append(values.T @ residual / len(outcome), residual.mean())
+
+
 def proximal_gradient_steps(
-    values: np.ndarray, outcome: np.ndarray, coef: np.ndarray, intercept: float, *, l1_penalty: float, steps: int
+    values: np.ndarray,
+    outcome: np.ndarray,
+    coef: np.ndarray,
+    intercept: float,
+    *,
+    l1_penalty: float,
+    steps: int,
+    correction: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
     """``steps`` full-batch proximal gradient steps on standardised ``values`` from (coef, intercept): the
-    local update of a federated round (the intercept is not penalised)."""
-    step = 4.0 * len(outcome) / max(np.linalg.norm(values, 2) ** 2 + len(outcome), 1e-12)
+    local update of a federated round (the intercept is not penalised; the step is half of 1/L, which the
+    corrected local steps need to stay stable over many steps). ``correction`` (SCAFFOLD's control
+    variate: the consortium's mean gradient minus this site's, both at the previous round's start) is added
+    to every gradient, so many local steps on different case mixes still head for the pooled optimum."""
+    step = 2.0 * len(outcome) / max(np.linalg.norm(values, 2) ** 2 + len(outcome), 1e-12)
+    shift = np.zeros(len(coef) + 1) if correction is None else correction
     for _ in range(steps):
-        risk = 1.0 / (1.0 + np.exp(-(values @ coef + intercept)))
-        residual = risk - outcome
-        coef = coef - step * values.T @ residual / len(outcome)
+        gradient = logistic_gradient(values, outcome, coef, intercept) + shift
+        coef = coef - step * gradient[:-1]
         coef = np.sign(coef) * np.maximum(np.abs(coef) - step * l1_penalty, 0.0)
-        intercept -= step * float(residual.mean())
+        intercept -= step * float(gradient[-1])
     return coef, intercept
 
 

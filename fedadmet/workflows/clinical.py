@@ -13,8 +13,14 @@ import pandas as pd
 
 from fedadmet.clinical import synthetic
 from fedadmet.clinical.cohorts import OutcomeDefinition, TargetCohort
-from fedadmet.clinical.evaluation import Interval, PlpMetrics, delta_auroc, evaluate_predictions, metrics_table
-from fedadmet.clinical.evaluation import plot_evaluation
+from fedadmet.clinical.evaluation import (
+    Interval,
+    PlpMetrics,
+    delta_auroc,
+    evaluate_predictions,
+    metrics_table,
+    plot_evaluation,
+)
 from fedadmet.clinical.federated_task import CDM_FILE, ClinicalTask, model_from_shared
 from fedadmet.clinical.models import LogisticModel, fit_gradient_boosting, fit_logistic_l1
 from fedadmet.clinical.omop import Cdm, eunomia_path, open_cdm, read_cdm, write_cdm
@@ -69,7 +75,9 @@ def synthetic_study(toxicity: str, drug_scores: Mapping[str, Mapping[str, float]
     scores: dict[int, dict[str, float]] = {}
     if drug_scores:
         endpoints = (
-            [synthetic.MOLECULAR_EFFECTS[toxicity][0]] if toxicity in synthetic.MOLECULAR_EFFECTS else MOLECULAR_ENDPOINTS
+            [synthetic.MOLECULAR_EFFECTS[toxicity][0]]
+            if toxicity in synthetic.MOLECULAR_EFFECTS
+            else MOLECULAR_ENDPOINTS
         )
         scores = {
             synthetic.DRUG_BY_NAME[name].concept_id: {endpoint: values[endpoint] for endpoint in endpoints}
@@ -177,9 +185,9 @@ def train_and_evaluate(
     y = parts.test.outcome
     risks = {
         "L1 logistic": train_logistic(parts.train, study).predict_proba(parts.test.covariates),
-        "gradient boosting": fit_gradient_boosting(parts.train.covariates, parts.train.outcome, seed=seed).predict_proba(
-            parts.test.covariates.to_numpy(dtype=float)
-        )[:, 1],
+        "gradient boosting": fit_gradient_boosting(
+            parts.train.covariates, parts.train.outcome, seed=seed
+        ).predict_proba(parts.test.covariates.to_numpy(dtype=float))[:, 1],
     }
     delta = None
     molecular = [name for name in extracted.covariates.columns if name.startswith("molecular_")]
@@ -236,7 +244,8 @@ def write_report(
         lines += [
             "## Molecular covariates",
             "",
-            f"ΔAUROC of adding them (paired bootstrap 95 % CI): {delta.value:+.4f} ({delta.low:+.4f} to {delta.high:+.4f})",
+            f"ΔAUROC of adding them (paired bootstrap 95 % CI): {delta.value:+.4f} "
+            f"({delta.low:+.4f} to {delta.high:+.4f})",
             "",
         ]
     lines += ["![ROC, calibration and decision curves](evaluation.png)", ""]
