@@ -86,13 +86,16 @@ def synthetic_study(toxicity: str, drug_scores: Mapping[str, Mapping[str, float]
     return Study(synthetic.chemotherapy_target(), synthetic.toxicity_outcome(toxicity), drug_scores=scores)
 
 
-def named_study(name: str, drug_scores: Mapping[str, Mapping[str, float]] | None = None) -> Study:
-    """``gibleed`` or a synthetic toxicity (``cardiotoxicity``, ``febrile-neutropenia`` …)."""
+def named_study(name: str, *, molecular: bool = False, predictor: object = None) -> Study:
+    """``gibleed`` or a synthetic toxicity (``cardiotoxicity``, ``febrile-neutropenia`` …); ``molecular`` adds
+    the platform's predictions for the regimen drugs' structures as covariates (synthetic studies only)."""
     if name == "gibleed":
+        if molecular:
+            raise InputError("molecular covariates need drug structures: only the synthetic studies have them")
         return gibleed_study()
     if name not in STUDIES:
         raise InputError("unknown study", got=name, expected=", ".join(STUDIES))
-    return synthetic_study(name.replace("-", " "), drug_scores)
+    return synthetic_study(name.replace("-", " "), drug_predictions(predictor=predictor) if molecular else None)
 
 
 def load_cdm(location: str | Path | None) -> Cdm:
@@ -100,7 +103,14 @@ def load_cdm(location: str | Path | None) -> Cdm:
     if location is None:
         return read_cdm(open_cdm(eunomia_path()))
     path = Path(str(location))
-    return read_cdm(open_cdm(path / CDM_FILE if path.is_dir() else location))
+    if "://" in str(location):
+        return read_cdm(open_cdm(str(location)))
+    database = path / CDM_FILE if path.is_dir() else path
+    if not database.is_file():
+        raise InputError(
+            "no CDM database there", got=str(database), expected="a DuckDB file, a hospital folder or a URL"
+        )
+    return read_cdm(open_cdm(database))
 
 
 def extract_sites(locations: Sequence[str | Path | None], study: Study) -> list[Extracted]:
