@@ -99,9 +99,7 @@ def train(
         chosen = clinical.named_study(study, molecular=molecular)
         pooled = clinical.combined(clinical.extract_sites(cdm or [None], chosen))
         result = clinical.train_and_evaluate(pooled, chosen, title=f"Study: {study}", report_dir=report, seed=seed)
-        clinical.save_model(
-            clinical.train_logistic(clinical.split(pooled, seed=seed).train, chosen), chosen, report / "model.json"
-        )
+        clinical.save_model(result.model, chosen, report / "model.json")
     except FedadmetError as exc:
         raise fail(str(exc)) from None
     for name, metrics in result.metrics.items():

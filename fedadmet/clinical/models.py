@@ -6,6 +6,7 @@ same whether scikit-learn fits it on one database or hospitals fit it together (
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +14,8 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+from sklearn.model_selection import StratifiedKFold
 
 from fedadmet.exceptions import InputError
 
@@ -68,6 +71,29 @@ def fit_logistic_l1(covariates: pd.DataFrame, outcome: np.ndarray, *, l1_penalty
         warnings.simplefilter("ignore", ConvergenceWarning)
         regression.fit(values, labels)
     return LogisticModel(tuple(covariates.columns), mean, scale, regression.coef_[0], float(regression.intercept_[0]))
+
+
+L1_PENALTY_GRID = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
+
+
+def choose_l1_penalty(
+    covariates: pd.DataFrame,
+    outcome: np.ndarray,
+    *,
+    grid: Sequence[float] = L1_PENALTY_GRID,
+    folds: int = 3,
+    seed: int = 0,
+) -> float:
+    """The penalty with the lowest cross-validated log-loss (stratified folds), as PLP tunes its LASSO."""
+    labels = _checked_labels(outcome)
+    losses = []
+    for penalty in grid:
+        loss = 0.0
+        for train, valid in StratifiedKFold(folds, shuffle=True, random_state=seed).split(covariates, labels):
+            model = fit_logistic_l1(covariates.iloc[train], labels[train], l1_penalty=penalty)
+            loss += log_loss(labels[valid], model.predict_proba(covariates.iloc[valid]), labels=[0, 1])
+        losses.append(loss)
+    return float(grid[int(np.argmin(losses))])
 
 
 def logistic_gradient(values: np.ndarray, outcome: np.ndarray, coef: np.ndarray, intercept: float) -> np.ndarray:
