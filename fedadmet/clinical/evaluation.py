@@ -6,10 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
 
@@ -94,6 +90,11 @@ def net_benefit(outcome: np.ndarray, risk: np.ndarray, threshold: float) -> floa
 
 def plot_evaluation(path: Path, outcome: np.ndarray, risks: dict[str, np.ndarray], title: str) -> Path:
     """ROC curves, a calibration plot (deciles of predicted risk) and a decision curve, one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     y = np.asarray(outcome, dtype=int)
     figure, (roc_axis, calibration_axis, decision_axis) = plt.subplots(1, 3, figsize=(15, 4.5))
     thresholds = np.linspace(0.01, 0.6, 60)
