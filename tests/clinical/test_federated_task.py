@@ -1,6 +1,7 @@
 """ClinicalTask called directly: FedAvg over three hospitals lands near the pooled model, and nothing
 person-level leaves a hospital."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,8 @@ def test_fit_and_evaluate_return_no_person_level_value(consortium: dict[str, Pat
     folder = next(iter(consortium.values()))
     cdm = read_cdm(open_cdm(folder / "cdm.duckdb"))
     names = covariate_names(study, cdm.concept)
-    options = {**study.to_options(), "covariate_names": names, "local_steps": 5}
+    # As the coordinator sends them: through JSON (tuples become lists, concept ids become strings).
+    options = json.loads(json.dumps({**study.to_options(), "covariate_names": names, "local_steps": 5}))
     task = ClinicalTask()
     session = task.open_partner(folder, options)
     shared = task.initial_parameters(options)
