@@ -5,9 +5,14 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from fedadmet.chem.parallel import ParallelOptions
+    from fedadmet.chem.standardize import MoleculeLimits
 
 
 def _every_core() -> int:
@@ -71,6 +76,23 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         """``FEDADMET_MODEL_DIR=`` (set but empty) means the default, not the current folder."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    def molecule_limits(self) -> MoleculeLimits:
+        """The size limits that chemistry applies to every input molecule."""
+        from fedadmet.chem.standardize import MoleculeLimits  # on use: reading settings needs no RDKit
+
+        return MoleculeLimits(max_smiles_length=self.max_smiles_length, max_heavy_atoms=self.max_heavy_atoms)
+
+    def parallel(self, progress: bool | None = None) -> ParallelOptions:
+        """How chemistry over many molecules runs (worker processes, progress bars); ``progress``, when given,
+        overrides the setting (servers and quiet steps turn the bars off)."""
+        from fedadmet.chem.parallel import ParallelOptions
+
+        return ParallelOptions(
+            n_jobs=self.n_jobs,
+            progress=self.progress if progress is None else progress,
+            parallel_threshold=self.parallel_threshold,
+        )
 
     @property
     def feature_cache_dir(self) -> Path:

@@ -112,6 +112,9 @@ def predict(
         frame = pd.DataFrame({"input_smiles": inputs})
     # Each distinct text is parsed, standardised, featurised and matched against the alerts once, chunk
     # by chunk; the model predicts each chunk while worker processes compute the next.
+    # The public Python API is an edge: it reads the settings (FEDADMET_*) and passes them down.
+    settings = get_settings()
+    limits, parallel = settings.molecule_limits(), settings.parallel(progress)
     texts = list(dict.fromkeys(value for value in inputs if isinstance(value, str)))
     standardized: dict[str, tuple[str | None, str | None, str | None]] = {}
     notes: dict[str, str] = {}
@@ -119,7 +122,7 @@ def predict(
     parts: list[RawPrediction] = []
     found_alerts: list[list[str]] = []
     position = 0
-    for chunk in iter_chemistry(texts, model.feature_set, progress):
+    for chunk in iter_chemistry(texts, model.feature_set, limits, parallel):
         chunk_texts = texts[position : position + len(chunk.standardized)]
         for text, result, note in zip(chunk_texts, chunk.standardized, chunk.notes, strict=True):
             standardized[text], notes[text] = result, note
@@ -132,7 +135,9 @@ def predict(
     raw = RawPrediction.concatenate(parts) if parts else None
     rows = np.array([row_of.get(value, -1) if isinstance(value, str) else -1 for value in inputs], dtype=int)
     valid = np.flatnonzero(rows >= 0)
-    outcomes = [standardized[value] if isinstance(value, str) else standardize_with_form(value) for value in inputs]
+    outcomes = [
+        standardized[value] if isinstance(value, str) else standardize_with_form(value, limits) for value in inputs
+    ]
     columns: dict[str, np.ndarray] = {
         "smiles": np.array([parent for parent, _, _ in outcomes], dtype=object),
         STANDARDISATION_COLUMN: np.array([notes.get(value, "") if isinstance(value, str) else "" for value in inputs]),

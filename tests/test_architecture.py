@@ -32,6 +32,9 @@ DOMAIN_ROOMS = (
     "fedadmet/clinical",
 )
 ABOVE_DOMAIN = ("fedadmet.workflows", "fedadmet.cli", "fedadmet.serve", "fedadmet.mcp", "fedadmet.registry")
+# Settings are read at the edges (entry points, workflows, the Python API) and passed into the domain rooms
+# as small typed records (chem.standardize.MoleculeLimits, chem.parallel.ParallelOptions, paths).
+SETTINGS = ("fedadmet.config",)
 
 # Exceptions to the rule, each file with exactly the modules it may still import (none today); an entry that
 # is no longer needed fails the test, so that an exception cannot outlive its reason.
@@ -97,8 +100,17 @@ def test_domain_rooms_import_no_entry_point_use_case_or_registry() -> None:
     assert _unallowed(_violations(DOMAIN_ROOMS, ABOVE_DOMAIN)) == {}
 
 
+def test_domain_rooms_take_settings_as_parameters() -> None:
+    assert _unallowed(_violations(DOMAIN_ROOMS, SETTINGS)) == {}
+
+
 def test_every_allowance_is_still_needed() -> None:
-    found = _violations(ENTRY_POINTS, BEHIND_WORKFLOWS) | _violations(DOMAIN_ROOMS, ABOVE_DOMAIN)
+    found = _violations(ENTRY_POINTS, BEHIND_WORKFLOWS)
+    for name, modules in [
+        *_violations(DOMAIN_ROOMS, ABOVE_DOMAIN).items(),
+        *_violations(DOMAIN_ROOMS, SETTINGS).items(),
+    ]:
+        found[name] = found.get(name, set()) | modules
     stale = {name: modules - found.get(name, set()) for name, modules in ALLOWED.items()}
     assert {name: modules for name, modules in stale.items() if modules} == {}
 
@@ -119,3 +131,11 @@ def test_the_rule_sees_every_way_of_importing(tmp_path: Path, source: str, modul
     path.write_text(source)
     found = _violations(("fedadmet/serve",), BEHIND_WORKFLOWS, root=tmp_path)
     assert module in found["fedadmet/serve/probe.py"]
+
+
+def test_the_settings_rule_sees_a_domain_module_reading_settings(tmp_path: Path) -> None:
+    """The checker for the settings rule: a chemistry module that fetches the settings itself is found."""
+    path = tmp_path / "fedadmet" / "chem" / "probe.py"
+    path.parent.mkdir(parents=True)
+    path.write_text("def limit():\n    from fedadmet.config import get_settings\n")
+    assert _violations(("fedadmet/chem",), SETTINGS, root=tmp_path) == {"fedadmet/chem/probe.py": {"fedadmet.config"}}

@@ -276,3 +276,16 @@ def test_each_row_says_what_standardisation_changed(tiny_model_dir: Path) -> Non
         "neutralised charges",
     ]
     assert result.columns.get_loc(STANDARDISATION_COLUMN) == result.columns.get_loc("smiles") + 1
+
+
+def test_heavy_atom_limit_set_in_the_environment_reaches_the_python_api(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`fedadmet.predict` is an edge: it reads FEDADMET_MAX_HEAVY_ATOMS and passes it to the chemistry."""
+    import fedadmet
+
+    monkeypatch.setenv("FEDADMET_MAX_HEAVY_ATOMS", "5")
+    get_settings.cache_clear()
+    result = fedadmet.predict(["CCCCC", "CCCCCC"], model=tiny_model_dir)
+    assert pd.isna(result.loc[0, ERROR_COLUMN]) and pd.notna(result.loc[0, "hERG"])
+    assert "6 heavy atoms" in result.loc[1, ERROR_COLUMN] and pd.isna(result.loc[1, "hERG"])

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from fedadmet.chem.featurizers import default_feature_set
+from fedadmet.chem.parallel import ParallelOptions
 from fedadmet.data.loaders import load_tdc
 from fedadmet.data.public import bundled_path, pharmabench_frames
 from fedadmet.models.artifacts import save_model
@@ -15,6 +16,7 @@ from fedadmet.models.auxiliary import FittedAuxiliary, fit_auxiliary
 from fedadmet.models.config import AuxiliaryConfig, GBMConfig, ModelConfig, TrunkConfig
 from fedadmet.models.fitting import fit_model
 
+QUIET = ParallelOptions(progress=False)  # what tests train with: no progress bars
 TINY_CONFIG = ModelConfig(
     trunk=TrunkConfig(hidden_sizes=(64, 32), max_epochs=6, patience=3, batch_size=64),
     gbm=GBMConfig(iterations=40, depth=4),
@@ -49,4 +51,4 @@ def tiny_side_frames() -> dict[str, pd.DataFrame]:
 
 def train_tiny_model(folder: Path) -> Path:
     train, valid = tiny_frames()
-    return save_model(fit_model(train, valid, config=TINY_CONFIG, progress=False, side_tasks=tiny_side_tasks()), folder)
+    return save_model(fit_model(train, valid, config=TINY_CONFIG, parallel=QUIET, side_tasks=tiny_side_tasks()), folder)

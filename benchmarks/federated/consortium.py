@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from fedadmet.chem.scaffolds import murcko_scaffold
+from fedadmet.config import get_settings
 from fedadmet.data.assay import Measurements, measurements_from_tdc
 from fedadmet.data.public import non_benchmark_frames
 
@@ -74,10 +75,13 @@ def owner(scaffold: str, endpoint: str) -> str:
 def all_measurements(data_dir: Path) -> pd.DataFrame:
     """Every label of the consortium's endpoints, standardised, from ``data_dir`` (laid out as shared/data)."""
     parts = []
+    settings = get_settings()
+    limits, parallel = settings.molecule_limits(), settings.parallel()
     for endpoint, folder in TDC_GROUP.items():
         for split in ("train_val", "test"):
-            parts.append(measurements_from_tdc(data_dir / "tdc_admet_group" / folder / f"{split}.csv", endpoint).frame)
-    extra = non_benchmark_frames(data_dir, ".csv")
+            path = data_dir / "tdc_admet_group" / folder / f"{split}.csv"
+            parts.append(measurements_from_tdc(path, endpoint, limits=limits, parallel=parallel).frame)
+    extra = non_benchmark_frames(data_dir, ".csv", limits=limits, parallel=parallel)
     for endpoint in HOLDERS:
         if endpoint in TDC_GROUP:
             continue

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fedadmet.config import get_settings
 from fedadmet.data.catalogue import TDC_BENCHMARK_ENDPOINTS
 from fedadmet.data.loaders import MoleculeTable, load_tdc
 from fedadmet.data.public import non_benchmark_frames, side_task_frames
@@ -62,10 +63,12 @@ REFERENCES: dict[str, tuple[float, float, float, str]] = {
 
 def load_benchmark(data_dir: Path, names: list[str]) -> dict[str, tuple[MoleculeTable, MoleculeTable, pd.DataFrame]]:
     group = data_dir / "tdc_admet_group"
+    settings = get_settings()
+    limits, parallel = settings.molecule_limits(), settings.parallel()
     return {
         name: (
-            load_tdc(group / name / "train_val.csv"),
-            load_tdc(group / name / "test.csv"),
+            load_tdc(group / name / "train_val.csv", limits=limits, parallel=parallel),
+            load_tdc(group / name / "test.csv", limits=limits, parallel=parallel),
             pd.read_csv(group / name / "train_valid_seeds.csv"),
         )
         for name in names
@@ -74,7 +77,8 @@ def load_benchmark(data_dir: Path, names: list[str]) -> dict[str, tuple[Molecule
 
 def load_auxiliary(data_dir: Path) -> dict[str, pd.DataFrame]:
     """Endpoints outside the benchmark (CYP1A2/CYP2C19 Veith, Tox21, ClinTox) that only train the trunk."""
-    return non_benchmark_frames(data_dir, ".csv")
+    settings = get_settings()
+    return non_benchmark_frames(data_dir, ".csv", limits=settings.molecule_limits(), parallel=settings.parallel())
 
 
 def seed_frames(
@@ -191,7 +195,9 @@ def main(argv: list[str] | None = None) -> None:
     auxiliary = {} if args.quick else load_auxiliary(args.data_dir)
     side_tasks, side_minutes = None, 0.0
     if not args.quick:
-        side_data = side_task_frames(auxiliary, args.data_dir, ".csv")
+        settings = get_settings()
+        limits, parallel = settings.molecule_limits(), settings.parallel()
+        side_data = side_task_frames(auxiliary, args.data_dir, ".csv", limits=limits, parallel=parallel)
         started = time.time()
         print(f"training the side-task predictor on {len(side_data)} public tasks", flush=True)
         # seed 0 for every benchmark seed: the predictor does not depend on the seed's split

@@ -18,7 +18,7 @@ import numpy as np
 from rdkit import Chem, DataStructs
 from rdkit.Chem.FilterCatalog import FilterCatalog, FilterCatalogEntry, FilterCatalogParams
 
-from fedadmet.chem.parallel import iter_chunks
+from fedadmet.chem.parallel import ParallelOptions, iter_chunks
 
 ALERT_CATALOGS: dict[str, FilterCatalogParams.FilterCatalogs] = {
     "PAINS": FilterCatalogParams.FilterCatalogs.PAINS,
@@ -106,11 +106,15 @@ def _alerts_chunk(smiles: Sequence[str]) -> list[list[str]]:
     return alerts_for_mols([Chem.MolFromSmiles(s) if isinstance(s, str) else None for s in smiles])
 
 
-def structural_alerts_many(smiles: Sequence[str]) -> list[list[str]]:
+def structural_alerts_many(smiles: Sequence[str], parallel: ParallelOptions | None = None) -> list[list[str]]:
     """For each molecule, every alert it matches as ``"<catalogue>:<alert name>"``, sorted and unique;
     large inputs run in worker processes. Unparsable SMILES get no alerts."""
     prepare_alerts()
-    return [hits for chunk in iter_chunks(_alerts_chunk, list(smiles), description="alerts") for hits in chunk]
+    return [
+        hits
+        for chunk in iter_chunks(_alerts_chunk, list(smiles), description="alerts", parallel=parallel)
+        for hits in chunk
+    ]
 
 
 def structural_alerts(smiles: str) -> list[str]:

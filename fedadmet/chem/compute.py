@@ -11,7 +11,7 @@ import numpy as np
 from rdkit import rdBase
 
 from fedadmet.chem.featurizers import Featurizer
-from fedadmet.chem.parallel import iter_chunks
+from fedadmet.chem.parallel import ParallelOptions, iter_chunks
 from fedadmet.chem.standardize import mols_from_canonical
 
 
@@ -49,8 +49,7 @@ def compute_features(
     smiles: Sequence[str],
     featurizer: Featurizer,
     *,
-    n_jobs: int | None = None,
-    progress: bool | None = None,
+    parallel: ParallelOptions | None = None,
     cache_dir: Path | None = None,
     description: str = "features",
 ) -> np.ndarray:
@@ -62,9 +61,7 @@ def compute_features(
     known = cache.load() if cache is not None else {}
     missing = list(dict.fromkeys(s for s in smiles if s not in known))
     if missing:
-        blocks = iter_chunks(
-            partial(_featurize_chunk, featurizer), missing, description=description, n_jobs=n_jobs, progress=progress
-        )
+        blocks = iter_chunks(partial(_featurize_chunk, featurizer), missing, description=description, parallel=parallel)
         new_rows = np.concatenate(list(blocks))
         if cache is not None:
             cache.save(missing, new_rows)

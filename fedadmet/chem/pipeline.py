@@ -14,8 +14,8 @@ from rdkit import Chem
 
 from fedadmet.chem.alerts import alerts_for_mols, prepare_alerts
 from fedadmet.chem.featurizers import Featurizer
-from fedadmet.chem.parallel import iter_chunks
-from fedadmet.chem.standardize import standardisation_note, standardize_to_mols
+from fedadmet.chem.parallel import ParallelOptions, iter_chunks
+from fedadmet.chem.standardize import MoleculeLimits, standardisation_note, standardize_to_mols
 
 # Training sets hold a few inorganic compounds and R-group fragments, so standardisation keeps them;
 # a profile is only given for a whole organic molecule.
@@ -56,10 +56,10 @@ class ChemistryChunk:
     alerts: list[list[str]]
 
 
-def _chemistry_chunk(featurizer: Featurizer, texts: Sequence[str]) -> ChemistryChunk:
+def _chemistry_chunk(featurizer: Featurizer, limits: MoleculeLimits, texts: Sequence[str]) -> ChemistryChunk:
     standardized, notes, rows, parents = [], [], [], []
     for text in texts:
-        parent, form, reason, mols = standardize_to_mols(text)
+        parent, form, reason, mols = standardize_to_mols(text, limits)
         if mols is not None:
             problem = _unprofilable(parent, form, *mols)
             if problem is not None:
@@ -113,9 +113,13 @@ def _without_isotopes(mol: Chem.Mol, smiles: str) -> str:
 
 
 def iter_chemistry(
-    texts: Sequence[str], featurizer: Featurizer, progress: bool | None = None
+    texts: Sequence[str],
+    featurizer: Featurizer,
+    limits: MoleculeLimits | None = None,
+    parallel: ParallelOptions | None = None,
 ) -> Iterator[ChemistryChunk]:
     """Chunks of results for ``texts``, in order, each yielded as soon as it is ready (worker processes
     for large inputs), so that a model can predict one chunk while the next is computed."""
     prepare_alerts()
-    return iter_chunks(partial(_chemistry_chunk, featurizer), texts, description="profile", progress=progress)
+    chunk = partial(_chemistry_chunk, featurizer, limits or MoleculeLimits())
+    return iter_chunks(chunk, texts, description="profile", parallel=parallel)

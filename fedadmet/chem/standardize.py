@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from rdkit import Chem, RDLogger
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
-from fedadmet.chem.parallel import iter_chunks
-from fedadmet.config import get_settings
+from fedadmet.chem.parallel import ParallelOptions, iter_chunks
 
 RDLogger.DisableLog("rdApp.*")
 
@@ -29,6 +29,14 @@ _PERIODIC_TABLE = Chem.GetPeriodicTable()
 # What ends there in practice: sandwich and other organometallic complexes written as ions, whose organic
 # ligand alone is an aromatic anion or radical that RDKit cannot kekulise (ferrocene's cyclopentadienyl).
 ROUND_TRIP_HINT = "as happens to organometallics written as ions, such as ferrocene: they cannot be profiled"
+
+
+@dataclass(frozen=True)
+class MoleculeLimits:
+    """The largest input accepted: longer SMILES and larger parents are rejected as out of scope."""
+
+    max_smiles_length: int = 2000
+    max_heavy_atoms: int = 150
 
 
 @dataclass(frozen=True)
@@ -93,26 +101,28 @@ def standardisation_note(form: Chem.Mol, parent: str) -> str:
     return "; ".join(changes)
 
 
-def standardize_smiles(smiles: object) -> tuple[str | None, str | None]:
+def standardize_smiles(smiles: object, limits: MoleculeLimits | None = None) -> tuple[str | None, str | None]:
     """Return ``(canonical_parent_smiles, None)`` or ``(None, reason)`` for one input value."""
-    parent, _, reason = standardize_with_form(smiles)
+    parent, _, reason = standardize_with_form(smiles, limits)
     return parent, reason
 
 
-def standardize_with_form(smiles: object) -> tuple[str | None, str | None, str | None]:
+def standardize_with_form(
+    smiles: object, limits: MoleculeLimits | None = None
+) -> tuple[str | None, str | None, str | None]:
     """``(parent, form, reason)``: the standardised parent is the molecule's identity (dedupe, leakage);
     the form is the input as given (all fragments and charges), canonicalised, which models featurise
     because salt form and charge state change properties such as solubility."""
-    parent, form, reason, _ = standardize_to_mols(smiles)
+    parent, form, reason, _ = standardize_to_mols(smiles, limits)
     return parent, form, reason
 
 
 def standardize_to_mols(
-    smiles: object,
+    smiles: object, limits: MoleculeLimits | None = None
 ) -> tuple[str | None, str | None, str | None, tuple[Chem.Mol, Chem.Mol] | None]:
     """:func:`standardize_with_form` plus the parent and form molecules as read back from their canonical
     SMILES: exactly what a later step would get by parsing them again, so one pass can reuse them."""
-    settings = get_settings()
+    limits = limits or MoleculeLimits()
     if smiles is None or (isinstance(smiles, float) and smiles != smiles):
         return None, None, "missing SMILES (empty cell or unreadable record)", None
     if not isinstance(smiles, str):
@@ -120,8 +130,8 @@ def standardize_to_mols(
     text = smiles.strip()
     if not text:
         return None, None, "empty SMILES", None
-    if len(text) > settings.max_smiles_length:
-        return None, None, f"SMILES longer than {settings.max_smiles_length} characters", None
+    if len(text) > limits.max_smiles_length:
+        return None, None, f"SMILES longer than {limits.max_smiles_length} characters", None
     problem = _text_problem(text)
     if problem is not None:
         return None, None, problem, None
@@ -141,8 +151,8 @@ def standardize_to_mols(
     heavy = parent_mol.GetNumHeavyAtoms()
     if heavy == 0:
         return None, None, "molecule has no heavy atoms after standardisation", None
-    if heavy > settings.max_heavy_atoms:
-        return None, None, f"molecule has {heavy} heavy atoms, more than the supported {settings.max_heavy_atoms}", None
+    if heavy > limits.max_heavy_atoms:
+        return None, None, f"molecule has {heavy} heavy atoms, more than the supported {limits.max_heavy_atoms}", None
     parent = Chem.MolToSmiles(parent_mol)
     parent_again, form_again = Chem.MolFromSmiles(parent), Chem.MolFromSmiles(form)
     if parent_again is None or form_again is None:
@@ -190,23 +200,28 @@ def _impossible_charge(mol: Chem.Mol) -> str | None:
     return None
 
 
-def _standardize_chunk(values: Sequence[str]) -> list[tuple[str | None, str | None, str | None]]:
-    return [standardize_with_form(value) for value in values]
+def _standardize_chunk(
+    limits: MoleculeLimits, values: Sequence[str]
+) -> list[tuple[str | None, str | None, str | None]]:
+    return [standardize_with_form(value, limits) for value in values]
 
 
-def standardize_many(smiles: Iterable[object]) -> StandardizedBatch:
+def standardize_many(
+    smiles: Iterable[object], limits: MoleculeLimits | None = None, parallel: ParallelOptions | None = None
+) -> StandardizedBatch:
     """Standardise a column of SMILES, keeping row alignment and recording each reject with its reason.
 
     Each distinct text is standardised once (data sets repeat molecules), in worker processes when many."""
+    limits = limits or MoleculeLimits()
     values = list(smiles)
     texts = list(dict.fromkeys(value for value in values if isinstance(value, str)))
-    chunks = iter_chunks(_standardize_chunk, texts, description="standardise")
+    chunks = iter_chunks(partial(_standardize_chunk, limits), texts, description="standardise", parallel=parallel)
     known = dict(zip(texts, (result for chunk in chunks for result in chunk), strict=True))
     parents: list[str | None] = []
     forms: list[str | None] = []
     rejects: list[Reject] = []
     for index, value in enumerate(values):
-        parent, form, reason = known[value] if isinstance(value, str) else standardize_with_form(value)
+        parent, form, reason = known[value] if isinstance(value, str) else standardize_with_form(value, limits)
         parents.append(parent)
         forms.append(form)
         if reason is not None:

@@ -233,9 +233,10 @@ def endpoints() -> None:
 @app.command()
 def demo() -> None:
     """A short tour: profile example molecules (with bad rows) and approved drugs, then summarise."""
-    from fedadmet.demo import run_demo
+    from fedadmet.config import get_settings
+    from fedadmet.workflows.demo import run_demo
 
     try:
-        run_demo(console)
+        run_demo(console, get_settings())
     except FedadmetError as exc:
         raise fail(str(exc)) from None

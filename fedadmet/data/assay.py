@@ -18,6 +18,8 @@ import pandas as pd
 from rdkit import Chem
 from rdkit.Chem import Descriptors
 
+from fedadmet.chem.parallel import ParallelOptions
+from fedadmet.chem.standardize import MoleculeLimits
 from fedadmet.data.catalogue import Endpoint, get_endpoint
 from fedadmet.data.loaders import read_table, table_from_frame
 from fedadmet.exceptions import InputError
@@ -131,12 +133,16 @@ class Measurements:
     rejects: list[tuple[int, str]]
 
 
-def load_assay_table(path: Path) -> Measurements:
+def load_assay_table(
+    path: Path, *, limits: MoleculeLimits | None = None, parallel: ParallelOptions | None = None
+) -> Measurements:
     """Read a long assay table; unknown endpoints, relations or units raise an error naming the row."""
-    return assay_measurements(read_table(path), Path(path).name)
+    return assay_measurements(read_table(path), Path(path).name, limits=limits, parallel=parallel)
 
 
-def assay_measurements(raw: pd.DataFrame, source: str) -> Measurements:
+def assay_measurements(
+    raw: pd.DataFrame, source: str, *, limits: MoleculeLimits | None = None, parallel: ParallelOptions | None = None
+) -> Measurements:
     """:func:`load_assay_table` for a table already read (``source`` names it in errors)."""
     missing = [c for c in ASSAY_COLUMNS if c not in raw.columns and c != "compound_id"]
     if missing:
@@ -144,7 +150,7 @@ def assay_measurements(raw: pd.DataFrame, source: str) -> Measurements:
     raw = raw.fillna({"relation": "=", "unit": ""})
     if "compound_id" not in raw.columns:
         raw["compound_id"] = [f"row{i + 1}" for i in range(len(raw))]
-    table = table_from_frame(raw, "smiles", ["value"], source)
+    table = table_from_frame(raw, "smiles", ["value"], source, limits=limits, parallel=parallel)
     relations = np.zeros(len(raw), dtype=np.int8)
     values = np.full(len(raw), np.nan)
     molar_mass = _molar_masses(table.frame["form"])
@@ -191,16 +197,25 @@ def assay_measurements(raw: pd.DataFrame, source: str) -> Measurements:
     return Measurements(frame[keep].reset_index(drop=True), sorted(rejects))
 
 
-def measurements_from_tdc(path: Path, endpoint_name: str) -> Measurements:
+def measurements_from_tdc(
+    path: Path, endpoint_name: str, *, limits: MoleculeLimits | None = None, parallel: ParallelOptions | None = None
+) -> Measurements:
     """A TDC-style file (``Drug``, ``Y`` in catalogue units) as exact measurements of one endpoint."""
-    return tdc_measurements(read_table(path), endpoint_name, Path(path).name)
+    return tdc_measurements(read_table(path), endpoint_name, Path(path).name, limits=limits, parallel=parallel)
 
 
-def tdc_measurements(raw: pd.DataFrame, endpoint_name: str, source: str) -> Measurements:
+def tdc_measurements(
+    raw: pd.DataFrame,
+    endpoint_name: str,
+    source: str,
+    *,
+    limits: MoleculeLimits | None = None,
+    parallel: ParallelOptions | None = None,
+) -> Measurements:
     """:func:`measurements_from_tdc` for a table already read (``source`` names it in errors)."""
     if not {"Drug", "Y"} <= set(raw.columns):
         raise InputError(f"{source} is not in TDC format", got=list(raw.columns), expected="Drug_ID,Drug,Y")
-    table = table_from_frame(raw, "Drug", ["Y"], source)
+    table = table_from_frame(raw, "Drug", ["Y"], source, limits=limits, parallel=parallel)
     endpoint = get_endpoint(endpoint_name)
     ids = raw["Drug_ID"].to_numpy() if "Drug_ID" in raw.columns else [f"row{i + 1}" for i in range(len(raw))]
     frame = pd.DataFrame(

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 from rdkit import Chem
 
-from fedadmet.chem.standardize import Reject, standardize_many
+from fedadmet.chem.parallel import ParallelOptions
+from fedadmet.chem.standardize import MoleculeLimits, Reject, standardize_many
 from fedadmet.data.catalogue import name_key
 from fedadmet.exceptions import InputError, TooLargeError
 
@@ -188,13 +189,19 @@ def find_smiles_column(frame: pd.DataFrame, requested: str | None = None) -> str
 
 
 def table_from_frame(
-    frame: pd.DataFrame, smiles_column: str | None, label_columns: Sequence[str], source: str
+    frame: pd.DataFrame,
+    smiles_column: str | None,
+    label_columns: Sequence[str],
+    source: str,
+    *,
+    limits: MoleculeLimits | None = None,
+    parallel: ParallelOptions | None = None,
 ) -> MoleculeTable:
     column = find_smiles_column(frame, smiles_column)
     missing = [c for c in label_columns if c not in frame.columns]
     if missing:
         raise InputError(f"label column(s) {missing} not found in {source}", got=list(frame.columns))
-    batch = standardize_many(frame[column].tolist())
+    batch = standardize_many(frame[column].tolist(), limits, parallel)
     out = pd.DataFrame(
         {
             "row": np.arange(len(frame)),
@@ -217,12 +224,14 @@ def table_from_frame(
     return MoleculeTable(out, list(label_columns), batch.rejects, source)
 
 
-def load_tdc(path: Path) -> MoleculeTable:
+def load_tdc(
+    path: Path, *, limits: MoleculeLimits | None = None, parallel: ParallelOptions | None = None
+) -> MoleculeTable:
     """A TDC file with columns ``Drug_ID, Drug, Y``."""
     frame = read_table(path)
     if not {"Drug", "Y"} <= set(frame.columns):
         raise InputError(f"{Path(path).name} is not in TDC format", got=list(frame.columns), expected="Drug_ID,Drug,Y")
-    return table_from_frame(frame, "Drug", ["Y"], Path(path).name)
+    return table_from_frame(frame, "Drug", ["Y"], Path(path).name, limits=limits, parallel=parallel)
 
 
 def read_molecules(

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fedadmet.chem.parallel import ParallelOptions
+from fedadmet.chem.standardize import MoleculeLimits
 from fedadmet.data.catalogue import CATALOGUE, TDC_BENCHMARK_ENDPOINTS, close_endpoints, find_endpoint, get_endpoint
 from fedadmet.data.loaders import MoleculeTable, find_smiles_column, load_tdc, read_table, table_from_frame
 from fedadmet.exceptions import InputError
@@ -32,27 +34,40 @@ def approved_drugs() -> pd.DataFrame:
     return pd.read_csv(bundled_path("examples", "drugbank_approved.csv.gz"), dtype=str, keep_default_na=False)
 
 
-def public_training_frames() -> dict[str, pd.DataFrame]:
+def public_training_frames(
+    *, limits: MoleculeLimits | None = None, parallel: ParallelOptions | None = None
+) -> dict[str, pd.DataFrame]:
     """Every public labelled data set in the catalogue as ``smiles``/``form``/``y`` frames (TDC train_val + test)."""
     frames: dict[str, pd.DataFrame] = {}
     for name, endpoint in TDC_BENCHMARK_ENDPOINTS.items():
         parts = [
-            load_tdc(bundled_path("tdc_admet_group", name, f"{p}.csv.gz")).labelled("Y") for p in ("train_val", "test")
+            load_tdc(bundled_path("tdc_admet_group", name, f"{p}.csv.gz"), limits=limits, parallel=parallel).labelled(
+                "Y"
+            )
+            for p in ("train_val", "test")
         ]
         frames[endpoint.name] = pd.concat(parts, ignore_index=True)
-    return frames | non_benchmark_frames(bundled_path(), ".csv.gz")
+    return frames | non_benchmark_frames(bundled_path(), ".csv.gz", limits=limits, parallel=parallel)
 
 
-def non_benchmark_frames(root: Path, suffix: str) -> dict[str, pd.DataFrame]:
+def non_benchmark_frames(
+    root: Path, suffix: str, *, limits: MoleculeLimits | None = None, parallel: ParallelOptions | None = None
+) -> dict[str, pd.DataFrame]:
     """CYP1A2/CYP2C19 (Veith), the Tox21 assays and ClinTox from a folder laid out like ``shared/data``
     (``suffix`` ".csv") or like the bundled copies (".csv.gz")."""
     frames = {
-        name: load_tdc(root / "tdc_single_pred_extra" / f"{name.lower()}{suffix}").labelled("Y")
+        name: load_tdc(
+            root / "tdc_single_pred_extra" / f"{name.lower()}{suffix}", limits=limits, parallel=parallel
+        ).labelled("Y")
         for name in ("CYP1A2_Veith", "CYP2C19_Veith")
     }
-    tox21 = _table(root / "moleculenet" / f"tox21{suffix}", "smiles", list(TOX21_ASSAYS))
+    tox21 = _table(
+        root / "moleculenet" / f"tox21{suffix}", "smiles", list(TOX21_ASSAYS), limits=limits, parallel=parallel
+    )
     frames |= {assay: tox21.labelled(assay) for assay in TOX21_ASSAYS}
-    frames["ClinTox"] = _table(root / "moleculenet" / f"clintox{suffix}", "smiles", ["CT_TOX"]).labelled("CT_TOX")
+    frames["ClinTox"] = _table(
+        root / "moleculenet" / f"clintox{suffix}", "smiles", ["CT_TOX"], limits=limits, parallel=parallel
+    ).labelled("CT_TOX")
     return frames
 
 
@@ -74,29 +89,58 @@ PHARMABENCH_SIDE_TASKS: dict[str, tuple[str, bool]] = {
 }
 
 
-def pharmabench_frames(root: Path, suffix: str, names: Collection[str] | None = None) -> dict[str, pd.DataFrame]:
+def pharmabench_frames(
+    root: Path,
+    suffix: str,
+    names: Collection[str] | None = None,
+    *,
+    limits: MoleculeLimits | None = None,
+    parallel: ParallelOptions | None = None,
+) -> dict[str, pd.DataFrame]:
     """PharmaBench side tasks (all, or ``names``) from a folder laid out like ``shared/data`` (``suffix``
     ".csv") or the bundled copies (".csv.gz"), with ``y`` on the model scale."""
     frames = {}
     for name, (stem, log10) in PHARMABENCH_SIDE_TASKS.items():
         if names is not None and name not in names:
             continue
-        frame = _table(root / "pharmabench" / f"{stem}_final_data{suffix}", "Smiles_unify", ["value"]).labelled("value")
+        frame = _table(
+            root / "pharmabench" / f"{stem}_final_data{suffix}",
+            "Smiles_unify",
+            ["value"],
+            limits=limits,
+            parallel=parallel,
+        ).labelled("value")
         if log10:
             frame["y"] = np.log10(frame["y"])
         frames[name] = frame
     return frames
 
 
-def side_task_frames(loaded: Mapping[str, pd.DataFrame], root: Path, suffix: str) -> dict[str, pd.DataFrame]:
+def side_task_frames(
+    loaded: Mapping[str, pd.DataFrame],
+    root: Path,
+    suffix: str,
+    *,
+    limits: MoleculeLimits | None = None,
+    parallel: ParallelOptions | None = None,
+) -> dict[str, pd.DataFrame]:
     """The side-task predictor's data: CYP1A2/CYP2C19, Tox21 and ClinTox taken from ``loaded`` (frames
     already read by :func:`non_benchmark_frames` or :func:`public_training_frames`, so they are not read
     and standardised again), plus PharmaBench from ``root``."""
-    return {name: loaded[name] for name in NON_BENCHMARK_ENDPOINTS} | pharmabench_frames(root, suffix)
+    return {name: loaded[name] for name in NON_BENCHMARK_ENDPOINTS} | pharmabench_frames(
+        root, suffix, limits=limits, parallel=parallel
+    )
 
 
-def _table(path: Path, smiles_column: str, labels: list[str]) -> MoleculeTable:
-    return table_from_frame(read_table(path), smiles_column, labels, path.name)
+def _table(
+    path: Path,
+    smiles_column: str,
+    labels: list[str],
+    *,
+    limits: MoleculeLimits | None,
+    parallel: ParallelOptions | None,
+) -> MoleculeTable:
+    return table_from_frame(read_table(path), smiles_column, labels, path.name, limits=limits, parallel=parallel)
 
 
 @dataclass
@@ -113,6 +157,9 @@ def training_frames_from_path(
     endpoint: str | None = None,
     smiles_column: str | None = None,
     label_columns: Mapping[str, str] | None = None,
+    *,
+    limits: MoleculeLimits | None = None,
+    parallel: ParallelOptions | None = None,
 ) -> TrainingFiles:
     """Training frames from a file or a folder of files.
 
@@ -134,7 +181,9 @@ def training_frames_from_path(
     frames: dict[str, list[pd.DataFrame]] = {}
     result = TrainingFiles({})
     for file in paths:
-        for name, frame in _frames_from_file(file, endpoint, smiles_column, mapped, result).items():
+        for name, frame in _frames_from_file(
+            file, endpoint, smiles_column, mapped, result, limits=limits, parallel=parallel
+        ).items():
             frames.setdefault(name, []).append(frame)
     unused = sorted(set(mapped) - {column for _, column, _ in result.labels})
     if unused:
@@ -144,13 +193,20 @@ def training_frames_from_path(
 
 
 def _frames_from_file(
-    path: Path, endpoint: str | None, smiles_column: str | None, mapped: Mapping[str, str], found: TrainingFiles
+    path: Path,
+    endpoint: str | None,
+    smiles_column: str | None,
+    mapped: Mapping[str, str],
+    found: TrainingFiles,
+    *,
+    limits: MoleculeLimits | None,
+    parallel: ParallelOptions | None,
 ) -> dict[str, pd.DataFrame]:
     frame = read_table(path)
     if {"Drug", "Y"} <= set(frame.columns):
         name = get_endpoint(endpoint or _endpoint_from_path(path)).name
         found.labels.append((path.name, "Y", name))
-        return {name: table_from_frame(frame, "Drug", ["Y"], path.name).labelled("Y")}
+        return {name: table_from_frame(frame, "Drug", ["Y"], path.name, limits=limits, parallel=parallel).labelled("Y")}
     named = {column: known.name for column in frame.columns if (known := find_endpoint(str(column))) is not None}
     if endpoint in named:  # --endpoint picks one of several endpoint-named columns
         named = {endpoint: named[endpoint]}
@@ -173,7 +229,7 @@ def _frames_from_file(
             "or --label <column>=<endpoint>",
         )
     smiles = find_smiles_column(frame, smiles_column)
-    table = table_from_frame(frame, smiles, list(labels), path.name)
+    table = table_from_frame(frame, smiles, list(labels), path.name, limits=limits, parallel=parallel)
     found.labels += [(path.name, column, name) for column, name in labels.items()]
     ignored = [str(c) for c in frame.columns if c != smiles and c not in labels]
     if ignored:

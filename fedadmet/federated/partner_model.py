@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from safetensors.numpy import load_file
 
 from fedadmet.chem.compute import compute_features
 from fedadmet.chem.featurizers import FeatureSet, MorganCountFeaturizer, default_feature_set
-from fedadmet.config import get_settings
+from fedadmet.chem.parallel import ParallelOptions
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.exceptions import ArtifactError, InputError
 from fedadmet.federated.config import ConsortiumConfig, FederationConfig
@@ -218,9 +218,17 @@ class PartnerPredictor:
         return RawPrediction(values, uncertainty, domain_score, domain_score >= self.domain.threshold)
 
 
-def partner_predictor(data_dir: Path, key: bytes | str, run: int | str | None = None) -> PartnerPredictor:
+def partner_predictor(
+    data_dir: Path,
+    key: bytes | str,
+    run: int | str | None = None,
+    *,
+    cache_dir: Path | None = None,
+    parallel: ParallelOptions | None = None,
+) -> PartnerPredictor:
     """The partner's kept model of ``run`` (see :func:`find_saved_model` for the default), ready
-    to predict; ``key`` is the consortium key the folder was prepared with (bytes, or its hex text)."""
+    to predict; ``key`` is the consortium key the folder was prepared with (bytes, or its hex text).
+    ``cache_dir`` keeps the reference set's and the partner's compounds' features between calls."""
     data_dir = Path(data_dir)
     if isinstance(key, str):
         try:
@@ -233,10 +241,8 @@ def partner_predictor(data_dir: Path, key: bytes | str, run: int | str | None = 
     manifest = recorded_manifest(data_dir)
     saved = find_saved_model(data_dir, run)
     net, _ = load_federated_net(saved, data)
-    cache = get_settings().feature_cache_dir  # the reference set's and the partner's compounds' features
-    keyed, _ = consortium_transform(
-        key, ConsortiumConfig.model_validate(manifest["consortium"]), cache, str(manifest["reference_hash"])
-    )
+    consortium = ConsortiumConfig.model_validate(manifest["consortium"])
+    keyed, _ = consortium_transform(key, consortium, cache_dir, str(manifest["reference_hash"]), parallel)
     settings = ModelConfig()
     raw = predict_scaled(net, data.features)
     validation = score_tasks(data, raw, "valid")
@@ -253,7 +259,8 @@ def partner_predictor(data_dir: Path, key: bytes | str, run: int | str | None = 
             classifier, truth, predicted[rows, j], np.zeros(len(truth)), settings.conformal_coverage
         )
     compounds = pd.read_csv(data_dir / "compounds.csv", usecols=["form"])["form"].tolist()
-    morgan = compute_features(compounds, MorganCountFeaturizer(), progress=False, cache_dir=cache)
+    quiet = replace(parallel or ParallelOptions(), progress=False)
+    morgan = compute_features(compounds, MorganCountFeaturizer(), parallel=quiet, cache_dir=cache_dir)
     domain = ApplicabilityDomain.fitted(morgan[data.folds > VALID_FOLD], morgan[data.rows("valid")], settings)
     return PartnerPredictor(
         saved, data.name, list(data.tasks), default_feature_set(), net, keyed,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -23,8 +23,9 @@ import rdkit
 import fedadmet
 from fedadmet.chem.compute import compute_features
 from fedadmet.chem.featurizers import default_feature_set
+from fedadmet.chem.parallel import ParallelOptions
 from fedadmet.chem.scaffolds import murcko_scaffold
-from fedadmet.chem.standardize import standardize_many
+from fedadmet.chem.standardize import MoleculeLimits, standardize_many
 from fedadmet.data.assay import Measurements, aggregate_replicates, assay_measurements, tdc_measurements
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.data.loaders import read_table
@@ -73,13 +74,20 @@ def quorum(endpoint_name: str, relation: np.ndarray, value: np.ndarray, config: 
 
 
 @lru_cache(maxsize=2)
-def reference_set(size: int) -> tuple[str, ...]:
-    """The consortium's public reference compounds: the first ``size`` approved-drug forms by SMILES."""
-    batch = standardize_many(approved_drugs()["smiles"].tolist())
+def reference_set(size: int, parallel: ParallelOptions | None = None) -> tuple[str, ...]:
+    """The consortium's public reference compounds: the first ``size`` approved-drug forms by SMILES.
+    Always under the default molecule limits: a node's own setting must not change the consortium's set."""
+    batch = standardize_many(approved_drugs()["smiles"].tolist(), MoleculeLimits(), parallel)
     return tuple(sorted(set(batch.valid_forms))[:size])
 
 
-def load_partner_inputs(paths: Sequence[Path], endpoints: Sequence[str] = ()) -> Measurements:
+def load_partner_inputs(
+    paths: Sequence[Path],
+    endpoints: Sequence[str] = (),
+    *,
+    limits: MoleculeLimits | None = None,
+    parallel: ParallelOptions | None = None,
+) -> Measurements:
     """A partner's assay tables and TDC-style files (``endpoints`` names the latter's, in order) as one set.
 
     Errors and rejected rows name their file: row numbers start again in every file.
@@ -92,9 +100,9 @@ def load_partner_inputs(paths: Sequence[Path], endpoints: Sequence[str] = ()) ->
             if "Drug" in raw.columns:
                 if not pending:
                     raise InputError(f"{path.name} is a TDC-style file; name its endpoint with --endpoint")
-                part = tdc_measurements(raw, pending.pop(0), path.name)
+                part = tdc_measurements(raw, pending.pop(0), path.name, limits=limits, parallel=parallel)
             else:
-                part = assay_measurements(raw, path.name)
+                part = assay_measurements(raw, path.name, limits=limits, parallel=parallel)
         except InputError as exc:
             message = str(exc)
             raise InputError(message if message.startswith(path.name) else f"{path.name}: {message}") from None
@@ -112,6 +120,7 @@ def consortium_transform(
     config: ConsortiumConfig,
     cache_dir: Path | None = None,
     expected_reference_hash: str | None = None,
+    parallel: ParallelOptions | None = None,
 ) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
     """The map from raw feature rows to the consortium's scaled, key-permuted float16 rows, and the
     reference hash of this key + pipeline (checked against ``expected_reference_hash``).
@@ -120,8 +129,9 @@ def consortium_transform(
     covers the reference set's keyed features and folds, so two partners with the same hash agree.
     """
     feature_set = default_feature_set()
-    reference = list(reference_set(config.reference_size))
-    reference_raw = compute_features(reference, feature_set, progress=False, cache_dir=cache_dir)
+    quiet = replace(parallel or ParallelOptions(), progress=False)
+    reference = list(reference_set(config.reference_size, quiet))
+    reference_raw = compute_features(reference, feature_set, parallel=quiet, cache_dir=cache_dir)
     scaler = FeatureScaler.fit(reference_raw)
     permutation = feature_permutation(key, len(feature_set))
 
@@ -142,11 +152,15 @@ def keyed_features(
     config: ConsortiumConfig,
     cache_dir: Path | None = None,
     expected_reference_hash: str | None = None,
+    parallel: ParallelOptions | None = None,
 ) -> tuple[np.ndarray, str]:
     """Keyed features (:func:`consortium_transform`) for ``forms`` and the reference hash, which is
     checked before the features are computed, the slow part that a wrong key or pipeline would waste."""
-    keyed, reference_hash = consortium_transform(key, config, cache_dir, expected_reference_hash)
-    features = keyed(compute_features(forms, default_feature_set(), cache_dir=cache_dir, description="keyed features"))
+    keyed, reference_hash = consortium_transform(key, config, cache_dir, expected_reference_hash, parallel)
+    raw = compute_features(
+        forms, default_feature_set(), parallel=parallel, cache_dir=cache_dir, description="keyed features"
+    )
+    features = keyed(raw)
     return features, reference_hash
 
 
@@ -172,6 +186,7 @@ def prepare_partner(
     expected_reference_hash: str | None = None,
     cache_dir: Path | None = None,
     overwrite: bool = False,
+    parallel: ParallelOptions | None = None,
 ) -> dict[str, object]:
     """Write the prepared folder and return its manifest. A folder prepared before is written again only
     with ``overwrite`` and for the same partner: the models kept in it no longer fit its new labels."""
@@ -200,7 +215,7 @@ def prepare_partner(
     compounds["fold"] = [keyed_fold(key, murcko_scaffold(s), config.n_folds) for s in compounds["smiles"]]
 
     features, reference_hash = keyed_features(
-        compounds["form"].tolist(), key, config, cache_dir, expected_reference_hash
+        compounds["form"].tolist(), key, config, cache_dir, expected_reference_hash, parallel
     )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

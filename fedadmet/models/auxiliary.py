@@ -22,7 +22,7 @@ import pandas as pd
 
 from fedadmet.chem.compute import compute_features
 from fedadmet.chem.featurizers import FeatureSet
-from fedadmet.config import get_settings
+from fedadmet.chem.parallel import ParallelOptions
 from fedadmet.models.config import AuxiliaryConfig
 from fedadmet.models.labels import forms, label_matrix, relation_matrix
 from fedadmet.models.preprocess import FeatureScaler
@@ -74,9 +74,11 @@ def fit_auxiliary(
     config: AuxiliaryConfig,
     seed: int,
     cache_dir: Path | None = None,
-    progress: bool = False,
+    parallel: ParallelOptions | None = None,
 ) -> FittedAuxiliary:
-    """Train the K fold networks on ``frames`` (``smiles``/``form``/``y`` on the model scale)."""
+    """Train the K fold networks on ``frames`` (``smiles``/``form``/``y`` on the model scale); ``parallel``:
+    worker processes and threads (default: every core, no progress bars)."""
+    parallel = parallel or ParallelOptions(progress=False)
     import torch  # training only, as for the trunk
 
     from fedadmet.models.trainer import NetworkTrainer, TaskMatrix
@@ -88,7 +90,7 @@ def fit_auxiliary(
     for frame in frames.values():
         for identity, form in zip(frame["smiles"], forms(frame), strict=True):
             form_of.setdefault(identity, form)
-    features = compute_features([form_of[s] for s in identities], feature_set, cache_dir=cache_dir, progress=progress)
+    features = compute_features([form_of[s] for s in identities], feature_set, cache_dir=cache_dir, parallel=parallel)
     scaler = FeatureScaler.fit(features)
     scaled = scaler.transform(features)
     kinds = np.array([is_binary(frames[task]["y"].to_numpy(dtype=float)) for task in tasks])
@@ -100,7 +102,7 @@ def fit_auxiliary(
     fold_of = rng.integers(0, config.folds, len(identities))
     out_of_fold = np.zeros((len(identities), len(tasks)), dtype=np.float32)
     nets = []
-    torch.set_num_threads(get_settings().n_jobs)
+    torch.set_num_threads(parallel.n_jobs)
     for k in range(config.folds):
         rows = np.flatnonzero(fold_of != k)
         stopping = rng.random(len(rows)) < config.early_stopping_fraction
@@ -110,7 +112,7 @@ def fit_auxiliary(
             TaskMatrix(scaled[rows[~stopping]], targets[rows[~stopping]], kinds, _rows(relations, rows[~stopping])),
             TaskMatrix(scaled[rows[stopping]], targets[rows[stopping]], kinds, _rows(relations, rows[stopping])),
             seed * 100 + k,
-            progress,
+            parallel.progress,
         )
         weights = net.weights()
         held_out = np.flatnonzero(fold_of == k)

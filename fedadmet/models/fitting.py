@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from fedadmet.chem.compute import compute_features
 from fedadmet.chem.featurizers import default_feature_set
-from fedadmet.config import get_settings
+from fedadmet.chem.parallel import ParallelOptions
 from fedadmet.data.catalogue import Endpoint, get_endpoint
 from fedadmet.data.splits import molecule_set_hash, without_molecules
 from fedadmet.exceptions import InputError
@@ -45,7 +45,7 @@ def fit_model(
     valid: EndpointFrames,
     auxiliary: EndpointFrames | None = None,
     config: ModelConfig | None = None,
-    progress: bool | None = None,
+    parallel: ParallelOptions | None = None,
     cache_dir: Path | None = None,
     exclude_from_trunk: Collection[str] = (),
     side_tasks: FittedAuxiliary | None = None,
@@ -56,10 +56,9 @@ def fit_model(
     ``hold_out_validation`` no validation molecule trains the trunk either (through another endpoint's
     rows), so the calibration it drives is held out. ``side_tasks`` (from
     :func:`~fedadmet.models.auxiliary.fit_auxiliary`, trained without those molecules) adds its
-    predictions to every head's features."""
+    predictions to every head's features. ``parallel``: worker processes and threads, progress bars."""
     config = config or ModelConfig()
-    settings = get_settings()
-    progress = settings.progress if progress is None else progress
+    parallel = parallel or ParallelOptions()
     auxiliary = auxiliary or {}
     started = time.time()
     missing_valid = sorted(set(train) - set(valid))
@@ -68,15 +67,17 @@ def fit_model(
     # PyTorch is imported on use, not at module level: prediction never needs it (see TrunkWeights).
     import torch
 
-    torch.set_num_threads(settings.n_jobs)
+    torch.set_num_threads(parallel.n_jobs)
     tasks = list(train) + [name for name in auxiliary if name not in train]
     every_frame = [f for frames in (train, valid, auxiliary) for f in frames.values()]
-    features = _Features.compute(every_frame, cache_dir, progress)
+    features = _Features.compute(every_frame, cache_dir, parallel)
     valid_molecules = {s for f in valid.values() for s in f["smiles"]} if hold_out_validation else set()
     trunk_train = without_molecules(
         {**{k: v for k, v in auxiliary.items() if k not in train}, **train}, {*exclude_from_trunk, *valid_molecules}
     )
-    trunk = _fit_trunk(tasks, features, trunk_train, without_molecules(valid, exclude_from_trunk), config, progress)
+    trunk = _fit_trunk(
+        tasks, features, trunk_train, without_molecules(valid, exclude_from_trunk), config, parallel.progress
+    )
     model = ADMETModel(
         config,
         default_feature_set(),
@@ -87,7 +88,7 @@ def fit_model(
         domain=ApplicabilityDomain(np.zeros((0, 0), np.uint8), 0),
         auxiliary=side_tasks.predictor if side_tasks is not None else None,
     )
-    model.heads = _fit_heads(model, train, valid, features, side_tasks, progress)
+    model.heads = _fit_heads(model, train, valid, features, side_tasks, parallel)
     morgan = model.feature_set.block("morgan")
     valid_smiles = sorted({s for f in valid.values() for s in f["smiles"]} - set(trunk.molecules))
     model.domain = ApplicabilityDomain.fitted(
@@ -117,9 +118,9 @@ class _Features:
     identity_row: dict[str, int]
 
     @classmethod
-    def compute(cls, frames: Sequence[pd.DataFrame], cache_dir: Path | None, progress: bool) -> _Features:
+    def compute(cls, frames: Sequence[pd.DataFrame], cache_dir: Path | None, parallel: ParallelOptions) -> _Features:
         all_forms = sorted({form for f in frames for form in forms(f)})
-        matrix = compute_features(all_forms, default_feature_set(), progress=progress, cache_dir=cache_dir)
+        matrix = compute_features(all_forms, default_feature_set(), parallel=parallel, cache_dir=cache_dir)
         form_row = {form: i for i, form in enumerate(all_forms)}
         identity_row = dict(form_row)
         for f in frames:
@@ -183,13 +184,15 @@ def _fit_heads(
     valid: EndpointFrames,
     features: _Features,
     side_tasks: FittedAuxiliary | None,
-    progress: bool,
+    parallel: ParallelOptions,
 ) -> dict[str, EndpointHead]:
     """Each endpoint's trees on its exact training rows, one blend weight for all, then calibration."""
     endpoints = {name: get_endpoint(name) for name in train}
     fitted = {
-        name: _fit_gbm(model, endpoints[name], exact(train[name]), exact(valid[name]), features, side_tasks)
-        for name in tqdm(list(train), desc="endpoint heads", disable=not progress)
+        name: _fit_gbm(
+            model, endpoints[name], exact(train[name]), exact(valid[name]), features, side_tasks, parallel.n_jobs
+        )
+        for name in tqdm(list(train), desc="endpoint heads", disable=not parallel.progress)
     }
     weight = choose_blend_weight([parts for _, parts in fitted.values()], model.config.blend_weights)
     coverage = model.config.conformal_coverage
@@ -205,6 +208,7 @@ def _fit_gbm(
     valid: pd.DataFrame,
     features: _Features,
     side_tasks: FittedAuxiliary | None,
+    n_jobs: int,
 ) -> tuple[GBMModel, ValidationParts]:
     """One endpoint's trees on its training rows, and its validation parts for the blend and calibration."""
 
@@ -213,7 +217,6 @@ def _fit_gbm(
         return model.gbm_input(x, side)
 
     x_train, x_valid = features.of_rows(train), features.of_rows(valid)
-    n_jobs = get_settings().n_jobs
     gbm = fit_gbm(
         gbm_input(train, x_train),
         endpoint.to_model_scale(train["y"].to_numpy()),

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from fedadmet.chem.alerts import structural_alerts_many
 from fedadmet.chem.standardize import standardisation_note, standardize_to_mols
+from fedadmet.config import get_settings
 from fedadmet.exceptions import InputError
 from fedadmet.inference import default_model_dir, load_model
 from fedadmet.registry import repository
@@ -33,8 +34,9 @@ class ModelSummary(BaseModel):
 def standardise(smiles: Sequence[str]) -> list[Standardised]:
     """Standardised parents; an :class:`InputError` naming every molecule that cannot be used and why."""
     results, problems = [], []
+    limits = get_settings().molecule_limits()
     for text in smiles:
-        parent, _, reason, mols = standardize_to_mols(text)
+        parent, _, reason, mols = standardize_to_mols(text, limits)
         if parent is None or mols is None:
             problems.append(f"{text!r}: {reason}")
             continue
@@ -47,7 +49,7 @@ def standardise(smiles: Sequence[str]) -> list[Standardised]:
 def find_alerts(smiles: Sequence[str]) -> dict[str, list[str]]:
     """Each standardised parent's structural alerts (PAINS, Brenk, NIH)."""
     parents = [result.smiles for result in standardise(smiles)]
-    return dict(zip(parents, structural_alerts_many(parents), strict=True))
+    return dict(zip(parents, structural_alerts_many(parents, get_settings().parallel()), strict=True))
 
 
 def list_models(model: Path | None = None, registry_url: str | None = None) -> list[ModelSummary]:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from fedadmet.config import get_settings
 from fedadmet.data.catalogue import find_endpoint
 from fedadmet.data.loaders import MoleculeTable, read_table, table_from_frame
 from fedadmet.data.qc import QCReport, qc_report
@@ -24,7 +25,11 @@ def labelled_table(path: Path, *, smiles_column: str | None = None, labels: Sequ
             "that `fedadmet data prepare` writes after converting units and aggregating replicates"
         )
     labels = list(labels) or [c for c in frame.columns if c == "Y" or find_endpoint(str(c)) is not None]
-    return table_from_frame(frame, smiles_column or ("Drug" if "Drug" in frame else None), labels, path.name)
+    settings = get_settings()
+    smiles_column = smiles_column or ("Drug" if "Drug" in frame else None)
+    return table_from_frame(
+        frame, smiles_column, labels, path.name, limits=settings.molecule_limits(), parallel=settings.parallel()
+    )
 
 
 def quality_report(
@@ -70,14 +75,17 @@ def prepare(
     from fedadmet.names import check_partner_name
 
     check_partner_name(partner)  # before the inputs are read and standardised
+    settings = get_settings()
+    parallel = settings.parallel()
     manifest = prepare_partner(
-        load_partner_inputs(inputs, endpoints),
+        load_partner_inputs(inputs, endpoints, limits=settings.molecule_limits(), parallel=parallel),
         read_key(key_file),
         output,
         partner,
         expected_reference_hash=expected_reference_hash,
         cache_dir=cache_dir,
         overwrite=overwrite,
+        parallel=parallel,
     )
     tasks = manifest["tasks"]
     assert isinstance(tasks, list)

@@ -20,6 +20,7 @@ import pandas as pd
 from pydantic import BaseModel, computed_field
 
 from fedadmet.chem.standardize import standardize_smiles
+from fedadmet.config import get_settings
 from fedadmet.data.loaders import SD_PROBLEM_COLUMN, find_smiles_column, read_molecules
 from fedadmet.design.agent import Candidate, DesignAgent, Generation, Member, Status
 from fedadmet.design.generators import GENERATORS, Generator, Proposal, make_generator
@@ -203,7 +204,7 @@ def _generators(names: Sequence[str]) -> dict[str, Generator]:
     if "crem" in names:
         from fedadmet.workflows.fragments import fragment_database
 
-        options["fragment_db"] = fragment_database()
+        options["fragment_db"] = fragment_database(get_settings())
     return {name: make_generator(name, options) for name in names}
 
 
@@ -429,7 +430,7 @@ def propose_analogs(smiles: Sequence[str], *, count: int, generator: str = "grap
 
 def standardised(text: str) -> str:
     """The standardised parent of ``text``, or an :class:`InputError` naming the molecule and why not."""
-    parent, reason = standardize_smiles(text)
+    parent, reason = standardize_smiles(text, get_settings().molecule_limits())
     if parent is None:
         raise InputError(f"molecule {text!r} cannot be used: {reason}")
     return parent

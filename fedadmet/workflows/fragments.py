@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 from rdkit import Chem
 
-from fedadmet.config import get_settings
+from fedadmet.config import Settings
 from fedadmet.data.public import bundled_path
 from fedadmet.design.fragments import build_fragment_database
 
@@ -16,9 +16,8 @@ SOURCE = ("examples", "drugbank_approved.csv.gz")
 MAX_HEAVY_ATOMS = 25  # larger molecules multiply fragments (and build time) for few new contexts
 
 
-def fragment_database() -> Path:
+def fragment_database(settings: Settings) -> Path:
     """The cached database, built first if it is missing (minutes, once per FEDADMET_HOME)."""
-    settings = get_settings()
     target = settings.home / "design" / "crem_fragments_r3.db"
     if not target.is_file():
         build_fragment_database(_source_molecules(), target, settings.n_jobs)

@@ -81,15 +81,17 @@ def resolve_predictor(
         folder = (model or default_model_dir(settings)).resolve()
         return ResolvedPredictor(load_model(folder), str(folder), folder=folder)
     assert key is not None  # check_choice
-    return _partner_model(partner, key, run)
+    return _partner_model(settings, partner, key, run)
 
 
-def _partner_model(partner: Path, key: Path, run: str | None) -> ResolvedPredictor:
+def _partner_model(settings: Settings, partner: Path, key: Path, run: str | None) -> ResolvedPredictor:
     from fedadmet.federated.keys import read_key
     from fedadmet.federated.partner_model import partner_predictor
     from fedadmet.models.calibration import conformal_minimum
 
-    predictor = partner_predictor(partner, read_key(key), run)
+    predictor = partner_predictor(
+        partner, read_key(key), run, cache_dir=settings.feature_cache_dir, parallel=settings.parallel()
+    )
     caveats = []
     poor = predictor.poor_endpoints()
     if poor:

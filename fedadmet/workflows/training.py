@@ -23,6 +23,7 @@ import pandas as pd
 
 import fedadmet
 from fedadmet.chem.featurizers import default_feature_set
+from fedadmet.config import get_settings
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.data.public import (
     bundled_path,
@@ -104,18 +105,28 @@ def load_training_data(
     label_mapping: Mapping[str, str] | None = None,
 ) -> TrainingData:
     """The user's file or folder (``label_mapping``: column -> endpoint), or the bundled public data."""
+    settings = get_settings()
+    limits, parallel = settings.molecule_limits(), settings.parallel()
     if path is None:
         if label_mapping:
             raise InputError("--label maps columns of your own data file; give the file or folder too")
-        return TrainingData(public_training_frames(), "bundled public data", bundled=True)
-    files = training_frames_from_path(path, endpoint, smiles_column, label_mapping)
+        return TrainingData(
+            public_training_frames(limits=limits, parallel=parallel), "bundled public data", bundled=True
+        )
+    files = training_frames_from_path(path, endpoint, smiles_column, label_mapping, limits=limits, parallel=parallel)
     return TrainingData(files.frames, str(path), bundled=False, labels=files.labels, ignored=files.ignored)
 
 
 def bundled_side_frames(data: TrainingData) -> dict[str, pd.DataFrame]:
     """The side-task predictor's public data; read again only when ``data`` is not the bundled data."""
-    public = data.frames if data.bundled else non_benchmark_frames(bundled_path(), ".csv.gz")
-    return side_task_frames(public, bundled_path(), ".csv.gz")
+    settings = get_settings()
+    limits, parallel = settings.molecule_limits(), settings.parallel()
+    public = (
+        data.frames
+        if data.bundled
+        else non_benchmark_frames(bundled_path(), ".csv.gz", limits=limits, parallel=parallel)
+    )
+    return side_task_frames(public, bundled_path(), ".csv.gz", limits=limits, parallel=parallel)
 
 
 def fit_side_tasks(
@@ -128,7 +139,8 @@ def fit_side_tasks(
     """The side-task predictor on ``side_frames`` without the molecules of ``exclude``."""
     side = without_molecules(side_frames, exclude)
     _refuse_leaks(side, exclude, "the side-task predictor")
-    return fit_auxiliary(side, default_feature_set(), recipe.config.auxiliary, recipe.seed, cache_dir, progress)
+    parallel = get_settings().parallel(progress)
+    return fit_auxiliary(side, default_feature_set(), recipe.config.auxiliary, recipe.seed, cache_dir, parallel)
 
 
 def train_model(
@@ -174,7 +186,7 @@ def train_model(
         valid,
         auxiliary,
         config,
-        progress=progress,
+        parallel=get_settings().parallel(progress),
         cache_dir=cache_dir,
         exclude_from_trunk=exclude,
         side_tasks=side_tasks,

@@ -11,7 +11,7 @@ from rdkit.Chem.FilterCatalog import FilterCatalog, FilterCatalogParams
 
 import fedadmet.chem.parallel as parallel
 from fedadmet.chem.alerts import ALERT_CATALOGS, _alerts, structural_alerts, structural_alerts_many
-from fedadmet.config import get_settings
+from fedadmet.chem.parallel import ParallelOptions
 from fedadmet.data.public import bundled_path
 
 
@@ -97,9 +97,6 @@ def test_every_entry_is_screened() -> None:
 def test_worker_processes_return_alerts_in_input_order(monkeypatch: pytest.MonkeyPatch) -> None:
     smiles = ["O=C1C=CC(=O)C=C1", "CCO", "not a smiles", "CC(=O)Cl", "CSSC", "Nc1ccccc1N=Nc1ccccc1", "c1ccccc1"] * 3
     serial = structural_alerts_many(smiles)
-    monkeypatch.setenv("FEDADMET_PARALLEL_THRESHOLD", "2")
-    monkeypatch.setenv("FEDADMET_N_JOBS", "2")
     monkeypatch.setattr(parallel, "_CHUNK", 4)
-    get_settings.cache_clear()
-    assert structural_alerts_many(smiles) == serial
+    assert structural_alerts_many(smiles, ParallelOptions(n_jobs=2, parallel_threshold=2)) == serial
     assert serial[0] and not serial[1] and not serial[2]

@@ -25,9 +25,10 @@ from fedadmet.chem.featurizers import (
     RDKit2DFeaturizer,
     default_feature_set,
 )
-from fedadmet.config import get_settings
+from fedadmet.chem.parallel import ParallelOptions
 from tests.spy_pool import SpyPool
 
+SERIAL = ParallelOptions(n_jobs=1)
 MOLECULES = ["CCO", "c1ccccc1O", "CC(=O)Oc1ccccc1C(=O)O", "CN1CCC[C@H]1c1cccnc1", "O=C(O)CCc1c[nH]c2ccccc12"]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -184,7 +185,7 @@ def test_signature_and_cache_folder_are_stable_across_processes(tmp_path: Path) 
 def test_compute_features_rows_align_with_input_including_duplicates() -> None:
     featurizer = MorganCountFeaturizer()
     smiles = ["c1ccccc1O", "CCO", "c1ccccc1O", "CC(=O)Oc1ccccc1C(=O)O", "CCO"]
-    matrix = compute_features(smiles, featurizer, n_jobs=1)
+    matrix = compute_features(smiles, featurizer, parallel=SERIAL)
     assert matrix.shape == (5, 1024)
     assert matrix.dtype == np.float32
     for row, s in zip(matrix, smiles, strict=True):
@@ -199,19 +200,19 @@ def test_compute_features_of_nothing_is_an_empty_matrix_of_the_right_width() -> 
 def test_cache_returns_identical_rows_without_recomputing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     featurizer = default_feature_set()
     smiles = ["CCO", "c1ccccc1O", "CCO", "CN1CCC[C@H]1c1cccnc1"]
-    first = compute_features(smiles, featurizer, n_jobs=1, cache_dir=tmp_path)
+    first = compute_features(smiles, featurizer, parallel=SERIAL, cache_dir=tmp_path)
 
     def must_not_run(*args: object, **kwargs: object) -> np.ndarray:
         raise AssertionError("features were recomputed although they are cached")
 
     monkeypatch.setattr(compute, "_featurize_chunk", must_not_run)
-    second = compute_features(list(reversed(smiles)), featurizer, n_jobs=1, cache_dir=tmp_path)
+    second = compute_features(list(reversed(smiles)), featurizer, parallel=SERIAL, cache_dir=tmp_path)
     np.testing.assert_array_equal(second, first[::-1])
 
 
 def test_cache_only_computes_molecules_it_has_not_seen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     featurizer = MorganCountFeaturizer()
-    compute_features(["CCO", "c1ccccc1O"], featurizer, n_jobs=1, cache_dir=tmp_path)
+    compute_features(["CCO", "c1ccccc1O"], featurizer, parallel=SERIAL, cache_dir=tmp_path)
 
     computed: list[str] = []
     real = compute._featurize_chunk
@@ -221,7 +222,7 @@ def test_cache_only_computes_molecules_it_has_not_seen(tmp_path: Path, monkeypat
         return real(featurizer_, smiles_)
 
     monkeypatch.setattr(compute, "_featurize_chunk", counting)
-    matrix = compute_features(["CCN", "CCO", "CCN", "c1ccccc1O"], featurizer, n_jobs=1, cache_dir=tmp_path)
+    matrix = compute_features(["CCN", "CCO", "CCN", "c1ccccc1O"], featurizer, parallel=SERIAL, cache_dir=tmp_path)
     assert computed == ["CCN"]
     np.testing.assert_array_equal(matrix[0], featurizer(Chem.MolFromSmiles("CCN")))
     np.testing.assert_array_equal(matrix[1], featurizer(Chem.MolFromSmiles("CCO")))
@@ -229,8 +230,8 @@ def test_cache_only_computes_molecules_it_has_not_seen(tmp_path: Path, monkeypat
 
 def test_cache_is_separate_per_signature(tmp_path: Path) -> None:
     small, large = MorganCountFeaturizer(n_bits=64), MorganCountFeaturizer(n_bits=128)
-    assert compute_features(["CCO"], small, n_jobs=1, cache_dir=tmp_path).shape == (1, 64)
-    assert compute_features(["CCO"], large, n_jobs=1, cache_dir=tmp_path).shape == (1, 128)
+    assert compute_features(["CCO"], small, parallel=SERIAL, cache_dir=tmp_path).shape == (1, 64)
+    assert compute_features(["CCO"], large, parallel=SERIAL, cache_dir=tmp_path).shape == (1, 128)
     assert FeatureCache(tmp_path, small.signature).folder != FeatureCache(tmp_path, large.signature).folder
     assert set(FeatureCache(tmp_path, small.signature).load()) == {"CCO"}
 
@@ -239,23 +240,20 @@ def test_parallel_path_gives_the_serial_matrix(monkeypatch: pytest.MonkeyPatch) 
     smiles = _canonical_series(14)
     smiles += smiles[:3]  # duplicates across chunks
     featurizer = FeatureSet([MorganCountFeaturizer(n_bits=256), ErGFeaturizer()])
-    serial = compute_features(smiles, featurizer, n_jobs=1)
+    serial = compute_features(smiles, featurizer, parallel=ParallelOptions(n_jobs=1))
 
-    monkeypatch.setenv("FEDADMET_PARALLEL_THRESHOLD", "10")
-    get_settings.cache_clear()
     monkeypatch.setattr(parallel, "_CHUNK", 4)  # several chunks, so their order matters
     monkeypatch.setattr(parallel, "ProcessPoolExecutor", SpyPool)
     SpyPool.created = 0
-    in_workers = compute_features(smiles, featurizer, n_jobs=2)
+    in_workers = compute_features(smiles, featurizer, parallel=ParallelOptions(n_jobs=2, parallel_threshold=10))
 
     assert SpyPool.created == 1, "the parallel path was not taken"
     np.testing.assert_array_equal(in_workers, serial)
 
 
 def test_small_inputs_stay_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FEDADMET_PARALLEL_THRESHOLD", "10")
-    get_settings.cache_clear()
     monkeypatch.setattr(parallel, "ProcessPoolExecutor", SpyPool)
     SpyPool.created = 0
-    compute_features(_canonical_series(9), MorganCountFeaturizer(n_bits=64), n_jobs=2)
+    options = ParallelOptions(n_jobs=2, parallel_threshold=10)
+    compute_features(_canonical_series(9), MorganCountFeaturizer(n_bits=64), parallel=options)
     assert SpyPool.created == 0

@@ -6,8 +6,14 @@ import pytest
 from rdkit import Chem
 
 import fedadmet.chem.parallel as parallel
-from fedadmet.chem.standardize import standardisation_note, standardize_many, standardize_smiles, standardize_with_form
-from fedadmet.config import get_settings
+from fedadmet.chem.parallel import ParallelOptions
+from fedadmet.chem.standardize import (
+    MoleculeLimits,
+    standardisation_note,
+    standardize_many,
+    standardize_smiles,
+    standardize_with_form,
+)
 
 # (input, substring the reject reason must contain); None means the row must be accepted.
 MIXED_INPUT: list[tuple[object, str | None]] = [
@@ -30,14 +36,12 @@ MIXED_INPUT: list[tuple[object, str | None]] = [
 
 @pytest.mark.parametrize("in_workers", [False, True], ids=["in-process", "worker-processes"])
 def test_rejects_keep_row_alignment_and_name_the_problem(in_workers: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    options = ParallelOptions(n_jobs=1)
     if in_workers:  # small chunks in two worker processes: results must come back in input order
-        monkeypatch.setenv("FEDADMET_PARALLEL_THRESHOLD", "2")
-        monkeypatch.setenv("FEDADMET_N_JOBS", "2")
+        options = ParallelOptions(n_jobs=2, parallel_threshold=2)
         monkeypatch.setattr(parallel, "_CHUNK", 3)
-        get_settings.cache_clear()
     values = [value for value, _ in MIXED_INPUT]
-    batch = standardize_many(values)
-    get_settings.cache_clear()
+    batch = standardize_many(values, parallel=options)
 
     assert len(batch.smiles) == len(values)
     expected_rejects = {i for i, (_, reason) in enumerate(MIXED_INPUT) if reason is not None}
@@ -58,20 +62,23 @@ def test_large_molecule_reason_names_heavy_atom_count_and_limit() -> None:
     assert smiles is None
     assert reason is not None
     assert "500 heavy atoms" in reason
-    assert str(get_settings().max_heavy_atoms) in reason
+    assert str(MoleculeLimits().max_heavy_atoms) in reason
 
 
-def test_heavy_atom_limit_comes_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FEDADMET_MAX_HEAVY_ATOMS", "5")
-    get_settings.cache_clear()
-    assert standardize_smiles("CCCCC") == ("CCCCC", None)
-    smiles, reason = standardize_smiles("CCCCCC")
+def test_heavy_atom_limit_is_passed_in() -> None:
+    """The limit is the caller's (the settings, read at the edge), in one molecule and in a batch alike."""
+    limits = MoleculeLimits(max_heavy_atoms=5)
+    assert standardize_smiles("CCCCC", limits) == ("CCCCC", None)
+    smiles, reason = standardize_smiles("CCCCCC", limits)
     assert smiles is None
     assert "6 heavy atoms" in reason
+    batch = standardize_many(["CCCCC", "CCCCCC"], limits)
+    assert batch.smiles == ["CCCCC", None]
+    assert "6 heavy atoms" in batch.reasons()[1]
 
 
 def test_overlong_smiles_is_rejected_before_parsing() -> None:
-    smiles, reason = standardize_smiles("C" * (get_settings().max_smiles_length + 1))
+    smiles, reason = standardize_smiles("C" * (MoleculeLimits().max_smiles_length + 1))
     assert smiles is None
     assert "longer than" in reason
 

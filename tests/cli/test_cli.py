@@ -326,3 +326,18 @@ def test_serve_on_a_port_in_use_says_so_before_loading_anything() -> None:
     assert result.exit_code == 2
     assert f"127.0.0.1:{port}" in result.output and "in use" in result.output
     assert "loading the model" not in result.output
+
+
+def test_heavy_atom_limit_set_in_the_environment_reaches_predict(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fedadmet.config import get_settings
+
+    monkeypatch.setenv("FEDADMET_MAX_HEAVY_ATOMS", "5")
+    get_settings.cache_clear()
+    result, out = _predict(tmp_path, tiny_model_dir, b"id,smiles\nsmall,CCCCC\nlarge,CCCCCC\n")
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out)
+    assert frame["error"].isna().tolist() == [True, False]
+    assert "6 heavy atoms" in frame.loc[1, "error"]
+    assert pd.notna(frame.loc[0, "hERG"]) and pd.isna(frame.loc[1, "hERG"])

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from fedadmet.chem.compute import compute_features
+from fedadmet.chem.parallel import ParallelOptions
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.inference import Predictor, predict
 from fedadmet.models.admet_model import RawPrediction
@@ -56,7 +57,9 @@ def partner_model(tmp_path_factory: pytest.TempPathFactory) -> Predictor:
 
 
 def _predict(predictor: Predictor, smiles: list[str]) -> RawPrediction:
-    return predictor.predict_features(compute_features(smiles, predictor.feature_set, progress=False))
+    return predictor.predict_features(
+        compute_features(smiles, predictor.feature_set, parallel=ParallelOptions(progress=False))
+    )
 
 
 def check_endpoints_are_catalogue_names(predictor: Predictor) -> None:

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from fedadmet import predict
 from fedadmet.chem.compute import compute_features
 from fedadmet.chem.featurizers import default_feature_set
+from fedadmet.chem.parallel import ParallelOptions
 from fedadmet.cli import app
 from fedadmet.exceptions import ArtifactError, InputError
 from fedadmet.federated import partner_model
@@ -56,7 +57,7 @@ def test_partner_model_profiles_molecules_like_any_model(partner: Path) -> None:
 def test_new_molecules_are_keyed_exactly_as_the_partner_data_was(partner: Path) -> None:
     predictor = partner_predictor(partner, TEST_KEY)
     forms = pd.read_csv(partner / "compounds.csv")["form"].head(25).tolist()
-    raw = compute_features(forms, default_feature_set(), progress=False)
+    raw = compute_features(forms, default_feature_set(), parallel=ParallelOptions(progress=False))
     stored = np.load(partner / "features.npy")[:25]
     np.testing.assert_array_equal(predictor.keyed(raw), stored)
     # Regression values are the network's output brought back to the endpoint's scale with the statistics

@@ -11,7 +11,7 @@ from fedadmet.exceptions import ArtifactError, InputError
 from fedadmet.models.artifacts import load_model, save_model
 from fedadmet.models.fitting import fit_model
 from fedadmet.models.trunk import masked_multitask_loss
-from tests.tiny_model import TINY_CONFIG, tiny_frames
+from tests.tiny_model import QUIET, TINY_CONFIG, tiny_frames
 
 MOLECULES = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C"]
 
@@ -65,7 +65,7 @@ def test_trunk_never_sees_excluded_molecules() -> None:
     """The leakage rule: molecules excluded from the trunk are absent from what it trains and stops on."""
     train, valid = tiny_frames()
     forbidden = set(train["hERG"]["smiles"].head(30)) | set(valid["Caco2_Wang"]["smiles"].head(10))
-    model = fit_model(train, valid, config=TINY_CONFIG, progress=False, exclude_from_trunk=forbidden)
+    model = fit_model(train, valid, config=TINY_CONFIG, parallel=QUIET, exclude_from_trunk=forbidden)
     allowed = {s for f in train.values() for s in f["smiles"]} - forbidden
     assert model.metadata["trunk_molecules_sha256"] == molecule_set_hash(allowed)
     assert model.metadata["trunk_molecules"] == len(allowed)
@@ -77,7 +77,7 @@ def test_trunk_never_sees_excluded_molecules() -> None:
 def test_every_endpoint_needs_validation_rows() -> None:
     train, valid = tiny_frames()
     with pytest.raises(InputError, match="validation"):
-        fit_model(train, {"hERG": valid["hERG"]}, config=TINY_CONFIG, progress=False)
+        fit_model(train, {"hERG": valid["hERG"]}, config=TINY_CONFIG, parallel=QUIET)
 
 
 def test_masked_loss_ignores_missing_labels_and_respects_censoring() -> None:
@@ -101,9 +101,9 @@ def test_a_seed_reproduces_the_whole_model() -> None:
     """The trunk's initial weights follow the config seed, not whatever the global RNG holds by then."""
     train, valid = tiny_frames()
     torch.manual_seed(1)
-    first = fit_model(train, valid, config=TINY_CONFIG, progress=False)
+    first = fit_model(train, valid, config=TINY_CONFIG, parallel=QUIET)
     torch.manual_seed(2)  # a different global state before the second fit
-    second = fit_model(train, valid, config=TINY_CONFIG, progress=False)
+    second = fit_model(train, valid, config=TINY_CONFIG, parallel=QUIET)
     assert first.metadata["trunk_valid_loss"] == second.metadata["trunk_valid_loss"]
     before, after = first.predict_smiles(MOLECULES), second.predict_smiles(MOLECULES)
     for name in first.endpoints:

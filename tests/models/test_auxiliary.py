@@ -63,7 +63,7 @@ def test_pharmabench_ic50s_are_log10_and_other_values_untouched() -> None:
 def test_side_data_reuses_the_loaded_public_sets_and_adds_pharmabench(monkeypatch: pytest.MonkeyPatch) -> None:
     loaded = {name: pd.DataFrame({"smiles": ["C"], "y": [1.0]}) for name in (*NON_BENCHMARK_ENDPOINTS, "Caco2_Wang")}
     pharmabench = {"PharmaBench_logd": pd.DataFrame({"smiles": ["CC"], "y": [0.5]})}
-    monkeypatch.setattr(public, "pharmabench_frames", lambda root, suffix: pharmabench)
+    monkeypatch.setattr(public, "pharmabench_frames", lambda root, suffix, **_: pharmabench)
     side = side_task_frames(loaded, bundled_path(), ".csv.gz")
     assert set(side) == {*NON_BENCHMARK_ENDPOINTS, "PharmaBench_logd"}  # benchmark endpoints stay out
     assert all(side[name] is loaded[name] for name in NON_BENCHMARK_ENDPOINTS)  # taken as loaded, not re-read

@@ -9,7 +9,7 @@ from fedadmet.models.fitting import fit_model
 from fedadmet.models.labels import exact, relation_matrix
 from fedadmet.models.targets import TargetScaling
 from fedadmet.models.trunk import masked_multitask_loss
-from tests.tiny_model import TINY_CONFIG, tiny_frames
+from tests.tiny_model import QUIET, TINY_CONFIG, tiny_frames
 
 
 def test_without_censored_labels_the_one_loss_is_the_plain_masked_loss() -> None:
@@ -53,7 +53,7 @@ def _every_fourth_caco2_row_a_lower_bound(frames: dict[str, pd.DataFrame]) -> di
 
 def test_censored_labels_train_the_trunk_while_trees_and_scores_use_exact_values() -> None:
     train, valid = (_every_fourth_caco2_row_a_lower_bound(frames) for frames in tiny_frames())
-    model = fit_model(train, valid, config=TINY_CONFIG, progress=False)
+    model = fit_model(train, valid, config=TINY_CONFIG, parallel=QUIET)
     assert model.heads["Caco2_Wang"].validation["n"] == len(exact(valid["Caco2_Wang"])) < len(valid["Caco2_Wang"])
     assert model.heads["hERG"].validation["n"] == len(valid["hERG"])
     assert model.metadata["trunk_rows"]["Caco2_Wang"] == len(train["Caco2_Wang"])  # bounds still teach the trunk

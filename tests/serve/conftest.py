@@ -12,7 +12,7 @@ from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
 from fedadmet.serve.app import create_app
 from fedadmet.workflows.reference import write_reference
-from tests.tiny_model import TINY_CONFIG, endpoint_frame
+from tests.tiny_model import QUIET, TINY_CONFIG, endpoint_frame
 
 SERVE_ENDPOINTS = {
     "hERG": "herg",
@@ -30,7 +30,7 @@ def serve_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     train = {name: frame.iloc[:200].reset_index(drop=True) for name, frame in frames.items()}
     valid = {name: frame.iloc[200:].reset_index(drop=True) for name, frame in frames.items()}
     folder = tmp_path_factory.mktemp("serve-model")
-    model = fit_model(train, valid, config=TINY_CONFIG, progress=False)
+    model = fit_model(train, valid, config=TINY_CONFIG, parallel=QUIET)
     save_model(model, folder)
     write_reference(model, folder, approved_drugs()["smiles"].head(120))
     return folder

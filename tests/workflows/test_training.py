@@ -63,3 +63,18 @@ def test_train_and_save_writes_the_model_and_its_drug_reference(
     loaded = load_model(trained.folder)
     assert loaded.auxiliary is not None and loaded.auxiliary.tasks == ["PharmaBench_bbb", "PharmaBench_ppb"]
     assert loaded.config.gbm.iterations == 15 and loaded.config.gbm.depth == TINY_CONFIG.gbm.depth
+
+
+def test_heavy_atom_limit_set_in_the_environment_reaches_training_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Training data is standardised under the settings' limits, which the workflow passes down."""
+    from fedadmet.config import get_settings
+    from fedadmet.workflows.training import load_training_data
+
+    path = tmp_path / "caco2.csv"
+    path.write_text("Drug,Y\nCCCCC,-5.0\nCCCCCC,-5.5\n")
+    monkeypatch.setenv("FEDADMET_MAX_HEAVY_ATOMS", "5")
+    get_settings.cache_clear()
+    data = load_training_data(path, endpoint="Caco2_Wang")
+    assert data.frames["Caco2_Wang"]["smiles"].tolist() == ["CCCCC"]

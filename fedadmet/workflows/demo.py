@@ -9,45 +9,39 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from fedadmet.config import get_settings
+from fedadmet.config import Settings
 from fedadmet.data.public import approved_drugs, example_molecules_path
-from fedadmet.inference import (
-    ALERTS_COLUMN,
-    DOMAIN_COLUMN,
-    ERROR_COLUMN,
-    IN_DOMAIN_COLUMN,
-    default_model_dir,
-    load_model,
-)
-from fedadmet.inference import predict as run_predict
+from fedadmet.inference import default_model_dir, load_model
+from fedadmet.workflows.profiling import ALERTS_COLUMN, DOMAIN_COLUMN, ERROR_COLUMN, IN_DOMAIN_COLUMN, profile
 
 SHOWN = ("Solubility_AqSolDB", "Lipophilicity_AstraZeneca", "BBB_Martins", "CYP3A4_Veith", "hERG", "AMES", "DILI")
 
 
-def run_demo(console: Console) -> None:
-    settings = get_settings()
+def run_demo(console: Console, settings: Settings) -> None:
+    """`fedadmet demo`: profiles written under the settings' home, summaries printed to ``console``."""
     out_dir = settings.home / "demo"
     out_dir.mkdir(parents=True, exist_ok=True)
-    folder = default_model_dir()
+    folder = default_model_dir(settings)
     model = load_model(folder)
     console.rule("[bold]fedadmet tour")
     console.print(f"model: {folder} — {len(model.endpoints)} endpoints, trunk + GBM heads, calibrated")
 
     console.rule("1. example molecules (including three bad rows)")
     examples = pd.read_csv(example_molecules_path(), keep_default_na=False, na_values=[""])
-    profile = run_predict(examples, model=model, smiles_column="smiles")
-    profile.to_csv(out_dir / "example_profiles.csv", index=False)
+    examples_profile = profile(examples, predictor=model, smiles_column="smiles")
+    examples_profile.to_csv(out_dir / "example_profiles.csv", index=False)
     shown = [name for name in SHOWN if name in model.heads] or model.endpoints[:7]
     table = Table("name", *(name.split("_")[0] for name in shown), "domain", "alerts / error")
-    for _, row in pd.concat([profile.head(12), profile[profile[ERROR_COLUMN].notna()]]).iterrows():
+    rejected = examples_profile[examples_profile[ERROR_COLUMN].notna()]
+    for _, row in pd.concat([examples_profile.head(12), rejected]).iterrows():
         table.add_row(*_row_cells(row, shown))
     console.print(table)
-    console.print(f"full profiles ({len(profile.columns)} columns) in {out_dir / 'example_profiles.csv'}")
+    console.print(f"full profiles ({len(examples_profile.columns)} columns) in {out_dir / 'example_profiles.csv'}")
 
     console.rule("2. all approved drugs (DrugBank)")
     drugs = approved_drugs()
     started = time.perf_counter()
-    drug_profile = run_predict(drugs, model=model, smiles_column="smiles")
+    drug_profile = profile(drugs, predictor=model, smiles_column="smiles")
     seconds = time.perf_counter() - started
     drug_profile.to_csv(out_dir / "approved_drug_profiles.csv", index=False)
     ok = drug_profile[drug_profile[ERROR_COLUMN].isna()]
