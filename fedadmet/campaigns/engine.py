@@ -25,6 +25,9 @@ class CampaignSpec(BaseModel):
     strategy: str = "ei"
     strategy_options: dict[str, Any] = Field(default_factory=dict)
     surrogate: Literal["auto", "ensemble", "gp"] = "auto"
+    surrogate_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description='Options by surrogate kind, e.g. {"ensemble": {"members": 3}}.'
+    )
     gp_below: int = Field(default=300, ge=0, description="'auto' uses the GP while fewer compounds are measured.")
     batch_size: int = Field(default=48, ge=1, le=10_000)
     seed: int = Field(default=0, ge=0)
@@ -97,7 +100,8 @@ def propose(spec: CampaignSpec, inputs: RoundInputs, round_number: int, threads:
     fit, posterior = None, Posterior(*(np.full((len(rows), len(columns)), np.nan),) * 2)
     if len(trained) and not isinstance(acquisition, RandomPick):
         kind = spec.surrogate_for(len(trained))
-        surrogate = make_surrogate(kind, seed=spec.seed * 1000 + round_number, threads=threads)
+        options = spec.surrogate_options.get(kind, {})
+        surrogate = make_surrogate(kind, seed=spec.seed * 1000 + round_number, threads=threads, **options)
         fit = surrogate.fit(inputs.features.take(trained), inputs.measured[trained], columns)
         posterior = surrogate.posterior(inputs.features.take(rows))
     else:

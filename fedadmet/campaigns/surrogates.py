@@ -69,10 +69,10 @@ def register_surrogate(cls: type[Any]) -> type[Any]:
     return cls
 
 
-def make_surrogate(name: str, seed: int, threads: int = 1) -> Surrogate:
+def make_surrogate(name: str, seed: int, threads: int = 1, **options: Any) -> Surrogate:
     if name not in SURROGATES:
         raise KeyError(f"unknown surrogate {name!r}; known: {sorted(SURROGATES)}")
-    return SURROGATES[name](seed=seed, threads=threads)
+    return SURROGATES[name](seed=seed, threads=threads, **options)
 
 
 @register_surrogate

@@ -501,3 +501,48 @@ def campaign_report(sessions: sessionmaker[Session], campaign_name: str | int, v
         lines += ["", "## Rejected result rows", "", "| file | row | reason |", "|---|---|---|"]
         lines += [f"| {f} | {r['row']} | {r['reason']} |" for f, r in rejected[:200]]
     return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------------------- replays
+
+
+@dataclass(frozen=True)
+class ReplayRound:
+    """One simulated round: the pool rows picked, and the predicted mean/std of each column for them."""
+
+    round: int
+    rows: np.ndarray
+    column_mean: np.ndarray
+    column_std: np.ndarray
+    seconds: float
+
+
+def replay_campaign(
+    spec: CampaignSpec,
+    features: Features,
+    truth: np.ndarray,
+    seed_rows: np.ndarray,
+    rounds: int,
+    priors: dict[str, Prior] | None = None,
+    threads: int = 1,
+) -> list[ReplayRound]:
+    """A retrospective campaign: the measured ``truth`` (n, k on the model scale, NaN: not measured) is
+    revealed for ``seed_rows`` first and then for each batch the strategy picks, as a lab would report it."""
+    import time
+
+    measured = np.full(truth.shape, np.nan)
+    measured[seed_rows] = truth[seed_rows]
+    unavailable = np.zeros(len(truth), dtype=bool)
+    unavailable[seed_rows] = True
+    history = []
+    for number in range(1, rounds + 1):
+        start = time.perf_counter()
+        proposal = propose(spec, RoundInputs(features, measured, unavailable, priors or {}), number, threads)
+        history.append(
+            ReplayRound(number, proposal.rows, proposal.column_mean, proposal.column_std, time.perf_counter() - start)
+        )
+        if not len(proposal.rows):
+            break
+        measured[proposal.rows] = truth[proposal.rows]
+        unavailable[proposal.rows] = True
+    return history
