@@ -38,6 +38,7 @@ from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
 from fedadmet.registry.tables import FederationRun, ModelVersion, PredictionJob, User, as_utc
 from fedadmet.serve.batching import MicroBatcher
+from fedadmet.serve.campaign_routes import campaign_router
 from fedadmet.serve.jobs import RESULT_FILE, JobService
 from fedadmet.serve.profiles import threshold_statement
 from fedadmet.serve.reference import load_reference
@@ -202,6 +203,7 @@ def create_app(settings: Settings | None = None, model_dir: Path | None = None) 
     app.add_middleware(BodyLimit, settings=settings)
     _add_error_handlers(app)
     _add_routes(app, state)
+    app.include_router(campaign_router(current_user))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
     return app

@@ -546,3 +546,15 @@ def replay_campaign(
         measured[proposal.rows] = truth[proposal.rows]
         unavailable[proposal.rows] = True
     return history
+
+
+def order_file(
+    sessions: sessionmaker[Session], campaign_name: str | int, viewer_partner: str | None, round_number: int, kind: str
+) -> Path:
+    """The path of a round's order file (``csv`` or ``sdf``)."""
+    with sessions() as session:
+        campaign = _get(session, campaign_name, viewer_partner)
+        for row in campaign.rounds:
+            if row.round == round_number:
+                return next(Path(f) for f in row.order_files if f.endswith(f".{kind}"))
+    raise LookupError(f"campaign {campaign_name!r} has no round {round_number}")
