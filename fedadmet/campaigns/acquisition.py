@@ -82,7 +82,10 @@ def register_acquisition(cls: type[Acquisition]) -> type[Acquisition]:
 def make_acquisition(name: str, options: dict[str, Any] | None = None) -> Acquisition:
     if name not in ACQUISITIONS:
         raise KeyError(f"unknown acquisition strategy {name!r}; known: {sorted(ACQUISITIONS)}")
-    return ACQUISITIONS[name](**(options or {}))
+    try:
+        return ACQUISITIONS[name](**(options or {}))
+    except TypeError as exc:  # an option the strategy's constructor does not take
+        raise ValueError(f"strategy {name!r}: {exc}") from None
 
 
 @register_acquisition

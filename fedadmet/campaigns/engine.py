@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fedadmet.campaigns.acquisition import ACQUISITIONS, Candidates, RandomPick, make_acquisition
 from fedadmet.campaigns.objective import Constraint, Objective
@@ -38,6 +38,11 @@ class CampaignSpec(BaseModel):
         if name not in ACQUISITIONS:
             raise ValueError(f"unknown strategy {name!r}; known: {sorted(ACQUISITIONS)}")
         return name
+
+    @model_validator(mode="after")
+    def _options_fit_the_strategy(self) -> CampaignSpec:
+        make_acquisition(self.strategy, self.strategy_options)  # refused at creation, not at the first round
+        return self
 
     def surrogate_for(self, measured_compounds: int) -> str:
         if self.strategy == "qei" or (self.surrogate == "auto" and measured_compounds < self.gp_below):
