@@ -3,6 +3,7 @@ surrogate, score the candidates with their uncertainty, and let the strategy pic
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -113,7 +114,8 @@ def propose(spec: CampaignSpec, inputs: RoundInputs, round_number: int, threads:
         surrogate = make_surrogate("ensemble", seed=spec.seed, threads=threads)  # unfitted: random needs none
     mean, std, members = _with_priors(posterior, inputs.priors, columns, rows)
     draws = spec.objective.score_distribution(mean, std, SCORE_DRAWS, rng)
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():  # a candidate with no known column has no score: NaN, said once here
+        warnings.simplefilter("ignore", RuntimeWarning)
         score_mean, score_std = np.nanmean(draws, axis=0), np.nanstd(draws, axis=0)
     measured_scores = spec.objective.score(inputs.measured[trained]) if len(trained) else np.empty(0)
     candidates = Candidates(
