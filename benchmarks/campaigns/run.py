@@ -308,7 +308,8 @@ def markdown(report: dict) -> str:
     lines = [
         "# Campaign replays",
         "",
-        f"{meta['mode']}: seeds {meta['seeds']} (random: {meta['random_seeds']}); strategies {', '.join(meta['strategies'])}; surrogate options "
+        f"{meta['mode']}: seeds {meta['seeds']} (random: {meta['random_seeds']}); "
+        f"strategies {', '.join(meta['strategies'])}; surrogate options "
         f"{meta['surrogate_options'] or 'the defaults'}; {meta['machine']}. Recall at the first round that evaluated "
         f"≥ {BUDGET:.0%} of the pool, mean over seeds; enrichment = recall / fraction evaluated (random ≈ 1).",
         "",
