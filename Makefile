@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format benchmark-tdc benchmark-tdc-quick benchmark-federated benchmark-federated-quick benchmark-throughput benchmark-throughput-quick default-model clean
+.PHONY: install demo test lint format benchmark-tdc benchmark-tdc-quick benchmark-federated benchmark-federated-quick benchmark-throughput benchmark-throughput-quick benchmark-campaigns benchmark-campaigns-quick default-model clean
 
 install: $(STAMP)
 
@@ -52,6 +52,12 @@ benchmark-throughput: $(STAMP)
 
 benchmark-throughput-quick: $(STAMP)
 	$(BIN)/python -m benchmarks.throughput.run --quick
+
+benchmark-campaigns: $(STAMP)
+	$(BIN)/python -m benchmarks.campaigns.run
+
+benchmark-campaigns-quick: $(STAMP)
+	$(BIN)/python -m benchmarks.campaigns.run --quick
 
 # Re-creates the bundled default model from the bundled public data.
 default-model: $(STAMP)
