@@ -160,3 +160,25 @@ def report(
         console.print(f"wrote {output}")
     else:
         console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command("export")
+def export(
+    campaign: Annotated[str, typer.Argument(help="Campaign name or id.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write.")],
+    licence: Annotated[str, typer.Option(help="SPDX licence of the data: CC-BY-4.0, CC0-1.0 or CC-BY-SA-4.0.")] = (
+        "CC-BY-4.0"
+    ),
+    creator: Annotated[str, typer.Option(help="Who made the data (person or organisation).")] = "fedadmet campaign",
+) -> None:
+    """Export a campaign's measurements for outside researchers: CSV files described as Croissant, a
+    Frictionless data package and an RO-Crate, with licence, provenance and the SHA-256 of every file."""
+    from fedadmet.workflows.export import export_campaign
+
+    try:
+        outcome = export_campaign(_sessions(), campaign, None, output, licence=licence, creator=creator)
+    except (FedadmetError, LookupError) as exc:
+        raise fail(str(exc)) from None
+    for name, digest in outcome.files.items():
+        console.print(f"{name}  sha256 {digest}")
+    console.print(f"described in {', '.join(outcome.descriptions)} under {outcome.folder}")
