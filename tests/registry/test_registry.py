@@ -49,7 +49,7 @@ def test_migrations_create_every_table(registry_url: str) -> None:
     tables = set(inspect(engine).get_table_names())
     assert set(Base.metadata.tables) <= tables and "alembic_version" in tables
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0007"
 
 
 def test_versions_are_numbered_per_model_with_lineage(registry_url: str) -> None:
