@@ -174,6 +174,13 @@ def create_campaign(
     if not name or not name.replace("-", "").replace("_", "").isalnum():
         raise InputError(f"campaign name {name!r}", expected="letters, digits, '-' and '_'")
     predictor = load_model(model_dir)
+    known = set(predictor.endpoints) | set(spec.objective.columns)
+    unknown = [c.column for c in spec.constraints if c.column not in known]
+    if unknown:
+        raise InputError(
+            f"constraint column(s) {unknown} are neither predicted by the model nor objective columns",
+            expected=f"an objective column or one of the model's endpoints ({', '.join(predictor.endpoints[:5])}, …)",
+        )
     raw = read_molecules(Path(pool_path), smiles_column)
     id_field = id_column or next((c for c in ID_COLUMN_CANDIDATES if c in raw.columns), None)
     if id_column is not None and id_column not in raw.columns:

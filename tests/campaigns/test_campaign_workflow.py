@@ -140,3 +140,28 @@ def test_the_report_shows_rounds_and_calibration(campaign: str, tmp_path: Path, 
     status = workflow.campaign_status(sessions, campaign, None)
     assert status["rounds"][0]["calibration"]["pIC50"]["n"] == len(ids)
     assert "| 1 | ucb | 4 | 4 |" in workflow.campaign_report(sessions, campaign, None)
+
+
+def test_constraints_hold_on_predictions_and_unknown_columns_are_refused(
+    tmp_path: Path, pool_file: Path, tiny_model_dir: Path
+) -> None:
+    from fedadmet.campaigns.objective import Constraint
+
+    sessions = _registry(tmp_path)
+    common = {"pool_path": pool_file, "campaigns_dir": tmp_path / "campaigns", "model_dir": tiny_model_dir}
+    with pytest.raises(InputError, match="LogP"):
+        workflow.create_campaign(
+            sessions,
+            name="bad",
+            spec=SPEC.model_copy(update={"constraints": [Constraint(column="LogP", high=3)]}),
+            **common,
+        )
+    limit = 0.5
+    strict = SPEC.model_copy(update={"constraints": [Constraint(column="hERG", high=limit)], "batch_size": 24})
+    workflow.create_campaign(sessions, name="strict", spec=strict, **common)
+    picks = workflow.propose_round(sessions, "strict", None).picks
+    priors = pd.read_csv(tmp_path / "campaigns" / "strict" / workflow.PRIORS_FILE)
+    pool = pd.read_csv(tmp_path / "campaigns" / "strict" / workflow.POOL_FILE)
+    allowed = set(pool["compound_id"][priors["hERG"] <= limit])
+    assert 0 < len(picks) == len(allowed) < len(pool)  # the batch takes every allowed molecule and no other
+    assert {p["compound_id"] for p in picks} == allowed
