@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -535,8 +536,6 @@ def replay_campaign(
 ) -> list[ReplayRound]:
     """A retrospective campaign: the measured ``truth`` (n, k on the model scale, NaN: not measured) is
     revealed for ``seed_rows`` first and then for each batch the strategy picks, as a lab would report it."""
-    import time
-
     measured = np.full(truth.shape, np.nan)
     measured[seed_rows] = truth[seed_rows]
     unavailable = np.zeros(len(truth), dtype=bool)
