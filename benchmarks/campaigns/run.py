@@ -50,6 +50,7 @@ RESULTS = REPO / "benchmarks" / "results"
 STRATEGIES = ("random", "greedy", "ucb", "ei", "thompson", "diverse")
 DEFAULT_STRATEGY = CampaignSpec.model_fields["strategy"].default
 BUDGET = 0.10
+TIMING_POOL = 10_000
 
 EXPANSION_OBJECTIVE = Objective(
     terms=[
@@ -236,14 +237,22 @@ def time_round(data_dir: Path, cache: Path, threads: int) -> dict:
     pieces = [pd.DataFrame({"compound_id": raw["compound_id"], "smiles": raw["SMILES"]})]
     asap = pd.read_csv(data_dir / "asap_antiviral_2025" / "antiviral_potency_2025_unblinded.csv")
     pieces.append(
-        pd.DataFrame({"compound_id": asap["Molecule Name"], "smiles": asap["CXSMILES"].str.split(" |").str[0]})
+        pd.DataFrame(
+            {"compound_id": asap["Molecule Name"], "smiles": asap["CXSMILES"].str.split(" |", regex=False).str[0]}
+        )
     )
     drugs = pd.read_csv(data_dir / "drugbank_approved_admet_ai" / "drugbank_approved.csv")
     pieces.append(pd.DataFrame({"compound_id": drugs["id"].astype(str), "smiles": drugs["smiles"]}))
     lipo = pd.read_csv(data_dir / "tdc_admet_group" / "lipophilicity_astrazeneca" / "train_val.csv")
     pieces.append(pd.DataFrame({"compound_id": "LIPO-" + lipo.index.astype(str), "smiles": lipo["Drug"]}))
-    table = pd.concat(pieces, ignore_index=True).drop_duplicates("compound_id").head(10_000)
-    pool = _featurized("timing10k", table["compound_id"].astype(str).tolist(), table["smiles"].tolist(), cache)
+    table = pd.concat(pieces, ignore_index=True).drop_duplicates("compound_id").head(TIMING_POOL + 500)
+    featurized = _featurized("timing10k", table["compound_id"].astype(str).tolist(), table["smiles"].tolist(), cache)
+    keep = np.arange(min(TIMING_POOL, len(featurized.frame)))  # the first 10,000 that could be profiled
+    pool = PoolFeatures(
+        featurized.frame.iloc[keep].reset_index(drop=True),
+        featurized.features.take(keep),
+        featurized.priors.iloc[keep].reset_index(drop=True),
+    )
     objective = EXPANSION_OBJECTIVE
     measured = raw.set_index("compound_id")[objective.columns]
     index = {c: i for i, c in enumerate(pool.frame["compound_id"])}
@@ -369,13 +378,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--families", nargs="*", default=["asap", "expansionrx"])
     parser.add_argument("--no-timing", action="store_true", help="skip the 10,000-molecule round timing")
+    parser.add_argument(
+        "--timing-only", action="store_true", help="only time the round, keeping the replays in results/campaigns.json"
+    )
     args = parser.parse_args(argv)
     seeds = [0] if args.quick else list(range(10))
     random_seeds = list(range(5)) if args.quick else seeds
     surrogate_options = {"ensemble": {"members": 3, "iterations": 60}} if args.quick else {}
     loaders = {"expansionrx": expansion_family, "asap": asap_family}
     report: dict = {"families": {}}
-    for name in args.families:
+    if args.timing_only:
+        report = json.loads((RESULTS / "campaigns.json").read_text())
+        seeds, random_seeds = report["meta"]["seeds"], report["meta"]["random_seeds"]
+        surrogate_options = report["meta"]["surrogate_options"]
+    for name in [] if args.timing_only else args.families:
         family = loaders[name](args.data_dir, args.cache)
         runs: dict[str, list[dict]] = {}
         for strategy in STRATEGIES:
