@@ -77,7 +77,10 @@ def make_surrogate(name: str, seed: int, threads: int = 1, **options: Any) -> Su
 
 @register_surrogate
 class EnsembleSurrogate:
-    """Bootstrapped CatBoost members per column: the spread of the members is the uncertainty."""
+    """Bootstrapped CatBoost members per column. The uncertainty is the members' spread plus the
+    out-of-bag error (each member scored on the rows its bootstrap left out): members trained on
+    near-identical data agree far more closely than they predict new molecules, so their spread alone
+    is overconfident."""
 
     name: ClassVar[str] = "ensemble"
 
@@ -87,20 +90,23 @@ class EnsembleSurrogate:
         self.seed, self.threads, self.n_members, self.iterations = seed, threads, members, iterations
         self.border_count = border_count
         self._models: list[list[Any] | None] = []
+        self._oob_error: list[float] = []  # per column: root-mean-square out-of-bag error (model scale)
 
     def fit(self, features: Features, targets: np.ndarray, columns: list[str]) -> FitSummary:
         from catboost import CatBoostRegressor  # imported on use: the campaigns room loads without it
 
         rng = np.random.default_rng(self.seed)
-        self._models, labels, unmodelled = [], {}, []
+        self._models, self._oob_error, labels, unmodelled = [], [], {}, []
         for j, column in enumerate(columns):
             rows = np.flatnonzero(np.isfinite(targets[:, j]))
             labels[column] = len(rows)
+            self._oob_error.append(0.0)
             if len(rows) < MIN_LABELS:
                 self._models.append(None)
                 unmodelled.append(column)
                 continue
             members = []
+            oob_sum, oob_count = np.zeros(len(targets)), np.zeros(len(targets))
             for m in range(self.n_members):
                 sample = rng.choice(rows, size=len(rows), replace=True)
                 model = CatBoostRegressor(
@@ -116,7 +122,15 @@ class EnsembleSurrogate:
                 )
                 model.fit(features.dense[sample], targets[sample, j])
                 members.append(model)
+                left_out = np.setdiff1d(rows, sample)
+                if len(left_out):
+                    oob_sum[left_out] += model.predict(features.dense[left_out])
+                    oob_count[left_out] += 1
             self._models.append(members)
+            scored = oob_count > 0
+            if scored.any():
+                residual = targets[scored, j] - oob_sum[scored] / oob_count[scored]
+                self._oob_error[-1] = float(np.sqrt(np.mean(residual**2)))
         return FitSummary(self.name, labels, unmodelled)
 
     def posterior(self, features: Features) -> Posterior:
@@ -126,7 +140,8 @@ class EnsembleSurrogate:
             if members is not None:
                 draws[:, :, j] = np.stack([model.predict(features.dense) for model in members])
         with np.errstate(invalid="ignore"):
-            return Posterior(draws.mean(axis=0), draws.std(axis=0, ddof=1), draws)
+            spread = draws.std(axis=0, ddof=1)
+        return Posterior(draws.mean(axis=0), np.sqrt(spread**2 + np.square(self._oob_error)[None, :]), draws)
 
 
 def tanimoto(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -170,3 +170,17 @@ def test_a_round_never_proposes_measured_or_pending_rows(strategy: str, surrogat
     assert np.isfinite(proposal.score_mean).all()
     again = propose(spec, RoundInputs(features, measured, unavailable), round_number=1)
     assert again.rows.tolist() == proposal.rows.tolist()  # a repeated decision (after a crash) is the same
+
+
+def test_the_ensembles_uncertainty_covers_new_molecules_about_as_stated() -> None:
+    rng = np.random.default_rng(0)
+    fingerprints = rng.poisson(0.5, (700, 64)).astype(np.float32)
+    y = fingerprints[:, :10].sum(axis=1) * 0.3 + rng.normal(0, 0.5, len(fingerprints))
+    surrogate = make_surrogate("ensemble", seed=0, members=4, iterations=60)
+    train, new = np.arange(400), np.arange(400, 700)
+    surrogate.fit(Features(fingerprints[train], fingerprints[train]), y[train, None], ["y"])
+    posterior = surrogate.posterior(Features(fingerprints[new], fingerprints[new]))
+    z = np.abs(y[new] - posterior.mean[:, 0]) / posterior.std[:, 0]
+    members_only = np.abs(y[new] - posterior.mean[:, 0]) / posterior.members[:, :, 0].std(axis=0, ddof=1)
+    assert 0.55 <= (z <= 1).mean() <= 0.85  # ~0.68 for a calibrated normal
+    assert (members_only <= 1).mean() < 0.5  # the members' spread alone is overconfident
