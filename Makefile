@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format benchmark-tdc benchmark-tdc-quick benchmark-federated benchmark-federated-quick benchmark-throughput benchmark-throughput-quick benchmark-design benchmark-design-quick benchmark-clinical benchmark-clinical-quick default-model clean
+.PHONY: install demo test lint format benchmark-tdc benchmark-tdc-quick benchmark-federated benchmark-federated-quick benchmark-throughput benchmark-throughput-quick benchmark-design benchmark-design-quick benchmark-clinical benchmark-clinical-quick benchmark-campaigns benchmark-campaigns-quick default-model clean
 
 install: $(STAMP)
 
@@ -64,6 +64,12 @@ benchmark-clinical: $(STAMP)
 
 benchmark-clinical-quick: $(STAMP)
 	$(BIN)/python -m benchmarks.clinical.run --quick
+
+benchmark-campaigns: $(STAMP)
+	$(BIN)/python -m benchmarks.campaigns.run
+
+benchmark-campaigns-quick: $(STAMP)
+	$(BIN)/python -m benchmarks.campaigns.run --quick
 
 # Re-creates the bundled default model from the bundled public data.
 default-model: $(STAMP)

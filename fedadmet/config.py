@@ -112,6 +112,11 @@ class Settings(BaseSettings):
         return self.home / "jobs"
 
     @property
+    def campaigns_dir(self) -> Path:
+        """Where each campaign keeps its featurised pool and the lab's order files."""
+        return self.home / "campaigns"
+
+    @property
     def local_key_file(self) -> Path:
         """The API key `fedadmet serve` creates for the person at this machine (mode 600)."""
         return self.home / "local_api_key"

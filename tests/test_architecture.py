@@ -30,6 +30,7 @@ DOMAIN_ROOMS = (
     "fedadmet/federated",
     "fedadmet/design",
     "fedadmet/clinical",
+    "fedadmet/campaigns",
 )
 ABOVE_DOMAIN = ("fedadmet.workflows", "fedadmet.cli", "fedadmet.serve", "fedadmet.mcp", "fedadmet.registry")
 # Settings are read at the edges (entry points, workflows, the Python API) and passed into the domain rooms

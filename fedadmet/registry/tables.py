@@ -130,3 +130,91 @@ class PredictionJob(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Campaign(Base):
+    """A design-make-test campaign: its spec (objective, constraints, strategy), where its pool and
+    order files live, and the partner it belongs to (None: the operator's, seen by every key)."""
+
+    __tablename__ = "campaigns"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    partner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    pool_source: Mapped[str] = mapped_column(Text)
+    pool_sha256: Mapped[str] = mapped_column(String(64))
+    pool_size: Mapped[int] = mapped_column(Integer)
+    folder: Mapped[str] = mapped_column(Text)
+    model_uri: Mapped[str] = mapped_column(Text)  # the default model whose predictions are the prior
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    rounds: Mapped[list[CampaignRound]] = relationship(back_populates="campaign", order_by="CampaignRound.round")
+
+
+class CampaignRound(Base):
+    """One proposal: the model that made it and, once its picks are measured, how well its uncertainty held."""
+
+    __tablename__ = "campaign_rounds"
+    __table_args__ = (UniqueConstraint("campaign_id", "round"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    round: Mapped[int] = mapped_column(Integer)
+    strategy: Mapped[str] = mapped_column(String(40))
+    model: Mapped[dict[str, Any]] = mapped_column(default=dict)  # surrogate kind, labels per column, candidates
+    calibration: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    order_files: Mapped[list[Any]] = mapped_column(default=list)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    campaign: Mapped[Campaign] = relationship(back_populates="rounds")
+    picks: Mapped[list[CampaignPick]] = relationship(back_populates="round", order_by="CampaignPick.rank")
+
+
+class CampaignPick(Base):
+    """A molecule ordered in a round, with what was predicted for it and why it was picked; a compound
+    is picked at most once per campaign."""
+
+    __tablename__ = "campaign_picks"
+    __table_args__ = (UniqueConstraint("campaign_id", "compound_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    round_id: Mapped[int] = mapped_column(ForeignKey("campaign_rounds.id"))
+    rank: Mapped[int] = mapped_column(Integer)
+    pool_row: Mapped[int] = mapped_column(Integer)
+    compound_id: Mapped[str] = mapped_column(String(200))
+    smiles: Mapped[str] = mapped_column(Text)
+    score_mean: Mapped[float | None] = mapped_column(Float, nullable=True)
+    score_std: Mapped[float | None] = mapped_column(Float, nullable=True)
+    acquisition_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    predicted: Mapped[dict[str, Any]] = mapped_column(default=dict)  # column -> {"mean", "std"} (model scale)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    round: Mapped[CampaignRound] = relationship(back_populates="picks")
+
+
+class CampaignIngest(Base):
+    """One results file taken in: its hash (the same file is not taken twice), what was kept and rejected."""
+
+    __tablename__ = "campaign_ingests"
+    __table_args__ = (UniqueConstraint("campaign_id", "sha256"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    filename: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(Integer)
+    stored: Mapped[int] = mapped_column(Integer)
+    rejects: Mapped[list[Any]] = mapped_column(default=list)  # [{"row": 1-based, "reason": ...}]
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CampaignMeasurement(Base):
+    """One measured value (replicates are separate rows) in the column's units, traced to its file and row."""
+
+    __tablename__ = "campaign_measurements"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    ingest_id: Mapped[int] = mapped_column(ForeignKey("campaign_ingests.id"))
+    pick_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_picks.id"), nullable=True)
+    compound_id: Mapped[str] = mapped_column(String(200))
+    column: Mapped[str] = mapped_column(String(200))
+    relation: Mapped[int] = mapped_column(Integer)  # -1, 0, +1 for <, =, >
+    value: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(50), default="")
+    source_row: Mapped[int] = mapped_column(Integer)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

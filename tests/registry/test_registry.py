@@ -50,7 +50,7 @@ def test_migrations_create_every_table(registry_url: str) -> None:
     assert set(Base.metadata.tables) <= tables and "alembic_version" in tables
     assert design_tables.DesignCandidate.__tablename__ in tables
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0006"
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0007"
 
 
 def test_versions_are_numbered_per_model_with_lineage(registry_url: str) -> None:
