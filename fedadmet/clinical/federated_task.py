@@ -230,17 +230,25 @@ def _extracted(folder: str, study_json: str) -> Extracted:
         cdm.dispose()
 
 
+class OutsideSecAggRangeError(InputError):
+    """Shared arrays hold values SecAgg+ would clip: the covariates concerned need a larger agreed scale."""
+
+    def __init__(self, arrays: list[str]) -> None:
+        self.arrays = arrays
+        super().__init__(
+            f"shared values beyond SecAgg+'s ±{SECAGG_CLIPPING_RANGE} would be clipped",
+            got=arrays,
+            expected="a larger covariate_scale for the covariates concerned",
+        )
+
+
 def _within_secagg(parameters: Arrays) -> Arrays:
     """Refuse to send a value SecAgg+ would clip (a covariate that needs a larger agreed scale)."""
     outside = sorted(
         name for name, values in parameters.items() if np.abs(values).max(initial=0) > SECAGG_CLIPPING_RANGE
     )
     if outside:
-        raise InputError(
-            f"shared values beyond SecAgg+'s ±{SECAGG_CLIPPING_RANGE} would be clipped",
-            got=outside,
-            expected="a larger covariate_scale for the covariates concerned",
-        )
+        raise OutsideSecAggRangeError(outside)
     return parameters
 
 

@@ -284,9 +284,10 @@ def federation_options(
     """The clinical task's options, as the coordinator sends them: the study, the covariates agreed from the
     vocabulary (read at the first hospital: it is the consortium's, not a patient's), the public scale each
     covariate's moments are shared on (``reference_values``: a typical value per covariate, e.g. a lab's
-    upper reference limit; SecAgg+ clips shared values beyond ±8), and each hospital's split."""
+    upper reference limit; the synthetic labs' are known; SecAgg+ clips shared values beyond ±8), and each
+    hospital's split."""
     names = covariate_names(study, load_cdm(hospital_dirs[0]).concept)
-    scales = {**PUBLIC_SCALES, **(reference_values or {})}
+    scales = {**PUBLIC_SCALES, **synthetic_reference_values(names), **(reference_values or {})}
     return {
         **study.to_options(),
         "covariate_names": names,
@@ -299,7 +300,8 @@ def federation_options(
 
 
 def synthetic_reference_values(names: Sequence[str]) -> dict[str, float]:
-    """The synthetic consortium's public lab reference values, by covariate name."""
+    """The synthetic consortium's public lab reference values, by covariate name (its labs have local
+    concept ids, ≥ 2,000,000,000, which no standard vocabulary uses)."""
     return {
         f"measurement_{concept_id}_value": value
         for concept_id, value in synthetic.LAB_REFERENCE_VALUES.items()
@@ -340,7 +342,6 @@ def federate(
     any federated run."""
     folders = [Path(folder) for folder in hospital_dirs]
     options = federation_options(folders, study, local_steps=local_steps, seed=seed)
-    options["covariate_scale"] |= synthetic_reference_values(options["covariate_names"])
     plan = FederationPlan(rounds=rounds + 1, secagg=secagg, privacy=privacy or PrivacyConfig(), **options)
     settings = RunSettings(
         run_name=run_name,

@@ -12,12 +12,12 @@ from flwr.compat.common.recorddict_compat import evaluateins_to_recorddict, fiti
 from flwr.supercore.task_identity import TaskIdentity
 from sklearn.metrics import roc_auc_score
 
-from fedadmet.clinical.federated_task import ClinicalTask
+from fedadmet.clinical.federated_task import ClinicalTask, OutsideSecAggRangeError
 from fedadmet.clinical.omop import open_cdm, read_cdm
 from fedadmet.federated.client_app import make_client_app
 from fedadmet.federated.coordinator import SECAGG_CLIPPING_RANGE
 from fedadmet.federated.plan import FederationPlan
-from fedadmet.federated.protocol import VALID_SCORE, get_task
+from fedadmet.federated.protocol import VALID_SCORE, RoundInfo, get_task
 from fedadmet.workflows import clinical
 from tests.clinical.conftest import DRUG_SCORES
 
@@ -59,6 +59,17 @@ def test_flower_federation_of_three_hospitals_under_secagg_lands_near_pooled(
     assert abs(federated_auroc - pooled_auroc) < 0.02, (federated_auroc, pooled_auroc)
 
 
+def test_a_covariate_shared_beyond_the_secagg_range_is_refused_before_it_leaves(consortium: dict[str, Path]) -> None:
+    """Without the agreed scales, ages and lab values would be clipped by SecAgg+: the hospital refuses."""
+    options = clinical.federation_options(list(consortium.values()), clinical.synthetic_study("cardiotoxicity"))
+    options["covariate_scale"] = {}
+    task = ClinicalTask()
+    session = task.open_partner(next(iter(consortium.values())), options, {})
+    with pytest.raises(OutsideSecAggRangeError) as refused:
+        session.fit(task.initial_parameters(options), RoundInfo(1, "scale", 1, 3, options))
+    assert "feature_square_mean" in refused.value.arrays
+
+
 @pytest.fixture(autouse=True)
 def task_identity() -> None:
     """Flower stamps messages with the running task's identity, which a real node sets at start-up."""
@@ -84,7 +95,6 @@ def test_what_a_hospital_sends_holds_no_person_level_value(consortium: dict[str,
     study = clinical.synthetic_study("cardiotoxicity", DRUG_SCORES)
     folder = next(iter(consortium.values()))
     options = clinical.federation_options(list(consortium.values()), study, local_steps=5)
-    options["covariate_scale"] |= clinical.synthetic_reference_values(options["covariate_names"])
     plan = FederationPlan(rounds=3, **options)
     task = ClinicalTask()
     shared = task.initial_parameters(options)
