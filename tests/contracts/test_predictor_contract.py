@@ -39,7 +39,7 @@ def central_model() -> Predictor:
 @pytest.fixture(scope="module")
 def partner_model(tmp_path_factory: pytest.TempPathFactory) -> Predictor:
     """A partner's kept federated model on 240 prepared rows of BBB and lipophilicity."""
-    from fedadmet.federated.client_app import keep_partner_model
+    from fedadmet.federated.tasks.molecular import keep_partner_model
     from fedadmet.federated.config import FederationConfig
     from fedadmet.federated.partner_model import partner_predictor
     from fedadmet.federated.prepare import prepare_partner
