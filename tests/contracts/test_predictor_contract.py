@@ -39,11 +39,11 @@ def central_model() -> Predictor:
 @pytest.fixture(scope="module")
 def partner_model(tmp_path_factory: pytest.TempPathFactory) -> Predictor:
     """A partner's kept federated model on 240 prepared rows of BBB and lipophilicity."""
-    from fedadmet.federated.tasks.molecular import keep_partner_model
     from fedadmet.federated.config import FederationConfig
     from fedadmet.federated.partner_model import partner_predictor
     from fedadmet.federated.prepare import prepare_partner
     from fedadmet.federated.task import PartnerData, train_with_selection
+    from fedadmet.federated.tasks.molecular import keep_partner_model
     from tests.fl.partners import TEST_KEY, partner_measurements
 
     root = tmp_path_factory.mktemp("contract-partner")
