@@ -8,7 +8,8 @@
    Brier, calibration intercept/slope, net benefit, plots).
 2. Synthetic oncology consortium (4 hospitals with different case mixes), cardiotoxicity after starting
    chemotherapy, molecular covariates included: per hospital, the AUROC on its held-out 30 % of a model
-   trained on its own 70 % (local), of the federated model (FedAvg over ClinicalTask sessions) and of the
+   trained on its own 70 % (local), of the federated model (the Flower runtime over ClinicalTask, SecAgg+
+   on, recorded in a throw-away registry) and of the
    pooled model; leave-one-hospital-out; and ΔAUROC of adding the molecular covariates where an effect of
    the drugs' predicted hERG is planted and where none is (control).
 Results: results/clinical.json, results/clinical.md, plots and reports in results/clinical/.
@@ -53,12 +54,17 @@ def synthetic_arms(folder: Path, args: argparse.Namespace, scores: dict, report_
     spec = SyntheticSpec(args.patients, args.hospitals, args.seed, molecular_effect=True, drug_scores=scores)
     folders = clinical.generate(folder / "planted", spec)
     study = clinical.synthetic_study("cardiotoxicity", scores)
-    arms = clinical.compare_arms(folders, study, rounds=args.rounds, local_steps=args.local_steps, seed=args.seed)
+    runs = folder / "federation"  # the Flower runs' registry and checkpoints
+    arms = clinical.compare_arms(
+        folders, study, workdir=runs, rounds=args.rounds, local_steps=args.local_steps, seed=args.seed
+    )
     plot_evaluation(
         report_dir / "synthetic_arms.png", arms.outcome, arms.risks, "Cardiotoxicity: local vs federated vs pooled"
     )
     arm_metrics = {arm: evaluate_predictions(arms.outcome, risk) for arm, risk in arms.risks.items()}
-    loho = clinical.leave_one_hospital_out(folders, study, rounds=args.rounds, local_steps=args.local_steps)
+    loho = clinical.leave_one_hospital_out(
+        folders, study, workdir=runs, rounds=args.rounds, local_steps=args.local_steps
+    )
 
     pooled = clinical.combined(clinical.extract_sites(list(folders.values()), study))
     planted = clinical.train_and_evaluate(

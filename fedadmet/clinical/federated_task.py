@@ -1,18 +1,29 @@
 """The clinical model as a FederatedTask: each hospital extracts its cohort locally; only the logistic model's
-weights and the covariates' means and mean squares (averaged into pooled standardisation) leave, plus
-counts and scores in the metrics. No person-level value is ever returned.
+weights, its mean gradient and the covariates' mean and mean square (averaged into an agreed
+standardisation) leave, plus counts and scores in the metrics. No person-level value is ever returned.
 
-Round 1 agrees the standardisation: each hospital returns its covariate moments and FedAvg (weighted by
-cohort size) turns them into the pooled ones. Later rounds keep the agreed moments and return the weights
-after ``local_steps`` proximal-gradient steps of the same L1 objective scikit-learn fits on one database,
-and the hospital's mean gradient at the round's starting weights: averaged, it is the consortium's, which
-corrects the next round's local steps (SCAFFOLD's control variates), so that plain FedAvg of what the
-hospitals return converges to the pooled model rather than to a compromise between case mixes."""
+Round 1 agrees the standardisation: each hospital returns its covariate moments on the public scale the
+study agreed (``covariate_scale``: SecAgg+ quantises every shared value within ±SECAGG_CLIPPING_RANGE, so
+an age or a lab value must not be shared raw) and FedAvg, weighted by cohort size, turns them into pooled
+ones. From round 2 each hospital keeps the moments it first received (in its private arrays: Flower opens
+a fresh session per message, and SecAgg+'s quantisation noise must not move the standardisation from round
+to round) and returns the weights after ``local_steps`` proximal-gradient steps of the L1 objective
+scikit-learn fits on one database, with its mean gradient at the round's starting weights: averaged, it is
+the consortium's, which corrects the next round's local steps (SCAFFOLD's control variates), so that FedAvg
+converges to the pooled model rather than to a compromise between case mixes. Under differential privacy
+the runtime weighs every hospital equally: the moments and gradients are then those of the hospitals'
+equally weighted objective, which the same steps still optimise.
+
+Each hospital holds out its test rows (``test_fraction``, seeded as the benchmark's split) from everything,
+and a validation part of its training rows (``validation_fraction``) from training: ``valid_score`` is the
+AUROC there, and selects the model the hospital keeps in its folder
+(``federated_model/<run name>/run-<id>/model.json``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import json
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -22,92 +33,152 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from fedadmet.clinical.models import (
     LogisticModel,
     logistic_gradient,
+    model_card,
     moments,
     proximal_gradient_steps,
     scale_from_moments,
 )
 from fedadmet.clinical.omop import open_cdm, read_cdm
 from fedadmet.clinical.study import Extracted, Study, extract, held_out
-from fedadmet.federated.protocol import EvaluateResult, FitResult, RoundInfo, register_task
+from fedadmet.exceptions import InputError
+from fedadmet.federated.coordinator import SECAGG_CLIPPING_RANGE
+from fedadmet.federated.protocol import (
+    VALID_SCORE,
+    Arrays,
+    EvaluateResult,
+    FitResult,
+    Partners,
+    RoundInfo,
+    register_task,
+    replaces_kept,
+)
+from fedadmet.federated.tasks.molecular import kept_scores, partner_model_folder
+from fedadmet.names import check_distinct_partners
 
-CDM_FILE = "cdm.duckdb"  # a hospital's CDM in its data folder (or options["cdm_url"] names its database)
+CDM_FILE = "cdm.duckdb"  # a hospital's CDM in its data folder
+MODEL_FILE, SCORES_FILE = "model.json", "scores.json"
+AGREED_MEAN, AGREED_SQUARE_MEAN, OWN_GRADIENT = "agreed_mean", "agreed_square_mean", "own_gradient"  # private
 
 
-def model_from_shared(shared: Mapping[str, np.ndarray], names: list[str]) -> LogisticModel:
-    mean, square_mean = shared["feature_mean"], shared["feature_square_mean"]
-    return LogisticModel(
-        tuple(names), mean, scale_from_moments(mean, square_mean), shared["coef"], float(shared["intercept"][0])
+def agreed_scales(options: Mapping[str, Any]) -> np.ndarray:
+    """The public divisor of each covariate before its moments are shared (1 unless the study names one)."""
+    scales = options.get("covariate_scale", {})
+    return np.array([float(scales.get(name, 1.0)) for name in options["covariate_names"]])
+
+
+def model_from_moments(
+    names: Sequence[str],
+    mean: np.ndarray,
+    square_mean: np.ndarray,
+    scales: np.ndarray,
+    coef: np.ndarray,
+    intercept: float,
+) -> LogisticModel:
+    """The logistic model on the covariates' own units, from moments shared on the agreed scale."""
+    return LogisticModel(tuple(names), mean * scales, scale_from_moments(mean, square_mean) * scales, coef, intercept)
+
+
+def model_from_shared(shared: Mapping[str, np.ndarray], options: Mapping[str, Any]) -> LogisticModel:
+    """The federation's model from its shared arrays (the coordinator's published parameters)."""
+    return model_from_moments(
+        list(options["covariate_names"]),
+        shared["feature_mean"],
+        shared["feature_square_mean"],
+        agreed_scales(options),
+        shared["coef"],
+        float(shared["intercept"][0]),
     )
 
 
-@dataclass
 class ClinicalSession:
-    """One hospital: its train and test rows (never sent) and the model it keeps."""
+    """One hospital for one message: its training and validation rows (never sent) and what its node kept."""
 
-    partner: str
-    train: Extracted
-    test: Extracted
-    options: Mapping[str, Any]
-    kept: LogisticModel | None = field(default=None)
-    own_gradient: np.ndarray | None = field(default=None)  # at the last round's starting weights; stays here
+    def __init__(
+        self, folder: Path, train: Extracted, valid: Extracted, options: Mapping[str, Any], private: Arrays
+    ) -> None:
+        self.folder, self.train, self.valid, self.options, self.private = folder, train, valid, options, private
+        self.partner = folder.name
+
+    def _model(self, shared: Mapping[str, np.ndarray]) -> LogisticModel:
+        """The shared weights on the standardisation this hospital agreed to (the first it received)."""
+        mean = self.private.get(AGREED_MEAN, shared["feature_mean"])
+        square_mean = self.private.get(AGREED_SQUARE_MEAN, shared["feature_square_mean"])
+        names, scales = list(self.options["covariate_names"]), agreed_scales(self.options)
+        return model_from_moments(names, mean, square_mean, scales, shared["coef"], float(shared["intercept"][0]))
 
     def fit(self, shared: Mapping[str, np.ndarray], round: RoundInfo) -> FitResult:
-        names = list(self.options["covariate_names"])
-        if not np.any(shared["feature_square_mean"]):
-            mean, square_mean = moments(self.train.covariates)
-            parameters = {**_copied(shared), "feature_mean": mean, "feature_square_mean": square_mean}
-            return FitResult(parameters, len(self.train.cohort), {"stage": "moments"})
-        model = model_from_shared(shared, names)
+        parameters = _copied(shared)
+        if AGREED_MEAN not in self.private and not np.any(shared["feature_square_mean"]):
+            mean, square_mean = moments(self.train.covariates / agreed_scales(self.options))
+            parameters |= {"feature_mean": mean, "feature_square_mean": square_mean}
+            return FitResult(_within_secagg(parameters), len(self.train.cohort), {"stage": "moments"})
+        agreed = {
+            AGREED_MEAN: self.private.get(AGREED_MEAN, parameters["feature_mean"]),
+            AGREED_SQUARE_MEAN: self.private.get(AGREED_SQUARE_MEAN, parameters["feature_square_mean"]),
+        }
+        model = self._model(shared)
         values = (self.train.covariates.to_numpy(dtype=float) - model.mean) / model.scale
         consortium_gradient = np.append(shared["gradient"], shared["intercept_gradient"])
-        correction = None
-        if self.own_gradient is not None and np.any(consortium_gradient):
-            correction = consortium_gradient - self.own_gradient
-        self.own_gradient = logistic_gradient(values, self.train.outcome, model.coef, model.intercept)
+        previous = self.private.get(OWN_GRADIENT)
+        correction = consortium_gradient - previous if previous is not None and np.any(consortium_gradient) else None
+        own_gradient = logistic_gradient(values, self.train.outcome, model.coef, model.intercept)
         coef, intercept = proximal_gradient_steps(
             values,
             self.train.outcome,
             model.coef.copy(),
             model.intercept,
             l1_penalty=float(self.options.get("l1_penalty", 0.002)),
-            steps=int(self.options.get("local_steps", 20)),
+            steps=int(self.options.get("local_steps", 25)),
             correction=correction,
         )
-        parameters = {
-            **_copied(shared),
+        parameters |= {
             "coef": coef,
             "intercept": np.array([intercept]),
-            "gradient": self.own_gradient[:-1],
-            "intercept_gradient": self.own_gradient[-1:],
+            "feature_mean": agreed[AGREED_MEAN],  # the agreed moments as first received, not as re-quantised
+            "feature_square_mean": agreed[AGREED_SQUARE_MEAN],
+            "gradient": own_gradient[:-1],
+            "intercept_gradient": own_gradient[-1:],
         }
-        return FitResult(parameters, len(self.train.cohort), {"stage": "weights"})
+        private = {**agreed, OWN_GRADIENT: own_gradient}
+        return FitResult(_within_secagg(parameters), len(self.train.cohort), {"stage": "weights"}, private)
 
     def evaluate(self, shared: Mapping[str, np.ndarray], round: RoundInfo) -> EvaluateResult:
-        """Scores on this hospital's held-out rows: counts, AUROC, Brier and log-loss only."""
-        risk = model_from_shared(shared, list(self.options["covariate_names"])).predict_proba(self.test.covariates)
-        outcome = self.test.outcome
-        risk = np.clip(risk, 1e-6, 1 - 1e-6)
+        """Scores on this hospital's validation rows: counts, AUROC (the valid score), Brier and log-loss."""
+        outcome = self.valid.outcome
+        risk = np.clip(self._model(shared).predict_proba(self.valid.covariates), 1e-6, 1 - 1e-6)
+        auroc = float(roc_auc_score(outcome, risk)) if 0 < outcome.sum() < len(outcome) else float("nan")
         metrics: dict[str, float | int | str] = {
+            VALID_SCORE: auroc,
+            "auroc": auroc,
             "events": int(outcome.sum()),
             "brier": float(brier_score_loss(outcome, risk)),
             "log_loss": float(-np.mean(outcome * np.log(risk) + (1 - outcome) * np.log(1 - risk))),
         }
-        if 0 < outcome.sum() < len(outcome):
-            metrics["auroc"] = float(roc_auc_score(outcome, risk))
         return EvaluateResult(len(outcome), metrics)
 
-    def keep(self, shared: Mapping[str, np.ndarray], round: RoundInfo, valid_score: float) -> None:
-        self.kept = model_from_shared(_copied(shared), list(self.options["covariate_names"]))
+    def keep(self, shared: Mapping[str, np.ndarray], round: RoundInfo, evaluation: EvaluateResult) -> None:
+        """The hospital's best model of the run, as a model card in its own folder."""
+        folder = partner_model_folder(self.folder, round.run_name, round.run_id)
+        score = float(evaluation.metrics[VALID_SCORE])
+        if not replaces_kept(kept_scores(folder), score, round.trunk_round):
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        card = {"study": dict(self.options), "trunk_round": round.trunk_round, **model_card(self._model(shared))}
+        (folder / MODEL_FILE).write_text(json.dumps(card, indent=1))
+        scores = {k: float(v) for k, v in evaluation.metrics.items() if isinstance(v, int | float)}
+        (folder / SCORES_FILE).write_text(json.dumps(scores))
+        (folder / "provenance.json").write_text(json.dumps({"trunk_round": round.trunk_round}))
 
 
 @register_task("clinical")
 class ClinicalTask:
     """Options: a :class:`Study`'s ``to_options()`` plus ``covariate_names`` (agreed from the vocabulary),
-    ``local_steps``, ``test_fraction`` and ``seed`` (each hospital's held-out split)."""
+    ``covariate_scale`` (name → public divisor), ``local_steps``, ``test_fraction``, ``validation_fraction``
+    and ``seed`` (each hospital's held-out split)."""
 
     name = "clinical"
 
-    def initial_parameters(self, options: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    def initial_parameters(self, options: Mapping[str, Any]) -> Arrays:
         size = len(options["covariate_names"])
         return {
             "coef": np.zeros(size),
@@ -118,12 +189,67 @@ class ClinicalTask:
             "intercept_gradient": np.zeros(1),
         }
 
-    def open_partner(self, data_dir: Path, options: Mapping[str, Any]) -> ClinicalSession:
-        """Read and extract this hospital's CDM (``data_dir/cdm.duckdb`` or ``options['cdm_url']``)."""
-        cdm = read_cdm(open_cdm(options.get("cdm_url") or Path(data_dir) / CDM_FILE))
-        extracted = extract(cdm, Study.from_options(options), list(options["covariate_names"]))
-        test = held_out(len(extracted.cohort), float(options.get("test_fraction", 0.3)), int(options.get("seed", 0)))
-        return ClinicalSession(Path(data_dir).name, extracted.rows(~test), extracted.rows(test), options)
+    def open_partner(
+        self, data_dir: Path, options: Mapping[str, Any], private: Mapping[str, np.ndarray]
+    ) -> ClinicalSession:
+        """This hospital's cohort from ``data_dir/cdm.duckdb``, without its test rows, split into training
+        and validation rows."""
+        extracted = _extracted(str(Path(data_dir).resolve()), json.dumps(_study_options(options), sort_keys=True))
+        seed = int(options.get("seed", 0))
+        train = extracted.rows(~held_out(len(extracted.cohort), float(options.get("test_fraction", 0.3)), seed))
+        valid = held_out(len(train.cohort), float(options.get("validation_fraction", 0.2)), seed + 1)
+        return ClinicalSession(Path(data_dir), train.rows(~valid), train.rows(valid), options, dict(private))
+
+    def partner_name(self, data_dir: Path) -> str:
+        return Path(data_dir).name
+
+    def check_partners(self, data_dirs: Sequence[Path]) -> Partners:
+        """Every folder holds a CDM, and each hospital has its own name."""
+        missing = [str(folder) for folder in data_dirs if not (Path(folder) / CDM_FILE).is_file()]
+        if missing:
+            raise InputError(f"hospital folder(s) without {CDM_FILE}", got=missing)
+        names = [self.partner_name(folder) for folder in data_dirs]
+        check_distinct_partners(names)
+        return Partners(names)
+
+
+def _study_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """What shapes the extraction (the runtime's settings ride along in the same options)."""
+    study = Study.from_options(options).to_options()
+    return {**study, "covariate_names": list(options["covariate_names"])}
+
+
+@lru_cache(maxsize=8)
+def _extracted(folder: str, study_json: str) -> Extracted:
+    """A hospital's extraction, once per process: Flower opens a session per message."""
+    options = json.loads(study_json)
+    cdm = open_cdm(Path(folder) / CDM_FILE)
+    try:
+        return extract(read_cdm(cdm), Study.from_options(options), list(options["covariate_names"]))
+    finally:
+        cdm.dispose()
+
+
+class OutsideSecAggRangeError(InputError):
+    """Shared arrays hold values SecAgg+ would clip: the covariates concerned need a larger agreed scale."""
+
+    def __init__(self, arrays: list[str]) -> None:
+        self.arrays = arrays
+        super().__init__(
+            f"shared values beyond SecAgg+'s ±{SECAGG_CLIPPING_RANGE} would be clipped",
+            got=arrays,
+            expected="a larger covariate_scale for the covariates concerned",
+        )
+
+
+def _within_secagg(parameters: Arrays) -> Arrays:
+    """Refuse to send a value SecAgg+ would clip (a covariate that needs a larger agreed scale)."""
+    outside = sorted(
+        name for name, values in parameters.items() if np.abs(values).max(initial=0) > SECAGG_CLIPPING_RANGE
+    )
+    if outside:
+        raise OutsideSecAggRangeError(outside)
+    return parameters
 
 
 def _copied(shared: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

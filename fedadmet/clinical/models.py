@@ -142,3 +142,24 @@ def _checked_labels(outcome: np.ndarray) -> np.ndarray:
     if len(np.unique(labels)) < 2:
         raise InputError("the cohort has only one outcome class: nothing to learn", got=int(labels.sum()))
     return labels
+
+
+def model_card(model: LogisticModel) -> dict[str, object]:
+    """The model as JSON-able values (its standardisation included): enough to score another database."""
+    return {
+        "names": list(model.names),
+        "mean": model.mean.tolist(),
+        "scale": model.scale.tolist(),
+        "coef": model.coef.tolist(),
+        "intercept": model.intercept,
+    }
+
+
+def model_from_card(card: dict) -> LogisticModel:
+    return LogisticModel(
+        tuple(card["names"]),
+        np.array(card["mean"], dtype=float),
+        np.array(card["scale"], dtype=float),
+        np.array(card["coef"], dtype=float),
+        float(card["intercept"]),
+    )

@@ -92,6 +92,8 @@ BASE_PREVALENCE = {"renal impairment": 0.10, "diabetes mellitus": 0.18, "heart f
 TOXICITIES = {"febrile neutropenia": 2_000_004_001, "cardiotoxicity": 2_000_004_002,
               "hepatotoxicity": 2_000_004_003, "nephrotoxicity": 2_000_004_004}  # fmt: skip
 LABS = {"creatinine": 2_000_005_001, "alanine aminotransferase": 2_000_005_002, "neutrophil count": 2_000_005_003}
+# Upper reference limits (mg/dL, U/L, 10^9/L): public scales a federation shares these labs' moments on.
+LAB_REFERENCE_VALUES = {LABS["creatinine"]: 1.2, LABS["alanine aminotransferase"]: 40.0, LABS["neutrophil count"]: 7.5}
 
 # The ground truth: toxicity logit = intercept + Σ weight · feature, features as defined in _features():
 # age_decades_over_60, female, one flag per comorbidity, creatinine_over_1 (mg/dL), alt_over_30 (per 10 U/L),

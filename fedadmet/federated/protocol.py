@@ -94,7 +94,7 @@ class FederatedTask(Protocol):
 TaskFactory = Callable[[], FederatedTask]
 _TASKS: dict[str, TaskFactory] = {}
 # Tasks that register themselves when their module is imported; imported only when first asked for.
-_BUILT_IN = {"molecular": "fedadmet.federated.tasks.molecular"}
+_BUILT_IN = {"molecular": "fedadmet.federated.tasks.molecular", "clinical": "fedadmet.clinical.federated_task"}
 
 
 def register_task(name: str) -> Callable[[TaskFactory], TaskFactory]:

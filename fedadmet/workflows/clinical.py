@@ -7,9 +7,11 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from safetensors.numpy import load_file
 from sklearn.metrics import roc_auc_score
 
 from fedadmet.clinical import synthetic
@@ -22,12 +24,21 @@ from fedadmet.clinical.evaluation import (
     metrics_table,
     plot_evaluation,
 )
-from fedadmet.clinical.federated_task import CDM_FILE, ClinicalTask, model_from_shared
-from fedadmet.clinical.models import LogisticModel, choose_l1_penalty, fit_gradient_boosting, fit_logistic_l1
+from fedadmet.clinical.federated_task import CDM_FILE, model_from_shared
+from fedadmet.clinical.models import (
+    LogisticModel,
+    choose_l1_penalty,
+    fit_gradient_boosting,
+    fit_logistic_l1,
+    model_card,
+    model_from_card,
+)
 from fedadmet.clinical.omop import Cdm, eunomia_path, open_cdm, read_cdm, write_cdm
 from fedadmet.clinical.study import Extracted, Study, covariate_names, extract, held_out
 from fedadmet.exceptions import InputError
-from fedadmet.federated.protocol import FitResult, RoundInfo
+from fedadmet.federated.plan import MIN_SECAGG_PARTNERS, FederationPlan, PrivacyConfig
+from fedadmet.registry.tables import FederationRun
+from fedadmet.workflows.federation import RunSettings, simulate
 from fedadmet.workflows.profiling import profile
 
 CELECOXIB, GI_HEMORRHAGE = 1118084, 192671  # OHDSI vocabulary ids in Eunomia's GiBleed
@@ -146,29 +157,14 @@ def train_logistic(train: Extracted, study: Study) -> LogisticModel:
 
 def save_model(model: LogisticModel, study: Study, path: Path) -> Path:
     """The model and the study that defines its covariates, as JSON (enough to score another database)."""
-    card = {
-        "study": study.to_options(),
-        "names": list(model.names),
-        "mean": model.mean.tolist(),
-        "scale": model.scale.tolist(),
-        "coef": model.coef.tolist(),
-        "intercept": model.intercept,
-    }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(card, indent=1))
+    path.write_text(json.dumps({"study": study.to_options(), **model_card(model)}, indent=1))
     return path
 
 
 def load_model(path: Path) -> tuple[LogisticModel, Study]:
     card = json.loads(Path(path).read_text())
-    model = LogisticModel(
-        tuple(card["names"]),
-        np.array(card["mean"]),
-        np.array(card["scale"]),
-        np.array(card["coef"]),
-        float(card["intercept"]),
-    )
-    return model, Study.from_options(card["study"])
+    return model_from_card(card), Study.from_options(card["study"])
 
 
 @dataclass(frozen=True)
@@ -272,65 +268,96 @@ def write_report(
     return path
 
 
-@dataclass(frozen=True)
-class FederationResult:
-    """The federated model, each hospital's evaluate() metrics (what it chose to share) per round, and the
-    label of the runtime that ran it."""
-
-    model: LogisticModel
-    hospital_metrics: dict[str, dict[str, float | int | str]]
-    history: list[dict[str, float]]
-    runtime: str
+PUBLIC_SCALES = {"age_decades": 10.0}  # divisors every hospital knows without data (an age is under 10 decades)
 
 
-def federate_in_process(
+def federation_options(
     hospital_dirs: Sequence[Path],
     study: Study,
     *,
-    rounds: int = 40,
     local_steps: int = 25,
     test_fraction: float = 0.3,
+    validation_fraction: float = 0.2,
     seed: int = 0,
-) -> FederationResult:
-    """FedAvg over ClinicalTask sessions in this process (weighted by cohort size): the same task the Flower
-    runtime runs, without the runtime. Round 1 agrees the standardisation, the others train."""
-    options = {
+    reference_values: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
+    """The clinical task's options, as the coordinator sends them: the study, the covariates agreed from the
+    vocabulary (read at the first hospital: it is the consortium's, not a patient's), the public scale each
+    covariate's moments are shared on (``reference_values``: a typical value per covariate, e.g. a lab's
+    upper reference limit; the synthetic labs' are known; SecAgg+ clips shared values beyond ±8), and each
+    hospital's split."""
+    names = covariate_names(study, load_cdm(hospital_dirs[0]).concept)
+    scales = {**PUBLIC_SCALES, **synthetic_reference_values(names), **(reference_values or {})}
+    return {
         **study.to_options(),
-        "covariate_names": covariate_names(study, load_cdm(hospital_dirs[0]).concept),
+        "covariate_names": names,
+        "covariate_scale": {name: float(scales[name]) for name in names if name in scales},
         "local_steps": local_steps,
         "test_fraction": test_fraction,
+        "validation_fraction": validation_fraction,
         "seed": seed,
     }
-    task = ClinicalTask()
-    sessions = [task.open_partner(Path(folder), options) for folder in hospital_dirs]
-    shared = task.initial_parameters(options)
-    history = []
-    for server_round in range(1, rounds + 2):
-        info = RoundInfo(server_round=server_round, run_name="in-process", run_id=0, options=options)
-        shared = fedavg([session.fit(shared, info) for session in sessions])
-        evaluations = [session.evaluate(shared, info) for session in sessions]
-        history.append({"round": server_round, "log_loss": _weighted(evaluations, "log_loss")})
-    final = RoundInfo(server_round=rounds + 1, run_name="in-process", run_id=0, options=options)
-    for session in sessions:
-        session.keep(shared, final, history[-1]["log_loss"])
-    metrics = {session.partner: session.evaluate(shared, final).metrics for session in sessions}
-    return FederationResult(
-        model_from_shared(shared, options["covariate_names"]), metrics, history, "in-process FedAvg (no Flower)"
-    )
 
 
-def fedavg(results: Sequence[FitResult]) -> dict[str, np.ndarray]:
-    """Average each shared array, weighted by the partners' example counts."""
-    total = sum(result.num_examples for result in results)
+def synthetic_reference_values(names: Sequence[str]) -> dict[str, float]:
+    """The synthetic consortium's public lab reference values, by covariate name (its labs have local
+    concept ids, ≥ 2,000,000,000, which no standard vocabulary uses)."""
     return {
-        name: sum(result.parameters[name] * (result.num_examples / total) for result in results)
-        for name in results[0].parameters
+        f"measurement_{concept_id}_value": value
+        for concept_id, value in synthetic.LAB_REFERENCE_VALUES.items()
+        if f"measurement_{concept_id}_value" in names
     }
 
 
-def _weighted(evaluations: Sequence, metric: str) -> float:
-    total = sum(e.num_examples for e in evaluations)
-    return float(sum(e.metrics[metric] * e.num_examples for e in evaluations) / total)
+@dataclass(frozen=True)
+class ClinicalFederation:
+    """The registry's record of the Flower run, and the model it published (shared arrays → logistic model)."""
+
+    run: FederationRun
+    model: LogisticModel | None
+
+    @property
+    def hospital_metrics(self) -> dict[str, dict[str, Any]]:
+        """What each hospital shared of its last evaluation (validation rows only)."""
+        rounds = [r for r in self.run.rounds if r.metrics.get("evaluate")]
+        return dict(rounds[-1].metrics["evaluate"]) if rounds else {}
+
+
+def federate(
+    hospital_dirs: Sequence[Path],
+    study: Study,
+    *,
+    checkpoint_dir: Path,
+    registry_url: str | None = None,
+    run_name: str = "clinical",
+    rounds: int = 30,
+    local_steps: int = 25,
+    secagg: bool = True,
+    privacy: PrivacyConfig | None = None,
+    seed: int = 0,
+) -> ClinicalFederation:
+    """Train the L1 logistic model across hospitals with the Flower runtime (the federation's simulation
+    engine, one SuperNode per hospital folder): round 1 agrees the standardisation, ``rounds`` more train.
+    SecAgg+ masks every update (on by default; it needs three hospitals). Recorded in the registry like
+    any federated run."""
+    folders = [Path(folder) for folder in hospital_dirs]
+    options = federation_options(folders, study, local_steps=local_steps, seed=seed)
+    plan = FederationPlan(rounds=rounds + 1, secagg=secagg, privacy=privacy or PrivacyConfig(), **options)
+    settings = RunSettings(
+        run_name=run_name,
+        n_partners=len(folders),
+        federation=plan,
+        task="clinical",
+        checkpoint_dir=checkpoint_dir,
+        registry_url=registry_url,
+        model_name=f"clinical-{run_name}",
+    )
+    run = simulate(folders, settings, require_secagg=secagg)
+    model = None
+    if run.status == "completed" and run.model_version is not None:
+        shared = load_file(run.model_version.artifact_uri)
+        model = model_from_shared(shared, plan.model_dump(mode="json"))
+    return ClinicalFederation(run, model)
 
 
 @dataclass(frozen=True)
@@ -350,21 +377,23 @@ def compare_arms(
     hospital_dirs: Mapping[str, Path],
     study: Study,
     *,
+    workdir: Path,
     rounds: int = 30,
     local_steps: int = 25,
     seed: int = 0,
 ) -> ArmComparison:
-    """Local-only vs federated vs pooled L1 logistic models, on each hospital's seeded 30 % held out."""
+    """Local-only vs federated (the Flower runtime, SecAgg+ on; registry and checkpoints in ``workdir``) vs
+    pooled L1 logistic models, on each hospital's seeded 30 % held out."""
     folders = list(hospital_dirs.values())
     splits = dict(zip(hospital_dirs, (split(site, seed=seed) for site in extract_sites(folders, study)), strict=True))
     pooled = train_logistic(combined([s.train for s in splits.values()]), study)
-    federated = federate_in_process(folders, study, rounds=rounds, local_steps=local_steps, seed=seed)
+    federated = _federated_model(folders, study, workdir, "arms", rounds=rounds, local_steps=local_steps, seed=seed)
     hospitals: dict[str, dict[str, float]] = {}
     risks: dict[str, list[np.ndarray]] = {"local only": [], "federated": [], "pooled": []}
     for name, parts in splits.items():
         arm_risks = {
             "local only": train_logistic(parts.train, study).predict_proba(parts.test.covariates),
-            "federated": federated.model.predict_proba(parts.test.covariates),
+            "federated": federated.predict_proba(parts.test.covariates),
             "pooled": pooled.predict_proba(parts.test.covariates),
         }
         hospitals[name] = {
@@ -378,11 +407,11 @@ def compare_arms(
     outcome = np.concatenate([parts.test.outcome for parts in splits.values()])
     joined = {arm: np.concatenate(parts) for arm, parts in risks.items()}
     overall = {_arm_key(arm): _auroc(outcome, risk) for arm, risk in joined.items()}
-    return ArmComparison(hospitals, overall, outcome, joined, federated.runtime)
+    return ArmComparison(hospitals, overall, outcome, joined, FLOWER_RUNTIME)
 
 
 def leave_one_hospital_out(
-    hospital_dirs: Mapping[str, Path], study: Study, *, rounds: int = 30, local_steps: int = 25
+    hospital_dirs: Mapping[str, Path], study: Study, *, workdir: Path, rounds: int = 30, local_steps: int = 25
 ) -> dict[str, dict[str, float]]:
     """For each hospital: models trained on the others' 70 % training rows (pooled, and federated among them)
     scored on all of its cohort: how well the consortium's model transports to a hospital that did not train."""
@@ -391,16 +420,39 @@ def leave_one_hospital_out(
     for left_out, extracted in sites.items():
         others = [name for name in sites if name != left_out]
         pooled = train_logistic(combined([split(sites[name]).train for name in others]), study)
-        federated = federate_in_process(
-            [hospital_dirs[name] for name in others], study, rounds=rounds, local_steps=local_steps
-        )
+        others_dirs = [hospital_dirs[name] for name in others]
+        federated = _federated_model(others_dirs, study, workdir, f"without-{left_out}", rounds, local_steps)
         table[left_out] = {
             "n": len(extracted.cohort),
             "events": int(extracted.outcome.sum()),
             "pooled_others": _auroc(extracted.outcome, pooled.predict_proba(extracted.covariates)),
-            "federated_others": _auroc(extracted.outcome, federated.model.predict_proba(extracted.covariates)),
+            "federated_others": _auroc(extracted.outcome, federated.predict_proba(extracted.covariates)),
         }
     return table
+
+
+FLOWER_RUNTIME = "Flower simulation (SecAgg+ with three hospitals or more)"
+
+
+def _federated_model(
+    folders: Sequence[Path], study: Study, workdir: Path, name: str, rounds: int, local_steps: int, seed: int = 0
+) -> LogisticModel:
+    """A federated arm's model, from a Flower run recorded in ``workdir``'s registry (SecAgg+ wherever the
+    hospitals are enough for it)."""
+    result = federate(
+        folders,
+        study,
+        checkpoint_dir=workdir / "checkpoints",
+        registry_url=f"sqlite:///{workdir / 'registry.db'}",
+        run_name=name,
+        rounds=rounds,
+        local_steps=local_steps,
+        secagg=len(folders) >= MIN_SECAGG_PARTNERS,
+        seed=seed,
+    )
+    if result.model is None:
+        raise RuntimeError(f"federated run {result.run.id} ({name}) {result.run.status}: {result.run.error}")
+    return result.model
 
 
 def _arm_key(arm: str) -> str:

@@ -62,10 +62,23 @@ def test_generate_train_evaluate_and_federate(tmp_path: Path) -> None:
     hospital_options = [option for h in hospitals for option in ("--hospital", str(h))]
     result = runner.invoke(
         app,
-        ["clinical", "federate", "--study", "nephrotoxicity", *hospital_options, "--rounds", "5", "-o", str(scores)],
+        [
+            "clinical",
+            "federate",
+            "--study",
+            "nephrotoxicity",
+            *hospital_options,
+            "--rounds",
+            "3",
+            "--no-secagg",  # two hospitals: SecAgg+ needs three
+            "-o",
+            str(scores),
+        ],
     )
     assert result.exit_code == 0, result.output
-    assert set(json.loads(scores.read_text())["hospitals"]) == {"hospital_a", "hospital_b"}
+    summary = json.loads(scores.read_text())
+    assert set(summary["hospitals"]) == {"hospital_a", "hospital_b"}
+    assert summary["status"] == "completed" and summary["secagg"] is False and summary["run_id"] >= 1
 
 
 def test_an_unknown_study_is_a_clear_error(tmp_path: Path) -> None:

@@ -1,9 +1,9 @@
 """One contract suite over every FederatedTask: what the federation runtime relies on of a task.
 
-Each check runs against every implementation (the molecular task on small real partner folders, and a
-tiny logistic regression on synthetic tables). The last test is the proof that the runtime knows no
-molecules: the tiny task is federated by the same Flower simulation engine, under SecAgg+, and recorded
-in the registry."""
+Each check runs against every implementation (the molecular task on small real partner folders, the
+clinical task on small synthetic OMOP CDM hospitals, and a tiny logistic regression on synthetic tables).
+The last test is the proof that the runtime knows no molecules: the tiny task is federated by the same
+Flower simulation engine, under SecAgg+, and recorded in the registry."""
 
 from __future__ import annotations
 
@@ -43,7 +43,19 @@ def logistic(root: Path) -> Case:
     return Case(LogisticTask(), folders, {"learning_rate": 0.5, "local_steps": 5})
 
 
-CASES: dict[str, Callable[[Path], Case]] = {"molecular": molecular, "tiny-logistic": logistic}
+def clinical(root: Path) -> Case:
+    from fedadmet.clinical import synthetic
+    from fedadmet.clinical.federated_task import ClinicalTask
+    from fedadmet.workflows import clinical as clinical_workflows
+
+    spec = synthetic.SyntheticSpec(n_patients=600, n_hospitals=3, seed=5)
+    folders = list(clinical_workflows.generate(root, spec).values())
+    study = clinical_workflows.synthetic_study("febrile neutropenia")
+    options = clinical_workflows.federation_options(folders, study, local_steps=5)
+    return Case(ClinicalTask(), folders, json.loads(json.dumps(options)))  # as the coordinator sends them
+
+
+CASES: dict[str, Callable[[Path], Case]] = {"molecular": molecular, "tiny-logistic": logistic, "clinical": clinical}
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
