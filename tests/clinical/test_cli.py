@@ -71,9 +71,13 @@ def test_generate_train_evaluate_and_federate(tmp_path: Path) -> None:
             "--rounds",
             "3",
             "--no-secagg",  # two hospitals: SecAgg+ needs three
-            "--record-dp",
+            "--record-dp",  # few noisy steps with a small clip: tiny test cohorts, noise within SecAgg+'s range
             "--target-epsilon",
             "4",
+            "--local-steps",
+            "1",
+            "--clip",
+            "0.5",
             "-o",
             str(scores),
         ],
