@@ -169,7 +169,7 @@ def markdown(results: dict, tables: dict) -> str:
         f"Gaussian noise, accounted by dp-accounting's RDP accountant; {dp['rounds']} rounds × "
         f"{dp['local_steps']} local steps of size {dp['step_size']:g}): "
         f"ε {dp['epsilon']:.2f} at δ {dp['delta']:g} per hospital, AUROC "
-        f"{dp['auroc']:.3f} on all held-out rows, {dp['auroc_loss']:+.3f} below federated without DP; per hospital "
+        f"{dp['auroc']:.3f} on all held-out rows, {dp['auroc_loss']:.3f} below federated without DP; per hospital "
         + ", ".join(f"{name} {auroc:.3f}" for name, auroc in dp["auroc_per_hospital"].items())
         + ".",
         "",
