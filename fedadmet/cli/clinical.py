@@ -139,6 +139,12 @@ def federate(
     secagg: Annotated[bool, typer.Option(help="SecAgg+ masking of every update (needs at least 3 hospitals).")] = True,
     dp: Annotated[bool, typer.Option(help="Differential privacy: clip each update and add Gaussian noise.")] = False,
     noise_multiplier: Annotated[float, typer.Option(help="DP noise multiplier σ.")] = 0.5,
+    record_dp: Annotated[
+        bool, typer.Option(help="Record-level DP at each hospital: clip every patient's contribution, add noise.")
+    ] = False,
+    target_epsilon: Annotated[float, typer.Option(min=0.0, help="Record-level DP: ε each hospital may spend.")] = 8.0,
+    delta: Annotated[float, typer.Option(help="Record-level DP: δ of the ε.")] = 1e-5,
+    clip: Annotated[float, typer.Option(min=0.0, help="Record-level DP: per-patient clipping norm.")] = 6.0,
     run_name: Annotated[str, typer.Option(help="Name of the run in the registry.")] = "clinical",
     checkpoint_dir: Annotated[
         Path | None, typer.Option(help="Where each run keeps its checkpoints, in run-<id> (default: HOME/federation).")
@@ -162,11 +168,18 @@ def federate(
             local_steps=local_steps,
             secagg=secagg,
             privacy=PrivacyConfig(enabled=dp, noise_multiplier=noise_multiplier),
+            record_dp=clinical.RecordDp(target_epsilon, delta, clip) if record_dp else None,
         )
     except FedadmetError as exc:
         raise fail(str(exc)) from None
     run = result.run
-    summary = {"run_id": run.id, "status": run.status, "secagg": run.secagg, "hospitals": result.hospital_metrics}
+    summary = {
+        "run_id": run.id,
+        "status": run.status,
+        "secagg": run.secagg,
+        "hospitals": result.hospital_metrics,
+        "record_level_epsilon": result.record_level_epsilon,
+    }
     output.write_text(json.dumps(summary, indent=1))
     for name, metrics in result.hospital_metrics.items():
         console.print(
@@ -174,4 +187,6 @@ def federate(
         )
     if run.status != "completed":
         raise fail(f"run {run.id} {run.status}: {run.error}", code=1)
+    for name, epsilon in result.record_level_epsilon.items():
+        console.print(f"{name}: record-level ε {epsilon:.2f} at δ {delta:g}")
     console.print(f"run {run.id} completed; wrote {output}")

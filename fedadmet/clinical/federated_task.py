@@ -39,9 +39,21 @@ from fedadmet.clinical.models import (
     scale_from_moments,
 )
 from fedadmet.clinical.omop import open_cdm, read_cdm
+from fedadmet.clinical.record_dp import (
+    NoisyGradients,
+    RecordDp,
+    clipped_mean,
+    epsilon_spent,
+    moment_records,
+    noise_multiplier_for,
+    noisy,
+    planned_releases,
+    secure_rng,
+)
 from fedadmet.clinical.study import Extracted, Study, extract, held_out
 from fedadmet.exceptions import InputError
 from fedadmet.federated.coordinator import SECAGG_CLIPPING_RANGE
+from fedadmet.federated.plan import FederationPlan
 from fedadmet.federated.protocol import (
     VALID_SCORE,
     Arrays,
@@ -58,6 +70,7 @@ from fedadmet.names import check_distinct_partners
 CDM_FILE = "cdm.duckdb"  # a hospital's CDM in its data folder
 MODEL_FILE, SCORES_FILE = "model.json", "scores.json"
 AGREED_MEAN, AGREED_SQUARE_MEAN, OWN_GRADIENT = "agreed_mean", "agreed_square_mean", "own_gradient"  # private
+DP_RELEASES = "dp_releases"  # private: how many noisy releases this hospital has made in the run
 
 
 def agreed_scales(options: Mapping[str, Any]) -> np.ndarray:
@@ -106,12 +119,62 @@ class ClinicalSession:
         names, scales = list(self.options["covariate_names"]), agreed_scales(self.options)
         return model_from_moments(names, mean, square_mean, scales, shared["coef"], float(shared["intercept"][0]))
 
+    @property
+    def record_dp(self) -> RecordDp | None:
+        return RecordDp.from_options(self.options)
+
+    def _planned_releases(self) -> int:
+        training_rounds = FederationPlan.model_validate(self.options).rounds - 1  # round 1 shares the moments
+        return planned_releases(training_rounds, int(self.options.get("local_steps", 25)))
+
+    def _noise_multiplier(self, settings: RecordDp) -> float:
+        """The same for every hospital: the accountant's, for the run's planned releases."""
+        return noise_multiplier_for(settings.target_epsilon, settings.delta, self._planned_releases())
+
+    def _privacy(self, releases: int) -> tuple[dict[str, float], Arrays]:
+        """The ε this hospital has spent after ``releases`` noisy releases (metrics), and its count (kept)."""
+        settings = self.record_dp
+        if settings is None:
+            return {}, {}
+        if releases > self._planned_releases():
+            raise InputError(
+                "record-level DP budget spent: more rounds than planned",
+                got=releases,
+                expected=self._planned_releases(),
+            )
+        multiplier = self._noise_multiplier(settings)
+        metrics = {
+            "epsilon": epsilon_spent(multiplier, releases, settings.delta),
+            "delta": settings.delta,
+            "noise_multiplier": multiplier,
+        }
+        return metrics, {DP_RELEASES: np.array([float(releases)])}
+
+    def _moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """The covariates' mean and mean square on the public scales; under record-level DP each patient's
+        bounded record is clipped and the means are noised."""
+        scaled = self.train.covariates / agreed_scales(self.options)
+        settings = self.record_dp
+        if settings is None:
+            return moments(scaled)
+        records = moment_records(scaled.to_numpy(dtype=float))
+        released = noisy(
+            clipped_mean(records, settings.clip),
+            len(records),
+            settings.clip,
+            self._noise_multiplier(settings),
+            secure_rng(),
+        )
+        return np.split(released, 2)
+
     def fit(self, shared: Mapping[str, np.ndarray], round: RoundInfo) -> FitResult:
         parameters = _copied(shared)
         if AGREED_MEAN not in self.private and not np.any(shared["feature_square_mean"]):
-            mean, square_mean = moments(self.train.covariates / agreed_scales(self.options))
+            mean, square_mean = self._moments()
             parameters |= {"feature_mean": mean, "feature_square_mean": square_mean}
-            return FitResult(_within_secagg(parameters), len(self.train.cohort), {"stage": "moments"})
+            privacy, kept = self._privacy(1)
+            metrics = {"stage": "moments", **privacy}
+            return FitResult(_within_secagg(parameters), len(self.train.cohort), metrics, kept)
         agreed = {
             AGREED_MEAN: self.private.get(AGREED_MEAN, parameters["feature_mean"]),
             AGREED_SQUARE_MEAN: self.private.get(AGREED_SQUARE_MEAN, parameters["feature_square_mean"]),
@@ -121,16 +184,30 @@ class ClinicalSession:
         consortium_gradient = np.append(shared["gradient"], shared["intercept_gradient"])
         previous = self.private.get(OWN_GRADIENT)
         correction = consortium_gradient - previous if previous is not None and np.any(consortium_gradient) else None
-        own_gradient = logistic_gradient(values, self.train.outcome, model.coef, model.intercept)
+        steps = int(self.options.get("local_steps", 25))
+        settings = self.record_dp
+        noisy_gradients = None
+        if settings is not None:
+            noisy_gradients = NoisyGradients(
+                values, self.train.outcome, settings, self._noise_multiplier(settings), secure_rng()
+            )
         coef, intercept = proximal_gradient_steps(
             values,
             self.train.outcome,
             model.coef.copy(),
             model.intercept,
             l1_penalty=float(self.options.get("l1_penalty", 0.002)),
-            steps=int(self.options.get("local_steps", 25)),
+            steps=steps,
             correction=correction,
+            gradient=noisy_gradients,
+            step=None if settings is None else settings.step_size,
         )
+        if noisy_gradients is None:
+            own_gradient = logistic_gradient(values, self.train.outcome, model.coef, model.intercept)
+        else:  # the first noisy step's gradient, at the round's starting weights: no further release
+            own_gradient = noisy_gradients.released[0]
+        releases = int(self.private.get(DP_RELEASES, np.ones(1))[0]) + steps
+        privacy, kept = self._privacy(releases)
         parameters |= {
             "coef": coef,
             "intercept": np.array([intercept]),
@@ -139,8 +216,9 @@ class ClinicalSession:
             "gradient": own_gradient[:-1],
             "intercept_gradient": own_gradient[-1:],
         }
-        private = {**agreed, OWN_GRADIENT: own_gradient}
-        return FitResult(_within_secagg(parameters), len(self.train.cohort), {"stage": "weights"}, private)
+        private = {**agreed, OWN_GRADIENT: own_gradient, **kept}
+        metrics = {"stage": "weights", **privacy}
+        return FitResult(_within_secagg(parameters), len(self.train.cohort), metrics, private)
 
     def evaluate(self, shared: Mapping[str, np.ndarray], round: RoundInfo) -> EvaluateResult:
         """Scores on this hospital's validation rows: counts, AUROC (the valid score), Brier and log-loss."""
@@ -173,8 +251,9 @@ class ClinicalSession:
 @register_task("clinical")
 class ClinicalTask:
     """Options: a :class:`Study`'s ``to_options()`` plus ``covariate_names`` (agreed from the vocabulary),
-    ``covariate_scale`` (name → public divisor), ``local_steps``, ``test_fraction``, ``validation_fraction``
-    and ``seed`` (each hospital's held-out split)."""
+    ``covariate_scale`` (name → public divisor), ``local_steps``, ``test_fraction``, ``validation_fraction``,
+    ``seed`` (each hospital's held-out split) and ``record_dp`` (:class:`RecordDp`'s fields: record-level
+    differential privacy at each hospital)."""
 
     name = "clinical"
 

@@ -6,7 +6,7 @@ same whether scikit-learn fits it on one database or hospitals fit it together (
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,19 +111,29 @@ def proximal_gradient_steps(
     l1_penalty: float,
     steps: int,
     correction: np.ndarray | None = None,
+    gradient: Callable[[np.ndarray, float], np.ndarray] | None = None,
+    step: float | None = None,
 ) -> tuple[np.ndarray, float]:
     """``steps`` full-batch proximal gradient steps on standardised ``values`` from (coef, intercept): the
     local update of a federated round (the intercept is not penalised; the step is half of 1/L, which the
     corrected local steps need to stay stable over many steps). ``correction`` (SCAFFOLD's control
     variate: the consortium's mean gradient minus this site's, both at the previous round's start) is added
-    to every gradient, so many local steps on different case mixes still head for the pooled optimum."""
-    step = 2.0 * len(outcome) / max(np.linalg.norm(values, 2) ** 2 + len(outcome), 1e-12)
+    to every gradient, so many local steps on different case mixes still head for the pooled optimum.
+    ``gradient`` (coef, intercept → gradient) and ``step`` replace the exact gradient and the data's step
+    where the hospital may only use noisy gradients and a public step (record-level DP)."""
+    if step is None:
+        step = 2.0 * len(outcome) / max(np.linalg.norm(values, 2) ** 2 + len(outcome), 1e-12)
+    if gradient is None:
+
+        def gradient(coef: np.ndarray, intercept: float) -> np.ndarray:
+            return logistic_gradient(values, outcome, coef, intercept)
+
     shift = np.zeros(len(coef) + 1) if correction is None else correction
     for _ in range(steps):
-        gradient = logistic_gradient(values, outcome, coef, intercept) + shift
-        coef = coef - step * gradient[:-1]
+        direction = gradient(coef, intercept) + shift
+        coef = coef - step * direction[:-1]
         coef = np.sign(coef) * np.maximum(np.abs(coef) - step * l1_penalty, 0.0)
-        intercept -= step * float(gradient[-1])
+        intercept -= step * float(direction[-1])
     return coef, intercept
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from fedadmet.clinical.models import (
     model_from_card,
 )
 from fedadmet.clinical.omop import Cdm, eunomia_path, open_cdm, read_cdm, write_cdm
+from fedadmet.clinical.record_dp import RecordDp
 from fedadmet.clinical.study import Extracted, Study, covariate_names, extract, held_out
 from fedadmet.exceptions import InputError
 from fedadmet.federated.plan import MIN_SECAGG_PARTNERS, FederationPlan, PrivacyConfig
@@ -280,6 +281,7 @@ def federation_options(
     validation_fraction: float = 0.2,
     seed: int = 0,
     reference_values: Mapping[str, float] | None = None,
+    record_dp: RecordDp | None = None,
 ) -> dict[str, Any]:
     """The clinical task's options, as the coordinator sends them: the study, the covariates agreed from the
     vocabulary (read at the first hospital: it is the consortium's, not a patient's), the public scale each
@@ -296,6 +298,7 @@ def federation_options(
         "test_fraction": test_fraction,
         "validation_fraction": validation_fraction,
         "seed": seed,
+        **({"record_dp": asdict(record_dp)} if record_dp is not None else {}),
     }
 
 
@@ -322,6 +325,13 @@ class ClinicalFederation:
         rounds = [r for r in self.run.rounds if r.metrics.get("evaluate")]
         return dict(rounds[-1].metrics["evaluate"]) if rounds else {}
 
+    @property
+    def record_level_epsilon(self) -> dict[str, float]:
+        """ε at the study's δ each hospital spent under record-level DP (empty without it)."""
+        rounds = [r for r in self.run.rounds if r.metrics.get("fit")]
+        shared = rounds[-1].metrics["fit"] if rounds else {}
+        return {hospital: float(m["epsilon"]) for hospital, m in shared.items() if "epsilon" in m}
+
 
 def federate(
     hospital_dirs: Sequence[Path],
@@ -334,14 +344,16 @@ def federate(
     local_steps: int = 25,
     secagg: bool = True,
     privacy: PrivacyConfig | None = None,
+    record_dp: RecordDp | None = None,
     seed: int = 0,
 ) -> ClinicalFederation:
     """Train the L1 logistic model across hospitals with the Flower runtime (the federation's simulation
     engine, one SuperNode per hospital folder): round 1 agrees the standardisation, ``rounds`` more train.
     SecAgg+ masks every update (on by default; it needs three hospitals). Recorded in the registry like
-    any federated run."""
+    any federated run. ``privacy`` is the runtime's partner-level DP; ``record_dp`` is record-level DP at
+    each hospital (every patient's contribution clipped, noise added before anything leaves)."""
     folders = [Path(folder) for folder in hospital_dirs]
-    options = federation_options(folders, study, local_steps=local_steps, seed=seed)
+    options = federation_options(folders, study, local_steps=local_steps, seed=seed, record_dp=record_dp)
     plan = FederationPlan(rounds=rounds + 1, secagg=secagg, privacy=privacy or PrivacyConfig(), **options)
     settings = RunSettings(
         run_name=run_name,
@@ -435,10 +447,30 @@ FLOWER_RUNTIME = "Flower simulation (SecAgg+ with three hospitals or more)"
 
 
 def _federated_model(
-    folders: Sequence[Path], study: Study, workdir: Path, name: str, rounds: int, local_steps: int, seed: int = 0
+    folders: Sequence[Path],
+    study: Study,
+    workdir: Path,
+    name: str,
+    rounds: int,
+    local_steps: int,
+    seed: int = 0,
+    record_dp: RecordDp | None = None,
 ) -> LogisticModel:
     """A federated arm's model, from a Flower run recorded in ``workdir``'s registry (SecAgg+ wherever the
     hospitals are enough for it)."""
+    return _completed_federation(folders, study, workdir, name, rounds, local_steps, seed, record_dp).model
+
+
+def _completed_federation(
+    folders: Sequence[Path],
+    study: Study,
+    workdir: Path,
+    name: str,
+    rounds: int,
+    local_steps: int,
+    seed: int,
+    record_dp: RecordDp | None,
+) -> CompletedFederation:
     result = federate(
         folders,
         study,
@@ -448,11 +480,52 @@ def _federated_model(
         rounds=rounds,
         local_steps=local_steps,
         secagg=len(folders) >= MIN_SECAGG_PARTNERS,
+        record_dp=record_dp,
         seed=seed,
     )
     if result.model is None:
         raise RuntimeError(f"federated run {result.run.id} ({name}) {result.run.status}: {result.run.error}")
-    return result.model
+    return CompletedFederation(result.model, result.record_level_epsilon)
+
+
+@dataclass(frozen=True)
+class CompletedFederation:
+    model: LogisticModel
+    record_level_epsilon: dict[str, float]
+
+
+@dataclass(frozen=True)
+class RecordDpArm:
+    """The federated model under record-level DP at each hospital, scored on the same held-out rows as
+    :func:`compare_arms`: AUROC per hospital and overall, and the ε each hospital spent at ``delta``."""
+
+    hospitals: dict[str, float]
+    overall: float
+    epsilon: dict[str, float]
+    delta: float
+
+
+def record_dp_arm(
+    hospital_dirs: Mapping[str, Path],
+    study: Study,
+    record_dp: RecordDp,
+    *,
+    workdir: Path,
+    rounds: int,
+    local_steps: int,
+    seed: int = 0,
+) -> RecordDpArm:
+    """The federated arm again, each hospital sharing only clipped, noised values (its ε accounted)."""
+    folders = list(hospital_dirs.values())
+    splits = dict(zip(hospital_dirs, (split(site, seed=seed) for site in extract_sites(folders, study)), strict=True))
+    result = _completed_federation(folders, study, workdir, "record-dp", rounds, local_steps, seed, record_dp)
+    hospitals = {
+        name: _auroc(parts.test.outcome, result.model.predict_proba(parts.test.covariates))
+        for name, parts in splits.items()
+    }
+    test = combined([parts.test for parts in splits.values()])
+    overall = _auroc(test.outcome, result.model.predict_proba(test.covariates))
+    return RecordDpArm(hospitals, overall, result.record_level_epsilon, record_dp.delta)
 
 
 def _arm_key(arm: str) -> str:

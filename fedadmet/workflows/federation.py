@@ -89,6 +89,9 @@ class RegistryRecorder:
             fewest = min((len(r.partners) for r in rounds if r.partners), default=settings.n_partners)
             epsilon = spent_epsilon(plan.privacy, published.rounds, fewest, settings.n_partners)
             final = next((r.metrics["evaluate"] for r in reversed(rounds) if r.metrics.get("evaluate")), {})
+            last_fit = next((r.metrics["fit"] for r in reversed(rounds) if r.metrics.get("fit")), {})
+            # The most any partner reported spending under record-level DP at its own site (a task's own DP).
+            record_epsilon = max((float(m["epsilon"]) for m in last_fit.values() if "epsilon" in m), default=None)
             version = repository.publish_version(
                 session,
                 settings.model_name,
@@ -100,6 +103,7 @@ class RegistryRecorder:
                     "partners": final,
                     "epsilon": epsilon,
                     "delta": plan.privacy.delta if plan.privacy.enabled else None,
+                    **({"record_level_epsilon": record_epsilon} if record_epsilon is not None else {}),
                 },
                 lineage={
                     "run_id": self.run_id,

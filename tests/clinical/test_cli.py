@@ -71,6 +71,13 @@ def test_generate_train_evaluate_and_federate(tmp_path: Path) -> None:
             "--rounds",
             "3",
             "--no-secagg",  # two hospitals: SecAgg+ needs three
+            "--record-dp",  # few noisy steps with a small clip: tiny test cohorts, noise within SecAgg+'s range
+            "--target-epsilon",
+            "4",
+            "--local-steps",
+            "1",
+            "--clip",
+            "0.5",
             "-o",
             str(scores),
         ],
@@ -79,6 +86,8 @@ def test_generate_train_evaluate_and_federate(tmp_path: Path) -> None:
     summary = json.loads(scores.read_text())
     assert set(summary["hospitals"]) == {"hospital_a", "hospital_b"}
     assert summary["status"] == "completed" and summary["secagg"] is False and summary["run_id"] >= 1
+    assert set(summary["record_level_epsilon"]) == {"hospital_a", "hospital_b"}
+    assert all(3.0 < epsilon <= 4.0 for epsilon in summary["record_level_epsilon"].values())
 
 
 def test_an_unknown_study_is_a_clear_error(tmp_path: Path) -> None:
