@@ -93,6 +93,7 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed of the 70/30 held-out split.")] = 0,
 ) -> None:
     """Train L1 logistic regression and gradient boosting on 70 % and report on the held-out 30 %."""
+    from fedadmet.config import get_settings
     from fedadmet.workflows import clinical
 
     try:
@@ -100,13 +101,14 @@ def train(
         pooled = clinical.combined(clinical.extract_sites(cdm or [None], chosen))
         result = clinical.train_and_evaluate(pooled, chosen, title=f"Study: {study}", report_dir=report, seed=seed)
         clinical.save_model(result.model, chosen, report / "model.json")
+        kept = clinical.keep_report(report, get_settings().home)
     except FedadmetError as exc:
         raise fail(str(exc)) from None
     for name, metrics in result.metrics.items():
         console.print(f"{name}: AUROC {metrics.auroc.text()}, Brier {metrics.brier:.4f}")
     if result.molecular_delta is not None:
         console.print(f"ΔAUROC of molecular covariates: {result.molecular_delta.text()}")
-    console.print(f"report: {result.report}")
+    console.print(f"report: {result.report} (the web app's Patients page shows its copy in {kept})")
 
 
 @clinical_app.command("evaluate")
@@ -116,16 +118,18 @@ def evaluate(
     cdm: CdmOption = None,
 ) -> None:
     """Score a trained model on every cohort row of other CDM database(s) (external validation)."""
+    from fedadmet.config import get_settings
     from fedadmet.workflows import clinical
 
     try:
         fitted, study = clinical.load_model(model)
         extracted = clinical.combined(clinical.extract_sites(cdm or [None], study))
         result = clinical.evaluate_model(fitted, extracted, title=f"External validation of {model}", report_dir=report)
+        kept = clinical.keep_report(report, get_settings().home)
     except FedadmetError as exc:
         raise fail(str(exc)) from None
     metrics = result.metrics["L1 logistic"]
-    console.print(f"AUROC {metrics.auroc.text()}, Brier {metrics.brier:.4f}; report: {result.report}")
+    console.print(f"AUROC {metrics.auroc.text()}, Brier {metrics.brier:.4f}; report: {result.report} (kept in {kept})")
 
 
 @clinical_app.command("federate")

@@ -31,6 +31,7 @@ from fedadmet.config import Settings, get_settings
 from fedadmet.exceptions import FedadmetError, InputError, ModelUnavailableError, TooLargeError
 from fedadmet.serve.batching import MicroBatcher
 from fedadmet.serve.campaign_routes import campaign_router
+from fedadmet.serve.clinical_routes import clinical_router
 from fedadmet.serve.design_routes import design_router
 from fedadmet.serve.workers import ProfileWorkers
 from fedadmet.workflows.jobs import JobNotFoundError, JobNotReadyError, JobService, JobView, JobWithdrawnError
@@ -204,6 +205,7 @@ def create_app(settings: Settings | None = None, model_dir: Path | None = None) 
     _add_routes(app, state)
     app.include_router(design_router(current_user, state.model_dir))
     app.include_router(campaign_router(current_user))
+    app.include_router(clinical_router(current_user))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
     return app

@@ -4,13 +4,17 @@ train and evaluate patient-level models with a PLP-style report, and federate ac
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel
 from safetensors.numpy import load_file
 from sklearn.metrics import roc_auc_score
 
@@ -210,7 +214,7 @@ def train_and_evaluate(
     metrics = {name: evaluate_predictions(y, risk, n_boot=n_boot, seed=seed) for name, risk in risks.items()}
     report = None
     if report_dir is not None:
-        report = write_report(report_dir, title, study, metrics, y, risks, delta, len(parts.train.cohort))
+        report = write_report(report_dir, title, study, metrics, y, risks, delta, len(parts.train.cohort), logistic)
     return StudyResult(metrics, delta, report, logistic)
 
 
@@ -225,7 +229,8 @@ def evaluate_model(model: LogisticModel, extracted: Extracted, *, title: str, re
     metrics = {"L1 logistic": evaluate_predictions(extracted.outcome, risk)}
     report = None
     if report_dir is not None:
-        report = write_report(report_dir, title, None, metrics, extracted.outcome, {"L1 logistic": risk}, None, 0)
+        risks = {"L1 logistic": risk}
+        report = write_report(report_dir, title, None, metrics, extracted.outcome, risks, None, 0, model)
     return StudyResult(metrics, None, report, model)
 
 
@@ -238,10 +243,20 @@ def write_report(
     risks: Mapping[str, np.ndarray],
     delta: Interval | None,
     n_train: int,
+    model: LogisticModel,
 ) -> Path:
-    """``report.md`` and ``evaluation.png`` in ``folder``."""
+    """``report.md``, ``evaluation.png`` and ``summary.json`` (what the web app shows: the L1 logistic
+    model's metrics and its largest coefficients) in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     plot_evaluation(folder / "evaluation.png", outcome, dict(risks), title)
+    summary = ReportDetail(
+        name=folder.name,
+        title=title,
+        created=datetime.now(UTC),
+        metrics=ReportMetrics(**metrics["L1 logistic"].summary()),
+        top_covariates=top_covariates(model),
+    )
+    (folder / SUMMARY_FILE).write_text(summary.model_dump_json(indent=1))
     lines = [f"# {title}", ""]
     if study is not None:
         lines += [
@@ -267,6 +282,99 @@ def write_report(
     path = folder / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+SUMMARY_FILE = "summary.json"
+TOP_COVARIATES = 15
+REPORT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")
+
+
+class ReportMetrics(BaseModel):
+    """The L1 logistic model's discrimination and calibration on the report's rows."""
+
+    n: int
+    events: int
+    auroc: float
+    auroc_low: float
+    auroc_high: float
+    auprc: float
+    brier: float
+    calibration_intercept: float
+    calibration_slope: float
+
+
+class CovariateWeight(BaseModel):
+    covariate: str
+    coefficient: float
+
+
+class ReportSummary(BaseModel):
+    """One kept report, as listed: its folder's name, title, when it was made and its metrics."""
+
+    name: str
+    title: str
+    created: datetime
+    metrics: ReportMetrics
+
+
+class ReportDetail(ReportSummary):
+    """A report with the model's largest non-zero coefficients (per standard deviation), largest first."""
+
+    top_covariates: list[CovariateWeight]
+
+
+def top_covariates(model: LogisticModel, count: int = TOP_COVARIATES) -> list[CovariateWeight]:
+    weights = model.weights()
+    weights = weights[weights != 0]
+    largest = weights.reindex(weights.abs().sort_values(ascending=False).index)[:count]
+    return [CovariateWeight(covariate=name, coefficient=float(value)) for name, value in largest.items()]
+
+
+def reports_dir(home: Path) -> Path:
+    """Where kept reports live, one folder each, for the web app to list."""
+    return home / "clinical" / "reports"
+
+
+def keep_report(report_dir: Path, home: Path) -> Path:
+    """Copy a written report into ``home`` under its folder's name (replacing one of the same name)."""
+    target = _report_folder(home, Path(report_dir).resolve().name)
+    shutil.copytree(report_dir, target, dirs_exist_ok=True)
+    return target
+
+
+def list_clinical_reports(home: Path) -> list[ReportSummary]:
+    """Every kept report, newest first."""
+    folder = reports_dir(home)
+    found = sorted(folder.glob(f"*/{SUMMARY_FILE}")) if folder.is_dir() else []
+    summaries = [ReportSummary.model_validate(_read_summary(path).model_dump()) for path in found]
+    return sorted(summaries, key=lambda summary: summary.created, reverse=True)
+
+
+def clinical_report(home: Path, name: str) -> ReportDetail:
+    """A kept report's summary; LookupError if there is none of that name."""
+    path = _report_folder(home, name) / SUMMARY_FILE
+    if not path.is_file():
+        raise LookupError(f"no clinical report named {name!r}")
+    return _read_summary(path)
+
+
+def clinical_report_image(home: Path, name: str) -> Path:
+    """A kept report's evaluation.png (ROC, calibration and decision curves); LookupError if missing."""
+    path = _report_folder(home, name) / "evaluation.png"
+    if not path.is_file():
+        raise LookupError(f"no clinical report named {name!r}")
+    return path
+
+
+def _report_folder(home: Path, name: str) -> Path:
+    if not REPORT_NAME.fullmatch(name) or ".." in name:
+        raise InputError(f"a report name is a folder name (letters, digits, _ . -), not a path: {name!r}")
+    return reports_dir(home) / name
+
+
+def _read_summary(path: Path) -> ReportDetail:
+    """The summary named after its folder (the copy kept in home may be named apart from the original)."""
+    return ReportDetail.model_validate_json(path.read_text()).model_copy(update={"name": path.parent.name})
 
 
 PUBLIC_SCALES = {"age_decades": 10.0}  # divisors every hospital knows without data (an age is under 10 decades)

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from fedadmet.clinical.synthetic import SyntheticSpec
 from fedadmet.config import get_settings
 from fedadmet.data.public import approved_drugs
 from fedadmet.models.artifacts import save_model
@@ -11,6 +12,7 @@ from fedadmet.models.fitting import fit_model
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
 from fedadmet.serve.app import create_app
+from fedadmet.workflows import clinical
 from fedadmet.workflows.reference import write_reference
 from tests.tiny_model import QUIET, TINY_CONFIG, endpoint_frame
 
@@ -44,3 +46,21 @@ def api(serve_model_dir: Path) -> Iterator[tuple[TestClient, str]]:
         key, _ = repository.create_api_key(session, "chemist")
     with TestClient(create_app(settings, serve_model_dir)) as client:
         yield client, key
+
+
+@pytest.fixture(scope="session")
+def clinical_report_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A patient-level report written by the workflow on one small synthetic hospital (about 10 s)."""
+    folder = tmp_path_factory.mktemp("clinical")
+    hospitals = clinical.generate(folder / "cdm", SyntheticSpec(n_patients=400, n_hospitals=1, molecular_effect=False))
+    study = clinical.named_study("nephrotoxicity")
+    extracted = clinical.combined(clinical.extract_sites(list(hospitals.values()), study))
+    report = folder / "nephro-report"
+    clinical.train_and_evaluate(extracted, study, title="Study: nephrotoxicity", report_dir=report, n_boot=50)
+    return report
+
+
+@pytest.fixture
+def kept_clinical_report(clinical_report_source: Path) -> str:
+    """The report kept in this test's home, as `fedadmet clinical train` keeps it; its name."""
+    return clinical.keep_report(clinical_report_source, get_settings().home).name

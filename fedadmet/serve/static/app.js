@@ -477,6 +477,59 @@ function plotRun(run, metric) {
   $("#fed-plot").replaceChildren(svg, legend);
 }
 
+// ---------------------------------------------------------------- patients page
+let reportImageUrl = null;  // object URL of the shown report's evaluation.png, revoked when another is shown
+
+async function loadReports() {
+  const status = $("#reports-status");
+  try {
+    const reports = await (await api("/v1/clinical/reports")).json();
+    $("#reports-table tbody").replaceChildren(...reports.map((r) => {
+      const row = element("tr", { class: "report", "data-report": r.name },
+        element("td", {}, r.name), element("td", {}, when(r.created)),
+        element("td", { class: "num" }, r.metrics.n), element("td", { class: "num" }, r.metrics.events),
+        element("td", { class: "num" }, auroc(r.metrics)), element("td", { class: "num" }, r.metrics.brier.toFixed(4)));
+      row.addEventListener("click", () => showReport(r.name));
+      return row;
+    }));
+    status.className = "status";
+    status.textContent = reports.length ? "click a report to see it" : "no reports yet: run `fedadmet clinical train --report <folder>`";
+  } catch (error) {
+    status.textContent = error.message;
+    status.className = "status error";
+  }
+}
+
+const auroc = (m) => `${m.auroc.toFixed(3)} (${m.auroc_low.toFixed(3)}–${m.auroc_high.toFixed(3)})`;
+
+async function showReport(name) {
+  const status = $("#reports-status");
+  try {
+    const path = `/v1/clinical/reports/${encodeURIComponent(name)}`;
+    const [report, image] = await Promise.all([
+      api(path).then((response) => response.json()), api(`${path}/evaluation.png`).then((response) => response.blob()),
+    ]);
+    document.querySelectorAll("#reports-table tr.report").forEach((r) => r.classList.toggle("selected", r.dataset.report === name));
+    $("#report-title").textContent = `${report.name} — ${report.title}`;
+    const m = report.metrics;
+    const rows = [
+      ["patients (with the outcome)", `${m.n} (${m.events})`], ["AUROC (95 % CI)", auroc(m)], ["AUPRC", m.auprc.toFixed(3)],
+      ["Brier score", m.brier.toFixed(4)], ["calibration intercept", m.calibration_intercept.toFixed(3)],
+      ["calibration slope", m.calibration_slope.toFixed(3)],
+    ];
+    $("#report-metrics tbody").replaceChildren(...rows.map(([label, value]) => element("tr", {}, element("th", {}, label), element("td", { class: "num" }, value))));
+    $("#report-covariates tbody").replaceChildren(...report.top_covariates.map((c) =>
+      element("tr", {}, element("td", {}, c.covariate), element("td", { class: "num" }, c.coefficient.toFixed(3)))));
+    if (reportImageUrl) URL.revokeObjectURL(reportImageUrl);
+    reportImageUrl = URL.createObjectURL(image);
+    $("#report-image").src = reportImageUrl;
+    $("#clinical-report").hidden = false;
+  } catch (error) {
+    status.textContent = error.message;
+    status.className = "status error";
+  }
+}
+
 // ---------------------------------------------------------------- navigation
 function show(page) {
   document.querySelectorAll("nav button").forEach((b) => b.classList.toggle("active", b.dataset.page === page));
@@ -484,6 +537,7 @@ function show(page) {
   if (page === "batch") loadJobs();
   if (page === "models") loadModels();
   if (page === "federation") loadFederation();
+  if (page === "patients") loadReports();
 }
 
 document.addEventListener("DOMContentLoaded", async () => {
