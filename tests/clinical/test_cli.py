@@ -7,6 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from fedadmet.cli import app
+from fedadmet.config import get_settings
+from fedadmet.workflows import clinical
 
 runner = CliRunner()
 
@@ -57,6 +59,12 @@ def test_generate_train_evaluate_and_federate(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert (external / "report.md").is_file()
+    # Both reports are kept in the home folder, where the web app's Patients page finds them.
+    kept = {summary.name: summary for summary in clinical.list_clinical_reports(get_settings().home)}
+    assert set(kept) == {"report", "external"}
+    assert kept["external"].title.startswith("External validation")
+    trained = clinical.clinical_report(get_settings().home, "report")
+    assert trained.top_covariates and trained.metrics.auroc_low <= trained.metrics.auroc <= trained.metrics.auroc_high
 
     scores = tmp_path / "federated.json"
     hospital_options = [option for h in hospitals for option in ("--hospital", str(h))]

@@ -1,4 +1,5 @@
-"""End to end in headless Chromium: paste → profile, upload → progress → download, models and federation pages."""
+"""End to end in headless Chromium: paste → profile, upload → progress → download, models, federation and
+patients pages."""
 
 import os
 import re
@@ -19,6 +20,7 @@ from fedadmet.data.catalogue import get_endpoint
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
 from fedadmet.serve.app import create_app
+from fedadmet.workflows import clinical
 from fedadmet.workflows.cards import threshold_statement
 from fedadmet.workflows.keys import local_api_key
 from fedadmet.workflows.store import open_store
@@ -276,6 +278,30 @@ def test_a_partners_key_sees_its_own_metrics_and_the_consortium_mean(server: tup
         scores = page.locator("#models-table tr:has-text('consortium-admet') td.metrics").first.inner_text()
         assert "pharma_a: valid 0.550, test 0.500; consortium mean: valid 0.550 (3 partners)" in scores
         assert "pharma_b" not in scores
+        browser.close()
+
+
+def test_patients_page_shows_a_kept_report(server: tuple[str, str], kept_clinical_report: str) -> None:
+    address, key = server
+    kept = clinical.clinical_report(get_settings().home, kept_clinical_report)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(f"{address}#key={key}")
+        page.click("nav button[data-page='patients']")
+        row = page.locator(f"#reports-table tr[data-report='{kept_clinical_report}']")
+        row.wait_for(timeout=30_000)
+        auroc = f"{kept.metrics.auroc:.3f} ({kept.metrics.auroc_low:.3f}–{kept.metrics.auroc_high:.3f})"
+        assert auroc in row.inner_text()
+        row.click()
+        page.wait_for_selector("#clinical-report:not([hidden])", timeout=30_000)
+        metrics = page.inner_text("#report-metrics")
+        assert auroc in metrics and f"{kept.metrics.calibration_slope:.3f}" in metrics
+        first = page.locator("#report-covariates tbody tr").first.inner_text()
+        assert kept.top_covariates[0].covariate in first
+        image = page.locator("#report-image")
+        assert image.get_attribute("src").startswith("blob:")  # fetched with the key, not by a bare <img> request
+        page.wait_for_function("document.querySelector('#report-image').naturalWidth > 100", timeout=30_000)
         browser.close()
 
 
