@@ -7,6 +7,7 @@ it ranked them by and a one-line reason the order file carries.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -49,7 +50,7 @@ class Selection:
     reasons: list[str]
 
 
-class Acquisition:
+class Acquisition(ABC):
     """Base of every strategy: ``select`` returns at most ``batch`` distinct indices into the candidates."""
 
     name: ClassVar[str]
@@ -58,17 +59,24 @@ class Acquisition:
         if options:
             raise ValueError(f"strategy {self.name!r} takes no options {sorted(options)}")
 
+    @abstractmethod
+    def select(self, candidates: Candidates, batch: int, rng: np.random.Generator) -> Selection: ...
+
+
+class RankedAcquisition(Acquisition):
+    """A strategy that ranks every candidate by one value and takes the ``batch`` highest."""
+
     def select(self, candidates: Candidates, batch: int, rng: np.random.Generator) -> Selection:
         values = self.values(candidates)
         order = np.argsort(-np.nan_to_num(values, nan=-np.inf), kind="stable")[:batch]
         return Selection(order, values[order], [self.reason(candidates, i, values[i]) for i in order])
 
-    def values(self, candidates: Candidates) -> np.ndarray:
-        raise NotImplementedError
+    @abstractmethod
+    def values(self, candidates: Candidates) -> np.ndarray: ...
 
     def reason(self, candidates: Candidates, index: int, value: float) -> str:
         mean, std = candidates.score_mean[index], candidates.score_std[index]
-        return f"{self.name}: {self.name} value {value:.3g} (predicted score {mean:.3f} ± {std:.3f})"
+        return f"{self.name}: value {value:.3g} (predicted score {mean:.3f} ± {std:.3f})"
 
 
 ACQUISITIONS: dict[str, type[Acquisition]] = {}
@@ -94,16 +102,13 @@ class RandomPick(Acquisition):
 
     name = "random"
 
-    def values(self, candidates: Candidates) -> np.ndarray:
-        raise AssertionError("random selects without values")
-
     def select(self, candidates: Candidates, batch: int, rng: np.random.Generator) -> Selection:
         picks = rng.choice(len(candidates), size=min(batch, len(candidates)), replace=False)
         return Selection(picks, np.zeros(len(picks)), ["random: drawn uniformly from the pool"] * len(picks))
 
 
 @register_acquisition
-class Greedy(Acquisition):
+class Greedy(RankedAcquisition):
     """The highest predicted score (pure exploitation)."""
 
     name = "greedy"
@@ -116,7 +121,7 @@ class Greedy(Acquisition):
 
 
 @register_acquisition
-class UpperConfidenceBound(Acquisition):
+class UpperConfidenceBound(RankedAcquisition):
     """Mean + ``beta`` standard deviations: optimism in the face of uncertainty."""
 
     name = "ucb"
@@ -133,7 +138,7 @@ class UpperConfidenceBound(Acquisition):
 
 
 @register_acquisition
-class ExpectedImprovement(Acquisition):
+class ExpectedImprovement(RankedAcquisition):
     """Analytic expected improvement over the best measured score, on the score's mean and std."""
 
     name = "ei"
@@ -185,7 +190,7 @@ class DiverseBatch(Acquisition):
         self.max_similarity, self.beta = float(max_similarity), float(beta)
 
     def select(self, candidates: Candidates, batch: int, rng: np.random.Generator) -> Selection:
-        values = candidates.score_mean + self.beta * candidates.score_std
+        values = UpperConfidenceBound(self.beta).values(candidates)
         order = np.argsort(-np.nan_to_num(values, nan=-np.inf), kind="stable")
         fingerprints = candidates.features.fingerprints.astype(float)
         picks: list[int] = []

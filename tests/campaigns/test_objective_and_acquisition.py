@@ -5,8 +5,8 @@ import pytest
 
 from fedadmet.campaigns.acquisition import (
     ACQUISITIONS,
-    Acquisition,
     Candidates,
+    RankedAcquisition,
     make_acquisition,
     register_acquisition,
 )
@@ -126,7 +126,7 @@ def test_unknown_strategy_and_options_are_refused() -> None:
 
 def test_a_new_strategy_is_one_small_registered_class() -> None:
     @register_acquisition
-    class LowestUncertainty(Acquisition):
+    class LowestUncertainty(RankedAcquisition):
         name = "test-lowest-uncertainty"
 
         def values(self, candidates: Candidates) -> np.ndarray:
