@@ -12,8 +12,8 @@ from fedadmet.chem.standardize import standardisation_note, standardize_to_mols
 from fedadmet.config import get_settings
 from fedadmet.exceptions import InputError
 from fedadmet.inference import default_model_dir, load_model
-from fedadmet.registry import repository
-from fedadmet.registry.database import open_registry
+from fedadmet.workflows.store import open_store
+from fedadmet.workflows.views import list_versions
 
 
 class Standardised(BaseModel):
@@ -63,16 +63,15 @@ def list_models(model: Path | None = None, registry_url: str | None = None) -> l
         endpoints=load_model(folder).endpoints,
         serving=True,
     )
-    with open_registry(registry_url)() as session:
-        published = [
-            ModelSummary(
-                name=version.model.name,
-                version=version.version,
-                kind=version.kind,
-                location=version.artifact_uri,
-                endpoints=list(version.endpoints),
-                serving=Path(version.artifact_uri).resolve() == folder if version.artifact_uri else False,
-            )
-            for version in repository.list_versions(session)
-        ]
+    published = [
+        ModelSummary(
+            name=version.model,
+            version=version.version,
+            kind=version.kind,
+            location=version.artifact_uri or "",
+            endpoints=list(version.endpoints),
+            serving=Path(version.artifact_uri).resolve() == folder if version.artifact_uri else False,
+        )
+        for version in list_versions(open_store(registry_url))  # the operator's view: this tool runs locally
+    ]
     return [serving, *published]
