@@ -461,7 +461,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
         axis.set_title(f"{TITLES[name]}: fedadmet higher on {wins} of {len(rows)}", fontsize=10)
         axis.set_xlim(-0.3, 1.0)
     axes[-1, 0].set_xlabel("Spearman ρ, prediction vs measurement (95 % paired bootstrap interval)")
-    axes[0, 0].legend(loc="lower right", fontsize=8)
+    axes[0, 0].legend(loc="upper left", fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
