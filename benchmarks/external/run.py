@@ -361,6 +361,7 @@ def write_results(result: dict[str, Any], name: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     summary = result["summary"]
+    nominal = result["results"][0]["coverage"]["nominal"]
     lines = [
         f"# External validation — fedadmet {result['fedadmet_version']} vs ADMET-AI {result['admet_ai_version']}",
         "",
@@ -378,7 +379,7 @@ def write_results(result: dict[str, Any], name: str) -> None:
         + ".",
         "",
         "| set | measured (unit) | endpoint (fedadmet / ADMET-AI column) | n | fedadmet ρ [95 % CI] "
-        "| ADMET-AI ρ [95 % CI] | Δ ρ [95 % CI] | MAE fedadmet / ADMET-AI | coverage of 90 % intervals "
+        f"| ADMET-AI ρ [95 % CI] | Δ ρ [95 % CI] | MAE fedadmet / ADMET-AI | coverage of {nominal * 100:g} % intervals "
         "| fedadmet in / out of domain: ρ (n); MAE |",
         "|---|---|---|---|---|---|---|---|---|---|",
         *(_table_row(row) for row in result["results"]),
