@@ -41,6 +41,13 @@ def predict(
     smiles_column: Annotated[
         str | None, typer.Option(help="SMILES column (default: found by name: smiles, Drug, IsomericSMILES, ...).")
     ] = None,
+    endpoints: Annotated[
+        str | None,
+        typer.Option(
+            help="Only these endpoints, comma-separated, as `fedadmet endpoints` names them (default: all); "
+            "faster, and the output has only their columns."
+        ),
+    ] = None,
     model: Annotated[Path | None, typer.Option(help="Model folder (default: the default model).")] = None,
     partner: Annotated[
         Path | None,
@@ -75,7 +82,7 @@ def predict(
     from fedadmet.data.loaders import read_molecules, read_unnamed_molecules
     from fedadmet.data.output import check_output_path, write_csv
     from fedadmet.workflows.predictors import check_choice, resolve_predictor
-    from fedadmet.workflows.profiling import profile, summarise
+    from fedadmet.workflows.profiling import choose_endpoints, profile, summarise
 
     try:
         check_choice(model=model, partner=partner, key=key, run=run)
@@ -95,9 +102,9 @@ def predict(
         resolved = resolve_predictor(get_settings(), model=model, partner=partner, key=key, run=run)
         for caveat in resolved.caveats:
             errors.print(f"[bold yellow]warning:[/] {caveat.message}", highlight=False)
-        endpoints = len(resolved.predictor.endpoints)
-        messages.print(f"model: {resolved.description} ({endpoints} endpoints)", highlight=False)
-        result = profile(frame, predictor=resolved.predictor, smiles_column=smiles_column)
+        chosen = choose_endpoints(resolved.predictor.endpoints, _listed(endpoints))
+        messages.print(f"model: {resolved.description} ({len(chosen)} endpoints)", highlight=False)
+        result = profile(frame, predictor=resolved.predictor, endpoints=chosen, smiles_column=smiles_column)
     except FedadmetError as exc:
         raise fail(str(exc)) from None
     if to_stdout:
@@ -115,6 +122,11 @@ def predict(
         messages.print(f"  ... and {more} more rows with errors (see the 'error' column)")
     if summary.predicted == 0:
         raise fail("no row of the input could be predicted", code=1)
+
+
+def _listed(names: str | None) -> list[str] | None:
+    """A comma-separated option as its names (spaces around them ignored); ``None`` stays ``None``."""
+    return None if names is None else [name.strip() for name in names.split(",") if name.strip()]
 
 
 @app.command()

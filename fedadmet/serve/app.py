@@ -37,7 +37,7 @@ from fedadmet.serve.workers import ProfileWorkers
 from fedadmet.workflows.jobs import JobNotFoundError, JobNotReadyError, JobService, JobView, JobWithdrawnError
 from fedadmet.workflows.keys import Caller, check_key
 from fedadmet.workflows.predictors import ResolvedPredictor, register_served_model, resolve_predictor
-from fedadmet.workflows.profiling import Quantiles, describe_endpoints, profile_cards
+from fedadmet.workflows.profiling import Quantiles, choose_endpoints, describe_endpoints, profile_cards
 from fedadmet.workflows.reference import load_reference
 from fedadmet.workflows.store import Store, open_store
 from fedadmet.workflows.views import RunView, VersionView, get_run, list_runs, list_versions
@@ -65,6 +65,10 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)  # "yes" is not a boolean, 1 is not a SMILES
     smiles: list[str] = Field(min_length=1, description="SMILES strings, profiled in order.")
     depict: bool = Field(default=False, description="Add an RDKit SVG depiction of each molecule.")
+    endpoints: list[str] | None = Field(
+        default=None,
+        description="Only these endpoints (names as GET /v1/endpoints lists them), in this order; default: all.",
+    )
 
     @field_validator("smiles")
     @classmethod
@@ -150,10 +154,18 @@ class ServingState:
             self.workers.stop()
 
     async def profile(self, smiles: list[str], options: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        depict = bool(options and options[0])
+        """Cards for ``smiles``; ``options``: (depict, endpoints), as :meth:`predict_options` makes them."""
+        depict, endpoints = options or (False, None)
         if self.workers is not None:
-            return await self.workers.profile(smiles, depict)
-        return await asyncio.to_thread(profile_cards, self.model, self.quantiles, smiles, depict)
+            return await self.workers.profile(smiles, depict, endpoints)
+        return await asyncio.to_thread(profile_cards, self.model, self.quantiles, smiles, depict, endpoints)
+
+    def predict_options(self, body: PredictRequest) -> tuple[bool, tuple[str, ...] | None]:
+        """What a batch of /v1/predict calls must share (hashable): depictions, and the chosen endpoints,
+        checked here so that an unknown name is the caller's 422 before any work."""
+        if body.endpoints is None:
+            return body.depict, None
+        return body.depict, tuple(choose_endpoints(self.model.endpoints, body.endpoints))
 
 
 # Declared as security schemes, so that OpenAPI (and /docs' Authorize button) says how to send the key.
@@ -257,7 +269,7 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
             raise HTTPException(
                 413, f"{len(body.smiles)} molecules in one request; at most {settings.api_max_molecules}"
             )
-        profiles = await state.batcher.predict(body.smiles, (body.depict,))
+        profiles = await state.batcher.predict(body.smiles, state.predict_options(body))
         if all(p["error"] for p in profiles):
             shown = profiles[:REFUSALS_SHOWN]
             reasons = "; ".join(f"molecule {i + 1}: {p['error']}" for i, p in enumerate(shown))

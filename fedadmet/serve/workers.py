@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -30,8 +31,8 @@ def _load_in_worker(settings: Settings, model_dir: str, quantiles: Quantiles) ->
     _worker_state["quantiles"] = quantiles
 
 
-def _profile_in_worker(smiles: list[str], depict: bool) -> Cards:
-    return profile_cards(_worker_state["model"], _worker_state["quantiles"], smiles, depict)
+def _profile_in_worker(smiles: list[str], depict: bool, endpoints: Sequence[str] | None) -> Cards:
+    return profile_cards(_worker_state["model"], _worker_state["quantiles"], smiles, depict, endpoints)
 
 
 class ProfileWorkers:
@@ -55,19 +56,19 @@ class ProfileWorkers:
         self._pool = self._new_pool()
         await asyncio.gather(*(self.profile(["C"], depict=False) for _ in range(self.processes)))
 
-    async def profile(self, smiles: list[str], depict: bool) -> Cards:
+    async def profile(self, smiles: list[str], depict: bool, endpoints: Sequence[str] | None = None) -> Cards:
         """The cards from a worker; a pool whose worker died is replaced once, and a second failure means
         the workers cannot hold the model (:class:`ModelUnavailableError`, a 503)."""
         assert self._pool is not None, "start() the workers first"
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._pool, _profile_in_worker, smiles, depict)
+            return await loop.run_in_executor(self._pool, _profile_in_worker, smiles, depict, endpoints)
         except BrokenProcessPool:
             log.warning("a profile worker died (out of memory or killed); starting a new pool and retrying once")
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._new_pool()
         try:
-            return await loop.run_in_executor(self._pool, _profile_in_worker, smiles, depict)
+            return await loop.run_in_executor(self._pool, _profile_in_worker, smiles, depict, endpoints)
         except BrokenProcessPool:
             raise ModelUnavailableError(
                 "the profile workers keep dying (out of memory, or the model cannot load)"

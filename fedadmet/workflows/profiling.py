@@ -31,6 +31,7 @@ __all__ = [
     "ERROR_COLUMN",
     "IN_DOMAIN_COLUMN",
     "ProfileSummary",
+    "choose_endpoints",
     "describe_endpoints",
     "profile",
     "profile_cards",
@@ -51,20 +52,26 @@ def profile(
     progress: bool | None = None,
 ) -> pd.DataFrame:
     """One row per input row, as :func:`fedadmet.inference.predict` gives it (``predictor``: a model, a
-    model folder, or None for the default model), with only ``endpoints``' columns when they are given."""
+    model folder, or None for the default model), with only ``endpoints``' columns when they are given
+    (checked by :func:`choose_endpoints`; the columns of the others are not computed)."""
     model = predictor if predictor is not None and not isinstance(predictor, os.PathLike) else load_model(predictor)
-    unwanted: list[str] = []
-    if endpoints is not None:
-        unknown = [name for name in endpoints if name not in model.endpoints]
-        if unknown or not endpoints:
-            raise InputError(
-                f"the model does not predict {', '.join(map(repr, unknown)) or 'an empty list of endpoints'}",
-                expected=f"some of {', '.join(model.endpoints)}",
-            )
-        unwanted = [name for name in model.endpoints if name not in endpoints]
-    result = predict(molecules, model=model, smiles_column=smiles_column, progress=progress)
-    columns = [f"{name}{suffix}" for name in unwanted for suffix in ("", "_uncertainty", "_lower", "_upper")]
-    return result.drop(columns=[column for column in columns if column in result.columns])
+    chosen = choose_endpoints(model.endpoints, endpoints)
+    return predict(molecules, model=model, smiles_column=smiles_column, progress=progress, endpoints=chosen)
+
+
+def choose_endpoints(available: Sequence[str], requested: Sequence[str] | None) -> list[str]:
+    """The endpoints a caller asked for (``None``: all ``available``), in the order asked, each once; an
+    empty choice or a name the model does not predict is refused, naming it (CLI ``--endpoints``, API and
+    page field ``endpoints``)."""
+    if requested is None:
+        return list(available)
+    unknown = [name for name in requested if name not in available]
+    if unknown or not requested:
+        raise InputError(
+            f"the model does not predict {', '.join(map(repr, unknown)) or 'an empty list of endpoints'}",
+            expected=f"some of {', '.join(available)}",
+        )
+    return list(dict.fromkeys(requested))
 
 
 @dataclass(frozen=True)
@@ -88,10 +95,19 @@ def summarise(result: pd.DataFrame) -> ProfileSummary:
     )
 
 
-def profile_cards(predictor: Predictor, quantiles: Quantiles, smiles: list[str], depict: bool) -> Cards:
-    """One card per SMILES, in order: every endpoint with its interval, traffic light and approved-drug
-    percentile, the domain, alerts, and with ``depict`` an SVG drawing."""
-    cards = molecule_profiles(profile(smiles, predictor=predictor, progress=False), predictor.endpoints, quantiles)
+def profile_cards(
+    predictor: Predictor,
+    quantiles: Quantiles,
+    smiles: list[str],
+    depict: bool,
+    endpoints: Sequence[str] | None = None,
+) -> Cards:
+    """One card per SMILES, in order: every endpoint (or only ``endpoints``, see :func:`choose_endpoints`)
+    with its interval, traffic light and approved-drug percentile, the domain, alerts, and with ``depict``
+    an SVG drawing."""
+    chosen = choose_endpoints(predictor.endpoints, endpoints)
+    table = profile(smiles, predictor=predictor, endpoints=chosen, progress=False)
+    cards = molecule_profiles(table, chosen, quantiles)
     if depict:
         for card in cards:
             card["svg"] = molecule_svg(card["smiles"]) if card["smiles"] else None

@@ -341,3 +341,14 @@ def test_heavy_atom_limit_set_in_the_environment_reaches_predict(
     assert frame["error"].isna().tolist() == [True, False]
     assert "6 heavy atoms" in frame.loc[1, "error"]
     assert pd.notna(frame.loc[0, "hERG"]) and pd.isna(frame.loc[1, "hERG"])
+
+
+def test_predict_writes_only_the_chosen_endpoints_and_names_an_unknown_one(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    result, out = _predict(tmp_path, tiny_model_dir, b"smiles\nCCO\n", "in.csv", "--endpoints", "hERG")
+    assert result.exit_code == 0, result.output
+    columns = pd.read_csv(out).columns
+    assert "hERG" in columns and not any(column.startswith("Caco2_Wang") for column in columns)
+    result, _ = _predict(tmp_path, tiny_model_dir, b"smiles\nCCO\n", "in.csv", "--endpoints", "hERG, LD50_Zhu")
+    assert result.exit_code == 2 and "'LD50_Zhu'" in result.output

@@ -297,3 +297,16 @@ def test_worker_processes_give_the_thread_answers_and_replace_a_dead_worker(
         os.kill(next(iter(workers._pool._processes)), signal.SIGKILL)  # e.g. the out-of-memory killer
         again = served.post("/v1/predict", json=body, headers={"X-API-Key": key})
         assert again.status_code == 200 and again.json()["molecules"] == in_thread
+
+
+def test_predict_profiles_only_the_chosen_endpoints_and_names_an_unknown_one(api: tuple[TestClient, str]) -> None:
+    client, key = api
+    headers = {"X-API-Key": key}
+    chosen = client.post("/v1/predict", json={"smiles": [ASPIRIN], "endpoints": ["AMES", "hERG"]}, headers=headers)
+    assert chosen.status_code == 200
+    assert [row["name"] for row in chosen.json()["molecules"][0]["endpoints"]] == ["AMES", "hERG"]
+    unknown = client.post("/v1/predict", json={"smiles": [ASPIRIN], "endpoints": ["hERG", "LD50_Zhu"]}, headers=headers)
+    assert unknown.status_code == 422 and "'LD50_Zhu'" in unknown.json()["detail"]
+    assert "hERG" in unknown.json()["detail"]  # what may be chosen
+    empty = client.post("/v1/predict", json={"smiles": [ASPIRIN], "endpoints": []}, headers=headers)
+    assert empty.status_code == 422
