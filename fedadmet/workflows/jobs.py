@@ -31,6 +31,7 @@ from fedadmet.registry import repository
 from fedadmet.registry.tables import PredictionJob, as_utc, utcnow
 from fedadmet.workflows.profiling import profile
 from fedadmet.workflows.store import Store
+from fedadmet.workflows.views import Page
 
 log = logging.getLogger(__name__)
 UPLOAD_KINDS = (".csv", ".tsv", ".tab", ".txt", ".smi", ".sdf", ".sd")
@@ -154,10 +155,12 @@ class JobService:
         self._wake.set()
         return view
 
-    def list(self, user_id: int | None, limit: int) -> list[JobView]:
-        """The user's ``limit`` newest jobs, newest first: a client that lost a job's id finds it here."""
+    def list(self, user_id: int | None, limit: int, offset: int = 0) -> Page[JobView]:
+        """The user's jobs, newest first (``limit`` of them from ``offset``, and how many there are): a
+        client that lost a job's id finds it here."""
         with self.sessions() as session:
-            return [job_view(job) for job in repository.list_jobs(session, user_id, limit=limit)]
+            jobs = repository.list_jobs(session, user_id, limit, offset)
+            return Page(items=[job_view(job) for job in jobs], total=repository.count_jobs(session, user_id))
 
     def get(self, job_id: str, user_id: int | None) -> JobView | None:
         """The job if it exists and belongs to ``user_id`` (others' jobs are indistinguishable from none)."""

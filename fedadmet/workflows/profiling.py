@@ -13,6 +13,7 @@ import pandas as pd
 
 from fedadmet.chem.depict import molecule_svg
 from fedadmet.data.catalogue import get_endpoint
+from fedadmet.data.loaders import smiles_and_name
 from fedadmet.exceptions import InputError
 from fedadmet.inference import (
     ALERTS_COLUMN,
@@ -33,6 +34,7 @@ __all__ = [
     "ProfileSummary",
     "choose_endpoints",
     "describe_endpoints",
+    "named_molecules",
     "profile",
     "profile_cards",
     "summarise",
@@ -112,6 +114,21 @@ def profile_cards(
         for card in cards:
             card["svg"] = molecule_svg(card["smiles"]) if card["smiles"] else None
     return cards
+
+
+def named_molecules(lines: Sequence[str], ids: Sequence[str] | None = None) -> tuple[list[str], list[str | None]]:
+    """The SMILES to profile and the caller's name or ID for each: ``ids`` where given (one per line),
+    else the name after the SMILES on its line ("CCO ethanol", as in a .smi file); a line holding a name
+    as well as an id in ``ids`` is refused, naming its position, rather than one of them dropped."""
+    split = [smiles_and_name(line) for line in lines]
+    if ids is None:
+        return [smiles for smiles, _ in split], [name for _, name in split]
+    if len(ids) != len(lines):
+        raise InputError(f"{len(ids)} ids for {len(lines)} molecules", expected="one id per molecule")
+    named = next((number for number, (_, name) in enumerate(split, start=1) if name is not None), None)
+    if named is not None:
+        raise InputError(f"molecule {named} has a name after its SMILES and an id as well", expected="one of them")
+    return list(lines), list(ids)
 
 
 def describe_endpoints(names: Sequence[str]) -> list[dict[str, Any]]:

@@ -118,13 +118,11 @@ def test_predict_limits_and_clear_errors(api: tuple[TestClient, str], monkeypatc
     wrong_item = client.post("/v1/predict", json={"smiles": ["CCO", 5]}, headers=headers)
     assert "smiles #2:" in wrong_item.json()["detail"]  # counted from 1, like the per-molecule errors
     huge = client.post("/v1/predict", content=b'{"smiles": ["' + b"C" * 2_000_000 + b'"]}', headers=headers)
-    assert huge.status_code == 413
+    assert huge.status_code == 413 and "larger than 1 MB" in huge.json()["detail"]  # in MB, not 1000000 bytes
     # JSON can escape a lone surrogate, which is no text: refused by position, not a 500 when echoed back.
     as_json = headers | {"Content-Type": "application/json"}
     surrogate = client.post("/v1/predict", content=b'{"smiles": ["CCO", "C\\ud800"]}', headers=as_json)
     assert surrogate.status_code == 422 and "molecule 2" in surrogate.json()["detail"]
-    named = client.post("/v1/predict", json={"smiles": ["CCO ethanol", "CCO"]}, headers=headers).json()["molecules"]
-    assert "'CCO'" in named[0]["error"] and named[1]["error"] is None  # not read as CCO
     for beyond_any_database in ("/v1/federation/runs/9223372036854775808", "/v1/federation/runs?offset=1e30"):
         assert client.get(beyond_any_database, headers=headers).status_code == 422
     assert client.get("/v1/federation/runs?offset=9223372036854775808", headers=headers).status_code == 422
@@ -310,3 +308,21 @@ def test_predict_profiles_only_the_chosen_endpoints_and_names_an_unknown_one(api
     assert "hERG" in unknown.json()["detail"]  # what may be chosen
     empty = client.post("/v1/predict", json={"smiles": [ASPIRIN], "endpoints": []}, headers=headers)
     assert empty.status_code == 422
+
+
+def test_ids_sent_with_molecules_come_back_with_their_rows(api: tuple[TestClient, str]) -> None:
+    client, key = api
+    headers = {"X-API-Key": key}
+    sent = {"smiles": [ASPIRIN, "C1CC", "CCO"], "ids": ["ASP-1", "typo-7", "ETH-3"]}
+    rows = client.post("/v1/predict", json=sent, headers=headers).json()["molecules"]
+    assert [row["id"] for row in rows] == ["ASP-1", "typo-7", "ETH-3"]  # a refused molecule keeps its id too
+    assert rows[1]["error"] and rows[2]["smiles"] == "CCO"
+    # A SMILES line with its name, as in a .smi file or pasted from a spreadsheet; a CXSMILES stays whole.
+    lines = ["CCO ethanol", "c1ccccc1O  phenol, crude", "CCO |$;;X$|", "CCN"]
+    rows = client.post("/v1/predict", json={"smiles": lines}, headers=headers).json()["molecules"]
+    assert [row["id"] for row in rows] == ["ethanol", "phenol, crude", None, None]
+    assert rows[0]["input"] == "CCO" and rows[0]["error"] is None and rows[1]["smiles"] == "Oc1ccccc1"
+    too_few = client.post("/v1/predict", json={"smiles": ["CCO", "CCN"], "ids": ["a"]}, headers=headers)
+    assert too_few.status_code == 422 and "1 ids for 2 molecules" in too_few.json()["detail"]
+    twice = client.post("/v1/predict", json={"smiles": ["CCO", "CCN amine"], "ids": ["a", "b"]}, headers=headers)
+    assert twice.status_code == 422 and "molecule 2" in twice.json()["detail"]
