@@ -25,6 +25,7 @@ from fedadmet.workflows import campaigns as workflow
 from fedadmet.workflows.keys import Caller
 
 MAX_POOL = 100_000
+ORDER_MEDIA = {"csv": "text/csv", "sdf": "chemical/x-mdl-sdfile"}
 
 
 class PoolMolecule(BaseModel):
@@ -176,7 +177,11 @@ def campaign_router(current_user: Callable[..., Caller]) -> APIRouter:
     def report(campaign: str, request: Request, user: Viewer) -> str:
         return found(lambda: workflow.campaign_report(sessions(request), campaign, user.partner))
 
-    @router.get("/{campaign}/rounds/{round_number}/order", response_class=FileResponse)
+    @router.get(
+        "/{campaign}/rounds/{round_number}/order",
+        response_class=FileResponse,
+        responses={200: {"content": {media: {} for media in ORDER_MEDIA.values()}, "description": "The order file."}},
+    )
     def order(
         campaign: str,
         round_number: int,
@@ -185,6 +190,6 @@ def campaign_router(current_user: Callable[..., Caller]) -> APIRouter:
         format: Annotated[str, Query(pattern="^(csv|sdf)$")] = "csv",
     ) -> FileResponse:
         path = found(lambda: workflow.order_file(sessions(request), campaign, user.partner, round_number, format))
-        return FileResponse(path, filename=path.name)
+        return FileResponse(path, media_type=ORDER_MEDIA[format], filename=path.name)
 
     return router

@@ -42,7 +42,11 @@ def clinical_router(current_user: Callable[..., Caller]) -> APIRouter:
     def report(name: str, request: Request, user: Viewer) -> workflow.ReportDetail:
         return found(lambda: workflow.clinical_report(home(request), name))
 
-    @router.get("/{name}/evaluation.png", response_class=FileResponse)
+    @router.get(
+        "/{name}/evaluation.png",
+        response_class=FileResponse,
+        responses={200: {"content": {"image/png": {}}, "description": "The evaluation figure."}},
+    )
     def evaluation_image(name: str, request: Request, user: Viewer) -> FileResponse:
         """ROC, calibration and decision curves of every model in the report."""
         return FileResponse(found(lambda: workflow.clinical_report_image(home(request), name)), media_type="image/png")

@@ -115,7 +115,11 @@ def design_router(authorized: Callable[..., Any], model_dir: Path | None = None)
         """The run with every generation and candidate: why each was kept or dropped, scores with ranges."""
         return owned(run_id, user)
 
-    @router.get("/runs/{run_id}/molecules.csv", response_class=Response)
+    @router.get(
+        "/runs/{run_id}/molecules.csv",
+        response_class=Response,
+        responses={200: {"content": {"text/csv": {}}, "description": "The designed molecules, best first."}},
+    )
     def run_molecules(run_id: RunId, user: User) -> Response:
         """The designed molecules, best first, as CSV (SMILES and scores: a campaign's seed list)."""
         buffer = io.StringIO()

@@ -352,3 +352,9 @@ def test_predict_writes_only_the_chosen_endpoints_and_names_an_unknown_one(
     assert "hERG" in columns and not any(column.startswith("Caco2_Wang") for column in columns)
     result, _ = _predict(tmp_path, tiny_model_dir, b"smiles\nCCO\n", "in.csv", "--endpoints", "hERG, LD50_Zhu")
     assert result.exit_code == 2 and "'LD50_Zhu'" in result.output
+
+
+def test_a_missing_smiles_column_is_named_as_the_cli_option(tmp_path: Path, tiny_model_dir: Path) -> None:
+    result, _ = _predict(tmp_path, tiny_model_dir, b"name,structure\na,CCO\n")
+    assert result.exit_code == 2 and "--smiles-column" in result.output
+    assert "smiles_column" not in result.output  # the Python parameter's name means nothing at a shell

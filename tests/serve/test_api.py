@@ -274,7 +274,10 @@ def test_the_web_page_and_its_assets_are_served_without_a_cdn(api: tuple[TestCli
     assert "fetch(" in script and "cdn" not in script.lower()
     docs = client.get("/docs").text
     assert "http" not in docs and "/openapi.json" in docs
-    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+    bundle = client.get("/docs-assets/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and 'PACKAGE_VERSION:"5.' in bundle.text  # Swagger UI 4 cannot read OpenAPI 3.1
+    icon = client.get("/favicon.ico")  # every browser asks for it
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg")
 
 
 def test_worker_processes_give_the_thread_answers_and_replace_a_dead_worker(
@@ -326,3 +329,12 @@ def test_ids_sent_with_molecules_come_back_with_their_rows(api: tuple[TestClient
     assert too_few.status_code == 422 and "1 ids for 2 molecules" in too_few.json()["detail"]
     twice = client.post("/v1/predict", json={"smiles": ["CCO", "CCN amine"], "ids": ["a", "b"]}, headers=headers)
     assert twice.status_code == 422 and "molecule 2" in twice.json()["detail"]
+
+
+def test_messages_speak_to_people_not_to_parsers(api: tuple[TestClient, str]) -> None:
+    client, key = api
+    no_key = client.post("/v1/predict", json={"smiles": ["CCO"]}).json()["detail"]
+    assert "API key field of the web page" in no_key  # a chemist at the page has no headers to send
+    as_json = {"X-API-Key": key, "Content-Type": "application/json"}
+    broken = client.post("/v1/predict", content=b'{"smiles": ["CCO",]}', headers=as_json).json()["detail"]
+    assert "not valid JSON" in broken and "character 19" in broken and "decode" not in broken
