@@ -174,9 +174,20 @@ def predict(
 
 
 def _keep_aside(frame: pd.DataFrame, taken: set[str]) -> pd.DataFrame:
-    """``frame`` with each column whose name is in ``taken`` renamed ``input_<name>`` (prefixed again
-    while that is taken too), so that no input value is overwritten by a prediction."""
+    """``frame`` with each column whose name is in ``taken``, in any case, renamed ``input_<name>``
+    (prefixed again while that is taken too), so that no input value is overwritten by a prediction and
+    an input ``SMILES`` does not stand beside the output ``smiles`` as if it were the same."""
     names: dict[str, str] = {}
     for column in frame.columns:
-        names[column] = free_name(column, taken | set(names.values()), "input_")
+        names[column] = free_name(column, _AnyCase({*taken, *names.values()}), "input_")
     return frame.rename(columns=names)
+
+
+class _AnyCase:
+    """Names compared whatever their case."""
+
+    def __init__(self, names: Iterable[object]) -> None:
+        self.keys = {str(name).casefold() for name in names}
+
+    def __contains__(self, name: object) -> bool:
+        return str(name).casefold() in self.keys

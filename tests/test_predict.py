@@ -51,6 +51,8 @@ def test_dataframe_input_keeps_its_columns(tiny_model_dir: Path) -> None:
     result = predict(frame, model=tiny_model_dir)
     assert result["id"].tolist() == ["a", "b"]
     assert result["smiles"].tolist() == ["CCO", "CCN"]
+    # The input SMILES beside the output smiles would read as one column twice: it is kept aside by name.
+    assert "SMILES" not in result.columns and result["input_SMILES"].tolist() == ["CCO", "CCN"]
 
 
 def test_input_columns_named_like_outputs_are_kept_aside(tiny_model_dir: Path) -> None:
