@@ -71,7 +71,8 @@ def predict(
 
     Output columns, after every input column (one an output takes is kept as input_<name>):
     smiles: the standardised parent, whose identity the prediction is for;
-    standardisation: what changed on the way to it (salt or solvent fragments removed, charges neutralised);
+    standardisation: what changed on the way to it (salt or solvent fragments removed, charges neutralised),
+    and a caveat for a radical (profiled as drawn, though the models learned from closed-shell molecules);
     <endpoint>: the value, in the unit `fedadmet endpoints` lists (classifiers: a probability);
     <endpoint>_uncertainty: classifiers, the probability that the call is wrong;
     regressors, the half-width of the 90 % conformal interval on the model's scale (log10 for log-scaled
