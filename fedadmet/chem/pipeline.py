@@ -47,8 +47,8 @@ _ISOTOPE = re.compile(r"\[\d")  # an isotope label opens a bracket atom: [13C], 
 @dataclass
 class ChemistryChunk:
     """Results for consecutive input texts: ``standardized`` has one ``(parent, form, reason)`` per text
-    and ``notes`` what standardisation changed, and a radical's caveat ("" if nothing or rejected); ``features`` and ``alerts``
-    have one row per text that standardised, in the same order."""
+    and ``notes`` what standardisation changed, and a radical's caveat ("" if nothing or rejected);
+    ``features`` and ``alerts`` have one row per text that standardised, in the same order."""
 
     standardized: list[tuple[str | None, str | None, str | None]]
     notes: list[str]
