@@ -83,7 +83,7 @@ def predict(
     from fedadmet.data.loaders import read_molecules, read_unnamed_molecules
     from fedadmet.data.output import check_output_path, write_csv
     from fedadmet.workflows.predictors import check_choice, resolve_predictor
-    from fedadmet.workflows.profiling import choose_endpoints, profile, summarise
+    from fedadmet.workflows.profiling import choose_endpoints, listed_endpoints, profile, summarise
 
     try:
         check_choice(model=model, partner=partner, key=key, run=run)
@@ -103,7 +103,7 @@ def predict(
         resolved = resolve_predictor(get_settings(), model=model, partner=partner, key=key, run=run)
         for caveat in resolved.caveats:
             errors.print(f"[bold yellow]warning:[/] {caveat.message}", highlight=False)
-        chosen = choose_endpoints(resolved.predictor.endpoints, _listed(endpoints))
+        chosen = choose_endpoints(resolved.predictor.endpoints, listed_endpoints(endpoints))
         messages.print(f"model: {resolved.description} ({len(chosen)} endpoints)", highlight=False)
         result = profile(frame, predictor=resolved.predictor, endpoints=chosen, smiles_column=smiles_column)
     except FedadmetError as exc:
@@ -123,11 +123,6 @@ def predict(
         messages.print(f"  ... and {more} more rows with errors (see the 'error' column)")
     if summary.predicted == 0:
         raise fail("no row of the input could be predicted", code=1)
-
-
-def _listed(names: str | None) -> list[str] | None:
-    """A comma-separated option as its names (spaces around them ignored); ``None`` stays ``None``."""
-    return None if names is None else [name.strip() for name in names.split(",") if name.strip()]
 
 
 @app.command()

@@ -52,6 +52,7 @@ from fedadmet.workflows.profiling import (
     Quantiles,
     choose_endpoints,
     describe_endpoints,
+    listed_endpoints,
     named_molecules,
     profile_cards,
 )
@@ -329,6 +330,9 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
         smiles_column: Annotated[
             str | None, Form(description="SMILES column (default: smiles, SMILES, Drug, ...)")
         ] = None,
+        endpoints: Annotated[
+            str | None, Form(description="Only these endpoints, comma-separated (default: all).")
+        ] = None,
     ) -> JobAnswer:
         parts = len((await request.form()).getlist("file"))  # parsed once already: the form is kept
         if parts > 1:
@@ -337,7 +341,8 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
         if len(data) > settings.upload_max_bytes:
             raise HTTPException(413, f"the upload is larger than {readable_size(settings.upload_max_bytes)}")
         # Parsing a large upload takes seconds: in a thread, so that other requests are not held up.
-        job = await run_in_threadpool(state.jobs.submit, file.filename or "upload.csv", data, user.id, smiles_column)
+        name, chosen = file.filename or "upload.csv", listed_endpoints(endpoints)
+        job = await run_in_threadpool(state.jobs.submit, name, data, user.id, smiles_column, chosen)
         return _job_json(job)
 
     @app.get("/v1/jobs", responses=error_answers() | PAGED)

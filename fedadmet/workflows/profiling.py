@@ -34,6 +34,7 @@ __all__ = [
     "ProfileSummary",
     "choose_endpoints",
     "describe_endpoints",
+    "listed_endpoints",
     "named_molecules",
     "profile",
     "profile_cards",
@@ -59,6 +60,15 @@ def profile(
     model = predictor if predictor is not None and not isinstance(predictor, os.PathLike) else load_model(predictor)
     chosen = choose_endpoints(model.endpoints, endpoints)
     return predict(molecules, model=model, smiles_column=smiles_column, progress=progress, endpoints=chosen)
+
+
+def listed_endpoints(text: str | None) -> list[str] | None:
+    """Endpoint names as a person types them in one field or option: comma-separated, spaces around them
+    ignored (``None`` or nothing: no choice, every endpoint)."""
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    return names or None
 
 
 def choose_endpoints(available: Sequence[str], requested: Sequence[str] | None) -> list[str]:

@@ -274,3 +274,15 @@ def test_a_job_that_waited_long_runs_first_and_is_not_paused_for_shorter_ones(
         session.get(PredictionJob, "big").updated = utcnow()
     assert service._run_next()
     assert picked[-1][0] == "small" and service._shorter_job_waits("big", 1000)
+
+
+def test_a_job_profiles_only_the_chosen_endpoints(api: tuple[TestClient, str]) -> None:
+    client, key = api
+    data = f"id,smiles\nx,{ASPIRIN}\n".encode()
+    job = wait_for_job(client, key, _submit(client, key, "few.csv", data, endpoints="AMES, hERG")["id"])
+    columns = set(_result(client, key, job).columns)
+    assert {"AMES", "hERG"} <= columns and not any(column.startswith("Caco2_Wang") for column in columns)
+    unknown = client.post(
+        "/v1/jobs", files={"file": ("few.csv", data)}, data={"endpoints": "hERG,LD50"}, headers={"X-API-Key": key}
+    )
+    assert unknown.status_code == 422 and "'LD50'" in unknown.json()["detail"]
