@@ -44,7 +44,9 @@ def _load_in_worker(settings: Settings, model_dir: str, quantiles: Quantiles, se
 def _exit_with(server_pid: int) -> None:
     """End this worker when the server that started it dies, even by SIGKILL (which runs no clean-up):
     Linux signals it at once (``PR_SET_PDEATHSIG``); elsewhere, and should the signal be missed, a thread
-    sees the worker handed to another parent within a second."""
+    sees the worker handed to another parent within a second. (Linux sends the signal when the *thread*
+    that started the worker ends: workers are started from the event loop's thread, which lives as long
+    as the server.)"""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
