@@ -5,7 +5,7 @@ in the ``X-Total-Count`` header."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import Query, Response
 from pydantic import BaseModel, Field
@@ -129,6 +129,3 @@ class JobAnswer(BaseModel):
     message: str
     created: str
     result: str | None = Field(description="Where the CSV is, once completed.")
-
-
-JsonObject = dict[str, Any]
