@@ -258,7 +258,7 @@ def partner_predictor(
         calibration[name] = fit_calibration(
             classifier, truth, predicted[rows, j], np.zeros(len(truth)), settings.conformal_coverage
         )
-    compounds = pd.read_csv(data_dir / "compounds.csv", usecols=["form"])["form"].tolist()
+    compounds = pd.read_csv(data_dir / "compounds.csv", usecols=["smiles"])["smiles"].tolist()
     quiet = replace(parallel or ParallelOptions(), progress=False)
     morgan = compute_features(compounds, MorganCountFeaturizer(), parallel=quiet, cache_dir=cache_dir)
     domain = ApplicabilityDomain.fitted(morgan[data.folds > VALID_FOLD], morgan[data.rows("valid")], settings)
