@@ -89,11 +89,7 @@ def fit_model(
         auxiliary=side_tasks.predictor if side_tasks is not None else None,
     )
     model.heads = _fit_heads(model, train, valid, features, side_tasks, parallel)
-    morgan = model.feature_set.block("morgan")
-    valid_smiles = sorted({s for f in valid.values() for s in f["smiles"]} - set(trunk.molecules))
-    model.domain = ApplicabilityDomain.fitted(
-        features.of_molecules(trunk.molecules)[:, morgan], features.of_molecules(valid_smiles)[:, morgan], config
-    )
+    model.domain = _fitted_domain(model, features, trunk.molecules, train, valid)
     model.metadata = {
         "trained_seconds": round(time.time() - started, 1),
         "trunk_seconds": round(trunk.seconds, 1),
@@ -126,6 +122,28 @@ class _Features:
 
     def of_rows(self, frame: pd.DataFrame) -> np.ndarray:
         return self.of_molecules(frame["smiles"].tolist())
+
+
+def _fitted_domain(
+    model: ADMETModel, features: _Features, trunk_molecules: Sequence[str], train: EndpointFrames, valid: EndpointFrames
+) -> ApplicabilityDomain:
+    """The domain of every training molecule (the trunk's and the heads'), each endpoint's of its own
+    training rows; thresholds from the validation molecules that trained nothing."""
+    references = sorted(set(trunk_molecules).union(*(set(f["smiles"]) for f in train.values())))
+    held_out = sorted(set().union(*(set(f["smiles"]) for f in valid.values())) - set(references))
+    morgan = model.feature_set.block("morgan")
+
+    def membership(molecules: Sequence[str], frames: EndpointFrames) -> np.ndarray:
+        return np.column_stack([np.isin(molecules, frames[name]["smiles"].to_numpy()) for name in model.heads])
+
+    return ApplicabilityDomain.fitted(
+        features.of_molecules(references)[:, morgan],
+        membership(references, train),
+        list(model.heads),
+        features.of_molecules(held_out)[:, morgan],
+        membership(held_out, valid),
+        model.config.ad_quantile,
+    )
 
 
 @dataclass
