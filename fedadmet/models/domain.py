@@ -42,11 +42,14 @@ class ApplicabilityDomain:
     endpoints: tuple[str, ...] = ()
     membership: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.uint8))
     thresholds: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
-    # Built once per process: the references as 64-bit words (a query's intersection with all of them is
-    # one AND and one popcount per word), their bit counts, and each endpoint's reference rows.
+    # Built once per process: the references as 64-bit words, one contiguous row per word (a query's
+    # intersection with all of them is then, word by word, one AND, one popcount and one add over
+    # contiguous memory), their bit counts, ordered so that references trained by the same endpoints
+    # are neighbours: a block's per-endpoint maxima are then maxima over a few hundred group maxima.
     _words: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
     _counts: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
-    _rows: list[np.ndarray] = field(default_factory=list, init=False, repr=False, compare=False)
+    _group_starts: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    _groups_of: list[np.ndarray] = field(default_factory=list, init=False, repr=False, compare=False)
 
     @classmethod
     def fitted(
@@ -79,10 +82,16 @@ class ApplicabilityDomain:
 
     def _prepare(self) -> tuple[np.ndarray, np.ndarray]:
         if self._words is None:
-            self._words = _as_words(self.reference_bits)
-            self._counts = np.bitwise_count(self._words).sum(1, dtype=np.int32)
             members = np.unpackbits(self.membership, axis=1, count=len(self.endpoints)).astype(bool)
-            self._rows = [np.flatnonzero(members[:, j]) for j in range(len(self.endpoints))]
+            if len(members) != len(self.reference_bits):  # no endpoints: one group of every reference
+                members = np.zeros((len(self.reference_bits), 0), dtype=bool)
+            signatures, group = np.unique(members, axis=0, return_inverse=True)
+            order = np.argsort(group.ravel(), kind="stable")
+            words = _as_words(self.reference_bits)[order]
+            self._words = np.ascontiguousarray(words.T)
+            self._counts = np.bitwise_count(words).sum(1, dtype=np.int32).astype(np.float32)
+            self._group_starts = np.searchsorted(group.ravel()[order], np.arange(len(signatures)))
+            self._groups_of = [np.flatnonzero(signatures[:, j]) for j in range(len(self.endpoints))]
         assert self._counts is not None
         return self._words, self._counts
 
@@ -90,10 +99,17 @@ class ApplicabilityDomain:
         """(molecules × references) Tanimoto similarity of the molecules' Morgan bits to every reference."""
         words, counts = self._prepare()
         queries = _as_words(np.packbits(morgan_counts > 0, axis=1))
-        out = np.zeros((len(queries), len(words)), dtype=np.float32)
+        n_references = words.shape[1]
+        out = np.zeros((len(queries), n_references), dtype=np.float32)
+        both, common = np.empty(n_references, np.uint64), np.empty(n_references, np.uint8)
+        intersection = np.empty(n_references, np.uint16)
         for i, query in enumerate(queries):
-            intersection = np.bitwise_count(words & query).sum(1, dtype=np.int32)
-            union = counts + np.bitwise_count(query).sum(dtype=np.int32) - intersection
+            intersection[:] = 0
+            for k in np.flatnonzero(query):  # words of the query with no bit set add nothing
+                np.bitwise_and(words[k], query[k], out=both)
+                np.bitwise_count(both, out=common)
+                intersection += common
+            union = counts + np.float32(np.bitwise_count(query).sum()) - intersection
             np.divide(intersection, union, out=out[i], where=union > 0)
         return out
 
@@ -101,16 +117,19 @@ class ApplicabilityDomain:
         """Similarity (0-1) of each molecule to its nearest reference, overall and per endpoint (a block
         of molecules at a time, so that the similarity matrix stays small)."""
         self._prepare()
+        assert self._group_starts is not None
         overall = np.zeros(len(morgan_counts), dtype=np.float32)
         by_endpoint = {name: np.zeros(len(morgan_counts), dtype=np.float32) for name in self.endpoints}
         for start in range(0, len(morgan_counts), _BLOCK):
             block = slice(start, start + _BLOCK)
             similarity = self.similarities(morgan_counts[block])
-            if similarity.shape[1]:
-                overall[block] = similarity.max(1)
-            for rows, name in zip(self._rows, self.endpoints, strict=True):
-                if len(rows):
-                    by_endpoint[name][block] = similarity[:, rows].max(1)
+            if not similarity.shape[1]:
+                continue
+            group_max = np.maximum.reduceat(similarity, self._group_starts, axis=1)
+            overall[block] = group_max.max(1)
+            for groups, name in zip(self._groups_of, self.endpoints, strict=True):
+                if len(groups):
+                    by_endpoint[name][block] = group_max[:, groups].max(1)
         inside = {name: by_endpoint[name] >= self.thresholds[j] for j, name in enumerate(self.endpoints)}
         return DomainScores(overall, overall >= self.threshold, by_endpoint, inside)
 

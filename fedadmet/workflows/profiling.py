@@ -17,6 +17,8 @@ from fedadmet.exceptions import InputError
 from fedadmet.inference import (
     ALERTS_COLUMN,
     DOMAIN_COLUMN,
+    ENDPOINT_DOMAIN_SUFFIX,
+    ENDPOINT_IN_DOMAIN_SUFFIX,
     ERROR_COLUMN,
     IN_DOMAIN_COLUMN,
     Predictor,
@@ -28,6 +30,8 @@ from fedadmet.workflows.cards import molecule_profiles, threshold_statement
 __all__ = [
     "ALERTS_COLUMN",
     "DOMAIN_COLUMN",
+    "ENDPOINT_DOMAIN_SUFFIX",
+    "ENDPOINT_IN_DOMAIN_SUFFIX",
     "ERROR_COLUMN",
     "IN_DOMAIN_COLUMN",
     "ProfileSummary",
@@ -63,7 +67,8 @@ def profile(
             )
         unwanted = [name for name in model.endpoints if name not in endpoints]
     result = predict(molecules, model=model, smiles_column=smiles_column, progress=progress)
-    columns = [f"{name}{suffix}" for name in unwanted for suffix in ("", "_uncertainty", "_lower", "_upper")]
+    suffixes = ("", "_uncertainty", "_lower", "_upper", ENDPOINT_DOMAIN_SUFFIX, ENDPOINT_IN_DOMAIN_SUFFIX)
+    columns = [f"{name}{suffix}" for name in unwanted for suffix in suffixes]
     return result.drop(columns=[column for column in columns if column in result.columns])
 
 
