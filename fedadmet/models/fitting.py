@@ -134,7 +134,8 @@ def _fitted_domain(
     morgan = model.feature_set.block("morgan")
 
     def membership(molecules: Sequence[str], frames: EndpointFrames) -> np.ndarray:
-        return np.column_stack([np.isin(molecules, frames[name]["smiles"].to_numpy()) for name in model.heads])
+        sets = [set(frames[name]["smiles"]) for name in model.heads]
+        return np.array([[s in members for members in sets] for s in molecules], dtype=bool).reshape(-1, len(sets))
 
     return ApplicabilityDomain.fitted(
         features.of_molecules(references)[:, morgan],
