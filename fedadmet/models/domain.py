@@ -61,9 +61,11 @@ class ApplicabilityDomain:
         valid_membership: np.ndarray,
         quantile: float,
     ) -> ApplicabilityDomain:
-        """The domain of the training molecules (Morgan counts, one row each; ``*_membership``: a boolean
-        column per endpoint, true where the molecule has that endpoint's label), its thresholds set so that
-        ``1 - quantile`` of the held-out molecules, overall and of each endpoint, count as in domain."""
+        """The domain of the training molecules (Morgan counts, one row each; ``reference_membership``: a
+        boolean column per endpoint, true where the molecule trained it), its thresholds set so that
+        ``1 - quantile`` of the held-out molecules count as in domain: per endpoint, that endpoint's
+        validation molecules (``valid_membership``; none of them trained it); overall, those of them that
+        trained no endpoint at all."""
         domain = cls(
             np.packbits(reference_counts > 0, axis=1),
             reference_counts.shape[1],
@@ -73,7 +75,9 @@ class ApplicabilityDomain:
         )
         if len(valid_counts):
             scores = domain.score(valid_counts)
-            domain.threshold = float(np.quantile(scores.overall, quantile))
+            unseen = scores.overall < 1.0  # an exact fingerprint match counts as a training molecule
+            if unseen.any():
+                domain.threshold = float(np.quantile(scores.overall[unseen], quantile))
             for j, name in enumerate(endpoints):
                 held_out = np.asarray(valid_membership[:, j], dtype=bool)
                 if held_out.any():
