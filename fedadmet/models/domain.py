@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-_WORD_BITS = 64
 _BLOCK = 256  # molecules scored at once: a 256 × references float32 matrix
 
 
@@ -42,11 +41,11 @@ class ApplicabilityDomain:
     endpoints: tuple[str, ...] = ()
     membership: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.uint8))
     thresholds: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
-    # Built once per process: the references as 64-bit words, one contiguous row per word (a query's
-    # intersection with all of them is then, word by word, one AND, one popcount and one add over
-    # contiguous memory), their bit counts, ordered so that references trained by the same endpoints
-    # are neighbours: a block's per-endpoint maxima are then maxima over a few hundred group maxima.
-    _words: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    # Built once per process: the references unpacked, one contiguous row per fingerprint bit (a query's
+    # intersection with every reference is then the sum of the rows of its ~40 set bits: 2.6x cheaper
+    # than an AND and popcount over packed 64-bit words), their bit counts, ordered so that references
+    # trained by the same endpoints are neighbours: per-endpoint maxima are then maxima over group maxima.
+    _by_bit: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
     _counts: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
     _group_starts: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
     _groups_of: list[np.ndarray] = field(default_factory=list, init=False, repr=False, compare=False)
@@ -85,35 +84,28 @@ class ApplicabilityDomain:
         return domain
 
     def _prepare(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._words is None:
+        if self._by_bit is None:
             members = np.unpackbits(self.membership, axis=1, count=len(self.endpoints)).astype(bool)
             if len(members) != len(self.reference_bits):  # no endpoints: one group of every reference
                 members = np.zeros((len(self.reference_bits), 0), dtype=bool)
             signatures, group = np.unique(members, axis=0, return_inverse=True)
             order = np.argsort(group.ravel(), kind="stable")
-            words = _as_words(self.reference_bits)[order]
-            self._words = np.ascontiguousarray(words.T)
-            self._counts = np.bitwise_count(words).sum(1, dtype=np.int32).astype(np.float32)
+            reference = np.unpackbits(self.reference_bits, axis=1, count=self.n_bits)[order]
+            self._by_bit = np.ascontiguousarray(reference.T)
+            self._counts = reference.sum(1, dtype=np.float32)
             self._group_starts = np.searchsorted(group.ravel()[order], np.arange(len(signatures)))
             self._groups_of = [np.flatnonzero(signatures[:, j]) for j in range(len(self.endpoints))]
         assert self._counts is not None
-        return self._words, self._counts
+        return self._by_bit, self._counts
 
     def similarities(self, morgan_counts: np.ndarray) -> np.ndarray:
         """(molecules × references) Tanimoto similarity of the molecules' Morgan bits to every reference."""
-        words, counts = self._prepare()
-        queries = _as_words(np.packbits(morgan_counts > 0, axis=1))
-        n_references = words.shape[1]
-        out = np.zeros((len(queries), n_references), dtype=np.float32)
-        both, common = np.empty(n_references, np.uint64), np.empty(n_references, np.uint8)
-        intersection = np.empty(n_references, np.uint16)
-        for i, query in enumerate(queries):
-            intersection[:] = 0
-            for k in np.flatnonzero(query):  # words of the query with no bit set add nothing
-                np.bitwise_and(words[k], query[k], out=both)
-                np.bitwise_count(both, out=common)
-                intersection += common
-            union = counts + np.float32(np.bitwise_count(query).sum()) - intersection
+        by_bit, counts = self._prepare()
+        out = np.zeros((len(morgan_counts), len(counts)), dtype=np.float32)
+        for i, present in enumerate(morgan_counts > 0):
+            on_bits = np.flatnonzero(present)
+            intersection = by_bit[on_bits].sum(0, dtype=np.uint16)
+            union = counts + np.float32(len(on_bits)) - intersection
             np.divide(intersection, union, out=out[i], where=union > 0)
         return out
 
@@ -146,12 +138,3 @@ class ApplicabilityDomain:
             {name: scores.by_endpoint.get(name, scores.overall) for name in names},
             {name: scores.in_domain_by_endpoint.get(name, scores.in_domain) for name in names},
         )
-
-
-def _as_words(packed: np.ndarray) -> np.ndarray:
-    """Packed bit rows (uint8) as rows of 64-bit words, zero-padded to a whole word."""
-    packed = np.ascontiguousarray(packed, dtype=np.uint8)
-    width = -(-packed.shape[1] * 8 // _WORD_BITS) * (_WORD_BITS // 8)
-    padded = np.zeros((packed.shape[0], width), dtype=np.uint8)
-    padded[:, : packed.shape[1]] = packed
-    return padded.view(np.uint64)
