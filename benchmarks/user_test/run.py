@@ -81,7 +81,10 @@ def public_tables() -> dict[str, tuple[MoleculeTable, str]]:
             load_tdc(bundled_path("tdc_admet_group", name, f"{p}.csv.gz"), limits=limits, parallel=parallel)
             for p in ("train_val", "test")
         ]
-        tables[endpoint.name] = (MoleculeTable(pd.concat([p.frame for p in parts], ignore_index=True), ["Y"]), "Y")
+        tables[endpoint.name] = (
+            MoleculeTable(pd.concat([p.frame for p in parts], ignore_index=True), ["Y"], [], name),
+            "Y",
+        )
     for name in ("CYP1A2_Veith", "CYP2C19_Veith"):
         path = bundled_path("tdc_single_pred_extra", f"{name.lower()}.csv.gz")
         tables[name] = (load_tdc(path, limits=limits, parallel=parallel), "Y")
@@ -231,7 +234,9 @@ def intervals(model: object, tables: dict[str, tuple[MoleculeTable, str]]) -> di
         frame = valid[name]  # one label per parent: the mean on the model scale, as training takes it
         per_parent = pd.Series(endpoint.to_model_scale(frame["y"].to_numpy(float))).groupby(frame["smiles"].to_numpy())
         truth = per_parent.mean().to_numpy()
-        index = np.array([row[s] for s in per_parent.mean().index])
+        index = np.array([row[s] for s in per_parent.mean().index], dtype=int)
+        if len(index) < 40:  # two halves of at least 20
+            continue
         gbm, trunk = components[name][0][index], components[name][1][index]
         predicted = head.gbm_weight * gbm + (1 - head.gbm_weight) * trunk
         error = np.abs(truth - predicted)
@@ -256,7 +261,9 @@ def intervals(model: object, tables: dict[str, tuple[MoleculeTable, str]]) -> di
                     bins = np.digitize(similarity, edges)
                     half = np.zeros_like(error)
                     for b in range(DOMAIN_BINS):
-                        half[bins == b] = _quantile(scores[calibrate & (bins == b)]) * sigma[bins == b]
+                        in_bin = scores[calibrate & (bins == b)]  # too few: the whole half's quantile
+                        q = _quantile(in_bin if len(in_bin) >= 10 else scores[calibrate])
+                        half[bins == b] = q * sigma[bins == b]
                 else:
                     half = _quantile(scores[calibrate]) * sigma
                 low, high = endpoint.to_model_scale(np.array(endpoint.value_range))
