@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from flwr.app import Context, Message, RecordDict
 from flwr.common import EvaluateIns, FitIns, ndarrays_to_parameters
@@ -79,13 +78,7 @@ def test_reply_holds_only_trunk_parameters_and_agreed_metrics(partner_dirs: list
     assert all(k.startswith(SHARED_PREFIX) for k in trunk_names_of(expected))
     metrics = reply.content.config_records["fitres.metrics"]
     assert set(metrics) == {"train_loss", "partner"}
-    # No structure, identifier or label of the partner's compounds appears anywhere in the message.
-    payload = reply.deflate() + b"".join(record.deflate() for record in reply.content.config_records.values())
-    compounds = pd.read_csv(partner_dirs[0] / "compounds.csv")
-    for smiles in compounds["smiles"].head(200):
-        assert smiles.encode() not in payload
-    for compound_id in compounds["compound_id"].astype(str).head(200):
-        assert f"{compound_id}".encode() not in payload or len(compound_id) < 4
+    # Nothing else of the partner's compounds: tests/fl/test_wire.py checks every byte under SecAgg+.
 
 
 def trunk_names_of(arrays: dict[str, np.ndarray]) -> list[str]:
