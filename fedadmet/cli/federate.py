@@ -243,6 +243,26 @@ def node_key(
     console.print(f"wrote {private} (private, stays here) and {public} (send to the operator)")
 
 
+@federate_app.command("gateway")
+def gateway(
+    certs: Annotated[Path, typer.Option(help="Folder with ca.crt, server.pem, server.key (`federate certs`).")],
+    superlink: Annotated[
+        str, typer.Option(help="The SuperLink's HTTP API on this machine (flower-superlink --host 127.0.0.1 --port).")
+    ] = "127.0.0.1:9095",
+    host: Annotated[str, typer.Option(help="Address partners reach.")] = "0.0.0.0",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port partners' SuperNodes connect to.")] = 9092,
+) -> None:
+    """Let partners' SuperNodes reach the SuperLink's Fleet API, and nobody its Control API (403)."""
+    from fedadmet.federated.gateway import serve_gateway
+
+    files = [certs / "server.pem", certs / "server.key", certs / "ca.crt"]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise fail(f"missing certificate files: {missing} (make them with `fedadmet federate certs`)")
+    console.print(f"Fleet API gateway on {host}:{port} -> {superlink} (control and runtime paths refused)")
+    serve_gateway(superlink, host, port, *files)
+
+
 @federate_app.command("app")
 def app_folder(
     output: Annotated[Path, typer.Option("--output", "-o", help="Flower app folder to write.")],
