@@ -144,7 +144,7 @@ def gain(
         str | None,
         typer.Option(
             help="Run to assess, by id or as NAME/ID "
-            "(default: the one this partner kept last that the federation trained)."
+            "(default: the best on validation of the runs this partner took part in without DP)."
         ),
     ] = None,
 ) -> None:

@@ -249,7 +249,7 @@ server_app = make_server_app(_open_deployed)  # what the app folder's pyproject 
 
 
 def kept_model(partner_dir: Path, run: int | str | None = None) -> SavedModel:
-    """The model a partner kept of ``run`` (its id or NAME/ID; default: the last the federation trained)."""
+    """The model a partner kept of ``run`` (its id or NAME/ID; default: the best federated without DP)."""
     from fedadmet.federated.partner_model import find_saved_model
 
     return find_saved_model(partner_dir, run)
