@@ -118,3 +118,28 @@ def test_per_compound_loss_gives_each_compound_its_own_loss_which_falls_as_the_m
     assert before.shape == (len(rows),) and np.isfinite(before).all()
     trained, _ = train_with_selection(data, SMALL, epochs=8)
     assert per_compound_loss(trained, data, rows).mean() < before.mean()
+
+
+def test_the_published_version_records_the_model_each_partner_kept_not_the_final_round(tmp_path: Path) -> None:
+    """The user test: the Models page showed the final-round trunk's 0.143 while the partner kept its
+    round-2 model (0.543)."""
+    from fedadmet.federated.coordinator import RunSettings
+    from fedadmet.federated.recorder import EvaluationRound, FitRound, Published
+    from fedadmet.workflows.federation import RegistryRecorder, open_run
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    settings = open_run(RunSettings(run_name="r", n_partners=3, checkpoint_dir=tmp_path / "c", registry_url=url))
+    recorder = RegistryRecorder(settings)
+    scores = {1: (0.40, 0.30), 2: (0.543, 0.20), 3: (0.143, 0.35)}  # partner a, partner b, by round
+    for number, (a, b) in scores.items():
+        recorder.record_fit(FitRound(number, ["a", "b", "c"], {}, {}))
+        shared = {"a": {"valid_score": a, "partner": "a"}, "b": {"valid_score": b, "partner": "b"}}
+        recorder.record_evaluation(EvaluationRound(number, shared, {}, 0))
+    artifact = tmp_path / "trunk.safetensors"
+    artifact.write_bytes(b"x")
+    recorder.publish(Published(artifact, "0" * 64, 3, 1))
+    with open_registry(url).begin() as session:
+        kept = repository.list_versions(session)[0].metrics["partners"]
+    assert (kept["a"]["valid_score"], kept["a"]["kept_round"]) == (0.543, 2)
+    assert (kept["b"]["valid_score"], kept["b"]["kept_round"]) == (0.35, 3)
+    assert "c" not in kept  # shared no score (under DP none does)
