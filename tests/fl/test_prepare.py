@@ -218,3 +218,15 @@ def test_an_endpoint_named_for_no_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "bbb.csv").write_text("Drug_ID,Drug,Y\na,CCO,1\n")
     with pytest.raises(InputError, match="more --endpoint values than TDC-style files: AMES named no file"):
         load_partner_inputs([tmp_path / "bbb.csv"], ["BBB_Martins", "AMES"])
+
+
+def test_acyclic_compounds_spread_over_the_keyed_folds() -> None:
+    """The user test: every acyclic compound shares the empty scaffold, so one fold got 354 of 682
+    compounds. An acyclic compound is its own group; ring compounds still keep their scaffold together."""
+    from fedadmet.chem.scaffolds import fold_group
+
+    acyclic = [f"C{'C' * n}{end}" for n in range(20) for end in ("O", "N", "C(=O)O", "Cl")]
+    folds = np.bincount([keyed_fold(TEST_KEY, fold_group(s), 5) for s in acyclic], minlength=5)
+    assert folds.min() >= 0.1 * len(acyclic) and folds.max() <= 0.35 * len(acyclic), folds
+    assert fold_group("CCc1ccccc1") == fold_group("OCc1ccccc1") == "c1ccccc1"
+    assert fold_group("CCO") == fold_group("OCC") != fold_group("CCN")  # the same compound, the same fold
