@@ -79,6 +79,14 @@ class Endpoint:
                 return f"a yes/no endpoint needs both classes, but every label is {values[0]:g}"
         elif self.transform is Transform.LOG10 and (values <= 0).any():
             return f"values are log10-scaled, so they must be > 0 ({self.unit}), but {int((values <= 0).sum())} are not"
+        elif self.value_range is not None:
+            low, high = self.value_range
+            outside = values[(values < low) | (values > high)]
+            if len(outside):
+                return (
+                    f"{len(outside)} label(s) lie outside this endpoint's range {low:g} to {high:g} {self.unit}, "
+                    f"e.g. {outside[0]:g} (another endpoint's values, or another unit?)"
+                )
         return None
 
     def interval(self, values: np.ndarray, half_widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -121,7 +129,9 @@ def _tox21(name: str, description: str) -> Endpoint:
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    _tdc("Caco2_Wang", R, A, "log10(cm/s)", "Caco-2 cell permeability", "mae", good="higher"),
+    _tdc(
+        "Caco2_Wang", R, A, "log10(cm/s)", "Caco-2 cell permeability", "mae", good="higher", value_range=(-10.0, -1.0)
+    ),
     _tdc("HIA_Hou", C, A, _PROB, "Human intestinal absorption", "roc-auc", good="higher"),
     _tdc("Pgp_Broccatelli", C, A, _PROB, "P-glycoprotein inhibition", "roc-auc"),
     _tdc("Bioavailability_Ma", C, A, _PROB, "Oral bioavailability > 20%", "roc-auc", good="higher"),

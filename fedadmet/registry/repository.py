@@ -156,12 +156,13 @@ def hash_api_key(key: str) -> str:
 
 
 def create_api_key(
-    session: Session, user_name: str, partner: str | None = None, *, operator: bool = False
+    session: Session, user_name: str, partner: str | None = None, *, operator: bool | None = None
 ) -> tuple[str, ApiKey]:
     """A new key for ``user_name``, created on first use belonging to ``partner`` if given, else to the
-    operator if ``operator``, else to no partner (:data:`NO_PARTNER`: the least it can see). The plain key is
-    returned once and never stored. A user keeps what it was created as: asking for another partner or for
-    the operator is refused, since the key would see what the user was not meant to."""
+    operator unless ``operator`` is False (then to no partner, :data:`NO_PARTNER`: the least it can see;
+    `keys create` asks for that by default). The plain key is returned once and never stored. A user keeps
+    what it was created as: asking for another partner, or explicitly for the operator, is refused, since
+    the key would see what the user was not meant to."""
     check_user_name(user_name)
     if partner is not None:
         check_partner_name(partner)  # the rules `data prepare` applies to the name
@@ -169,10 +170,12 @@ def create_api_key(
             raise InputError("a key belongs to a partner or to the operator, not both", got=partner)
     user = session.scalar(select(User).where(User.name == user_name))
     if user is None:
-        user = User(name=user_name, partner=partner if partner is not None else None if operator else NO_PARTNER)
+        user = User(
+            name=user_name, partner=partner if partner is not None else NO_PARTNER if operator is False else None
+        )
         session.add(user)
         session.flush()
-    elif (partner is not None and user.partner != partner) or (operator and user.partner is not None):
+    elif (partner is not None and user.partner != partner) or (operator is True and user.partner is not None):
         belongs = (
             "the operator (it sees every partner's metrics)"
             if user.partner is None

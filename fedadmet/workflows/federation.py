@@ -181,6 +181,21 @@ def open_run(settings: RunSettings) -> RunSettings:
     return settings
 
 
+def run_plan(given: dict[str, Any], resume: int | None = None, registry_url: str | None = None) -> dict[str, Any]:
+    """A run's federation settings: those ``given`` (``privacy`` a dict of its own given fields) over the
+    defaults, or, resuming run ``resume``, over the settings that run was started with: a resume takes the
+    run's own strategy, SecAgg+ and DP without being told them again."""
+    recorded: dict[str, Any] = {}
+    if resume is not None:
+        with open_registry(registry_url).begin() as session:
+            run = repository.get_run(session, resume)
+            if run is None:
+                raise InputError(f"no federation run {resume} in the registry to resume")
+            recorded = dict(run.config)
+    privacy = {**recorded.get("privacy", {}), **given.get("privacy", {})}
+    return {**recorded, **given, "privacy": privacy}
+
+
 def _start(session: Session, settings: RunSettings) -> RunSettings:
     check_run_name(settings.run_name)
     federation = settings.federation

@@ -230,3 +230,17 @@ def test_acyclic_compounds_spread_over_the_keyed_folds() -> None:
     assert folds.min() >= 0.1 * len(acyclic) and folds.max() <= 0.35 * len(acyclic), folds
     assert fold_group("CCc1ccccc1") == fold_group("OCc1ccccc1") == "c1ccccc1"
     assert fold_group("CCO") == fold_group("OCC") != fold_group("CCN")  # the same compound, the same fold
+
+
+def test_labels_outside_an_endpoints_range_are_refused_before_featurising(tmp_path: Path) -> None:
+    """The user test: 0/1 labels were accepted as Caco-2 permeability (log10 cm/s, about -8 to -4)."""
+    from fedadmet.data.catalogue import get_endpoint
+    from tests.fl.partners import partner_measurements
+
+    frame = partner_measurements(1)[0].frame
+    yes_no = frame[frame["endpoint"] == "BBB_Martins"].assign(endpoint="Caco2_Wang")
+    assert "outside this endpoint's range -10 to -1" in str(get_endpoint("Caco2_Wang").label_problem(yes_no["value"]))
+    with pytest.raises(InputError, match=r"Caco2_Wang: .* outside this endpoint's range"):
+        prepare_partner(Measurements(yes_no.reset_index(drop=True), []), TEST_KEY, tmp_path / "out", "p")
+    assert not (tmp_path / "out" / "features.npy").exists()
+    assert get_endpoint("Caco2_Wang").label_problem(np.array([-5.2, -6.1, -4.4])) is None

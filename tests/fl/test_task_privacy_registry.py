@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fedadmet.exceptions import InputError
 from fedadmet.federated.config import FederationConfig
 from fedadmet.federated.privacy import clip_and_noise, gaussian_epsilon, partner_noise_std
 from fedadmet.federated.task import (
@@ -143,3 +144,25 @@ def test_the_published_version_records_the_model_each_partner_kept_not_the_final
     assert (kept["a"]["valid_score"], kept["a"]["kept_round"]) == (0.543, 2)
     assert (kept["b"]["valid_score"], kept["b"]["kept_round"]) == (0.35, 3)
     assert "c" not in kept  # shared no score (under DP none does)
+
+
+def test_a_runs_plan_is_the_options_given_over_the_runs_own_settings(tmp_path: Path) -> None:
+    from fedadmet.federated.coordinator import RunSettings
+    from fedadmet.workflows.federation import open_run, run_plan
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    federation = FederationConfig(strategy="fedadam", privacy={"enabled": True, "noise_multiplier": 0.8})
+    opened = open_run(
+        RunSettings(run_name="r", n_partners=3, federation=federation, checkpoint_dir=tmp_path, registry_url=url)
+    )
+    plan = FederationConfig.model_validate(run_plan({"rounds": 20, "privacy": {}}, opened.run_id, url))
+    assert (plan.strategy, plan.rounds, plan.privacy.enabled, plan.privacy.noise_multiplier) == (
+        "fedadam",
+        20,
+        True,
+        0.8,
+    )
+    fresh = FederationConfig.model_validate(run_plan({"privacy": {"enabled": True}}))
+    assert (fresh.strategy, fresh.privacy.enabled, fresh.rounds) == ("fedavg", True, 10)
+    with pytest.raises(InputError, match="no federation run 99"):
+        run_plan({}, 99, url)
