@@ -302,6 +302,7 @@ def test_a_resume_takes_the_runs_own_settings(partner_dirs: list[Path], tmp_path
             federation=FederationConfig(rounds=1, strategy="fedadam", trunk=SMALL),
             checkpoint_dir=get_settings().home / "federation",
             partners=["partner0", "partner1", "partner2"],
+            key_id=MolecularTask().check_partners(partners).key_id,
             task="molecular",
         )
     )  # a run whose coordinator stopped before its first round
