@@ -79,15 +79,22 @@ class Endpoint:
                 return f"a yes/no endpoint needs both classes, but every label is {values[0]:g}"
         elif self.transform is Transform.LOG10 and (values <= 0).any():
             return f"values are log10-scaled, so they must be > 0 ({self.unit}), but {int((values <= 0).sum())} are not"
-        elif self.value_range is not None:
-            low, high = self.value_range
-            outside = values[(values < low) | (values > high)]
-            if len(outside):
-                return (
-                    f"{len(outside)} label(s) lie outside this endpoint's range {low:g} to {high:g} {self.unit}, "
-                    f"e.g. {outside[0]:g} (another endpoint's values, or another unit?)"
-                )
-        return None
+        return self.range_problem(values)
+
+    def range_problem(self, values: np.ndarray) -> str | None:
+        """Why these values (source units) cannot be this endpoint's, or None: some lie outside its declared
+        range (another endpoint's values, 0/1 labels under a regression endpoint, another unit)."""
+        if self.value_range is None:
+            return None
+        low, high = self.value_range
+        values = np.asarray(values, dtype=float)
+        outside = values[(values < low) | (values > high)]
+        if not len(outside):
+            return None
+        return (
+            f"{len(outside)} label(s) lie outside this endpoint's range {low:g} to {high:g} {self.unit}, "
+            f"e.g. {outside[0]:g} (another endpoint's values, or another unit?)"
+        )
 
     def interval(self, values: np.ndarray, half_widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds in source units of regression ``values`` (source units) ± ``half_widths``

@@ -205,7 +205,7 @@ def prepare_partner(
     relations = np.zeros((len(compounds), len(tasks)), dtype=np.int8)
     for task, group in labels.groupby("endpoint"):
         endpoint = get_endpoint(str(task))
-        problem = endpoint.label_problem(group["value"].to_numpy(dtype=float))
+        problem = endpoint.range_problem(group["value"].to_numpy(dtype=float))
         if problem is not None:  # refused before the slow featurising
             raise InputError(f"{task}: {problem}", expected=f"{endpoint.description} in {endpoint.unit}")
         rows, j = [row[s] for s in group["smiles"]], column[str(task)]
