@@ -151,9 +151,9 @@ def deployment(tmp_path: Path, partner_dirs: list[Path]) -> Iterator[tuple[Site,
         site.stop_all()
 
 
-def submit(site: Site, tmp_path: Path, rounds: int) -> tuple[str, int]:
+def submit(site: Site, tmp_path: Path, rounds: int, **options: object) -> tuple[str, int]:
     registry = f"sqlite:///{tmp_path / 'registry.db'}"
-    federation = FederationConfig(rounds=rounds, min_partners=2, trunk={"hidden_sizes": (32, 16)})
+    federation = FederationConfig(rounds=rounds, min_partners=2, trunk={"hidden_sizes": (32, 16)}, **options)
     app = write_app(tmp_path / "app", "deployed", 3, tmp_path / "checkpoints", federation, registry_url=registry)
     submitted = site.flwr("run", str(app), "consortium", "--format", "json", timeout=300)
     assert submitted.returncode == 0, submitted.stdout + submitted.stderr + site.logs()
@@ -232,8 +232,11 @@ def test_an_outsider_with_the_ca_certificate_can_neither_register_a_node_nor_sub
 
 
 def test_run_completes_when_a_supernode_dies(deployment: tuple[Site, list[Path], str], tmp_path: Path) -> None:
+    """A node that dies between rounds is not sampled for the next one (Flower sees it offline), so SecAgg+
+    runs that round over the two left, all of whose shares it needs (the threshold, ⌈3/2⌉ + 1 of 3, is
+    applied as a fraction of the nodes sampled)."""
     site, _, _ = deployment
-    registry, run_id = submit(site, tmp_path, rounds=2)
+    registry, run_id = submit(site, tmp_path, rounds=2, secagg_stage_timeout_s=60.0)
     deadline = time.time() + 400
     while not list((tmp_path / "checkpoints").glob("run-*/checkpoint.json")):  # round 1 aggregated
         assert time.time() < deadline, site.logs()
@@ -246,4 +249,4 @@ def test_run_completes_when_a_supernode_dies(deployment: tuple[Site, list[Path],
     assert run.status == "completed"
     assert [r.round for r in run.rounds] == [1, 2]
     assert run.rounds[0].partners == ["partner0", "partner1", "partner2"]
-    assert "partner2" not in run.rounds[-1].partners
+    assert run.rounds[-1].partners == ["partner0", "partner1"]
