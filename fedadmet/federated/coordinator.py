@@ -103,15 +103,16 @@ def secagg_workflow(settings: RunSettings) -> SecAggPlusWorkflow | None:
     """The fit workflow that masks every update, or None (Flower's plain fit) when SecAgg+ is off. Its
     ``max_weight`` is the largest weight a partner sends (see :meth:`FederationPlan.update_weight`) and its
     quantisation as fine as the modulus allows for this many partners. Every partner holds a share of every
-    other's keys (``num_shares`` 1.0: all of them); the threshold is given as a fraction of them because
-    Flower refuses an integer threshold equal to the share count, which ⌈n/2⌉ + 1 is for three partners."""
+    other's keys (``num_shares`` 1.0: all of them) and the threshold counts partners, not a fraction of
+    those a round sampled: a round that starts with fewer than ⌈n/2⌉ + 1 partners online is not aggregated,
+    rather than unmasked with a smaller threshold."""
     federation, n = settings.federation, settings.n_partners
     if not federation.secagg:
         return None
     federation.check_partners(n)
     return SecAggPlusWorkflow(
         num_shares=1.0,
-        reconstruction_threshold=federation.secagg_threshold(n) / n,
+        reconstruction_threshold=federation.secagg_threshold(n),
         clipping_range=SECAGG_CLIPPING_RANGE,
         quantization_range=secagg_quantization_range(n),
         max_weight=federation.max_update_weight(),
