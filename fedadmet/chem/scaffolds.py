@@ -12,3 +12,14 @@ def murcko_scaffold(smiles: str, include_chirality: bool = False) -> str:
     if mol is None:
         return ""
     return MurckoScaffold.MurckoScaffoldSmiles(mol=mol, includeChirality=include_chirality)
+
+
+def fold_group(smiles: str) -> str:
+    """What a scaffold split keeps together: the Murcko scaffold, or for a molecule without rings the
+    molecule itself (its canonical SMILES), since every acyclic molecule has the same empty scaffold and
+    would otherwise fill one fold on its own."""
+    scaffold = murcko_scaffold(smiles)
+    if scaffold:
+        return scaffold
+    mol = Chem.MolFromSmiles(smiles)
+    return f"acyclic:{Chem.MolToSmiles(mol)}" if mol is not None else ""

@@ -63,7 +63,7 @@ def predict(
         str | None,
         typer.Option(
             help="With --partner: the run whose model to use, by id, or as NAME/ID where two consortia's ids "
-            "collide (default: the one kept last that the federation trained)."
+            "collide (default: the best on validation of the runs federated without DP)."
         ),
     ] = None,
 ) -> None:

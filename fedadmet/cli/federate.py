@@ -43,18 +43,22 @@ MIN_PARTNERS = typer.Option(
 @federate_app.command("simulate")
 def simulate_command(
     partners: Annotated[list[Path], typer.Argument(help="Prepared partner folders (from `fedadmet data prepare`).")],
-    rounds: Annotated[int, typer.Option(min=1, help="Federated rounds.")] = 10,
-    strategy: Annotated[str, typer.Option(help="fedavg, fedprox or fedadam.")] = "fedavg",
+    rounds: Annotated[int | None, typer.Option(min=1, help="Federated rounds (default 10).")] = None,
+    strategy: Annotated[str | None, typer.Option(help="fedavg (default), fedprox or fedadam.")] = None,
     secagg: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            help="SecAgg+ masking of every update (needs at least 3 partners); --no-secagg also lets the simulated "
-            "partners send unmasked updates, which deployed partners refuse unless their node config allows it."
+            help="SecAgg+ masking of every update (on by default; needs at least 3 partners); --no-secagg also lets "
+            "the simulated partners send unmasked updates, which deployed partners refuse unless their node config "
+            "allows it."
         ),
-    ] = True,
-    dp: Annotated[bool, typer.Option(help="Differential privacy: clip each update and add Gaussian noise.")] = False,
-    noise_multiplier: Annotated[float, typer.Option(help="DP noise multiplier σ.")] = 0.5,
-    min_partners: Annotated[int, MIN_PARTNERS] = 2,
+    ] = None,
+    dp: Annotated[
+        bool | None,
+        typer.Option(help="Differential privacy: clip each update and add Gaussian noise (off by default)."),
+    ] = None,
+    noise_multiplier: Annotated[float | None, typer.Option(help="DP noise multiplier σ (default 0.5).")] = None,
+    min_partners: Annotated[int | None, MIN_PARTNERS] = None,
     run_name: Annotated[
         str | None, typer.Option(help="Name of the run in the registry (default: simulation; resumed: its own).")
     ] = None,
@@ -69,20 +73,20 @@ def simulate_command(
 
     Every call is a new run unless --resume names one; the first Ctrl-C stops it (it can be resumed)."""
     from fedadmet.config import get_settings
-    from fedadmet.federated.config import FederationConfig, PrivacyConfig
-    from fedadmet.workflows.federation import RunSettings, simulate
+    from fedadmet.federated.config import FederationConfig
+    from fedadmet.workflows.federation import RunSettings, run_plan, simulate
     from fedadmet.workflows.views import run_view
 
-    try:
-        federation = FederationConfig(
-            rounds=rounds,
-            strategy=strategy,  # type: ignore[arg-type]
-            secagg=secagg,
-            privacy=PrivacyConfig(enabled=dp, noise_multiplier=noise_multiplier),
-            min_partners=min_partners,
-        )
+    options = {"rounds": rounds, "strategy": strategy, "secagg": secagg, "min_partners": min_partners}
+    privacy = {"enabled": dp, "noise_multiplier": noise_multiplier}
+    given = {k: v for k, v in options.items() if v is not None}
+    given["privacy"] = {k: v for k, v in privacy.items() if v is not None}
+    try:  # a resumed run keeps its own settings where no option says otherwise
+        federation = FederationConfig.model_validate(run_plan(given, resume))
     except ValidationError as exc:
         raise fail(option_problem(exc)) from None
+    except FedadmetError as exc:
+        raise fail(str(exc)) from None
     settings = RunSettings(
         run_name=run_name or ("" if resume else "simulation"),
         n_partners=len(partners),
@@ -91,7 +95,7 @@ def simulate_command(
         run_id=resume,
     )
     try:
-        run = run_view(simulate(partners, settings, require_secagg=secagg))
+        run = run_view(simulate(partners, settings, require_secagg=federation.secagg))
     except FedadmetError as exc:
         raise fail(str(exc)) from None
     _print_run(run)
@@ -99,9 +103,6 @@ def simulate_command(
         again = ["fedadmet federate simulate", *map(str, partners), f"--resume {run.id}"]
         if checkpoint_dir is not None:
             again.append(f"--checkpoint-dir {checkpoint_dir}")
-        again += [f"--strategy {strategy}"] if strategy != "fedavg" else []
-        again += ["--no-secagg"] if not secagg else []
-        again += [f"--dp --noise-multiplier {noise_multiplier}"] if dp else []
         console.print(f"run {run.id} stopped: {run.error}; to carry it on: {' '.join(again)}", soft_wrap=True)
         raise typer.Exit(130)
     if run.status != "completed":
@@ -144,7 +145,7 @@ def gain(
         str | None,
         typer.Option(
             help="Run to assess, by id or as NAME/ID "
-            "(default: the one this partner kept last that the federation trained)."
+            "(default: the best on validation of the runs this partner took part in without DP)."
         ),
     ] = None,
 ) -> None:
@@ -241,6 +242,26 @@ def node_key(
     except FedadmetError as exc:
         raise fail(str(exc)) from None
     console.print(f"wrote {private} (private, stays here) and {public} (send to the operator)")
+
+
+@federate_app.command("gateway")
+def gateway(
+    certs: Annotated[Path, typer.Option(help="Folder with ca.crt, server.pem, server.key (`federate certs`).")],
+    superlink: Annotated[
+        str, typer.Option(help="The SuperLink's HTTP API on this machine (flower-superlink --host 127.0.0.1 --port).")
+    ] = "127.0.0.1:9095",
+    host: Annotated[str, typer.Option(help="Address partners reach.")] = "0.0.0.0",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port partners' SuperNodes connect to.")] = 9092,
+) -> None:
+    """Let partners' SuperNodes reach the SuperLink's Fleet API, and nobody its Control API (403)."""
+    from fedadmet.federated.gateway import serve_gateway
+
+    files = [certs / "server.pem", certs / "server.key", certs / "ca.crt"]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise fail(f"missing certificate files: {missing} (make them with `fedadmet federate certs`)")
+    console.print(f"Fleet API gateway on {host}:{port} -> {superlink} (control and runtime paths refused)")
+    serve_gateway(superlink, host, port, *files)
 
 
 @federate_app.command("app")

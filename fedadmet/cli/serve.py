@@ -56,9 +56,15 @@ def create_key(
         typer.Option(
             help="The federation partner this user belongs to, as its data was prepared (--partner of "
             "`data prepare`): the key then sees that partner's shared metrics and the consortium's mean, not "
-            "other partners'. (default: none; the key sees every partner's, as the operator does)"
+            "other partners'. (default: no partner; the key sees the consortium's means only)"
         ),
     ] = None,
+    operator: Annotated[
+        bool,
+        typer.Option(
+            "--operator", help="A key of the consortium's operator: it sees every partner's metrics and run errors."
+        ),
+    ] = False,
 ) -> None:
     """Make an API key; it is printed once and only its hash is stored."""
     from fedadmet.config import get_settings
@@ -66,11 +72,17 @@ def create_key(
     from fedadmet.workflows.store import open_store
 
     try:
-        created = create(open_store(get_settings().registry_url), user, partner)
+        created = create(open_store(get_settings().registry_url), user, partner, operator)
     except FedadmetError as exc:
         raise fail(str(exc)) from None
     belongs = created.partner
-    scope = f"partner {belongs}: its own shared metrics and the consortium mean" if belongs else "all partners' metrics"
+    scope = (
+        "all partners' metrics (operator)"
+        if belongs is None
+        else f"partner {belongs}: its own shared metrics and the consortium mean"
+        if belongs
+        else "the consortium's means only (no partner; --operator or --partner for more)"
+    )
     console.print(f"API key for {user} (prefix {created.prefix}; sees {scope}), shown only now:", highlight=False)
     console.print(created.key, highlight=False)
     if created.unknown_partner:
@@ -96,7 +108,13 @@ def list_keys() -> None:
     table = Table("user", "partner", "prefix", "created (UTC)", "status")
     for key in listed(open_store(get_settings().registry_url)):
         status = "revoked" if key.revoked else "active"
-        table.add_row(key.user, key.partner or "(all: operator)", key.prefix, f"{key.created:%Y-%m-%d %H:%M}", status)
+        table.add_row(
+            key.user,
+            "(all: operator)" if key.partner is None else key.partner or "(none: means only)",
+            key.prefix,
+            f"{key.created:%Y-%m-%d %H:%M}",
+            status,
+        )
     console.print(table)
 
 

@@ -48,12 +48,11 @@ from fedadmet.clinical.record_dp import (
     noise_multiplier_for,
     noisy,
     planned_releases,
-    secure_rng,
 )
 from fedadmet.clinical.study import Extracted, Study, extract, held_out
 from fedadmet.exceptions import InputError
-from fedadmet.federated.coordinator import SECAGG_CLIPPING_RANGE
-from fedadmet.federated.plan import FederationPlan
+from fedadmet.federated.plan import SECAGG_CLIPPING_RANGE, FederationPlan
+from fedadmet.federated.privacy import secure_rng
 from fedadmet.federated.protocol import (
     VALID_SCORE,
     Arrays,

@@ -13,7 +13,6 @@ run's reproducible seed."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -110,11 +109,6 @@ def moment_records(scaled: np.ndarray) -> np.ndarray:
     their squares, side by side: the records whose means are the shared moments."""
     bounded = np.clip(scaled, -1.0, 1.0)
     return np.hstack([bounded, bounded**2])
-
-
-def secure_rng() -> np.random.Generator:
-    """Noise that nobody can replay: seeded from the OS's entropy, not from the run's seed."""
-    return np.random.default_rng(secrets.randbits(128))
 
 
 class NoisyGradients:

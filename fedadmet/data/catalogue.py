@@ -51,6 +51,9 @@ class Endpoint:
     # 0–100), or the range the source assay reports (AstraZeneca's logD and clearance assays are censored
     # at their limits), rounded out to hold every public label. Every regression endpoint has them.
     value_range: tuple[float, float] | None = None
+    # Where value_range is an assay's reporting limits rather than physics, the wider range a partner's own
+    # assay may still measure: labels outside it are refused by QC (None: value_range).
+    label_range: tuple[float, float] | None = None
 
     @property
     def is_classification(self) -> bool:
@@ -82,7 +85,23 @@ class Endpoint:
                 return f"a yes/no endpoint needs both classes, but every label is {values[0]:g}"
         elif self.transform is Transform.LOG10 and (values <= 0).any():
             return f"values are log10-scaled, so they must be > 0 ({self.unit}), but {int((values <= 0).sum())} are not"
-        return None
+        return self.range_problem(values)
+
+    def range_problem(self, values: np.ndarray) -> str | None:
+        """Why these values (source units) cannot be this endpoint's, or None: some lie outside its declared
+        range (another endpoint's values, 0/1 labels under a regression endpoint, another unit)."""
+        bounds = self.label_range or self.value_range
+        if bounds is None:
+            return None
+        low, high = bounds
+        values = np.asarray(values, dtype=float)
+        outside = values[(values < low) | (values > high)]
+        if not len(outside):
+            return None
+        return (
+            f"{len(outside)} label(s) lie outside this endpoint's range {low:g} to {high:g} {self.unit}, "
+            f"e.g. {outside[0]:g} (another endpoint's values, or another unit?)"
+        )
 
     def interval(self, values: np.ndarray, half_widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds in source units of regression ``values`` (source units) ± ``half_widths``
@@ -137,6 +156,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Lipophilicity (octanol/water logD at pH 7.4)",
         "mae",
         value_range=(-1.5, 4.5),
+        label_range=(-5.0, 8.0),
     ),
     _tdc(  # up to ~100 mol/L (a pure liquid is at most ~55 mol/L: water); AqSolDB spans -13.2 to 2.1
         "Solubility_AqSolDB",
@@ -187,6 +207,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         good="lower",
         transform=Transform.LOG10,
         value_range=(3.0, 150.0),  # the assay's limits
+        label_range=(1e-3, 1e5),
     ),
     _tdc(
         "Clearance_Microsome_AZ",
@@ -198,6 +219,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         good="lower",
         transform=Transform.LOG10,
         value_range=(3.0, 150.0),  # the assay's limits
+        label_range=(1e-3, 1e5),
     ),
     _tdc(  # LD50 from 10 mol/kg (more than a rat can swallow) to 1e-12 mol/kg (beyond the most potent toxins)
         "LD50_Zhu",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,16 +31,55 @@ from flwr.compat.common.recorddict_compat import (
 )
 
 from fedadmet.federated.failures import PartnerFailure
-from fedadmet.federated.plan import FederationPlan
-from fedadmet.federated.privacy import clip_and_noise, partner_noise_std
+from fedadmet.federated.plan import SECAGG_CLIPPING_RANGE, FederationPlan
+from fedadmet.federated.privacy import clip_and_noise, partner_noise_std, secure_rng
 from fedadmet.federated.protocol import VALID_SCORE, FederatedTask, RoundInfo, get_task
 
 PRIVATE_RECORD, BYTES_SENT = "fedadmet.private", "fedadmet.bytes_sent"
+BYTES_METRIC = "bytes_sent"  # the size of what the node sent for training: the same for every partner
 Mod = Callable[[Message, Context, Callable[[Message, Context], Message]], Message]
 
 
 class SecAggRequiredError(RuntimeError):
     """The server asked for a plain (unmasked) update from a partner that only sends masked ones."""
+
+
+class UntrustedParametersError(ValueError):
+    """Shared parameters the consortium's strategy could not have produced (non-finite, beyond the values
+    SecAgg+ can carry, or with a norm beyond the partner's bound): a coordinator probing the partner's data
+    with a crafted model, or a corrupted one. The partner neither trains nor evaluates on them."""
+
+
+@dataclass(frozen=True)
+class ReceivedBounds:
+    """What a partner accepts of the shared parameters it receives (node config ``max-parameter-value`` and
+    ``max-parameter-norm``). Every value of a SecAgg+ aggregate lies within ±SECAGG_CLIPPING_RANGE (each
+    partner's values are clipped there before they are summed); the norm bound is the partner's own, per
+    array, generous for the trunks the tasks build (norms of 10 to 30) and far below a crafted probe's."""
+
+    max_value: float = SECAGG_CLIPPING_RANGE
+    max_norm: float = 100.0
+
+    @classmethod
+    def of(cls, context: Context) -> ReceivedBounds:
+        config = context.node_config
+        return cls(
+            float(config.get("max-parameter-value", cls.max_value)),  # type: ignore[arg-type]
+            float(config.get("max-parameter-norm", cls.max_norm)),  # type: ignore[arg-type]
+        )
+
+    def check(self, shared: dict[str, np.ndarray]) -> None:
+        """Refuse the parameters (:class:`UntrustedParametersError`, naming the array) unless every array is
+        finite and within the bounds; the task then checks names and shapes against its own model."""
+        for name, values in shared.items():
+            if not np.isfinite(values).all():
+                raise UntrustedParametersError(f"{name} holds NaN or infinite values")
+            largest = float(np.abs(values).max(initial=0.0))
+            if largest > self.max_value:
+                raise UntrustedParametersError(f"{name} holds a value of {largest:.3g}, beyond ±{self.max_value:g}")
+            norm = float(np.linalg.norm(values.astype(np.float64)))
+            if norm > self.max_norm:
+                raise UntrustedParametersError(f"{name} has norm {norm:.3g}, beyond {self.max_norm:g}")
 
 
 def make_client_app(
@@ -84,40 +124,47 @@ class PartnerNode:
 
     def train(self, msg: Message, context: Context) -> Message:
         instruction = recorddict_to_fitins(msg.content, keep_input=True)
-        shared, info = _received(instruction.parameters, instruction.config)
+        shared, info = _received(instruction.parameters, instruction.config, context)
         session = self.task_of(context).open_partner(self.folder_of(context), info.options, _private(context))
         result = session.fit(shared, info)
-        privacy, names = FederationPlan.model_validate(info.options).privacy, sorted(shared)
+        plan = FederationPlan.model_validate(info.options)
+        privacy, names = plan.privacy, sorted(shared)
         noise = partner_noise_std(privacy.clipping_norm, privacy.noise_multiplier, info.n_partners)
         update = {k: result.parameters[k] - shared[k] for k in names}
-        clipped, norm = clip_and_noise(
-            update, privacy.clipping_norm, noise if privacy.enabled else 0.0, np.random.default_rng()
-        )
+        clipped, _ = clip_and_noise(update, privacy.clipping_norm, noise if privacy.enabled else 0.0, secure_rng())
         sent = {k: shared[k] + clipped[k] for k in names} if privacy.enabled else result.parameters
         context.state.array_records[PRIVATE_RECORD] = ArrayRecord({k: Array(v) for k, v in result.private.items()})
         reply = FitRes(
             status=Status(Code.OK, "ok"),
-            parameters=ndarrays_to_parameters([sent[k] for k in names]),
-            # Equal weights under DP keep each partner's sensitivity at the clipping norm.
-            num_examples=1 if privacy.enabled else result.num_examples,
-            metrics=agreed(context, session.partner, {**result.metrics, "update_norm": norm}),
+            parameters=ndarrays_to_parameters([_for_the_wire(sent[k], plan.secagg) for k in names]),
+            num_examples=plan.update_weight(result.num_examples),
+            metrics=agreed(context, session.partner, result.metrics, plan),
         )
         return Message(fitres_to_recorddict(reply, keep_input=False), reply_to=msg)
 
     def evaluate(self, msg: Message, context: Context) -> Message:
         instruction = recorddict_to_evaluateins(msg.content, keep_input=True)
-        shared, info = _received(instruction.parameters, instruction.config)
+        shared, info = _received(instruction.parameters, instruction.config, context)
         session = self.task_of(context).open_partner(self.folder_of(context), info.options, _private(context))
         evaluation = session.evaluate(shared, info)
         session.keep(shared, info, evaluation)
-        metrics = agreed(context, session.partner, {**evaluation.metrics, "bytes_sent": _take_bytes_sent(context)})
+        plan = FederationPlan.model_validate(info.options)
+        metrics = agreed(context, session.partner, evaluation.metrics, plan) | {BYTES_METRIC: _take_bytes_sent(context)}
         reply = EvaluateRes(
             status=Status(Code.OK, "ok"),
             loss=1.0 - float(metrics.get(VALID_SCORE, 1.0)),  # the loss field carries nothing unagreed
-            num_examples=evaluation.num_examples,
+            num_examples=plan.update_weight(evaluation.num_examples),  # the validation fold's size, or 1 under DP
             metrics=metrics,
         )
         return Message(evaluateres_to_recorddict(reply), reply_to=msg)
+
+
+def _for_the_wire(values: np.ndarray, masked: bool) -> np.ndarray:
+    """What a partner sends of one shared array: under SecAgg+ in double precision, because Flower scales
+    each update by its weight ratio and quantises it around the clipping range in the array's own precision
+    (in float32, 8 + a small scaled value keeps a millionth: errors of 1e-4 in the aggregate). The coordinator
+    gives the aggregate back its original precision."""
+    return values.astype(np.float64) if masked else values
 
 
 def secagg_guard(require_secagg: bool) -> Mod:
@@ -142,10 +189,14 @@ def secagg_guard(require_secagg: bool) -> Mod:
     return guard
 
 
-def _received(parameters: object, config: dict[str, object]) -> tuple[dict[str, np.ndarray], RoundInfo]:
-    """The shared arrays by name and the round, from a legacy instruction's parameters and config."""
+def _received(
+    parameters: object, config: dict[str, object], context: Context
+) -> tuple[dict[str, np.ndarray], RoundInfo]:
+    """The shared arrays by name, checked against the partner's bounds, and the round, from a legacy
+    instruction's parameters and config."""
     names = json.loads(str(config["parameter-names"]))
     shared = dict(zip(names, parameters_to_ndarrays(parameters), strict=True))  # type: ignore[arg-type]
+    ReceivedBounds.of(context).check(shared)
     info = RoundInfo(
         server_round=int(config["server-round"]),  # type: ignore[call-overload]
         run_name=str(config["run-name"]),
@@ -162,10 +213,16 @@ def _private(context: Context) -> dict[str, np.ndarray]:
     return {k: v.numpy() for k, v in record.items()} if record is not None else {}
 
 
-def agreed(context: Context, partner: str, metrics: dict[str, float | int | str]) -> dict[str, float | int | str]:
-    """Only the metrics this partner agreed to share (all by default), and its name."""
+def agreed(
+    context: Context, partner: str, metrics: dict[str, float | int | str], plan: FederationPlan
+) -> dict[str, float | int | str]:
+    """The partner's name and only the metrics it agreed to share (node config ``share-metrics``, a
+    comma-separated list; by default all the task returns, which never includes a test score). Under
+    partner-level DP none: a per-partner score or loss in the clear would bypass the noise and its ε."""
     allowed = context.node_config.get("share-metrics")
     chosen = {a.strip() for a in str(allowed).split(",")} if allowed is not None else set(metrics)
+    if plan.privacy.enabled:
+        chosen = set()
     return {k: v for k, v in metrics.items() if k in chosen} | {"partner": partner}
 
 

@@ -29,14 +29,12 @@ from safetensors.numpy import load as load_safetensors
 
 from fedadmet.exceptions import FedadmetError
 from fedadmet.federated.checkpoints import Checkpoint, publish_artifact
-from fedadmet.federated.plan import FederationPlan
+from fedadmet.federated.plan import SECAGG_CLIPPING_RANGE, FederationPlan, secagg_quantization_range
 from fedadmet.federated.protocol import FederatedTask
 from fedadmet.federated.recorder import Published, RunEnd, RunRecorder
 from fedadmet.federated.strategy import RecordingStrategy
 
 log = logging.getLogger("fedadmet.federation")
-SECAGG_CLIPPING_RANGE = 8.0  # trunk weights stay well inside ±8; SecAgg+ quantises within this range
-SECAGG_QUANTIZATION_RANGE = 2**22
 
 
 class RunSettings(BaseModel):
@@ -102,17 +100,22 @@ class RunInterruptedError(FedadmetError):
 
 
 def secagg_workflow(settings: RunSettings) -> SecAggPlusWorkflow | None:
-    """The fit workflow that masks every update, or None (Flower's plain fit) when SecAgg+ is off."""
-    federation = settings.federation
+    """The fit workflow that masks every update, or None (Flower's plain fit) when SecAgg+ is off. Its
+    ``max_weight`` is the largest weight a partner sends (see :meth:`FederationPlan.update_weight`) and its
+    quantisation as fine as the modulus allows for this many partners. Every partner holds a share of every
+    other's keys (``num_shares`` 1.0: all of them) and the threshold counts partners, not a fraction of
+    those a round sampled: a round that starts with fewer than ⌈n/2⌉ + 1 partners online is not aggregated,
+    rather than unmasked with a smaller threshold."""
+    federation, n = settings.federation, settings.n_partners
     if not federation.secagg:
         return None
-    federation.check_partners(settings.n_partners)
+    federation.check_partners(n)
     return SecAggPlusWorkflow(
-        num_shares=settings.n_partners,
-        reconstruction_threshold=min(federation.min_partners, settings.n_partners),
+        num_shares=1.0,
+        reconstruction_threshold=federation.secagg_threshold(n),
         clipping_range=SECAGG_CLIPPING_RANGE,
-        quantization_range=SECAGG_QUANTIZATION_RANGE,
-        max_weight=1e6,
+        quantization_range=secagg_quantization_range(n),
+        max_weight=federation.max_update_weight(),
         timeout=federation.secagg_stage_timeout_s,
     )
 

@@ -86,6 +86,25 @@ class SavedModel:
         )
 
     @property
+    def valid_score(self) -> float:
+        """Its score on the partner's validation fold when it was kept (-inf where not recorded)."""
+        try:
+            score = float(json.loads((self.folder / "scores.json").read_text())["valid_score"])
+        except (OSError, ValueError, TypeError, KeyError):
+            return -np.inf
+        return score if np.isfinite(score) else -np.inf
+
+    @property
+    def under_dp(self) -> bool:
+        """Trained under partner-level DP: noise sized to hide a whole partner leaves such a model far below
+        one trained without (a reference, not the model to predict with unless chosen)."""
+        try:
+            settings = json.loads((self.folder / FEDERATION_FILE).read_text())
+        except (OSError, ValueError):
+            return False
+        return bool(settings.get("privacy", {}).get("enabled", False))
+
+    @property
     def saved(self) -> float:
         """When the model was kept (the file time where that was not recorded: copies may change it)."""
         return float(self.provenance.get("saved") or (self.folder / WEIGHTS_FILE).stat().st_mtime)
@@ -104,8 +123,9 @@ def saved_models(data_dir: Path) -> list[SavedModel]:
 
 def find_saved_model(data_dir: Path, run: int | str | None = None) -> SavedModel:
     """The model of ``run`` (its id, or "<run name>/<id>" where two consortia's ids collide), or when none
-    is named, of the run kept last whose trunk the federation aggregated at least once (a failed run can
-    leave a model with the initial trunk); errors list what exists."""
+    is named, the best one (validation score; the latest of equals) of the runs whose trunk the federation
+    aggregated (a failed run can leave a model with the initial trunk) without DP; refused with the reason
+    when there is none such. Errors list what exists."""
     if not Path(data_dir).is_dir():
         raise InputError(f"no folder {data_dir}", expected="this partner's prepared folder")
     models = saved_models(data_dir)
@@ -115,7 +135,7 @@ def find_saved_model(data_dir: Path, run: int | str | None = None) -> SavedModel
             "in a run (`fedadmet federate simulate`, or a deployed run)"
         )
     if run is None:
-        return next((model for model in reversed(models) if not model.never_aggregated), models[-1])
+        return _best_default(data_dir, models)
     name, run_id = _run_choice(run)
     chosen = [model for model in models if model.run_id == run_id and name in (None, model.run_name)]
     if not chosen:
@@ -125,6 +145,19 @@ def find_saved_model(data_dir: Path, run: int | str | None = None) -> SavedModel
         named = " or ".join(f"{m.run_name}/{m.run_id}" for m in chosen)
         raise InputError(f"{data_dir} holds models of several runs numbered {run_id}; name one: {named}")
     return chosen[0]
+
+
+def _best_default(data_dir: Path, models: list[SavedModel]) -> SavedModel:
+    """The model a partner gets without naming a run: federated, without DP, the best on its validation fold."""
+    usable = [model for model in models if not model.never_aggregated and not model.under_dp]
+    if not usable:
+        kept = ", ".join(f"{m.run_name}/{m.run_id} ({'DP' if m.under_dp else 'no aggregated round'})" for m in models)
+        raise InputError(
+            f"{data_dir} holds no model of a run that was federated without DP, the only kind taken by default "
+            "(a DP run's noise or a run that aggregated nothing leaves a far weaker model); name one with --run",
+            expected=f"one of {kept}",
+        )
+    return max(usable, key=lambda model: (model.valid_score, model.saved))
 
 
 def _run_choice(run: int | str) -> tuple[str | None, int]:

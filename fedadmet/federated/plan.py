@@ -11,6 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from fedadmet.exceptions import InputError
 
 MIN_SECAGG_PARTNERS = 3  # SecAgg+ splits each partner's mask key into shares held by the others
+SECAGG_CLIPPING_RANGE = 8.0  # shared values stay well inside ±8; SecAgg+ quantises within this range
+# The most examples one partner's update counts for under SecAgg+ (Flower's ``max_weight``): each update is
+# scaled by weight / max weight before it is quantised, so a bound far above the real weights (Flower's
+# default, or 1e6 against the weight 1 every partner sends under DP) leaves few quantisation steps to it.
+SECAGG_MAX_WEIGHT = 100_000
+_SECAGG_MODULUS = 2**32  # Flower's modulus: the sum of every partner's quantised values must stay below it
 
 
 class PrivacyConfig(BaseModel):
@@ -45,6 +51,25 @@ class FederationPlan(BaseModel):
     )
     privacy: PrivacyConfig = PrivacyConfig()
 
+    def update_weight(self, num_examples: int) -> int:
+        """The weight a partner's update is averaged with. Under DP every partner weighs the same (its
+        sensitivity stays the clipping norm); under SecAgg+ a weight counts for at most
+        :data:`SECAGG_MAX_WEIGHT` examples (a self-reported weight, hidden by the mask, cannot buy more)."""
+        if self.privacy.enabled:
+            return 1
+        return min(num_examples, SECAGG_MAX_WEIGHT) if self.secagg else num_examples
+
+    def max_update_weight(self) -> int:
+        """The largest weight :meth:`update_weight` gives: SecAgg+'s ``max_weight``, so that the largest
+        update is quantised with all of SecAgg+'s steps."""
+        return 1 if self.privacy.enabled else SECAGG_MAX_WEIGHT
+
+    def secagg_threshold(self, n_partners: int) -> int:
+        """How many partners' shares rebuild a mask: a strict majority and one more (⌈n/2⌉ + 1), at least the
+        quorum. Below a majority, a coordinator could ask one group for a partner's mask-key shares (saying it
+        dropped out) and another for its seed shares (saying it is active), and unmask that partner's update."""
+        return min(n_partners, max(self.min_partners, (n_partners + 1) // 2 + 1))
+
     def check_partners(self, n_partners: int) -> None:
         """Refuse, before anything starts, a partner count these settings cannot federate."""
         if self.secagg and n_partners < MIN_SECAGG_PARTNERS:
@@ -60,3 +85,12 @@ class FederationPlan(BaseModel):
                 f"rebuilt from the shares of fewer than all of them), got {self.min_partners}",
                 expected=f"2 to {n_partners - 1}, or more partners",
             )
+
+
+def secagg_quantization_range(n_partners: int) -> int:
+    """SecAgg+'s quantisation levels: the largest power of two whose sum over ``n_partners`` stays below the
+    modulus (more levels, finer steps), and no more than 2**30 (Flower rounds to 32-bit integers)."""
+    levels = 2**30
+    while levels * n_partners >= _SECAGG_MODULUS:
+        levels //= 2
+    return levels

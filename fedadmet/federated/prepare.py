@@ -24,7 +24,7 @@ import fedadmet
 from fedadmet.chem.compute import compute_features
 from fedadmet.chem.featurizers import default_feature_set
 from fedadmet.chem.parallel import ParallelOptions
-from fedadmet.chem.scaffolds import murcko_scaffold
+from fedadmet.chem.scaffolds import fold_group
 from fedadmet.chem.standardize import MoleculeLimits, standardize_many
 from fedadmet.data.assay import Measurements, aggregate_replicates, assay_measurements, tdc_measurements
 from fedadmet.data.catalogue import get_endpoint
@@ -140,7 +140,7 @@ def consortium_transform(
 
     digest = hashlib.sha256(feature_set.signature.encode())
     digest.update(keyed(reference_raw).tobytes())
-    digest.update(bytes(keyed_fold(key, murcko_scaffold(s), config.n_folds) for s in reference))
+    digest.update(bytes(keyed_fold(key, fold_group(s), config.n_folds) for s in reference))
     reference_hash = digest.hexdigest()
     _check_reference_hash(reference_hash, expected_reference_hash)
     return keyed, reference_hash
@@ -205,6 +205,9 @@ def prepare_partner(
     relations = np.zeros((len(compounds), len(tasks)), dtype=np.int8)
     for task, group in labels.groupby("endpoint"):
         endpoint = get_endpoint(str(task))
+        problem = endpoint.range_problem(group["value"].to_numpy(dtype=float))
+        if problem is not None:  # refused before the slow featurising
+            raise InputError(f"{task}: {problem}", expected=f"{endpoint.description} in {endpoint.unit}")
         rows, j = [row[s] for s in group["smiles"]], column[str(task)]
         values[rows, j] = endpoint.to_model_scale(group["value"].to_numpy(dtype=float))
         relations[rows, j] = group["relation"].to_numpy()
@@ -212,7 +215,7 @@ def prepare_partner(
         quorum(t, relations[~np.isnan(values[:, j]), j], values[~np.isnan(values[:, j]), j], config)
         for t, j in column.items()
     ]
-    compounds["fold"] = [keyed_fold(key, murcko_scaffold(s), config.n_folds) for s in compounds["smiles"]]
+    compounds["fold"] = [keyed_fold(key, fold_group(s), config.n_folds) for s in compounds["smiles"]]
 
     features, reference_hash = keyed_features(
         compounds["smiles"].tolist(), key, config, cache_dir, expected_reference_hash, parallel

@@ -9,6 +9,7 @@ took part.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 
 import numpy as np
@@ -16,6 +17,12 @@ import numpy as np
 from fedadmet.federated.plan import PrivacyConfig
 
 _ORDERS = np.concatenate([np.linspace(1.1, 10.9, 99), np.arange(11, 257)])
+
+
+def secure_rng() -> np.random.Generator:
+    """A generator for DP noise that nobody can replay: seeded with 128 bits from the OS's cryptographic
+    source (:mod:`secrets`) at every call, never from the run's seed or NumPy's and PyTorch's global state."""
+    return np.random.default_rng(secrets.randbits(128))
 
 
 def clip_and_noise(

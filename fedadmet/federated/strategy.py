@@ -53,6 +53,7 @@ class RecordingStrategy(Strategy):
     def __init__(self, settings: RunSettings, start: dict[str, np.ndarray], offset: int, recorder: RunRecorder) -> None:
         self.settings, self.offset, self.recorder = settings, offset, recorder
         self.names = sorted(start)
+        self.dtypes = [start[k].dtype for k in self.names]  # SecAgg+ aggregates in double precision
         self.checkpoint = Checkpoint(settings.run_folder, settings.identity())
         self.minimum = min(settings.federation.min_partners, settings.n_partners)
         # The failures that kept the latest round from aggregating (none once a round aggregates): the
@@ -124,6 +125,8 @@ class RecordingStrategy(Strategy):
         arrays = self.finite_aggregate(number, parameters, kept, excluded)
         if arrays is None:
             return None, {}
+        arrays = [a.astype(dtype, copy=False) for a, dtype in zip(arrays, self.dtypes, strict=True)]
+        parameters = ndarrays_to_parameters(arrays)
         self.failures = {}
         self.checkpoint.save(number, dict(zip(self.names, arrays, strict=True)))
         self.record_fit(number, kept, excluded)

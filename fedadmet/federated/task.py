@@ -208,8 +208,9 @@ def mean_score(data: PartnerData, predictions: np.ndarray, part: Part) -> float:
 
 
 def evaluate(net: MultitaskNet, data: PartnerData) -> dict[str, float]:
-    predictions = predict_scaled(net, data.features)
-    return {"valid_score": mean_score(data, predictions, "valid"), "test_score": mean_score(data, predictions, "test")}
+    """The validation score only: the test fold is scored once, by the partner, on the model it kept
+    (``federate gain``); a test score each round would invite choosing rounds on it."""
+    return {"valid_score": mean_score(data, predict_scaled(net, data.features), "valid")}
 
 
 def train_with_selection(

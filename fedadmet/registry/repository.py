@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 from fedadmet.exceptions import InputError
 from fedadmet.names import check_partner_name, check_user_name
 from fedadmet.registry.tables import (
+    NO_PARTNER,
     ApiKey,
     FederationRound,
     FederationRun,
@@ -154,23 +155,38 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
 
 
-def create_api_key(session: Session, user_name: str, partner: str | None = None) -> tuple[str, ApiKey]:
-    """A new key for ``user_name`` (created on first use, belonging to ``partner`` if given). The plain key
-    is returned once and never stored. A user keeps the partner it was created with: asking for another
-    is refused, since the key would see what the user was not meant to."""
+def create_api_key(
+    session: Session, user_name: str, partner: str | None = None, *, operator: bool | None = None
+) -> tuple[str, ApiKey]:
+    """A new key for ``user_name``, created on first use belonging to ``partner`` if given, else to the
+    operator unless ``operator`` is False (then to no partner, :data:`NO_PARTNER`: the least it can see;
+    `keys create` asks for that by default). The plain key is returned once and never stored. A user keeps
+    what it was created as: asking for another partner, or explicitly for the operator, is refused, since
+    the key would see what the user was not meant to."""
     check_user_name(user_name)
     if partner is not None:
         check_partner_name(partner)  # the rules `data prepare` applies to the name
+        if operator:
+            raise InputError("a key belongs to a partner or to the operator, not both", got=partner)
     user = session.scalar(select(User).where(User.name == user_name))
     if user is None:
-        user = User(name=user_name, partner=partner)
+        user = User(
+            name=user_name, partner=partner if partner is not None else NO_PARTNER if operator is False else None
+        )
         session.add(user)
         session.flush()
-    elif partner is not None and user.partner != partner:
-        belongs = f"partner {user.partner!r}" if user.partner else "no partner (it sees every partner's metrics)"
+    elif (partner is not None and user.partner != partner) or (operator is True and user.partner is not None):
+        belongs = (
+            "the operator (it sees every partner's metrics)"
+            if user.partner is None
+            else f"partner {user.partner!r}"
+            if user.partner
+            else "no partner (it sees the consortium's means only)"
+        )
+        wanted = f"partner {partner!r}" if partner is not None else "the operator"
         raise InputError(
             f"user {user_name!r} already exists and belongs to {belongs}",
-            expected=f"a new user name for partner {partner!r}, or no partner option for another key of this user",
+            expected=f"a new user name for {wanted}, or neither option for another key of this user",
         )
     key = KEY_PREFIX + secrets.token_urlsafe(24)
     row = ApiKey(user_id=user.id, prefix=key[:KEY_PREFIX_LENGTH], key_hash=hash_api_key(key))

@@ -87,11 +87,16 @@ class FederationRound(Base):
     run: Mapped[FederationRun] = relationship(back_populates="rounds")
 
 
+NO_PARTNER = ""  # a user who belongs to no partner: no partner's own metrics, no files on the server
+
+
 class User(Base):
     """Someone (a chemist, a service, a partner's pipeline) who calls the API with one or more keys.
 
     A user who belongs to a federation partner sees that partner's shared metrics and the consortium's
-    mean, not the other partners' own; a user without a partner (the operator, the hosting site) sees all."""
+    mean, not the other partners' own; a user of no partner (:data:`NO_PARTNER`, what a key is made for
+    by default) sees only the consortium's means; the operator (partner None, made only when asked for)
+    sees all."""
 
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -22,7 +22,7 @@ from fedadmet.federated.checkpoints import Checkpoint
 from fedadmet.federated.coordinator import OpenedRun, RunInterruptedError, RunSettings
 from fedadmet.federated.failures import PartnerFailure
 from fedadmet.federated.privacy import spent_epsilon
-from fedadmet.federated.protocol import FederatedTask, get_task
+from fedadmet.federated.protocol import VALID_SCORE, FederatedTask, get_task, replaces_kept
 from fedadmet.federated.recorder import EvaluationRound, FitRound, Published, RunEnd
 from fedadmet.federated.server_app import make_server_app
 from fedadmet.federated.simulation import run_simulated
@@ -88,7 +88,7 @@ class RegistryRecorder:
             partners = sorted({p for r in rounds for p in r.partners})
             fewest = min((len(r.partners) for r in rounds if r.partners), default=settings.n_partners)
             epsilon = spent_epsilon(plan.privacy, published.rounds, fewest, settings.n_partners)
-            final = next((r.metrics["evaluate"] for r in reversed(rounds) if r.metrics.get("evaluate")), {})
+            final = kept_by_partner(rounds)
             last_fit = next((r.metrics["fit"] for r in reversed(rounds) if r.metrics.get("fit")), {})
             # The most any partner reported spending under record-level DP at its own site (a task's own DP).
             record_epsilon = max((float(m["epsilon"]) for m in last_fit.values() if "epsilon" in m), default=None)
@@ -140,6 +140,24 @@ class RegistryRecorder:
             log.exception("could not record the end of run %s in the registry", self.run_id)
 
 
+def kept_by_partner(rounds: Sequence[Any]) -> dict[str, dict[str, Any]]:
+    """What each partner kept of the run (not the final round's trunk): the rule a partner keeps its model by
+    (:func:`~fedadmet.federated.protocol.replaces_kept`) applied to the validation scores it shared each
+    round; its shared metrics then, with the round (``kept_round``) and the last aggregated round its trunk
+    held (``trunk_round``). Partners that shared no score (under DP none do) are not listed."""
+    kept: dict[str, dict[str, Any]] = {}
+    trunk_round = 0
+    for row in sorted(rounds, key=lambda r: r.round):
+        trunk_round = row.round if row.partners else trunk_round
+        for partner, metrics in (row.metrics.get("evaluate") or {}).items():
+            if VALID_SCORE not in metrics:
+                continue
+            current = kept.get(partner, {VALID_SCORE: -np.inf, "trunk_round": 0})
+            if replaces_kept(current, float(metrics[VALID_SCORE]), trunk_round):
+                kept[partner] = {**metrics, "kept_round": row.round, "trunk_round": trunk_round}
+    return kept
+
+
 def _record(failure: PartnerFailure) -> dict[str, str]:
     return {"partner": failure.partner, "stage": failure.stage, "reason": failure.reason}
 
@@ -161,6 +179,21 @@ def open_run(settings: RunSettings) -> RunSettings:
             raise InputError(f"run {run.id} cannot go on from {settings.run_folder}: " + "; ".join(problems))
         repository.reopen_run(session, run.id)
     return settings
+
+
+def run_plan(given: dict[str, Any], resume: int | None = None, registry_url: str | None = None) -> dict[str, Any]:
+    """A run's federation settings: those ``given`` (``privacy`` a dict of its own given fields) over the
+    defaults, or, resuming run ``resume``, over the settings that run was started with: a resume takes the
+    run's own strategy, SecAgg+ and DP without being told them again."""
+    recorded: dict[str, Any] = {}
+    if resume is not None:
+        with open_registry(registry_url).begin() as session:
+            run = repository.get_run(session, resume)
+            if run is None:
+                raise InputError(f"no federation run {resume} in the registry to resume")
+            recorded = dict(run.config)
+    privacy = {**recorded.get("privacy", {}), **given.get("privacy", {})}
+    return {**recorded, **given, "privacy": privacy}
 
 
 def _start(session: Session, settings: RunSettings) -> RunSettings:
@@ -249,7 +282,7 @@ server_app = make_server_app(_open_deployed)  # what the app folder's pyproject 
 
 
 def kept_model(partner_dir: Path, run: int | str | None = None) -> SavedModel:
-    """The model a partner kept of ``run`` (its id or NAME/ID; default: the last the federation trained)."""
+    """The model a partner kept of ``run`` (its id or NAME/ID; default: the best federated without DP)."""
     from fedadmet.federated.partner_model import find_saved_model
 
     return find_saved_model(partner_dir, run)

@@ -16,7 +16,8 @@ LOCAL_USER = "local"
 
 @dataclass(frozen=True)
 class Caller:
-    """Who a valid key belongs to; ``partner`` limits which partners' metrics the key sees (None: all)."""
+    """Who a valid key belongs to; ``partner`` limits which partners' metrics the key sees (None: all, the
+    operator; "": none, a user of no partner)."""
 
     id: int
     name: str
@@ -42,13 +43,14 @@ class KeyView:
     revoked: bool
 
 
-def create_key(store: Store, user: str, partner: str | None = None) -> CreatedKey:
-    """A new key for ``user`` (created on first use, belonging to ``partner`` if given)."""
+def create_key(store: Store, user: str, partner: str | None = None, operator: bool = False) -> CreatedKey:
+    """A new key for ``user``, created on first use belonging to ``partner`` if given, to the operator (sees
+    every partner's metrics) only if ``operator``, else to no partner (the consortium's means only)."""
     with store.begin() as session:
-        key, row = repository.create_api_key(session, user, partner)
+        key, row = repository.create_api_key(session, user, partner, operator=operator)
         belongs, known = row.user.partner, repository.known_partners(session)
         prefix = row.prefix
-    unknown = belongs is not None and belongs not in known
+    unknown = bool(belongs) and belongs not in known
     similar = sorted(name for name in known if belongs is not None and name.casefold() == belongs.casefold())
     return CreatedKey(key, user, prefix, belongs, unknown, similar if unknown else [])
 
@@ -81,7 +83,7 @@ def local_api_key(store: Store, key_file: Path) -> str:
         key = key_file.read_text().strip()
         if check_key(store, key) is not None:
             return key
-    key = create_key(store, LOCAL_USER).key
+    key = create_key(store, LOCAL_USER, operator=True).key  # the person hosting the server
     key_file.parent.mkdir(parents=True, exist_ok=True)
     key_file.write_text(key)
     key_file.chmod(0o600)

@@ -169,6 +169,25 @@ def test_a_key_can_belong_to_a_federation_partner() -> None:
     assert moved.exit_code == 2 and "'carla'" in moved.output and "'site_b'" in moved.output
 
 
+def test_a_key_made_without_options_sees_the_least_and_the_operator_key_needs_its_flag() -> None:
+    """The user test: `keys create` without --partner made an operator key that sees every partner's metrics."""
+    from fedadmet.config import get_settings
+    from fedadmet.workflows.keys import check_key
+    from fedadmet.workflows.store import open_store
+
+    plain = runner.invoke(app, ["keys", "create", "fay"], env={"COLUMNS": "200"})
+    assert plain.exit_code == 0 and "consortium's means only" in plain.output
+    operator = runner.invoke(app, ["keys", "create", "gus", "--operator"], env={"COLUMNS": "200"})
+    assert operator.exit_code == 0 and "all partners' metrics (operator)" in operator.output
+    store = open_store(get_settings().registry_url)
+    assert check_key(store, plain.output.split()[-1]).partner == ""  # type: ignore[union-attr]
+    assert check_key(store, operator.output.split()[-1]).partner is None  # type: ignore[union-attr]
+    promoted = runner.invoke(app, ["keys", "create", "fay", "--operator"], env={"COLUMNS": "200"})
+    assert promoted.exit_code == 2 and "'fay'" in promoted.output  # a user does not become the operator
+    both = runner.invoke(app, ["keys", "create", "hal", "--operator", "--partner", "site_b"])
+    assert both.exit_code == 2
+
+
 def test_a_partner_key_named_in_other_letter_case_is_pointed_to_the_recorded_name() -> None:
     from fedadmet.config import get_settings
     from fedadmet.registry import repository

@@ -236,8 +236,8 @@ def status_output(*run_id: int, columns: int = 250) -> str:
     ("command", "text"),
     [
         (["federate", "simulate"], "(default: simulation; resumed: its own)"),
-        (["federate", "gain"], "(default: the one this partner kept last that the federation trained)"),
-        (["predict"], "collide (default: the one kept last that the federation trained)"),
+        (["federate", "gain"], "(default: the best on validation of the runs this partner took part in without DP)"),
+        (["predict"], "collide (default: the best on validation of the runs federated without DP)"),
     ],
 )
 def test_option_help_keeps_its_defaults(command: list[str], text: str) -> None:

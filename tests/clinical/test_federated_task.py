@@ -115,7 +115,7 @@ def test_what_a_hospital_sends_holds_no_person_level_value(consortium: dict[str,
         assert all(a.size in (1, n_covariates) and a.size < patients for a in sent)
         assert all(np.abs(a).max() <= SECAGG_CLIPPING_RANGE for a in sent)
         metrics = dict(reply.content.config_records["fitres.metrics"])
-        assert set(metrics) == {"stage", "update_norm", "partner"}
+        assert set(metrics) == {"stage", "partner"}
         shared = dict(zip(names, sent, strict=True))
         evaluate = EvaluateIns(ndarrays_to_parameters(sent), _config(plan, names, server_round + 1))
         answer = app(Message(evaluateins_to_recorddict(evaluate, True), dst_node_id=1, message_type="evaluate"), state)

@@ -123,7 +123,7 @@ def test_a_model_worse_than_the_mean_is_flagged(partner: Path, tmp_path: Path) -
     source.write_text("smiles\nCCO\n")
     key_file.write_text(TEST_KEY.hex())
     command = ["predict", str(source), "-o", str(tmp_path / "out.csv"), "--partner", str(copy), "--key", str(key_file)]
-    result = runner.invoke(app, command)
+    result = runner.invoke(app, [*command, "--run", "6"])  # without --run the better run 4 is taken
     assert result.exit_code == 0 and "warning: this model predicts worse than the mean" in result.output
 
 
@@ -172,3 +172,25 @@ def test_a_model_kept_before_any_aggregation_is_not_the_default_and_is_flagged(p
     command = ["predict", str(source), "-o", str(tmp_path / "out.csv"), "--partner", str(copy), "--key", str(key_file)]
     result = runner.invoke(app, [*command, "--run", "8"], env={"COLUMNS": "300"})
     assert result.exit_code == 0 and "so the federation has not trained it" in result.output
+
+
+def test_without_a_run_the_best_federated_model_without_dp_is_taken(partner: Path, tmp_path: Path) -> None:
+    """The user test: after a DP experiment, `predict --partner` silently used the destroyed DP model."""
+    copy = shutil.copytree(partner, tmp_path / "copy")  # holds run 4, valid score 0.5
+    data = PartnerData.load(copy)
+    net = build_net(data.features.shape[1], data.tasks, FEDERATION)
+    dp = FEDERATION.model_copy(update={"privacy": {"enabled": True}})
+    keep_partner_model(copy, "consortium", 9, net, {"valid_score": 0.9}, dp, trunk_round=3)  # kept last, DP
+    keep_partner_model(copy, "consortium", 10, net, {"valid_score": 0.2}, FEDERATION, trunk_round=3)  # kept last
+    assert find_saved_model(copy).run_id == 4  # the best non-DP one, not the latest nor the DP one
+    assert find_saved_model(copy, 9).under_dp  # still there when named
+
+
+def test_without_a_run_only_dp_models_are_refused_with_the_reason(partner_dirs: list[Path], tmp_path: Path) -> None:
+    folder = shutil.copytree(partner_dirs[0], tmp_path / "partner0")
+    data = PartnerData.load(folder)
+    net = build_net(data.features.shape[1], data.tasks, FEDERATION)
+    dp = FEDERATION.model_copy(update={"privacy": {"enabled": True}})
+    keep_partner_model(folder, "consortium", 2, net, {"valid_score": 0.9}, dp, trunk_round=3)
+    with pytest.raises(InputError, match=r"no model of a run that was federated without DP.*consortium/2 \(DP\)"):
+        find_saved_model(folder)

@@ -218,3 +218,32 @@ def test_an_endpoint_named_for_no_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "bbb.csv").write_text("Drug_ID,Drug,Y\na,CCO,1\n")
     with pytest.raises(InputError, match="more --endpoint values than TDC-style files: AMES named no file"):
         load_partner_inputs([tmp_path / "bbb.csv"], ["BBB_Martins", "AMES"])
+
+
+def test_acyclic_compounds_spread_over_the_keyed_folds() -> None:
+    """The user test: every acyclic compound shares the empty scaffold, so one fold got 354 of 682
+    compounds. An acyclic compound is its own group; ring compounds still keep their scaffold together."""
+    from fedadmet.chem.scaffolds import fold_group
+
+    acyclic = [f"C{'C' * n}{end}" for n in range(20) for end in ("O", "N", "C(=O)O", "Cl")]
+    folds = np.bincount([keyed_fold(TEST_KEY, fold_group(s), 5) for s in acyclic], minlength=5)
+    assert folds.min() >= 0.1 * len(acyclic) and folds.max() <= 0.35 * len(acyclic), folds
+    assert fold_group("CCc1ccccc1") == fold_group("OCc1ccccc1") == "c1ccccc1"
+    assert fold_group("CCO") == fold_group("OCC") != fold_group("CCN")  # the same compound, the same fold
+
+
+def test_labels_outside_an_endpoints_range_are_refused_before_featurising(tmp_path: Path) -> None:
+    """The user test: 0/1 labels were accepted as Caco-2 permeability (log10 cm/s, about -8 to -4)."""
+    from fedadmet.data.catalogue import get_endpoint
+    from tests.fl.partners import partner_measurements
+
+    frame = partner_measurements(1)[0].frame
+    yes_no = frame[frame["endpoint"] == "BBB_Martins"].assign(endpoint="Caco2_Wang")
+    assert "outside this endpoint's range -8 to -3" in str(get_endpoint("Caco2_Wang").label_problem(yes_no["value"]))
+    with pytest.raises(InputError, match=r"Caco2_Wang: .* outside this endpoint's range"):
+        prepare_partner(Measurements(yes_no.reset_index(drop=True), []), TEST_KEY, tmp_path / "out", "p")
+    assert not (tmp_path / "out" / "features.npy").exists()
+    assert get_endpoint("Caco2_Wang").label_problem(np.array([-5.2, -6.1, -4.4])) is None
+    # Served values stop at AstraZeneca's assay limits, but a partner's own assay may measure beyond them.
+    assert get_endpoint("Lipophilicity_AstraZeneca").label_problem(np.array([5.2, -2.0])) is None
+    assert get_endpoint("Clearance_Microsome_AZ").label_problem(np.array([1.0, 400.0])) is None

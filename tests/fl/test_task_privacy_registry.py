@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fedadmet.exceptions import InputError
 from fedadmet.federated.config import FederationConfig
 from fedadmet.federated.privacy import clip_and_noise, gaussian_epsilon, partner_noise_std
 from fedadmet.federated.task import (
@@ -118,3 +119,50 @@ def test_per_compound_loss_gives_each_compound_its_own_loss_which_falls_as_the_m
     assert before.shape == (len(rows),) and np.isfinite(before).all()
     trained, _ = train_with_selection(data, SMALL, epochs=8)
     assert per_compound_loss(trained, data, rows).mean() < before.mean()
+
+
+def test_the_published_version_records_the_model_each_partner_kept_not_the_final_round(tmp_path: Path) -> None:
+    """The user test: the Models page showed the final-round trunk's 0.143 while the partner kept its
+    round-2 model (0.543)."""
+    from fedadmet.federated.coordinator import RunSettings
+    from fedadmet.federated.recorder import EvaluationRound, FitRound, Published
+    from fedadmet.workflows.federation import RegistryRecorder, open_run
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    settings = open_run(RunSettings(run_name="r", n_partners=3, checkpoint_dir=tmp_path / "c", registry_url=url))
+    recorder = RegistryRecorder(settings)
+    scores = {1: (0.40, 0.30), 2: (0.543, 0.20), 3: (0.143, 0.35)}  # partner a, partner b, by round
+    for number, (a, b) in scores.items():
+        recorder.record_fit(FitRound(number, ["a", "b", "c"], {}, {}))
+        shared = {"a": {"valid_score": a, "partner": "a"}, "b": {"valid_score": b, "partner": "b"}}
+        recorder.record_evaluation(EvaluationRound(number, shared, {}, 0))
+    artifact = tmp_path / "trunk.safetensors"
+    artifact.write_bytes(b"x")
+    recorder.publish(Published(artifact, "0" * 64, 3, 1))
+    with open_registry(url).begin() as session:
+        kept = repository.list_versions(session)[0].metrics["partners"]
+    assert (kept["a"]["valid_score"], kept["a"]["kept_round"]) == (0.543, 2)
+    assert (kept["b"]["valid_score"], kept["b"]["kept_round"]) == (0.35, 3)
+    assert "c" not in kept  # shared no score (under DP none does)
+
+
+def test_a_runs_plan_is_the_options_given_over_the_runs_own_settings(tmp_path: Path) -> None:
+    from fedadmet.federated.coordinator import RunSettings
+    from fedadmet.workflows.federation import open_run, run_plan
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    federation = FederationConfig(strategy="fedadam", privacy={"enabled": True, "noise_multiplier": 0.8})
+    opened = open_run(
+        RunSettings(run_name="r", n_partners=3, federation=federation, checkpoint_dir=tmp_path, registry_url=url)
+    )
+    plan = FederationConfig.model_validate(run_plan({"rounds": 20, "privacy": {}}, opened.run_id, url))
+    assert (plan.strategy, plan.rounds, plan.privacy.enabled, plan.privacy.noise_multiplier) == (
+        "fedadam",
+        20,
+        True,
+        0.8,
+    )
+    fresh = FederationConfig.model_validate(run_plan({"privacy": {"enabled": True}}))
+    assert (fresh.strategy, fresh.privacy.enabled, fresh.rounds) == ("fedavg", True, 10)
+    with pytest.raises(InputError, match="no federation run 99"):
+        run_plan({}, 99, url)
