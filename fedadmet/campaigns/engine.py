@@ -23,7 +23,7 @@ class CampaignSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     objective: Objective
     constraints: list[Constraint] = Field(default_factory=list, max_length=20)
-    strategy: str = "ei"
+    strategy: str = "greedy"
     strategy_options: dict[str, Any] = Field(default_factory=dict)
     surrogate: Literal["auto", "ensemble", "gp"] = "auto"
     surrogate_options: dict[str, dict[str, Any]] = Field(
