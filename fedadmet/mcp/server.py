@@ -298,7 +298,9 @@ def build_server(model: Path | None = None, registry_url: str | None = None) -> 
         return Campaigns(campaigns=campaign_workflow.list_campaigns(open_store(registry_url), _partner(context)))
 
     @server.tool()
-    def campaign_status(campaign: Annotated[str, Field(min_length=1, max_length=200)], context: Context) -> dict[str, Any]:
+    def campaign_status(
+        campaign: Annotated[str, Field(min_length=1, max_length=200)], context: Context
+    ) -> dict[str, Any]:
         """Where a campaign stands: rounds with their model and calibration, pending picks, ingested files
         and the best measured molecules so far."""
         try:

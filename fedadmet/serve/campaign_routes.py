@@ -80,6 +80,12 @@ def campaign_router(current_user: Callable[..., Caller]) -> APIRouter:
     def status(campaign: str, request: Request, user: Viewer) -> dict[str, Any]:
         return found(lambda: workflow.campaign_status(sessions(request), campaign, user.partner))
 
+    @router.get("/{campaign}/progress")
+    def progress(campaign: str, request: Request, user: Viewer) -> dict[str, Any]:
+        """What the campaign page draws: best score after each results file, measured compounds with their
+        desirabilities and Pareto front, picks with predictions, measurements and depictions."""
+        return found(lambda: workflow.campaign_progress(sessions(request), campaign, user.partner))
+
     @router.post("/{campaign}/propose", status_code=201)
     def propose(campaign: str, request: Request, user: Viewer) -> dict[str, Any]:
         """The next round: its picks with predictions and reasons (order files under .../rounds/{n}/order)."""
