@@ -232,9 +232,11 @@ def round_inputs(session: Session, campaign: Campaign, spec: CampaignSpec, pool:
     index = {compound: i for i, compound in enumerate(pool.frame["compound_id"])}
     columns = spec.objective.columns
     measured = np.full((len(index), len(columns)), np.nan)
+    censored = np.zeros((len(index), len(columns)), dtype=int)
     aggregated = _measured(session, campaign, spec)
-    for compound, column, scaled in aggregated.itertuples(index=False):
+    for compound, column, scaled, bound in aggregated.itertuples(index=False):
         measured[index[compound], columns.index(column)] = scaled
+        censored[index[compound], columns.index(column)] = bound
     unavailable = np.zeros(len(index), dtype=bool)
     taken = {m.compound_id for m in repo.list_measurements(session, campaign.id)}
     taken |= {p.compound_id for p in repo.list_picks(session, campaign.id)}
@@ -249,7 +251,7 @@ def round_inputs(session: Session, campaign: Campaign, spec: CampaignSpec, pool:
             values = term.from_model_scale(measured[:, columns.index(constraint.column)])
             known.setdefault(constraint.column, np.full(len(index), np.nan))
             known[constraint.column] = np.where(np.isfinite(values), values, known[constraint.column])
-    return RoundInputs(pool.features, measured, unavailable, priors, known)
+    return RoundInputs(pool.features, measured, unavailable, priors, known, censored)
 
 
 def propose_round(
@@ -396,7 +398,7 @@ def ingest_results(
 
 def _update_calibration(session: Session, campaign: Campaign, spec: CampaignSpec) -> None:
     """Per round and column: how the picks' measured values fell within their predicted spread."""
-    measured = {(c, col): v for c, col, v in _measured(session, campaign, spec).itertuples(index=False)}
+    measured = {(c, col): v for c, col, v, _ in _measured(session, campaign, spec).itertuples(index=False)}
     by_round: dict[int, list[Any]] = {}
     for pick in repo.list_picks(session, campaign.id):
         by_round.setdefault(pick.round_id, []).append(pick)
@@ -542,7 +544,7 @@ def campaign_progress(
         }
         for i, compound in enumerate(wide.index)
     ]
-    measured = {(c, col): v for c, col, v in aggregate(frame, objective).itertuples(index=False)}
+    measured = {(c, col): v for c, col, v, _ in aggregate(frame, objective).itertuples(index=False)}
     shown = picks[-MAX_DEPICTED_PICKS:]
     drawings = [molecule_svg(pick[3], 160, 110) for pick in shown]
     return view | {

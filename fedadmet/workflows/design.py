@@ -24,7 +24,7 @@ from fedadmet.config import get_settings
 from fedadmet.data.loaders import SD_PROBLEM_COLUMN, find_smiles_column, read_molecules
 from fedadmet.design.agent import Candidate, DesignAgent, Generation, Member, Status
 from fedadmet.design.generators import GENERATORS, Generator, Proposal, make_generator
-from fedadmet.design.objective import Objective
+from fedadmet.design.objective import Objective, Selection
 from fedadmet.design.scoring import MoleculeScore, ProfileFunction, Scorer
 from fedadmet.exceptions import InputError
 from fedadmet.inference import default_model_dir, load_model
@@ -57,6 +57,7 @@ class CandidateView(BaseModel):
 class MemberView(BaseModel):
     smiles: str
     score: float
+    violation: float = 0.0  # how far outside the objective's limits (trails from before limits: 0)
 
 
 class GenerationView(BaseModel):
@@ -90,14 +91,19 @@ class DesignRunView(DesignRunSummary):
         return self.generations[-1].budget_used if self.generations else 0
 
     def ranked(self) -> list[CandidateView]:
-        """Every designed molecule that met the hard constraints, best first (starting molecules left out)."""
+        """Every designed molecule that met the hard constraints, best first: those meeting the objective's
+        limits before the rest, the rest by how far they miss them (starting molecules left out)."""
         designed = [
             candidate
             for generation in self.generations
             for candidate in generation.candidates
             if candidate.status in (Status.SELECTED, Status.KEPT)
         ]
-        return sorted(designed, key=lambda candidate: (-(candidate.score or 0.0), candidate.smiles))
+        return sorted(designed, key=lambda c: (c.details.get("violation", 0.0), -(c.score or 0.0), c.smiles))
+
+    def final_designs(self) -> list[CandidateView]:
+        """The run's answer: the best ``population`` designs (the objective's population size), ranked."""
+        return self.ranked()[: int(self.objective.get("selection", {}).get("population", Selection().population))]
 
 
 def _summary(run: DesignRun) -> DesignRunSummary:
@@ -199,8 +205,8 @@ class _RegistryRecorder:
             )
 
 
-def _generators(names: Sequence[str]) -> dict[str, Generator]:
-    options: dict[str, Any] = {}
+def _generators(names: Sequence[str], mutation_fraction: float | None = None) -> dict[str, Generator]:
+    options: dict[str, Any] = {} if mutation_fraction is None else {"mutation_fraction": mutation_fraction}
     if "crem" in names:
         from fedadmet.workflows.fragments import fragment_database
 
@@ -302,7 +308,7 @@ def continue_design(run_id: int, *, registry_url: str | None = None) -> DesignRu
     agent = DesignAgent(
         objective,
         _scorer(objective, run.start, model),
-        _generators(objective.selection.generators),
+        _generators(objective.selection.generators, objective.selection.mutation_fraction),
         run.seed,
         run.budget,
     )
@@ -329,7 +335,7 @@ def _generation(view: GenerationView) -> Generation:
         Candidate(view.number, candidate.smiles, tuple(candidate.parents), candidate.operator, candidate.status, "")
         for candidate in view.candidates
     ]
-    population = [Member(member.smiles, member.score) for member in view.population]
+    population = [Member(member.smiles, member.score, member.violation) for member in view.population]
     return Generation(view.number, candidates, population, view.budget_used)
 
 
@@ -348,7 +354,11 @@ def optimise_with_oracle(
     kept in memory, not in the registry: what benchmarks with their own oracles (PMO tasks) run."""
     _check_request(start, objective, budget)
     agent = DesignAgent(
-        objective, Scorer(objective, oracle, start), _generators(objective.selection.generators), seed, budget
+        objective,
+        Scorer(objective, oracle, start),
+        _generators(objective.selection.generators, objective.selection.mutation_fraction),
+        seed,
+        budget,
     )
     recorder = _MemoryRecorder()
     recorder.record(agent.start(start))
