@@ -278,10 +278,12 @@ def build_server(model: Path | None = None, registry_url: str | None = None) -> 
 
     @server.tool()
     def list_runs(context: Context, limit: Annotated[int, Field(ge=1, le=500)] = 50) -> Runs:
-        """Design runs, newest first (over HTTP: those of this API key's user)."""
+        """Design runs, newest first (over HTTP: those of this API key's user, and for a key without a partner
+        also those made without a key at the operator's machine)."""
         caller = caller_of(context)
-        user_id = None if caller is None else caller.id
-        return Runs(runs=design.list_design_runs(limit, user_id=user_id, registry_url=registry_url))
+        user_id, with_unowned = (None, False) if caller is None else (caller.id, caller.partner is None)
+        runs = design.list_design_runs(limit, user_id=user_id, with_unowned=with_unowned, registry_url=registry_url)
+        return Runs(runs=runs)
 
     @server.tool()
     def list_federation_runs(

@@ -56,7 +56,7 @@ def design_router(authorized: Callable[..., Any], model_dir: Path | None = None)
             run = design.show_design(run_id)
         except design.UnknownDesignRunError:
             run = None
-        if run is None or run.user_id != user.id:
+        if run is None or not design.visible_to(run, user.id, user.partner):
             raise HTTPException(404, f"no design run {run_id} for this API key")
         return run
 
@@ -72,7 +72,7 @@ def design_router(authorized: Callable[..., Any], model_dir: Path | None = None)
 
     @router.get("/runs")
     def list_runs(user: User, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[design.DesignRunSummary]:
-        return design.list_design_runs(limit, user_id=user.id)
+        return design.list_design_runs(limit, user_id=user.id, with_unowned=user.partner is None)
 
     @router.get("/runs/{run_id}")
     def show_run(run_id: RunId, user: User) -> design.DesignRunView:

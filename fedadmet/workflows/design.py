@@ -375,10 +375,18 @@ def show_design(run_id: int, *, registry_url: str | None = None) -> DesignRunVie
 
 
 def list_design_runs(
-    limit: int = 50, *, user_id: int | None = None, registry_url: str | None = None
+    limit: int = 50, *, user_id: int | None = None, with_unowned: bool = False, registry_url: str | None = None
 ) -> list[DesignRunSummary]:
+    """Runs, newest first: ``user_id``'s (None: all), and with ``with_unowned`` the runs made without an
+    API key (the CLI's, at the operator's machine)."""
     with open_registry(registry_url)() as session:
-        return [_summary(run) for run in repository.list_design_runs(session, limit, user_id)]
+        return [_summary(run) for run in repository.list_design_runs(session, limit, user_id, with_unowned)]
+
+
+def visible_to(run: DesignRunSummary, user_id: int, partner: str | None) -> bool:
+    """Whether a key's user sees a run: its own, and for a key without a partner (the operator's, the
+    local key of `fedadmet serve`) the runs made without a key at this machine too."""
+    return run.user_id == user_id or (run.user_id is None and partner is None)
 
 
 def read_start_molecules(path: Path, smiles_column: str | None = None) -> list[str]:
