@@ -101,9 +101,10 @@ class DesignRunView(DesignRunSummary):
         ]
         return sorted(designed, key=lambda c: (c.details.get("violation", 0.0), -(c.score or 0.0), c.smiles))
 
-    def final_designs(self) -> list[CandidateView]:
-        """The run's answer: the best ``population`` designs (the objective's population size), ranked."""
-        return self.ranked()[: int(self.objective.get("selection", {}).get("population", Selection().population))]
+    def final_designs(self, count: int | None = None) -> list[CandidateView]:
+        """The run's answer: its best ``count`` designs (default: the objective's population size), ranked."""
+        population = int(self.objective.get("selection", {}).get("population", Selection().population))
+        return self.ranked()[: count or population]
 
 
 def _summary(run: DesignRun) -> DesignRunSummary:
