@@ -2,6 +2,7 @@
 "use strict";
 
 const CHART_COLOURS = ["#1d6fa5", "#c93c3c", "#2e9d4a", "#e0a21b", "#7b4fa0", "#52606d"];
+const tick = (value) => Number.isInteger(value) ? String(value) : format(value);  // counts stay counts
 
 // Axes, ticks and labels of a width × height chart over [x0, x1] × [y0, y1]; returns the svg and the scales.
 function chartFrame({ width = 560, height = 300, pad = 48, x0, x1, y0, y1, xLabel, yLabel, label }) {
@@ -15,10 +16,10 @@ function chartFrame({ width = 560, height = 300, pad = 48, x0, x1, y0, y1, xLabe
   svg.append(svgElement("text", { x: width / 2, y: height - 12, "text-anchor": "middle", "font-size": 12 }, xLabel));
   svg.append(svgElement("text", { x: 12, y: pad - 16, "font-size": 12 }, yLabel));
   for (const y of [y0, (y0 + y1) / 2, y1]) {
-    svg.append(svgElement("text", { x: pad - 6, y: sy(y) + 4, "text-anchor": "end", "font-size": 10 }, format(y)));
+    svg.append(svgElement("text", { x: pad - 6, y: sy(y) + 4, "text-anchor": "end", "font-size": 10 }, tick(y)));
   }
   for (const x of [x0, (x0 + x1) / 2, x1]) {
-    svg.append(svgElement("text", { x: sx(x), y: height - pad + 14, "text-anchor": "middle", "font-size": 10 }, format(x)));
+    svg.append(svgElement("text", { x: sx(x), y: height - pad + 14, "text-anchor": "middle", "font-size": 10 }, tick(x)));
   }
   return { svg, sx, sy };
 }
