@@ -340,7 +340,8 @@ def _detail(name: str, family: dict) -> list[str]:
         "",
         f"pool {family['pool']} (measured at start {family['seeded']}), {family['rounds']} rounds of "
         f"{family['batch']}; seeds {len(family['seeds'])} (random {len(family['random_seeds'])}); surrogate options "
-        f"{family['surrogate_options'] or 'the defaults'}; default strategy `{family['default_strategy']}`.",
+        f"{family['surrogate_options'] or 'the defaults'}; default strategy `{family['default_strategy']}`."
+        + (f" {family['note']}" if family.get("note") else ""),
         "",
         "| strategy | evaluated | top-1 % recall | top-5 % recall | enrichment (1 %) | enrichment (5 %) "
         "| within ±1 sd / ±2 sd (per column) | s / round |",
@@ -425,7 +426,7 @@ def family_mean(sets: dict[str, dict]) -> dict:
     } | {
         "default_strategy": first["default_strategy"],
         "best_strategy": best_strategy(strategies),
-        "seeds": first["seeds"],
+        "seeds": min((cell["seeds"] for cell in sets.values()), key=len),  # the fewest any set had
         "sets": sorted(sets),
         "strategies": strategies,
     }
