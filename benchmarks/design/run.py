@@ -1,6 +1,6 @@
 """Design benchmark: PMO-style goal-directed tasks and ADMET-constrained lead optimisation.
 
-    .venv/bin/python -m benchmarks.design.run            # PMO tasks at 1,000 oracle calls, leads at 1,200 profiles
+    .venv/bin/python -m benchmarks.design.run            # PMO tasks at 1,000 oracle calls, leads at 2,000 profiles
     .venv/bin/python -m benchmarks.design.run --quick    # 150 oracle calls, leads at 80 profiles
 
 1. PMO subset (Gao et al. 2022, "Sample efficiency matters"), offline: QED, celecoxib and troglitazone
@@ -52,7 +52,7 @@ LEADS = {
 }
 _MORGAN = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
 OTHER_GOALS = ("Solubility_AqSolDB", "Lipophilicity_AstraZeneca", "AMES", "DILI")  # "within range": desirability >= 0.5
-FINAL_DESIGNS = 12  # a lead run's answer: its best 12 designs (the population it ends with)
+FINAL_DESIGNS = 12  # a lead run's answer: its best 12 designs
 SELECTION = {"population": 20, "batch": 40, "diversity": 0.9, "generators": ["graph-ga"]}
 
 
@@ -124,7 +124,7 @@ def lead_objective() -> dict[str, object]:
         "alerts": {"mode": "soft", "penalty": 0.8},
         "similarity": {"min_tanimoto": 0.4, "weight": 1.0},
         "limits": {"enforce": True, "min_desirability": 0.5, "in_domain": True},
-        "selection": SELECTION | {"population": FINAL_DESIGNS, "batch": 24, "mutation_fraction": 0.9},
+        "selection": SELECTION | {"population": 24, "batch": 48, "mutation_fraction": 0.5},
     }
 
 
@@ -158,7 +158,7 @@ def run_lead(name: str, budget: int, seed: int) -> dict[str, object]:
     run = run_design([LEADS[name]], parse_objective(lead_objective()), budget=budget, seed=seed, name=f"lead-{name}")
     lead = run.generations[0].candidates[0]
     designed = run.ranked()
-    final = run.final_designs()
+    final = run.final_designs(FINAL_DESIGNS)
     passing = [candidate for candidate in final if passes(candidate)]
     best = final[0] if final else None
     return {
@@ -247,12 +247,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="Few oracle calls: a check that it runs, in minutes.")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--lead-budget", type=int, default=None, help="Molecules profiled per lead (default 1200).")
+    parser.add_argument("--lead-budget", type=int, default=None, help="Molecules profiled per lead (default 2000).")
     parser.add_argument(
         "--leads-only", action="store_true", help="Rerun the lead optimisation only; keep the PMO rows of the results."
     )
     args = parser.parse_args()
-    pmo_budget, lead_budget = (150, 80) if args.quick else (1000, 1200)
+    pmo_budget, lead_budget = (150, 80) if args.quick else (1000, 2000)
     lead_budget = args.lead_budget or lead_budget
     with tempfile.TemporaryDirectory() as home:
         os.environ["FEDADMET_HOME"] = home  # the design runs' registry: a fresh one per benchmark
