@@ -394,7 +394,8 @@ def markdown(report: dict) -> str:
             f"Pool {timing['pool']}, {timing['measured_before']} measured, strategy `{timing['strategy']}`, surrogate "
             f"`{timing['surrogate']}` (default options): ingest 48 results {timing['ingest_seconds']:.2f} s, refit + "
             f"propose 48 {timing['refit_propose_seconds']:.1f} s, round {timing['round_seconds']:.1f} s "
-            "(target < 60 s; registry writes not included; the machine is shared by several agents).",
+            "(target < 60 s; registry writes not included; the machine is shared by several agents)."
+            + (f" Note: {timing['note']}." if timing.get("note") else ""),
             "",
         ]
     return "\n".join(lines)
