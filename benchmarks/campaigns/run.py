@@ -365,7 +365,8 @@ def markdown(report: dict) -> str:
     lines = [
         "# Campaign replays",
         "",
-        f"`{meta['command']}` on {meta['machine']}. Recall of the top 1 % at the first round that evaluated "
+        f"{' then '.join(f'`{c}`' for c in meta['commands'])} on {meta['machine']}. "
+        "Recall of the top 1 % at the first round that evaluated "
         f"≥ {BUDGET:.0%} of the pool, mean over seeds; enrichment = recall / fraction evaluated (random ≈ 1). "
         f"ChEMBL potency (in place of MoleculeACE, whose package pulls a second RDKit) is the mean over three "
         f"PharmaBench CYP IC50 sets.",
@@ -520,10 +521,14 @@ def group_potency_sets(report: dict) -> None:
 
 
 def write(report: dict) -> None:
+    """Write the results; the commands that made them are listed in order (``--update`` adds one)."""
+    command = "python -m benchmarks.campaigns.run " + " ".join(sys.argv[1:])
+    meta = report.get("meta", {})
+    commands = meta.get("commands") or ([meta["command"]] if "command" in meta else [])
     report["meta"] = {
         "budget_fraction": BUDGET,
         "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}",
-        "command": "python -m benchmarks.campaigns.run " + " ".join(sys.argv[1:]),
+        "commands": commands if commands and commands[-1] == command else [*commands, command],
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "campaigns.json").write_text(json.dumps(report, indent=2) + "\n")
