@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from fedadmet.campaigns.acquisition import ACQUISITIONS, Candidates, RandomPick, make_acquisition
 from fedadmet.campaigns.objective import Constraint, Objective
-from fedadmet.campaigns.surrogates import Features, FitSummary, Posterior, make_surrogate
+from fedadmet.campaigns.surrogates import Features, FitSummary, Posterior, Surrogate, make_surrogate
 
 SCORE_DRAWS = 64  # posterior draws per candidate through which the score's uncertainty is estimated
 
@@ -23,7 +23,7 @@ class CampaignSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     objective: Objective
     constraints: list[Constraint] = Field(default_factory=list, max_length=20)
-    strategy: str = "ei"
+    strategy: str = "greedy"
     strategy_options: dict[str, Any] = Field(default_factory=dict)
     surrogate: Literal["auto", "ensemble", "gp"] = "auto"
     surrogate_options: dict[str, dict[str, Any]] = Field(
@@ -64,13 +64,15 @@ class RoundInputs:
     """Everything a round decides from. ``measured`` (n, k): each pool row's aggregated measurement of
     each objective column on the model scale (NaN: none); ``unavailable``: rows measured, pending or
     otherwise not to be proposed; ``priors`` by column; ``known`` by constraint column (measured, else
-    predicted, in the column's own units)."""
+    predicted, in the column's own units); ``censored`` (n, k): +1 where a measurement is only a lower
+    bound (">"), -1 an upper bound ("<"), 0 exact (None: every one exact)."""
 
     features: Features
     measured: np.ndarray
     unavailable: np.ndarray
     priors: dict[str, Prior] = field(default_factory=dict)
     known: dict[str, np.ndarray] = field(default_factory=dict)
+    censored: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,13 @@ def propose(spec: CampaignSpec, inputs: RoundInputs, round_number: int, threads:
         kind = spec.surrogate_for(len(trained))
         options = spec.surrogate_options.get(kind, {})
         surrogate = make_surrogate(kind, seed=spec.seed * 1000 + round_number, threads=threads, **options)
-        fit = surrogate.fit(inputs.features.take(trained), inputs.measured[trained], columns)
+        fit = fit_censored(
+            surrogate,
+            inputs.features.take(trained),
+            inputs.measured[trained],
+            columns,
+            _rows_of(inputs.censored, trained),
+        )
         posterior = surrogate.posterior(inputs.features.take(rows))
     else:
         surrogate = make_surrogate("ensemble", seed=spec.seed, threads=threads)  # unfitted: random needs none
@@ -141,6 +149,32 @@ def propose(spec: CampaignSpec, inputs: RoundInputs, round_number: int, threads:
         fit=fit,
         candidates=len(rows),
     )
+
+
+def _rows_of(censored: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+    return None if censored is None else censored[rows]
+
+
+def fit_censored(
+    surrogate: Surrogate, features: Features, targets: np.ndarray, columns: list[str], censored: np.ndarray | None
+) -> FitSummary:
+    """Fit ``surrogate``; where some targets are only bounds, fit again with each bound replaced by its
+    expected value beyond the bound under the first fit's normal posterior (one EM step of a Tobit model:
+    E[y | y > b] = μ + σ φ(a) / (1 − Φ(a)), a = (b − μ) / σ), so that "> 7" is not learnt as 7 even by
+    trees, which never predict beyond the values they were fitted on."""
+    from scipy.stats import norm
+
+    fit = surrogate.fit(features, targets, columns)
+    if censored is None or not (censored != 0).any():
+        return fit
+    posterior = surrogate.posterior(features)
+    mean, std = posterior.mean, np.maximum(np.nan_to_num(posterior.std, nan=0.0), 1e-6)
+    a = (targets - np.nan_to_num(mean, nan=0.0)) / std
+    with np.errstate(divide="ignore", invalid="ignore"):
+        above = np.fmax(targets, mean + std * norm.pdf(a) / np.maximum(norm.sf(a), 1e-12))
+        below = np.fmin(targets, mean - std * norm.pdf(a) / np.maximum(norm.cdf(a), 1e-12))
+    imputed = np.where(censored > 0, above, np.where(censored < 0, below, targets))
+    return surrogate.fit(features, np.where(np.isfinite(imputed), imputed, targets), columns)
 
 
 def _with_priors(

@@ -118,7 +118,8 @@ def _text(value: object) -> str:
 
 def aggregate(measurements: pd.DataFrame, objective: Objective) -> pd.DataFrame:
     """One value per compound and column on the model scale: the mean of exact replicates; with only
-    censored ones, the tightest bound (used as the value: a surrogate here takes no censored loss)."""
+    censored ones, the tightest bound, marked in ``censored`` (+1: the true value lies above it, -1:
+    below, 0: exact), which the round's fit honours (see :func:`fedadmet.campaigns.engine.propose`)."""
     terms = {term.column: term for term in objective.terms}
     rows = []
     for (compound, column), group in measurements.groupby(["compound_id", "column"], sort=False):
@@ -127,12 +128,12 @@ def aggregate(measurements: pd.DataFrame, objective: Objective) -> pd.DataFrame:
         scaled = terms[column].to_model_scale(group["value"].to_numpy(dtype=float))
         relation = group["relation"].to_numpy()
         if (relation == 0).any():
-            value = float(scaled[relation == 0].mean())
+            value, censored = float(scaled[relation == 0].mean()), 0
         elif (relation < 0).all():
-            value = float(scaled.min())
+            value, censored = float(scaled.min()), -1
         elif (relation > 0).all():
-            value = float(scaled.max())
+            value, censored = float(scaled.max()), 1
         else:
             continue  # only "<" and ">" bounds that disagree: nothing usable
-        rows.append((compound, column, value))
-    return pd.DataFrame(rows, columns=["compound_id", "column", "scaled"])
+        rows.append((compound, column, value, censored))
+    return pd.DataFrame(rows, columns=["compound_id", "column", "scaled", "censored"])

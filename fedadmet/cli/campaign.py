@@ -22,7 +22,7 @@ app.add_typer(campaign_app, name="campaign")
 SPEC_EXAMPLE = (
     '{"objective": {"terms": [{"column": "pIC50", "goal": "maximize", "low": 5, "high": 8, "unit": ""}, '
     '{"column": "Lipophilicity_AstraZeneca", "goal": "within", "low": 1, "high": 3}, '
-    '{"column": "hERG", "goal": "minimize", "low": 0.1, "high": 0.3}]}, "strategy": "ei", "batch_size": 48}'
+    '{"column": "hERG", "goal": "minimize", "low": 0.1, "high": 0.3}]}, "strategy": "greedy", "batch_size": 48}'
 )
 
 

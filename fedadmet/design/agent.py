@@ -47,10 +47,17 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Member:
-    """One molecule of the population, with the score it was selected on."""
+    """One molecule of the population, with the score it was selected on and how far it lies outside the
+    objective's limits (0: it meets them). Selection ranks by that first, as constrained evolutionary
+    search does (Deb's rules): a molecule meeting the limits beats any that does not, and of two that do
+    not, the nearer one wins; the score decides between equals."""
 
     smiles: str
     score: float
+    violation: float = 0.0
+
+    def rank_key(self) -> tuple[float, float, str]:
+        return (self.violation, -self.score, self.smiles)
 
 
 @dataclass(frozen=True)
@@ -101,8 +108,8 @@ class DesignAgent:
                 continue
             reason = result.dropped or "starting molecule"
             candidates.append(Candidate(0, result.parent, (), START_OPERATOR, Status.START, reason, result))
-            members.append(Member(result.parent, result.score))
-        population = sorted(members, key=lambda member: (-member.score, member.smiles))
+            members.append(Member(result.parent, result.score, result.violation))
+        population = sorted(members, key=Member.rank_key)
         return Generation(0, candidates, population, budget_used=len(scores))
 
     def state_after(self, generations: Sequence[Generation]) -> DesignState:
@@ -162,7 +169,7 @@ class DesignAgent:
                 passed.append((proposal, result))
         pool = [
             *state.population,
-            *(Member(result.parent or proposal.smiles, result.score) for proposal, result in passed),
+            *(Member(result.parent or proposal.smiles, result.score, result.violation) for proposal, result in passed),
         ]
         population, reasons = self._select(pool)
         chosen = {member.smiles for member in population}
@@ -185,12 +192,13 @@ class DesignAgent:
         return proposals
 
     def _select(self, pool: list[Member]) -> tuple[list[Member], dict[str, str]]:
-        """The best-scoring molecules of ``pool``, skipping one too similar to a better one already chosen."""
+        """The best-scoring molecules of ``pool`` (those meeting the objective's limits first), skipping one
+        too similar to a better one already chosen."""
         limit, diversity = self.objective.selection.population, self.objective.selection.diversity
         chosen: list[Member] = []
         prints: list[DataStructs.ExplicitBitVect] = []
         reasons: dict[str, str] = {}
-        for rank, member in enumerate(sorted(pool, key=lambda member: (-member.score, member.smiles)), start=1):
+        for rank, member in enumerate(sorted(pool, key=Member.rank_key), start=1):
             mol_print = fingerprint(Chem.MolFromSmiles(member.smiles))
             similarities = DataStructs.BulkTanimotoSimilarity(mol_print, prints) if prints else []
             closest = max(range(len(similarities)), key=similarities.__getitem__, default=None)

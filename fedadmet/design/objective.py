@@ -17,6 +17,10 @@ Example::
     min_tanimoto = 0.4         # hard floor to the nearest starting molecule (0 turns it off)
     weight = 1.0
 
+    [limits]
+    enforce = true             # molecules meeting every goal (desirability >= 0.5) and in domain rank first
+    min_desirability = 0.5
+
     [selection]
     population = 16
     batch = 32
@@ -82,11 +86,30 @@ class DomainPolicy(_Strict):
     )
 
 
+class LimitPolicy(_Strict):
+    """Acceptable limits, a hard constraint in selection rather than a filter: a molecule meets them when
+    every goal's desirability (at its predicted value) is at least ``min_desirability`` (0.5: the middle
+    of a goal's ramp, or the edges of its range) and, with ``in_domain``, the model's applicability domain
+    holds it. With ``enforce`` the population and the final designs are the best molecules that meet them,
+    and only then (if too few do) the best of the rest: a limit is never bought back by another goal."""
+
+    enforce: bool = False
+    min_desirability: float = Field(default=0.5, gt=0, lt=1)
+    in_domain: bool = True
+
+
 class Selection(_Strict):
     population: int = Field(default=16, ge=1, le=1000)
     batch: int = Field(default=32, ge=1, le=10_000, description="Molecules proposed per generation.")
     diversity: float = Field(default=0.8, gt=0, le=1, description="Most Tanimoto two selected molecules may share.")
     generators: list[str] = Field(default_factory=lambda: ["graph-ga"], min_length=1)
+    mutation_fraction: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="graph-ga: share of children made by one small edit of one parent, the rest by crossover of "
+        "two; near 1 keeps a lead optimisation close to its lead (crossover can join two parents whole).",
+    )
 
 
 class Objective(_Strict):
@@ -95,6 +118,7 @@ class Objective(_Strict):
     similarity: SimilarityPolicy = SimilarityPolicy()
     synthetic_accessibility: SyntheticAccessibility = SyntheticAccessibility()
     domain: DomainPolicy = DomainPolicy()
+    limits: LimitPolicy = LimitPolicy()
     selection: Selection = Selection()
 
     @model_validator(mode="after")

@@ -81,6 +81,8 @@ class MoleculeScore:
     sa_score: float | None = None
     similarity: float | None = None
     dropped: str | None = None
+    failed_limits: tuple[str, ...] = ()  # goals (or "domain") outside the objective's limits, if it enforces them
+    violation: float = 0.0  # how far outside them: summed desirability short of the limit, +1 outside the domain
 
 
 class Scorer:
@@ -159,7 +161,34 @@ class Scorer:
         factor = self._soft_factor(alerts, in_domain)
         raw, low, high = (factor * _geometric_mean([term[i] for term in terms], weights) for i in (1, 2, 3))
         penalty = self.objective.domain.uncertainty_weight * (high - low) / 2
-        return MoleculeScore(text, parent, max(0.0, raw - penalty), raw, low, high, components=components, **common)
+        score = max(0.0, raw - penalty)
+        failed, violation = self._limits(components, in_domain)
+        return MoleculeScore(
+            text,
+            parent,
+            score,
+            raw,
+            low,
+            high,
+            components=components,
+            failed_limits=failed,
+            violation=violation,
+            **common,
+        )
+
+    def _limits(self, components: dict[str, float], in_domain: bool | None) -> tuple[tuple[str, ...], float]:
+        """The goals whose desirability falls below the objective's limit (and "domain" if the molecule lies
+        outside it), with the total shortfall; none where the objective does not enforce limits."""
+        limits = self.objective.limits
+        if not limits.enforce:
+            return (), 0.0
+        short = {
+            goal.endpoint: limits.min_desirability - components[goal.endpoint]
+            for goal in self.objective.goal
+            if components[goal.endpoint] < limits.min_desirability
+        }
+        outside = limits.in_domain and not in_domain
+        return (*short, *(["domain"] if outside else [])), float(sum(short.values()) + outside)
 
     def _hard_failure(self, alerts: tuple[str, ...], in_domain: bool | None, similarity: float) -> str | None:
         if alerts and self.objective.alerts.mode == "hard":

@@ -2,7 +2,10 @@
 
 Every tool calls a workflow; a molecule or objective that cannot be used comes back as a tool error
 naming it (``is_error`` with the reason), so the calling agent can correct itself, never as a crash.
-Over HTTP the same API keys as the REST API are required (``X-API-Key`` or ``Authorization: Bearer``).
+Over HTTP the same API keys as the REST API are required (``X-API-Key`` or ``Authorization: Bearer``),
+and each tool sees what the key's user sees through the REST API: a partner's key sees its own metrics
+of model versions and federation runs (no file locations), its own design runs and its partner's
+campaigns only. Over stdio the caller is the person at this machine, who sees everything (the operator).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Annotated, Any
 
 import pandas as pd
 from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
@@ -21,9 +25,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from fedadmet.design.objective import parse_objective
 from fedadmet.exceptions import FedadmetError
 from fedadmet.workflows import assistant, design
-from fedadmet.workflows.keys import check_key
+from fedadmet.workflows import campaigns as campaign_workflow
+from fedadmet.workflows.keys import Caller, check_key
 from fedadmet.workflows.profiling import ALERTS_COLUMN, DOMAIN_COLUMN, ERROR_COLUMN, IN_DOMAIN_COLUMN, profile
 from fedadmet.workflows.store import open_store
+from fedadmet.workflows.views import RunView
+from fedadmet.workflows.views import list_runs as list_federation_run_views
 
 MAX_MOLECULES = 1000
 MAX_DESIGN_BUDGET = 2000  # a tool call waits for the whole run: keep it to minutes
@@ -98,6 +105,27 @@ class Models(BaseModel):
 
 class Runs(BaseModel):
     runs: list[design.DesignRunSummary]
+
+
+class FederationRuns(BaseModel):
+    runs: list[RunView]
+    total: int
+
+
+class Campaigns(BaseModel):
+    campaigns: list[dict[str, Any]]
+
+
+def caller_of(context: Context) -> Caller | None:
+    """Who is calling: the API key's user over HTTP (checked by :class:`RequireApiKey`), None over stdio
+    or in process (the person at this machine, who sees what the operator sees)."""
+    request = context.request_context.request
+    return None if request is None else request.state.caller
+
+
+def _partner(context: Context) -> str | None:
+    caller = caller_of(context)
+    return None if caller is None else caller.partner
 
 
 def _finite(value: object) -> float | None:
@@ -207,6 +235,7 @@ def build_server(model: Path | None = None, registry_url: str | None = None) -> 
     def run_design(
         start: Smiles,
         objective: ObjectiveJson,
+        context: Context,
         budget: Annotated[int, Field(ge=1, le=MAX_DESIGN_BUDGET, description="Molecules to profile in all.")] = 100,
         seed: int = 0,
         name: str = "",
@@ -214,8 +243,16 @@ def build_server(model: Path | None = None, registry_url: str | None = None) -> 
         """Run a design: propose, filter, score and select until the budget is spent; returns the best molecules.
         The full trail is recorded (see list_runs; `fedadmet design show <run_id>`)."""
         parsed = guarded(parse_objective)(objective)
+        caller = caller_of(context)
         run = guarded(design.run_design)(
-            start, parsed, budget=budget, seed=seed, name=name, model=model, registry_url=registry_url
+            start,
+            parsed,
+            budget=budget,
+            seed=seed,
+            name=name,
+            model=model,
+            registry_url=registry_url,
+            user_id=None if caller is None else caller.id,
         )
         best = [
             MoleculeScoreView(
@@ -234,14 +271,44 @@ def build_server(model: Path | None = None, registry_url: str | None = None) -> 
         )
 
     @server.tool()
-    def list_models() -> Models:
-        """The model the tools predict with and every published model version."""
-        return Models(models=guarded(assistant.list_models)(model, registry_url))
+    def list_models(context: Context) -> Models:
+        """The model the tools predict with and every published model version (a partner's key: with its
+        own metrics only, and no file locations)."""
+        return Models(models=guarded(assistant.list_models)(model, registry_url, partner=_partner(context)))
 
     @server.tool()
-    def list_runs(limit: Annotated[int, Field(ge=1, le=500)] = 50) -> Runs:
-        """Design runs, newest first."""
-        return Runs(runs=design.list_design_runs(limit, registry_url=registry_url))
+    def list_runs(context: Context, limit: Annotated[int, Field(ge=1, le=500)] = 50) -> Runs:
+        """Design runs, newest first (over HTTP: those of this API key's user, and for a key without a partner
+        also those made without a key at the operator's machine)."""
+        caller = caller_of(context)
+        user_id, with_unowned = (None, False) if caller is None else (caller.id, caller.partner is None)
+        runs = design.list_design_runs(limit, user_id=user_id, with_unowned=with_unowned, registry_url=registry_url)
+        return Runs(runs=runs)
+
+    @server.tool()
+    def list_federation_runs(
+        context: Context, limit: Annotated[int, Field(ge=1, le=500)] = 50, offset: Annotated[int, Field(ge=0)] = 0
+    ) -> FederationRuns:
+        """Federation runs, newest first, with their rounds' metrics as this key may see them (a partner's
+        key: its own metrics and the consortium's mean where at least three partners reported)."""
+        page = list_federation_run_views(open_store(registry_url), _partner(context), limit, offset)
+        return FederationRuns(runs=page.items, total=page.total)
+
+    @server.tool()
+    def list_campaigns(context: Context) -> Campaigns:
+        """Lab-in-the-loop campaigns this key may see (a partner's key: its partner's only)."""
+        return Campaigns(campaigns=campaign_workflow.list_campaigns(open_store(registry_url), _partner(context)))
+
+    @server.tool()
+    def campaign_status(
+        campaign: Annotated[str, Field(min_length=1, max_length=200)], context: Context
+    ) -> dict[str, Any]:
+        """Where a campaign stands: rounds with their model and calibration, pending picks, ingested files
+        and the best measured molecules so far."""
+        try:
+            return guarded(campaign_workflow.campaign_status)(open_store(registry_url), campaign, _partner(context))
+        except LookupError as exc:
+            raise ToolError(str(exc)) from None
 
     return server
 
@@ -258,10 +325,12 @@ class RequireApiKey:
             headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
             bearer = headers.get("authorization", "")
             key = headers.get("x-api-key") or (bearer[7:] if bearer.lower().startswith("bearer ") else "")
-            if not key.strip() or check_key(open_store(self.registry_url), key.strip()) is None:
+            caller = check_key(open_store(self.registry_url), key.strip()) if key.strip() else None
+            if caller is None:
                 reason = "the API key is not valid (unknown or revoked)" if key.strip() else "an API key is required"
                 await JSONResponse({"detail": f"{reason}: send it in the X-API-Key header"}, 401)(scope, receive, send)
                 return
+            scope.setdefault("state", {})["caller"] = caller  # read by the tools through the request
         await self.app(scope, receive, send)
 
 

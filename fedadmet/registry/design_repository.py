@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from fedadmet.registry.design_tables import DesignCandidate, DesignGeneration, DesignRun
@@ -49,11 +49,15 @@ def get_design_run(session: Session, run_id: int) -> DesignRun | None:
     return session.scalar(query)
 
 
-def list_design_runs(session: Session, limit: int | None = None, user_id: int | None = None) -> list[DesignRun]:
-    """Runs, newest first (only ``user_id``'s where given)."""
+def list_design_runs(
+    session: Session, limit: int | None = None, user_id: int | None = None, with_unowned: bool = False
+) -> list[DesignRun]:
+    """Runs, newest first (only ``user_id``'s where given, and with ``with_unowned`` those made without a
+    key, at the operator's machine)."""
     query = select(DesignRun).order_by(DesignRun.id.desc()).limit(limit)
     if user_id is not None:
-        query = query.where(DesignRun.user_id == user_id)
+        owned = DesignRun.user_id == user_id
+        query = query.where(or_(owned, DesignRun.user_id.is_(None)) if with_unowned else owned)
     return list(session.scalars(query))
 
 

@@ -56,6 +56,12 @@ class CampaignSummary(BaseModel):
     created: str
 
 
+class CampaignCreated(CampaignSummary):
+    """A new campaign, with the pool rows left out and why."""
+
+    pool_rejects: list[dict[str, Any]]
+
+
 class CampaignRound(BaseModel):
     round: int
     strategy: str
@@ -80,6 +86,45 @@ class CampaignStatus(CampaignSummary):
     measured_compounds: int
     ingests: list[dict[str, Any]]
     best: list[ScoredCompound]
+
+
+class ScoreAfterIngest(BaseModel):
+    ingest: int
+    file: str
+    measured_compounds: int
+    best: float | None
+
+
+class MeasuredCompound(BaseModel):
+    compound_id: str
+    smiles: str
+    values: dict[str, float | None]
+    desirability: dict[str, float | None]
+    score: float | None
+    pareto: bool
+
+
+class DrawnPick(BaseModel):
+    round: int
+    rank: int
+    compound_id: str
+    smiles: str
+    score_mean: float | None
+    score_std: float | None
+    predicted: dict[str, Any] = Field(description="Per objective column, the surrogate's mean and std (model scale).")
+    measured: dict[str, float | None]
+    reason: str | None
+    svg: str
+
+
+class CampaignProgress(CampaignSummary):
+    """What the campaign page draws."""
+
+    terms: list[dict[str, Any]]
+    best_after_ingest: list[ScoreAfterIngest]
+    compounds: list[MeasuredCompound]
+    picks: list[DrawnPick]
+    picks_total: int
 
 
 class ProposedRound(BaseModel):
@@ -123,7 +168,7 @@ def campaign_router(current_user: Callable[..., Caller]) -> APIRouter:
         return sent(paging.of(campaigns), response)
 
     @router.post("", status_code=201)
-    def create(body: CampaignRequest, request: Request, user: Viewer) -> CampaignSummary:
+    def create(body: CampaignRequest, request: Request, user: Viewer) -> CampaignCreated:
         """Featurise the pool (seconds per thousand molecules) and record the campaign for the key's partner."""
         state = request.app.state.serving
         with tempfile.TemporaryDirectory() as folder:
@@ -138,12 +183,20 @@ def campaign_router(current_user: Callable[..., Caller]) -> APIRouter:
                 partner=user.partner,
                 model_dir=state.model_dir,
             )
-        return CampaignSummary.model_validate(created)
+        return CampaignCreated.model_validate(created)
 
     @router.get("/{campaign}")
     def status(campaign: str, request: Request, user: Viewer) -> CampaignStatus:
         return CampaignStatus.model_validate(
             found(lambda: workflow.campaign_status(sessions(request), campaign, user.partner))
+        )
+
+    @router.get("/{campaign}/progress")
+    def progress(campaign: str, request: Request, user: Viewer) -> CampaignProgress:
+        """What the campaign page draws: best score after each results file, measured compounds with their
+        desirabilities and Pareto front, picks with predictions, measurements and depictions."""
+        return CampaignProgress.model_validate(
+            found(lambda: workflow.campaign_progress(sessions(request), campaign, user.partner))
         )
 
     @router.post("/{campaign}/propose", status_code=201)

@@ -91,7 +91,7 @@ def design_router(authorized: Callable[..., Any], model_dir: Path | None = None)
             run = design.show_design(run_id)
         except design.UnknownDesignRunError:
             run = None
-        if run is None or run.user_id != user.id:
+        if run is None or not design.visible_to(run, user.id, user.partner):
             raise HTTPException(404, f"no design run {run_id} for this API key")
         return run
 
@@ -108,7 +108,8 @@ def design_router(authorized: Callable[..., Any], model_dir: Path | None = None)
     @router.get("/runs", responses=PAGED)
     def list_runs(user: User, paging: Paged, response: Response) -> list[design.DesignRunSummary]:
         """The key's design runs, newest first; ``X-Total-Count`` holds their number."""
-        return sent(paging.of(design.list_design_runs(None, user_id=user.id)), response)
+        runs = design.list_design_runs(None, user_id=user.id, with_unowned=user.partner is None)
+        return sent(paging.of(runs), response)
 
     @router.get("/runs/{run_id}")
     def show_run(run_id: RunId, user: User) -> design.DesignRunView:

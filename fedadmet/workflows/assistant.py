@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -29,6 +30,7 @@ class ModelSummary(BaseModel):
     location: str
     endpoints: list[str]
     serving: bool  # the model the tools predict with
+    metrics: dict[str, Any]  # as the caller may see them (a partner: its own, and the consortium's mean)
 
 
 def standardise(smiles: Sequence[str]) -> list[Standardised]:
@@ -52,16 +54,20 @@ def find_alerts(smiles: Sequence[str]) -> dict[str, list[str]]:
     return dict(zip(parents, structural_alerts_many(parents, get_settings().parallel()), strict=True))
 
 
-def list_models(model: Path | None = None, registry_url: str | None = None) -> list[ModelSummary]:
-    """The model the tools predict with, then every published version in the registry."""
+def list_models(
+    model: Path | None = None, registry_url: str | None = None, partner: str | None = None
+) -> list[ModelSummary]:
+    """The model the tools predict with, then every published version in the registry, as ``partner``'s
+    users may see them (their own metrics; no file locations on the operator's server); None: the operator."""
     folder = Path(model or default_model_dir()).resolve()
     serving = ModelSummary(
         name=folder.name,
         version=None,
         kind="serving",
-        location=str(folder),
+        location=str(folder) if partner is None else "",
         endpoints=load_model(folder).endpoints,
         serving=True,
+        metrics={},
     )
     published = [
         ModelSummary(
@@ -70,8 +76,21 @@ def list_models(model: Path | None = None, registry_url: str | None = None) -> l
             kind=version.kind,
             location=version.artifact_uri or "",
             endpoints=list(version.endpoints),
-            serving=Path(version.artifact_uri).resolve() == folder if version.artifact_uri else False,
+            serving=version.serving,
+            metrics=version.metrics,
         )
-        for version in list_versions(open_store(registry_url))  # the operator's view: this tool runs locally
+        for version in list_versions(open_store(registry_url), partner, serving_id=_version_of(folder, registry_url))
     ]
     return [serving, *published]
+
+
+def _version_of(folder: Path, registry_url: str | None) -> int | None:
+    """The published version whose files are ``folder`` (the one the tools predict with), if any."""
+    return next(
+        (
+            version.id
+            for version in list_versions(open_store(registry_url))
+            if version.artifact_uri and Path(version.artifact_uri).resolve() == folder
+        ),
+        None,
+    )

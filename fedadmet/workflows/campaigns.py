@@ -23,9 +23,10 @@ from rdkit import Chem
 from sqlalchemy.orm import Session, sessionmaker
 
 from fedadmet.campaigns.engine import CampaignSpec, Prior, Proposal, RoundInputs, interval_coverage, propose
-from fedadmet.campaigns.objective import Term
+from fedadmet.campaigns.objective import Objective, Term
 from fedadmet.campaigns.results import aggregate, parse_results
 from fedadmet.campaigns.surrogates import Features
+from fedadmet.chem.depict import molecule_svg
 from fedadmet.chem.pipeline import iter_chemistry
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.data.loaders import find_smiles_column, read_molecules, read_table
@@ -231,9 +232,11 @@ def round_inputs(session: Session, campaign: Campaign, spec: CampaignSpec, pool:
     index = {compound: i for i, compound in enumerate(pool.frame["compound_id"])}
     columns = spec.objective.columns
     measured = np.full((len(index), len(columns)), np.nan)
+    censored = np.zeros((len(index), len(columns)), dtype=int)
     aggregated = _measured(session, campaign, spec)
-    for compound, column, scaled in aggregated.itertuples(index=False):
+    for compound, column, scaled, bound in aggregated.itertuples(index=False):
         measured[index[compound], columns.index(column)] = scaled
+        censored[index[compound], columns.index(column)] = bound
     unavailable = np.zeros(len(index), dtype=bool)
     taken = {m.compound_id for m in repo.list_measurements(session, campaign.id)}
     taken |= {p.compound_id for p in repo.list_picks(session, campaign.id)}
@@ -248,7 +251,7 @@ def round_inputs(session: Session, campaign: Campaign, spec: CampaignSpec, pool:
             values = term.from_model_scale(measured[:, columns.index(constraint.column)])
             known.setdefault(constraint.column, np.full(len(index), np.nan))
             known[constraint.column] = np.where(np.isfinite(values), values, known[constraint.column])
-    return RoundInputs(pool.features, measured, unavailable, priors, known)
+    return RoundInputs(pool.features, measured, unavailable, priors, known, censored)
 
 
 def propose_round(
@@ -395,7 +398,7 @@ def ingest_results(
 
 def _update_calibration(session: Session, campaign: Campaign, spec: CampaignSpec) -> None:
     """Per round and column: how the picks' measured values fell within their predicted spread."""
-    measured = {(c, col): v for c, col, v in _measured(session, campaign, spec).itertuples(index=False)}
+    measured = {(c, col): v for c, col, v, _ in _measured(session, campaign, spec).itertuples(index=False)}
     by_round: dict[int, list[Any]] = {}
     for pick in repo.list_picks(session, campaign.id):
         by_round.setdefault(pick.round_id, []).append(pick)
@@ -473,6 +476,115 @@ def campaign_status(
         ],
         "best": [{"compound_id": c, "score": float(s)} for c, s in scores.head(10).items()],
     }
+
+
+MAX_DEPICTED_PICKS = 200  # the newest picks the page draws; older ones are listed in the report
+
+
+def pareto_front(values: np.ndarray) -> np.ndarray:
+    """Rows (n, k; higher is better in every column, no NaN) that no other row beats in every column."""
+    front = np.ones(len(values), dtype=bool)
+    for i, row in enumerate(values):
+        beaten = (values >= row).all(axis=1) & (values > row).any(axis=1)
+        front[i] = not beaten.any()
+    return front
+
+
+def campaign_progress(
+    sessions: sessionmaker[Session], campaign_name: str | int, viewer_partner: str | None
+) -> dict[str, Any]:
+    """What the campaign page draws: the best measured score after each results file, every measured
+    compound with its desirabilities per objective term (and whether it is on their Pareto front), and
+    the picks with their predictions, measurements and depictions (for the uncertainty calibration)."""
+    with sessions() as session:
+        campaign = _get(session, campaign_name, viewer_partner)
+        spec = CampaignSpec.model_validate(campaign.spec)
+        rows = repo.list_measurements(session, campaign.id)
+        ingests = repo.list_ingests(session, campaign.id)
+        picks = [
+            (p.round.round, p.rank, p.compound_id, p.smiles, p.score_mean, p.score_std, p.predicted, p.reason)
+            for p in repo.list_picks(session, campaign.id)
+        ]
+        view, folder = campaign_view(campaign), _folder(campaign)
+    objective = spec.objective
+    frame = pd.DataFrame(
+        [(m.ingest_id, m.compound_id, m.column, m.relation, m.value) for m in rows],
+        columns=["ingest", "compound_id", "column", "relation", "value"],
+    )
+    best_after = []
+    for number, ingest in enumerate(ingests, start=1):
+        scores = _scores(aggregate(frame[frame["ingest"] <= ingest.id], objective), objective)
+        best_after.append(
+            {
+                "ingest": number,
+                "file": ingest.filename,
+                "measured_compounds": len(scores),
+                "best": float(scores.max()) if len(scores) else None,
+            }
+        )
+    wide = _wide(aggregate(frame, objective), objective)
+    desirabilities = np.stack([t.desirability(wide[t.column].to_numpy()) for t in objective.terms], axis=1)
+    complete = np.isfinite(wide.to_numpy()).all(axis=1)
+    front = np.zeros(len(wide), dtype=bool)
+    front[complete] = pareto_front(desirabilities[complete])
+    scores = objective.score(wide.to_numpy())
+    pool = pd.read_csv(folder / POOL_FILE, dtype={"compound_id": str})
+    smiles_of = dict(zip(pool["compound_id"], pool["smiles"], strict=True))
+    compounds = [
+        {
+            "compound_id": compound,
+            "smiles": smiles_of.get(compound, ""),
+            "values": {t.column: _finite(t.from_model_scale(wide.loc[compound, t.column])) for t in objective.terms},
+            "desirability": {
+                t.column: float(desirabilities[i, j]) if np.isfinite(wide.iloc[i, j]) else None
+                for j, t in enumerate(objective.terms)
+            },
+            "score": _finite(scores[i]),
+            "pareto": bool(front[i]),
+        }
+        for i, compound in enumerate(wide.index)
+    ]
+    measured = {(c, col): v for c, col, v, _ in aggregate(frame, objective).itertuples(index=False)}
+    shown = picks[-MAX_DEPICTED_PICKS:]
+    drawings = [molecule_svg(pick[3], 160, 110) for pick in shown]
+    return view | {
+        "terms": [t.model_dump() for t in objective.terms],
+        "best_after_ingest": best_after,
+        "compounds": compounds,
+        "picks": [
+            {
+                "round": round_number,
+                "rank": rank,
+                "compound_id": compound,
+                "smiles": smiles,
+                "score_mean": score_mean,
+                "score_std": score_std,
+                "predicted": predicted,  # column -> {"mean", "std"} on the model scale
+                "measured": {col: _finite(measured.get((compound, col))) for col in objective.columns},
+                "reason": reason,
+                "svg": drawing,
+            }
+            for (round_number, rank, compound, smiles, score_mean, score_std, predicted, reason), drawing in zip(
+                shown, drawings, strict=True
+            )
+        ],
+        "picks_total": len(picks),
+    }
+
+
+def _wide(aggregated: pd.DataFrame, objective: Objective) -> pd.DataFrame:
+    """Compound × objective column, on the model scale (NaN: not measured)."""
+    return aggregated.pivot(index="compound_id", columns="column", values="scaled").reindex(columns=objective.columns)
+
+
+def _scores(aggregated: pd.DataFrame, objective: Objective) -> np.ndarray:
+    scores = objective.score(_wide(aggregated, objective).to_numpy())
+    return scores[np.isfinite(scores)]
+
+
+def _finite(value: object) -> float | None:
+    number = float(value) if value is not None else math.nan  # type: ignore[arg-type]
+    return number if math.isfinite(number) else None
 
 
 def campaign_report(sessions: sessionmaker[Session], campaign_name: str | int, viewer_partner: str | None) -> str:

@@ -24,7 +24,7 @@ from fedadmet.config import get_settings
 from fedadmet.data.loaders import SD_PROBLEM_COLUMN, find_smiles_column, read_molecules
 from fedadmet.design.agent import Candidate, DesignAgent, Generation, Member, Status
 from fedadmet.design.generators import GENERATORS, Generator, Proposal, make_generator
-from fedadmet.design.objective import Objective
+from fedadmet.design.objective import Objective, Selection
 from fedadmet.design.scoring import MoleculeScore, ProfileFunction, Scorer
 from fedadmet.exceptions import InputError
 from fedadmet.inference import default_model_dir, load_model
@@ -57,6 +57,7 @@ class CandidateView(BaseModel):
 class MemberView(BaseModel):
     smiles: str
     score: float
+    violation: float = 0.0  # how far outside the objective's limits (trails from before limits: 0)
 
 
 class GenerationView(BaseModel):
@@ -90,14 +91,20 @@ class DesignRunView(DesignRunSummary):
         return self.generations[-1].budget_used if self.generations else 0
 
     def ranked(self) -> list[CandidateView]:
-        """Every designed molecule that met the hard constraints, best first (starting molecules left out)."""
+        """Every designed molecule that met the hard constraints, best first: those meeting the objective's
+        limits before the rest, the rest by how far they miss them (starting molecules left out)."""
         designed = [
             candidate
             for generation in self.generations
             for candidate in generation.candidates
             if candidate.status in (Status.SELECTED, Status.KEPT)
         ]
-        return sorted(designed, key=lambda candidate: (-(candidate.score or 0.0), candidate.smiles))
+        return sorted(designed, key=lambda c: (c.details.get("violation", 0.0), -(c.score or 0.0), c.smiles))
+
+    def final_designs(self, count: int | None = None) -> list[CandidateView]:
+        """The run's answer: its best ``count`` designs (default: the objective's population size), ranked."""
+        population = int(self.objective.get("selection", {}).get("population", Selection().population))
+        return self.ranked()[: count or population]
 
 
 def _summary(run: DesignRun) -> DesignRunSummary:
@@ -199,8 +206,8 @@ class _RegistryRecorder:
             )
 
 
-def _generators(names: Sequence[str]) -> dict[str, Generator]:
-    options: dict[str, Any] = {}
+def _generators(names: Sequence[str], mutation_fraction: float | None = None) -> dict[str, Generator]:
+    options: dict[str, Any] = {} if mutation_fraction is None else {"mutation_fraction": mutation_fraction}
     if "crem" in names:
         from fedadmet.workflows.fragments import fragment_database
 
@@ -302,7 +309,7 @@ def continue_design(run_id: int, *, registry_url: str | None = None) -> DesignRu
     agent = DesignAgent(
         objective,
         _scorer(objective, run.start, model),
-        _generators(objective.selection.generators),
+        _generators(objective.selection.generators, objective.selection.mutation_fraction),
         run.seed,
         run.budget,
     )
@@ -329,7 +336,7 @@ def _generation(view: GenerationView) -> Generation:
         Candidate(view.number, candidate.smiles, tuple(candidate.parents), candidate.operator, candidate.status, "")
         for candidate in view.candidates
     ]
-    population = [Member(member.smiles, member.score) for member in view.population]
+    population = [Member(member.smiles, member.score, member.violation) for member in view.population]
     return Generation(view.number, candidates, population, view.budget_used)
 
 
@@ -348,7 +355,11 @@ def optimise_with_oracle(
     kept in memory, not in the registry: what benchmarks with their own oracles (PMO tasks) run."""
     _check_request(start, objective, budget)
     agent = DesignAgent(
-        objective, Scorer(objective, oracle, start), _generators(objective.selection.generators), seed, budget
+        objective,
+        Scorer(objective, oracle, start),
+        _generators(objective.selection.generators, objective.selection.mutation_fraction),
+        seed,
+        budget,
     )
     recorder = _MemoryRecorder()
     recorder.record(agent.start(start))
@@ -365,10 +376,18 @@ def show_design(run_id: int, *, registry_url: str | None = None) -> DesignRunVie
 
 
 def list_design_runs(
-    limit: int | None = 50, *, user_id: int | None = None, registry_url: str | None = None
+    limit: int | None = 50, *, user_id: int | None = None, with_unowned: bool = False, registry_url: str | None = None
 ) -> list[DesignRunSummary]:
+    """Runs, newest first: ``user_id``'s (None: all), and with ``with_unowned`` the runs made without an
+    API key (the CLI's, at the operator's machine)."""
     with open_registry(registry_url)() as session:
-        return [_summary(run) for run in repository.list_design_runs(session, limit, user_id)]
+        return [_summary(run) for run in repository.list_design_runs(session, limit, user_id, with_unowned)]
+
+
+def visible_to(run: DesignRunSummary, user_id: int, partner: str | None) -> bool:
+    """Whether a key's user sees a run: its own, and for a key without a partner (the operator's, the
+    local key of `fedadmet serve`) the runs made without a key at this machine too."""
+    return run.user_id == user_id or (run.user_id is None and partner is None)
 
 
 def read_start_molecules(path: Path, smiles_column: str | None = None) -> list[str]:

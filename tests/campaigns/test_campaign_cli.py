@@ -42,7 +42,7 @@ def test_create_propose_ingest_status_report_and_export(
     status = runner.invoke(app, ["campaign", "status", "cli-run", "--json"])
     assert json.loads(status.output)["measured_compounds"] == 5
     report = runner.invoke(app, ["campaign", "report", "cli-run", "-o", str(tmp_path / "r.md")])
-    assert report.exit_code == 0 and "| 1 | ei | 5 | 5 |" in (tmp_path / "r.md").read_text()
+    assert report.exit_code == 0 and "| 1 | greedy | 5 | 5 |" in (tmp_path / "r.md").read_text()
 
     exported = runner.invoke(app, ["export", "cli-run", "-o", str(tmp_path / "export")])
     assert exported.exit_code == 0, exported.output

@@ -1,6 +1,7 @@
 """The objective's arithmetic and every registered acquisition strategy's contract."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from fedadmet.campaigns.acquisition import (
@@ -10,8 +11,9 @@ from fedadmet.campaigns.acquisition import (
     make_acquisition,
     register_acquisition,
 )
-from fedadmet.campaigns.engine import CampaignSpec, RoundInputs, propose
+from fedadmet.campaigns.engine import CampaignSpec, RoundInputs, fit_censored, propose
 from fedadmet.campaigns.objective import DESIRABILITY_FLOOR, Objective, Term
+from fedadmet.campaigns.results import aggregate
 from fedadmet.campaigns.surrogates import Features, make_surrogate, tanimoto
 
 POTENCY = Objective(terms=[Term(column="pIC50", goal="maximize", low=4, high=8)])
@@ -184,3 +186,34 @@ def test_the_ensembles_uncertainty_covers_new_molecules_about_as_stated() -> Non
     members_only = np.abs(y[new] - posterior.mean[:, 0]) / posterior.members[:, :, 0].std(axis=0, ddof=1)
     assert 0.55 <= (z <= 1).mean() <= 0.85  # ~0.68 for a calibrated normal
     assert (members_only <= 1).mean() < 0.5  # the members' spread alone is overconfident
+
+
+def test_a_censored_bound_is_not_learnt_as_the_value() -> None:
+    """Potent compounds reported only as "> 7" (an assay's top): fitted at 7 the model would call them 7;
+    with the bounds moved to the first fit's prediction where it lies beyond them, it calls them higher."""
+    rng = np.random.default_rng(1)
+    fingerprints = rng.poisson(0.5, (300, 32)).astype(np.float32)
+    truth = 5 + fingerprints[:, :6].sum(axis=1) * 0.4
+    recorded = np.minimum(truth, 7.0)[:, None]
+    censored = np.where(truth > 7.0, 1, 0)[:, None]
+    features = Features(fingerprints, fingerprints)
+    above = censored[:, 0] == 1
+    assert 20 <= above.sum() <= 150
+
+    def fitted(marks: np.ndarray | None) -> np.ndarray:
+        surrogate = make_surrogate("ensemble", seed=0, members=3, iterations=60)
+        fit_censored(surrogate, features, recorded, ["pIC50"], marks)
+        return surrogate.posterior(features).mean[:, 0]
+
+    plain, honoured = fitted(None), fitted(censored)
+    assert np.array_equal(plain, fitted(np.zeros_like(censored)))  # nothing censored: the plain fit
+    assert honoured[above].mean() > plain[above].mean() + 0.05
+    assert abs(honoured[above].mean() - truth[above].mean()) < abs(plain[above].mean() - truth[above].mean())
+    aggregated = aggregate(
+        pd.DataFrame(
+            {"compound_id": ["a", "a", "b", "c"], "column": "pIC50", "relation": [1, 1, 0, -1], "value": [6, 7, 5, 4]}
+        ),
+        POTENCY,
+    )
+    assert aggregated.set_index("compound_id")["censored"].to_dict() == {"a": 1, "b": 0, "c": -1}
+    assert aggregated.set_index("compound_id").loc["a", "scaled"] == 7  # the tightest lower bound

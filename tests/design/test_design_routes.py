@@ -47,6 +47,23 @@ def test_design_run_is_started_polled_and_private(client) -> None:
     assert bad.status_code == 422 and "goal" in bad.json()["detail"]
 
 
+def test_a_run_made_at_the_operators_machine_shows_to_keys_without_a_partner_only(client) -> None:
+    """`fedadmet design run` records no key: the operator's keys (and the local key of `fedadmet serve`,
+    which opens the web page) see it; a partner's key does not."""
+    from fedadmet.design.objective import parse_objective
+    from fedadmet.workflows.design import run_design
+
+    api, mine, _ = client
+    with open_registry(get_settings().registry_url).begin() as session:
+        partner_key, _ = repository.create_api_key(session, "north-chemist", partner="north")
+    partners = {"X-API-Key": partner_key}
+    run = run_design([TERFENADINE], parse_objective(objective_json()), budget=5, seed=3, name="at-the-machine")
+    assert [r["name"] for r in api.get("/v1/design/runs", headers=mine).json()] == ["at-the-machine"]
+    assert api.get(f"/v1/design/runs/{run.id}", headers=mine).json()["budget_used"] == 5
+    assert api.get("/v1/design/runs", headers=partners).json() == []
+    assert api.get(f"/v1/design/runs/{run.id}", headers=partners).status_code == 404
+
+
 def test_reinvent_rest_component_gets_values_by_query_id(client) -> None:
     api, mine, _ = client
     queries = [{"input_string": "CCO", "query_id": "0"}, {"input_string": "C1CC(", "query_id": "1"}]

@@ -1,13 +1,27 @@
 """The MCP server through the SDK's own client: in memory, and over streamable HTTP with API keys."""
 
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
 import anyio
+import httpx2
 import pytest
+import uvicorn
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 from starlette.testclient import TestClient
 
+from fedadmet.campaigns.engine import CampaignSpec
+from fedadmet.campaigns.objective import Objective, Term
 from fedadmet.mcp.server import build_server, http_app
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
+from fedadmet.workflows import campaigns
+from fedadmet.workflows.keys import create_key
+from fedadmet.workflows.store import open_store
 from tests.design.conftest import OBJECTIVE_TOML, TERFENADINE
 
 TOOLS = {
@@ -19,6 +33,9 @@ TOOLS = {
     "run_design",
     "list_models",
     "list_runs",
+    "list_federation_runs",
+    "list_campaigns",
+    "campaign_status",
 }
 
 
@@ -116,3 +133,99 @@ def test_fedadmet_mcp_serves_over_stdio(tmp_path) -> None:
     assert not runs.is_error and runs.structured_content["runs"] == []  # the registry's logs kept off stdout
     assert {tool.name for tool in listed.tools} == TOOLS
     assert standardised.structured_content["molecules"][0]["smiles"] == "CCO"
+
+
+@pytest.fixture
+def mcp_over_http() -> Iterator[str]:
+    """`fedadmet mcp --http` as it serves: the streamable-HTTP app behind the API-key check, on a free port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(http_app(build_server()), host="127.0.0.1", port=port, log_level="warning")
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not instance.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/mcp"
+    instance.should_exit = True
+    thread.join(timeout=30)
+
+
+def call_over_http(address: str, key: str, *calls: tuple[str, dict]) -> list:
+    """The SDK's own client over streamable HTTP, with ``key`` in the X-API-Key header."""
+
+    async def session() -> list:
+        http = httpx2.AsyncClient(headers={"X-API-Key": key}, timeout=120)
+        async with http, Client(streamable_http_client(address, http_client=http)) as client:
+            return [await client.call_tool(name, arguments) for name, arguments in calls]
+
+    return anyio.run(session)
+
+
+def test_a_partners_key_sees_only_its_own_models_runs_and_campaigns_over_http(
+    mcp_over_http: str, tmp_path: Path
+) -> None:
+    store = open_store()
+    north, south = create_key(store, "north-chemist", "north"), create_key(store, "south-chemist", "south")
+    scores = {p: {"valid_score": 0.5 + i / 10} for i, p in enumerate(["north", "south", "west"])}
+    with store.begin() as session:
+        run = repository.start_run(session, "consortium-run", "fedavg", True, {})
+        repository.record_round(session, run.id, 1, list(scores), {"evaluate": scores})
+        version = repository.publish_version(
+            session,
+            "consortium",
+            kind="federated",
+            artifact_uri=str(tmp_path / "trunk"),
+            endpoints=[],
+            metrics={"partners": scores},
+        )
+        repository.finish_run(session, run.id, "completed", model_version_id=version.id)
+    pool = tmp_path / "pool.csv"
+    pool.write_text("compound_id,smiles\nN1,CCO\nN2,c1ccccc1O\nN3,CC(=O)Oc1ccccc1C(=O)O\n")
+    spec = CampaignSpec(objective=Objective(terms=[Term(column="pIC50", goal="maximize", low=4, high=8)]))
+    campaigns.create_campaign(
+        store, name="north-mpro", pool_path=pool, spec=spec, campaigns_dir=tmp_path / "campaigns", partner="north"
+    )
+
+    designed, north_models, north_runs, north_campaigns, north_status = call_over_http(
+        mcp_over_http,
+        north.key,
+        ("run_design", {"start": [TERFENADINE], "objective": objective_json(), "budget": 9, "seed": 1}),
+        ("list_models", {}),
+        ("list_federation_runs", {}),
+        ("list_campaigns", {}),
+        ("campaign_status", {"campaign": "north-mpro"}),
+    )
+    assert not designed.is_error, designed.content
+    south_models, south_runs, design_runs, south_campaigns, south_status = call_over_http(
+        mcp_over_http,
+        south.key,
+        ("list_models", {}),
+        ("list_federation_runs", {}),
+        ("list_runs", {}),
+        ("list_campaigns", {}),
+        ("campaign_status", {"campaign": "north-mpro"}),
+    )
+
+    def published(result) -> dict:
+        return next(m for m in result.structured_content["models"] if m["name"] == "consortium")
+
+    assert set(published(north_models)["metrics"]["partners"]) == {"north"}
+    assert set(published(south_models)["metrics"]["partners"]) == {"south"}
+    assert published(south_models)["location"] == ""  # the operator's file paths stay with the operator
+    assert all(m["location"] == "" for m in south_models.structured_content["models"])
+    (south_round,) = south_runs.structured_content["runs"][0]["rounds"]
+    assert set(south_round["metrics"]["evaluate"]) == {"south"}
+    assert set(north_runs.structured_content["runs"][0]["rounds"][0]["metrics"]["evaluate"]) == {"north"}
+    assert design_runs.structured_content["runs"] == []  # north's design run is north's chemist's
+    assert [c["name"] for c in north_campaigns.structured_content["campaigns"]] == ["north-mpro"]
+    assert not north_status.is_error and north_status.structured_content["partner"] == "north"
+    assert south_campaigns.structured_content["campaigns"] == []
+    assert south_status.is_error and "north-mpro" in south_status.content[0].text
+    # In process (stdio's case) the caller is the person at this machine: the operator sees everything.
+    _, operator_runs, operator_models = call(("list_runs", {}), ("list_models", {}))
+    assert operator_runs.structured_content["runs"][0]["id"] == designed.structured_content["run_id"]
+    assert set(published(operator_models)["metrics"]["partners"]) == set(scores)

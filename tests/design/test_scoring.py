@@ -108,3 +108,28 @@ def test_a_goal_the_model_does_not_predict_names_the_endpoint() -> None:
     objective = parse_objective({"goal": [{"endpoint": "Potency", "direction": "higher", "low": 5, "high": 7}]})
     with pytest.raises(InputError, match="does not predict Potency"):
         Scorer(objective, fake_profile({}), []).score(["CCO"])
+
+
+def test_enforced_limits_rank_a_molecule_meeting_them_above_a_higher_scoring_one_that_does_not() -> None:
+    import tomllib
+
+    from fedadmet.design.agent import Member
+
+    values = {
+        "CCO": {"hERG": 0.1, "Solubility_AqSolDB": -4.7},  # hERG excellent, solubility just short of its limit
+        "CCN": {"hERG": 0.38, "Solubility_AqSolDB": -4.3},  # both just within their limits
+    }
+    base = tomllib.loads(OBJECTIVE_TOML)
+
+    def members(enforce: bool) -> list[Member]:
+        objective = parse_objective(base | {"limits": {"enforce": enforce}})
+        scores = Scorer(objective, fake_profile(values), references=[]).score(list(values))
+        return sorted((Member(s.smiles, s.score, s.violation) for s in scores), key=Member.rank_key)
+
+    plain, enforced = members(False), members(True)
+    assert [m.smiles for m in plain] == ["CCO", "CCN"]  # the score alone prefers the one that misses a limit
+    assert [m.smiles for m in enforced] == ["CCN", "CCO"]
+    assert enforced[0].violation == 0 and enforced[1].violation > 0
+    objective = parse_objective(base | {"limits": {"enforce": True}})
+    (missing,) = Scorer(objective, fake_profile(values), references=[]).score(["CCO"])
+    assert missing.failed_limits == ("Solubility_AqSolDB",)

@@ -95,6 +95,7 @@ def test_every_route_answers_what_its_schema_says(
     call("post", "/v1/campaigns/{campaign}/results", "/v1/campaigns/schema/results", files=files)
     call("get", "/v1/campaigns/{campaign}", "/v1/campaigns/schema")
     call("get", "/v1/campaigns/{campaign}/report", "/v1/campaigns/schema/report")
+    call("get", "/v1/campaigns/{campaign}/progress", "/v1/campaigns/schema/progress")
     order = "/v1/campaigns/{campaign}/rounds/{round_number}/order"
     call("get", order, "/v1/campaigns/schema/rounds/1/order")
 

@@ -56,6 +56,9 @@ const formatProbability = (value) => value === null || value === undefined ? "�
 
 const when = (iso) => new Date(iso).toLocaleString();
 
+// Pages in their own files (design.js, campaigns.js) register their loader here: name → function.
+const PAGE_LOADERS = {};
+
 // ---------------------------------------------------------------- profile page
 let endpointInfo = null;  // name → GET /v1/endpoints row (description, unit, good, thresholds); fetched once
 
@@ -538,6 +541,7 @@ function show(page) {
   if (page === "models") loadModels();
   if (page === "federation") loadFederation();
   if (page === "patients") loadReports();
+  PAGE_LOADERS[page]?.();
 }
 
 document.addEventListener("DOMContentLoaded", async () => {
