@@ -34,6 +34,12 @@ def approved_drugs() -> pd.DataFrame:
     return pd.read_csv(bundled_path("examples", "drugbank_approved.csv.gz"), dtype=str, keep_default_na=False)
 
 
+def atc_class_names() -> dict[str, str]:
+    """WHO ATC class code (levels 1-4: ``N``, ``N06``, ``N06A``, ``N06AB``) -> its name, where known."""
+    frame = pd.read_csv(bundled_path("examples", "atc_classes.csv"), dtype=str, keep_default_na=False)
+    return dict(zip(frame["code"], frame["name"], strict=True))
+
+
 def public_training_frames(
     *, limits: MoleculeLimits | None = None, parallel: ParallelOptions | None = None
 ) -> dict[str, pd.DataFrame]:

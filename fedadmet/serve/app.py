@@ -37,8 +37,8 @@ from fedadmet.serve.workers import ProfileWorkers
 from fedadmet.workflows.jobs import JobNotFoundError, JobNotReadyError, JobService, JobView, JobWithdrawnError
 from fedadmet.workflows.keys import Caller, check_key
 from fedadmet.workflows.predictors import ResolvedPredictor, register_served_model, resolve_predictor
-from fedadmet.workflows.profiling import Quantiles, describe_endpoints, profile_cards
-from fedadmet.workflows.reference import load_reference
+from fedadmet.workflows.profiling import describe_endpoints, describe_properties, profile_cards
+from fedadmet.workflows.reference import DrugReference, load_reference
 from fedadmet.workflows.store import Store, open_store
 from fedadmet.workflows.views import RunView, VersionView, get_run, list_runs, list_versions
 
@@ -65,6 +65,11 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)  # "yes" is not a boolean, 1 is not a SMILES
     smiles: list[str] = Field(min_length=1, description="SMILES strings, profiled in order.")
     depict: bool = Field(default=False, description="Add an RDKit SVG depiction of each molecule.")
+    atc: str | None = Field(
+        default=None,
+        description="Percentiles among the approved drugs of this ATC class only (e.g. N, N06); "
+        "GET /v1/reference/atc lists the classes. Default: all approved drugs.",
+    )
 
     @field_validator("smiles")
     @classmethod
@@ -111,13 +116,13 @@ class ServingState:
         self,
         settings: Settings,
         served: ResolvedPredictor,
-        quantiles: Quantiles,
+        reference: DrugReference,
         sessions: Store,
         model_version_id: int,
     ) -> None:
         assert served.folder is not None
         self.settings, self.model_dir, self.model = settings, served.folder, served.model
-        self.quantiles, self.sessions, self.model_version_id = quantiles, sessions, model_version_id
+        self.reference, self.sessions, self.model_version_id = reference, sessions, model_version_id
         self.jobs = JobService(sessions, settings, self.model, str(self.model_dir))
         self.workers: ProfileWorkers | None = None
         self.batcher = MicroBatcher(
@@ -132,13 +137,13 @@ class ServingState:
         """Load the model (default: the default model) and its approved-drug reference, open (and migrate)
         the registry and register the model there: the work a server does once before it serves."""
         served = resolve_predictor(settings, model=model_dir)
-        quantiles = load_reference(served.model, served.folder, settings.reference_cache_dir)["quantiles"]
+        reference = load_reference(served.model, served.folder, settings.reference_cache_dir)
         sessions = open_store(settings.registry_url)
-        return cls(settings, served, quantiles, sessions, register_served_model(sessions, served))
+        return cls(settings, served, reference, sessions, register_served_model(sessions, served))
 
     async def start(self) -> None:
         if self.settings.serve_processes > 0:
-            self.workers = ProfileWorkers(self.settings, self.model_dir, self.quantiles, self.settings.serve_processes)
+            self.workers = ProfileWorkers(self.settings, self.model_dir, self.reference, self.settings.serve_processes)
             await self.workers.start()
         await self.batcher.start()
         self.jobs.start()
@@ -150,10 +155,12 @@ class ServingState:
             self.workers.stop()
 
     async def profile(self, smiles: list[str], options: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        depict = bool(options and options[0])
+        """Cards for ``smiles``; ``options``: (depict, ATC class of the percentiles or None)."""
+        depict, atc = options or (False, None)
         if self.workers is not None:
-            return await self.workers.profile(smiles, depict)
-        return await asyncio.to_thread(profile_cards, self.model, self.quantiles, smiles, depict)
+            return await self.workers.profile(smiles, depict, atc)
+        quantiles = self.reference.quantiles_for(atc)
+        return await asyncio.to_thread(profile_cards, self.model, quantiles, smiles, depict)
 
 
 # Declared as security schemes, so that OpenAPI (and /docs' Authorize button) says how to send the key.
@@ -257,7 +264,8 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
             raise HTTPException(
                 413, f"{len(body.smiles)} molecules in one request; at most {settings.api_max_molecules}"
             )
-        profiles = await state.batcher.predict(body.smiles, (body.depict,))
+        reference = percentile_reference(body.atc)  # an unknown class is refused before anything is computed
+        profiles = await state.batcher.predict(body.smiles, (body.depict, body.atc))
         if all(p["error"] for p in profiles):
             shown = profiles[:REFUSALS_SHOWN]
             reasons = "; ".join(f"molecule {i + 1}: {p['error']}" for i, p in enumerate(shown))
@@ -265,7 +273,26 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
             raise HTTPException(422, f"no molecule could be profiled: {reasons}{more}")
         # Profiles are plain JSON already: returned as they are, without FastAPI's generic re-encoding
         # (~0.7 ms per molecule on the event loop, which every concurrent request waits behind).
-        return JSONResponse({"model_version_id": state.model_version_id, "molecules": profiles})
+        return JSONResponse(
+            {"model_version_id": state.model_version_id, "percentile_reference": reference, "molecules": profiles}
+        )
+
+    def percentile_reference(atc: str | None) -> dict[str, Any]:
+        """Which approved drugs the percentiles compare with: all, or one ATC class (refused if unknown)."""
+        quantiles = state.reference.quantiles_for(atc)
+        drugs = int(state.reference.members(atc).sum()) if atc is not None else len(state.reference.atc)
+        name = next((c.name for c in state.reference.classes() if c.code == atc), None)
+        return {"atc": atc, "name": name, "drugs": drugs, "endpoints": len(quantiles)}
+
+    @app.get("/v1/reference/atc", responses=error_answers())
+    def atc_classes(_: Authorized) -> list[dict[str, Any]]:
+        """The ATC classes (levels 1 and 2) that /v1/predict's ``atc`` can compare with, with their drug counts."""
+        return [{"code": c.code, "name": c.name, "drugs": c.drugs} for c in state.reference.classes()]
+
+    @app.get("/v1/properties", responses=error_answers())
+    def properties(_: Authorized) -> dict[str, list[dict[str, Any]]]:
+        """The physicochemical properties and drug-likeness rules in every profile: what each is, each limit."""
+        return describe_properties()
 
     @app.get("/v1/endpoints", responses=error_answers())
     def endpoints(_: Authorized) -> list[dict[str, Any]]:

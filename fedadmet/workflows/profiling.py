@@ -23,7 +23,7 @@ from fedadmet.inference import (
     load_model,
     predict,
 )
-from fedadmet.workflows.cards import molecule_profiles, threshold_statement
+from fedadmet.workflows.cards import describe_properties, molecule_profiles, threshold_statement
 
 __all__ = [
     "ALERTS_COLUMN",
@@ -32,6 +32,7 @@ __all__ = [
     "IN_DOMAIN_COLUMN",
     "ProfileSummary",
     "describe_endpoints",
+    "describe_properties",
     "profile",
     "profile_cards",
     "summarise",
