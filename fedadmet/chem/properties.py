@@ -40,8 +40,8 @@ PROPERTIES: tuple[PhysChemProperty, ...] = (
     PhysChemProperty("molecular_weight", "MW", "Da", "molecular weight (average masses)", "MolWt"),
     PhysChemProperty("logP", "cLogP", "", "Wildman-Crippen calculated logP", "MolLogP"),
     PhysChemProperty("tpsa", "TPSA", "Å²", "topological polar surface area (N, O)", "TPSA"),
-    PhysChemProperty("hydrogen_bond_donors", "HBD", "", "hydrogen-bond donors (Lipinski, RDKit)", "NumHDonors"),
-    PhysChemProperty("hydrogen_bond_acceptors", "HBA", "", "hydrogen-bond acceptors (Lipinski, RDKit)", "NumHAcceptors"),
+    PhysChemProperty("hydrogen_bond_donors", "HBD", "", "hydrogen-bond donors (Lipinski)", "NumHDonors"),
+    PhysChemProperty("hydrogen_bond_acceptors", "HBA", "", "hydrogen-bond acceptors (Lipinski)", "NumHAcceptors"),
     PhysChemProperty("rotatable_bonds", "RotB", "", "rotatable bonds (RDKit, strict)", "NumRotatableBonds"),
     PhysChemProperty("formal_charge", "charge", "", "net formal charge of the standardised parent"),
     PhysChemProperty("QED", "QED", "", "quantitative estimate of drug-likeness, 0 (unlike) to 1 (like drugs)"),
@@ -211,9 +211,9 @@ def check_rules(values: Mapping[str, np.ndarray], rules: Sequence[Rule] = RULES)
     outcomes = {}
     for rule in rules:
         broken = np.stack([limit.broken(np.asarray(values[limit.property], float)) for limit in rule.limits])
-        violations = [
-            [limit.violation(float(values[limit.property][row])) for limit, hit in zip(rule.limits, column) if hit]
-            for row, column in enumerate(broken.T)
-        ]
+        violations = []
+        for row, hits in enumerate(broken.T):
+            found = zip(rule.limits, hits, strict=True)
+            violations.append([limit.violation(float(values[limit.property][row])) for limit, hit in found if hit])
         outcomes[rule.name] = RuleOutcome(broken.sum(axis=0) <= rule.allowed, violations)
     return outcomes

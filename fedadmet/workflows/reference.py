@@ -83,9 +83,7 @@ class DrugReference:
             for prefix in {code[:length] for code in codes for length in (1, 3)}:
                 counts[prefix] = counts.get(prefix, 0) + 1
         return [
-            AtcClass(code, names.get(code), count)
-            for code, count in sorted(counts.items())
-            if count >= MIN_CLASS_DRUGS
+            AtcClass(code, names.get(code), count) for code, count in sorted(counts.items()) if count >= MIN_CLASS_DRUGS
         ]
 
     def to_json(self, source: str) -> dict[str, Any]:

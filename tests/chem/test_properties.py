@@ -46,7 +46,8 @@ def test_properties_are_rdkits_whether_computed_or_read_from_the_features(molecu
         for values, tolerance in ((molecule_properties(mol), 1e-9), (molecule_properties(mol, known), 1e-5)):
             got = dict(zip(PROPERTY_NAMES, values, strict=True))
             for name in PROPERTY_NAMES:  # features are float32: a relative 1e-5 at most
-                assert got[name] == pytest.approx(expected[name], rel=tolerance, abs=tolerance), (Chem.MolToSmiles(mol), name)
+                close = pytest.approx(expected[name], rel=tolerance, abs=tolerance)
+                assert got[name] == close, (Chem.MolToSmiles(mol), name)
 
 
 def outcome(rule: str, **values: float) -> tuple[bool, list[str]]:
