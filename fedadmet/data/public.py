@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
@@ -34,6 +35,7 @@ def approved_drugs() -> pd.DataFrame:
     return pd.read_csv(bundled_path("examples", "drugbank_approved.csv.gz"), dtype=str, keep_default_na=False)
 
 
+@cache
 def atc_class_names() -> dict[str, str]:
     """WHO ATC class code (levels 1-4: ``N``, ``N06``, ``N06A``, ``N06AB``) -> its name, where known."""
     frame = pd.read_csv(bundled_path("examples", "atc_classes.csv"), dtype=str, keep_default_na=False)

@@ -278,11 +278,10 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
         )
 
     def percentile_reference(atc: str | None) -> dict[str, Any]:
-        """Which approved drugs the percentiles compare with: all, or one ATC class (refused if unknown)."""
-        quantiles = state.reference.quantiles_for(atc)
-        drugs = int(state.reference.members(atc).sum()) if atc is not None else len(state.reference.atc)
-        name = next((c.name for c in state.reference.classes() if c.code == atc), None)
-        return {"atc": atc, "name": name, "drugs": drugs, "endpoints": len(quantiles)}
+        """Which approved drugs the percentiles compare with: all, or one ATC class (refused if it cannot)."""
+        state.reference.quantiles_for(atc)
+        described = state.reference.describe(atc)
+        return {"atc": described.code, "name": described.name, "drugs": described.drugs}
 
     @app.get("/v1/reference/atc", responses=error_answers())
     def atc_classes(_: Authorized) -> list[dict[str, Any]]:

@@ -35,7 +35,7 @@ _SIGNIFICANT = 4  # digits kept per stored prediction (percentiles move by less 
 
 @dataclass(frozen=True)
 class AtcClass:
-    code: str
+    code: str | None
     name: str | None
     drugs: int
 
@@ -74,6 +74,12 @@ class DrugReference:
                 )
             self._by_class[code] = _quantiles(self.values, members)
         return self._by_class[code]
+
+    def describe(self, code: str | None) -> AtcClass:
+        """The class ``code`` with its name and how many reference drugs it holds (None: all drugs)."""
+        if code is None:
+            return AtcClass(None, "all approved drugs", len(self.atc))
+        return AtcClass(code, atc_class_names().get(code), int(self.members(code).sum()))
 
     def classes(self) -> list[AtcClass]:
         """The ATC classes of levels 1 and 2 with at least :data:`MIN_CLASS_DRUGS` drugs, by code."""
