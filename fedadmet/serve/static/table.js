@@ -74,7 +74,7 @@ function propertiesBlock(molecule) {
     element("td", {}, p.unit))));
   const verdicts = element("tbody", {}, ...molecule.rules.map((r) => element("tr", { "data-rule": r.name },
     element("td", { class: "name", title: rules[r.name] || "" },
-      element("i", { class: `dot ${r.passed ? "green" : "red"}` }), r.name.replaceAll("_", " ")),
+      element("i", { class: `dot ${r.passed ? "green" : "red"}` }), r.name.replace(/_(\d+)_(\d+)$/, " $1/$2").replaceAll("_", " ")),
     element("td", { class: "verdict" }, r.passed ? "pass" : "fail"),
     element("td", { class: "violations" }, r.violations.join("; ")))));
   return element("div", { class: "physchem" },
@@ -94,12 +94,16 @@ function renderProfiles() {
   }
   if (molecules.length <= CARDS_SHOWN) {
     container.replaceChildren(...shown.map((m, i) => Object.assign(moleculeCard(m, names[i], info), { id: `card-${i}` })));
+  } else if (lastProfile.selected !== undefined) {
+    container.replaceChildren();
+    showCard(shown, names, info, lastProfile.selected);  // the card clicked last stays, with the endpoints chosen now
   } else {
     container.replaceChildren(element("p", { class: "hint" }, "click a row for the molecule's full profile"));
   }
 }
 
 function showCard(molecules, names, info, index) {
+  lastProfile.selected = index;
   let card = document.getElementById(`card-${index}`);
   if (!card) {
     card = Object.assign(moleculeCard(molecules[index], names[index], info), { id: `card-${index}` });
@@ -127,7 +131,8 @@ const profileTable = (() => {
       { key: "smiles", label: "SMILES", value: (r) => r.molecule.smiles || r.molecule.input || "" },
     ];
     const physchem = (molecule.properties || []).filter((p) => ["molecular_weight", "logP", "tpsa", "QED", "synthetic_accessibility"].includes(p.name))
-      .map((p) => ({ key: p.name, label: p.label, numeric: true, value: (r) => propertyValue(r.molecule, p.name) }));
+      .map((p) => ({ key: p.name, label: p.label, numeric: true, value: (r) => propertyValue(r.molecule, p.name),
+        text: (r) => format(propertyValue(r.molecule, p.name)) }));
     const rules = { key: "rules", label: "rules", numeric: true, title: "rules passed (Lipinski, Veber, Pfizer 3/75, GSK 4/400, Golden Triangle)",
       value: (r) => r.molecule.rules ? r.molecule.rules.filter((x) => x.passed).length : null,
       text: (r) => r.molecule.rules ? `${r.molecule.rules.filter((x) => x.passed).length}/${r.molecule.rules.length}` : "" };
