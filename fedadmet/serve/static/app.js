@@ -78,7 +78,7 @@ async function profile() {
     const atc = $("#atc-class").value || null;  // percentiles among one ATC class of approved drugs
     const [result, info] = await Promise.all([
       api("/v1/predict", {
-        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ smiles, depict: true, atc }),
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ smiles, depict: true, atc, endpoints: requestedEndpoints() }),
       }).then((response) => response.json()),
       loadEndpointInfo(),
       setupProfileExtras(),

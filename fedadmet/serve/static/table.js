@@ -15,7 +15,7 @@ async function loadPropertyInfo() {
   return propertyInfo;
 }
 
-// ---------------------------------------------------------------- endpoint checkboxes (filtered here, in the page)
+// ---------------------------------------------------------------- endpoint checkboxes
 function setupEndpointChooser(info) {
   const boxes = $("#endpoint-boxes");
   if (boxes.childElementCount) return;
@@ -43,9 +43,18 @@ function setupEndpointChooser(info) {
   $("#endpoint-count").textContent = `${chosenEndpoints.size} of ${Object.keys(info).length}`;
 }
 
+// Unticking hides at once; ticking one the last profile did not compute profiles again.
 function endpointsChanged() {
   $("#endpoint-count").textContent = `${chosenEndpoints.size} of ${$("#endpoint-boxes").querySelectorAll("input").length}`;
-  if (lastProfile) renderProfiles();
+  if (!lastProfile) return;
+  const computed = new Set(lastProfile.molecules.flatMap((m) => (m.endpoints || []).map((e) => e.name)));
+  if (computed.size && [...chosenEndpoints].some((name) => !computed.has(name))) profile(); else renderProfiles();
+}
+
+// What /v1/predict is asked for: the endpoints ticked, or all (null) when all or none are.
+function requestedEndpoints() {
+  const all = $("#endpoint-boxes").querySelectorAll("input").length;
+  return chosenEndpoints && chosenEndpoints.size && chosenEndpoints.size < all ? [...chosenEndpoints] : null;
 }
 
 const shownEndpoints = (molecule) => molecule.endpoints.filter((e) => !chosenEndpoints || chosenEndpoints.has(e.name));
