@@ -335,11 +335,12 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
             }
         )
 
-    @app.get("/v1/reference/atc", responses=error_answers())
-    def atc_classes(_: Authorized) -> list[AtcClassInfo]:
+    @app.get("/v1/reference/atc", responses=error_answers() | PAGED)
+    def atc_classes(_: Authorized, paging: Paged, response: Response) -> list[AtcClassInfo]:
         """The ATC classes (levels 1 and 2, at least 10 drugs) that /v1/predict's ``atc`` compares with, with
-        their drug counts (a description of the reference, not a growing list: not paged)."""
-        return [AtcClassInfo(code=c.code, name=c.name, drugs=c.drugs) for c in state.reference.classes()]
+        their drug counts, by code; ``X-Total-Count`` holds their number."""
+        classes = [AtcClassInfo(code=c.code, name=c.name, drugs=c.drugs) for c in state.reference.classes()]
+        return sent(paging.of(classes), response)
 
     @app.get("/v1/properties", responses=error_answers())
     def properties(_: Authorized) -> PropertiesInfo:

@@ -303,7 +303,7 @@ def test_worker_processes_give_the_thread_answers_and_replace_a_dead_worker(
 def test_percentiles_among_an_atc_class_change_with_the_class(api: tuple[TestClient, str]) -> None:
     client, key = api
     headers = {"X-API-Key": key}
-    classes = client.get("/v1/reference/atc", headers=headers).json()
+    classes = client.get("/v1/reference/atc", params={"limit": 500}, headers=headers).json()
     nervous = next(c for c in classes if c["code"] == "N")
     assert nervous["name"] == "NERVOUS SYSTEM" and nervous["drugs"] >= 10
     answers = {}

@@ -63,7 +63,7 @@ const shownEndpoints = (molecule) => molecule.endpoints.filter((e) => !chosenEnd
 async function loadAtcClasses() {
   const select = $("#atc-class");
   if (select.options.length > 1) return;
-  const classes = await (await api("/v1/reference/atc")).json();
+  const classes = await (await api("/v1/reference/atc?limit=500")).json();  // all of them (~80)
   select.append(...classes.map((c) => element("option", { value: c.code },
     `${c.code.length > 1 ? "\u2003" : ""}${c.code} ${c.name ? c.name.toLowerCase() : ""} (${c.drugs})`)));
   select.addEventListener("change", () => { if (lastProfile) profile(); });  // percentiles are the server's
