@@ -131,14 +131,22 @@ class MoleculeProfile(BaseModel):
 class AtcClassInfo(BaseModel):
     """An ATC class of the approved-drug reference."""
 
-    code: str | None = Field(description="The WHO ATC code (level 1: N, level 2: N06); none: all drugs.")
+    code: str = Field(description="The WHO ATC code (level 1: N, level 2: N06).")
     name: str | None
     drugs: int = Field(description="How many reference drugs the class holds.")
 
 
+class PercentileReference(BaseModel):
+    """Which approved drugs the percentiles compare with."""
+
+    atc: str | None = Field(description="The ATC class asked for; none: all approved drugs.")
+    name: str | None
+    drugs: int = Field(description="How many reference drugs that is.")
+
+
 class PredictAnswer(BaseModel):
     model_version_id: int = Field(description="The registry version that answered (GET /v1/models).")
-    percentile_reference: AtcClassInfo = Field(description="Which approved drugs the percentiles compare with.")
+    percentile_reference: PercentileReference
     molecules: list[MoleculeProfile] = Field(description="One per molecule sent, in order.")
 
 
