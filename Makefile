@@ -86,3 +86,7 @@ default-model: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .fedadmet .pytest_cache .ruff_cache
+
+.PHONY: benchmark-properties
+benchmark-properties: $(STAMP)
+	$(BIN)/python -m benchmarks.properties.run

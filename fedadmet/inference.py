@@ -13,6 +13,7 @@ import pandas as pd
 
 from fedadmet.chem.featurizers import FeatureSet
 from fedadmet.chem.pipeline import iter_chemistry
+from fedadmet.chem.properties import PROPERTY_NAMES, RULES, check_rules
 from fedadmet.chem.standardize import standardize_with_form
 from fedadmet.config import Settings, get_settings
 from fedadmet.data.catalogue import get_endpoint
@@ -29,6 +30,8 @@ ENDPOINT_IN_DOMAIN_SUFFIX = "_in_domain"  # <endpoint>_in_domain: at least that 
 ALERTS_COLUMN = "alerts"
 ERROR_COLUMN = "error"
 STANDARDISATION_COLUMN = "standardisation"
+PROPERTY_DECIMALS = 4
+VIOLATIONS_SUFFIX = "_violations"  # <rule>_violations: the limits a molecule breaks, "; "-separated
 
 
 class Predictor(Protocol):
@@ -125,6 +128,7 @@ def predict(
     row_of: dict[str, int] = {}  # text -> row of the predictions below
     parts: list[RawPrediction] = []
     found_alerts: list[list[str]] = []
+    found_properties: list[np.ndarray] = []
     position = 0
     for chunk in iter_chemistry(texts, model.feature_set, limits, parallel):
         chunk_texts = texts[position : position + len(chunk.standardized)]
@@ -136,6 +140,7 @@ def predict(
         if len(chunk.features):
             parts.append(model.predict_features(chunk.features))
             found_alerts.extend(chunk.alerts)
+            found_properties.append(chunk.properties)
     raw = RawPrediction.concatenate(parts) if parts else None
     rows = np.array([row_of.get(value, -1) if isinstance(value, str) else -1 for value in inputs], dtype=int)
     valid = np.flatnonzero(rows >= 0)
@@ -172,6 +177,7 @@ def predict(
         in_domain[valid] = raw.in_domain[rows[valid]]
         alerts[valid] = ["; ".join(found_alerts[row]) for row in rows[valid]]
     columns |= {DOMAIN_COLUMN: domain, IN_DOMAIN_COLUMN: in_domain, ALERTS_COLUMN: alerts}
+    columns |= _properties_and_rules(np.concatenate(found_properties) if found_properties else None, rows, valid)
     columns[ERROR_COLUMN] = np.array([reason for _, _, reason in outcomes], dtype=object)
     if SD_PROBLEM_COLUMN in frame:  # an SD record RDKit could not read: its own reason, not "missing SMILES"
         columns[ERROR_COLUMN] = frame[SD_PROBLEM_COLUMN].where(frame[SD_PROBLEM_COLUMN].notna(), columns[ERROR_COLUMN])
@@ -179,6 +185,25 @@ def predict(
     if index is not None:
         result.index = index
     return result
+
+
+def _properties_and_rules(table: np.ndarray | None, rows: np.ndarray, valid: np.ndarray) -> dict[str, np.ndarray]:
+    """The physicochemical property columns and, per rule, ``<rule>`` (passed: True/False, NA without a
+    structure) and ``<rule>_violations`` (the limits broken, in words)."""
+    columns: dict[str, np.ndarray] = {}
+    for position, name in enumerate(PROPERTY_NAMES):
+        column = np.full(len(rows), np.nan)
+        if table is not None:
+            column[valid] = table[rows[valid], position]
+        columns[name] = column.round(PROPERTY_DECIMALS)  # some come from float32 features: 180.158997 is 180.159
+    outcomes = check_rules({name: columns[name][valid] for name in PROPERTY_NAMES})
+    for rule in RULES:
+        passed = pd.array([pd.NA] * len(rows), dtype="boolean")
+        violations = np.full(len(rows), None, dtype=object)
+        passed[valid] = outcomes[rule.name].passed
+        violations[valid] = ["; ".join(found) for found in outcomes[rule.name].violations]
+        columns[rule.name], columns[f"{rule.name}{VIOLATIONS_SUFFIX}"] = passed, violations
+    return columns
 
 
 def _keep_aside(frame: pd.DataFrame, taken: set[str]) -> pd.DataFrame:

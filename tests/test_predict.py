@@ -80,6 +80,19 @@ def test_profile_columns_follow_the_catalogue(tiny_model_dir: Path) -> None:
     assert {DOMAIN_COLUMN, ALERTS_COLUMN, ERROR_COLUMN} <= set(result.columns)
 
 
+def test_every_profile_has_the_parents_properties_and_the_rules_with_what_broke_them(tiny_model_dir: Path) -> None:
+    tristearin_like = "CCCCCCCCCCCCCCCCCC(=O)OCC(O)COC(=O)CCCCCCCCCCCCCCCCC"
+    result = predict(["[Na+].[O-]C(=O)c1ccccc1", tristearin_like, "C1CC"], model=tiny_model_dir)
+    salt, fat, broken = (result.iloc[i] for i in range(3))
+    assert salt["molecular_weight"] == pytest.approx(122.123) and salt["formal_charge"] == 0  # benzoic acid, the parent
+    assert salt["Lipinski"] and salt["Lipinski_violations"] == ""
+    assert not salt["Golden_Triangle"] and salt["Golden_Triangle_violations"] == "MW 122.1 < 200"
+    assert not fat["Lipinski"] and fat["Lipinski_violations"] == "MW 625 > 500; cLogP 11.96 > 5"
+    assert not fat["Veber"] and "RotB 36 > 10" in fat["Veber_violations"]
+    assert pd.isna(broken["Lipinski"]) and np.isnan(broken["QED"])  # no structure, no verdict
+    assert result["Lipinski"].dtype == "boolean"
+
+
 def test_alerts_are_reported_by_name(tiny_model_dir: Path) -> None:
     result = predict(["O=C1C=CC(=O)C=C1"], model=tiny_model_dir)
     assert "PAINS:quinone_A(370)" in result.loc[0, ALERTS_COLUMN]

@@ -54,7 +54,7 @@ def _entry_pattern(entry: FilterCatalogEntry) -> Chem.Mol | None:
     return pattern if pattern.GetNumAtoms() else None
 
 
-def _screen_bits(mol: Chem.Mol | None) -> np.ndarray:
+def screen_bits(mol: Chem.Mol | None) -> np.ndarray:
     """Pattern-fingerprint bits packed into 64-bit words (8x fewer operations when screening); all zero for None."""
     bits = np.zeros(_SCREEN_BITS, dtype=np.uint8)
     if mol is not None:
@@ -72,7 +72,7 @@ def _alerts() -> tuple[_Alert, ...]:
         for index in range(catalog.GetNumEntries()):
             entry = catalog.GetEntryWithIdx(index)
             pattern = _entry_pattern(entry)
-            alerts.append(_Alert(f"{catalog_name}:{entry.GetDescription()}", entry, _screen_bits(pattern)))
+            alerts.append(_Alert(f"{catalog_name}:{entry.GetDescription()}", entry, screen_bits(pattern)))
     return tuple(alerts)
 
 
@@ -88,15 +88,22 @@ def prepare_alerts() -> None:
     _screens()
 
 
-def alerts_for_mols(mols: Sequence[Chem.Mol | None]) -> list[list[str]]:
+def screened(bits: np.ndarray, screens: np.ndarray) -> np.ndarray:
+    """Rows of ``screens`` (each a pattern's :func:`screen_bits`) whose pattern a molecule with ``bits`` may
+    contain: only these need a substructure match."""
+    return np.flatnonzero(((bits & screens) == screens).all(axis=1))
+
+
+def alerts_for_mols(mols: Sequence[Chem.Mol | None], bits: Sequence[np.ndarray] | None = None) -> list[list[str]]:
     """For each molecule, every alert it matches as ``"<catalogue>:<alert name>"``, sorted and unique;
-    ``None`` (a molecule that could not be read) gets none."""
+    ``None`` (a molecule that could not be read) gets none. ``bits``: each molecule's :func:`screen_bits`
+    where the caller has them already."""
     alerts, screens = _alerts(), _screens()
     found = []
-    for mol in mols:
+    for position, mol in enumerate(mols):
         hits = set()
         if mol is not None:
-            candidates = np.flatnonzero(((_screen_bits(mol) & screens) == screens).all(axis=1))
+            candidates = screened(bits[position] if bits is not None else screen_bits(mol), screens)
             hits = {alerts[i].name for i in candidates if alerts[i].entry.HasFilterMatch(mol)}
         found.append(sorted(hits))
     return found

@@ -183,6 +183,18 @@ class FeatureSet:
         raise KeyError(f"no featurizer named {name!r} in {self.signature}")
 
 
+def descriptor_columns(featurizer: Featurizer) -> dict[str, int]:
+    """Column of each RDKit 2D descriptor in ``featurizer``'s output (empty if it computes none), so that a
+    value the features hold is read from them rather than computed again."""
+    parts = featurizer.featurizers if isinstance(featurizer, FeatureSet) else (featurizer,)
+    columns, start = {}, 0
+    for part in parts:
+        if isinstance(part, RDKit2DFeaturizer):
+            columns |= {name: start + i for i, name in enumerate(part.names)}
+        start += len(part)
+    return columns
+
+
 def default_feature_set() -> FeatureSet:
     """The feature vector every fedadmet model uses: Morgan + Avalon counts, ErG and fast 2D descriptors."""
     return FeatureSet([MorganCountFeaturizer(), AvalonCountFeaturizer(), ErGFeaturizer(), RDKit2DFeaturizer()])

@@ -11,9 +11,10 @@ from functools import partial
 import numpy as np
 from rdkit import Chem
 
-from fedadmet.chem.alerts import alerts_for_mols, prepare_alerts
-from fedadmet.chem.featurizers import Featurizer
+from fedadmet.chem.alerts import alerts_for_mols, prepare_alerts, screen_bits
+from fedadmet.chem.featurizers import Featurizer, descriptor_columns
 from fedadmet.chem.parallel import ParallelOptions, iter_chunks
+from fedadmet.chem.properties import PROPERTIES, PROPERTY_NAMES, molecule_properties
 from fedadmet.chem.standardize import MoleculeLimits, radical_note, standardisation_note, standardize_to_mols
 
 # Training sets hold a few inorganic compounds and R-group fragments, so standardisation keeps them;
@@ -46,16 +47,20 @@ _METAL = Chem.MolFromSmarts("[" + ";".join(f"!#{number}" for number in _NON_META
 class ChemistryChunk:
     """Results for consecutive input texts: ``standardized`` has one ``(parent, form, reason)`` per text
     and ``notes`` what standardisation changed, and a radical's caveat ("" if nothing or rejected);
-    ``features`` and ``alerts`` have one row per text that standardised, in the same order."""
+    ``features``, ``alerts`` and ``properties`` (the parent's :data:`fedadmet.chem.properties.PROPERTIES`)
+    have one row per text that standardised, in the same order."""
 
     standardized: list[tuple[str | None, str | None, str | None]]
     notes: list[str]
     features: np.ndarray
     alerts: list[list[str]]
+    properties: np.ndarray
 
 
 def _chemistry_chunk(featurizer: Featurizer, limits: MoleculeLimits, texts: Sequence[str]) -> ChemistryChunk:
-    standardized, notes, rows, parents = [], [], [], []
+    standardized, notes, rows, parents, properties, bits = [], [], [], [], [], []
+    wanted = {p.descriptor for p in PROPERTIES}
+    columns = {name: column for name, column in descriptor_columns(featurizer).items() if name in wanted}
     for text in texts:
         parent, form, reason, mols = standardize_to_mols(text, limits)
         if mols is not None:
@@ -72,8 +77,12 @@ def _chemistry_chunk(featurizer: Featurizer, limits: MoleculeLimits, texts: Sequ
             parent_mol = mols[0]
             rows.append(featurizer(parent_mol))  # models and alerts look at the parent, whatever its form
             parents.append(parent_mol)
+            bits.append(screen_bits(parent_mol))  # one pattern fingerprint screens the alerts and QED's alerts
+            known = {name: rows[-1][column] for name, column in columns.items()}  # the features hold some already
+            properties.append(molecule_properties(parent_mol, known, bits[-1]))
     features = np.stack(rows).astype(np.float32) if rows else np.zeros((0, len(featurizer)), dtype=np.float32)
-    return ChemistryChunk(standardized, notes, features, alerts_for_mols(parents))
+    table = np.stack(properties) if properties else np.zeros((0, len(PROPERTY_NAMES)))
+    return ChemistryChunk(standardized, notes, features, alerts_for_mols(parents, bits), table)
 
 
 def _unprofilable(parent_smiles: str, form_smiles: str, parent: Chem.Mol, form: Chem.Mol) -> str | None:

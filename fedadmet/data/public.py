@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
@@ -32,6 +33,13 @@ def example_molecules_path() -> Path:
 def approved_drugs() -> pd.DataFrame:
     """DrugBank approved drugs (name, id, smiles, atc): the reference set for percentiles and the demo."""
     return pd.read_csv(bundled_path("examples", "drugbank_approved.csv.gz"), dtype=str, keep_default_na=False)
+
+
+@cache
+def atc_class_names() -> dict[str, str]:
+    """WHO ATC class code (levels 1-4: ``N``, ``N06``, ``N06A``, ``N06AB``) -> its name, where known."""
+    frame = pd.read_csv(bundled_path("examples", "atc_classes.csv"), dtype=str, keep_default_na=False)
+    return dict(zip(frame["code"], frame["name"], strict=True))
 
 
 def public_training_frames(

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 from rdkit import Chem, DataStructs
 from rdkit.Chem import rdFingerprintGenerator
-from rdkit.Contrib.SA_Score import sascorer
 
+from fedadmet.chem.properties import synthetic_accessibility
 from fedadmet.design.objective import Goal, Objective
 from fedadmet.exceptions import InputError
 
@@ -125,7 +125,7 @@ class Scorer:
         alerts = tuple(name for name in str(row.get("alerts") or "").split("; ") if name)
         in_domain = None if pd.isna(row.get("in_domain")) else bool(row.get("in_domain"))
         similarity = self.similarity(mol)
-        sa_score = float(sascorer.calculateScore(mol))
+        sa_score = synthetic_accessibility(mol)
         values = {goal.endpoint: float(row[goal.endpoint]) for goal in self.objective.goal}
         uncertainties = {
             goal.endpoint: float(row.get(f"{goal.endpoint}_uncertainty", np.nan)) for goal in self.objective.goal

@@ -36,12 +36,14 @@ from fedadmet.serve.design_routes import design_router
 from fedadmet.serve.schemas import (
     DATABASE_INTEGER_MAX,
     PAGED,
+    AtcClassInfo,
     EndpointInfo,
     Health,
     JobAnswer,
     Limits,
     Paging,
     PredictAnswer,
+    PropertiesInfo,
     sent,
 )
 from fedadmet.serve.workers import ProfileWorkers
@@ -49,14 +51,14 @@ from fedadmet.workflows.jobs import JobNotFoundError, JobNotReadyError, JobServi
 from fedadmet.workflows.keys import Caller, check_key
 from fedadmet.workflows.predictors import ResolvedPredictor, register_served_model, resolve_predictor
 from fedadmet.workflows.profiling import (
-    Quantiles,
     choose_endpoints,
     describe_endpoints,
+    describe_properties,
     listed_endpoints,
     named_molecules,
     profile_cards,
 )
-from fedadmet.workflows.reference import load_reference
+from fedadmet.workflows.reference import DrugReference, load_reference
 from fedadmet.workflows.store import Store, open_store
 from fedadmet.workflows.views import Page, RunView, VersionView, get_run, list_runs, list_versions
 
@@ -98,6 +100,11 @@ class PredictRequest(BaseModel):
     endpoints: list[str] | None = Field(
         default=None,
         description="Only these endpoints (names as GET /v1/endpoints lists them), in this order; default: all.",
+    )
+    atc: str | None = Field(
+        default=None,
+        description="Percentiles among the approved drugs of this ATC class only (e.g. N, N06); "
+        "GET /v1/reference/atc lists the classes. Default: all approved drugs.",
     )
 
     @field_validator("smiles", "ids")
@@ -146,13 +153,13 @@ class ServingState:
         self,
         settings: Settings,
         served: ResolvedPredictor,
-        quantiles: Quantiles,
+        reference: DrugReference,
         sessions: Store,
         model_version_id: int,
     ) -> None:
         assert served.folder is not None
         self.settings, self.model_dir, self.model = settings, served.folder, served.model
-        self.quantiles, self.sessions, self.model_version_id = quantiles, sessions, model_version_id
+        self.reference, self.sessions, self.model_version_id = reference, sessions, model_version_id
         self.jobs = JobService(sessions, settings, self.model, str(self.model_dir))
         self.workers: ProfileWorkers | None = None
         self.batcher = MicroBatcher(
@@ -167,13 +174,13 @@ class ServingState:
         """Load the model (default: the default model) and its approved-drug reference, open (and migrate)
         the registry and register the model there: the work a server does once before it serves."""
         served = resolve_predictor(settings, model=model_dir)
-        quantiles = load_reference(served.model, served.folder, settings.reference_cache_dir)["quantiles"]
+        reference = load_reference(served.model, served.folder, settings.reference_cache_dir)
         sessions = open_store(settings.registry_url)
-        return cls(settings, served, quantiles, sessions, register_served_model(sessions, served))
+        return cls(settings, served, reference, sessions, register_served_model(sessions, served))
 
     async def start(self) -> None:
         if self.settings.serve_processes > 0:
-            self.workers = ProfileWorkers(self.settings, self.model_dir, self.quantiles, self.settings.serve_processes)
+            self.workers = ProfileWorkers(self.settings, self.model_dir, self.reference, self.settings.serve_processes)
             await self.workers.start()
         await self.batcher.start()
         self.jobs.start()
@@ -185,18 +192,21 @@ class ServingState:
             self.workers.stop()
 
     async def profile(self, smiles: list[str], options: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        """Cards for ``smiles``; ``options``: (depict, endpoints), as :meth:`predict_options` makes them."""
-        depict, endpoints = options or (False, None)
+        """Cards for ``smiles``; ``options``: (depict, endpoints, ATC class of the percentiles), as
+        :meth:`predict_options` makes them."""
+        depict, endpoints, atc = options or (False, None, None)
         if self.workers is not None:
-            return await self.workers.profile(smiles, depict, endpoints)
-        return await asyncio.to_thread(profile_cards, self.model, self.quantiles, smiles, depict, endpoints)
+            return await self.workers.profile(smiles, depict, endpoints, atc)
+        quantiles = self.reference.quantiles_for(atc)
+        return await asyncio.to_thread(profile_cards, self.model, quantiles, smiles, depict, endpoints)
 
-    def predict_options(self, body: PredictRequest) -> tuple[bool, tuple[str, ...] | None]:
-        """What a batch of /v1/predict calls must share (hashable): depictions, and the chosen endpoints,
-        checked here so that an unknown name is the caller's 422 before any work."""
+    def predict_options(self, body: PredictRequest) -> tuple[bool, tuple[str, ...] | None, str | None]:
+        """What a batch of /v1/predict calls must share (hashable): depictions, the chosen endpoints and the ATC
+        class of the percentiles, checked here so that an unknown name is the caller's 422 before any work."""
+        self.reference.quantiles_for(body.atc)  # refuses a class that cannot give percentiles
         if body.endpoints is None:
-            return body.depict, None
-        return body.depict, tuple(choose_endpoints(self.model.endpoints, body.endpoints))
+            return body.depict, None, body.atc
+        return body.depict, tuple(choose_endpoints(self.model.endpoints, body.endpoints)), body.atc
 
 
 # Declared as security schemes, so that OpenAPI (and /docs' Authorize button) says how to send the key.
@@ -305,7 +315,8 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
                 413, f"{len(body.smiles)} molecules in one request; at most {settings.api_max_molecules}"
             )
         smiles, ids = named_molecules(body.smiles, body.ids)
-        profiles = await state.batcher.predict(smiles, state.predict_options(body))
+        options = state.predict_options(body)
+        profiles = await state.batcher.predict(smiles, options)
         if all(p["error"] for p in profiles):
             shown = profiles[:REFUSALS_SHOWN]
             reasons = "; ".join(f"molecule {i + 1}: {p['error']}" for i, p in enumerate(shown))
@@ -315,7 +326,26 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
         # returned as they are, without FastAPI's generic validation and re-encoding (~0.7 ms per molecule
         # on the event loop, which every concurrent request waits behind).
         molecules = [{"id": id_} | profile for id_, profile in zip(ids, profiles, strict=True)]
-        return JSONResponse({"model_version_id": state.model_version_id, "molecules": molecules})
+        reference = state.reference.describe(body.atc)
+        return JSONResponse(
+            {
+                "model_version_id": state.model_version_id,
+                "percentile_reference": {"atc": reference.code, "name": reference.name, "drugs": reference.drugs},
+                "molecules": molecules,
+            }
+        )
+
+    @app.get("/v1/reference/atc", responses=error_answers() | PAGED)
+    def atc_classes(_: Authorized, paging: Paged, response: Response) -> list[AtcClassInfo]:
+        """The ATC classes (levels 1 and 2, at least 10 drugs) that /v1/predict's ``atc`` compares with, with
+        their drug counts, by code; ``X-Total-Count`` holds their number."""
+        classes = [AtcClassInfo(code=c.code, name=c.name, drugs=c.drugs) for c in state.reference.classes()]
+        return sent(paging.of(classes), response)
+
+    @app.get("/v1/properties", responses=error_answers())
+    def properties(_: Authorized) -> PropertiesInfo:
+        """The physicochemical properties and drug-likeness rules in every profile: what each is, each limit."""
+        return PropertiesInfo.model_validate(describe_properties())
 
     @app.get("/v1/endpoints", responses=error_answers())
     def endpoints(_: Authorized) -> list[EndpointInfo]:

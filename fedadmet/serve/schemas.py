@@ -97,6 +97,19 @@ class RadarAxis(BaseModel):
     score: float = Field(description="0–1, 1 = desirable.")
 
 
+class PropertyValue(BaseModel):
+    name: str = Field(description="As in the CLI's table, e.g. molecular_weight, logP, tpsa, QED.")
+    label: str = Field(description="Short label, e.g. MW, cLogP.")
+    unit: str
+    value: float | None
+
+
+class RuleVerdict(BaseModel):
+    name: str = Field(description="Lipinski, Veber, Pfizer_3_75, GSK_4_400 or Golden_Triangle.")
+    passed: bool
+    violations: list[str] = Field(description='Each limit broken, e.g. "MW 612.8 > 500" (a rule may allow one).')
+
+
 class MoleculeProfile(BaseModel):
     """One molecule's profile; a molecule that could not be profiled has only ``error`` and what it was."""
 
@@ -110,12 +123,50 @@ class MoleculeProfile(BaseModel):
     alerts: list[str] | None = None
     endpoints: list[EndpointValue] | None = None
     radar: list[RadarAxis] | None = None
+    properties: list[PropertyValue] | None = Field(default=None, description="RDKit's physicochemical properties.")
+    rules: list[RuleVerdict] | None = None
     svg: str | None = Field(default=None, description="The depiction, where asked for.")
+
+
+class AtcClassInfo(BaseModel):
+    """An ATC class of the approved-drug reference."""
+
+    code: str = Field(description="The WHO ATC code (level 1: N, level 2: N06).")
+    name: str | None
+    drugs: int = Field(description="How many reference drugs the class holds.")
+
+
+class PercentileReference(BaseModel):
+    """Which approved drugs the percentiles compare with."""
+
+    atc: str | None = Field(description="The ATC class asked for; none: all approved drugs.")
+    name: str | None
+    drugs: int = Field(description="How many reference drugs that is.")
 
 
 class PredictAnswer(BaseModel):
     model_version_id: int = Field(description="The registry version that answered (GET /v1/models).")
+    percentile_reference: PercentileReference
     molecules: list[MoleculeProfile] = Field(description="One per molecule sent, in order.")
+
+
+class PropertyInfo(BaseModel):
+    name: str
+    label: str
+    unit: str
+    description: str
+
+
+class RuleInfo(BaseModel):
+    name: str
+    statement: str = Field(description="Its limits, how many may be broken, and its source.")
+
+
+class PropertiesInfo(BaseModel):
+    """The physicochemical properties and drug-likeness rules every profile has."""
+
+    properties: list[PropertyInfo]
+    rules: list[RuleInfo]
 
 
 class JobAnswer(BaseModel):

@@ -27,7 +27,8 @@ from typing import Any
 from fedadmet.config import Settings
 from fedadmet.exceptions import ModelUnavailableError
 from fedadmet.workflows.predictors import resolve_predictor
-from fedadmet.workflows.profiling import Cards, Quantiles, profile_cards
+from fedadmet.workflows.profiling import Cards, profile_cards
+from fedadmet.workflows.reference import DrugReference
 
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
@@ -35,10 +36,10 @@ PARENT_CHECK_S = 1.0
 _worker_state: dict[str, Any] = {}
 
 
-def _load_in_worker(settings: Settings, model_dir: str, quantiles: Quantiles, server_pid: int) -> None:
+def _load_in_worker(settings: Settings, model_dir: str, reference: DrugReference, server_pid: int) -> None:
     _exit_with(server_pid)
     _worker_state["model"] = resolve_predictor(settings, model=Path(model_dir)).model
-    _worker_state["quantiles"] = quantiles
+    _worker_state["reference"] = reference
 
 
 def _exit_with(server_pid: int) -> None:
@@ -61,15 +62,16 @@ def _exit_with(server_pid: int) -> None:
     threading.Thread(target=watch, name="server-watch", daemon=True).start()
 
 
-def _profile_in_worker(smiles: list[str], depict: bool, endpoints: Sequence[str] | None) -> Cards:
-    return profile_cards(_worker_state["model"], _worker_state["quantiles"], smiles, depict, endpoints)
+def _profile_in_worker(smiles: list[str], depict: bool, endpoints: Sequence[str] | None, atc: str | None) -> Cards:
+    quantiles = _worker_state["reference"].quantiles_for(atc)
+    return profile_cards(_worker_state["model"], quantiles, smiles, depict, endpoints)
 
 
 class ProfileWorkers:
     """A pool of ``processes`` spawned workers, each holding the model; a pool whose worker died is replaced."""
 
-    def __init__(self, settings: Settings, model_dir: Path, quantiles: Quantiles, processes: int) -> None:
-        self._arguments = (settings, str(model_dir), quantiles, os.getpid())
+    def __init__(self, settings: Settings, model_dir: Path, reference: DrugReference, processes: int) -> None:
+        self._arguments = (settings, str(model_dir), reference, os.getpid())
         self.processes = processes
         self._pool: ProcessPoolExecutor | None = None
 
@@ -86,19 +88,21 @@ class ProfileWorkers:
         self._pool = self._new_pool()
         await asyncio.gather(*(self.profile(["C"], depict=False) for _ in range(self.processes)))
 
-    async def profile(self, smiles: list[str], depict: bool, endpoints: Sequence[str] | None = None) -> Cards:
+    async def profile(
+        self, smiles: list[str], depict: bool, endpoints: Sequence[str] | None = None, atc: str | None = None
+    ) -> Cards:
         """The cards from a worker; a pool whose worker died is replaced once, and a second failure means
         the workers cannot hold the model (:class:`ModelUnavailableError`, a 503)."""
         assert self._pool is not None, "start() the workers first"
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._pool, _profile_in_worker, smiles, depict, endpoints)
+            return await loop.run_in_executor(self._pool, _profile_in_worker, smiles, depict, endpoints, atc)
         except BrokenProcessPool:
             log.warning("a profile worker died (out of memory or killed); starting a new pool and retrying once")
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._new_pool()
         try:
-            return await loop.run_in_executor(self._pool, _profile_in_worker, smiles, depict, endpoints)
+            return await loop.run_in_executor(self._pool, _profile_in_worker, smiles, depict, endpoints, atc)
         except BrokenProcessPool:
             raise ModelUnavailableError(
                 "the profile workers keep dying (out of memory, or the model cannot load)"

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fedadmet.chem.properties import PROPERTIES, RULES
 from fedadmet.data.catalogue import Endpoint, get_endpoint
 from fedadmet.inference import (
     ALERTS_COLUMN,
@@ -23,6 +24,7 @@ from fedadmet.inference import (
     ERROR_COLUMN,
     IN_DOMAIN_COLUMN,
     STANDARDISATION_COLUMN,
+    VIOLATIONS_SUFFIX,
 )
 from fedadmet.workflows.reference import percentile
 
@@ -152,6 +154,11 @@ def molecule_profiles(
                 "alerts": [a for a in (record[ALERTS_COLUMN] or "").split("; ") if a],
                 "endpoints": list(rows.values()),
                 "radar": radar(rows),
+                "properties": [
+                    {"name": p.name, "label": p.label, "unit": p.unit, "value": _number(record[p.name])}
+                    for p in PROPERTIES
+                ],
+                "rules": [_rule_row(rule.name, record) for rule in RULES],
             }
         profiles.append(profile)
     return profiles
@@ -179,6 +186,21 @@ def _endpoint_row(endpoint: Endpoint, record: dict[str, Any], quantiles: np.ndar
         "traffic_light": traffic_light(endpoint, value, drug_percentile),
         "domain": _number(record[endpoint.name + ENDPOINT_DOMAIN_SUFFIX]),
         "in_domain": bool(record[endpoint.name + ENDPOINT_IN_DOMAIN_SUFFIX]),
+    }
+
+
+def _rule_row(name: str, record: dict[str, Any]) -> dict[str, Any]:
+    violations = _text(record[f"{name}{VIOLATIONS_SUFFIX}"]) or ""
+    return {"name": name, "passed": bool(record[name]), "violations": [v for v in violations.split("; ") if v]}
+
+
+def describe_properties() -> dict[str, list[dict[str, Any]]]:
+    """What each physicochemical property is and each rule's limits, for a page's headings and tooltips."""
+    return {
+        "properties": [
+            {"name": p.name, "label": p.label, "unit": p.unit, "description": p.description} for p in PROPERTIES
+        ],
+        "rules": [{"name": rule.name, "statement": rule.statement()} for rule in RULES],
     }
 
 

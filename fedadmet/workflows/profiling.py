@@ -26,7 +26,7 @@ from fedadmet.inference import (
     load_model,
     predict,
 )
-from fedadmet.workflows.cards import molecule_profiles, threshold_statement
+from fedadmet.workflows.cards import describe_properties, molecule_profiles, threshold_statement
 
 __all__ = [
     "ALERTS_COLUMN",
@@ -38,6 +38,7 @@ __all__ = [
     "ProfileSummary",
     "choose_endpoints",
     "describe_endpoints",
+    "describe_properties",
     "listed_endpoints",
     "named_molecules",
     "profile",

@@ -245,6 +245,8 @@ def test_predict_is_a_filter_from_standard_input_to_standard_output(tiny_model_d
     frame = pd.read_csv(io.StringIO(result.stdout))  # the table alone: every message went to standard error
     assert frame["name"].tolist() == ["ethanol", "broken", "phenol"]
     assert frame["error"].notna().tolist() == [False, True, False] and frame.loc[[0, 2], "hERG"].notna().all()
+    assert frame.loc[2, "molecular_weight"] == pytest.approx(94.113) and frame.loc[2, "Lipinski"]  # phenol
+    assert frame.loc[2, "GSK_4_400"] and frame.loc[2, "Golden_Triangle_violations"] == "MW 94.11 < 200"
     assert "2 of 3" in result.stderr and "row 2:" in result.stderr
     assert list(tmp_path.iterdir()) == []
 

@@ -34,7 +34,7 @@ def serve_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("serve-model")
     model = fit_model(train, valid, config=TINY_CONFIG, parallel=QUIET)
     save_model(model, folder)
-    write_reference(model, folder, approved_drugs()["smiles"].head(120))
+    write_reference(model, folder, approved_drugs().head(120))
     return folder
 
 

@@ -300,6 +300,44 @@ def test_worker_processes_give_the_thread_answers_and_replace_a_dead_worker(
         assert again.status_code == 200 and again.json()["molecules"] == in_thread
 
 
+def test_percentiles_among_an_atc_class_change_with_the_class(api: tuple[TestClient, str]) -> None:
+    client, key = api
+    headers = {"X-API-Key": key}
+    classes = client.get("/v1/reference/atc", params={"limit": 500}, headers=headers).json()
+    nervous = next(c for c in classes if c["code"] == "N")
+    assert nervous["name"] == "NERVOUS SYSTEM" and nervous["drugs"] >= 10
+    answers = {}
+    for code in (None, "N", "C"):
+        answer = client.post("/v1/predict", json={"smiles": [ASPIRIN], "atc": code}, headers=headers)
+        assert answer.status_code == 200
+        answers[code] = answer.json()
+    assert answers["N"]["percentile_reference"] == {"atc": "N", "name": "NERVOUS SYSTEM", "drugs": nervous["drugs"]}
+    assert answers[None]["percentile_reference"]["drugs"] > nervous["drugs"]
+    assert answers[None]["percentile_reference"]["atc"] is None
+    percentiles = {
+        code: [row["percentile"] for row in answer["molecules"][0]["endpoints"]] for code, answer in answers.items()
+    }
+    assert percentiles["N"] != percentiles["C"] and percentiles["N"] != percentiles[None]
+    for code, reason in (("Z", "0 approved drugs"), ("n06", "not an ATC class"), ("N06A", "too few")):
+        refused = client.post("/v1/predict", json={"smiles": [ASPIRIN], "atc": code}, headers=headers)
+        assert refused.status_code == 422 and reason in refused.json()["detail"], code
+
+
+def test_every_profile_has_physicochemical_properties_and_rules(api: tuple[TestClient, str]) -> None:
+    client, key = api
+    headers = {"X-API-Key": key}
+    aspirin = client.post("/v1/predict", json={"smiles": [ASPIRIN]}, headers=headers).json()["molecules"][0]
+    values = {p["name"]: p["value"] for p in aspirin["properties"]}
+    assert values["molecular_weight"] == pytest.approx(180.159, abs=1e-3) and values["hydrogen_bond_donors"] == 1
+    assert 0 < values["QED"] < 1 and 1 <= values["synthetic_accessibility"] <= 10
+    rules = {rule["name"]: rule for rule in aspirin["rules"]}
+    assert rules["Lipinski"] == {"name": "Lipinski", "passed": True, "violations": []}
+    assert rules["Golden_Triangle"]["passed"] is False and rules["Golden_Triangle"]["violations"] == ["MW 180.2 < 200"]
+    described = client.get("/v1/properties", headers=headers).json()
+    assert [p["name"] for p in described["properties"]] == list(values)
+    assert "MW ≤ 500" in next(r["statement"] for r in described["rules"] if r["name"] == "Lipinski")
+
+
 def test_predict_profiles_only_the_chosen_endpoints_and_names_an_unknown_one(api: tuple[TestClient, str]) -> None:
     client, key = api
     headers = {"X-API-Key": key}

@@ -1,5 +1,5 @@
 """End to end in headless Chromium: paste → profile, upload → progress → download, models, federation and
-patients pages."""
+patients pages; the many-molecule table, endpoint choice, ATC-class percentiles and the structure editor."""
 
 import os
 import re
@@ -7,16 +7,18 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import uvicorn
 from playwright import sync_api
+from rdkit import Chem
 
 from fedadmet.config import get_settings
 from fedadmet.data.catalogue import get_endpoint
+from fedadmet.data.public import approved_drugs
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
 from fedadmet.serve.app import create_app
@@ -24,7 +26,7 @@ from fedadmet.workflows import clinical
 from fedadmet.workflows.cards import threshold_statement
 from fedadmet.workflows.keys import local_api_key
 from fedadmet.workflows.store import open_store
-from tests.serve.test_api import molecules_csv
+from tests.serve.test_api import ASPIRIN, molecules_csv
 
 CHROMIUM = os.environ.get("FEDADMET_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -308,3 +310,114 @@ def test_patients_page_shows_a_kept_report(server: tuple[str, str], kept_clinica
 def legend(page: sync_api.Page) -> list[str]:
     """The federation plot's lines, as its legend names them."""
     return [s.inner_text() for s in page.locator("#fed-plot .plot-legend span").all()]
+
+
+INTERACTION_S = 2.0  # the most a sort or filter of 1,000 molecules may take, click to repainted rows
+
+
+def timed(page: sync_api.Page, action: Callable[[], None], done: str) -> float:
+    """Seconds from ``action`` until the page's JavaScript expression ``done`` holds."""
+    started = time.monotonic()
+    action()
+    page.wait_for_function(done, timeout=30_000)
+    return time.monotonic() - started
+
+
+def column_values(page: sync_api.Page, endpoint: str) -> list[float]:
+    """The values of one endpoint column in the rows now in the DOM (the virtualised table's window)."""
+    position = page.locator("#molecule-table th").all_inner_texts().index(endpoint) + 1
+    cells = page.locator(f"#molecule-table tbody tr[data-row] td:nth-child({position})").all_inner_texts()
+    return [float(cell.lstrip("<>")) for cell in cells]
+
+
+def test_a_thousand_molecules_in_the_table_the_editor_and_atc_percentiles(server: tuple[str, str]) -> None:
+    address, key = server
+    drugs = approved_drugs().iloc[:250]
+    # 1,000 rows: 250 drugs, each four times under its own name (the server profiles each distinct SMILES once).
+    lines = [
+        f"{smiles} {name.split()[0]}-{copy}"
+        for copy in range(4)
+        for smiles, name in zip(drugs["smiles"], drugs["name"], strict=True)
+    ]
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(accept_downloads=True, viewport={"width": 1400, "height": 1000})
+        page.goto(f"{address}#key={key}")
+        page.fill("#smiles-input", "\n".join(lines))
+        page.click("#profile-button")
+        page.wait_for_selector("#table-count:has-text('of 1000 molecules')", timeout=240_000)
+        assert page.inner_text("#table-count").startswith("1000 of 1000")
+        in_dom = page.locator("#molecule-table tbody tr[data-row]").count()
+        assert 10 < in_dom < 100  # only the rows in view (and a margin) are drawn
+        assert "click a row" in page.inner_text("#profiles")  # no 1,000 cards
+
+        # Sort by an endpoint: largest first, then smallest first.
+        first_herg = "document.querySelector('#molecule-table th.sorted[data-column=\"hERG\"]') !== null"
+        took = timed(page, lambda: page.click("#molecule-table th[data-column='hERG']"), first_herg)
+        values = column_values(page, "hERG")
+        assert took < INTERACTION_S and values == sorted(values, reverse=True) and len(values) > 10
+        ascending = "document.querySelector('th[data-column=\"hERG\"]').dataset.direction === 'ascending'"
+        took = timed(page, lambda: page.click("#molecule-table th[data-column='hERG']"), ascending)
+        assert took < INTERACTION_S and column_values(page, "hERG") == sorted(column_values(page, "hERG"))
+
+        # Filter by a traffic light: only the rows whose hERG light is red are left.
+        page.select_option("#table-light-endpoint", "hERG")
+        filtered = "!document.querySelector('#table-count').textContent.startsWith('1000 of')"
+        took = timed(page, lambda: page.select_option("#table-light", "red"), filtered)
+        kept = int(page.inner_text("#table-count").split()[0])
+        assert took < INTERACTION_S and 0 < kept < 1000
+        position = page.locator("#molecule-table th").all_inner_texts().index("hERG") + 1
+        lights = page.locator(f"#molecule-table tbody tr[data-row] td:nth-child({position})").evaluate_all(
+            "cells => cells.map(cell => cell.className)"
+        )
+        assert lights and all("red" in light for light in lights)
+
+        # The current view downloads as CSV: the filtered rows, in order, with each endpoint's light.
+        with page.expect_download() as download_info:
+            page.click("#table-download")
+        view = pd.read_csv(download_info.value.path())
+        assert len(view) == kept and set(view["hERG_light"]) == {"red"}
+        assert list(view["hERG"]) == sorted(view["hERG"]) and "Lipinski" not in view and "molecular_weight" in view
+
+        # The depiction on hover; the full card on click.
+        row = page.locator("#molecule-table tbody tr[data-row]").nth(2)
+        row.hover()
+        page.wait_for_selector("#depiction-tip svg", state="visible", timeout=10_000)
+        name = row.locator("td").nth(1).inner_text()
+        row.click()
+        page.wait_for_selector(f".molecule.selected h2:has-text('{name}')", timeout=10_000)
+        assert page.locator(".molecule.selected .physchem tr[data-rule='Lipinski']").count() == 1
+
+        # Endpoint checkboxes: an endpoint unticked leaves the table and the cards.
+        page.click("#endpoint-chooser summary")
+        page.uncheck("#endpoint-boxes input[data-endpoint='AMES']")
+        assert "AMES" not in page.locator("#molecule-table th").all_inner_texts()
+        assert page.locator(".molecule tr[data-endpoint='AMES']").count() == 0
+        assert page.locator(".molecule tr[data-endpoint='hERG']").count() == 1
+        page.check("#endpoint-boxes input[data-endpoint='AMES']")
+
+        # Percentiles among one ATC class: they change when the class changes.
+        page.fill("#smiles-input", f"{ASPIRIN} aspirin")
+        page.click("#profile-button")
+        page.wait_for_selector("#profile-status:has-text('all approved drugs')", timeout=60_000)
+        shown = {}
+        for code in ("", "N", "C"):
+            if code:
+                page.select_option("#atc-class", code)  # profiles again, against that class
+                page.wait_for_selector(f"#profile-status:has-text('of ATC {code}')", timeout=60_000)
+            shown[code] = page.locator(".molecule .percentile").all_inner_texts()
+        assert shown["N"] != shown[""] and shown["C"] != shown["N"] and len(shown["N"]) == 5
+
+        # The structure editor: a molecule drawn (through JSME's own API) is profiled.
+        page.click("#editor-toggle")
+        page.wait_for_selector("#editor-status:has-text('draw, or edit')", timeout=60_000)  # loaded, list read
+        # It shows the list's first molecule to edit (JSME reads SMILES in a moment).
+        page.wait_for_function("window.structureEditor.smiles() !== ''", timeout=30_000)
+        assert Chem.CanonSmiles(page.evaluate("window.structureEditor.smiles()")) == Chem.CanonSmiles(ASPIRIN)
+        page.evaluate("window.structureEditor.readGenericMolecularInput('c1ccccc1O')")
+        page.click("#editor-profile")
+        page.wait_for_selector(".molecule h2:has-text('drawn')", timeout=60_000)
+        card = page.locator(".molecule").first
+        assert "canonical SMILES: Oc1ccccc1" in card.inner_text()
+        assert card.locator(".physchem tr[data-property='molecular_weight'] td.num").inner_text() == "94.11"
+        browser.close()

@@ -71,9 +71,12 @@ def test_every_route_answers_what_its_schema_says(
     call("get", "/healthz")
     call("get", "/v1/limits")
     call("get", "/v1/endpoints")
-    body = {"smiles": [ASPIRIN, "C1CC", "CCO ethanol"], "depict": True, "endpoints": ["hERG", "Caco2_Wang"]}
+    call("get", "/v1/reference/atc")
+    call("get", "/v1/properties")
+    body = {"smiles": [ASPIRIN, "C1CC", "CCO ethanol"], "depict": True, "endpoints": ["hERG", "Caco2_Wang"], "atc": "N"}
     profiles = call("post", "/v1/predict", json=body)
     assert [m["id"] for m in profiles["molecules"]] == [None, None, "ethanol"]
+    assert profiles["percentile_reference"]["atc"] == "N" and profiles["molecules"][0]["rules"]
     assert call("get", "/v1/models")[0]["serving"] is True
     call("get", "/v1/federation/runs")
     call("get", "/v1/federation/runs/{run_id}", f"/v1/federation/runs/{run_id}")

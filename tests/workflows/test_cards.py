@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fedadmet.chem.properties import PROPERTY_NAMES, RULES
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.workflows.cards import _records, interval, molecule_profiles, radar, threshold_statement, traffic_light
 from fedadmet.workflows.reference import percentile
@@ -101,8 +102,17 @@ def test_profiles_keep_row_order_and_report_errors_without_predictions() -> None
             "alerts": ["Brenk:ethanol-ish; NIH:x", None],
             "error": [None, "RDKit cannot parse SMILES 'bad'"],
         }
+        | {name: [float(i), np.nan] for i, name in enumerate(PROPERTY_NAMES)}
+        | {rule.name: pd.array([rule.name != "Veber", pd.NA], dtype="boolean") for rule in RULES}
+        | {f"{rule.name}_violations": ["RotB 11 > 10" if rule.name == "Veber" else "", None] for rule in RULES}
     )
     good, bad = molecule_profiles(frame, ["hERG"], {"hERG": QUANTILES})
+    assert [(p["name"], p["value"]) for p in good["properties"]] == [
+        (n, float(i)) for i, n in enumerate(PROPERTY_NAMES)
+    ]
+    veber = next(rule for rule in good["rules"] if rule["name"] == "Veber")
+    assert veber == {"name": "Veber", "passed": False, "violations": ["RotB 11 > 10"]}
+    assert all(rule["passed"] and not rule["violations"] for rule in good["rules"] if rule["name"] != "Veber")
     assert good["alerts"] == ["Brenk:ethanol-ish", "NIH:x"] and good["in_domain"] is True
     assert good["standardisation"] == "kept the largest organic fragment, removed Cl"
     assert good["endpoints"][0] | {"percentile": None} == {

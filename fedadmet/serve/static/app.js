@@ -78,15 +78,18 @@ async function profile() {
   status.textContent = `profiling ${smiles.length} molecule(s)…`;
   const started = performance.now();
   try {
+    const atc = $("#atc-class").value || null;  // percentiles among one ATC class of approved drugs
     const [result, info] = await Promise.all([
       api("/v1/predict", {
-        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ smiles, depict: true }),
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ smiles, depict: true, atc, endpoints: requestedEndpoints() }),
       }).then((response) => response.json()),
       loadEndpointInfo(),
+      setupProfileExtras(),
     ]);
-    const container = $("#profiles");
-    container.replaceChildren(...result.molecules.map((m, i) => moleculeCard(m, names[i], info)));
-    status.textContent = `${result.molecules.length} molecule(s) in ${((performance.now() - started) / 1000).toFixed(2)} s`;
+    lastProfile = { molecules: result.molecules, names, info };
+    renderProfiles();  // table.js: the table, the cards
+    const seconds = ((performance.now() - started) / 1000).toFixed(2);
+    status.textContent = `${result.molecules.length} molecule(s) in ${seconds} s; ${percentileReference(result.percentile_reference)}`;
   } catch (error) {
     status.textContent = error.message;
     status.className = "status error";
@@ -121,7 +124,7 @@ function moleculeCard(molecule, name, info) {
     const rows = molecule.endpoints.filter((e) => e.category === category);
     if (rows.length) groups.append(endpointTable(category, rows, info));
   }
-  card.append(groups);
+  card.append(groups, propertiesBlock(molecule));  // table.js
   return card;
 }
 
@@ -550,6 +553,8 @@ document.addEventListener("DOMContentLoaded", async () => {
   keyInput.addEventListener("change", () => localStorage.setItem("fedadmet-key", keyInput.value.trim()));
   document.querySelectorAll("nav button").forEach((b) => b.addEventListener("click", () => show(b.dataset.page)));
   $("#profile-button").addEventListener("click", profile);
+  setupProfileExtras();  // table.js: endpoint checkboxes, ATC classes
+  setupEditor();  // editor.js
   $("#batch-button").addEventListener("click", uploadBatch);
   $("#fed-metric").addEventListener("change", () => plotRun(federationRuns.find((r) => r.id === selectedRun), $("#fed-metric").value));
   try {
