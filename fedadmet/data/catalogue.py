@@ -116,6 +116,10 @@ def _tdc(name: str, task: Task, category: Category, unit: str, description: str,
     )  # type: ignore[arg-type]
 
 
+def _pharmabench(name: str, category: Category, unit: str, description: str, file: str, **kw: object) -> Endpoint:
+    return Endpoint(name, R, category, unit, description, source=f"PharmaBench (Niu et al. 2024): {file}", **kw)  # type: ignore[arg-type]
+
+
 def _tox21(name: str, description: str) -> Endpoint:
     return Endpoint(name, C, T, _PROB, f"Tox21 {description} (active)", source="MoleculeNet tox21.csv", good="lower")
 
@@ -167,6 +171,80 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("CYP2C19_Veith", C, M, _PROB, "CYP2C19 inhibition", "TDC single-instance cyp2c19_veith", good="lower"),
     Endpoint(
         "ClinTox", C, T, _PROB, "Failed clinical trials for toxicity", "MoleculeNet clintox.csv (CT_TOX)", good="lower"
+    ),
+    # What industrial ADME labs measure, in the units and on the scales they report (PharmaBench, curated from
+    # ChEMBL; the file units are converted by fedadmet.data.public.PHARMABENCH).
+    _pharmabench("LogD_PharmaBench", A, "logD7.4", "Lipophilicity (octanol/buffer logD, pH 7.4)", "logd_reg"),
+    _pharmabench(
+        "Solubility_PharmaBench",
+        A,
+        "log10(mol/L)",
+        "Aqueous (kinetic or thermodynamic) solubility",
+        "water_sol_reg",
+        good="higher",
+    ),
+    _pharmabench(
+        "Fraction_Unbound_PharmaBench",
+        D,
+        "fraction unbound",
+        "Fraction unbound in plasma (fu, 1 - PPB)",
+        "ppb_reg",
+        transform=Transform.LOG10,
+        value_range=(0.0, 1.0),
+    ),
+    _pharmabench(
+        "Clearance_Microsome_Human_PharmaBench",
+        E,
+        "uL/min/mg",
+        "Human liver microsomal intrinsic clearance (CLint)",
+        "hum_mic_cl_reg",
+        good="lower",
+        transform=Transform.LOG10,
+    ),
+    _pharmabench(
+        "Clearance_Microsome_Rat_PharmaBench",
+        E,
+        "uL/min/mg",
+        "Rat liver microsomal intrinsic clearance (CLint)",
+        "rat_mic_cl_reg",
+        good="lower",
+        transform=Transform.LOG10,
+    ),
+    _pharmabench(
+        "Clearance_Microsome_Mouse_PharmaBench",
+        E,
+        "uL/min/mg",
+        "Mouse liver microsomal intrinsic clearance (CLint)",
+        "mou_mic_cl_reg",
+        good="lower",
+        transform=Transform.LOG10,
+    ),
+    _pharmabench(
+        "CYP2C9_IC50_PharmaBench",
+        M,
+        "uM",
+        "CYP2C9 inhibition IC50",
+        "cyp_2c9_reg",
+        good="higher",
+        transform=Transform.LOG10,
+    ),
+    _pharmabench(
+        "CYP2D6_IC50_PharmaBench",
+        M,
+        "uM",
+        "CYP2D6 inhibition IC50",
+        "cyp_2d6_reg",
+        good="higher",
+        transform=Transform.LOG10,
+    ),
+    _pharmabench(
+        "CYP3A4_IC50_PharmaBench",
+        M,
+        "uM",
+        "CYP3A4 inhibition IC50",
+        "cyp_3a4_reg",
+        good="higher",
+        transform=Transform.LOG10,
     ),
     _tox21("NR-AR", "androgen receptor (full length)"),
     _tox21("NR-AR-LBD", "androgen receptor ligand-binding domain"),
