@@ -27,6 +27,14 @@ SLOW_OR_UNSTABLE_DESCRIPTORS = frozenset(
 FAST_DESCRIPTOR_NAMES: tuple[str, ...] = tuple(
     name for name, _ in Descriptors.descList if name not in SLOW_OR_UNSTABLE_DESCRIPTORS
 )
+# What the lean set (the default since the models of issue 23) also leaves out, because the descriptors cost
+# more CPU than they earn (benchmarks/results/features.md: per-descriptor time on 2,000 approved drugs and the
+# validation scores without each group): the Chi/Kappa/Phi connectivity indices (1.4 of the 2.8 ms the fast
+# set costs), the 85 fr_ SMARTS counts (0.5 ms) and FpDensityMorgan1-3 (0.25 ms, another Morgan fingerprint).
+_COSTLY_FOR_THEIR_GAIN = ("Chi", "Kappa", "HallKierAlpha", "Phi", "fr_", "FpDensityMorgan")
+LEAN_DESCRIPTOR_NAMES: tuple[str, ...] = tuple(
+    name for name in FAST_DESCRIPTOR_NAMES if not name.startswith(_COSTLY_FOR_THEIR_GAIN)
+)
 _DESCRIPTOR_FUNCTIONS = dict(Descriptors.descList)
 # RDKit recomputes the (pure-Python, quadratic) EState indices in each of these four unless told not to;
 # the featurizer caches them on the molecule first (computed in NumPy, identical values), so all 25
@@ -184,5 +192,16 @@ class FeatureSet:
 
 
 def default_feature_set() -> FeatureSet:
-    """The feature vector every fedadmet model uses: Morgan + Avalon counts, ErG and fast 2D descriptors."""
+    """The feature vector new fedadmet models use: Morgan counts, ErG and the lean 2D descriptors."""
+    return FeatureSet([MorganCountFeaturizer(), ErGFeaturizer(), RDKit2DFeaturizer(LEAN_DESCRIPTOR_NAMES)])
+
+
+def full_feature_set() -> FeatureSet:
+    """The earlier default (Morgan + Avalon counts, ErG, all fast 2D descriptors): models trained with it
+    still load and predict, with the same values as before."""
     return FeatureSet([MorganCountFeaturizer(), AvalonCountFeaturizer(), ErGFeaturizer(), RDKit2DFeaturizer()])
+
+
+def feature_set_for(signature: str) -> FeatureSet | None:
+    """The feature set a model trained with ``signature`` needs, or None if this fedadmet has none such."""
+    return next((made for made in (default_feature_set(), full_feature_set()) if made.signature == signature), None)
