@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format benchmark-tdc benchmark-tdc-quick benchmark-federated benchmark-federated-quick benchmark-throughput benchmark-throughput-quick benchmark-design benchmark-design-quick benchmark-clinical benchmark-clinical-quick benchmark-campaigns benchmark-campaigns-quick default-model clean
+.PHONY: install demo test lint format benchmark-tdc benchmark-tdc-quick benchmark-federated benchmark-federated-quick benchmark-throughput benchmark-throughput-quick benchmark-design benchmark-design-quick benchmark-clinical benchmark-clinical-quick benchmark-campaigns benchmark-campaigns-quick benchmark-features default-model clean
 
 install: $(STAMP)
 
@@ -70,6 +70,9 @@ benchmark-campaigns: $(STAMP)
 
 benchmark-campaigns-quick: $(STAMP)
 	$(BIN)/python -m benchmarks.campaigns.run --quick
+
+benchmark-features: $(STAMP)
+	$(BIN)/python -m benchmarks.features.run
 
 # Re-creates the bundled default model from the bundled public data.
 default-model: $(STAMP)
