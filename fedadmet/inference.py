@@ -24,6 +24,8 @@ from fedadmet.models.admet_model import ADMETModel, RawPrediction
 BUNDLED_MODEL = Path(__file__).parent / "resources" / "default_model"
 DOMAIN_COLUMN = "applicability_domain"
 IN_DOMAIN_COLUMN = "in_domain"
+ENDPOINT_DOMAIN_SUFFIX = "_domain"  # <endpoint>_domain: similarity to that endpoint's own training molecules
+ENDPOINT_IN_DOMAIN_SUFFIX = "_in_domain"  # <endpoint>_in_domain: at least that endpoint's threshold
 ALERTS_COLUMN = "alerts"
 ERROR_COLUMN = "error"
 STANDARDISATION_COLUMN = "standardisation"
@@ -154,6 +156,12 @@ def predict(
             columns[f"{name}_lower"], columns[f"{name}_upper"] = endpoint.interval(
                 columns[name], columns[f"{name}_uncertainty"]
             )
+        similarity = np.full(len(inputs), np.nan)
+        inside = pd.array([pd.NA] * len(inputs), dtype="boolean")
+        if raw is not None:
+            similarity[valid] = raw.endpoint_domain[name][rows[valid]]
+            inside[valid] = raw.endpoint_in_domain[name][rows[valid]]
+        columns[name + ENDPOINT_DOMAIN_SUFFIX], columns[name + ENDPOINT_IN_DOMAIN_SUFFIX] = similarity, inside
     domain = np.full(len(inputs), np.nan)
     in_domain = pd.array([pd.NA] * len(inputs), dtype="boolean")  # usable as a mask: missing counts as False
     alerts = np.full(len(inputs), None, dtype=object)

@@ -23,7 +23,6 @@ TINY_CONFIG = ModelConfig(
     auxiliary=AuxiliaryConfig(
         folds=2, network=TrunkConfig(hidden_sizes=(32,), max_epochs=4, patience=2, batch_size=64)
     ),
-    ad_reference_size=400,
 )
 
 

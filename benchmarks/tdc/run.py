@@ -91,9 +91,7 @@ def seed_frames(
         frame = frame[frame["smiles"].notna()]
         for part, target in (("train", train), ("valid", valid)):
             rows = frame[frame["part"] == part]
-            target[endpoint] = pd.DataFrame(
-                {"smiles": rows["smiles"].to_numpy(), "form": rows["form"].to_numpy(), "y": rows["Y"].to_numpy()}
-            )
+            target[endpoint] = pd.DataFrame({"smiles": rows["smiles"].to_numpy(), "y": rows["Y"].to_numpy()})
     return train, valid
 
 
@@ -108,17 +106,17 @@ def score_seed(
     All test molecules are featurised and predicted in one pass. The 2 unparsable test SMILES of
     solubility_aqsoldb are scored with the training mean, as a submission would have to.
     """
-    forms = sorted({f for _, test, _ in data.values() for f in test.frame["form"].dropna()})
-    features = model.featurize(forms, cache_dir=cache)
+    parents = sorted({s for _, test, _ in data.values() for s in test.frame["smiles"].dropna()})
+    features = model.featurize(parents, cache_dir=cache)
     shipped = model.predict_features(features)
     components = model.head_components(features)
-    position = {form: i for i, form in enumerate(forms)}
+    position = {parent: i for i, parent in enumerate(parents)}
     out = {}
     for name, (_, test, _) in data.items():
         endpoint = TDC_BENCHMARK_ENDPOINTS[name]
         frame = test.frame
-        rows = frame["form"].notna().to_numpy()
-        index = [position[f] for f in frame.loc[rows, "form"]]
+        rows = frame["smiles"].notna().to_numpy()
+        index = [position[s] for s in frame.loc[rows, "smiles"]]
         fallback = float(np.mean(train[endpoint.name]["y"]))
         gbm_pred, trunk_pred = components[endpoint.name]
         variants = {

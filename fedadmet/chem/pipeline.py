@@ -4,7 +4,6 @@ each parse it again and each start their own worker processes."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -41,7 +40,6 @@ _INORGANIC_CARBON_PARENTS = frozenset(
 _ACETYLIDE = Chem.MolFromSmarts("[C-]#[C]")  # standardisation makes calcium carbide's parent acetylene
 _NON_METALS = (1, 2, 5, 6, 7, 8, 9, 10, 14, 15, 16, 17, 18, 33, 34, 35, 36, 52, 53, 54, 85, 86)
 _METAL = Chem.MolFromSmarts("[" + ";".join(f"!#{number}" for number in _NON_METALS) + "]")
-_ISOTOPE = re.compile(r"\[\d")  # an isotope label opens a bracket atom: [13C], [2H]
 
 
 @dataclass
@@ -67,8 +65,8 @@ def _chemistry_chunk(featurizer: Featurizer, limits: MoleculeLimits, texts: Sequ
         standardized.append((parent, form, reason))
         notes.append("" if mols is None or form == parent else standardisation_note(mols[1], parent))
         if mols is not None:
-            parent_mol, form_mol = mols
-            rows.append(featurizer(form_mol))  # models featurise the input form, alerts look at the parent
+            parent_mol = mols[0]
+            rows.append(featurizer(parent_mol))  # models and alerts look at the parent, whatever its form
             parents.append(parent_mol)
     features = np.stack(rows).astype(np.float32) if rows else np.zeros((0, len(featurizer)), dtype=np.float32)
     return ChemistryChunk(standardized, notes, features, alerts_for_mols(parents))
@@ -81,7 +79,7 @@ def _unprofilable(parent_smiles: str, form_smiles: str, parent: Chem.Mol, form: 
         return DUMMY_ATOM_REASON
     if not any(atom.GetAtomicNum() == 6 for atom in parent.GetAtoms()):
         return INORGANIC_REASON
-    if _without_isotopes(parent, parent_smiles) in _INORGANIC_CARBON_PARENTS:
+    if parent_smiles in _INORGANIC_CARBON_PARENTS:  # parents carry no isotope labels: ¹³CO₂ is CO₂
         return INORGANIC_CARBON_REASON
     if parent_smiles == "C#C" and form.HasSubstructMatch(_ACETYLIDE):
         return INORGANIC_CARBON_REASON
@@ -100,16 +98,6 @@ def _metal_with_inorganic_carbon_only(mol: Chem.Mol) -> bool:
         for atom in mol.GetAtoms()
         if atom.GetAtomicNum() == 6
     )
-
-
-def _without_isotopes(mol: Chem.Mol, smiles: str) -> str:
-    """``smiles`` (canonical, of ``mol``) with every isotope label dropped: ¹³CO₂ is still carbon dioxide."""
-    if not _ISOTOPE.search(smiles):
-        return smiles
-    plain = Chem.Mol(mol)
-    for atom in plain.GetAtoms():
-        atom.SetIsotope(0)
-    return Chem.MolToSmiles(plain)
 
 
 def iter_chemistry(

@@ -24,6 +24,7 @@ _BRACKET_ATOM = re.compile(r"\[([^\]]*)\]")
 _MASS_NUMBER = re.compile(r"^\d+")
 _CHARGE_NUMBER = re.compile(r"[+-](\d+)")  # + and - mean charges only inside brackets
 _MULTIPLE_CHARGE = re.compile(r"[+-]\d")  # how canonical SMILES writes a charge of 2 or more
+_ISOTOPE = re.compile(r"\[\d")  # an isotope label opens a bracket atom: [13C], [2H]
 _S_AND_P_BLOCKS = frozenset([*range(1, 21), *range(31, 39), *range(49, 57), *range(81, 89)])
 _PERIODIC_TABLE = Chem.GetPeriodicTable()
 # What ends there in practice: sandwich and other organometallic complexes written as ions, whose organic
@@ -52,7 +53,8 @@ class Reject:
 class StandardizedBatch:
     """Standardised molecules aligned to the input: ``smiles[i]`` is None exactly when row i was rejected.
 
-    ``smiles`` holds parents (identity), ``forms`` the canonical input forms (what models featurise).
+    ``smiles`` holds parents (identity, and what models featurise), ``forms`` the canonical input forms
+    (the salt or charge state as given: molar masses, caveats).
     """
 
     smiles: list[str | None]
@@ -67,10 +69,6 @@ class StandardizedBatch:
     def valid_smiles(self) -> list[str]:
         return [s for s in self.smiles if s is not None]
 
-    @property
-    def valid_forms(self) -> list[str]:
-        return [f for s, f in zip(self.smiles, self.forms, strict=True) if s is not None]
-
     def reasons(self) -> dict[int, str]:
         return {r.index: r.reason for r in self.rejects}
 
@@ -79,16 +77,24 @@ _fragment_chooser = rdMolStandardize.LargestFragmentChooser(preferOrganic=True)
 _uncharger = rdMolStandardize.Uncharger()
 
 
-def standardize_mol(mol: Chem.Mol) -> Chem.Mol:
-    """Keep the largest organic fragment and neutralise it; stereochemistry is left untouched."""
-    parent = _fragment_chooser.choose(mol)
-    return _uncharger.uncharge(parent)
+def standardize_mol(mol: Chem.Mol, isotopes: bool = True) -> Chem.Mol:
+    """Keep the largest organic fragment, neutralise it and (when ``isotopes`` says it has any) drop isotope
+    labels: a salt, a protonation state or a radiolabel is the same compound to every model here.
+    Stereochemistry is left untouched."""
+    parent = _uncharger.uncharge(_fragment_chooser.choose(mol))
+    return _without_isotopes(parent) if isotopes else parent
+
+
+def _without_isotopes(mol: Chem.Mol) -> Chem.Mol:
+    """``mol`` with every isotope label dropped (deuterium becomes an implicit hydrogen again)."""
+    return Chem.RemoveHs(rdMolStandardize.IsotopeParent(mol, skipStandardize=True))
 
 
 def standardisation_note(form: Chem.Mol, parent: str) -> str:
     """What standardisation changed on the way from the input ``form`` to the ``parent`` SMILES, in
-    words ("" when nothing): a chemist sees why the profiled structure differs from the one drawn.
-    Costs a few RDKit calls only for salts, mixtures and charged inputs."""
+    words ("" when nothing): a chemist sees why the profiled structure differs from the one drawn, and
+    that the profile is the parent's (a salt's solubility, a label's kinetics may differ).
+    Costs a few RDKit calls only for salts, mixtures, charged and labelled inputs."""
     changes = []
     largest = form
     fragments = [Chem.MolToSmiles(fragment) for fragment in Chem.GetMolFrags(form, asMols=True)]
@@ -96,7 +102,11 @@ def standardisation_note(form: Chem.Mol, parent: str) -> str:
         largest = _fragment_chooser.choose(form)
         fragments.remove(Chem.MolToSmiles(largest))
         changes.append(f"kept the largest organic fragment, removed {'.'.join(fragments)}")
-    if Chem.MolToSmiles(largest) != parent:
+    largest_smiles = Chem.MolToSmiles(largest)
+    if _ISOTOPE.search(largest_smiles):
+        changes.append("removed isotope labels")
+        largest_smiles = Chem.MolToSmiles(_without_isotopes(largest))
+    if largest_smiles != parent:
         changes.append("neutralised charges")
     return "; ".join(changes)
 
@@ -110,9 +120,10 @@ def standardize_smiles(smiles: object, limits: MoleculeLimits | None = None) -> 
 def standardize_with_form(
     smiles: object, limits: MoleculeLimits | None = None
 ) -> tuple[str | None, str | None, str | None]:
-    """``(parent, form, reason)``: the standardised parent is the molecule's identity (dedupe, leakage);
-    the form is the input as given (all fragments and charges), canonicalised, which models featurise
-    because salt form and charge state change properties such as solubility."""
+    """``(parent, form, reason)``: the standardised parent (largest organic fragment, neutral, no isotope
+    labels) is the molecule's identity (dedupe, leakage) and what models featurise, so that writing a
+    compound as a salt, an ion or a labelled isotopologue does not change its predictions; the form is
+    the input as given (all fragments and charges), canonicalised: molar masses and caveats read it."""
     parent, form, reason, _ = standardize_to_mols(smiles, limits)
     return parent, form, reason
 
@@ -145,7 +156,7 @@ def standardize_to_mols(
     if problem is not None:
         return None, None, problem, None
     try:
-        parent_mol = standardize_mol(mol)
+        parent_mol = standardize_mol(mol, isotopes=_ISOTOPE.search(form) is not None)
     except Exception as exc:  # RDKit raises several unrelated types for chemistry it cannot handle
         return None, None, f"standardisation failed: {exc}", None
     heavy = parent_mol.GetNumHeavyAtoms()

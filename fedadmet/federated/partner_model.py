@@ -214,8 +214,8 @@ class PartnerPredictor:
             values[name], uncertainty[name] = report(
                 get_endpoint(name), outputs[:, j], self.calibration[name], no_disagreement
             )
-        domain_score = self.domain.score(features[:, self.feature_set.block("morgan")])
-        return RawPrediction(values, uncertainty, domain_score, domain_score >= self.domain.threshold)
+        domain = self.domain.score(features[:, self.feature_set.block("morgan")])
+        return RawPrediction.from_parts(values, uncertainty, self.domain.for_endpoints(domain, self.endpoints))
 
 
 def partner_predictor(
@@ -258,10 +258,14 @@ def partner_predictor(
         calibration[name] = fit_calibration(
             classifier, truth, predicted[rows, j], np.zeros(len(truth)), settings.conformal_coverage
         )
-    compounds = pd.read_csv(data_dir / "compounds.csv", usecols=["form"])["form"].tolist()
+    compounds = pd.read_csv(data_dir / "compounds.csv", usecols=["smiles"])["smiles"].tolist()
     quiet = replace(parallel or ParallelOptions(), progress=False)
     morgan = compute_features(compounds, MorganCountFeaturizer(), parallel=quiet, cache_dir=cache_dir)
-    domain = ApplicabilityDomain.fitted(morgan[data.folds > VALID_FOLD], morgan[data.rows("valid")], settings)
+    labelled = ~np.isnan(data.targets)  # which endpoints each compound trained (or validates)
+    train, valid = data.folds > VALID_FOLD, data.rows("valid")
+    domain = ApplicabilityDomain.fitted(
+        morgan[train], labelled[train], data.tasks, morgan[valid], labelled[valid], settings.ad_quantile
+    )
     return PartnerPredictor(
         saved, data.name, list(data.tasks), default_feature_set(), net, keyed,
         data.scaling, calibration, domain, validation, interval_sizes, settings.conformal_coverage,

@@ -75,10 +75,10 @@ def quorum(endpoint_name: str, relation: np.ndarray, value: np.ndarray, config: 
 
 @lru_cache(maxsize=2)
 def reference_set(size: int, parallel: ParallelOptions | None = None) -> tuple[str, ...]:
-    """The consortium's public reference compounds: the first ``size`` approved-drug forms by SMILES.
+    """The consortium's public reference compounds: the first ``size`` approved-drug parents by SMILES.
     Always under the default molecule limits: a node's own setting must not change the consortium's set."""
     batch = standardize_many(approved_drugs()["smiles"].tolist(), MoleculeLimits(), parallel)
-    return tuple(sorted(set(batch.valid_forms))[:size])
+    return tuple(sorted(set(batch.valid_smiles))[:size])
 
 
 def load_partner_inputs(
@@ -147,18 +147,18 @@ def consortium_transform(
 
 
 def keyed_features(
-    forms: list[str],
+    molecules: list[str],
     key: bytes,
     config: ConsortiumConfig,
     cache_dir: Path | None = None,
     expected_reference_hash: str | None = None,
     parallel: ParallelOptions | None = None,
 ) -> tuple[np.ndarray, str]:
-    """Keyed features (:func:`consortium_transform`) for ``forms`` and the reference hash, which is
+    """Keyed features (:func:`consortium_transform`) for ``molecules`` (parents) and the reference hash, which is
     checked before the features are computed, the slow part that a wrong key or pipeline would waste."""
     keyed, reference_hash = consortium_transform(key, config, cache_dir, expected_reference_hash, parallel)
     raw = compute_features(
-        forms, default_feature_set(), parallel=parallel, cache_dir=cache_dir, description="keyed features"
+        molecules, default_feature_set(), parallel=parallel, cache_dir=cache_dir, description="keyed features"
     )
     features = keyed(raw)
     return features, reference_hash
@@ -215,7 +215,7 @@ def prepare_partner(
     compounds["fold"] = [keyed_fold(key, murcko_scaffold(s), config.n_folds) for s in compounds["smiles"]]
 
     features, reference_hash = keyed_features(
-        compounds["form"].tolist(), key, config, cache_dir, expected_reference_hash, parallel
+        compounds["smiles"].tolist(), key, config, cache_dir, expected_reference_hash, parallel
     )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

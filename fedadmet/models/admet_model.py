@@ -24,7 +24,7 @@ from fedadmet.data.catalogue import Endpoint
 from fedadmet.models.auxiliary import AuxiliaryPredictor
 from fedadmet.models.calibration import ConformalRegressor, PlattCalibrator, report
 from fedadmet.models.config import ModelConfig
-from fedadmet.models.domain import ApplicabilityDomain
+from fedadmet.models.domain import ApplicabilityDomain, DomainScores
 from fedadmet.models.gbm import GBMModel
 from fedadmet.models.preprocess import FeatureScaler
 from fedadmet.models.targets import TargetScaling
@@ -46,21 +46,39 @@ class EndpointHead:
 
 @dataclass
 class RawPrediction:
-    """Per-endpoint predictions for a batch of canonical SMILES, in source units."""
+    """Per-endpoint predictions for a batch of canonical SMILES, in source units, with the applicability
+    domain overall (``domain_score``, ``in_domain``) and per endpoint."""
 
     values: dict[str, np.ndarray]
     uncertainty: dict[str, np.ndarray]
     domain_score: np.ndarray
     in_domain: np.ndarray
+    endpoint_domain: dict[str, np.ndarray]
+    endpoint_in_domain: dict[str, np.ndarray]
+
+    @classmethod
+    def from_parts(
+        cls, values: dict[str, np.ndarray], uncertainty: dict[str, np.ndarray], domain: DomainScores
+    ) -> RawPrediction:
+        return cls(
+            values, uncertainty, domain.overall, domain.in_domain, domain.by_endpoint, domain.in_domain_by_endpoint
+        )
 
     @classmethod
     def concatenate(cls, parts: Sequence[RawPrediction]) -> RawPrediction:
         """Row blocks predicted separately (e.g. chunk by chunk), stacked in order; ``parts`` must not be empty."""
+
+        def stacked(name: str) -> dict[str, np.ndarray]:
+            first: dict[str, np.ndarray] = getattr(parts[0], name)
+            return {key: np.concatenate([getattr(part, name)[key] for part in parts]) for key in first}
+
         return cls(
-            {name: np.concatenate([part.values[name] for part in parts]) for name in parts[0].values},
-            {name: np.concatenate([part.uncertainty[name] for part in parts]) for name in parts[0].uncertainty},
+            stacked("values"),
+            stacked("uncertainty"),
             np.concatenate([part.domain_score for part in parts]),
             np.concatenate([part.in_domain for part in parts]),
+            stacked("endpoint_domain"),
+            stacked("endpoint_in_domain"),
         )
 
 
@@ -147,8 +165,8 @@ class ADMETModel:
             values[name], uncertainty[name] = report(
                 head.endpoint, blended, (head.platt, head.conformal), np.abs(gbm_pred - trunk_pred)
             )
-        domain_score = self.domain.score(features[:, self.feature_set.block("morgan")])
-        return RawPrediction(values, uncertainty, domain_score, domain_score >= self.domain.threshold)
+        domain = self.domain.score(features[:, self.feature_set.block("morgan")])
+        return RawPrediction.from_parts(values, uncertainty, self.domain.for_endpoints(domain, self.endpoints))
 
     def predict_smiles(self, smiles: Sequence[str]) -> RawPrediction:
         return self.predict_features(self.featurize(smiles))

@@ -90,6 +90,7 @@ def _write(model: ADMETModel, folder: Path) -> None:
         "target.mean": model.targets.mean.astype(np.float64),
         "target.std": model.targets.std.astype(np.float64),
         "domain.reference_bits": model.domain.reference_bits,
+        "domain.membership": model.domain.membership,
     }
     if model.auxiliary is not None:
         tensors |= _auxiliary_arrays(model.auxiliary)
@@ -114,7 +115,12 @@ def _write(model: ADMETModel, folder: Path) -> None:
         "feature_signature": model.feature_set.signature,
         "tasks": model.trunk.tasks,
         "heads": heads,
-        "domain": {"n_bits": model.domain.n_bits, "threshold": model.domain.threshold},
+        "domain": {
+            "n_bits": model.domain.n_bits,
+            "threshold": model.domain.threshold,
+            "endpoints": list(model.domain.endpoints),
+            "thresholds": model.domain.thresholds.tolist(),
+        },
         "auxiliary": {"tasks": auxiliary.tasks, "folds": len(auxiliary.folds)} if auxiliary else None,
         "metadata": model.metadata,
     }
@@ -153,10 +159,24 @@ def _read(folder: Path, card: dict[str, Any]) -> ADMETModel:
         trunk,
         TargetScaling(tensors["target.mean"], tensors["target.std"], kinds),
         heads,
-        ApplicabilityDomain(tensors["domain.reference_bits"], card["domain"]["n_bits"], card["domain"]["threshold"]),
+        _domain(tensors, card["domain"]),
         card["metadata"],
         auxiliary=_auxiliary_from_arrays(tensors, auxiliary["tasks"], auxiliary["folds"]) if auxiliary else None,
         forest=_stored_forest(tensors, heads),
+    )
+
+
+def _domain(tensors: Mapping[str, np.ndarray], card: Mapping[str, Any]) -> ApplicabilityDomain:
+    """The stored domain; a model saved before endpoints had their own domain scores every endpoint
+    against all its references (``endpoints`` absent)."""
+    endpoints = card.get("endpoints", [])
+    return ApplicabilityDomain(
+        tensors["domain.reference_bits"],
+        card["n_bits"],
+        card["threshold"],
+        endpoints=tuple(endpoints),
+        membership=tensors["domain.membership"] if endpoints else np.zeros((0, 0), np.uint8),
+        thresholds=np.asarray(card.get("thresholds", []), dtype=np.float64),
     )
 
 

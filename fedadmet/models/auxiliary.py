@@ -24,7 +24,7 @@ from fedadmet.chem.compute import compute_features
 from fedadmet.chem.featurizers import FeatureSet
 from fedadmet.chem.parallel import ParallelOptions
 from fedadmet.models.config import AuxiliaryConfig
-from fedadmet.models.labels import forms, label_matrix, relation_matrix
+from fedadmet.models.labels import label_matrix, relation_matrix
 from fedadmet.models.preprocess import FeatureScaler
 from fedadmet.models.targets import TargetScaling
 from fedadmet.models.trunk_weights import TrunkWeights
@@ -76,7 +76,7 @@ def fit_auxiliary(
     cache_dir: Path | None = None,
     parallel: ParallelOptions | None = None,
 ) -> FittedAuxiliary:
-    """Train the K fold networks on ``frames`` (``smiles``/``form``/``y`` on the model scale); ``parallel``:
+    """Train the K fold networks on ``frames`` (``smiles``/``y`` on the model scale); ``parallel``:
     worker processes and threads (default: every core, no progress bars)."""
     parallel = parallel or ParallelOptions(progress=False)
     import torch  # training only, as for the trunk
@@ -86,11 +86,7 @@ def fit_auxiliary(
 
     tasks = sorted(frames)
     identities = sorted({s for frame in frames.values() for s in frame["smiles"]})
-    form_of: dict[str, str] = {}
-    for frame in frames.values():
-        for identity, form in zip(frame["smiles"], forms(frame), strict=True):
-            form_of.setdefault(identity, form)
-    features = compute_features([form_of[s] for s in identities], feature_set, cache_dir=cache_dir, parallel=parallel)
+    features = compute_features(identities, feature_set, cache_dir=cache_dir, parallel=parallel)
     scaler = FeatureScaler.fit(features)
     scaled = scaler.transform(features)
     kinds = np.array([is_binary(frames[task]["y"].to_numpy(dtype=float)) for task in tasks])

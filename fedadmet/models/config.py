@@ -44,6 +44,5 @@ class ModelConfig(BaseModel):
         description="Candidate weights of the GBM in the GBM/trunk blend, picked per endpoint on validation.",
     )
     conformal_coverage: float = Field(default=0.9, gt=0.0, lt=1.0)
-    ad_reference_size: int = Field(default=20000, description="Training molecules kept for the domain score.")
     ad_quantile: float = Field(default=0.05, description="Validation molecules below this quantile are out of domain.")
     seed: int = 0

@@ -1,10 +1,10 @@
 """Fitting an :class:`~fedadmet.models.admet_model.ADMETModel` from endpoint frames: its trainer.
 
 Training data comes as one frame per endpoint with canonical ``smiles`` (the standardised parent: the
-molecule's identity for aggregation, leakage control and the domain), optionally ``form`` (the
-canonical input form that is featurised; defaults to ``smiles``), source-unit ``y`` and optionally a
-censoring ``relation``. Validation frames drive early stopping, the GBM/trunk blend weight,
-calibration and the domain threshold. Auxiliary endpoints only shape the trunk.
+molecule's identity for aggregation, leakage control and the domain, and what is featurised), source-unit
+``y`` and optionally a censoring ``relation``; the heads see one row per parent (``per_molecule``).
+Validation frames drive early stopping, the GBM/trunk blend weight, calibration and the domain thresholds.
+Auxiliary endpoints only shape the trunk.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from fedadmet.models.calibration import fit_calibration
 from fedadmet.models.config import ModelConfig
 from fedadmet.models.domain import ApplicabilityDomain
 from fedadmet.models.gbm import GBMModel, fit_gbm, predict_gbm
-from fedadmet.models.labels import exact, forms, label_matrix, relation_matrix
+from fedadmet.models.labels import exact, label_matrix, per_molecule, relation_matrix
 from fedadmet.models.metrics import default_metric, score
 from fedadmet.models.preprocess import FeatureScaler
 from fedadmet.models.targets import TargetScaling
@@ -89,11 +89,7 @@ def fit_model(
         auxiliary=side_tasks.predictor if side_tasks is not None else None,
     )
     model.heads = _fit_heads(model, train, valid, features, side_tasks, parallel)
-    morgan = model.feature_set.block("morgan")
-    valid_smiles = sorted({s for f in valid.values() for s in f["smiles"]} - set(trunk.molecules))
-    model.domain = ApplicabilityDomain.fitted(
-        features.of_molecules(trunk.molecules)[:, morgan], features.of_molecules(valid_smiles)[:, morgan], config
-    )
+    model.domain = _fitted_domain(model, features, trunk.molecules, train, valid)
     model.metadata = {
         "trained_seconds": round(time.time() - started, 1),
         "trunk_seconds": round(trunk.seconds, 1),
@@ -110,29 +106,44 @@ def fit_model(
 
 @dataclass
 class _Features:
-    """Every form's feature row, computed once, and each molecule identity's row: that of the first form
-    met (the trunk sees one feature row per molecule; a head sees each row's own form)."""
+    """Every molecule's feature row, computed once."""
 
     matrix: np.ndarray
-    form_row: dict[str, int]
-    identity_row: dict[str, int]
+    row: dict[str, int]
 
     @classmethod
     def compute(cls, frames: Sequence[pd.DataFrame], cache_dir: Path | None, parallel: ParallelOptions) -> _Features:
-        all_forms = sorted({form for f in frames for form in forms(f)})
-        matrix = compute_features(all_forms, default_feature_set(), parallel=parallel, cache_dir=cache_dir)
-        form_row = {form: i for i, form in enumerate(all_forms)}
-        identity_row = dict(form_row)
-        for f in frames:
-            for identity, form in zip(f["smiles"], forms(f), strict=True):
-                identity_row.setdefault(identity, form_row[form])
-        return cls(matrix, form_row, identity_row)
+        molecules = sorted({s for f in frames for s in f["smiles"]})
+        matrix = compute_features(molecules, default_feature_set(), parallel=parallel, cache_dir=cache_dir)
+        return cls(matrix, {s: i for i, s in enumerate(molecules)})
 
     def of_molecules(self, identities: Sequence[str]) -> np.ndarray:
-        return self.matrix[[self.identity_row[s] for s in identities]]
+        return self.matrix[[self.row[s] for s in identities]]
 
     def of_rows(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.matrix[[self.form_row[f] for f in forms(frame)]]
+        return self.of_molecules(frame["smiles"].tolist())
+
+
+def _fitted_domain(
+    model: ADMETModel, features: _Features, trunk_molecules: Sequence[str], train: EndpointFrames, valid: EndpointFrames
+) -> ApplicabilityDomain:
+    """The domain of every training molecule (the trunk's and the heads'), each endpoint's of its own
+    training rows; thresholds from the validation molecules that trained nothing."""
+    references = sorted(set(trunk_molecules).union(*(set(f["smiles"]) for f in train.values())))
+    held_out = sorted(set().union(*(set(f["smiles"]) for f in valid.values())) - set(references))
+    morgan = model.feature_set.block("morgan")
+
+    def membership(molecules: Sequence[str], frames: EndpointFrames) -> np.ndarray:
+        return np.column_stack([np.isin(molecules, frames[name]["smiles"].to_numpy()) for name in model.heads])
+
+    return ApplicabilityDomain.fitted(
+        features.of_molecules(references)[:, morgan],
+        membership(references, train),
+        list(model.heads),
+        features.of_molecules(held_out)[:, morgan],
+        membership(held_out, valid),
+        model.config.ad_quantile,
+    )
 
 
 @dataclass
@@ -190,7 +201,13 @@ def _fit_heads(
     endpoints = {name: get_endpoint(name) for name in train}
     fitted = {
         name: _fit_gbm(
-            model, endpoints[name], exact(train[name]), exact(valid[name]), features, side_tasks, parallel.n_jobs
+            model,
+            endpoints[name],
+            per_molecule(train[name], endpoints[name]),
+            per_molecule(valid[name], endpoints[name]),
+            features,
+            side_tasks,
+            parallel.n_jobs,
         )
         for name in tqdm(list(train), desc="endpoint heads", disable=not parallel.progress)
     }

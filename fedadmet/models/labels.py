@@ -1,5 +1,5 @@
-"""Endpoint frames (``smiles`` identity, optional ``form``, label ``y``, optional censoring ``relation``)
-as the arrays networks learn from."""
+"""Endpoint frames (``smiles``: the standardised parent, both identity and what is featurised; label ``y``;
+optional censoring ``relation``) as the rows and arrays models learn from."""
 
 from __future__ import annotations
 
@@ -8,17 +8,28 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from fedadmet.data.catalogue import Endpoint
+
 RELATION = "relation"  # -1 "<", +1 ">", 0 exact, as assay tables give it
-
-
-def forms(frame: pd.DataFrame) -> pd.Series:
-    """What each row featurises: its canonical input ``form`` where the frame has one, else its identity."""
-    return frame["form"] if "form" in frame else frame["smiles"]
 
 
 def exact(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows whose label is a value, not a bound: what trees, scores and intervals can use."""
     return frame[frame[RELATION].to_numpy() == 0] if RELATION in frame else frame
+
+
+def per_molecule(frame: pd.DataFrame, endpoint: Endpoint) -> pd.DataFrame:
+    """One ``smiles``/``y`` row per parent molecule of ``frame``'s exact rows (source units): public sets
+    hold a drug as its salt, its ion and its free base, which all featurise alike once standardised.
+    Regression: the mean on the model's scale (the geometric mean for log-scaled endpoints);
+    classification: the majority label, and a parent whose labels tie is dropped (they contradict)."""
+    rows = exact(frame)
+    grouped = pd.Series(endpoint.to_model_scale(rows["y"].to_numpy(dtype=float))).groupby(rows["smiles"].to_numpy())
+    mean = grouped.mean()
+    if endpoint.is_classification:
+        mean = mean[mean != 0.5].round()
+    values = mean.to_numpy() if endpoint.is_classification else endpoint.from_model_scale(mean.to_numpy())
+    return pd.DataFrame({"smiles": mean.index.to_numpy(), "y": values})
 
 
 def label_matrix(

@@ -15,7 +15,15 @@ import numpy as np
 import pandas as pd
 
 from fedadmet.data.catalogue import Endpoint, get_endpoint
-from fedadmet.inference import ALERTS_COLUMN, DOMAIN_COLUMN, ERROR_COLUMN, IN_DOMAIN_COLUMN, STANDARDISATION_COLUMN
+from fedadmet.inference import (
+    ALERTS_COLUMN,
+    DOMAIN_COLUMN,
+    ENDPOINT_DOMAIN_SUFFIX,
+    ENDPOINT_IN_DOMAIN_SUFFIX,
+    ERROR_COLUMN,
+    IN_DOMAIN_COLUMN,
+    STANDARDISATION_COLUMN,
+)
 from fedadmet.workflows.reference import percentile
 
 INF = math.inf
@@ -169,6 +177,8 @@ def _endpoint_row(endpoint: Endpoint, record: dict[str, Any], quantiles: np.ndar
         "interval": interval(endpoint, record),
         "percentile": drug_percentile,
         "traffic_light": traffic_light(endpoint, value, drug_percentile),
+        "domain": _number(record[endpoint.name + ENDPOINT_DOMAIN_SUFFIX]),
+        "in_domain": bool(record[endpoint.name + ENDPOINT_IN_DOMAIN_SUFFIX]),
     }
 
 

@@ -191,6 +191,14 @@ def test_spellings_of_one_molecule_give_one_canonical_smiles(spellings: tuple[st
 
 
 @pytest.mark.parametrize(
+    ("labelled", "parent"),
+    [("N[14C](N)=O", "NC(N)=O"), ("[2H]C([2H])([2H])N1CCC[C@H]1c1cccnc1", "CN1CCC[C@H]1c1cccnc1"), ("[2H]O[2H]", "O")],
+)
+def test_isotope_labels_are_standardised_away(labelled: str, parent: str) -> None:
+    assert standardize_smiles(labelled) == (parent, None)
+
+
+@pytest.mark.parametrize(
     ("drawn", "note"),
     [
         ("CCO", ""),
@@ -199,6 +207,11 @@ def test_spellings_of_one_molecule_give_one_canonical_smiles(spellings: tuple[st
         ("[O-]C(=O)c1ccccc1", "neutralised charges"),
         ("C[N+](C)(C)C.[I-]", "kept the largest organic fragment, removed [I-]"),  # a quaternary ammonium stays
         ("O.O.C1CCNCC1", "kept the largest organic fragment, removed O.O"),
+        ("N[14C](N)=O", "removed isotope labels"),
+        (
+            "[Na+].[2H]C([2H])([2H])C(=O)[O-]",
+            "kept the largest organic fragment, removed [Na+]; removed isotope labels; neutralised charges",
+        ),
     ],
 )
 def test_note_says_what_standardisation_changed(drawn: str, note: str) -> None:

@@ -40,7 +40,7 @@ def test_csv_with_chosen_smiles_and_label_columns(tmp_path: Path) -> None:
     assert "note" not in table.frame.columns
 
     labelled = table.labelled("logS")
-    assert labelled.columns.tolist() == ["smiles", "form", "y"]
+    assert labelled.columns.tolist() == ["smiles", "y"]
     assert labelled["smiles"].tolist() == ["CCO", "Oc1ccccc1"]
     assert labelled["y"].tolist() == [-0.5, 1.25]
 
@@ -57,7 +57,7 @@ def test_tsv_and_semicolon_and_gzip_are_read(tmp_path: Path) -> None:
     gz.write_bytes(gzip.compress(b"smiles,y\nCCO,1\n"))
     for path in (tsv, semicolon, gz):
         table = labelled_table(path, labels=["y"])
-        assert table.labelled("y").to_dict("records") == [{"smiles": "CCO", "form": "CCO", "y": 1.0}], path.name
+        assert table.labelled("y").to_dict("records") == [{"smiles": "CCO", "y": 1.0}], path.name
 
 
 def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
@@ -71,8 +71,8 @@ def test_tdc_format(tmp_path: Path) -> None:
     table = load_tdc(path)
     assert table.label_columns == ["Y"]
     assert table.labelled("Y").to_dict("records") == [
-        {"smiles": "CCO", "form": "CCO", "y": -4.5},
-        {"smiles": "CC(=O)O", "form": "CC(=O)[O-].[Na+]", "y": -5.25},
+        {"smiles": "CCO", "y": -4.5},
+        {"smiles": "CC(=O)O", "y": -5.25},
     ]
 
 
@@ -201,12 +201,12 @@ def test_max_bytes_limit(tmp_path: Path) -> None:
 
 
 def test_salt_form_is_kept_beside_the_parent(tmp_path: Path) -> None:
-    """Identity is the neutral parent; the featurised form keeps the counter-ion (it changes solubility)."""
+    """Models learn from the neutral parent; the table keeps the form as drawn (molar masses, caveats)."""
     path = tmp_path / "salts.csv"
     path.write_text("smiles,logS\nCC(=O)[O-].[Na+],0.5\nCC(=O)O,1.0\n")
-    labelled = labelled_table(path, smiles_column="smiles", labels=["logS"]).labelled("logS")
-    assert labelled["smiles"].tolist() == ["CC(=O)O", "CC(=O)O"]
-    assert labelled["form"].tolist() == ["CC(=O)[O-].[Na+]", "CC(=O)O"]
+    table = labelled_table(path, smiles_column="smiles", labels=["logS"])
+    assert table.labelled("logS")["smiles"].tolist() == ["CC(=O)O", "CC(=O)O"]
+    assert table.frame["form"].tolist() == ["CC(=O)[O-].[Na+]", "CC(=O)O"]
 
 
 def test_sd_record_with_an_unknown_element_keeps_its_name_and_fields(tmp_path: Path) -> None:

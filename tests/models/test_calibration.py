@@ -49,28 +49,60 @@ def test_platt_with_one_class_is_identity() -> None:
     np.testing.assert_allclose(PlattCalibrator.fit(p, np.ones(2))(p), p)
 
 
+def _domain(
+    reference: np.ndarray,
+    membership: np.ndarray,
+    held_out: np.ndarray,
+    held_out_membership: np.ndarray,
+    quantile: float = 0.05,
+) -> ApplicabilityDomain:
+    return ApplicabilityDomain.fitted(reference, membership, ["a", "b"], held_out, held_out_membership, quantile)
+
+
 def test_domain_score_is_the_nearest_reference_tanimoto_similarity() -> None:
     rng = np.random.default_rng(1)
     reference = rng.uniform(size=(40, 70)) < 0.3
     query = np.vstack([rng.uniform(size=(12, 70)) < 0.3, np.zeros((1, 70), dtype=bool)])  # last: no bit set
-    domain = ApplicabilityDomain.from_counts(reference.astype(np.float32), max_reference=100, seed=0)
+    membership = np.column_stack([np.arange(40) < 10, np.arange(40) >= 10])  # "a": the first 10 references
+    domain = _domain(reference.astype(np.float32), membership, np.zeros((0, 70)), np.zeros((0, 2)))
 
     def tanimoto(a: np.ndarray, b: np.ndarray) -> float:
         union = np.sum(a | b)
         return float(np.sum(a & b) / union) if union else 0.0
 
-    expected = [max(tanimoto(q, r) for r in reference) for q in query]
-    np.testing.assert_allclose(domain.score(query * 3.0), expected, rtol=1e-6)  # counts, not bits
+    scores = domain.score(query * 3.0)  # counts, not bits
+    np.testing.assert_allclose(scores.overall, [max(tanimoto(q, r) for r in reference) for q in query], rtol=1e-6)
+    expected_a = [max(tanimoto(q, r) for r in reference[:10]) for q in query]
+    np.testing.assert_allclose(scores.by_endpoint["a"], expected_a, rtol=1e-6)
 
 
-def test_domain_threshold_keeps_the_requested_share_of_held_out_molecules() -> None:
+def test_domain_thresholds_keep_the_requested_share_of_held_out_molecules() -> None:
     rng = np.random.default_rng(2)
     train = (rng.uniform(size=(300, 64)) < 0.2).astype(np.float32)
     held_out = np.clip(train[:200] + (rng.uniform(size=(200, 64)) < 0.05), 0, 1)
-    domain = ApplicabilityDomain.from_counts(train, max_reference=1000, seed=0)
-    domain.calibrate(held_out, quantile=0.1)
-    assert (domain.score(held_out) >= domain.threshold).mean() == pytest.approx(0.9, abs=0.02)
-    assert domain.score(train[:5]).min() == pytest.approx(1.0)
+    every = np.ones((300, 2), dtype=bool)
+    domain = _domain(train, every, held_out, np.ones((200, 2), dtype=bool), quantile=0.1)
+    scores = domain.score(held_out)
+    assert (scores.overall >= domain.threshold).mean() == pytest.approx(0.9, abs=0.02)
+    assert scores.in_domain_by_endpoint["b"].mean() == pytest.approx(0.9, abs=0.02)
+    assert domain.score(train[:5]).overall.min() == pytest.approx(1.0)
+
+
+def test_a_molecule_is_in_the_domain_of_the_endpoints_it_trained() -> None:
+    """Measured against its own endpoint's molecules, a training molecule of "a" is in a's domain even if
+    "b", trained on other chemistry, has a strict threshold it misses."""
+    rng = np.random.default_rng(3)
+    a_molecules = (rng.uniform(size=(50, 128)) < 0.05).astype(np.float32)
+    b_molecules = (rng.uniform(size=(200, 128)) < 0.4).astype(np.float32)
+    reference = np.vstack([a_molecules, b_molecules])
+    membership = np.column_stack([np.arange(250) < 50, np.arange(250) >= 50])
+    held_out = np.vstack([a_molecules[:20], b_molecules[:40]]) + (rng.uniform(size=(60, 128)) < 0.01)
+    held_membership = np.column_stack([np.arange(60) < 20, np.arange(60) >= 20])
+    domain = _domain(reference, membership, held_out, held_membership)
+    scores = domain.score(a_molecules)
+    assert scores.in_domain_by_endpoint["a"].all()
+    np.testing.assert_allclose(scores.by_endpoint["a"], 1.0)
+    assert scores.by_endpoint["b"].max() < 0.5 and not scores.in_domain_by_endpoint["b"].any()
 
 
 def test_platt_on_a_separable_validation_set_keeps_distinct_probabilities_distinct() -> None:

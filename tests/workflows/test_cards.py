@@ -94,6 +94,8 @@ def test_profiles_keep_row_order_and_report_errors_without_predictions() -> None
             "standardisation": ["kept the largest organic fragment, removed Cl", ""],
             "hERG": [0.2, np.nan],
             "hERG_uncertainty": [0.2, np.nan],
+            "hERG_domain": [0.4, np.nan],
+            "hERG_in_domain": [False, None],
             "applicability_domain": [0.7, np.nan],
             "in_domain": [True, None],
             "alerts": ["Brenk:ethanol-ish; NIH:x", None],
@@ -113,6 +115,8 @@ def test_profiles_keep_row_order_and_report_errors_without_predictions() -> None
         "interval": None,
         "percentile": None,
         "traffic_light": "green",
+        "domain": 0.4,
+        "in_domain": False,  # in the domain overall, outside hERG's own
     }
     assert bad == {"input": "bad", "smiles": None, "standardisation": None, "error": "RDKit cannot parse SMILES 'bad'"}
 
