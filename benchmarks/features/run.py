@@ -6,9 +6,9 @@
 Parts, each merged into benchmarks/results/features.json (+ .md):
 
 - ``costs``: CPU time per molecule of each featurizer block and of each RDKit 2D descriptor, on the first
-  2,000 bundled approved drugs (their standardised input forms), in the order the featurizer computes them
-  (a descriptor that reads a cached intermediate, such as the Gasteiger charges, is cheap after the first);
-  then the full (earlier default) and lean (current default) feature sets whole.
+  2,000 bundled approved drugs (their standardised parents, which models featurise), in the order the
+  featurizer computes them (a descriptor that reads a cached intermediate, such as the Gasteiger charges,
+  is cheap after the first); then the full (earlier default) and lean (current default) feature sets whole.
 - ``ablation``: for each feature group left out, CatBoost (300 iterations, depth 6, seed 0) trained on the
   official TDC train_val rows of 8 endpoints and scored on TDC test with the leaderboard metric, and the
   same model's Spearman on the mapped ExpansionRx measurement (validation only: nothing trains on it).
@@ -99,11 +99,11 @@ MAPPINGS: list[tuple[str, int, tuple[str, ...]]] = [
 ]
 
 
-def _drug_forms(n: int = 2000) -> list[Chem.Mol]:
+def _drug_parents(n: int = 2000) -> list[Chem.Mol]:
     mols = []
     for smiles in approved_drugs()["smiles"]:
-        form = standardize_with_form(smiles)[1]
-        mol = Chem.MolFromSmiles(form) if form else None
+        parent = standardize_with_form(smiles)[0]
+        mol = Chem.MolFromSmiles(parent) if parent else None
         if mol is not None:
             mols.append(mol)
         if len(mols) == n:
@@ -120,7 +120,7 @@ def _cpu_ms(function: Callable[[Chem.Mol], object], mols: list[Chem.Mol]) -> flo
 
 
 def costs() -> dict:
-    mols = _drug_forms()
+    mols = _drug_parents()
     blocks = [MorganCountFeaturizer(), AvalonCountFeaturizer(), ErGFeaturizer(), RDKit2DFeaturizer()]
     per_block = {block.signature: _cpu_ms(block, mols) for block in blocks}
     shared = [Chem.Mol(mol) for mol in mols]  # one set of molecules through every descriptor, in featurizer order
@@ -166,8 +166,8 @@ def _group(name: str) -> str:
 
 def _expansionrx(data_dir: Path) -> pd.DataFrame:
     frame = pd.read_csv(data_dir / EXPANSIONRX)
-    frame["form"] = [standardize_with_form(smiles)[1] for smiles in frame["SMILES"]]
-    return frame[frame["form"].notna()].reset_index(drop=True)
+    frame["smiles"] = [standardize_with_form(smiles)[0] for smiles in frame["SMILES"]]
+    return frame[frame["smiles"].notna()].reset_index(drop=True)
 
 
 def _configs(columns: int) -> dict[str, set[int]]:
@@ -203,9 +203,11 @@ def ablation(data_dir: Path) -> dict:
         for tdc in ABLATION_ENDPOINTS
     }
     external = _expansionrx(data_dir)
-    forms = sorted({f for parts in data.values() for part in parts for f in part["form"]} | set(external["form"]))
-    matrix = compute_features(forms, full_feature_set(), parallel=PARALLEL, cache_dir=CACHE)
-    row = {form: i for i, form in enumerate(forms)}
+    molecules = sorted(
+        {f for parts in data.values() for part in parts for f in part["smiles"]} | set(external["smiles"])
+    )
+    matrix = compute_features(molecules, full_feature_set(), parallel=PARALLEL, cache_dir=CACHE)
+    row = {smiles: i for i, smiles in enumerate(molecules)}
     results = {}
     for config, kept in _configs(matrix.shape[1]).items():
         columns = np.array(sorted(kept))
@@ -213,12 +215,12 @@ def ablation(data_dir: Path) -> dict:
         for tdc, (column, sign) in ABLATION_ENDPOINTS.items():
             endpoint = TDC_BENCHMARK_ENDPOINTS[tdc]
             train, test = data[tdc]
-            model = _fit(matrix[[row[f] for f in train["form"]]][:, columns], train, endpoint.name)
-            x_test = matrix[[row[f] for f in test["form"]]][:, columns]
+            model = _fit(matrix[[row[f] for f in train["smiles"]]][:, columns], train, endpoint.name)
+            x_test = matrix[[row[f] for f in test["smiles"]]][:, columns]
             entry = {"tdc_" + str(endpoint.metric): round(_tdc_score(model, x_test, test, endpoint.name), 4)}
             if column is not None:
                 measured = external[external[column].notna()]
-                predicted = model.predict(matrix[[row[f] for f in measured["form"]]][:, columns])
+                predicted = model.predict(matrix[[row[f] for f in measured["smiles"]]][:, columns])
                 entry["expansionrx_spearman"] = round(float(spearmanr(sign * predicted, measured[column]).statistic), 4)
             scores[endpoint.name] = entry
         results[config] = {"features": len(columns), "scores": scores}
@@ -260,20 +262,20 @@ def mapping(data_dir: Path) -> dict:
     frames |= pharmabench_frames(bundled_path(), ".csv.gz", chosen, parallel=PARALLEL)
     frames, removed = without_external_molecules(deduplicated(frames))
     external = _expansionrx(data_dir)
-    forms = sorted({f for frame in frames.values() for f in frame["form"]} | set(external["form"]))
-    matrix = compute_features(forms, default_feature_set(), parallel=PARALLEL, cache_dir=CACHE)
-    row = {form: i for i, form in enumerate(forms)}
+    molecules = sorted({f for frame in frames.values() for f in frame["smiles"]} | set(external["smiles"]))
+    matrix = compute_features(molecules, default_feature_set(), parallel=PARALLEL, cache_dir=CACHE)
+    row = {smiles: i for i, smiles in enumerate(molecules)}
     models: dict[tuple[str, ...], CatBoostRegressor] = {}
     results = []
     for column, sign, names in MAPPINGS:
         if names not in models:
-            x = matrix[[row[f] for name in names for f in frames[name]["form"]]]
+            x = matrix[[row[f] for name in names for f in frames[name]["smiles"]]]
             y = np.concatenate([get_endpoint(name).to_model_scale(frames[name]["y"].to_numpy()) for name in names])
             models[names] = CatBoostRegressor(
                 iterations=300, depth=6, random_seed=0, thread_count=2, verbose=False, allow_writing_files=False
             ).fit(x, y)
         measured = external[external[column].notna()]
-        predicted = models[names].predict(matrix[[row[f] for f in measured["form"]]])
+        predicted = models[names].predict(matrix[[row[f] for f in measured["smiles"]]])
         results.append(
             {
                 "expansionrx": column,

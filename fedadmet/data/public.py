@@ -23,6 +23,7 @@ from fedadmet.data.catalogue import (
 )
 from fedadmet.data.loaders import MoleculeTable, find_smiles_column, load_tdc, read_table, table_from_frame
 from fedadmet.exceptions import InputError
+from fedadmet.models.labels import per_molecule
 
 TOX21_ASSAYS = tuple(name for name, e in CATALOGUE.items() if e.source == "MoleculeNet tox21.csv")
 NON_BENCHMARK_ENDPOINTS = ("CYP1A2_Veith", "CYP2C19_Veith", *TOX21_ASSAYS, "ClinTox")
@@ -45,7 +46,7 @@ def approved_drugs() -> pd.DataFrame:
 def public_training_frames(
     *, limits: MoleculeLimits | None = None, parallel: ParallelOptions | None = None
 ) -> dict[str, pd.DataFrame]:
-    """Every public labelled data set in the catalogue as ``smiles``/``form``/``y`` frames: TDC train_val +
+    """Every public labelled data set in the catalogue as ``smiles``/``y`` frames: TDC train_val +
     test, CYP1A2/CYP2C19, Tox21, ClinTox and the PharmaBench lab endpoints, as read (not de-duplicated)."""
     frames: dict[str, pd.DataFrame] = {}
     for name, endpoint in TDC_BENCHMARK_ENDPOINTS.items():
@@ -100,23 +101,10 @@ def without_external_molecules(frames: Mapping[str, pd.DataFrame]) -> tuple[dict
 
 
 def deduplicated(frames: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """One row per (parent, featurised form) and endpoint: regression labels averaged on the model's scale
-    (log10 for log-scaled endpoints), classification labels by majority, a tied structure dropped. Data sets
-    repeat molecules (TDC's PPBR_AZ 993 times) and sources overlap once train_val and test are pooled."""
-    result = {}
-    for name, frame in frames.items():
-        endpoint = get_endpoint(name)
-        keyed = frame.assign(scaled=endpoint.to_model_scale(frame["y"].to_numpy(dtype=float)))
-        grouped = keyed.groupby(["smiles", "form"], sort=False, as_index=False)["scaled"].mean()
-        if endpoint.is_classification:
-            grouped = grouped[grouped["scaled"] != 0.5]
-            labels = (grouped["scaled"] > 0.5).astype(float).to_numpy()
-        else:
-            labels = endpoint.from_model_scale(grouped["scaled"].to_numpy())
-        result[name] = pd.DataFrame(
-            {"smiles": grouped["smiles"].to_numpy(), "form": grouped["form"].to_numpy(), "y": labels}
-        )
-    return result
+    """One row per standardised parent and endpoint (:func:`~fedadmet.models.labels.per_molecule`: the mean
+    on the model's scale, the majority class, ties dropped), as the model's heads see them. Data sets repeat
+    molecules (TDC's PPBR_AZ 993 times) and sources overlap once train_val and test are pooled."""
+    return {name: per_molecule(frame, get_endpoint(name)) for name, frame in frames.items()}
 
 
 EXTERNAL_VALIDATION_KEYS = "external_validation_inchikeys.txt.gz"

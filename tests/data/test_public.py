@@ -9,7 +9,6 @@ import pytest
 
 from fedadmet.chem.standardize import inchikeys, standardize_smiles
 from fedadmet.data.public import (
-    deduplicated,
     external_validation_keys,
     training_frames_from_path,
     without_external_molecules,
@@ -64,28 +63,11 @@ def test_a_file_without_label_columns_says_what_comes_close(tmp_path: Path) -> N
 EXPANSIONRX_FIRST_MOLECULE = "CN1CCC[C@H]1COc1ccc(-c2nc3cc(-c4ccc5[nH]c(-c6ccc(O)cc6)nc5c4)ccc3[nH]2)cc1"
 
 
-def test_duplicates_of_one_structure_become_one_row_on_the_model_scale() -> None:
-    frames = {
-        # log-scaled: the geometric mean, 10 and 1000 -> 100
-        "Half_Life_Obach": pd.DataFrame(
-            {"smiles": ["CCO", "CCO", "CCN"], "form": ["CCO", "CCO", "CCN"], "y": [10, 1000, 5]}
-        ),
-        # classification: the majority; a tie says nothing and is dropped
-        "hERG": pd.DataFrame(
-            {"smiles": ["CCO", "CCO", "CCO", "CCN", "CCN"], "form": ["CCO"] * 3 + ["CCN"] * 2, "y": [1, 1, 0, 1, 0]}
-        ),
-    }
-    merged = deduplicated(frames)
-    half_life = dict(zip(merged["Half_Life_Obach"]["smiles"], merged["Half_Life_Obach"]["y"], strict=True))
-    assert half_life == pytest.approx({"CCO": 100.0, "CCN": 5.0})
-    assert merged["hERG"].to_dict("records") == [{"smiles": "CCO", "form": "CCO", "y": 1.0}]
-
-
 def test_molecules_of_the_external_validation_sets_never_reach_the_served_training_data() -> None:
     keys = external_validation_keys()
     assert len(keys) > 6000  # ExpansionRx 5,326 + ASAP molecules
     first, _ = standardize_smiles(EXPANSIONRX_FIRST_MOLECULE)
     assert first is not None and inchikeys([first])[0] in keys
-    frames = {"LogD_PharmaBench": pd.DataFrame({"smiles": [first, "CCO"], "form": [first, "CCO"], "y": [1.0, 2.0]})}
+    frames = {"LogD_PharmaBench": pd.DataFrame({"smiles": [first, "CCO"], "y": [1.0, 2.0]})}
     kept, removed = without_external_molecules(frames)
     assert removed == {first} and kept["LogD_PharmaBench"]["smiles"].tolist() == ["CCO"]
