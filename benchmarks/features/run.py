@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -189,12 +190,10 @@ def _configs(columns: int) -> dict[str, set[int]]:
         "lean (current default)": everything - block("avalon") - chi - fragments - density,
         "lean + Avalon": everything - chi - fragments - density,
         "full - Avalon": everything - block("avalon"),
-        "full - Chi/Kappa/Phi": everything - chi,
-        "full - fr_": everything - fragments,
     }
 
 
-def ablation(data_dir: Path) -> dict:
+def ablation(data_dir: Path, save: Callable[[dict], None]) -> dict:
     data = {
         tdc: [
             load_tdc(bundled_path("tdc_admet_group", tdc, f"{part}.csv.gz"), parallel=PARALLEL).labelled("Y")
@@ -225,6 +224,7 @@ def ablation(data_dir: Path) -> dict:
             scores[endpoint.name] = entry
         results[config] = {"features": len(columns), "scores": scores}
         print(config, json.dumps(results[config]), flush=True)
+        save(results)  # a long part keeps what it has
     return results
 
 
@@ -350,15 +350,21 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     path = args.out / "features.json"
     results = json.loads(path.read_text()) if path.exists() else {}
-    parts = {"costs": costs, "ablation": lambda: ablation(args.data_dir), "mapping": lambda: mapping(args.data_dir)}
-    for part in args.parts or list(parts):
-        results[part] = parts[part]()
-        results["machine"] = (
-            f"{platform.machine()}, {__import__('os').cpu_count()} CPUs, Python {platform.python_version()}"
-        )
+
+    def save(part: str, value: dict) -> None:
+        results[part] = value
+        results["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
         args.out.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(results, indent=1))
         write_markdown(results, args.out / "features.md")
+
+    parts = {
+        "costs": costs,
+        "ablation": lambda: ablation(args.data_dir, lambda partial: save("ablation", partial)),
+        "mapping": lambda: mapping(args.data_dir),
+    }
+    for part in args.parts or list(parts):
+        save(part, parts[part]())
 
 
 if __name__ == "__main__":
