@@ -336,7 +336,7 @@ def write_markdown(results: dict, path: Path) -> None:
                 f"| {r['expansionrx']} | {r['trained_on']} | {r['n_train']} | {r['n']} | {r['spearman']:.3f} |"
                 for r in results["mapping"]["results"]
             ],
-            "",
+            *([f"({results['mapping']['note']})", ""] if "note" in results["mapping"] else [""]),
         ]
     lines.append(f"Command: `python -m benchmarks.features.run`; {results.get('machine', '')}.")
     path.write_text("\n".join(lines) + "\n")
