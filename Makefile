@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format benchmark-tdc benchmark-tdc-quick benchmark-federated benchmark-federated-quick benchmark-throughput benchmark-throughput-quick benchmark-design benchmark-design-quick benchmark-clinical benchmark-clinical-quick benchmark-campaigns benchmark-campaigns-quick benchmark-features default-model clean
+.PHONY: install demo test lint format benchmark-tdc benchmark-tdc-quick benchmark-federated benchmark-federated-quick benchmark-throughput benchmark-throughput-quick benchmark-external benchmark-external-quick benchmark-design benchmark-design-quick benchmark-clinical benchmark-clinical-quick benchmark-campaigns benchmark-campaigns-quick benchmark-features default-model clean
 
 install: $(STAMP)
 
@@ -52,6 +52,12 @@ benchmark-throughput: $(STAMP)
 
 benchmark-throughput-quick: $(STAMP)
 	$(BIN)/python -m benchmarks.throughput.run --quick
+
+benchmark-external: $(STAMP)
+	$(BIN)/python -m benchmarks.external.run
+
+benchmark-external-quick: $(STAMP)
+	$(BIN)/python -m benchmarks.external.run --quick
 
 benchmark-design: $(STAMP)
 	$(BIN)/python -m benchmarks.design.run

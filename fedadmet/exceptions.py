@@ -23,6 +23,13 @@ class TooLargeError(InputError):
     """The input exceeds a stated size limit (bytes, rows, molecules)."""
 
 
+def readable_size(size: int) -> str:
+    """A byte count as people read it in a message: ``1 MB``, ``2.5 MB``, ``74 kB``, ``10 bytes``."""
+    if size >= 1_000_000:
+        return f"{size / 1_000_000:.3g} MB"
+    return f"{size / 1000:.3g} kB" if size >= 1000 else f"{size} bytes"
+
+
 class ArtifactError(FedadmetError):
     """A saved model folder is missing, incomplete or from an incompatible version."""
 

@@ -78,6 +78,7 @@ def predict(
     model: Predictor | Path | str | None = None,
     smiles_column: str | None = None,
     progress: bool | None = None,
+    endpoints: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """One row per input row, in input order: the parent SMILES profiled, what standardisation changed
     (salts and solvents removed, charges neutralised), endpoint values, uncertainties, domain, alerts,
@@ -89,6 +90,7 @@ def predict(
     whose name an output column takes (``smiles``, ``error``, an endpoint's) is kept as ``input_<name>``.
     Rows whose SMILES cannot be used keep their place with an ``error`` message and empty predictions.
     ``progress`` shows a bar for large inputs (default: ``FEDADMET_PROGRESS``); servers turn it off.
+    ``endpoints`` (default: all the model's) are the endpoints whose columns are written, in that order.
     For classification endpoints the value is a calibrated probability and ``<endpoint>_uncertainty``
     the probability that the call (above/below 0.5) is wrong; for regression it is the half-width of
     the conformal interval on the model's scale (log10 units for log-transformed endpoints), and
@@ -144,7 +146,7 @@ def predict(
         "smiles": np.array([parent for parent, _, _ in outcomes], dtype=object),
         STANDARDISATION_COLUMN: np.array([notes.get(value, "") if isinstance(value, str) else "" for value in inputs]),
     }
-    for name in model.endpoints:
+    for name in model.endpoints if endpoints is None else endpoints:
         for key, source in ((name, "values"), (f"{name}_uncertainty", "uncertainty")):
             column = np.full(len(inputs), np.nan)
             if raw is not None:
@@ -180,9 +182,20 @@ def predict(
 
 
 def _keep_aside(frame: pd.DataFrame, taken: set[str]) -> pd.DataFrame:
-    """``frame`` with each column whose name is in ``taken`` renamed ``input_<name>`` (prefixed again
-    while that is taken too), so that no input value is overwritten by a prediction."""
+    """``frame`` with each column whose name is in ``taken``, in any case, renamed ``input_<name>``
+    (prefixed again while that is taken too), so that no input value is overwritten by a prediction and
+    an input ``SMILES`` does not stand beside the output ``smiles`` as if it were the same."""
     names: dict[str, str] = {}
     for column in frame.columns:
-        names[column] = free_name(column, taken | set(names.values()), "input_")
+        names[column] = free_name(column, _AnyCase({*taken, *names.values()}), "input_")
     return frame.rename(columns=names)
+
+
+class _AnyCase:
+    """Names compared whatever their case."""
+
+    def __init__(self, names: Iterable[object]) -> None:
+        self.keys = {str(name).casefold() for name in names}
+
+    def __contains__(self, name: object) -> bool:
+        return str(name).casefold() in self.keys

@@ -70,6 +70,8 @@ def test_dataframe_input_keeps_its_columns(tiny_model_dir: Path) -> None:
     result = predict(frame, model=tiny_model_dir)
     assert result["id"].tolist() == ["a", "b"]
     assert result["smiles"].tolist() == ["CCO", "CCN"]
+    # The input SMILES beside the output smiles would read as one column twice: it is kept aside by name.
+    assert "SMILES" not in result.columns and result["input_SMILES"].tolist() == ["CCO", "CCN"]
 
 
 def test_input_columns_named_like_outputs_are_kept_aside(tiny_model_dir: Path) -> None:
@@ -306,3 +308,11 @@ def test_heavy_atom_limit_set_in_the_environment_reaches_the_python_api(
     result = fedadmet.predict(["CCCCC", "CCCCCC"], model=tiny_model_dir)
     assert pd.isna(result.loc[0, ERROR_COLUMN]) and pd.notna(result.loc[0, "hERG"])
     assert "6 heavy atoms" in result.loc[1, ERROR_COLUMN] and pd.isna(result.loc[1, "hERG"])
+
+
+def test_a_radical_is_profiled_with_a_caveat(tiny_model_dir: Path) -> None:
+    result = predict(["[CH3]", "C", "[Na+].[CH2]C(=O)[O-]"], model=tiny_model_dir)
+    assert result[ERROR_COLUMN].isna().all()
+    notes = result[STANDARDISATION_COLUMN].tolist()
+    assert "radical (1 unpaired electron)" in notes[0] and notes[1] == ""
+    assert "removed [Na+]" in notes[2] and "radical" in notes[2]  # beside what standardisation changed

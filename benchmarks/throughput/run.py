@@ -8,7 +8,7 @@ same CSV, alternating. Each run's peak memory is sampled from /proc over its who
 summed proportional set size (PSS: a page shared by forked workers counts once in total); the summed
 resident sets, which count such a page once per process, are reported beside it.
 ADMET-AI (pip package ``admet-ai``) is installed into its own virtual environment under
-benchmarks/cache/throughput/ on first use (PyTorch 2.13.0 CPU first, as for fedadmet).
+benchmarks/cache/ on first use (benchmarks/admet_ai.py).
 fedadmet runs the bundled default model, i.e. the configuration whose TDC scores are committed
 (same features, trunk, CatBoost heads with 1000 iterations), and returns the full profile: 37 endpoints
 with uncertainty, applicability domain and structural alerts.
@@ -26,7 +26,6 @@ import os
 import platform
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -37,12 +36,12 @@ import numpy as np
 import pandas as pd
 
 import fedadmet
+from benchmarks.admet_ai import ADMET_AI_VERSION, admet_ai_command
 from fedadmet.data.public import approved_drugs, public_training_frames
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / "benchmarks" / "cache" / "throughput"
 RESULTS = REPO / "benchmarks" / "results"
-ADMET_AI_VERSION = "2.0.1"
 
 
 def molecules_file(n: int) -> Path:
@@ -54,18 +53,6 @@ def molecules_file(n: int) -> Path:
         CACHE.mkdir(parents=True, exist_ok=True)
         pd.DataFrame({"smiles": chosen.to_numpy()}).to_csv(path, index=False)
     return path
-
-
-def admet_ai_command() -> Path:
-    venv = CACHE / "admet_ai_venv"
-    command = venv / "bin" / "admet_predict"
-    if not command.is_file():
-        print(f"installing admet-ai=={ADMET_AI_VERSION} into {venv} (once)", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-        subprocess.run([*pip, "torch==2.13.0"], check=True)
-        subprocess.run([*pip, f"admet-ai=={ADMET_AI_VERSION}"], check=True)
-    return command
 
 
 def _process_tree(root: int) -> list[int]:

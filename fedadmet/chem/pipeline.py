@@ -14,7 +14,7 @@ from rdkit import Chem
 from fedadmet.chem.alerts import alerts_for_mols, prepare_alerts
 from fedadmet.chem.featurizers import Featurizer
 from fedadmet.chem.parallel import ParallelOptions, iter_chunks
-from fedadmet.chem.standardize import MoleculeLimits, standardisation_note, standardize_to_mols
+from fedadmet.chem.standardize import MoleculeLimits, radical_note, standardisation_note, standardize_to_mols
 
 # Training sets hold a few inorganic compounds and R-group fragments, so standardisation keeps them;
 # a profile is only given for a whole organic molecule.
@@ -45,8 +45,8 @@ _METAL = Chem.MolFromSmarts("[" + ";".join(f"!#{number}" for number in _NON_META
 @dataclass
 class ChemistryChunk:
     """Results for consecutive input texts: ``standardized`` has one ``(parent, form, reason)`` per text
-    and ``notes`` what standardisation changed ("" if nothing or rejected); ``features`` and ``alerts``
-    have one row per text that standardised, in the same order."""
+    and ``notes`` what standardisation changed, and a radical's caveat ("" if nothing or rejected);
+    ``features`` and ``alerts`` have one row per text that standardised, in the same order."""
 
     standardized: list[tuple[str | None, str | None, str | None]]
     notes: list[str]
@@ -63,7 +63,11 @@ def _chemistry_chunk(featurizer: Featurizer, limits: MoleculeLimits, texts: Sequ
             if problem is not None:
                 parent, form, reason, mols = None, None, problem, None
         standardized.append((parent, form, reason))
-        notes.append("" if mols is None or form == parent else standardisation_note(mols[1], parent))
+        if mols is None:
+            notes.append("")
+        else:
+            changed = standardisation_note(mols[1], parent) if form != parent else ""
+            notes.append("; ".join(note for note in (changed, radical_note(mols[1])) if note))
         if mols is not None:
             parent_mol = mols[0]
             rows.append(featurizer(parent_mol))  # models and alerts look at the parent, whatever its form

@@ -111,6 +111,18 @@ def standardisation_note(form: Chem.Mol, parent: str) -> str:
     return "; ".join(changes)
 
 
+def radical_note(form: Chem.Mol) -> str:
+    """A caveat for a radical (``[CH3]``), profiled as drawn: "" for a closed-shell molecule. The models
+    learned from stable, closed-shell compounds, so a radical's numbers are extrapolations."""
+    unpaired = sum(atom.GetNumRadicalElectrons() for atom in form.GetAtoms())
+    if not unpaired:
+        return ""
+    electrons = "electron" if unpaired == 1 else "electrons"
+    return (
+        f"a radical ({unpaired} unpaired {electrons}): the models learned from closed-shell molecules, read with care"
+    )
+
+
 def standardize_smiles(smiles: object, limits: MoleculeLimits | None = None) -> tuple[str | None, str | None]:
     """Return ``(canonical_parent_smiles, None)`` or ``(None, reason)`` for one input value."""
     parent, _, reason = standardize_with_form(smiles, limits)

@@ -8,6 +8,9 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from typer import rich_utils
+
+PIPED_HELP_WIDTH = 120  # help read from a file or pipe (a terminal's own width otherwise; TERMINAL_WIDTH sets it)
 
 
 class _App(typer.Typer):
@@ -15,6 +18,9 @@ class _App(typer.Typer):
     a traceback (whose local variables would print the user's molecules into logs)."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if rich_utils.MAX_WIDTH is None and not sys.stdout.isatty():
+            # A file or pipe would get rich's 80 columns, the options' help squeezed into a narrow column.
+            rich_utils.MAX_WIDTH = PIPED_HELP_WIDTH
         try:
             return super().__call__(*args, **kwargs)
         except ValidationError as exc:  # a FEDADMET_* setting, read when a command first needs it

@@ -41,6 +41,13 @@ def predict(
     smiles_column: Annotated[
         str | None, typer.Option(help="SMILES column (default: found by name: smiles, Drug, IsomericSMILES, ...).")
     ] = None,
+    endpoints: Annotated[
+        str | None,
+        typer.Option(
+            help="Only these endpoints, comma-separated, as `fedadmet endpoints` names them (default: all); "
+            "faster, and the output has only their columns."
+        ),
+    ] = None,
     model: Annotated[Path | None, typer.Option(help="Model folder (default: the default model).")] = None,
     partner: Annotated[
         Path | None,
@@ -64,7 +71,8 @@ def predict(
 
     Output columns, after every input column (one an output takes is kept as input_<name>):
     smiles: the standardised parent, whose identity the prediction is for;
-    standardisation: what changed on the way to it (salt or solvent fragments removed, charges neutralised);
+    standardisation: what changed on the way to it (salt or solvent fragments removed, charges neutralised),
+    and a caveat for a radical (profiled as drawn, though the models learned from closed-shell molecules);
     <endpoint>: the value, in the unit `fedadmet endpoints` lists (classifiers: a probability);
     <endpoint>_uncertainty: classifiers, the probability that the call is wrong;
     regressors, the half-width of the 90 % conformal interval on the model's scale (log10 for log-scaled
@@ -75,7 +83,7 @@ def predict(
     from fedadmet.data.loaders import read_molecules, read_unnamed_molecules
     from fedadmet.data.output import check_output_path, write_csv
     from fedadmet.workflows.predictors import check_choice, resolve_predictor
-    from fedadmet.workflows.profiling import profile, summarise
+    from fedadmet.workflows.profiling import choose_endpoints, listed_endpoints, profile, summarise
 
     try:
         check_choice(model=model, partner=partner, key=key, run=run)
@@ -95,9 +103,9 @@ def predict(
         resolved = resolve_predictor(get_settings(), model=model, partner=partner, key=key, run=run)
         for caveat in resolved.caveats:
             errors.print(f"[bold yellow]warning:[/] {caveat.message}", highlight=False)
-        endpoints = len(resolved.predictor.endpoints)
-        messages.print(f"model: {resolved.description} ({endpoints} endpoints)", highlight=False)
-        result = profile(frame, predictor=resolved.predictor, smiles_column=smiles_column)
+        chosen = choose_endpoints(resolved.predictor.endpoints, listed_endpoints(endpoints))
+        messages.print(f"model: {resolved.description} ({len(chosen)} endpoints)", highlight=False)
+        result = profile(frame, predictor=resolved.predictor, endpoints=chosen, smiles_column=smiles_column)
     except FedadmetError as exc:
         raise fail(str(exc)) from None
     if to_stdout:

@@ -24,7 +24,7 @@ from rdkit import Chem
 from fedadmet.chem.parallel import ParallelOptions
 from fedadmet.chem.standardize import MoleculeLimits, Reject, standardize_many
 from fedadmet.data.catalogue import name_key
-from fedadmet.exceptions import InputError, TooLargeError
+from fedadmet.exceptions import InputError, TooLargeError, readable_size
 
 SD_PROBLEM_COLUMN = "sd_problem"
 _SD_COLUMNS = ("sd_record", "name", SD_PROBLEM_COLUMN, "smiles")
@@ -126,7 +126,9 @@ def _file_content(path: Path, max_bytes: int | None, source: str) -> bytes:
     if not path.is_file():
         raise InputError(f"file not found: {path}")
     if max_bytes is not None and path.stat().st_size > max_bytes:
-        raise TooLargeError(f"{source} is {path.stat().st_size} bytes", expected=f"at most {max_bytes} bytes")
+        raise TooLargeError(
+            f"{source} is {readable_size(path.stat().st_size)}", expected=f"at most {readable_size(max_bytes)}"
+        )
     with path.open("rb") as handle:
         compressed = handle.read(len(GZIP_MAGIC)) == GZIP_MAGIC
     if path.suffix.lower() != ".gz" and not compressed:
@@ -137,7 +139,10 @@ def _file_content(path: Path, max_bytes: int | None, source: str) -> bytes:
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError(f"{source} is not a readable gzip file: {exc}") from None
     if max_bytes is not None and len(content) > max_bytes:
-        raise TooLargeError(f"{source} decompresses to more than {max_bytes} bytes", expected=f"at most {max_bytes}")
+        raise TooLargeError(
+            f"{source} decompresses to more than {readable_size(max_bytes)}",
+            expected=f"at most {readable_size(max_bytes)}",
+        )
     return content
 
 
@@ -183,7 +188,8 @@ def find_smiles_column(frame: pd.DataFrame, requested: str | None = None) -> str
             expected="a first line naming the columns, e.g. 'smiles' (or a .smi file: SMILES and name per line)",
         )
     raise InputError(
-        "no SMILES column found; choose it with smiles_column (CLI: --smiles-column)",
+        "no SMILES column found; say which column holds the SMILES "
+        "(--smiles-column on the command line, the SMILES column field on the web page)",
         got=list(frame.columns),
         expected=f"one of {', '.join(SMILES_COLUMN_CANDIDATES)} (in any case; spaces, _ and - are ignored)",
     )
@@ -318,12 +324,22 @@ def _read_smiles_file(content: bytes, source: str, max_rows: int | None) -> pd.D
     lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     if lines and lines[0].split()[0].lower() == "smiles":
         lines = lines[1:]
-    rows = [line.strip().split(maxsplit=1) for line in lines]
+    rows = [smiles_and_name(line) for line in lines]
     if not rows:
         raise InputError(f"{source} holds no SMILES", expected="one SMILES per line, optionally followed by a name")
     rows = rows[:max_rows] if max_rows is not None else rows
-    names = [row[1] if len(row) > 1 else None for row in rows]
-    return pd.DataFrame({"smiles": [row[0] for row in rows], "name": names})
+    return pd.DataFrame({"smiles": [row[0] for row in rows], "name": [row[1] for row in rows]})
+
+
+def smiles_and_name(line: str) -> tuple[str, str | None]:
+    """A SMILES line's structure and the name after white space, as in a .smi file ("CCO ethanol"); a
+    CXSMILES extension (``CCO |$;;X$|``) stays with its structure."""
+    structure, *rest = line.split(maxsplit=1) or [""]
+    if not rest:
+        return structure, None
+    if rest[0].startswith("|"):
+        return line.strip(), None
+    return structure, rest[0].strip()
 
 
 _SD_SEPARATOR = re.compile(r"^\$\$\$\$[^\n]*(?:\n|$)", flags=re.MULTILINE)

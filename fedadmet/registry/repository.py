@@ -229,15 +229,21 @@ def jobs_in_state(session: Session, *states: str) -> list[PredictionJob]:
     return list(session.scalars(query))
 
 
-def list_jobs(session: Session, user_id: int | None, limit: int) -> list[PredictionJob]:
-    """The user's ``limit`` newest jobs, newest first."""
+def list_jobs(session: Session, user_id: int | None, limit: int, offset: int = 0) -> list[PredictionJob]:
+    """The user's jobs, newest first: ``limit`` of them from ``offset``."""
     query = (
         select(PredictionJob)
         .where(PredictionJob.user_id == user_id)  # None compares as IS NULL
         .order_by(PredictionJob.created.desc())
         .limit(limit)
+        .offset(offset)
     )
     return list(session.scalars(query))
+
+
+def count_jobs(session: Session, user_id: int | None) -> int:
+    query = select(func.count()).select_from(PredictionJob).where(PredictionJob.user_id == user_id)
+    return session.scalar(query) or 0
 
 
 def withdraw_job(session: Session, job_id: str) -> tuple[PredictionJob, str] | None:

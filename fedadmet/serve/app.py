@@ -13,7 +13,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, Response, Security, UploadFile
+import fastapi_offline
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, Response, Security, UploadFile
 from fastapi import Path as PathParameter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -21,33 +22,53 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
-from swagger_ui_bundle import swagger_ui_path
 
 from fedadmet import __version__
 from fedadmet.config import Settings, get_settings
-from fedadmet.exceptions import FedadmetError, InputError, ModelUnavailableError, TooLargeError
+from fedadmet.exceptions import FedadmetError, InputError, ModelUnavailableError, TooLargeError, readable_size
 from fedadmet.serve.batching import MicroBatcher
 from fedadmet.serve.campaign_routes import campaign_router
 from fedadmet.serve.clinical_routes import clinical_router
 from fedadmet.serve.design_routes import design_router
+from fedadmet.serve.schemas import (
+    DATABASE_INTEGER_MAX,
+    PAGED,
+    EndpointInfo,
+    Health,
+    JobAnswer,
+    Limits,
+    Paging,
+    PredictAnswer,
+    sent,
+)
 from fedadmet.serve.workers import ProfileWorkers
 from fedadmet.workflows.jobs import JobNotFoundError, JobNotReadyError, JobService, JobView, JobWithdrawnError
 from fedadmet.workflows.keys import Caller, check_key
 from fedadmet.workflows.predictors import ResolvedPredictor, register_served_model, resolve_predictor
-from fedadmet.workflows.profiling import Quantiles, describe_endpoints, profile_cards
+from fedadmet.workflows.profiling import (
+    Quantiles,
+    choose_endpoints,
+    describe_endpoints,
+    listed_endpoints,
+    named_molecules,
+    profile_cards,
+)
 from fedadmet.workflows.reference import load_reference
 from fedadmet.workflows.store import Store, open_store
-from fedadmet.workflows.views import RunView, VersionView, get_run, list_runs, list_versions
+from fedadmet.workflows.views import Page, RunView, VersionView, get_run, list_runs, list_versions
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
-DATABASE_INTEGER_MAX = 2**63 - 1  # SQLite and PostgreSQL store no larger integer: larger ids are refused, not sent
+SWAGGER_UI = Path(fastapi_offline.__file__).parent / "static"  # Swagger UI 5, which reads OpenAPI 3.1
 DOCS_ASSETS = "/docs-assets"
-JOB_LIST_LIMIT = 50
-RUN_PAGE_DEFAULT, RUN_PAGE_MAX = 50, 500
+FAVICON = Path(__file__).parent / "favicon.svg"
+NO_KEY = (
+    "an API key is required: paste yours into the API key field of the web page (`fedadmet serve` prints a "
+    "link that fills it in); programs send it as the X-API-Key header"
+)
 REFUSALS_SHOWN = 10  # per-molecule reasons in a 422 for a request where no molecule could be profiled
 SERVER_FAILURE_DETAIL = "the server's model or stored files failed; this is not your request's fault (see the log)"
 SERVER_ERRORS = (500, 503)  # answers of a route that profiles: its model or files failed
@@ -63,20 +84,34 @@ class PredictRequest(BaseModel):
     """Molecules to profile (the server states its maximum per request in ``GET /v1/limits``)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)  # "yes" is not a boolean, 1 is not a SMILES
-    smiles: list[str] = Field(min_length=1, description="SMILES strings, profiled in order.")
+    smiles: list[str] = Field(
+        min_length=1,
+        description="SMILES strings, profiled in order; each may be followed by white space and a name "
+        '("CCO ethanol"), as in a .smi file, which comes back as the molecule\'s id.',
+    )
+    ids: list[str] | None = Field(
+        default=None,
+        description="A name or ID per molecule (as many as smiles), returned with its profile as id, so that "
+        "the answer joins to your records.",
+    )
     depict: bool = Field(default=False, description="Add an RDKit SVG depiction of each molecule.")
+    endpoints: list[str] | None = Field(
+        default=None,
+        description="Only these endpoints (names as GET /v1/endpoints lists them), in this order; default: all.",
+    )
 
-    @field_validator("smiles")
+    @field_validator("smiles", "ids")
     @classmethod
-    def _unicode_text(cls, smiles: list[str]) -> list[str]:
+    def _unicode_text(cls, texts: list[str] | None, info: ValidationInfo) -> list[str] | None:
         """JSON can escape a lone surrogate (``"\\ud800"``) that no UTF-8 answer could echo back."""
-        for number, text in enumerate(smiles, start=1):
+        for number, text in enumerate(texts or (), start=1):
             try:
                 text.encode()
             except UnicodeEncodeError as exc:
-                problem = f"molecule {number} is not Unicode text ({exc.reason} at position {exc.start + 1})"
+                what = "molecule" if info.field_name == "smiles" else "id"
+                problem = f"{what} {number} is not Unicode text ({exc.reason} at position {exc.start + 1})"
                 raise ValueError(problem) from None
-        return smiles
+        return texts
 
 
 class ErrorAnswer(BaseModel):
@@ -150,10 +185,18 @@ class ServingState:
             self.workers.stop()
 
     async def profile(self, smiles: list[str], options: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        depict = bool(options and options[0])
+        """Cards for ``smiles``; ``options``: (depict, endpoints), as :meth:`predict_options` makes them."""
+        depict, endpoints = options or (False, None)
         if self.workers is not None:
-            return await self.workers.profile(smiles, depict)
-        return await asyncio.to_thread(profile_cards, self.model, self.quantiles, smiles, depict)
+            return await self.workers.profile(smiles, depict, endpoints)
+        return await asyncio.to_thread(profile_cards, self.model, self.quantiles, smiles, depict, endpoints)
+
+    def predict_options(self, body: PredictRequest) -> tuple[bool, tuple[str, ...] | None]:
+        """What a batch of /v1/predict calls must share (hashable): depictions, and the chosen endpoints,
+        checked here so that an unknown name is the caller's 422 before any work."""
+        if body.endpoints is None:
+            return body.depict, None
+        return body.depict, tuple(choose_endpoints(self.model.endpoints, body.endpoints))
 
 
 # Declared as security schemes, so that OpenAPI (and /docs' Authorize button) says how to send the key.
@@ -170,7 +213,7 @@ def current_user(
     state: ServingState = request.app.state.serving
     key = api_key or (bearer.credentials if bearer is not None else "")
     if not key.strip():
-        raise HTTPException(401, "an API key is required: send it in the X-API-Key header")
+        raise HTTPException(401, NO_KEY)
     user = check_key(state.sessions, key.strip())
     if user is None:
         raise HTTPException(401, "the API key is not valid (unknown or revoked)")
@@ -178,6 +221,7 @@ def current_user(
 
 
 Authorized = Annotated[Caller, Depends(current_user)]
+Paged = Annotated[Paging, Depends(Paging.from_query)]
 
 
 def create_app(settings: Settings | None = None, model_dir: Path | None = None) -> FastAPI:
@@ -207,7 +251,7 @@ def create_app(settings: Settings | None = None, model_dir: Path | None = None) 
     app.include_router(campaign_router(current_user))
     app.include_router(clinical_router(current_user))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+    app.mount(DOCS_ASSETS, StaticFiles(directory=SWAGGER_UI), name="docs-assets")
     return app
 
 
@@ -225,51 +269,58 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
             title=f"{app.title} API",
             swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+            swagger_favicon_url="/favicon.ico",
         )
 
-    @app.get("/healthz")
+    @app.get("/favicon.ico", include_in_schema=False)  # browsers ask for it whatever the page links
+    def favicon() -> FileResponse:
+        return FileResponse(FAVICON, media_type="image/svg+xml")
+
+    @app.get("/healthz", response_model=Health, responses={503: {"model": Health, "description": "Degraded."}})
     @app.head("/healthz", include_in_schema=False)  # monitors often ask with HEAD
     def health() -> JSONResponse:
         """200 while everything serves; 503 (for load balancers and monitors) if batch jobs have stopped."""
         healthy = state.jobs.alive
-        return JSONResponse(
-            {
-                "status": "ok" if healthy else "degraded: the batch-job worker is not running",
-                "version": __version__,
-                "endpoints": len(state.model.endpoints),
-            },
-            200 if healthy else 503,
+        answer = Health(
+            status="ok" if healthy else "degraded: the batch-job worker is not running",
+            version=__version__,
+            endpoints=len(state.model.endpoints),
         )
+        return JSONResponse(answer.model_dump(), 200 if healthy else 503)
 
     @app.get("/v1/limits", responses=error_answers())
-    def limits(_: Authorized) -> dict[str, int]:
-        return {
-            "max_molecules_per_request": settings.api_max_molecules,
-            "max_body_bytes": settings.api_max_body_bytes,
-            "max_upload_bytes": settings.upload_max_bytes,
-            "max_job_rows": settings.job_max_rows,
-        }
+    def limits(_: Authorized) -> Limits:
+        return Limits(
+            max_molecules_per_request=settings.api_max_molecules,
+            max_body_bytes=settings.api_max_body_bytes,
+            max_upload_bytes=settings.upload_max_bytes,
+            max_job_rows=settings.job_max_rows,
+        )
 
-    @app.post("/v1/predict", responses=error_answers(413, *SERVER_ERRORS))
+    @app.post("/v1/predict", response_model=PredictAnswer, responses=error_answers(413, *SERVER_ERRORS))
     async def predict_route(body: PredictRequest, _: Authorized) -> JSONResponse:
+        """Profiles in the order sent, each with the id sent for its molecule."""
         if len(body.smiles) > settings.api_max_molecules:
             raise HTTPException(
                 413, f"{len(body.smiles)} molecules in one request; at most {settings.api_max_molecules}"
             )
-        profiles = await state.batcher.predict(body.smiles, (body.depict,))
+        smiles, ids = named_molecules(body.smiles, body.ids)
+        profiles = await state.batcher.predict(smiles, state.predict_options(body))
         if all(p["error"] for p in profiles):
             shown = profiles[:REFUSALS_SHOWN]
             reasons = "; ".join(f"molecule {i + 1}: {p['error']}" for i, p in enumerate(shown))
             more = f"; and {len(profiles) - len(shown)} more" if len(profiles) > len(shown) else ""
             raise HTTPException(422, f"no molecule could be profiled: {reasons}{more}")
-        # Profiles are plain JSON already: returned as they are, without FastAPI's generic re-encoding
-        # (~0.7 ms per molecule on the event loop, which every concurrent request waits behind).
-        return JSONResponse({"model_version_id": state.model_version_id, "molecules": profiles})
+        # Profiles are plain JSON already (PredictAnswer states their shape; a test checks them against it):
+        # returned as they are, without FastAPI's generic validation and re-encoding (~0.7 ms per molecule
+        # on the event loop, which every concurrent request waits behind).
+        molecules = [{"id": id_} | profile for id_, profile in zip(ids, profiles, strict=True)]
+        return JSONResponse({"model_version_id": state.model_version_id, "molecules": molecules})
 
     @app.get("/v1/endpoints", responses=error_answers())
-    def endpoints(_: Authorized) -> list[dict[str, Any]]:
-        return describe_endpoints(state.model.endpoints)
+    def endpoints(_: Authorized) -> list[EndpointInfo]:
+        """Every endpoint the model predicts (a description of the model, not a growing list: not paged)."""
+        return [EndpointInfo.model_validate(row) for row in describe_endpoints(state.model.endpoints)]
 
     @app.post("/v1/jobs", status_code=202, responses=error_answers(413))
     async def submit_job(
@@ -279,31 +330,36 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
         smiles_column: Annotated[
             str | None, Form(description="SMILES column (default: smiles, SMILES, Drug, ...)")
         ] = None,
-    ) -> dict[str, Any]:
+        endpoints: Annotated[
+            str | None, Form(description="Only these endpoints, comma-separated (default: all).")
+        ] = None,
+    ) -> JobAnswer:
         parts = len((await request.form()).getlist("file"))  # parsed once already: the form is kept
         if parts > 1:
             raise HTTPException(422, f"one file per job: the upload holds {parts} parts named 'file'")
         data = await file.read(settings.upload_max_bytes + 1)
         if len(data) > settings.upload_max_bytes:
-            raise HTTPException(413, f"the upload is larger than {settings.upload_max_bytes} bytes")
+            raise HTTPException(413, f"the upload is larger than {readable_size(settings.upload_max_bytes)}")
         # Parsing a large upload takes seconds: in a thread, so that other requests are not held up.
-        job = await run_in_threadpool(state.jobs.submit, file.filename or "upload.csv", data, user.id, smiles_column)
+        name, chosen = file.filename or "upload.csv", listed_endpoints(endpoints)
+        job = await run_in_threadpool(state.jobs.submit, name, data, user.id, smiles_column, chosen)
         return _job_json(job)
 
-    @app.get("/v1/jobs", responses=error_answers())
-    def list_jobs(user: Authorized) -> list[dict[str, Any]]:
-        """This key's user's newest jobs, newest first: a page or client that lost a job's id finds it here."""
-        return [_job_json(job) for job in state.jobs.list(user.id, limit=JOB_LIST_LIMIT)]
+    @app.get("/v1/jobs", responses=error_answers() | PAGED)
+    def list_jobs(user: Authorized, paging: Paged, response: Response) -> list[JobAnswer]:
+        """This key's user's jobs, newest first: a page or client that lost a job's id finds it here."""
+        page = state.jobs.list(user.id, paging.limit, paging.offset)
+        return sent(Page(items=[_job_json(job) for job in page.items], total=page.total), response)
 
     @app.get("/v1/jobs/{job_id}", responses=error_answers(404))
-    def job_status(job_id: str, user: Authorized) -> dict[str, Any]:
+    def job_status(job_id: str, user: Authorized) -> JobAnswer:
         job = state.jobs.get(job_id, user.id)
         if job is None:
             raise HTTPException(404, f"no job {job_id!r} for this API key")
         return _job_json(job)
 
     @app.delete("/v1/jobs/{job_id}", responses=error_answers(404))
-    def withdraw_job(job_id: str, user: Authorized) -> dict[str, Any]:
+    def withdraw_job(job_id: str, user: Authorized) -> JobAnswer:
         """Cancel an unfinished job (it stops within one chunk), or delete a finished job's result; either
         way the job's files (upload, partial and final results) are removed. The job stays listed."""
         job = state.jobs.withdraw(job_id, user.id)
@@ -321,22 +377,17 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
         result = state.jobs.result(job_id, user.id)  # its typed refusals are answered 404, 409 or 410
         return FileResponse(result.path, media_type="text/csv", filename=result.download_name)
 
-    @app.get("/v1/models", responses=error_answers())
-    def models(user: Authorized) -> list[VersionView]:
-        return list_versions(state.sessions, user.partner, serving_id=state.model_version_id)
+    @app.get("/v1/models", responses=error_answers() | PAGED)
+    def models(user: Authorized, paging: Paged, response: Response) -> list[VersionView]:
+        """Model versions, newest first; ``X-Total-Count`` holds their number."""
+        versions = list_versions(state.sessions, user.partner, serving_id=state.model_version_id)
+        return sent(paging.of(versions), response)
 
-    @app.get("/v1/federation/runs", responses=error_answers())
-    def federation_runs(
-        user: Authorized,
-        response: Response,
-        limit: Annotated[int, Query(ge=1, le=RUN_PAGE_MAX, description="Runs per page.")] = RUN_PAGE_DEFAULT,
-        offset: Annotated[int, Query(ge=0, le=DATABASE_INTEGER_MAX, description="Runs to skip, newest first.")] = 0,
-    ) -> list[RunView]:
+    @app.get("/v1/federation/runs", responses=error_answers() | PAGED)
+    def federation_runs(user: Authorized, paging: Paged, response: Response) -> list[RunView]:
         """Federation runs, newest first, with their rounds; ``X-Total-Count`` holds the number of runs.
         A partner's user sees its own shared metrics and the consortium's mean, not other partners'."""
-        page = list_runs(state.sessions, user.partner, limit, offset)
-        response.headers["X-Total-Count"] = str(page.total)
-        return page.items
+        return sent(list_runs(state.sessions, user.partner, paging.limit, paging.offset), response)
 
     @app.get("/v1/federation/runs/{run_id}", responses=error_answers(404))
     def federation_run(
@@ -349,19 +400,19 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
         return run
 
 
-def _job_json(job: JobView) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "filename": job.filename,
-        "status": job.status,
-        "rows": job.rows,
-        "done": job.done,
-        "errors": job.errors,
-        "progress": job.progress,
-        "message": job.message,
-        "created": job.created.isoformat(),
-        "result": f"/v1/jobs/{job.id}/result" if job.completed else None,
-    }
+def _job_json(job: JobView) -> JobAnswer:
+    return JobAnswer(
+        id=job.id,
+        filename=job.filename,
+        status=job.status,
+        rows=job.rows,
+        done=job.done,
+        errors=job.errors,
+        progress=job.progress,
+        message=job.message,
+        created=job.created.isoformat(),
+        result=f"/v1/jobs/{job.id}/result" if job.completed else None,
+    )
 
 
 class BodyLimit:
@@ -385,7 +436,8 @@ def _body_refusal(settings: Settings, scope: Scope) -> JSONResponse | None:
     limit = settings.upload_max_bytes + 64_000 if scope["path"] == "/v1/jobs" else settings.api_max_body_bytes
     declared = Headers(scope=scope).get("content-length")
     if declared is not None and (not (declared.isascii() and declared.isdigit()) or int(declared) > limit):
-        return JSONResponse({"detail": f"request body larger than {limit} bytes (or a bad Content-Length)"}, 413)
+        too_large = f"the request body is larger than {readable_size(limit)} (or its Content-Length is not a number)"
+        return JSONResponse({"detail": too_large}, 413)
     if declared is None and scope["method"] in {"POST", "PUT", "PATCH"}:
         return JSONResponse({"detail": "a Content-Length header is required"}, 411)
     return None
@@ -397,6 +449,11 @@ def _add_error_handlers(app: FastAPI) -> None:
         untyped = "json" not in request.headers.get("content-type", "")  # then the body was not read as JSON
         problems = []
         for error in exc.errors()[:20]:
+            if error.get("type") == "json_invalid":  # loc: ("body", the character position from 0)
+                position = error.get("loc", ("body", 0))[-1]
+                reason = error.get("ctx", {}).get("error", "")
+                problems.append(f"the body is not valid JSON ({reason} at character {position + 1})")
+                continue
             # Positions count from 1, as in the per-molecule errors of /v1/predict ("smiles #2").
             parts = [f"#{part + 1}" if isinstance(part, int) else str(part) for part in error.get("loc", ())]
             where = " ".join(part for part in parts if part != "body") or "body"

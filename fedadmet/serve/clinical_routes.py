@@ -7,10 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import FileResponse
 
 from fedadmet.exceptions import InputError
+from fedadmet.serve.schemas import PAGED, Paging, sent
 from fedadmet.workflows import clinical as workflow
 from fedadmet.workflows.keys import Caller
 
@@ -18,6 +19,7 @@ from fedadmet.workflows.keys import Caller
 def clinical_router(current_user: Callable[..., Caller]) -> APIRouter:
     """The routes, authenticated by the app's own ``current_user`` dependency."""
     router = APIRouter(prefix="/v1/clinical/reports", tags=["clinical"])
+    Paged = Annotated[Paging, Depends(Paging.from_query)]
     Viewer = Annotated[Caller, Depends(current_user)]
 
     def home(request: Request) -> Path:
@@ -31,15 +33,20 @@ def clinical_router(current_user: Callable[..., Caller]) -> APIRouter:
         except LookupError as exc:
             raise HTTPException(404, str(exc)) from None
 
-    @router.get("")
-    def list_reports(request: Request, user: Viewer) -> list[workflow.ReportSummary]:
-        return workflow.list_clinical_reports(home(request))
+    @router.get("", responses=PAGED)
+    def list_reports(request: Request, user: Viewer, paging: Paged, response: Response) -> list[workflow.ReportSummary]:
+        """Kept reports, newest first; ``X-Total-Count`` holds their number."""
+        return sent(paging.of(workflow.list_clinical_reports(home(request))), response)
 
     @router.get("/{name}")
     def report(name: str, request: Request, user: Viewer) -> workflow.ReportDetail:
         return found(lambda: workflow.clinical_report(home(request), name))
 
-    @router.get("/{name}/evaluation.png", response_class=FileResponse)
+    @router.get(
+        "/{name}/evaluation.png",
+        response_class=FileResponse,
+        responses={200: {"content": {"image/png": {}}, "description": "The evaluation figure."}},
+    )
     def evaluation_image(name: str, request: Request, user: Viewer) -> FileResponse:
         """ROC, calibration and decision curves of every model in the report."""
         return FileResponse(found(lambda: workflow.clinical_report_image(home(request), name)), media_type="image/png")

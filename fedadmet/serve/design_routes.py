@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from fedadmet.design.objective import parse_objective
+from fedadmet.serve.schemas import PAGED, Paging, sent
 from fedadmet.workflows import design
 from fedadmet.workflows.profiling import profile
 
@@ -44,12 +45,46 @@ class ReinventQuery(BaseModel):
     query_id: str
 
 
+class DesignStarted(BaseModel):
+    id: int
+    status: str
+
+
+class DesignScore(BaseModel):
+    smiles: str = Field(description="The standardised parent, or the SMILES as sent where it has none.")
+    score: float
+    score_low: float
+    score_high: float
+    dropped: str | None = Field(description="The hard constraint the molecule failed, if any.")
+    components: dict[str, float] = Field(description="Each goal's or term's desirability.")
+
+
+class ReinventSuccess(BaseModel):
+    query_id: str
+    output_value: float
+
+
+class ReinventFailure(BaseModel):
+    query_id: str
+    input_string: str
+
+
+class ReinventOutput(BaseModel):
+    successes_list: list[ReinventSuccess]
+    failures_list: list[ReinventFailure]
+
+
+class ReinventAnswer(BaseModel):
+    output: ReinventOutput
+
+
 def design_router(authorized: Callable[..., Any], model_dir: Path | None = None) -> APIRouter:
     """The routes, each behind ``authorized`` (the app's API-key dependency, giving the user), predicting
     with ``model_dir`` (default: the default model)."""
     router = APIRouter(prefix="/v1/design", tags=["design"])
     User = Annotated[Any, Depends(authorized)]
     RunId = Annotated[int, PathParameter(ge=1, le=2**31 - 1)]
+    Paged = Annotated[Paging, Depends(Paging.from_query)]
 
     def owned(run_id: int, user: Any) -> design.DesignRunView:
         try:
@@ -61,25 +96,30 @@ def design_router(authorized: Callable[..., Any], model_dir: Path | None = None)
         return run
 
     @router.post("/runs", status_code=202)
-    def start_run(body: DesignRequest, background: BackgroundTasks, user: User) -> dict[str, Any]:
+    def start_run(body: DesignRequest, background: BackgroundTasks, user: User) -> DesignStarted:
         """Start a design run; it runs in the background (poll GET /v1/design/runs/{id})."""
         objective = parse_objective(body.objective)
         run_id = design.create_design(
             body.start, objective, budget=body.budget, seed=body.seed, name=body.name, model=model_dir, user_id=user.id
         )
         background.add_task(design.continue_design, run_id)
-        return {"id": run_id, "status": "running"}
+        return DesignStarted(id=run_id, status="running")
 
-    @router.get("/runs")
-    def list_runs(user: User, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[design.DesignRunSummary]:
-        return design.list_design_runs(limit, user_id=user.id)
+    @router.get("/runs", responses=PAGED)
+    def list_runs(user: User, paging: Paged, response: Response) -> list[design.DesignRunSummary]:
+        """The key's design runs, newest first; ``X-Total-Count`` holds their number."""
+        return sent(paging.of(design.list_design_runs(None, user_id=user.id)), response)
 
     @router.get("/runs/{run_id}")
     def show_run(run_id: RunId, user: User) -> design.DesignRunView:
         """The run with every generation and candidate: why each was kept or dropped, scores with ranges."""
         return owned(run_id, user)
 
-    @router.get("/runs/{run_id}/molecules.csv", response_class=Response)
+    @router.get(
+        "/runs/{run_id}/molecules.csv",
+        response_class=Response,
+        responses={200: {"content": {"text/csv": {}}, "description": "The designed molecules, best first."}},
+    )
     def run_molecules(run_id: RunId, user: User) -> Response:
         """The designed molecules, best first, as CSV (SMILES and scores: a campaign's seed list)."""
         buffer = io.StringIO()
@@ -87,20 +127,20 @@ def design_router(authorized: Callable[..., Any], model_dir: Path | None = None)
         return Response(buffer.getvalue(), media_type="text/csv")
 
     @router.post("/score")
-    def score(body: ScoreRequest, _: User) -> list[dict[str, Any]]:
+    def score(body: ScoreRequest, _: User) -> list[DesignScore]:
         """Scores under an objective, without a run."""
         results = design.score_molecules(
             body.smiles, parse_objective(body.objective), references=body.references, model=model_dir
         )
         return [
-            {
-                "smiles": result.parent or result.smiles,
-                "score": result.score,
-                "score_low": result.score_low,
-                "score_high": result.score_high,
-                "dropped": result.dropped,
-                "components": result.components,
-            }
+            DesignScore(
+                smiles=result.parent or result.smiles,
+                score=result.score,
+                score_low=result.score_low,
+                score_high=result.score_high,
+                dropped=result.dropped,
+                components=result.components,
+            )
             for result in results
         ]
 
@@ -111,7 +151,7 @@ def design_router(authorized: Callable[..., Any], model_dir: Path | None = None)
         predictor_id: Annotated[str, Query(description="An endpoint name, or run:<id> for a design objective.")],
         predictor_version: str = "",
         inp_fmt: str = "smiles",
-    ) -> dict[str, Any]:
+    ) -> ReinventAnswer:
         """REINVENT 4 REST scoring component: values (or design scores) per query id."""
         if inp_fmt != "smiles":
             raise HTTPException(422, f"inp_fmt {inp_fmt!r}: only smiles is read")
@@ -130,7 +170,7 @@ def design_router(authorized: Callable[..., Any], model_dir: Path | None = None)
                 failures.append({"query_id": query.query_id, "input_string": query.input_string})
             else:
                 successes.append({"query_id": query.query_id, "output_value": float(value)})
-        return {"output": {"successes_list": successes, "failures_list": failures}}
+        return ReinventAnswer.model_validate({"output": {"successes_list": successes, "failures_list": failures}})
 
     def _run_scores(run_id: str, texts: list[str], user: Any) -> list[float | None]:
         if not run_id.isdigit() or not 1 <= int(run_id) < 2**31:

@@ -7,6 +7,7 @@ from collections import Counter
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from fedadmet.config import Settings
@@ -31,11 +32,7 @@ def run_demo(console: Console, settings: Settings) -> None:
     examples_profile = profile(examples, predictor=model, smiles_column="smiles")
     examples_profile.to_csv(out_dir / "example_profiles.csv", index=False)
     shown = [name for name in SHOWN if name in model.heads] or model.endpoints[:7]
-    table = Table("name", *(name.split("_")[0] for name in shown), "domain", "alerts / error")
-    rejected = examples_profile[examples_profile[ERROR_COLUMN].notna()]
-    for _, row in pd.concat([examples_profile.head(12), rejected]).iterrows():
-        table.add_row(*_row_cells(row, shown))
-    console.print(table)
+    console.print(example_table(examples_profile, shown))
     console.print(f"full profiles ({len(examples_profile.columns)} columns) in {out_dir / 'example_profiles.csv'}")
 
     console.rule("2. all approved drugs (DrugBank)")
@@ -59,10 +56,20 @@ def run_demo(console: Console, settings: Settings) -> None:
     console.print(f"profiles in {out_dir / 'approved_drug_profiles.csv'}")
 
 
+def example_table(frame: pd.DataFrame, shown: list[str], first: int = 12) -> Table:
+    """The ``first`` rows of a profile and every refused row after them, each once, a refusal with its
+    whole reason (the cell wraps)."""
+    refused_later = frame.iloc[first:][frame.iloc[first:][ERROR_COLUMN].notna()]
+    table = Table("name", *(name.split("_")[0] for name in shown), "domain", "alerts / error")
+    for _, row in pd.concat([frame.head(first), refused_later]).iterrows():
+        table.add_row(*_row_cells(row, shown))
+    return table
+
+
 def _row_cells(row: pd.Series, shown: list[str]) -> list[str]:
     name = str(row.get("name", ""))[:28]
     if isinstance(row[ERROR_COLUMN], str):
-        return [name, *("-" for _ in shown), "-", f"[red]{row[ERROR_COLUMN][:60]}[/]"]
+        return [name, *("-" for _ in shown), "-", f"[red]{escape(row[ERROR_COLUMN])}[/]"]
     cells = [f"{row[n]:.2f}" for n in shown]
     domain = f"{row[DOMAIN_COLUMN]:.2f}" + ("" if row[IN_DOMAIN_COLUMN] else " [yellow]out[/]")
     alerts = row[ALERTS_COLUMN] or ""

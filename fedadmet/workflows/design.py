@@ -365,7 +365,7 @@ def show_design(run_id: int, *, registry_url: str | None = None) -> DesignRunVie
 
 
 def list_design_runs(
-    limit: int = 50, *, user_id: int | None = None, registry_url: str | None = None
+    limit: int | None = 50, *, user_id: int | None = None, registry_url: str | None = None
 ) -> list[DesignRunSummary]:
     with open_registry(registry_url)() as session:
         return [_summary(run) for run in repository.list_design_runs(session, limit, user_id)]

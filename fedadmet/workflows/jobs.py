@@ -29,8 +29,9 @@ from fedadmet.exceptions import InputError, TooLargeError
 from fedadmet.inference import ERROR_COLUMN, Predictor
 from fedadmet.registry import repository
 from fedadmet.registry.tables import PredictionJob, as_utc, utcnow
-from fedadmet.workflows.profiling import profile
+from fedadmet.workflows.profiling import choose_endpoints, profile
 from fedadmet.workflows.store import Store
+from fedadmet.workflows.views import Page
 
 log = logging.getLogger(__name__)
 UPLOAD_KINDS = (".csv", ".tsv", ".tab", ".txt", ".smi", ".sdf", ".sd")
@@ -107,11 +108,20 @@ class JobService:
         self._unpausable_until = 0.0  # monotonic time until which the current job runs on (it had waited long)
 
     # ------------------------------------------------------------------ requests
-    def submit(self, filename: str, data: bytes, user_id: int | None, smiles_column: str | None = None) -> JobView:
+    def submit(
+        self,
+        filename: str,
+        data: bytes,
+        user_id: int | None,
+        smiles_column: str | None = None,
+        endpoints: Sequence[str] | None = None,
+    ) -> JobView:
         """Store and validate an upload; raises InputError (nothing kept) if it cannot be profiled.
+        ``endpoints``: only these endpoints' columns (see :func:`choose_endpoints`; default: all).
 
         Blocks while the file is parsed (seconds for a large SD file): call it from a worker thread.
         """
+        chosen = None if endpoints is None else choose_endpoints(self.model.endpoints, endpoints)
         suffix = upload_suffix(filename)
         job_id = uuid.uuid4().hex
         folder = self.settings.jobs_dir / job_id
@@ -135,7 +145,7 @@ class JobService:
                 )
             frame.to_csv(folder / "input.csv", index=False)  # one normalised form, whatever was uploaded
             path.unlink()
-            options = {"smiles_column": smiles_column, "chunk_rows": self.settings.job_chunk_rows}
+            options = {"smiles_column": smiles_column, "chunk_rows": self.settings.job_chunk_rows, "endpoints": chosen}
             (folder / OPTIONS_FILE).write_text(json.dumps(options))  # fixed for the job, whatever restarts bring
             with self.sessions.begin() as session:
                 job = repository.create_job(
@@ -154,10 +164,12 @@ class JobService:
         self._wake.set()
         return view
 
-    def list(self, user_id: int | None, limit: int) -> list[JobView]:
-        """The user's ``limit`` newest jobs, newest first: a client that lost a job's id finds it here."""
+    def list(self, user_id: int | None, limit: int, offset: int = 0) -> Page[JobView]:
+        """The user's jobs, newest first (``limit`` of them from ``offset``, and how many there are): a
+        client that lost a job's id finds it here."""
         with self.sessions() as session:
-            return [job_view(job) for job in repository.list_jobs(session, user_id, limit=limit)]
+            jobs = repository.list_jobs(session, user_id, limit, offset)
+            return Page(items=[job_view(job) for job in jobs], total=repository.count_jobs(session, user_id))
 
     def get(self, job_id: str, user_id: int | None) -> JobView | None:
         """The job if it exists and belongs to ``user_id`` (others' jobs are indistinguishable from none)."""
@@ -303,6 +315,7 @@ class JobService:
                     frame.iloc[start : start + size],
                     predictor=self.model,
                     smiles_column=options.get("smiles_column"),
+                    endpoints=options.get("endpoints"),
                     progress=False,
                 )
                 write_csv(result, chunk_file)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from fedadmet.chem.depict import molecule_svg
 from fedadmet.data.catalogue import get_endpoint
+from fedadmet.data.loaders import smiles_and_name
 from fedadmet.exceptions import InputError
 from fedadmet.inference import (
     ALERTS_COLUMN,
@@ -31,7 +32,10 @@ __all__ = [
     "ERROR_COLUMN",
     "IN_DOMAIN_COLUMN",
     "ProfileSummary",
+    "choose_endpoints",
     "describe_endpoints",
+    "listed_endpoints",
+    "named_molecules",
     "profile",
     "profile_cards",
     "summarise",
@@ -51,20 +55,35 @@ def profile(
     progress: bool | None = None,
 ) -> pd.DataFrame:
     """One row per input row, as :func:`fedadmet.inference.predict` gives it (``predictor``: a model, a
-    model folder, or None for the default model), with only ``endpoints``' columns when they are given."""
+    model folder, or None for the default model), with only ``endpoints``' columns when they are given
+    (checked by :func:`choose_endpoints`; the columns of the others are not computed)."""
     model = predictor if predictor is not None and not isinstance(predictor, os.PathLike) else load_model(predictor)
-    unwanted: list[str] = []
-    if endpoints is not None:
-        unknown = [name for name in endpoints if name not in model.endpoints]
-        if unknown or not endpoints:
-            raise InputError(
-                f"the model does not predict {', '.join(map(repr, unknown)) or 'an empty list of endpoints'}",
-                expected=f"some of {', '.join(model.endpoints)}",
-            )
-        unwanted = [name for name in model.endpoints if name not in endpoints]
-    result = predict(molecules, model=model, smiles_column=smiles_column, progress=progress)
-    columns = [f"{name}{suffix}" for name in unwanted for suffix in ("", "_uncertainty", "_lower", "_upper")]
-    return result.drop(columns=[column for column in columns if column in result.columns])
+    chosen = choose_endpoints(model.endpoints, endpoints)
+    return predict(molecules, model=model, smiles_column=smiles_column, progress=progress, endpoints=chosen)
+
+
+def listed_endpoints(text: str | None) -> list[str] | None:
+    """Endpoint names as a person types them in one field or option: comma-separated, spaces around them
+    ignored (``None`` or nothing: no choice, every endpoint)."""
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    return names or None
+
+
+def choose_endpoints(available: Sequence[str], requested: Sequence[str] | None) -> list[str]:
+    """The endpoints a caller asked for (``None``: all ``available``), in the order asked, each once; an
+    empty choice or a name the model does not predict is refused, naming it (CLI ``--endpoints``, API and
+    page field ``endpoints``)."""
+    if requested is None:
+        return list(available)
+    unknown = [name for name in requested if name not in available]
+    if unknown or not requested:
+        raise InputError(
+            f"the model does not predict {', '.join(map(repr, unknown)) or 'an empty list of endpoints'}",
+            expected=f"some of {', '.join(available)}",
+        )
+    return list(dict.fromkeys(requested))
 
 
 @dataclass(frozen=True)
@@ -88,14 +107,38 @@ def summarise(result: pd.DataFrame) -> ProfileSummary:
     )
 
 
-def profile_cards(predictor: Predictor, quantiles: Quantiles, smiles: list[str], depict: bool) -> Cards:
-    """One card per SMILES, in order: every endpoint with its interval, traffic light and approved-drug
-    percentile, the domain, alerts, and with ``depict`` an SVG drawing."""
-    cards = molecule_profiles(profile(smiles, predictor=predictor, progress=False), predictor.endpoints, quantiles)
+def profile_cards(
+    predictor: Predictor,
+    quantiles: Quantiles,
+    smiles: list[str],
+    depict: bool,
+    endpoints: Sequence[str] | None = None,
+) -> Cards:
+    """One card per SMILES, in order: every endpoint (or only ``endpoints``, see :func:`choose_endpoints`)
+    with its interval, traffic light and approved-drug percentile, the domain, alerts, and with ``depict``
+    an SVG drawing."""
+    chosen = choose_endpoints(predictor.endpoints, endpoints)
+    table = profile(smiles, predictor=predictor, endpoints=chosen, progress=False)
+    cards = molecule_profiles(table, chosen, quantiles)
     if depict:
         for card in cards:
             card["svg"] = molecule_svg(card["smiles"]) if card["smiles"] else None
     return cards
+
+
+def named_molecules(lines: Sequence[str], ids: Sequence[str] | None = None) -> tuple[list[str], list[str | None]]:
+    """The SMILES to profile and the caller's name or ID for each: ``ids`` where given (one per line),
+    else the name after the SMILES on its line ("CCO ethanol", as in a .smi file); a line holding a name
+    as well as an id in ``ids`` is refused, naming its position, rather than one of them dropped."""
+    split = [smiles_and_name(line) for line in lines]
+    if ids is None:
+        return [smiles for smiles, _ in split], [name for _, name in split]
+    if len(ids) != len(lines):
+        raise InputError(f"{len(ids)} ids for {len(lines)} molecules", expected="one id per molecule")
+    named = next((number for number, (_, name) in enumerate(split, start=1) if name is not None), None)
+    if named is not None:
+        raise InputError(f"molecule {named} has a name after its SMILES and an id as well", expected="one of them")
+    return list(lines), list(ids)
 
 
 def describe_endpoints(names: Sequence[str]) -> list[dict[str, Any]]:

@@ -341,3 +341,29 @@ def test_heavy_atom_limit_set_in_the_environment_reaches_predict(
     assert frame["error"].isna().tolist() == [True, False]
     assert "6 heavy atoms" in frame.loc[1, "error"]
     assert pd.notna(frame.loc[0, "hERG"]) and pd.isna(frame.loc[1, "hERG"])
+
+
+def test_predict_writes_only_the_chosen_endpoints_and_names_an_unknown_one(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    result, out = _predict(tmp_path, tiny_model_dir, b"smiles\nCCO\n", "in.csv", "--endpoints", "hERG")
+    assert result.exit_code == 0, result.output
+    columns = pd.read_csv(out).columns
+    assert "hERG" in columns and not any(column.startswith("Caco2_Wang") for column in columns)
+    result, _ = _predict(tmp_path, tiny_model_dir, b"smiles\nCCO\n", "in.csv", "--endpoints", "hERG, LD50_Zhu")
+    assert result.exit_code == 2 and "'LD50_Zhu'" in result.output
+
+
+def test_a_missing_smiles_column_is_named_as_the_cli_option(tmp_path: Path, tiny_model_dir: Path) -> None:
+    result, _ = _predict(tmp_path, tiny_model_dir, b"name,structure\na,CCO\n")
+    assert result.exit_code == 2 and "--smiles-column" in result.output
+    assert "smiles_column" not in result.output  # the Python parameter's name means nothing at a shell
+
+
+def test_help_read_from_a_pipe_is_not_squeezed_into_80_columns() -> None:
+    command = [sys.executable, "-c", "from fedadmet.cli import app; app()", "predict", "--help"]
+    environment = {k: v for k, v in os.environ.items() if k not in {"COLUMNS", "TERMINAL_WIDTH"}}
+    result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=120)  # into a pipe
+    lines = result.stdout.splitlines()
+    assert result.returncode == 0 and max(map(len, lines)) > 100  # rich alone would use 80 columns
+    assert any("Only these endpoints, comma-separated, as `fedadmet endpoints` names them" in line for line in lines)

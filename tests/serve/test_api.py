@@ -118,13 +118,11 @@ def test_predict_limits_and_clear_errors(api: tuple[TestClient, str], monkeypatc
     wrong_item = client.post("/v1/predict", json={"smiles": ["CCO", 5]}, headers=headers)
     assert "smiles #2:" in wrong_item.json()["detail"]  # counted from 1, like the per-molecule errors
     huge = client.post("/v1/predict", content=b'{"smiles": ["' + b"C" * 2_000_000 + b'"]}', headers=headers)
-    assert huge.status_code == 413
+    assert huge.status_code == 413 and "larger than 1 MB" in huge.json()["detail"]  # in MB, not 1000000 bytes
     # JSON can escape a lone surrogate, which is no text: refused by position, not a 500 when echoed back.
     as_json = headers | {"Content-Type": "application/json"}
     surrogate = client.post("/v1/predict", content=b'{"smiles": ["CCO", "C\\ud800"]}', headers=as_json)
     assert surrogate.status_code == 422 and "molecule 2" in surrogate.json()["detail"]
-    named = client.post("/v1/predict", json={"smiles": ["CCO ethanol", "CCO"]}, headers=headers).json()["molecules"]
-    assert "'CCO'" in named[0]["error"] and named[1]["error"] is None  # not read as CCO
     for beyond_any_database in ("/v1/federation/runs/9223372036854775808", "/v1/federation/runs?offset=1e30"):
         assert client.get(beyond_any_database, headers=headers).status_code == 422
     assert client.get("/v1/federation/runs?offset=9223372036854775808", headers=headers).status_code == 422
@@ -276,7 +274,10 @@ def test_the_web_page_and_its_assets_are_served_without_a_cdn(api: tuple[TestCli
     assert "fetch(" in script and "cdn" not in script.lower()
     docs = client.get("/docs").text
     assert "http" not in docs and "/openapi.json" in docs
-    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+    bundle = client.get("/docs-assets/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and 'PACKAGE_VERSION:"5.' in bundle.text  # Swagger UI 4 cannot read OpenAPI 3.1
+    icon = client.get("/favicon.ico")  # every browser asks for it
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg")
 
 
 def test_worker_processes_give_the_thread_answers_and_replace_a_dead_worker(
@@ -297,3 +298,43 @@ def test_worker_processes_give_the_thread_answers_and_replace_a_dead_worker(
         os.kill(next(iter(workers._pool._processes)), signal.SIGKILL)  # e.g. the out-of-memory killer
         again = served.post("/v1/predict", json=body, headers={"X-API-Key": key})
         assert again.status_code == 200 and again.json()["molecules"] == in_thread
+
+
+def test_predict_profiles_only_the_chosen_endpoints_and_names_an_unknown_one(api: tuple[TestClient, str]) -> None:
+    client, key = api
+    headers = {"X-API-Key": key}
+    chosen = client.post("/v1/predict", json={"smiles": [ASPIRIN], "endpoints": ["AMES", "hERG"]}, headers=headers)
+    assert chosen.status_code == 200
+    assert [row["name"] for row in chosen.json()["molecules"][0]["endpoints"]] == ["AMES", "hERG"]
+    unknown = client.post("/v1/predict", json={"smiles": [ASPIRIN], "endpoints": ["hERG", "LD50_Zhu"]}, headers=headers)
+    assert unknown.status_code == 422 and "'LD50_Zhu'" in unknown.json()["detail"]
+    assert "hERG" in unknown.json()["detail"]  # what may be chosen
+    empty = client.post("/v1/predict", json={"smiles": [ASPIRIN], "endpoints": []}, headers=headers)
+    assert empty.status_code == 422
+
+
+def test_ids_sent_with_molecules_come_back_with_their_rows(api: tuple[TestClient, str]) -> None:
+    client, key = api
+    headers = {"X-API-Key": key}
+    sent = {"smiles": [ASPIRIN, "C1CC", "CCO"], "ids": ["ASP-1", "typo-7", "ETH-3"]}
+    rows = client.post("/v1/predict", json=sent, headers=headers).json()["molecules"]
+    assert [row["id"] for row in rows] == ["ASP-1", "typo-7", "ETH-3"]  # a refused molecule keeps its id too
+    assert rows[1]["error"] and rows[2]["smiles"] == "CCO"
+    # A SMILES line with its name, as in a .smi file or pasted from a spreadsheet; a CXSMILES stays whole.
+    lines = ["CCO ethanol", "c1ccccc1O  phenol, crude", "CCO |$;;X$|", "CCN"]
+    rows = client.post("/v1/predict", json={"smiles": lines}, headers=headers).json()["molecules"]
+    assert [row["id"] for row in rows] == ["ethanol", "phenol, crude", None, None]
+    assert rows[0]["input"] == "CCO" and rows[0]["error"] is None and rows[1]["smiles"] == "Oc1ccccc1"
+    too_few = client.post("/v1/predict", json={"smiles": ["CCO", "CCN"], "ids": ["a"]}, headers=headers)
+    assert too_few.status_code == 422 and "1 ids for 2 molecules" in too_few.json()["detail"]
+    twice = client.post("/v1/predict", json={"smiles": ["CCO", "CCN amine"], "ids": ["a", "b"]}, headers=headers)
+    assert twice.status_code == 422 and "molecule 2" in twice.json()["detail"]
+
+
+def test_messages_speak_to_people_not_to_parsers(api: tuple[TestClient, str]) -> None:
+    client, key = api
+    no_key = client.post("/v1/predict", json={"smiles": ["CCO"]}).json()["detail"]
+    assert "API key field of the web page" in no_key  # a chemist at the page has no headers to send
+    as_json = {"X-API-Key": key, "Content-Type": "application/json"}
+    broken = client.post("/v1/predict", content=b'{"smiles": ["CCO",]}', headers=as_json).json()["detail"]
+    assert "not valid JSON" in broken and "character 19" in broken and "decode" not in broken

@@ -43,11 +43,15 @@ def _http(path: str, method: str = "POST", length: str | None = None) -> dict[st
     ("scope", "status", "says"),
     [
         (_http("/v1/predict", length="2000"), None, ""),
-        (_http("/v1/predict", length="2001"), 413, "larger than 2000 bytes"),
+        (_http("/v1/predict", length="2001"), 413, "larger than 2 kB"),
         (_http("/v1/jobs", length="50000"), None, ""),  # uploads get their own, larger limit
-        (_http("/v1/jobs", length="80000"), 413, "larger than 74000 bytes"),
-        (_http("/v1/predict", length="²"), 413, "bad Content-Length"),  # a digit to str.isdigit, not to int()
-        (_http("/v1/predict", length="-5"), 413, "bad Content-Length"),
+        (_http("/v1/jobs", length="80000"), 413, "larger than 74 kB"),
+        (
+            _http("/v1/predict", length="²"),
+            413,
+            "Content-Length is not a number",
+        ),  # a digit to str.isdigit, not to int()
+        (_http("/v1/predict", length="-5"), 413, "Content-Length is not a number"),
         (_http("/v1/predict"), 411, "Content-Length header is required"),
         (_http("/v1/models", method="GET"), None, ""),
         ({"type": "lifespan"}, None, ""),

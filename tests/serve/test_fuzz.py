@@ -60,7 +60,7 @@ def bad_smiles(rng: random.Random) -> str:
         lambda: "",
         lambda: " " * rng.randint(1, 5),
         lambda: "[C@@H](F)(Cl)(Br)(I)(O)",  # impossible valence
-        lambda: rng.choice(["CCO ethanol", "c1ccccc1\tbenzene", "CC(=O)O acetic acid"]),  # a name after it
+        lambda: rng.choice(["ethanol CCO", "benzene\tc1ccccc1", "acetic acid CC(=O)O"]),  # the name first
         lambda: rng.choice(["[C+999]", "CC[O-8]", "[C+257]", "[999999C]", "CC[N-5]"]),  # numbers RDKit wraps
         lambda: "CC" + rng.choice("ÖЖ→\u200b"),  # RDKit would read only the CC
     ]
@@ -86,9 +86,24 @@ def malformed_requests(rng: random.Random, key: str, job_id: str) -> Iterator[Re
         lambda: {"smiles": ["CCO"], random_text(rng, 1, 8) or "x": 1},  # unknown field
         lambda: rng.choice([[], "text", 42, None, [{"smiles": ["CCO"]}]]),
         lambda: {"SMILES": ["CCO"]},
+        # ids: not text, or not one per molecule, or beside a name on the line
+        lambda: {"smiles": ["CCO"], "ids": rng.choice(["a", [1], ["a", "b"], [], [None], {"a": 1}])},
+        lambda: {"smiles": ["CCO name"], "ids": ["id"]},
+        # endpoints: unknown, empty, or not a list of names
+        lambda: {"smiles": ["CCO"], "endpoints": rng.choice([[], ["LD50_Zhu"], ["herg"], [random_text(rng, 1, 20)]])},
+        lambda: {"smiles": ["CCO"], "endpoints": rng.choice(["hERG", [1], [None], {"hERG": True}, True])},
     ]
+    list_routes = [
+        "/v1/models",
+        "/v1/federation/runs",
+        "/v1/jobs",
+        "/v1/campaigns",
+        "/v1/design/runs",
+        "/v1/clinical/reports",
+    ]
+    bad_pages = [{"limit": 0}, {"limit": 501}, {"limit": -3}, {"offset": -1}, {"offset": 2**63}, {"limit": "ten"}]
     while True:
-        kind = rng.randrange(10)
+        kind = rng.randrange(11)
         if kind == 0:
             path = rng.choice(["/v1/predict", "/v1/models", "/v1/jobs/" + job_id, "/v1/federation/runs", "/v1/limits"])
             method = "post" if path == "/v1/predict" else rng.choice(["get", "delete"])
@@ -101,7 +116,10 @@ def malformed_requests(rng: random.Random, key: str, job_id: str) -> Iterator[Re
             yield "post", "/v1/predict", {"headers": good, "json": rng.choice(predict_bodies)()}
         elif kind == 4:  # not JSON at all
             surrogate = b'{"smiles": ["CCO", "C\\u%x"]}' % rng.randrange(0xD800, 0xE000)  # JSON escapes no text
-            body = rng.choice([random_text(rng, 0, 200).encode(), b"\xff\xfe\x00", b'{"smiles": [', b"null", surrogate])
+            surrogate_id = b'{"smiles": ["CCO"], "ids": ["\\u%x"]}' % rng.randrange(0xD800, 0xE000)
+            body = rng.choice(
+                [random_text(rng, 0, 200).encode(), b"\xff\xfe\x00", b'{"smiles": [', b"null", surrogate, surrogate_id]
+            )
             yield "post", "/v1/predict", {"headers": good | {"content-type": "application/json"}, "content": body}
         elif kind == 5:  # huge payloads
             size = rng.choice([20_001, 50_000, 200_000])
@@ -130,6 +148,12 @@ def malformed_requests(rng: random.Random, key: str, job_id: str) -> Iterator[Re
             job = rng.choice([token(rng, "-_.~%"), "0" * 32, "..%2F..%2Fetc%2Fpasswd", "%00", job_id[:-1]])
             method = rng.choice(["get", "delete"])  # deleting a job that is not the caller's: 404, nothing changes
             yield method, rng.choice([f"/v1/jobs/{job}", f"/v1/jobs/{job}/result"]), {"headers": good}
+        elif kind == 9:  # list routes: pages that cannot be, or no key
+            path = rng.choice(list_routes)
+            if rng.random() < 0.3:
+                yield "get", path, {"headers": rng.choice(wrong_keys)}
+            else:
+                yield "get", path, {"headers": good, "params": rng.choice(bad_pages)}
         else:  # wrong methods and paths
             method, path = rng.choice(
                 [

@@ -102,7 +102,7 @@ def test_an_archive_that_expands_past_the_upload_limit_is_refused(
     monkeypatch.setattr(get_settings(), "upload_max_bytes", 100_000)
     bomb = gzip.compress(b"smiles\n" + b"CCO\n" * 1_000_000)  # 4 MB of text in ~12 kB
     answer = client.post("/v1/jobs", files={"file": ("bomb.csv.gz", bomb)}, headers={"X-API-Key": key})
-    assert answer.status_code == 413 and "100000 bytes" in answer.json()["detail"]
+    assert answer.status_code == 413 and "100 kB" in answer.json()["detail"]
     assert not any(get_settings().jobs_dir.iterdir())
 
 
@@ -117,7 +117,8 @@ def test_errors_name_the_uploaded_file_and_the_column_can_be_chosen(api: tuple[T
     client, key = api
     data = f"id,structure\nx,{ASPIRIN}\n".encode()
     refused = client.post("/v1/jobs", files={"file": ("assay.csv", data)}, headers={"X-API-Key": key})
-    assert refused.status_code == 422 and "smiles_column" in refused.json()["detail"]
+    assert refused.status_code == 422 and "SMILES column field" in refused.json()["detail"]  # as the page names it
+    assert "smiles_column" not in refused.json()["detail"]  # a Python parameter a web user never sees
     empty = client.post("/v1/jobs", files={"file": ("my_empty.csv", b" \n")}, headers={"X-API-Key": key})
     assert "my_empty.csv" in empty.json()["detail"] and "empty" in empty.json()["detail"]
     job = wait_for_job(client, key, _submit(client, key, "assay.csv", data, smiles_column="structure")["id"])
@@ -273,3 +274,15 @@ def test_a_job_that_waited_long_runs_first_and_is_not_paused_for_shorter_ones(
         session.get(PredictionJob, "big").updated = utcnow()
     assert service._run_next()
     assert picked[-1][0] == "small" and service._shorter_job_waits("big", 1000)
+
+
+def test_a_job_profiles_only_the_chosen_endpoints(api: tuple[TestClient, str]) -> None:
+    client, key = api
+    data = f"id,smiles\nx,{ASPIRIN}\n".encode()
+    job = wait_for_job(client, key, _submit(client, key, "few.csv", data, endpoints="AMES, hERG")["id"])
+    columns = set(_result(client, key, job).columns)
+    assert {"AMES", "hERG"} <= columns and not any(column.startswith("Caco2_Wang") for column in columns)
+    unknown = client.post(
+        "/v1/jobs", files={"file": ("few.csv", data)}, data={"endpoints": "hERG,LD50"}, headers={"X-API-Key": key}
+    )
+    assert unknown.status_code == 422 and "'LD50'" in unknown.json()["detail"]
