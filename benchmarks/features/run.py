@@ -187,8 +187,8 @@ def _configs(columns: int) -> dict[str, set[int]]:
     density = descriptors("FpDensityMorgan1-3")
     return {
         "full": everything,
-        "lean (current default)": everything - block("avalon") - chi - fragments - density,
-        "lean + Avalon": everything - chi - fragments - density,
+        "lean without Avalon": everything - block("avalon") - chi - fragments - density,
+        "lean (current default)": everything - chi - fragments - density,
         "full - Avalon": everything - block("avalon"),
     }
 
