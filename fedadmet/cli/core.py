@@ -71,13 +71,17 @@ def predict(
 
     Output columns, after every input column (one an output takes is kept as input_<name>):
     smiles: the standardised parent, whose identity the prediction is for;
-    standardisation: what changed on the way to it (salt or solvent fragments removed, charges neutralised),
-    and a caveat for a radical (profiled as drawn, though the models learned from closed-shell molecules);
+    standardisation: what changed on the way to it (salt or solvent fragments removed, charges neutralised,
+    isotope labels dropped), and a caveat for a radical (profiled as drawn, though the models learned from
+    closed-shell molecules); every endpoint is predicted for the parent;
     <endpoint>: the value, in the unit `fedadmet endpoints` lists (classifiers: a probability);
     <endpoint>_uncertainty: classifiers, the probability that the call is wrong;
     regressors, the half-width of the 90 % conformal interval on the model's scale (log10 for log-scaled
-    endpoints), and <endpoint>_lower / <endpoint>_upper: that interval in the value's unit;
-    applicability_domain, in_domain, alerts (PAINS/Brenk/NIH), and error: why a row has no prediction.
+    endpoints), and <endpoint>_lower / <endpoint>_upper: that interval in the value's unit, within the
+    endpoint's range; <endpoint>_domain / <endpoint>_in_domain: similarity to that endpoint's own training
+    molecules and whether it reaches the endpoint's threshold;
+    applicability_domain, in_domain (to any training molecule), alerts (PAINS/Brenk/NIH), and error: why a
+    row has no prediction.
     """
     from fedadmet.config import get_settings
     from fedadmet.data.loaders import read_molecules, read_unnamed_molecules

@@ -47,7 +47,10 @@ class Endpoint:
     transform: Transform = Transform.NONE
     tdc_benchmark: str | None = None
     metric: str | None = None
-    value_range: tuple[float, float] | None = None  # physical bounds in source units (a % bound lies in 0–100)
+    # Bounds in source units that values and intervals stay within: physical limits (a % bound lies in
+    # 0–100), or the range the source assay reports (AstraZeneca's logD and clearance assays are censored
+    # at their limits), rounded out to hold every public label. Every regression endpoint has them.
+    value_range: tuple[float, float] | None = None
 
     @property
     def is_classification(self) -> bool:
@@ -125,16 +128,41 @@ def _tox21(name: str, description: str) -> Endpoint:
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    _tdc("Caco2_Wang", R, A, "log10(cm/s)", "Caco-2 cell permeability", "mae", good="higher"),
+    # Papp between 1e-8 cm/s (detection) and 1e-3 cm/s (above the unstirred water layer's diffusion limit)
+    _tdc("Caco2_Wang", R, A, "log10(cm/s)", "Caco-2 cell permeability", "mae", good="higher", value_range=(-8.0, -3.0)),
     _tdc("HIA_Hou", C, A, _PROB, "Human intestinal absorption", "roc-auc", good="higher"),
     _tdc("Pgp_Broccatelli", C, A, _PROB, "P-glycoprotein inhibition", "roc-auc"),
     _tdc("Bioavailability_Ma", C, A, _PROB, "Oral bioavailability > 20%", "roc-auc", good="higher"),
-    _tdc("Lipophilicity_AstraZeneca", R, A, "logD7.4", "Lipophilicity (octanol/water logD at pH 7.4)", "mae"),
-    _tdc("Solubility_AqSolDB", R, A, "log10(mol/L)", "Aqueous solubility", "mae", good="higher"),
+    _tdc(  # the shake-flask assay's range
+        "Lipophilicity_AstraZeneca",
+        R,
+        A,
+        "logD7.4",
+        "Lipophilicity (octanol/water logD at pH 7.4)",
+        "mae",
+        value_range=(-1.5, 4.5),
+    ),
+    _tdc(  # up to ~100 mol/L (a pure liquid is at most ~55 mol/L: water); AqSolDB spans -13.2 to 2.1
+        "Solubility_AqSolDB",
+        R,
+        A,
+        "log10(mol/L)",
+        "Aqueous solubility",
+        "mae",
+        good="higher",
+        value_range=(-13.5, 2.2),
+    ),
     _tdc("BBB_Martins", C, D, _PROB, "Blood-brain barrier penetration", "roc-auc"),
     _tdc("PPBR_AZ", R, D, "% bound", "Plasma protein binding rate", "mae", good="lower", value_range=(0.0, 100.0)),
-    _tdc(
-        "VDss_Lombardo", R, D, "L/kg", "Volume of distribution at steady state", "spearman", transform=Transform.LOG10
+    _tdc(  # from about plasma volume to the largest known (chloroquine-like) volumes
+        "VDss_Lombardo",
+        R,
+        D,
+        "L/kg",
+        "Volume of distribution at steady state",
+        "spearman",
+        transform=Transform.LOG10,
+        value_range=(0.01, 1000.0),
     ),
     _tdc("CYP2C9_Veith", C, M, _PROB, "CYP2C9 inhibition", "pr-auc", good="lower"),
     _tdc("CYP2D6_Veith", C, M, _PROB, "CYP2D6 inhibition", "pr-auc", good="lower"),
@@ -142,7 +170,17 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     _tdc("CYP2C9_Substrate_CarbonMangels", C, M, _PROB, "CYP2C9 substrate", "pr-auc"),
     _tdc("CYP2D6_Substrate_CarbonMangels", C, M, _PROB, "CYP2D6 substrate", "pr-auc"),
     _tdc("CYP3A4_Substrate_CarbonMangels", C, M, _PROB, "CYP3A4 substrate", "roc-auc"),
-    _tdc("Half_Life_Obach", R, E, "h", "Half-life in humans", "spearman", good="higher", transform=Transform.LOG10),
+    _tdc(  # from under a minute to ~3 months (Obach's longest: 1,200 h)
+        "Half_Life_Obach",
+        R,
+        E,
+        "h",
+        "Half-life in humans",
+        "spearman",
+        good="higher",
+        transform=Transform.LOG10,
+        value_range=(0.01, 2000.0),
+    ),
     _tdc(
         "Clearance_Hepatocyte_AZ",
         R,
@@ -152,6 +190,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "spearman",
         good="lower",
         transform=Transform.LOG10,
+        value_range=(3.0, 150.0),  # the assay's limits
     ),
     _tdc(
         "Clearance_Microsome_AZ",
@@ -162,8 +201,18 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "spearman",
         good="lower",
         transform=Transform.LOG10,
+        value_range=(3.0, 150.0),  # the assay's limits
     ),
-    _tdc("LD50_Zhu", R, T, "-log10(mol/kg)", "Acute oral toxicity in rat (higher = more toxic)", "mae", good="lower"),
+    _tdc(  # LD50 from 10 mol/kg (more than a rat can swallow) to 1e-12 mol/kg (beyond the most potent toxins)
+        "LD50_Zhu",
+        R,
+        T,
+        "-log10(mol/kg)",
+        "Acute oral toxicity in rat (higher = more toxic)",
+        "mae",
+        good="lower",
+        value_range=(-1.0, 12.0),
+    ),
     _tdc("hERG", C, T, _PROB, "hERG channel blockade", "roc-auc", good="lower"),
     _tdc("AMES", C, T, _PROB, "Ames mutagenicity", "roc-auc", good="lower"),
     _tdc("DILI", C, T, _PROB, "Drug-induced liver injury", "roc-auc", good="lower"),

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-_WORD_BITS = 64
 _BLOCK = 256  # molecules scored at once: a 256 × references float32 matrix
 
 
@@ -42,11 +41,14 @@ class ApplicabilityDomain:
     endpoints: tuple[str, ...] = ()
     membership: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.uint8))
     thresholds: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
-    # Built once per process: the references as 64-bit words (a query's intersection with all of them is
-    # one AND and one popcount per word), their bit counts, and each endpoint's reference rows.
-    _words: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    # Built once per process: the references unpacked, one contiguous row per fingerprint bit (a query's
+    # intersection with every reference is then the sum of the rows of its ~40 set bits: 2.6x cheaper
+    # than an AND and popcount over packed 64-bit words), their bit counts, ordered so that references
+    # trained by the same endpoints are neighbours: per-endpoint maxima are then maxima over group maxima.
+    _by_bit: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
     _counts: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
-    _rows: list[np.ndarray] = field(default_factory=list, init=False, repr=False, compare=False)
+    _group_starts: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    _groups_of: list[np.ndarray] = field(default_factory=list, init=False, repr=False, compare=False)
 
     @classmethod
     def fitted(
@@ -58,9 +60,11 @@ class ApplicabilityDomain:
         valid_membership: np.ndarray,
         quantile: float,
     ) -> ApplicabilityDomain:
-        """The domain of the training molecules (Morgan counts, one row each; ``*_membership``: a boolean
-        column per endpoint, true where the molecule has that endpoint's label), its thresholds set so that
-        ``1 - quantile`` of the held-out molecules, overall and of each endpoint, count as in domain."""
+        """The domain of the training molecules (Morgan counts, one row each; ``reference_membership``: a
+        boolean column per endpoint, true where the molecule trained it), its thresholds set so that
+        ``1 - quantile`` of the held-out molecules count as in domain: per endpoint, that endpoint's
+        validation molecules (``valid_membership``; none of them trained it); overall, those of them that
+        trained no endpoint at all."""
         domain = cls(
             np.packbits(reference_counts > 0, axis=1),
             reference_counts.shape[1],
@@ -70,7 +74,9 @@ class ApplicabilityDomain:
         )
         if len(valid_counts):
             scores = domain.score(valid_counts)
-            domain.threshold = float(np.quantile(scores.overall, quantile))
+            unseen = scores.overall < 1.0  # an exact fingerprint match counts as a training molecule
+            if unseen.any():
+                domain.threshold = float(np.quantile(scores.overall[unseen], quantile))
             for j, name in enumerate(endpoints):
                 held_out = np.asarray(valid_membership[:, j], dtype=bool)
                 if held_out.any():
@@ -78,22 +84,28 @@ class ApplicabilityDomain:
         return domain
 
     def _prepare(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._words is None:
-            self._words = _as_words(self.reference_bits)
-            self._counts = np.bitwise_count(self._words).sum(1, dtype=np.int32)
+        if self._by_bit is None:
             members = np.unpackbits(self.membership, axis=1, count=len(self.endpoints)).astype(bool)
-            self._rows = [np.flatnonzero(members[:, j]) for j in range(len(self.endpoints))]
+            if len(members) != len(self.reference_bits):  # no endpoints: one group of every reference
+                members = np.zeros((len(self.reference_bits), 0), dtype=bool)
+            signatures, group = np.unique(members, axis=0, return_inverse=True)
+            order = np.argsort(group.ravel(), kind="stable")
+            reference = np.unpackbits(self.reference_bits, axis=1, count=self.n_bits)[order]
+            self._by_bit = np.ascontiguousarray(reference.T)
+            self._counts = reference.sum(1, dtype=np.float32)
+            self._group_starts = np.searchsorted(group.ravel()[order], np.arange(len(signatures)))
+            self._groups_of = [np.flatnonzero(signatures[:, j]) for j in range(len(self.endpoints))]
         assert self._counts is not None
-        return self._words, self._counts
+        return self._by_bit, self._counts
 
     def similarities(self, morgan_counts: np.ndarray) -> np.ndarray:
         """(molecules × references) Tanimoto similarity of the molecules' Morgan bits to every reference."""
-        words, counts = self._prepare()
-        queries = _as_words(np.packbits(morgan_counts > 0, axis=1))
-        out = np.zeros((len(queries), len(words)), dtype=np.float32)
-        for i, query in enumerate(queries):
-            intersection = np.bitwise_count(words & query).sum(1, dtype=np.int32)
-            union = counts + np.bitwise_count(query).sum(dtype=np.int32) - intersection
+        by_bit, counts = self._prepare()
+        out = np.zeros((len(morgan_counts), len(counts)), dtype=np.float32)
+        for i, present in enumerate(morgan_counts > 0):
+            on_bits = np.flatnonzero(present)
+            intersection = by_bit[on_bits].sum(0, dtype=np.uint16)
+            union = counts + np.float32(len(on_bits)) - intersection
             np.divide(intersection, union, out=out[i], where=union > 0)
         return out
 
@@ -101,16 +113,19 @@ class ApplicabilityDomain:
         """Similarity (0-1) of each molecule to its nearest reference, overall and per endpoint (a block
         of molecules at a time, so that the similarity matrix stays small)."""
         self._prepare()
+        assert self._group_starts is not None
         overall = np.zeros(len(morgan_counts), dtype=np.float32)
         by_endpoint = {name: np.zeros(len(morgan_counts), dtype=np.float32) for name in self.endpoints}
         for start in range(0, len(morgan_counts), _BLOCK):
             block = slice(start, start + _BLOCK)
             similarity = self.similarities(morgan_counts[block])
-            if similarity.shape[1]:
-                overall[block] = similarity.max(1)
-            for rows, name in zip(self._rows, self.endpoints, strict=True):
-                if len(rows):
-                    by_endpoint[name][block] = similarity[:, rows].max(1)
+            if not similarity.shape[1]:
+                continue
+            group_max = np.maximum.reduceat(similarity, self._group_starts, axis=1)
+            overall[block] = group_max.max(1)
+            for groups, name in zip(self._groups_of, self.endpoints, strict=True):
+                if len(groups):
+                    by_endpoint[name][block] = group_max[:, groups].max(1)
         inside = {name: by_endpoint[name] >= self.thresholds[j] for j, name in enumerate(self.endpoints)}
         return DomainScores(overall, overall >= self.threshold, by_endpoint, inside)
 
@@ -123,12 +138,3 @@ class ApplicabilityDomain:
             {name: scores.by_endpoint.get(name, scores.overall) for name in names},
             {name: scores.in_domain_by_endpoint.get(name, scores.in_domain) for name in names},
         )
-
-
-def _as_words(packed: np.ndarray) -> np.ndarray:
-    """Packed bit rows (uint8) as rows of 64-bit words, zero-padded to a whole word."""
-    packed = np.ascontiguousarray(packed, dtype=np.uint8)
-    width = -(-packed.shape[1] * 8 // _WORD_BITS) * (_WORD_BITS // 8)
-    padded = np.zeros((packed.shape[0], width), dtype=np.uint8)
-    padded[:, : packed.shape[1]] = packed
-    return padded.view(np.uint64)

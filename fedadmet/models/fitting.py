@@ -128,13 +128,14 @@ def _fitted_domain(
     model: ADMETModel, features: _Features, trunk_molecules: Sequence[str], train: EndpointFrames, valid: EndpointFrames
 ) -> ApplicabilityDomain:
     """The domain of every training molecule (the trunk's and the heads'), each endpoint's of its own
-    training rows; thresholds from the validation molecules that trained nothing."""
+    training rows; thresholds from the validation molecules (see :meth:`ApplicabilityDomain.fitted`)."""
     references = sorted(set(trunk_molecules).union(*(set(f["smiles"]) for f in train.values())))
-    held_out = sorted(set().union(*(set(f["smiles"]) for f in valid.values())) - set(references))
+    held_out = sorted(set().union(*(set(f["smiles"]) for f in valid.values())))
     morgan = model.feature_set.block("morgan")
 
     def membership(molecules: Sequence[str], frames: EndpointFrames) -> np.ndarray:
-        return np.column_stack([np.isin(molecules, frames[name]["smiles"].to_numpy()) for name in model.heads])
+        sets = [set(frames[name]["smiles"]) for name in model.heads]
+        return np.array([[s in members for members in sets] for s in molecules], dtype=bool).reshape(-1, len(sets))
 
     return ApplicabilityDomain.fitted(
         features.of_molecules(references)[:, morgan],

@@ -18,6 +18,8 @@ from fedadmet.exceptions import InputError
 from fedadmet.inference import (
     ALERTS_COLUMN,
     DOMAIN_COLUMN,
+    ENDPOINT_DOMAIN_SUFFIX,
+    ENDPOINT_IN_DOMAIN_SUFFIX,
     ERROR_COLUMN,
     IN_DOMAIN_COLUMN,
     Predictor,
@@ -29,6 +31,8 @@ from fedadmet.workflows.cards import molecule_profiles, threshold_statement
 __all__ = [
     "ALERTS_COLUMN",
     "DOMAIN_COLUMN",
+    "ENDPOINT_DOMAIN_SUFFIX",
+    "ENDPOINT_IN_DOMAIN_SUFFIX",
     "ERROR_COLUMN",
     "IN_DOMAIN_COLUMN",
     "ProfileSummary",

@@ -182,3 +182,15 @@ def test_every_spelling_key_names_one_endpoint() -> None:
 def test_labels_that_cannot_train_an_endpoint_say_why(name: str, labels: list[float], problem: str | None) -> None:
     found = get_endpoint(name).label_problem(np.array(labels, dtype=float))
     assert found == problem if problem is None else problem in found
+
+
+def test_every_regression_endpoint_declares_the_range_its_values_and_intervals_keep() -> None:
+    for endpoint in ENDPOINTS:
+        if endpoint.is_classification:
+            continue
+        assert endpoint.value_range is not None, endpoint.name
+        low, high = endpoint.value_range
+        assert low < high and (endpoint.transform is not Transform.LOG10 or low > 0), endpoint.name
+        # a wide interval around an extreme value stays inside
+        lower, upper = endpoint.interval(np.array([high * 10 if high > 0 else high + 5]), np.array([3.0]))
+        assert low <= lower[0] <= upper[0] <= high, endpoint.name
