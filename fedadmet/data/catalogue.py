@@ -223,7 +223,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     # What industrial ADME labs measure, in the units and on the scales they report (PharmaBench, curated from
     # ChEMBL; the file units are converted by fedadmet.data.public.PHARMABENCH).
-    _pharmabench("LogD_PharmaBench", A, "logD7.4", "Lipophilicity (octanol/buffer logD, pH 7.4)", "logd_reg"),
+    _pharmabench(
+        "LogD_PharmaBench",
+        A,
+        "logD7.4",
+        "Lipophilicity (octanol/buffer logD, pH 7.4)",
+        "logd_reg",
+        value_range=(-5.0, 9.5),  # the file's values run from -4.8 to 9.1
+    ),
     _pharmabench(
         "Solubility_PharmaBench",
         A,
@@ -231,6 +238,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Aqueous (kinetic or thermodynamic) solubility",
         "water_sol_reg",
         good="higher",
+        value_range=(-13.5, 2.2),  # as AqSolDB: from the least soluble to a neat liquid
     ),
     _pharmabench(
         "Fraction_Unbound_PharmaBench",
@@ -239,7 +247,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Fraction unbound in plasma (fu, 1 - PPB)",
         "ppb_reg",
         transform=Transform.LOG10,
-        value_range=(0.0, 1.0),
+        value_range=(1e-3, 1.0),  # below 0.1 % unbound is rarely quantified (fedadmet.data.public)
     ),
     _pharmabench(
         "Clearance_Microsome_Human_PharmaBench",
@@ -249,6 +257,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "hum_mic_cl_reg",
         good="lower",
         transform=Transform.LOG10,
+        value_range=(0.1, 10000.0),  # from below the assays' limit of detection to beyond the fastest turnover
     ),
     _pharmabench(
         "Clearance_Microsome_Rat_PharmaBench",
@@ -258,6 +267,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "rat_mic_cl_reg",
         good="lower",
         transform=Transform.LOG10,
+        value_range=(0.1, 10000.0),  # from below the assays' limit of detection to beyond the fastest turnover
     ),
     _pharmabench(
         "Clearance_Microsome_Mouse_PharmaBench",
@@ -267,6 +277,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "mou_mic_cl_reg",
         good="lower",
         transform=Transform.LOG10,
+        value_range=(0.1, 10000.0),  # from below the assays' limit of detection to beyond the fastest turnover
     ),
     _pharmabench(
         "CYP2C9_IC50_PharmaBench",
@@ -276,6 +287,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "cyp_2c9_reg",
         good="higher",
         transform=Transform.LOG10,
+        value_range=(1e-5, 100.0),  # 100 uM: the highest concentration the assays test
     ),
     _pharmabench(
         "CYP2D6_IC50_PharmaBench",
@@ -285,6 +297,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "cyp_2d6_reg",
         good="higher",
         transform=Transform.LOG10,
+        value_range=(1e-5, 100.0),  # 100 uM: the highest concentration the assays test
     ),
     _pharmabench(
         "CYP3A4_IC50_PharmaBench",
@@ -294,6 +307,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "cyp_3a4_reg",
         good="higher",
         transform=Transform.LOG10,
+        value_range=(1e-5, 100.0),  # 100 uM: the highest concentration the assays test
     ),
     _tox21("NR-AR", "androgen receptor (full length)"),
     _tox21("NR-AR-LBD", "androgen receptor ligand-binding domain"),
