@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format benchmark-tdc benchmark-tdc-quick benchmark-federated benchmark-federated-quick benchmark-throughput benchmark-throughput-quick benchmark-external benchmark-external-quick benchmark-design benchmark-design-quick benchmark-clinical benchmark-clinical-quick benchmark-campaigns benchmark-campaigns-quick benchmark-user-test default-model clean
+.PHONY: install demo test lint format benchmark-tdc benchmark-tdc-quick benchmark-federated benchmark-federated-quick benchmark-throughput benchmark-throughput-quick benchmark-external benchmark-external-quick benchmark-design benchmark-design-quick benchmark-clinical benchmark-clinical-quick benchmark-campaigns benchmark-campaigns-quick benchmark-features benchmark-user-test default-model clean
 
 install: $(STAMP)
 
@@ -77,10 +77,13 @@ benchmark-campaigns: $(STAMP)
 benchmark-campaigns-quick: $(STAMP)
 	$(BIN)/python -m benchmarks.campaigns.run --quick
 
-# Re-creates the bundled default model from the bundled public data.
+benchmark-features: $(STAMP)
+	$(BIN)/python -m benchmarks.features.run
+
 benchmark-user-test: $(STAMP)
 	$(BIN)/python -m benchmarks.user_test.run
 
+# Re-creates the bundled default model from the bundled public data (the served recipe).
 default-model: $(STAMP)
 	$(BIN)/fedadmet train --output fedadmet/resources/default_model
 

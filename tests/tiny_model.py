@@ -10,7 +10,7 @@ import pandas as pd
 from fedadmet.chem.featurizers import default_feature_set
 from fedadmet.chem.parallel import ParallelOptions
 from fedadmet.data.loaders import load_tdc
-from fedadmet.data.public import bundled_path, pharmabench_frames
+from fedadmet.data.public import bundled_path, on_model_scale, pharmabench_frames
 from fedadmet.models.artifacts import save_model
 from fedadmet.models.auxiliary import FittedAuxiliary, fit_auxiliary
 from fedadmet.models.config import AuxiliaryConfig, GBMConfig, ModelConfig, TrunkConfig
@@ -44,8 +44,8 @@ def tiny_side_tasks() -> FittedAuxiliary:
 
 @lru_cache(maxsize=1)
 def tiny_side_frames() -> dict[str, pd.DataFrame]:
-    side = pharmabench_frames(bundled_path(), ".csv.gz", names={"PharmaBench_bbb", "PharmaBench_ppb"})
-    return {name: frame.head(200) for name, frame in side.items()}
+    side = pharmabench_frames(bundled_path(), ".csv.gz", names={"PharmaBench_bbb", "Fraction_Unbound_PharmaBench"})
+    return on_model_scale({name: frame.head(200) for name, frame in side.items()})
 
 
 def train_tiny_model(folder: Path) -> Path:

@@ -90,20 +90,26 @@ class Comparison:
 
 EXPANSIONRX, ASAP = "expansionrx", "asap"
 
-# Reference targets shared by rows; the lab endpoints carry no unit conversion until their units are fixed.
+# Reference targets shared by rows, and the catalogue's PharmaBench lab endpoints (fedadmet.data.public.PHARMABENCH)
+# in their catalogue units: logD; log10(mol/L); uL/min/mg; fraction unbound.
 _LOGD = Target("Lipophilicity_AstraZeneca", 1, AS_IS)
-_LAB_LOGD = (Target("PharmaBench_logd", 1, AS_IS),)
+_LAB_LOGD = (Target("LogD_PharmaBench", 1, AS_IS),)
 _KSOL = Target("Solubility_AqSolDB", 1, MICROMOLAR_TO_LOG_MOLAR)
-_LAB_SOLUBILITY = (Target("PharmaBench_water_solubility"),)
+_LAB_SOLUBILITY = (Target("Solubility_PharmaBench", 1, MICROMOLAR_TO_LOG_MOLAR),)
 _MICROSOME_OTHER_UNITS = Target("Clearance_Microsome_AZ", 1, None, LOG10_PLUS_ONE)
 _MICROSOME_SAME_UNITS = Target("Clearance_Microsome_AZ", 1, AS_IS, LOG10_PLUS_ONE)  # uL/min/mg = mL/min/g
-_LAB_HUMAN_MICROSOME = (Target("PharmaBench_human_microsomal_clearance"),)
-_LAB_MOUSE_MICROSOME = (
-    Target("PharmaBench_mouse_microsomal_clearance"),
-    Target("PharmaBench_human_microsomal_clearance"),
+_HUMAN_MICROSOME, _MOUSE_MICROSOME = "Clearance_Microsome_Human_PharmaBench", "Clearance_Microsome_Mouse_PharmaBench"
+_LAB_HUMAN_MICROSOME_OTHER_UNITS = (Target(_HUMAN_MICROSOME, 1, None, LOG10_PLUS_ONE),)
+_LAB_HUMAN_MICROSOME_SAME_UNITS = (Target(_HUMAN_MICROSOME, 1, AS_IS, LOG10_PLUS_ONE),)
+_LAB_MOUSE_MICROSOME_OTHER_UNITS = (
+    Target(_MOUSE_MICROSOME, 1, None, LOG10_PLUS_ONE),
+    *_LAB_HUMAN_MICROSOME_OTHER_UNITS,
 )
+_LAB_MOUSE_MICROSOME_SAME_UNITS = (Target(_MOUSE_MICROSOME, 1, AS_IS, LOG10_PLUS_ONE), *_LAB_HUMAN_MICROSOME_SAME_UNITS)
 _PERMEABILITY = Target("Caco2_Wang", 1, MICRO_CM_S_TO_LOG_CM_S)
-_LAB_PLASMA_BINDING = (Target("PharmaBench_ppb", -1),)
+PERCENT_TO_FRACTION = Scale("x / 100: % unbound → fraction unbound", lambda values: np.asarray(values, float) / 100.0)
+_LAB_PLASMA_UNBOUND = (Target("Fraction_Unbound_PharmaBench", 1, PERCENT_TO_FRACTION),)
+_LAB_OTHER_MATRIX_UNBOUND = (Target("Fraction_Unbound_PharmaBench", 1, None),)
 
 COMPARISONS: tuple[Comparison, ...] = (
     Comparison(EXPANSIONRX, "LogD", "logD", _LOGD, _LAB_LOGD),
@@ -121,7 +127,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         "HLM CLint",
         "mL/min/kg",
         _MICROSOME_OTHER_UNITS,
-        _LAB_HUMAN_MICROSOME,
+        _LAB_HUMAN_MICROSOME_OTHER_UNITS,
         LOG10_PLUS_ONE,
         "scaled to body weight (mL/min/kg), the endpoint is per gram of microsomal protein (mL/min/g)",
     ),
@@ -130,7 +136,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         "MLM CLint",
         "mL/min/kg",
         _MICROSOME_OTHER_UNITS,
-        _LAB_MOUSE_MICROSOME,
+        _LAB_MOUSE_MICROSOME_OTHER_UNITS,
         LOG10_PLUS_ONE,
         "mouse microsomes against a human-microsome endpoint; units differ as for HLM",
     ),
@@ -142,7 +148,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         "MPPB",
         "% unbound",
         Target("PPBR_AZ", -1, UNBOUND_TO_BOUND),
-        _LAB_PLASMA_BINDING,
+        _LAB_PLASMA_UNBOUND,
         LOG10_PLUS_ONE,
         "mouse plasma against human plasma (% bound = 100 − % unbound)",
     ),
@@ -151,7 +157,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         "MBPB",
         "% unbound",
         Target("PPBR_AZ", -1),
-        _LAB_PLASMA_BINDING,
+        _LAB_OTHER_MATRIX_UNBOUND,
         LOG10_PLUS_ONE,
         "mouse brain tissue binding against human plasma binding: another matrix, so no MAE",
     ),
@@ -165,13 +171,15 @@ COMPARISONS: tuple[Comparison, ...] = (
         LOG10_PLUS_ONE,
         "kinetic solubility against thermodynamic (AqSolDB); the assay tops out near 400 uM",
     ),
-    Comparison(ASAP, "HLM", "uL/min/mg", _MICROSOME_SAME_UNITS, _LAB_HUMAN_MICROSOME, LOG10_PLUS_ONE, "same units"),
+    Comparison(
+        ASAP, "HLM", "uL/min/mg", _MICROSOME_SAME_UNITS, _LAB_HUMAN_MICROSOME_SAME_UNITS, LOG10_PLUS_ONE, "same units"
+    ),
     Comparison(
         ASAP,
         "MLM",
         "uL/min/mg",
         _MICROSOME_SAME_UNITS,
-        _LAB_MOUSE_MICROSOME,
+        _LAB_MOUSE_MICROSOME_SAME_UNITS,
         LOG10_PLUS_ONE,
         "mouse microsomes against a human-microsome endpoint (same units)",
     ),

@@ -28,7 +28,7 @@ from fedadmet.data.catalogue import TDC_BENCHMARK_ENDPOINTS
 from fedadmet.data.loaders import MoleculeTable, load_tdc
 from fedadmet.data.public import non_benchmark_frames, side_task_frames
 from fedadmet.workflows.evaluation import at_least_as_good, score
-from fedadmet.workflows.training import ADMETModel, TrainingRecipe, fit_side_tasks, train_model
+from fedadmet.workflows.training import ADMETModel, Purpose, TrainingRecipe, fit_side_tasks, train_model
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
@@ -199,7 +199,9 @@ def main(argv: list[str] | None = None) -> None:
         started = time.time()
         print(f"training the side-task predictor on {len(side_data)} public tasks", flush=True)
         # seed 0 for every benchmark seed: the predictor does not depend on the seed's split
-        side_tasks = fit_side_tasks(side_data, TrainingRecipe(seed=0), test_molecules, cache_dir=args.cache)
+        side_tasks = fit_side_tasks(
+            side_data, TrainingRecipe(Purpose.BENCHMARK, seed=0), test_molecules, cache_dir=args.cache
+        )
         side_minutes = round((time.time() - started) / 60, 1)
     meta: dict = {
         "seeds": seeds,
@@ -226,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
         train, valid = seed_frames(data, seed)
         model = train_model(
             train,
-            TrainingRecipe(seed=seed, side_tasks=side_tasks is not None),
+            TrainingRecipe(Purpose.BENCHMARK, seed=seed, side_tasks=side_tasks is not None),
             valid=valid,
             auxiliary=auxiliary,
             side_tasks=side_tasks,

@@ -27,6 +27,16 @@ SLOW_OR_UNSTABLE_DESCRIPTORS = frozenset(
 FAST_DESCRIPTOR_NAMES: tuple[str, ...] = tuple(
     name for name, _ in Descriptors.descList if name not in SLOW_OR_UNSTABLE_DESCRIPTORS
 )
+# What the lean set (the default since issue 23) also leaves out, because the descriptors cost more CPU than
+# they earn (benchmarks/results/features.md: per-descriptor time on 2,000 approved drugs, and TDC test and
+# ExpansionRx scores without each group): the Chi/Kappa/Phi connectivity indices (about half of the time the
+# fast set costs), the 85 fr_ SMARTS counts and FpDensityMorgan1-3 (another Morgan fingerprint). Avalon stays:
+# without it (same descriptors) 4 of 5 ExpansionRx checks and 6 of 8 TDC scores were worse, though one seed
+# of CatBoost alone moves ExpansionRx Spearman by about ±0.05 (dropping Avalon from the full set looked better).
+_COSTLY_FOR_THEIR_GAIN = ("Chi", "Kappa", "HallKierAlpha", "Phi", "fr_", "FpDensityMorgan")
+LEAN_DESCRIPTOR_NAMES: tuple[str, ...] = tuple(
+    name for name in FAST_DESCRIPTOR_NAMES if not name.startswith(_COSTLY_FOR_THEIR_GAIN)
+)
 _DESCRIPTOR_FUNCTIONS = dict(Descriptors.descList)
 # RDKit recomputes the (pure-Python, quadratic) EState indices in each of these four unless told not to;
 # the featurizer caches them on the molecule first (computed in NumPy, identical values), so all 25
@@ -196,5 +206,18 @@ def descriptor_columns(featurizer: Featurizer) -> dict[str, int]:
 
 
 def default_feature_set() -> FeatureSet:
-    """The feature vector every fedadmet model uses: Morgan + Avalon counts, ErG and fast 2D descriptors."""
+    """The feature vector new fedadmet models use: Morgan and Avalon counts, ErG and the lean 2D descriptors."""
+    return FeatureSet(
+        [MorganCountFeaturizer(), AvalonCountFeaturizer(), ErGFeaturizer(), RDKit2DFeaturizer(LEAN_DESCRIPTOR_NAMES)]
+    )
+
+
+def full_feature_set() -> FeatureSet:
+    """The earlier default (Morgan + Avalon counts, ErG, all 204 fast 2D descriptors): models trained with
+    it still load and predict, with the same values as before."""
     return FeatureSet([MorganCountFeaturizer(), AvalonCountFeaturizer(), ErGFeaturizer(), RDKit2DFeaturizer()])
+
+
+def feature_set_for(signature: str) -> FeatureSet | None:
+    """The feature set a model trained with ``signature`` needs, or None if this fedadmet has none such."""
+    return next((made for made in (default_feature_set(), full_feature_set()) if made.signature == signature), None)

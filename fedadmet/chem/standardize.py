@@ -255,3 +255,9 @@ def standardize_many(
 def mols_from_canonical(smiles: Sequence[str]) -> list[Chem.Mol]:
     """Re-parse canonical SMILES produced by :func:`standardize_smiles` (which always parse)."""
     return [Chem.MolFromSmiles(s) for s in smiles]
+
+
+def inchikeys(smiles: Sequence[str]) -> list[str]:
+    """Standard InChIKeys of canonical SMILES: the identity that compares molecules across data sets whose
+    SMILES were written by other software (leakage checks against external validation sets)."""
+    return [Chem.MolToInchiKey(mol) for mol in mols_from_canonical(smiles)]

@@ -178,8 +178,16 @@ def train(
     try:
         check_model_destination(destination)  # before the data: a wrong -o must not cost a whole run
         if data is None:
-            console.print("loading the bundled public data (TDC ADMET group, CYP1A2/2C19, Tox21, ClinTox)")
+            console.print(
+                "loading the bundled public data (TDC ADMET group train_val and test, PharmaBench, CYP1A2/2C19, "
+                "Tox21, ClinTox): the served recipe"
+            )
         training = load_training_data(data, endpoint, smiles_column, _label_mapping(label or []))
+        if training.curation:
+            console.print(
+                f"  removed {training.curation['external_validation_molecules_removed']} molecules of the external "
+                "validation sets (ExpansionRx, ASAP); rows of one parent merged per endpoint"
+            )
         for file, column, name in training.labels:
             console.print(f"  {file}: {column} → {name}", highlight=False)
         for file, columns in training.ignored.items():

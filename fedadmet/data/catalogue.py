@@ -138,6 +138,10 @@ def _tdc(name: str, task: Task, category: Category, unit: str, description: str,
     )  # type: ignore[arg-type]
 
 
+def _pharmabench(name: str, category: Category, unit: str, description: str, file: str, **kw: object) -> Endpoint:
+    return Endpoint(name, R, category, unit, description, source=f"PharmaBench (Niu et al. 2024): {file}", **kw)  # type: ignore[arg-type]
+
+
 def _tox21(name: str, description: str) -> Endpoint:
     return Endpoint(name, C, T, _PROB, f"Tox21 {description} (active)", source="MoleculeNet tox21.csv", good="lower")
 
@@ -238,6 +242,94 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("CYP2C19_Veith", C, M, _PROB, "CYP2C19 inhibition", "TDC single-instance cyp2c19_veith", good="lower"),
     Endpoint(
         "ClinTox", C, T, _PROB, "Failed clinical trials for toxicity", "MoleculeNet clintox.csv (CT_TOX)", good="lower"
+    ),
+    # What industrial ADME labs measure, in the units and on the scales they report (PharmaBench, curated from
+    # ChEMBL; the file units are converted by fedadmet.data.public.PHARMABENCH).
+    _pharmabench(
+        "LogD_PharmaBench",
+        A,
+        "logD7.4",
+        "Lipophilicity (octanol/buffer logD, pH 7.4)",
+        "logd_reg",
+        value_range=(-5.0, 9.5),  # the file's values run from -4.8 to 9.1
+    ),
+    _pharmabench(
+        "Solubility_PharmaBench",
+        A,
+        "log10(mol/L)",
+        "Aqueous (kinetic or thermodynamic) solubility",
+        "water_sol_reg",
+        good="higher",
+        value_range=(-13.5, 2.2),  # as AqSolDB: from the least soluble to a neat liquid
+    ),
+    _pharmabench(
+        "Fraction_Unbound_PharmaBench",
+        D,
+        "fraction unbound",
+        "Fraction unbound in plasma (fu, 1 - PPB)",
+        "ppb_reg",
+        transform=Transform.LOG10,
+        value_range=(1e-3, 1.0),  # below 0.1 % unbound is rarely quantified (fedadmet.data.public)
+    ),
+    _pharmabench(
+        "Clearance_Microsome_Human_PharmaBench",
+        E,
+        "uL/min/mg",
+        "Human liver microsomal intrinsic clearance (CLint)",
+        "hum_mic_cl_reg",
+        good="lower",
+        transform=Transform.LOG10,
+        value_range=(0.1, 10000.0),  # from below the assays' limit of detection to beyond the fastest turnover
+    ),
+    _pharmabench(
+        "Clearance_Microsome_Rat_PharmaBench",
+        E,
+        "uL/min/mg",
+        "Rat liver microsomal intrinsic clearance (CLint)",
+        "rat_mic_cl_reg",
+        good="lower",
+        transform=Transform.LOG10,
+        value_range=(0.1, 10000.0),  # from below the assays' limit of detection to beyond the fastest turnover
+    ),
+    _pharmabench(
+        "Clearance_Microsome_Mouse_PharmaBench",
+        E,
+        "uL/min/mg",
+        "Mouse liver microsomal intrinsic clearance (CLint)",
+        "mou_mic_cl_reg",
+        good="lower",
+        transform=Transform.LOG10,
+        value_range=(0.1, 10000.0),  # from below the assays' limit of detection to beyond the fastest turnover
+    ),
+    _pharmabench(
+        "CYP2C9_IC50_PharmaBench",
+        M,
+        "uM",
+        "CYP2C9 inhibition IC50",
+        "cyp_2c9_reg",
+        good="higher",
+        transform=Transform.LOG10,
+        value_range=(1e-5, 100.0),  # 100 uM: the highest concentration the assays test
+    ),
+    _pharmabench(
+        "CYP2D6_IC50_PharmaBench",
+        M,
+        "uM",
+        "CYP2D6 inhibition IC50",
+        "cyp_2d6_reg",
+        good="higher",
+        transform=Transform.LOG10,
+        value_range=(1e-5, 100.0),  # 100 uM: the highest concentration the assays test
+    ),
+    _pharmabench(
+        "CYP3A4_IC50_PharmaBench",
+        M,
+        "uM",
+        "CYP3A4 inhibition IC50",
+        "cyp_3a4_reg",
+        good="higher",
+        transform=Transform.LOG10,
+        value_range=(1e-5, 100.0),  # 100 uM: the highest concentration the assays test
     ),
     _tox21("NR-AR", "androgen receptor (full length)"),
     _tox21("NR-AR-LBD", "androgen receptor ligand-binding domain"),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import gzip
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
@@ -12,10 +13,18 @@ import numpy as np
 import pandas as pd
 
 from fedadmet.chem.parallel import ParallelOptions
-from fedadmet.chem.standardize import MoleculeLimits
-from fedadmet.data.catalogue import CATALOGUE, TDC_BENCHMARK_ENDPOINTS, close_endpoints, find_endpoint, get_endpoint
+from fedadmet.chem.standardize import MoleculeLimits, inchikeys
+from fedadmet.data.catalogue import (
+    CATALOGUE,
+    TDC_BENCHMARK_ENDPOINTS,
+    Transform,
+    close_endpoints,
+    find_endpoint,
+    get_endpoint,
+)
 from fedadmet.data.loaders import MoleculeTable, find_smiles_column, load_tdc, read_table, table_from_frame
 from fedadmet.exceptions import InputError
+from fedadmet.models.labels import per_molecule
 
 TOX21_ASSAYS = tuple(name for name, e in CATALOGUE.items() if e.source == "MoleculeNet tox21.csv")
 NON_BENCHMARK_ENDPOINTS = ("CYP1A2_Veith", "CYP2C19_Veith", *TOX21_ASSAYS, "ClinTox")
@@ -45,7 +54,8 @@ def atc_class_names() -> dict[str, str]:
 def public_training_frames(
     *, limits: MoleculeLimits | None = None, parallel: ParallelOptions | None = None
 ) -> dict[str, pd.DataFrame]:
-    """Every public labelled data set in the catalogue as ``smiles``/``form``/``y`` frames (TDC train_val + test)."""
+    """Every public labelled data set in the catalogue as ``smiles``/``y`` frames: TDC train_val +
+    test, CYP1A2/CYP2C19, Tox21, ClinTox and the PharmaBench lab endpoints, as read (not de-duplicated)."""
     frames: dict[str, pd.DataFrame] = {}
     for name, endpoint in TDC_BENCHMARK_ENDPOINTS.items():
         parts = [
@@ -55,7 +65,65 @@ def public_training_frames(
             for p in ("train_val", "test")
         ]
         frames[endpoint.name] = pd.concat(parts, ignore_index=True)
-    return frames | non_benchmark_frames(bundled_path(), ".csv.gz", limits=limits, parallel=parallel)
+    frames |= non_benchmark_frames(bundled_path(), ".csv.gz", limits=limits, parallel=parallel)
+    return frames | pharmabench_frames(
+        bundled_path(), ".csv.gz", PHARMABENCH_ENDPOINTS, limits=limits, parallel=parallel
+    )
+
+
+@dataclass
+class ServedTrainingData:
+    """What the served default model trains on, and what was taken out on the way."""
+
+    frames: dict[str, pd.DataFrame]
+    rows_read: dict[str, int]
+    duplicates_merged: dict[str, int]  # rows folded into another row of the same structure, per endpoint
+    external_molecules: int  # training molecules also in an external validation set, removed everywhere
+    external_rows: int
+
+
+def served_training_frames(
+    *, limits: MoleculeLimits | None = None, parallel: ParallelOptions | None = None
+) -> ServedTrainingData:
+    """Every public label (:func:`public_training_frames`), one row per standardised structure and endpoint,
+    with every molecule of the external validation sets removed (compared by InChIKey of the parent)."""
+    read = public_training_frames(limits=limits, parallel=parallel)
+    merged = deduplicated(read)
+    kept, leaked = without_external_molecules(merged)
+    return ServedTrainingData(
+        kept,
+        rows_read={name: len(frame) for name, frame in read.items()},
+        duplicates_merged={name: len(read[name]) - len(merged[name]) for name in read},
+        external_molecules=len(leaked),
+        external_rows=sum(len(merged[name]) - len(kept[name]) for name in merged),
+    )
+
+
+def without_external_molecules(frames: Mapping[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], set[str]]:
+    """``frames`` without the molecules of the external validation sets, and those molecules (identities)."""
+    molecules = sorted({s for frame in frames.values() for s in frame["smiles"]})
+    held_out = external_validation_keys()
+    leaked = {s for s, key in zip(molecules, inchikeys(molecules), strict=True) if key in held_out}
+    kept = {name: frame[~frame["smiles"].isin(leaked)].reset_index(drop=True) for name, frame in frames.items()}
+    return kept, leaked
+
+
+def deduplicated(frames: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """One row per standardised parent and endpoint (:func:`~fedadmet.models.labels.per_molecule`: the mean
+    on the model's scale, the majority class, ties dropped), as the model's heads see them. Data sets repeat
+    molecules (TDC's PPBR_AZ 993 times) and sources overlap once train_val and test are pooled."""
+    return {name: per_molecule(frame, get_endpoint(name)) for name, frame in frames.items()}
+
+
+EXTERNAL_VALIDATION_KEYS = "external_validation_inchikeys.txt.gz"
+
+
+def external_validation_keys() -> frozenset[str]:
+    """InChIKeys of the standardised parents of every molecule in the external validation sets (OpenADMET
+    ExpansionRx, ASAP antiviral 2025): the served model never trains on them. Only the keys are bundled
+    (written by ``scripts/external_validation_keys.py``), not the sets."""
+    with gzip.open(bundled_path(EXTERNAL_VALIDATION_KEYS), "rt") as lines:
+        return frozenset(line.strip() for line in lines if line.strip())
 
 
 def non_benchmark_frames(
@@ -79,22 +147,54 @@ def non_benchmark_frames(
     return frames
 
 
-# PharmaBench (Niu et al., Sci Data 2024; CC0) files that train the side-task predictor, and whether
-# their values are log-transformed for the model: the CYP IC50s are plain uM spanning six decades.
-# The units are doubtful (see shared/data/README.md), so these tasks are features, never predictions.
-PHARMABENCH_SIDE_TASKS: dict[str, tuple[str, bool]] = {
-    "PharmaBench_ames": ("ames_cls", False),
-    "PharmaBench_bbb": ("bbb_cls", False),
-    "PharmaBench_cyp2c9_ic50": ("cyp_2c9_reg", True),
-    "PharmaBench_cyp2d6_ic50": ("cyp_2d6_reg", True),
-    "PharmaBench_cyp3a4_ic50": ("cyp_3a4_reg", True),
-    "PharmaBench_human_microsomal_clearance": ("hum_mic_cl_reg", False),
-    "PharmaBench_mouse_microsomal_clearance": ("mou_mic_cl_reg", False),
-    "PharmaBench_rat_microsomal_clearance": ("rat_mic_cl_reg", False),
-    "PharmaBench_logd": ("logd_reg", False),
-    "PharmaBench_ppb": ("ppb_reg", False),
-    "PharmaBench_water_solubility": ("water_sol_reg", False),
+def _same(values: np.ndarray) -> np.ndarray:
+    return values
+
+
+def _from_log10(values: np.ndarray) -> np.ndarray:
+    return np.power(10.0, values)
+
+
+def _log10_nanomolar_to_log10_molar(values: np.ndarray) -> np.ndarray:
+    return values - 9.0
+
+
+# Below this fraction unbound plasma protein binding is rarely quantifiable; PharmaBench records such
+# compounds as 100 % bound (43 rows), which would be fu = 0 and no finite log10.
+MIN_FRACTION_UNBOUND = 1e-3
+
+
+def _bound_to_unbound(values: np.ndarray) -> np.ndarray:
+    return np.clip(1.0 - values, MIN_FRACTION_UNBOUND, 1.0)
+
+
+@dataclass(frozen=True)
+class PharmaBenchSet:
+    """One PharmaBench file (Niu et al., Sci Data 2024; CC0): its stem and how its ``value`` column becomes
+    the source units of the catalogue endpoint of the same name (side-task-only sets keep their values)."""
+
+    stem: str
+    to_source_units: Callable[[np.ndarray], np.ndarray] = _same
+
+
+# The file units, checked on known drugs (see shared/data/README.md): logD as is; water solubility in
+# log10(nM) (paracetamol 7.97, ibuprofen 5.21); PPB as fraction bound (warfarin 0.99); microsomal CLint
+# already log10(uL/min/mg); CYP IC50s in plain uM. Endpoints are named as in the catalogue; the two
+# classification sets overlap TDC's AMES and BBB and only train the side-task predictor.
+PHARMABENCH: dict[str, PharmaBenchSet] = {
+    "LogD_PharmaBench": PharmaBenchSet("logd_reg"),
+    "Solubility_PharmaBench": PharmaBenchSet("water_sol_reg", _log10_nanomolar_to_log10_molar),
+    "Fraction_Unbound_PharmaBench": PharmaBenchSet("ppb_reg", _bound_to_unbound),
+    "Clearance_Microsome_Human_PharmaBench": PharmaBenchSet("hum_mic_cl_reg", _from_log10),
+    "Clearance_Microsome_Rat_PharmaBench": PharmaBenchSet("rat_mic_cl_reg", _from_log10),
+    "Clearance_Microsome_Mouse_PharmaBench": PharmaBenchSet("mou_mic_cl_reg", _from_log10),
+    "CYP2C9_IC50_PharmaBench": PharmaBenchSet("cyp_2c9_reg"),
+    "CYP2D6_IC50_PharmaBench": PharmaBenchSet("cyp_2d6_reg"),
+    "CYP3A4_IC50_PharmaBench": PharmaBenchSet("cyp_3a4_reg"),
+    "PharmaBench_ames": PharmaBenchSet("ames_cls"),
+    "PharmaBench_bbb": PharmaBenchSet("bbb_cls"),
 }
+PHARMABENCH_ENDPOINTS = tuple(name for name in PHARMABENCH if name in CATALOGUE)
 
 
 def pharmabench_frames(
@@ -105,23 +205,33 @@ def pharmabench_frames(
     limits: MoleculeLimits | None = None,
     parallel: ParallelOptions | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """PharmaBench side tasks (all, or ``names``) from a folder laid out like ``shared/data`` (``suffix``
-    ".csv") or the bundled copies (".csv.gz"), with ``y`` on the model scale."""
+    """PharmaBench sets (all, or ``names``) from a folder laid out like ``shared/data`` (``suffix`` ".csv") or
+    the bundled copies (".csv.gz"), with ``y`` in the source units of the catalogue endpoint they serve."""
     frames = {}
-    for name, (stem, log10) in PHARMABENCH_SIDE_TASKS.items():
+    for name, dataset in PHARMABENCH.items():
         if names is not None and name not in names:
             continue
         frame = _table(
-            root / "pharmabench" / f"{stem}_final_data{suffix}",
+            root / "pharmabench" / f"{dataset.stem}_final_data{suffix}",
             "Smiles_unify",
             ["value"],
             limits=limits,
             parallel=parallel,
         ).labelled("value")
-        if log10:
-            frame["y"] = np.log10(frame["y"])
+        frame["y"] = dataset.to_source_units(frame["y"].to_numpy(dtype=float))
         frames[name] = frame
     return frames
+
+
+def on_model_scale(frames: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """``frames`` with ``y`` on the scale models train on (log10 for log-scaled catalogue endpoints), as
+    the side-task predictor, which knows no catalogue, takes them."""
+    scaled = {}
+    for name, frame in frames.items():
+        endpoint = CATALOGUE.get(name)
+        log_scaled = endpoint is not None and endpoint.transform is not Transform.NONE
+        scaled[name] = frame.assign(y=endpoint.to_model_scale(frame["y"].to_numpy())) if log_scaled else frame
+    return scaled
 
 
 def side_task_frames(
@@ -134,10 +244,13 @@ def side_task_frames(
 ) -> dict[str, pd.DataFrame]:
     """The side-task predictor's data: CYP1A2/CYP2C19, Tox21 and ClinTox taken from ``loaded`` (frames
     already read by :func:`non_benchmark_frames` or :func:`public_training_frames`, so they are not read
-    and standardised again), plus PharmaBench from ``root``."""
-    return {name: loaded[name] for name in NON_BENCHMARK_ENDPOINTS} | pharmabench_frames(
-        root, suffix, limits=limits, parallel=parallel
-    )
+    and standardised again), plus PharmaBench (from ``loaded`` where it is there, else from ``root``), with
+    ``y`` on the model's scale."""
+    pharmabench = {name: loaded[name] for name in PHARMABENCH if name in loaded}
+    missing = set(PHARMABENCH) - set(pharmabench)
+    if missing:
+        pharmabench |= pharmabench_frames(root, suffix, missing, limits=limits, parallel=parallel)
+    return on_model_scale({name: loaded[name] for name in NON_BENCHMARK_ENDPOINTS} | pharmabench)
 
 
 def _table(

@@ -18,7 +18,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 import fedadmet
-from fedadmet.chem.featurizers import default_feature_set
+from fedadmet.chem.featurizers import default_feature_set, feature_set_for
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.exceptions import ArtifactError
 from fedadmet.models.admet_model import ADMETModel, EndpointHead
@@ -131,11 +131,11 @@ def _write(model: ADMETModel, folder: Path) -> None:
 def _read(folder: Path, card: dict[str, Any]) -> ADMETModel:
     if card.get("format") != ARTIFACT_FORMAT:
         raise ArtifactError(f"model format {card.get('format')!r} at {folder}; this fedadmet reads {ARTIFACT_FORMAT}")
-    feature_set = default_feature_set()
-    if feature_set.signature != card["feature_signature"]:
+    feature_set = feature_set_for(card["feature_signature"])
+    if feature_set is None:
         raise ArtifactError(
             f"model was trained with features {card['feature_signature']}; this fedadmet computes "
-            f"{feature_set.signature}"
+            f"{default_feature_set().signature}"
         )
     tensors = load_file(folder / WEIGHTS_FILE)
     trunk = TrunkWeights.from_arrays({k[4:]: v for k, v in tensors.items() if k.startswith("net.")}, card["tasks"])

@@ -1,8 +1,15 @@
-"""Training a model: the one recipe the TDC benchmark measures, for `fedadmet train` and the benchmark alike.
+"""Training a model: one code path for `fedadmet train`, the served default model and the TDC benchmark.
 
-The recipe: a multitask trunk over every endpoint (plus auxiliary endpoints that only shape it), a GBM
+The model: a multitask trunk over every endpoint (plus auxiliary endpoints that only shape it), a GBM
 head per endpoint that also sees the predictions of a side-task predictor trained on public side data,
 one blend weight, calibration and a domain fitted on a validation part.
+
+Two recipes of it (:class:`TrainingRecipe`, ``purpose``): the *benchmark* recipe trains on a benchmark's
+own train/valid split (TDC's train_val) with its test molecules excluded everywhere; the *served* recipe,
+which makes the bundled default model, trains on every public label we have (:func:`load_training_data`
+without a path: TDC train_val and test, PharmaBench, CYP1A2/2C19, Tox21, ClinTox), de-duplicated by
+structure, without any molecule of the external validation sets, and holds out a scaffold part of each
+endpoint for calibration. The benchmark's scores are therefore not the served model's scores.
 
 The leakage guard: molecules that judge a model never train it. For the benchmark these are its test
 sets; for a deployable model, the scaffold-held-out validation part that calibrates it (its molecules
@@ -17,6 +24,7 @@ import platform
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 
 import pandas as pd
@@ -28,9 +36,10 @@ from fedadmet.data.catalogue import get_endpoint
 from fedadmet.data.public import (
     bundled_path,
     non_benchmark_frames,
-    public_training_frames,
+    served_training_frames,
     side_task_frames,
     training_frames_from_path,
+    without_external_molecules,
 )
 from fedadmet.data.splits import leaked_molecules, split_for_validation, without_molecules
 from fedadmet.exceptions import FedadmetError, InputError
@@ -48,6 +57,7 @@ EndpointFrames = Mapping[str, pd.DataFrame]
 __all__ = [
     "ADMETModel",
     "LeakageError",
+    "Purpose",
     "TrainedModel",
     "TrainingData",
     "TrainingRecipe",
@@ -63,10 +73,19 @@ class LeakageError(FedadmetError):
     """A molecule that judges the model would have trained it."""
 
 
+class Purpose(StrEnum):
+    """What a model is trained for: see the module docstring."""
+
+    SERVED = "served"
+    BENCHMARK = "benchmark"
+
+
 @dataclass(frozen=True)
 class TrainingRecipe:
-    """The options of the one recipe: seed, side-task predictor on or off, which endpoints, GBM size."""
+    """The options of the one training path: purpose, seed, side-task predictor on or off, which endpoints,
+    GBM size."""
 
+    purpose: Purpose = Purpose.SERVED
     seed: int = 0
     side_tasks: bool = True
     endpoints: tuple[str, ...] | None = None  # None: every endpoint of the data
@@ -90,6 +109,7 @@ class TrainingData:
     bundled: bool  # the bundled public data (which then also holds the side data's CYP/Tox21/ClinTox sets)
     labels: list[tuple[str, str, str]] = field(default_factory=list)  # (file, column, endpoint) read as labels
     ignored: dict[str, list[str]] = field(default_factory=dict)  # file -> columns read as neither SMILES nor label
+    curation: dict[str, object] = field(default_factory=dict)  # what the served recipe removed, for the model card
 
 
 @dataclass
@@ -110,9 +130,14 @@ def load_training_data(
     if path is None:
         if label_mapping:
             raise InputError("--label maps columns of your own data file; give the file or folder too")
-        return TrainingData(
-            public_training_frames(limits=limits, parallel=parallel), "bundled public data", bundled=True
-        )
+        served = served_training_frames(limits=limits, parallel=parallel)
+        curation = {
+            "rows_read": served.rows_read,
+            "duplicates_merged": served.duplicates_merged,
+            "external_validation_molecules_removed": served.external_molecules,
+            "external_validation_rows_removed": served.external_rows,
+        }
+        return TrainingData(served.frames, "bundled public data (all labels)", bundled=True, curation=curation)
     files = training_frames_from_path(path, endpoint, smiles_column, label_mapping, limits=limits, parallel=parallel)
     return TrainingData(files.frames, str(path), bundled=False, labels=files.labels, ignored=files.ignored)
 
@@ -126,7 +151,8 @@ def bundled_side_frames(data: TrainingData) -> dict[str, pd.DataFrame]:
         if data.bundled
         else non_benchmark_frames(bundled_path(), ".csv.gz", limits=limits, parallel=parallel)
     )
-    return side_task_frames(public, bundled_path(), ".csv.gz", limits=limits, parallel=parallel)
+    side = side_task_frames(public, bundled_path(), ".csv.gz", limits=limits, parallel=parallel)
+    return without_external_molecules(side)[0] if data.bundled else side
 
 
 def fit_side_tasks(
@@ -193,6 +219,7 @@ def train_model(
         hold_out_validation=held_out,
     )
     model.metadata |= {
+        "recipe": recipe.purpose.value,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "data": description,
         "data_sha256": {name: frame_hash(frame) for name, frame in frames.items()},
@@ -224,6 +251,8 @@ def train_and_save(
         cache_dir=cache_dir,
         progress=progress,
     )
+    if data.curation:
+        model.metadata["curation"] = data.curation
     folder = save_model(model, destination)
     announce("predicting the approved drugs for percentiles…")
     write_reference(model, folder)

@@ -18,12 +18,15 @@ import fedadmet.chem.parallel as parallel
 from fedadmet.chem.compute import FeatureCache, compute_features
 from fedadmet.chem.featurizers import (
     FAST_DESCRIPTOR_NAMES,
+    LEAN_DESCRIPTOR_NAMES,
     AvalonCountFeaturizer,
     ErGFeaturizer,
     FeatureSet,
     MorganCountFeaturizer,
     RDKit2DFeaturizer,
     default_feature_set,
+    feature_set_for,
+    full_feature_set,
 )
 from fedadmet.chem.parallel import ParallelOptions
 from tests.spy_pool import SpyPool
@@ -257,3 +260,18 @@ def test_small_inputs_stay_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     options = ParallelOptions(n_jobs=2, parallel_threshold=10)
     compute_features(_canonical_series(9), MorganCountFeaturizer(n_bits=64), parallel=options)
     assert SpyPool.created == 0
+
+
+def test_the_lean_default_keeps_the_full_sets_values_bit_for_bit_and_both_load_by_signature() -> None:
+    lean, full = default_feature_set(), full_feature_set()
+    assert len(lean) < len(full) and lean.signature.startswith("morgan-r2-1024-count+avalon-1024-count+erg-315+")
+    assert not any(name.startswith(("Chi", "Kappa", "fr_", "FpDensityMorgan")) for name in LEAN_DESCRIPTOR_NAMES)
+    mol = Chem.MolFromSmiles("CC(=O)Oc1ccccc1C(=O)O")
+    lean_row, full_row = lean(Chem.Mol(mol)), full(Chem.Mol(mol))
+    for block in ("morgan", "avalon", "erg"):
+        np.testing.assert_array_equal(lean_row[lean.block(block)], full_row[full.block(block)])
+    full_2d = dict(zip(FAST_DESCRIPTOR_NAMES, full_row[full.block("rdkit2d")], strict=True))
+    np.testing.assert_array_equal(lean_row[lean.block("rdkit2d")], [full_2d[name] for name in LEAN_DESCRIPTOR_NAMES])
+    assert feature_set_for(full.signature).signature == full.signature  # models trained before still load
+    assert feature_set_for(lean.signature).signature == lean.signature
+    assert feature_set_for("morgan-r3-2048-count") is None

@@ -14,6 +14,7 @@ from fedadmet.data.catalogue import (
     get_endpoint,
     name_key,
 )
+from fedadmet.data.public import PHARMABENCH_ENDPOINTS
 from fedadmet.exceptions import InputError
 
 # The 22 TDC ADMET benchmark group data sets and the metric TDC's leaderboard ranks each by.
@@ -64,7 +65,8 @@ def test_catalogue_has_the_tdc_benchmark_endpoints_and_more() -> None:
         assert name in CATALOGUE
         assert CATALOGUE[name].tdc_benchmark is None
         assert CATALOGUE[name].is_classification
-    assert len(CATALOGUE) == len(ENDPOINTS) == 22 + 2 + 12 + 1  # names are unique
+    assert len(CATALOGUE) == len(ENDPOINTS) == 22 + 2 + 12 + 1 + len(PHARMABENCH_ENDPOINTS)  # names are unique
+    assert len(PHARMABENCH_ENDPOINTS) == 9
 
 
 def test_every_tdc_endpoint_uses_tdc_metric_and_a_matching_task() -> None:
@@ -89,7 +91,17 @@ def test_endpoint_fields_are_consistent() -> None:
 
 def test_log10_endpoints_are_the_skewed_pharmacokinetic_ones() -> None:
     log10 = {e.name for e in ENDPOINTS if e.transform is Transform.LOG10}
-    assert log10 == {"VDss_Lombardo", "Half_Life_Obach", "Clearance_Hepatocyte_AZ", "Clearance_Microsome_AZ"}
+    pharmabench = {f"Clearance_Microsome_{species}_PharmaBench" for species in ("Human", "Rat", "Mouse")}
+    pharmabench |= {f"{cyp}_IC50_PharmaBench" for cyp in ("CYP2C9", "CYP2D6", "CYP3A4")} | {
+        "Fraction_Unbound_PharmaBench"
+    }
+    assert log10 == {
+        "VDss_Lombardo",
+        "Half_Life_Obach",
+        "Clearance_Hepatocyte_AZ",
+        "Clearance_Microsome_AZ",
+        *pharmabench,
+    }
 
 
 @pytest.mark.parametrize("endpoint", list(ENDPOINTS), ids=lambda e: e.name)

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from fedadmet.data.public import training_frames_from_path
+from fedadmet.chem.standardize import inchikeys, standardize_smiles
+from fedadmet.data.public import (
+    external_validation_keys,
+    training_frames_from_path,
+    without_external_molecules,
+)
 from fedadmet.exceptions import InputError
 
 
@@ -51,3 +57,17 @@ def test_a_file_without_label_columns_says_what_comes_close(tmp_path: Path) -> N
     with pytest.raises(InputError) as refused:
         training_frames_from_path(path, label_columns={"ic50": "hERG"})
     assert "; 'herrg' looks like hERG; --label column(s) not in it: ['ic50']" in str(refused.value)
+
+
+# E-0001321, the first row of OpenADMET ExpansionRx (CC BY 4.0), which the served model must never train on
+EXPANSIONRX_FIRST_MOLECULE = "CN1CCC[C@H]1COc1ccc(-c2nc3cc(-c4ccc5[nH]c(-c6ccc(O)cc6)nc5c4)ccc3[nH]2)cc1"
+
+
+def test_molecules_of_the_external_validation_sets_never_reach_the_served_training_data() -> None:
+    keys = external_validation_keys()
+    assert len(keys) > 6000  # ExpansionRx 5,326 + ASAP molecules
+    first, _ = standardize_smiles(EXPANSIONRX_FIRST_MOLECULE)
+    assert first is not None and inchikeys([first])[0] in keys
+    frames = {"LogD_PharmaBench": pd.DataFrame({"smiles": [first, "CCO"], "y": [1.0, 2.0]})}
+    kept, removed = without_external_molecules(frames)
+    assert removed == {first} and kept["LogD_PharmaBench"]["smiles"].tolist() == ["CCO"]

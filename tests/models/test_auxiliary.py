@@ -9,7 +9,13 @@ import pytest
 import fedadmet.data.public as public
 from fedadmet.chem.compute import compute_features
 from fedadmet.chem.featurizers import default_feature_set
-from fedadmet.data.public import NON_BENCHMARK_ENDPOINTS, bundled_path, pharmabench_frames, side_task_frames
+from fedadmet.data.public import (
+    NON_BENCHMARK_ENDPOINTS,
+    bundled_path,
+    on_model_scale,
+    pharmabench_frames,
+    side_task_frames,
+)
 from fedadmet.data.splits import without_molecules
 from fedadmet.models.artifacts import load_model, save_model
 from fedadmet.models.auxiliary import fit_auxiliary
@@ -34,7 +40,7 @@ def test_side_molecules_get_the_held_out_fold_and_new_molecules_the_fold_mean() 
 
 def test_side_predictor_trains_only_on_the_molecules_it_is_given() -> None:
     frames = tiny_side_frames()
-    excluded = set(frames["PharmaBench_ppb"]["smiles"].head(50))
+    excluded = set(frames["Fraction_Unbound_PharmaBench"]["smiles"].head(50))
     kept = without_molecules(frames, excluded)
     fitted = fit_auxiliary(kept, default_feature_set(), TINY_CONFIG.auxiliary, seed=0)
     assert not excluded & set(fitted.out_of_fold)
@@ -43,7 +49,7 @@ def test_side_predictor_trains_only_on_the_molecules_it_is_given() -> None:
 
 def test_model_heads_see_side_task_features_and_they_survive_saving(tiny_model_dir: Path, tmp_path: Path) -> None:
     model = load_model(tiny_model_dir)
-    assert model.auxiliary is not None and model.auxiliary.tasks == ["PharmaBench_bbb", "PharmaBench_ppb"]
+    assert model.auxiliary is not None and model.auxiliary.tasks == ["Fraction_Unbound_PharmaBench", "PharmaBench_bbb"]
     n_features = len(model.feature_set) + len(model.auxiliary.tasks)
     assert all(len(head.gbm.feature_names_) == n_features for head in model.heads.values())
     copy = load_model(save_model(model, tmp_path / "copy"))
@@ -51,19 +57,30 @@ def test_model_heads_see_side_task_features_and_they_survive_saving(tiny_model_d
     np.testing.assert_array_equal(model.auxiliary(features), copy.auxiliary(features))
 
 
-def test_pharmabench_ic50s_are_log10_and_other_values_untouched() -> None:
-    frames = pharmabench_frames(bundled_path(), ".csv.gz", names={"PharmaBench_cyp2d6_ic50", "PharmaBench_ppb"})
-    assert set(frames) == {"PharmaBench_cyp2d6_ic50", "PharmaBench_ppb"}
-    raw = pd.read_csv(bundled_path("pharmabench", "cyp_2d6_reg_final_data.csv.gz"))
-    first = frames["PharmaBench_cyp2d6_ic50"].iloc[0]
-    assert np.isclose(first["y"], np.log10(raw["value"].iloc[0]))
-    assert frames["PharmaBench_ppb"]["y"].between(0, 1).all()
+def test_pharmabench_sets_come_in_the_units_of_their_catalogue_endpoints() -> None:
+    names = {"CYP2D6_IC50_PharmaBench", "Fraction_Unbound_PharmaBench", "Solubility_PharmaBench"}
+    names |= {"Clearance_Microsome_Human_PharmaBench"}
+    frames = pharmabench_frames(bundled_path(), ".csv.gz", names=names)
+    assert set(frames) == names
+
+    def raw(stem: str) -> pd.Series:
+        return pd.read_csv(bundled_path("pharmabench", f"{stem}_final_data.csv.gz"))["value"]
+
+    assert np.isclose(frames["CYP2D6_IC50_PharmaBench"]["y"].iloc[0], raw("cyp_2d6_reg").iloc[0])  # uM as filed
+    assert np.isclose(frames["Solubility_PharmaBench"]["y"].iloc[0], raw("water_sol_reg").iloc[0] - 9)  # log10 nM -> M
+    clint = frames["Clearance_Microsome_Human_PharmaBench"]["y"].iloc[0]
+    assert np.isclose(np.log10(clint), raw("hum_mic_cl_reg").iloc[0])  # filed as log10(uL/min/mg)
+    unbound = frames["Fraction_Unbound_PharmaBench"]["y"]
+    assert unbound.between(1e-3, 1).all()
+    assert np.isclose(unbound.iloc[0], max(1 - raw("ppb_reg").iloc[0], 1e-3))  # filed as fraction bound
+    scaled = on_model_scale(frames)
+    assert np.isclose(scaled["CYP2D6_IC50_PharmaBench"]["y"].iloc[0], np.log10(raw("cyp_2d6_reg").iloc[0]))
 
 
 def test_side_data_reuses_the_loaded_public_sets_and_adds_pharmabench(monkeypatch: pytest.MonkeyPatch) -> None:
     loaded = {name: pd.DataFrame({"smiles": ["C"], "y": [1.0]}) for name in (*NON_BENCHMARK_ENDPOINTS, "Caco2_Wang")}
-    pharmabench = {"PharmaBench_logd": pd.DataFrame({"smiles": ["CC"], "y": [0.5]})}
-    monkeypatch.setattr(public, "pharmabench_frames", lambda root, suffix, **_: pharmabench)
+    pharmabench = {"LogD_PharmaBench": pd.DataFrame({"smiles": ["CC"], "y": [0.5]})}
+    monkeypatch.setattr(public, "pharmabench_frames", lambda root, suffix, names=None, **_: pharmabench)
     side = side_task_frames(loaded, bundled_path(), ".csv.gz")
-    assert set(side) == {*NON_BENCHMARK_ENDPOINTS, "PharmaBench_logd"}  # benchmark endpoints stay out
+    assert set(side) == {*NON_BENCHMARK_ENDPOINTS, "LogD_PharmaBench"}  # benchmark endpoints stay out
     assert all(side[name] is loaded[name] for name in NON_BENCHMARK_ENDPOINTS)  # taken as loaded, not re-read

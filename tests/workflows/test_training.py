@@ -61,7 +61,10 @@ def test_train_and_save_writes_the_model_and_its_drug_reference(
     trained = train_and_save(data, recipe, tmp_path / "model", progress=False)
     assert written == [trained.folder]
     loaded = load_model(trained.folder)
-    assert loaded.auxiliary is not None and loaded.auxiliary.tasks == ["PharmaBench_bbb", "PharmaBench_ppb"]
+    assert loaded.auxiliary is not None and loaded.auxiliary.tasks == [
+        "Fraction_Unbound_PharmaBench",
+        "PharmaBench_bbb",
+    ]
     assert loaded.config.gbm.iterations == 15 and loaded.config.gbm.depth == TINY_CONFIG.gbm.depth
 
 
