@@ -20,7 +20,7 @@ from fedadmet.exceptions import ArtifactError, InputError
 from fedadmet.federated import partner_model
 from fedadmet.federated.config import FederationConfig
 from fedadmet.federated.partner_model import find_saved_model, partner_predictor
-from fedadmet.federated.task import PartnerData, build_net, predict_scaled, scored_rows, train_with_selection
+from fedadmet.federated.task import PartnerData, build_net, scored_rows, train_with_selection
 from fedadmet.federated.tasks.molecular import keep_partner_model
 from fedadmet.models.calibration import conformal_minimum
 from fedadmet.models.config import ModelConfig
@@ -66,7 +66,7 @@ def test_new_molecules_are_keyed_exactly_as_the_partner_data_was(partner: Path) 
     tasks = [t["name"] for t in json.loads((partner / "manifest.json").read_text())["tasks"]]
     column = labels["values"][labels["folds"] > 1, tasks.index("Lipophilicity_AstraZeneca")].astype(np.float32)
     j = predictor.endpoints.index("Lipophilicity_AstraZeneca")
-    output = predict_scaled(predictor.net, stored.astype(np.float32))[:, j].astype(np.float64)
+    output = predictor.kept.outputs(stored.astype(np.float32))[:, j].astype(np.float64)  # its chosen heads
     expected = np.clip(output * np.nanstd(column) + np.nanmean(column), -1.5, 4.5)  # within the assay's range
     profiled = predict(parents, model=predictor)["Lipophilicity_AstraZeneca"].to_numpy()
     np.testing.assert_allclose(profiled, expected, rtol=1e-5)  # logD has no transform
