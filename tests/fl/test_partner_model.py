@@ -21,6 +21,7 @@ from fedadmet.cli import app
 from fedadmet.exceptions import ArtifactError, InputError
 from fedadmet.federated import partner_model
 from fedadmet.federated.config import FederationConfig
+from fedadmet.federated.gain import EndpointGain, JoiningGain, endpoints_local_wins, write_gain_report
 from fedadmet.federated.partner_model import find_saved_model, partner_predictor
 from fedadmet.federated.task import (
     PartnerData,
@@ -208,3 +209,21 @@ def test_without_a_run_only_dp_models_are_refused_with_the_reason(partner_dirs: 
     keep_partner_model(folder, "consortium", 2, net, {"valid_score": 0.9}, dp, trunk_round=3)
     with pytest.raises(InputError, match=r"no model of a run that was federated without DP.*consortium/2 \(DP\)"):
         find_saved_model(folder)
+
+
+def test_predicting_warns_where_the_partners_best_local_model_scored_higher(partner: Path, tmp_path: Path) -> None:
+    copy = shutil.copytree(partner, tmp_path / "copy")
+    saved = find_saved_model(copy, 4)
+    rows = [
+        EndpointGain("BBB_Martins", "AUC-PR", 40, local_best=0.9, federated=0.8, federated_head="network"),
+        EndpointGain("Lipophilicity_AstraZeneca", "R²", 40, local_best=0.3, federated=0.5, federated_head="catboost"),
+    ]
+    write_gain_report(JoiningGain("partner2", "consortium", 4, "the core recipe", rows), saved.folder)
+    assert endpoints_local_wins(saved.folder) == {"BBB_Martins": (0.9, 0.8)}
+    source, key_file = tmp_path / "mols.csv", tmp_path / "consortium.key"
+    source.write_text("smiles\nCCO\n")
+    key_file.write_text(TEST_KEY.hex())
+    command = ["predict", str(source), "-o", str(tmp_path / "out.csv"), "--partner", str(copy), "--key", str(key_file)]
+    result = runner.invoke(app, [*command, "--run", "4"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0 and "best local model" in result.output and "BBB_Martins 0.9 vs 0.8" in result.output
+    assert "Lipophilicity_AstraZeneca 0.3" not in result.output
