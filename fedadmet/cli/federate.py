@@ -148,33 +148,48 @@ def gain(
             "(default: the best on validation of the runs this partner took part in without DP)."
         ),
     ] = None,
+    gbm_iterations: Annotated[
+        int | None,
+        typer.Option(min=10, help="CatBoost iterations per endpoint, both models (default: the core model's 1000)."),
+    ] = None,
+    side_tasks: Annotated[
+        bool,
+        typer.Option(help="Give the local model's trees the side-task predictions, as the core recipe does."),
+    ] = True,
 ) -> None:
-    """What joining gained for this partner: its federated model against a local-only model of the same
-    architecture, per endpoint on its own held-out test fold. Runs at the partner; nothing leaves it.
+    """What joining gained for this partner: its kept federated model against its best local model (the
+    core recipe of `fedadmet train` on its own training folds), per endpoint on its held-out test fold.
+    Runs at the partner; nothing leaves it.
 
     Writes gain.json, gain.md and gain.png beside the run's model."""
     from fedadmet.config import get_settings
     from fedadmet.federated.gain import format_score, mean_rows, notes
     from fedadmet.workflows.federation import assess_gain, kept_model
+    from fedadmet.workflows.training import TrainingRecipe
 
+    settings = get_settings()
+    recipe = TrainingRecipe(side_tasks=side_tasks, gbm_iterations=gbm_iterations)
     try:
         model = kept_model(partner, run)
-        console.print(f"run {model.run_id} ({model.run_name}) against a local-only model of the same architecture")
+        console.print(f"run {model.run_id} ({model.run_name}) against this partner's best local model")
         if model.caveat:
             errors.print(f"[bold yellow]warning:[/] {model.caveat}", highlight=False)
-        result, paths = assess_gain(partner, model, progress=get_settings().progress)
+        result, paths = assess_gain(partner, model, recipe, settings.feature_cache_dir, settings.progress)
     except FedadmetError as exc:
         raise fail(str(exc)) from None
-    table = Table(Column("endpoint", overflow="fold"), "metric", "test compounds", "local only", "federated", "gain")
+    table = Table(
+        Column("endpoint", overflow="fold"), "metric", "test compounds", "local best", "federated", "head", "gain"
+    )
     for row in result.endpoints:
         table.add_row(
-            row.endpoint, row.metric, str(row.test_compounds), format_score(row.local), format_score(row.federated),
-            format_score(row.gain, signed=True),
+            row.endpoint, row.metric, str(row.test_compounds), format_score(row.local_best),
+            format_score(row.federated), row.federated_head, format_score(row.gain, signed=True),
         )  # fmt: skip
     for label, metric in mean_rows(result):
         table.add_row(
-            label, "", "", format_score(result.mean("local", metric)), format_score(result.mean("federated", metric)),
-            format_score(result.mean("gain", metric), signed=True), style="bold",
+            label, "", "", format_score(result.mean("local_best", metric)),
+            format_score(result.mean("federated", metric)), "", format_score(result.mean("gain", metric), signed=True),
+            style="bold",
         )  # fmt: skip
     console.print(table)
     for note in notes(result):

@@ -1,10 +1,11 @@
-"""What joining gained, seen from one partner: its federated model against the model it could have
-trained alone, on its own held-out test fold.
+"""What joining gained, seen from one partner: its kept federated model against the best model it could
+have built alone, on its own held-out test fold.
 
-Everything here runs inside the partner, on its prepared folder: the local-only model is trained
-with the same architecture, hyper-parameters and epoch budget as the run (the federation's rounds x
-local epochs, best validation epoch kept, as the federation keeps its best round), and both models
-are scored per endpoint (AUC-PR or R² on uncensored values) on fold 0, which neither saw.
+Everything here runs inside the partner, on its prepared folder. The local model is the core recipe
+(the default model's training workflow) on the partner's training folds, its validation fold the
+recipe's validation part; its test-fold outputs are given by the caller (the workflow that trains it).
+The federated model is the one the partner keeps (:func:`~fedadmet.federated.partner_model.kept_model`).
+Both are scored per endpoint (AUC-PR or R² on uncensored values) on fold 0, which neither saw.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fedadmet.federated.partner_model import SavedModel, load_federated_net
-from fedadmet.federated.task import PartnerData, predict_scaled, score_tasks, scored_rows, train_with_selection
+from fedadmet.federated.partner_model import SavedModel, kept_model
+from fedadmet.federated.task import PartnerData, score_tasks, scored_rows
+from fedadmet.models.config import GBMConfig
 
 GAIN_FILE = "gain.json"
 FEW_TEST_COMPOUNDS = 30  # below this, one compound moves a score a lot: the table says so
@@ -28,12 +30,13 @@ class EndpointGain:
     endpoint: str
     metric: str  # "AUC-PR" or "R²"
     test_compounds: int  # labelled compounds of this endpoint in the test fold (uncensored for R²)
-    local: float | None  # None: the test fold cannot score it (one class only, or fewer than 3 values)
+    local_best: float | None  # None: the test fold cannot score it (one class only, or fewer than 3 values)
     federated: float | None
+    federated_head: str  # which head the kept model uses: "network" or "catboost" (over features + embedding)
 
     @property
     def gain(self) -> float | None:
-        return None if self.local is None or self.federated is None else self.federated - self.local
+        return None if self.local_best is None or self.federated is None else self.federated - self.local_best
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class JoiningGain:
     partner: str
     run_name: str
     run_id: int
-    local_epochs: int
+    local_recipe: str  # what the local model is
     endpoints: list[EndpointGain]
 
     def mean(self, which: str, metric: str | None = None) -> float | None:
@@ -56,31 +59,55 @@ class JoiningGain:
 
     def to_json(self) -> dict[str, object]:
         means = {
-            label: {which: self.mean(which, metric) for which in ("local", "federated", "gain")}
+            label: {which: self.mean(which, metric) for which in ("local_best", "federated", "gain")}
             for label, metric in [(m, m) for m in self.metrics] + [("all", None)]
         }
         return asdict(self) | {"mean": means}
 
 
-def joining_gain(data_dir: Path, model: SavedModel, progress: bool = False) -> JoiningGain:
-    """Train the local-only model and score both on the test fold (seconds to minutes on a CPU)."""
+def joining_gain(
+    data_dir: Path,
+    model: SavedModel,
+    local_best: np.ndarray,
+    local_recipe: str,
+    gbm: GBMConfig | None = None,
+    n_jobs: int = 1,
+) -> JoiningGain:
+    """Score the kept federated model and the local model's outputs ``local_best`` (one row per compound
+    of the folder, one column per task, on the scale the federated network outputs) on the test fold."""
     data = PartnerData.load(Path(data_dir))
-    federated_net, federation = load_federated_net(model, data)
-    epochs = federation.rounds * federation.local_epochs
-    local_net, _ = train_with_selection(data, federation, epochs, progress)
-    local = score_tasks(data, predict_scaled(local_net, data.features), "test")
-    federated = score_tasks(data, predict_scaled(federated_net, data.features), "test")
+    kept = kept_model(model, data, gbm, n_jobs)
+    local = score_tasks(data, local_best, "test")
+    federated = score_tasks(data, kept.outputs(data.features), "test")
+    catboost = {choice.endpoint for choice in kept.choices if choice.uses_catboost}
     endpoints = [
         EndpointGain(
             endpoint=task,
             metric="AUC-PR" if data.is_classification[j] else "R²",
             test_compounds=len(scored_rows(data, "test", j)),
-            local=local.get(task),
+            local_best=local.get(task),
             federated=federated.get(task),
+            federated_head="catboost" if task in catboost else "network",
         )
         for j, task in enumerate(data.tasks)
     ]
-    return JoiningGain(data.name, model.run_name, model.run_id, epochs, endpoints)
+    return JoiningGain(data.name, model.run_name, model.run_id, local_recipe, endpoints)
+
+
+def endpoints_local_wins(folder: Path) -> dict[str, tuple[float, float]]:
+    """From the folder's last ``federate gain`` (none: empty), the endpoints whose best local model scored
+    above the kept federated model on the test fold, with (local best, federated)."""
+    try:
+        rows = json.loads((folder / GAIN_FILE).read_text())["endpoints"]
+        return {
+            str(row["endpoint"]): (float(row["local_best"]), float(row["federated"]))
+            for row in rows
+            if row.get("local_best") is not None
+            and row.get("federated") is not None
+            and row["local_best"] > row["federated"]
+        }
+    except (OSError, ValueError, KeyError, TypeError):  # none yet, or written by an older fedadmet
+        return {}
 
 
 def format_score(value: float | None, signed: bool = False) -> str:
@@ -92,25 +119,26 @@ def markdown(gain: JoiningGain) -> str:
     lines = [
         f"# What joining gained: {gain.partner}, run {gain.run_id} ({gain.run_name})",
         "",
-        f"Federated model vs a local-only model of the same architecture ({gain.local_epochs} epochs, best validation "
-        "epoch kept), both scored on this partner's held-out test fold (fold 0).",
+        f"The kept federated model (federated trunk, heads refitted on it, CatBoost heads over features + "
+        f"embedding where they score better on validation) vs the best local model ({gain.local_recipe}), both "
+        "scored on this partner's held-out test fold (fold 0).",
         "",
-        "| endpoint | metric | test compounds | local only | federated | gain |",
+        "| endpoint | metric | test compounds | local best | federated (head) | gain |",
         "|---|---|---|---|---|---|",
     ]
     for e in gain.endpoints:
         few = " (few)" if e.test_compounds < FEW_TEST_COMPOUNDS else ""
         lines.append(
-            f"| {e.endpoint} | {e.metric} | {e.test_compounds}{few} | {format_score(e.local)} "
-            f"| {format_score(e.federated)} | {format_score(e.gain, signed=True)} |"
+            f"| {e.endpoint} | {e.metric} | {e.test_compounds}{few} | {format_score(e.local_best)} "
+            f"| {format_score(e.federated)} ({e.federated_head}) | {format_score(e.gain, signed=True)} |"
         )
     for label, metric in mean_rows(gain):
-        local, federated = format_score(gain.mean("local", metric)), format_score(gain.mean("federated", metric))
+        local, federated = format_score(gain.mean("local_best", metric)), format_score(gain.mean("federated", metric))
         lines.append(
             f"| **{label}** | | | {local} | {federated} | **{format_score(gain.mean('gain', metric), True)}** |"
         )
     lines += ["", *notes(gain)]
-    return "\n".join([*lines, "", "![local only vs federated](gain.png)", ""])
+    return "\n".join([*lines, "", "![local best vs federated](gain.png)", ""])
 
 
 def mean_rows(gain: JoiningGain) -> list[tuple[str, str | None]]:
@@ -145,7 +173,7 @@ def write_gain_report(gain: JoiningGain, folder: Path) -> list[Path]:
     positions = np.arange(len(scored))
     figure, axis = plt.subplots(figsize=(max(4.0, 1.1 * len(scored) + 1.5), 3.2))
     for offset, which, label, colour in (
-        (-0.2, "local", "local only", "#8c8c8c"),
+        (-0.2, "local_best", "local best", "#8c8c8c"),
         (0.2, "federated", "federated", "#4c72b0"),
     ):
         values = np.array([getattr(e, which) for e in scored], dtype=float)
@@ -153,7 +181,9 @@ def write_gain_report(gain: JoiningGain, folder: Path) -> list[Path]:
         for x, value in zip(positions + offset, values, strict=True):
             if value < PLOT_FLOOR:  # off the scale: drawn at the floor, its value written on it
                 axis.text(x, PLOT_FLOOR, f"{value:.3g}", rotation=90, ha="center", va="bottom", fontsize=6)
-    axis.set_ylim(bottom=PLOT_FLOOR if any(e.local < PLOT_FLOOR or e.federated < PLOT_FLOOR for e in scored) else None)
+    axis.set_ylim(
+        bottom=PLOT_FLOOR if any(e.local_best < PLOT_FLOOR or e.federated < PLOT_FLOOR for e in scored) else None
+    )
     axis.set_xticks(positions, [f"{e.endpoint}\n({e.metric})" for e in scored], fontsize=7)
     axis.axhline(0, color="black", linewidth=0.6)
     axis.set_ylabel("test-fold score (AUC-PR or R²)")

@@ -7,14 +7,20 @@ key the folder was prepared with; the folder's reference-set hash proves it is t
 Everything a profile needs besides the network is fitted here, at the partner, from its own data:
 Platt scaling and split-conformal intervals on its validation fold, and the applicability domain
 (nearest-neighbour similarity to its training compounds). Nothing leaves the partner.
+
+The kept model is the federated trunk with the partner's heads refitted on it (when it was kept), and for
+each endpoint where they score better on the partner's validation fold, CatBoost heads over [features +
+the trunk's embedding] (the core model's trees, :mod:`fedadmet.models.gbm`), fitted here on first use and
+kept beside the network.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 from safetensors import SafetensorError
-from safetensors.numpy import load_file
+from safetensors.numpy import load_file, save_file
 
 from fedadmet.chem.compute import compute_features
 from fedadmet.chem.featurizers import FeatureSet, MorganCountFeaturizer, default_feature_set
@@ -42,12 +48,16 @@ from fedadmet.federated.tasks.molecular import (
 )
 from fedadmet.models.admet_model import RawPrediction
 from fedadmet.models.calibration import Calibration, conformal_minimum, fit_calibration, report
-from fedadmet.models.config import ModelConfig
+from fedadmet.models.config import GBMConfig, ModelConfig
 from fedadmet.models.domain import ApplicabilityDomain
+from fedadmet.models.gbm import fit_gbm, predict_gbm
+from fedadmet.models.metrics import score
 from fedadmet.models.targets import TargetScaling
+from fedadmet.models.trees import ObliviousForest
 from fedadmet.models.trunk import MultitaskNet
 
 _RUN_FOLDER = re.compile(r"run-(\d+)")
+EMBEDDING_HEADS_FILE, HEAD_CHOICE_FILE = "embedding_heads.safetensors", "head_choice.json"
 
 
 @dataclass(frozen=True)
@@ -206,6 +216,100 @@ def load_federated_net(model: SavedModel, data: PartnerData) -> tuple[MultitaskN
     return net, federation
 
 
+@dataclass(frozen=True)
+class HeadChoice:
+    """One endpoint's validation scores (AUC-PR or R²) of the network's head and of the CatBoost head
+    over [features + embedding] (None: not fitted, e.g. one class only), and which one the model uses."""
+
+    endpoint: str
+    network: float | None
+    catboost: float | None
+
+    @property
+    def uses_catboost(self) -> bool:
+        return self.catboost is not None and (self.network is None or self.catboost > self.network)
+
+
+@dataclass
+class KeptModel:
+    """The partner's kept model: the federated network (trunk + refitted heads), with CatBoost heads over
+    [keyed features + the trunk's embedding] for the endpoints whose validation score they raise."""
+
+    net: MultitaskNet = field(repr=False)
+    tasks: list[str]
+    forest: ObliviousForest | None = field(repr=False)  # the CatBoost heads in use (None: none chosen)
+    choices: list[HeadChoice] = field(default_factory=list)
+
+    def outputs(self, keyed: np.ndarray) -> np.ndarray:
+        """Raw outputs (logits, scaled values) per task for keyed feature rows, each from its chosen head."""
+        raw = predict_scaled(self.net, keyed.astype(np.float32))
+        if self.forest is not None:
+            columns = [self.tasks.index(name) for name in self.forest.heads]
+            raw[:, columns] = self.forest.raw(embedding_input(self.net, keyed))
+        return raw
+
+
+def embedding_input(net: MultitaskNet, keyed: np.ndarray) -> np.ndarray:
+    """The CatBoost heads' input: the keyed features beside the trunk's embedding of them."""
+    net.eval()
+    with torch.no_grad():
+        embedded = net.embed(torch.as_tensor(keyed, dtype=torch.float32)).numpy()
+    return np.hstack([keyed, embedded]).astype(np.float32)
+
+
+def fit_embedding_heads(
+    net: MultitaskNet, data: PartnerData, gbm: GBMConfig, seed: int = 0, n_jobs: int = 1
+) -> tuple[ObliviousForest | None, list[HeadChoice]]:
+    """Per endpoint, CatBoost on [features + embedding] of the training folds' exact rows, scored against
+    the network's head on the validation fold; the forest of those that score better."""
+    inputs = embedding_input(net, data.features)
+    network = score_tasks(data, predict_scaled(net, data.features), "valid")
+    chosen, choices = {}, []
+    for j, task in enumerate(data.tasks):
+        classifier = bool(data.is_classification[j])
+        train, valid = scored_rows(data, "train", j), scored_rows(data, "valid", j)
+        usable = len(np.unique(data.targets[train, j])) == 2 if classifier else len(train) >= 3
+        catboost = None
+        if usable and task in network:
+            model = fit_gbm(inputs[train], data.targets[train, j], classifier, gbm, seed, n_jobs)
+            predicted = predict_gbm(model, inputs[valid], n_jobs)
+            catboost = score("pr-auc" if classifier else "r2", data.targets[valid, j], predicted)
+        choice = HeadChoice(task, network.get(task), catboost)
+        if choice.uses_catboost:
+            chosen[task] = model
+        choices.append(choice)
+    return (ObliviousForest.from_catboost(chosen) if chosen else None), choices
+
+
+def kept_model(saved: SavedModel, data: PartnerData, gbm: GBMConfig | None = None, n_jobs: int = 1) -> KeptModel:
+    """The partner's kept model of a run, its CatBoost heads fitted on first use (and again when the network
+    or ``gbm`` changed) and kept in the model's folder."""
+    gbm = gbm or ModelConfig().gbm
+    net, federation = load_federated_net(saved, data)
+    fitted_for = {
+        "weights_sha256": hashlib.sha256((saved.folder / WEIGHTS_FILE).read_bytes()).hexdigest(),
+        "gbm": gbm.model_dump(),
+    }
+    try:
+        recorded = json.loads((saved.folder / HEAD_CHOICE_FILE).read_text())
+    except (OSError, ValueError):
+        recorded = {}
+    if recorded.get("fitted_for") == fitted_for:
+        choices = [HeadChoice(**choice) for choice in recorded["choices"]]
+        used = [choice.endpoint for choice in choices if choice.uses_catboost]
+        forest = (
+            ObliviousForest.from_arrays(load_file(str(saved.folder / EMBEDDING_HEADS_FILE)), used) if used else None
+        )
+        return KeptModel(net, list(data.tasks), forest, choices)
+    forest, choices = fit_embedding_heads(net, data, gbm, federation.seed, n_jobs)
+    (saved.folder / EMBEDDING_HEADS_FILE).unlink(missing_ok=True)
+    if forest is not None:
+        save_file(forest.arrays(), str(saved.folder / EMBEDDING_HEADS_FILE))
+    record = {"fitted_for": fitted_for, "choices": [asdict(choice) for choice in choices]}
+    (saved.folder / HEAD_CHOICE_FILE).write_text(json.dumps(record, indent=2))
+    return KeptModel(net, list(data.tasks), forest, choices)
+
+
 @dataclass
 class PartnerPredictor:
     """A kept federated model with the partner's calibration and domain: what
@@ -215,7 +319,7 @@ class PartnerPredictor:
     partner: str
     endpoints: list[str]
     feature_set: FeatureSet
-    net: MultitaskNet = field(repr=False)
+    kept: KeptModel = field(repr=False)
     keyed: Callable[[np.ndarray], np.ndarray] = field(repr=False)  # raw feature rows -> the keyed rows
     targets: TargetScaling = field(repr=False)
     calibration: dict[str, Calibration] = field(repr=False)
@@ -223,6 +327,10 @@ class PartnerPredictor:
     validation: dict[str, float] = field(default_factory=dict)  # AUC-PR or R² per endpoint, validation fold
     interval_sizes: dict[str, int] = field(default_factory=dict)  # validation values behind each regression interval
     coverage: float = ModelConfig().conformal_coverage  # what the intervals were calibrated for
+
+    @property
+    def net(self) -> MultitaskNet:
+        return self.kept.net
 
     def poor_endpoints(self) -> dict[str, float]:
         """Regression endpoints whose validation R² is below zero: worse than predicting the mean."""
@@ -239,7 +347,7 @@ class PartnerPredictor:
 
     def predict_features(self, features: np.ndarray) -> RawPrediction:
         """Predictions for raw feature rows of :attr:`feature_set` (keyed here, as the partner's data was)."""
-        raw = predict_scaled(self.net, self.keyed(features).astype(np.float32))
+        raw = self.kept.outputs(self.keyed(features).astype(np.float32))
         outputs = self.targets.outputs(raw)
         no_disagreement = np.zeros(len(features))  # one network: plain split-conformal intervals
         values, uncertainty = {}, {}
@@ -258,10 +366,12 @@ def partner_predictor(
     *,
     cache_dir: Path | None = None,
     parallel: ParallelOptions | None = None,
+    gbm: GBMConfig | None = None,
 ) -> PartnerPredictor:
     """The partner's kept model of ``run`` (see :func:`find_saved_model` for the default), ready
     to predict; ``key`` is the consortium key the folder was prepared with (bytes, or its hex text).
-    ``cache_dir`` keeps the reference set's and the partner's compounds' features between calls."""
+    ``cache_dir`` keeps the reference set's and the partner's compounds' features between calls;
+    ``gbm``: the CatBoost heads' size (the core model's by default)."""
     data_dir = Path(data_dir)
     if isinstance(key, str):
         try:
@@ -273,11 +383,11 @@ def partner_predictor(
     data = PartnerData.load(data_dir, key_id(key))  # checks the folder's files and that it is this key's
     manifest = recorded_manifest(data_dir)
     saved = find_saved_model(data_dir, run)
-    net, _ = load_federated_net(saved, data)
+    kept = kept_model(saved, data, gbm, (parallel or ParallelOptions()).n_jobs)
     consortium = ConsortiumConfig.model_validate(manifest["consortium"])
     keyed, _ = consortium_transform(key, consortium, cache_dir, str(manifest["reference_hash"]), parallel)
     settings = ModelConfig()
-    raw = predict_scaled(net, data.features)
+    raw = kept.outputs(data.features)
     validation = score_tasks(data, raw, "valid")
     predicted = data.scaling.outputs(raw)
     calibration, interval_sizes = {}, {}
@@ -300,6 +410,6 @@ def partner_predictor(
         morgan[train], labelled[train], data.tasks, morgan[valid], labelled[valid], settings.ad_quantile
     )
     return PartnerPredictor(
-        saved, data.name, list(data.tasks), default_feature_set(), net, keyed,
+        saved, data.name, list(data.tasks), default_feature_set(), kept, keyed,
         data.scaling, calibration, domain, validation, interval_sizes, settings.conformal_coverage,
     )  # fmt: skip

@@ -213,6 +213,29 @@ def evaluate(net: MultitaskNet, data: PartnerData) -> dict[str, float]:
     return {"valid_score": mean_score(data, predict_scaled(net, data.features), "valid")}
 
 
+def refit_heads(net: MultitaskNet, data: PartnerData, config: FederationConfig) -> tuple[float, float]:
+    """Train the private heads again on the trunk ``net`` now holds (kept frozen), stopping early on the
+    validation fold: heads trained in a round fit the trunk before aggregation, not the aggregated one the
+    partner keeps. The refit stays only where it does not lower the validation score. Returns the
+    validation score before and after."""
+    before = mean_score(data, predict_scaled(net, data.features), "valid")
+    heads = private_arrays(net)
+    trunk = [p for name, p in net.named_parameters() if name.startswith(SHARED_PREFIX)]
+    for parameter in trunk:
+        parameter.requires_grad_(False)  # AdamW skips parameters without a gradient: the trunk stays as sent
+    try:
+        trainer = NetworkTrainer(config.trunk, learning_rate=config.learning_rate)
+        trainer.fit(net, data.matrix("train"), data.matrix("valid"), config.seed, progress=False)
+    finally:
+        for parameter in trunk:
+            parameter.requires_grad_(True)
+    after = mean_score(data, predict_scaled(net, data.features), "valid")
+    if not after >= before:  # NaN (nothing to score) or worse: the heads as they were
+        load_arrays(net, heads, shared=False)
+        return before, before
+    return before, after
+
+
 def train_with_selection(
     data: PartnerData, config: FederationConfig, epochs: int, progress: bool = False
 ) -> tuple[MultitaskNet, list[float]]:

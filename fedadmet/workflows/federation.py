@@ -11,12 +11,14 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import pandas as pd
 from flwr.app import Context
 from sqlalchemy.orm import Session, sessionmaker
 
+from fedadmet.config import get_settings
 from fedadmet.exceptions import InputError
 from fedadmet.federated.checkpoints import Checkpoint
 from fedadmet.federated.coordinator import OpenedRun, RunInterruptedError, RunSettings
@@ -37,6 +39,7 @@ if TYPE_CHECKING:  # the molecular task's parts: imported where a partner's mode
     from fedadmet.federated.partner_model import SavedModel
     from fedadmet.federated.task import PartnerData
     from fedadmet.models.trunk import MultitaskNet
+    from fedadmet.workflows.training import TrainingRecipe
 
 __all__ = ["FederationRun", "RunInterruptedError", "RunSettings", "open_run", "server_app", "simulate"]
 log = logging.getLogger("fedadmet.federation")
@@ -288,13 +291,76 @@ def kept_model(partner_dir: Path, run: int | str | None = None) -> SavedModel:
     return find_saved_model(partner_dir, run)
 
 
-def assess_gain(partner_dir: Path, model: SavedModel, progress: bool = False) -> tuple[JoiningGain, list[Path]]:
-    """What joining gained for this partner (its federated model against a local-only one, on its test
-    fold), written as gain.json, gain.md and gain.png beside the model; runs at the partner."""
+def assess_gain(
+    partner_dir: Path,
+    model: SavedModel,
+    recipe: TrainingRecipe | None = None,
+    cache_dir: Path | None = None,
+    progress: bool = False,
+) -> tuple[JoiningGain, list[Path]]:
+    """What joining gained for this partner: its kept federated model against its best local model (the
+    core recipe, ``recipe``, on its own training folds), on its test fold; written as gain.json, gain.md
+    and gain.png beside the model. Runs at the partner, on its folder: nothing leaves it."""
     from fedadmet.federated.gain import joining_gain, write_gain_report
+    from fedadmet.federated.task import PartnerData
+    from fedadmet.workflows.training import TrainingRecipe
 
-    result = joining_gain(partner_dir, model, progress=progress)
+    recipe = recipe or TrainingRecipe()
+    data = PartnerData.load(Path(partner_dir))
+    local = local_best_outputs(Path(partner_dir), data, recipe, cache_dir, progress)
+    described = "the core recipe on this partner's training folds" + ("" if recipe.side_tasks else ", no side tasks")
+    n_jobs = get_settings().parallel().n_jobs
+    result = joining_gain(partner_dir, model, local, described, recipe.model_config().gbm, n_jobs)
     return result, write_gain_report(result, model.folder)
+
+
+def local_best_outputs(
+    partner_dir: Path, data: PartnerData, recipe: TrainingRecipe, cache_dir: Path | None, progress: bool
+) -> np.ndarray:
+    """The partner's best local model, the core recipe (:func:`~fedadmet.workflows.training.train_model`)
+    on its training folds with its validation fold as the recipe's validation part, and its outputs on
+    the test fold on the scale the federated network outputs (probabilities, scaled values)."""
+    from fedadmet.chem.compute import compute_features
+    from fedadmet.data.catalogue import get_endpoint
+    from fedadmet.federated.task import TEST_FOLD
+    from fedadmet.workflows.training import TrainingData, bundled_side_frames, train_model
+
+    smiles = pd.read_csv(partner_dir / "compounds.csv", usecols=["smiles"])["smiles"].to_numpy()
+    endpoints = [get_endpoint(task) for task in data.tasks]
+
+    def frames(part: Literal["train", "valid"]) -> dict[str, pd.DataFrame]:
+        rows = data.rows(part)
+        found = {}
+        for j, endpoint in enumerate(endpoints):
+            labelled = rows[~np.isnan(data.targets[rows, j])]
+            values = data.targets[labelled, j].astype(np.float64)
+            if not endpoint.is_classification:  # back from the federation's scaling to source units
+                values = endpoint.from_model_scale(data.scaling.unscale(j, values))
+            relation = data.relations[labelled, j].astype(int)
+            found[endpoint.name] = pd.DataFrame({"smiles": smiles[labelled], "y": values, "relation": relation})
+        return found
+
+    test = np.flatnonzero(data.folds == TEST_FOLD)
+    side_frames = bundled_side_frames(TrainingData({}, "", bundled=False)) if recipe.side_tasks else None
+    model = train_model(
+        frames("train"),
+        recipe,
+        valid=frames("valid"),
+        side_frames=side_frames,
+        exclude=set(smiles[test]),  # the test fold judges it: nothing trains on it, the side tasks neither
+        description=f"{data.name}'s training folds",
+        cache_dir=cache_dir,
+        progress=progress,
+    )
+    features = compute_features(list(smiles[test]), model.feature_set, cache_dir=cache_dir)
+    predicted = model.predict_features(features).values
+    outputs = np.full(data.targets.shape, np.nan, dtype=np.float64)
+    for j, endpoint in enumerate(endpoints):
+        values = predicted[endpoint.name]
+        if not endpoint.is_classification:
+            values = data.scaling.scale(j, endpoint.to_model_scale(values))
+        outputs[test, j] = values
+    return outputs
 
 
 def baseline_model(data: PartnerData, federation: FederationConfig, epochs: int) -> MultitaskNet:

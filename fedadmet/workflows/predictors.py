@@ -28,6 +28,7 @@ class CaveatKind(Enum):
     POOR_FIT = "poor_fit"  # worse than the mean on its own validation fold
     RUN = "run"  # what the federated run itself recorded (e.g. a partner left early)
     THIN_INTERVALS = "thin_intervals"  # intervals resting on few validation values
+    LOCAL_BETTER = "local_better"  # the partner's best local model scored higher (`federate gain`)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ def resolve_predictor(
 
 
 def _partner_model(settings: Settings, partner: Path, key: Path, run: str | None) -> ResolvedPredictor:
+    from fedadmet.federated.gain import endpoints_local_wins
     from fedadmet.federated.keys import read_key
     from fedadmet.federated.partner_model import partner_predictor
     from fedadmet.models.calibration import conformal_minimum
@@ -114,6 +116,16 @@ def _partner_model(settings: Settings, partner: Path, key: Path, run: str | None
                 f"few validation values behind these intervals ({counts}): with none the interval is unknown "
                 f"(empty), with fewer than {conformal_minimum(predictor.coverage)} it is the largest validation "
                 f"error, without the {predictor.coverage * 100:g} % guarantee",
+            )
+        )
+    beaten = endpoints_local_wins(predictor.saved.folder)
+    if beaten:
+        scores = ", ".join(f"{name} {local:.3g} vs {federated:.3g}" for name, (local, federated) in beaten.items())
+        caveats.append(
+            Caveat(
+                CaveatKind.LOCAL_BETTER,
+                f"on its test fold this partner's best local model (the core recipe on its own data) scored above "
+                f"this federated model ({scores}; `fedadmet federate gain`): there the local model is better",
             )
         )
     saved = predictor.saved

@@ -1,4 +1,5 @@
-"""`fedadmet federate gain`: a partner compares its federated model with a local-only one on its test fold."""
+"""`fedadmet federate gain`: a partner compares the federated model it keeps with its best local model (the
+core recipe on its own data) on its test fold."""
 
 from __future__ import annotations
 
@@ -14,49 +15,79 @@ from fedadmet.cli import app
 from fedadmet.exceptions import ArtifactError, InputError
 from fedadmet.federated.config import FederationConfig
 from fedadmet.federated.gain import joining_gain
-from fedadmet.federated.partner_model import find_saved_model, saved_models
-from fedadmet.federated.task import PartnerData, build_net, predict_scaled, score_tasks
+from fedadmet.federated.partner_model import find_saved_model, kept_model, saved_models
+from fedadmet.federated.task import TEST_FOLD, PartnerData, build_net, score_tasks, scored_rows
 from fedadmet.federated.tasks.molecular import keep_partner_model
+from fedadmet.models.config import GBMConfig
+from fedadmet.workflows.federation import local_best_outputs
+from fedadmet.workflows.training import TrainingRecipe
 
 runner = CliRunner()
 FEDERATION = FederationConfig(rounds=3, trunk={"hidden_sizes": (32, 16)})
+NO_OUTPUTS = np.zeros((0, 0))  # refused before any is read
+SMALL_RECIPE = ["--gbm-iterations", "10", "--no-side-tasks"]  # the core recipe, small and without side data
 
 
 def keep_model(folder: Path, run_name: str, run_id: int) -> Path:
-    """What the ClientApp keeps after a run; here an untrained network stands in for a federated model
-    that did not help, so the local-only model must beat it."""
+    """What the ClientApp keeps after a run; here an untrained network stands in for a federated model."""
     data = PartnerData.load(folder)
     net = build_net(data.features.shape[1], data.tasks, FEDERATION)
     return keep_partner_model(folder, run_name, run_id, net, {"valid_score": 0.0, "test_score": 0.0}, FEDERATION)
 
 
-def test_gain_scores_both_models_per_endpoint_and_writes_a_report(partner_dirs: list[Path], tmp_path: Path) -> None:
+def test_gain_scores_the_kept_model_against_the_core_recipe_per_endpoint(
+    partner_dirs: list[Path], tmp_path: Path
+) -> None:
     partner = shutil.copytree(partner_dirs[0], tmp_path / "partner0")
     keep_model(partner, "consortium", 2)
     latest = keep_model(partner, "consortium", 5)
 
-    result = runner.invoke(app, ["federate", "gain", str(partner)])
+    result = runner.invoke(app, ["federate", "gain", str(partner), *SMALL_RECIPE])
     assert result.exit_code == 0, result.output
     assert "run 5 (consortium)" in result.output  # the latest run by default
     report = json.loads((latest / "gain.json").read_text())
     assert (latest / "gain.md").read_text().startswith("# What joining gained: partner0, run 5")
     assert (latest / "gain.png").read_bytes()[:4] == b"\x89PNG"
 
+    # The federated side is the model the partner keeps: here CatBoost heads over [features + embedding]
+    # of the untrained stand-in's trunk, chosen because they beat its random heads on validation.
     data = PartnerData.load(partner)
-    untrained = build_net(data.features.shape[1], data.tasks, FEDERATION)
-    expected = score_tasks(data, predict_scaled(untrained, data.features), "test")
+    kept = kept_model(find_saved_model(partner, 5), data, GBMConfig(iterations=10))
+    expected = score_tasks(data, kept.outputs(data.features), "test")
     rows = {row["endpoint"]: row for row in report["endpoints"]}
     assert set(rows) == set(data.tasks) == {"BBB_Martins", "Lipophilicity_AstraZeneca"}
     assert rows["BBB_Martins"]["metric"] == "AUC-PR" and rows["Lipophilicity_AstraZeneca"]["metric"] == "R²"
     assert all(row["test_compounds"] > 0 for row in rows.values())
     assert {name: row["federated"] for name, row in rows.items()} == pytest.approx(expected)
-    assert report["local_epochs"] == FEDERATION.rounds * FEDERATION.local_epochs
-    # A trained local model beats the untrained stand-in: the sign says which side gained.
-    assert report["mean"]["all"]["gain"] < 0
-    assert report["mean"]["all"]["gain"] == pytest.approx(np.mean([r["federated"] - r["local"] for r in rows.values()]))
+    assert {row["federated_head"] for row in rows.values()} == {"catboost"}
+    # The local side is the core recipe (`fedadmet train`'s) on this partner's training folds, scored on
+    # the same test fold.
+    assert report["local_recipe"].startswith("the core recipe on this partner's training folds")
+    recipe = TrainingRecipe(side_tasks=False, gbm_iterations=10)
+    local = score_tasks(data, local_best_outputs(partner, data, recipe, None, False), "test")
+    assert {name: row["local_best"] for name, row in rows.items()} == pytest.approx(local, rel=1e-4)
+    assert report["mean"]["all"]["gain"] == pytest.approx(
+        np.mean([r["federated"] - r["local_best"] for r in rows.values()])
+    )
     lipophilicity = rows["Lipophilicity_AstraZeneca"]  # the only R² endpoint: its own mean, apart from AUC-PR's
-    assert report["mean"]["R²"]["gain"] == pytest.approx(lipophilicity["federated"] - lipophilicity["local"])
+    assert report["mean"]["R²"]["gain"] == pytest.approx(lipophilicity["federated"] - lipophilicity["local_best"])
     assert "| **mean AUC-PR** |" in (latest / "gain.md").read_text() and "mean R²" in result.output
+    assert "against this partner's best local model" in result.output
+
+
+def test_local_best_outputs_cover_the_test_fold_only(partner_dirs: list[Path]) -> None:
+    data = PartnerData.load(partner_dirs[1])
+    outputs = local_best_outputs(
+        partner_dirs[1], data, TrainingRecipe(side_tasks=False, gbm_iterations=10), None, False
+    )
+    test = data.folds == TEST_FOLD
+    assert np.isfinite(outputs[test]).all() and np.isnan(outputs[~test]).all()
+    bbb = data.tasks.index("BBB_Martins")
+    assert ((outputs[test, bbb] >= 0) & (outputs[test, bbb] <= 1)).all()  # probabilities, as AUC-PR reads them
+    lipophilicity = data.tasks.index("Lipophilicity_AstraZeneca")
+    rows = scored_rows(data, "test", lipophilicity)
+    # on the federation's scale (z-scored on the training folds): a useful model correlates with the truth
+    assert np.corrcoef(outputs[rows, lipophilicity], data.targets[rows, lipophilicity])[0, 1] > 0.3
 
 
 def test_gain_names_what_is_missing(partner_dirs: list[Path], tmp_path: Path) -> None:
@@ -70,7 +101,7 @@ def test_gain_names_what_is_missing(partner_dirs: list[Path], tmp_path: Path) ->
 
     (model_folder / "federation.json").unlink()  # kept by an older fedadmet
     with pytest.raises(ArtifactError, match="did not record the run's settings"):
-        joining_gain(partner, find_saved_model(partner, 3))
+        joining_gain(partner, find_saved_model(partner, 3), NO_OUTPUTS, "none")
     result = runner.invoke(app, ["federate", "gain", str(partner), "--run", "9"])
     assert result.exit_code == 2 and "no model of run 9" in result.output
 
@@ -86,7 +117,7 @@ def test_the_latest_run_is_the_one_kept_last_and_a_re_prepared_folder_is_refused
     provenance = json.loads((latest / "provenance.json").read_text())
     (latest / "provenance.json").write_text(json.dumps(provenance | {"labels_sha256": "0" * 64}))
     with pytest.raises(ArtifactError, match="was prepared again since run 2"):
-        joining_gain(partner, find_saved_model(partner, 2))
+        joining_gain(partner, find_saved_model(partner, 2), NO_OUTPUTS, "none")
 
 
 def test_two_runs_with_one_number_are_named_not_guessed(partner_dirs: list[Path], tmp_path: Path) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from fedadmet import predict
@@ -19,8 +21,16 @@ from fedadmet.cli import app
 from fedadmet.exceptions import ArtifactError, InputError
 from fedadmet.federated import partner_model
 from fedadmet.federated.config import FederationConfig
+from fedadmet.federated.gain import EndpointGain, JoiningGain, endpoints_local_wins, write_gain_report
 from fedadmet.federated.partner_model import find_saved_model, partner_predictor
-from fedadmet.federated.task import PartnerData, build_net, predict_scaled, scored_rows, train_with_selection
+from fedadmet.federated.task import (
+    PartnerData,
+    build_net,
+    predict_scaled,
+    score_tasks,
+    scored_rows,
+    train_with_selection,
+)
 from fedadmet.federated.tasks.molecular import keep_partner_model
 from fedadmet.models.calibration import conformal_minimum
 from fedadmet.models.config import ModelConfig
@@ -66,7 +76,7 @@ def test_new_molecules_are_keyed_exactly_as_the_partner_data_was(partner: Path) 
     tasks = [t["name"] for t in json.loads((partner / "manifest.json").read_text())["tasks"]]
     column = labels["values"][labels["folds"] > 1, tasks.index("Lipophilicity_AstraZeneca")].astype(np.float32)
     j = predictor.endpoints.index("Lipophilicity_AstraZeneca")
-    output = predict_scaled(predictor.net, stored.astype(np.float32))[:, j].astype(np.float64)
+    output = predictor.kept.outputs(stored.astype(np.float32))[:, j].astype(np.float64)  # its chosen heads
     expected = np.clip(output * np.nanstd(column) + np.nanmean(column), -1.5, 4.5)  # within the assay's range
     profiled = predict(parents, model=predictor)["Lipophilicity_AstraZeneca"].to_numpy()
     np.testing.assert_allclose(profiled, expected, rtol=1e-5)  # logD has no transform
@@ -110,21 +120,26 @@ def test_a_damaged_or_foreign_kept_model_is_refused_in_one_line(partner: Path, t
         partner_predictor(tmp_path / "nowhere", TEST_KEY)
 
 
-def test_a_model_worse_than_the_mean_is_flagged(partner: Path, tmp_path: Path) -> None:
+def test_a_model_worse_than_the_mean_is_flagged_unless_its_catboost_head_rescues_it(
+    partner: Path, tmp_path: Path
+) -> None:
     copy = shutil.copytree(partner, tmp_path / "copy")
     data = PartnerData.load(copy)
-    untrained = build_net(data.features.shape[1], data.tasks, FEDERATION)
-    keep_partner_model(copy, "consortium", 6, untrained, {"valid_score": -1.0}, FEDERATION)
+    broken = build_net(data.features.shape[1], data.tasks, FEDERATION)
+    with torch.no_grad():
+        broken.heads["Lipophilicity_AstraZeneca"].bias += 5.0  # five standard deviations off: R² far below zero
+    keep_partner_model(copy, "consortium", 6, broken, {"valid_score": -1.0}, FEDERATION)
+    network_only = score_tasks(data, predict_scaled(broken, data.features), "valid")
+    assert network_only["Lipophilicity_AstraZeneca"] < -1
+    flagged = replace(partner_predictor(copy, TEST_KEY, 4), validation=network_only)
+    assert list(flagged.poor_endpoints()) == ["Lipophilicity_AstraZeneca"]  # classifiers have no such bar
+    # The kept model swaps the broken head for CatBoost over [features + embedding], which beats it on
+    # validation: the partner predicts with that, and it is not worse than the mean.
     predictor = partner_predictor(copy, TEST_KEY, 6)
     assert set(predictor.validation) == set(data.tasks)
-    assert list(predictor.poor_endpoints()) == ["Lipophilicity_AstraZeneca"]  # classifiers have no such bar
+    assert "Lipophilicity_AstraZeneca" in [c.endpoint for c in predictor.kept.choices if c.uses_catboost]
+    assert predictor.validation["Lipophilicity_AstraZeneca"] >= 0 and predictor.poor_endpoints() == {}
     assert partner_predictor(copy, TEST_KEY, 4).poor_endpoints() == {}  # the model trained on the data
-    source, key_file = tmp_path / "mols.csv", tmp_path / "consortium.key"
-    source.write_text("smiles\nCCO\n")
-    key_file.write_text(TEST_KEY.hex())
-    command = ["predict", str(source), "-o", str(tmp_path / "out.csv"), "--partner", str(copy), "--key", str(key_file)]
-    result = runner.invoke(app, [*command, "--run", "6"])  # without --run the better run 4 is taken
-    assert result.exit_code == 0 and "warning: this model predicts worse than the mean" in result.output
 
 
 def test_intervals_on_too_few_validation_values_are_flagged(
@@ -194,3 +209,21 @@ def test_without_a_run_only_dp_models_are_refused_with_the_reason(partner_dirs: 
     keep_partner_model(folder, "consortium", 2, net, {"valid_score": 0.9}, dp, trunk_round=3)
     with pytest.raises(InputError, match=r"no model of a run that was federated without DP.*consortium/2 \(DP\)"):
         find_saved_model(folder)
+
+
+def test_predicting_warns_where_the_partners_best_local_model_scored_higher(partner: Path, tmp_path: Path) -> None:
+    copy = shutil.copytree(partner, tmp_path / "copy")
+    saved = find_saved_model(copy, 4)
+    rows = [
+        EndpointGain("BBB_Martins", "AUC-PR", 40, local_best=0.9, federated=0.8, federated_head="network"),
+        EndpointGain("Lipophilicity_AstraZeneca", "R²", 40, local_best=0.3, federated=0.5, federated_head="catboost"),
+    ]
+    write_gain_report(JoiningGain("partner2", "consortium", 4, "the core recipe", rows), saved.folder)
+    assert endpoints_local_wins(saved.folder) == {"BBB_Martins": (0.9, 0.8)}
+    source, key_file = tmp_path / "mols.csv", tmp_path / "consortium.key"
+    source.write_text("smiles\nCCO\n")
+    key_file.write_text(TEST_KEY.hex())
+    command = ["predict", str(source), "-o", str(tmp_path / "out.csv"), "--partner", str(copy), "--key", str(key_file)]
+    result = runner.invoke(app, [*command, "--run", "4"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0 and "best local model" in result.output and "BBB_Martins 0.9 vs 0.8" in result.output
+    assert "Lipophilicity_AstraZeneca 0.3" not in result.output

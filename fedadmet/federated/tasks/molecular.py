@@ -142,11 +142,16 @@ class MolecularSession:
         folder = partner_model_folder(self.data_dir, round.run_name, round.run_id)
         score = float(evaluation.metrics[VALID_SCORE])
         if replaces_kept(kept_scores(folder), score, round.trunk_round):
+            from fedadmet.federated.task import refit_heads
+
             scores = {k: float(v) for k, v in evaluation.metrics.items() if isinstance(v, int | float)}
+            net = self._net(shared)
+            # The heads this node holds were trained against its own pre-aggregation trunk: refitted on the
+            # trunk it keeps. valid_score stays the shared one (the coordinator applies the same keep rule).
+            scores["heads_before_refit"], scores["kept_valid_score"] = refit_heads(net, self.data, self.federation)
             keep_partner_model(
-                self.data_dir, round.run_name, round.run_id, self._net(shared), scores, self.federation,
-                round.trunk_round,
-            )  # fmt: skip
+                self.data_dir, round.run_name, round.run_id, net, scores, self.federation, round.trunk_round
+            )
         else:  # a resumed run may have changed its round count: `federate gain` budgets by the latest
             record_run_settings(folder, self.federation)
 
