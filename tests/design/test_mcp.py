@@ -1,15 +1,11 @@
 """The MCP server through the SDK's own client: in memory, and over streamable HTTP with API keys."""
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from starlette.testclient import TestClient
@@ -23,6 +19,7 @@ from fedadmet.workflows import campaigns
 from fedadmet.workflows.keys import create_key
 from fedadmet.workflows.store import open_store
 from tests.design.conftest import OBJECTIVE_TOML, TERFENADINE
+from tests.served import served
 
 TOOLS = {
     "profile_molecules",
@@ -138,20 +135,8 @@ def test_fedadmet_mcp_serves_over_stdio(tmp_path) -> None:
 @pytest.fixture
 def mcp_over_http() -> Iterator[str]:
     """`fedadmet mcp --http` as it serves: the streamable-HTTP app behind the API-key check, on a free port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(http_app(build_server()), host="127.0.0.1", port=port, log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not instance.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/mcp"
-    instance.should_exit = True
-    thread.join(timeout=30)
+    with served(http_app(build_server())) as port:
+        yield f"http://127.0.0.1:{port}/mcp"
 
 
 def call_over_http(address: str, key: str, *calls: tuple[str, dict]) -> list:

@@ -4,15 +4,12 @@ patients pages; the many-molecule table, endpoint choice, ATC-class percentiles 
 import os
 import re
 import shutil
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import uvicorn
 from playwright import sync_api
 from rdkit import Chem
 
@@ -27,6 +24,7 @@ from fedadmet.workflows.cards import threshold_statement
 from fedadmet.workflows.keys import local_api_key
 from fedadmet.workflows.store import open_store
 from tests.serve.test_api import ASPIRIN, molecules_csv
+from tests.served import served
 
 CHROMIUM = os.environ.get("FEDADMET_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -79,20 +77,8 @@ def server(serve_model_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
                 lineage={"run_id": run.id, "partners": PARTNERS, "rounds": 3, "strategy": "fedavg", "secagg": True},
             )
         repository.finish_run(session, run.id, "completed", model_version_id=version.id)  # the DP version
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(settings, serve_model_dir), host="127.0.0.1", port=port, log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not instance.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/", key
-    instance.should_exit = True
-    thread.join(timeout=30)
+    with served(create_app(settings, serve_model_dir)) as port:
+        yield f"http://127.0.0.1:{port}/", key
 
 
 def test_chemist_workflow_in_a_real_browser(server: tuple[str, str], tmp_path: Path) -> None:
