@@ -75,11 +75,11 @@ def test_secagg_simulation_records_rounds_and_every_run_is_new(partner_dirs: lis
         (p / "federated_model" / "test-run" / f"run-{run.id}" / "weights.safetensors").is_file() for p in partners
     )
     # ... knowing which aggregated round its trunk came from (a failed run's model would say 0)
-    assert all(find_saved_model(p, run.id).provenance["trunk_round"] in (1, 2) for p in partners)
+    assert all(find_saved_model(p, f"test-run/{run.id}").provenance["trunk_round"] in (1, 2) for p in partners)
     # ... with its heads refitted on the trunk it kept (the shared validation score is the model before the
     # refit, which never lowers it).
     for p in partners:
-        kept = json.loads((find_saved_model(p, run.id).folder / "scores.json").read_text())
+        kept = json.loads((find_saved_model(p, f"test-run/{run.id}").folder / "scores.json").read_text())
         assert kept["heads_before_refit"] == pytest.approx(kept["valid_score"])
         assert kept["kept_valid_score"] >= kept["heads_before_refit"]
 

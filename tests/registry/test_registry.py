@@ -100,7 +100,7 @@ def test_a_user_keeps_the_partner_it_was_created_with(registry_url: str) -> None
         assert repository.user_for_key(session, key).partner == "site_b"
         assert repository.user_for_key(session, second).partner == "site_b"
         assert repository.user_for_key(session, operator).partner is None
-    refusals = [("bea", "site_c", "belongs to partner 'site_b'"), ("olga", "site_c", "belongs to no partner")]
+    refusals = [("bea", "site_c", "belongs to partner 'site_b'"), ("olga", "site_c", "belongs to the operator")]
     refusals += [("newcomer", " ", "partner name is empty"), ("newcomer", "site_b ", "ends with a space")]
     refusals += [("newcomer", "site\tb", "holds a tab or line break"), ("bea ", "site_c", "user name 'bea ' is blank")]
     refusals += [("", None, "is blank, padded")]
