@@ -271,35 +271,18 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         transform=Transform.LOG10,
         value_range=(1e-3, 1.0),  # below 0.1 % unbound is rarely quantified (fedadmet.data.public)
     ),
-    _pharmabench(
-        "Clearance_Microsome_Human_PharmaBench",
-        E,
-        "uL/min/mg",
-        "Human liver microsomal intrinsic clearance (CLint)",
-        "hum_mic_cl_reg",
-        good="lower",
-        transform=Transform.LOG10,
-        value_range=(0.1, 10000.0),  # from below the assays' limit of detection to beyond the fastest turnover
-    ),
-    _pharmabench(
-        "Clearance_Microsome_Rat_PharmaBench",
-        E,
-        "uL/min/mg",
-        "Rat liver microsomal intrinsic clearance (CLint)",
-        "rat_mic_cl_reg",
-        good="lower",
-        transform=Transform.LOG10,
-        value_range=(0.1, 10000.0),  # from below the assays' limit of detection to beyond the fastest turnover
-    ),
-    _pharmabench(
-        "Clearance_Microsome_Mouse_PharmaBench",
-        E,
-        "uL/min/mg",
-        "Mouse liver microsomal intrinsic clearance (CLint)",
-        "mou_mic_cl_reg",
-        good="lower",
-        transform=Transform.LOG10,
-        value_range=(0.1, 10000.0),  # from below the assays' limit of detection to beyond the fastest turnover
+    *(
+        _pharmabench(
+            f"Clearance_Microsome_{species}_PharmaBench",
+            E,
+            "uL/min/mg",
+            f"{species} liver microsomal intrinsic clearance (CLint)",
+            f"{file_prefix}_mic_cl_reg",
+            good="lower",
+            transform=Transform.LOG10,
+            value_range=(0.1, 10000.0),  # from below the assays' limit of detection to beyond the fastest turnover
+        )
+        for species, file_prefix in (("Human", "hum"), ("Rat", "rat"), ("Mouse", "mou"))
     ),
     _pharmabench(
         "CYP2C9_IC50_PharmaBench",

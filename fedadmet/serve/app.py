@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -431,18 +432,8 @@ def _add_routes(app: FastAPI, state: ServingState) -> None:
 
 
 def _job_json(job: JobView) -> JobAnswer:
-    return JobAnswer(
-        id=job.id,
-        filename=job.filename,
-        status=job.status,
-        rows=job.rows,
-        done=job.done,
-        errors=job.errors,
-        progress=job.progress,
-        message=job.message,
-        created=job.created.isoformat(),
-        result=f"/v1/jobs/{job.id}/result" if job.completed else None,
-    )
+    result = f"/v1/jobs/{job.id}/result" if job.completed else None
+    return JobAnswer(**asdict(job) | {"progress": job.progress, "created": job.created.isoformat(), "result": result})
 
 
 class BodyLimit:
