@@ -13,9 +13,10 @@
    with top-1 and top-10. PMO's own budget is 10,000 calls: these runs use far fewer.
 2. ADMET-constrained lead optimisation, through the product's own path (`run_design` with the bundled
    model): from each of terfenadine, astemizole and cisapride (hERG blockers withdrawn or restricted
-   for QT prolongation), lower predicted hERG blockade while keeping Tanimoto >= 0.4 to the lead and
-   solubility, lipophilicity, AMES and DILI within range. A success is a designed molecule with
-   predicted hERG < 0.5, every other goal's desirability >= 0.5 and inside the applicability domain.
+   for QT prolongation), lower predicted hERG blockade while keeping Tanimoto >= 0.4 to the lead, 0.75
+   to 1.3 times its heavy atoms (no cut-down fragments) and solubility, lipophilicity, AMES and DILI
+   within range. A success is a designed molecule with predicted hERG < 0.5, every other goal's
+   desirability >= 0.5 and inside the applicability domain.
 
 Results: benchmarks/results/design.json and design.md (or design_quick.*).
 """
@@ -123,6 +124,7 @@ def lead_objective() -> dict[str, object]:
         ],
         "alerts": {"mode": "soft", "penalty": 0.8},
         "similarity": {"min_tanimoto": 0.4, "weight": 1.0},
+        "size": {"min_heavy_atom_ratio": 0.75, "max_heavy_atom_ratio": 1.3},  # no cut-down fragments of the lead
         "limits": {"enforce": True, "min_desirability": 0.5, "in_domain": True},
         "selection": SELECTION | {"population": 24, "batch": 48, "mutation_fraction": 0.5},
     }
@@ -212,7 +214,8 @@ def markdown(result: dict[str, object]) -> str:
         )
     lines += [
         "",
-        "## ADMET-constrained lead optimisation (bundled model; Tanimoto >= 0.4 to the lead)",
+        "## ADMET-constrained lead optimisation (bundled model; Tanimoto >= 0.4 to the lead, 0.75-1.3 times its "
+        "heavy atoms)",
         "",
         f"Final designs: each run's best {FINAL_DESIGNS} (molecules meeting the objective's limits first). A design "
         "passes when its predicted hERG is below 0.5, every other goal's desirability is at least 0.5 (solubility, "

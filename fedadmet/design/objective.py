@@ -17,6 +17,10 @@ Example::
     min_tanimoto = 0.4         # hard floor to the nearest starting molecule (0 turns it off)
     weight = 1.0
 
+    [size]
+    min_heavy_atom_ratio = 0.75  # heavy atoms relative to the most similar starting molecule (hard limits)
+    max_heavy_atom_ratio = 1.3
+
     [limits]
     enforce = true             # molecules meeting every goal (desirability >= 0.5) and in domain rank first
     min_desirability = 0.5
@@ -73,6 +77,14 @@ class SimilarityPolicy(_Strict):
     weight: float = Field(default=0.0, ge=0, description="Weight of the similarity term in the geometric mean.")
 
 
+class SizePolicy(_Strict):
+    """Hard limits on a design's heavy atoms relative to the most similar start molecule: a lead
+    optimisation that lowers a liability by deleting half of the lead has not optimised the lead."""
+
+    min_heavy_atom_ratio: float = Field(default=0.0, ge=0, le=1, description="0 turns the floor off.")
+    max_heavy_atom_ratio: float | None = Field(default=None, ge=1, description="None turns the ceiling off.")
+
+
 class SyntheticAccessibility(_Strict):
     weight: float = Field(default=1.0, ge=0)
     max_score: float = Field(default=6.0, ge=1, le=10, description="The SA score (1 easy .. 10 hard) scored 0.5.")
@@ -116,6 +128,7 @@ class Objective(_Strict):
     goal: list[Goal] = Field(min_length=1)
     alerts: AlertPolicy = AlertPolicy()
     similarity: SimilarityPolicy = SimilarityPolicy()
+    size: SizePolicy = SizePolicy()
     synthetic_accessibility: SyntheticAccessibility = SyntheticAccessibility()
     domain: DomainPolicy = DomainPolicy()
     limits: LimitPolicy = LimitPolicy()

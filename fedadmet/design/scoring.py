@@ -2,10 +2,11 @@
 
 Each goal maps a predicted value onto a desirability in 0..1 (REINVENT-style sigmoid or step); the
 desirabilities, a synthetic-accessibility term and a similarity term are combined by a weighted geometric
-mean, so that one failed goal sinks the molecule. Structural alerts, the applicability domain and the
-similarity floor are hard constraints (the molecule is dropped, with the reason) or soft factors. The
-score is evaluated again across each prediction's interval; the half-width of that range, weighted by
-``domain.uncertainty_weight``, is subtracted, so that a confident molecule outranks a lucky guess.
+mean, so that one failed goal sinks the molecule. Structural alerts, the applicability domain, the
+similarity floor and the size limits (relative to the most similar start molecule) are hard constraints
+(the molecule is dropped, with the reason) or soft factors. The score is evaluated again across each
+prediction's interval; the half-width of that range, weighted by ``domain.uncertainty_weight``, is
+subtracted, so that a confident molecule outranks a lucky guess.
 
 The profile function is injected: this room never loads a model or touches the registry.
 """
@@ -80,6 +81,7 @@ class MoleculeScore:
     in_domain: bool | None = None
     sa_score: float | None = None
     similarity: float | None = None
+    size_ratio: float | None = None  # heavy atoms over those of the most similar start molecule
     dropped: str | None = None
     failed_limits: tuple[str, ...] = ()  # goals (or "domain") outside the objective's limits, if it enforces them
     violation: float = 0.0  # how far outside them: summed desirability short of the limit, +1 outside the domain
@@ -94,15 +96,22 @@ class Scorer:
         self.references = tuple(references)
 
     @cached_property
-    def _reference_fingerprints(self) -> list[DataStructs.ExplicitBitVect]:
+    def _reference_mols(self) -> list[Chem.Mol]:
         mols = [Chem.MolFromSmiles(smiles) for smiles in self.references]
-        return [fingerprint(mol) for mol in mols if mol is not None]
+        return [mol for mol in mols if mol is not None]
 
-    def similarity(self, mol: Chem.Mol) -> float:
-        """Tanimoto to the nearest reference (1 when there are none: nothing to stay near)."""
+    @cached_property
+    def _reference_fingerprints(self) -> list[DataStructs.ExplicitBitVect]:
+        return [fingerprint(mol) for mol in self._reference_mols]
+
+    def nearest(self, mol: Chem.Mol) -> tuple[float, float | None]:
+        """Tanimoto to the nearest reference and the molecule's heavy atoms over that reference's
+        (1 and None when there are no references: nothing to stay near)."""
         if not self._reference_fingerprints:
-            return 1.0
-        return max(DataStructs.BulkTanimotoSimilarity(fingerprint(mol), self._reference_fingerprints))
+            return 1.0, None
+        similarities = DataStructs.BulkTanimotoSimilarity(fingerprint(mol), self._reference_fingerprints)
+        index = int(np.argmax(similarities))
+        return similarities[index], mol.GetNumHeavyAtoms() / self._reference_mols[index].GetNumHeavyAtoms()
 
     def score(self, smiles: Sequence[str]) -> list[MoleculeScore]:
         """One :class:`MoleculeScore` per SMILES, in order, from ONE batched profile call."""
@@ -124,7 +133,7 @@ class Scorer:
         mol = Chem.MolFromSmiles(parent)
         alerts = tuple(name for name in str(row.get("alerts") or "").split("; ") if name)
         in_domain = None if pd.isna(row.get("in_domain")) else bool(row.get("in_domain"))
-        similarity = self.similarity(mol)
+        similarity, size_ratio = self.nearest(mol)
         sa_score = synthetic_accessibility(mol)
         values = {goal.endpoint: float(row[goal.endpoint]) for goal in self.objective.goal}
         uncertainties = {
@@ -137,8 +146,9 @@ class Scorer:
             "in_domain": in_domain,
             "sa_score": sa_score,
             "similarity": similarity,
+            "size_ratio": size_ratio,
         }
-        dropped = self._hard_failure(alerts, in_domain, similarity)
+        dropped = self._hard_failure(alerts, in_domain, similarity, size_ratio)
         if dropped:
             return MoleculeScore(text, parent, 0.0, 0.0, 0.0, 0.0, dropped=dropped, **common)
         terms: list[tuple[float, float, float, float]] = []  # weight, desirability, lowest, highest
@@ -190,7 +200,9 @@ class Scorer:
         outside = limits.in_domain and not in_domain
         return (*short, *(["domain"] if outside else [])), float(sum(short.values()) + outside)
 
-    def _hard_failure(self, alerts: tuple[str, ...], in_domain: bool | None, similarity: float) -> str | None:
+    def _hard_failure(
+        self, alerts: tuple[str, ...], in_domain: bool | None, similarity: float, size_ratio: float | None
+    ) -> str | None:
         if alerts and self.objective.alerts.mode == "hard":
             return f"structural alert: {alerts[0]}"
         if self.objective.domain.require_in_domain and not in_domain:
@@ -198,6 +210,11 @@ class Scorer:
         if similarity < self.objective.similarity.min_tanimoto:
             floor = self.objective.similarity.min_tanimoto
             return f"Tanimoto {similarity:.2f} to the nearest start molecule is below {floor}"
+        size = self.objective.size
+        if size_ratio is not None and not (
+            size.min_heavy_atom_ratio <= size_ratio <= (size.max_heavy_atom_ratio or float("inf"))
+        ):
+            return f"heavy atoms {size_ratio:.2f} times the nearest start molecule's, outside the size limits"
         return None
 
     def _soft_factor(self, alerts: tuple[str, ...], in_domain: bool | None) -> float:

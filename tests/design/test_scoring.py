@@ -104,6 +104,29 @@ def test_similarity_floor_and_domain_are_hard_constraints_when_asked() -> None:
     assert result.dropped == "outside the model's applicability domain"
 
 
+def test_size_limits_drop_a_fragment_of_the_nearest_start_molecule_and_keep_its_own_size() -> None:
+    fragment = "OC(c1ccccc1)(c1ccccc1)C1CC1"  # half of terfenadine, which has 35 heavy atoms
+    grown = "CCCCCCCCCCCC" + TERFENADINE  # 47 heavy atoms
+    profile = fake_profile({smiles: {"hERG": 0.1} for smiles in (fragment, TERFENADINE, grown, "CCO")})
+    sized = _objective(size={"min_heavy_atom_ratio": 0.75, "max_heavy_atom_ratio": 1.3})
+    small, same, large, small_lead = Scorer(sized, profile, ["CCO", TERFENADINE]).score(
+        [fragment, TERFENADINE, grown, "CCO"]
+    )
+    assert small.dropped and "size limits" in small.dropped and small.size_ratio == pytest.approx(17 / 35)
+    assert same.dropped is None and same.size_ratio == pytest.approx(1.0)
+    assert large.dropped and large.size_ratio == pytest.approx(47 / 35)
+    assert small_lead.dropped is None  # measured against its own nearest start molecule, ethanol
+    unlimited = Scorer(_objective(), profile, [TERFENADINE]).score([fragment])[0]
+    assert unlimited.dropped is None and unlimited.size_ratio == pytest.approx(17 / 35)
+    with pytest.raises(InputError, match=r"size\.max_heavy_atom_ratio"):
+        parse_objective(
+            {
+                "goal": [{"endpoint": "hERG", "direction": "lower", "low": 0, "high": 1}],
+                "size": {"max_heavy_atom_ratio": 0.9},
+            }
+        )
+
+
 def test_a_goal_the_model_does_not_predict_names_the_endpoint() -> None:
     objective = parse_objective({"goal": [{"endpoint": "Potency", "direction": "higher", "low": 5, "high": 7}]})
     with pytest.raises(InputError, match="does not predict Potency"):
