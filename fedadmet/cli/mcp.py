@@ -26,9 +26,10 @@ def mcp(
     model: Annotated[Path | None, typer.Option(help="Model folder (default: the default model).")] = None,
 ) -> None:
     """Serve the tools (profile_molecules, standardise, find_alerts, propose_analogs, score_molecules, run_design,
-    list_models, list_runs, list_federation_runs, list_campaigns, campaign_status) to MCP clients. Over HTTP
-    (path /mcp) each request needs an API key (`fedadmet keys create`) in X-API-Key or as a bearer token, and
-    the tools see what that key sees through the REST API."""
+    list_models, list_runs, list_federation_runs, list_campaigns, create_campaign, propose_batch,
+    ingest_results, campaign_status) to MCP clients. Over HTTP (path /mcp) each request needs an API key
+    (`fedadmet keys create`) in X-API-Key or as a bearer token, and the tools see what that key sees through the
+    REST API."""
     from fedadmet.config import get_settings
     from fedadmet.mcp.server import build_server, http_app
 

@@ -1,11 +1,12 @@
 """The MCP server: the platform's profiling and design as tools any MCP client (an LLM agent) can call.
 
 Every tool calls a workflow; a molecule or objective that cannot be used comes back as a tool error
-naming it (``is_error`` with the reason), so the calling agent can correct itself, never as a crash.
-Over HTTP the same API keys as the REST API are required (``X-API-Key`` or ``Authorization: Bearer``),
-and each tool sees what the key's user sees through the REST API: a partner's key sees its own metrics
-of model versions and federation runs (no file locations), its own design runs and its partner's
-campaigns only. Over stdio the caller is the person at this machine, who sees everything (the operator).
+naming it (``is_error`` with the reason), so the calling agent can correct itself, never as a crash. Over
+HTTP the same API keys as the REST API are required (``X-API-Key`` or ``Authorization: Bearer``), and
+each tool sees what the key's user sees through the REST API: a partner's key sees its own metrics of
+model versions and federation runs (no file locations), its own design runs and its partner's campaigns
+only, and a campaign it creates belongs to its partner. Over stdio the caller is the person at this
+machine, who sees everything (the operator).
 """
 
 from __future__ import annotations
@@ -22,10 +23,21 @@ from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from fedadmet.campaigns.engine import CampaignSpec
+from fedadmet.config import get_settings
 from fedadmet.design.objective import parse_objective
 from fedadmet.exceptions import FedadmetError
 from fedadmet.workflows import assistant, design
 from fedadmet.workflows import campaigns as campaign_workflow
+from fedadmet.workflows.campaign_schemas import (
+    MAX_POOL,
+    CampaignCreated,
+    CampaignStatus,
+    CampaignSummary,
+    IngestedResults,
+    PoolMolecule,
+    ProposedRound,
+)
 from fedadmet.workflows.keys import Caller, check_key
 from fedadmet.workflows.profiling import ALERTS_COLUMN, DOMAIN_COLUMN, ERROR_COLUMN, IN_DOMAIN_COLUMN, profile
 from fedadmet.workflows.store import open_store
@@ -34,6 +46,9 @@ from fedadmet.workflows.views import list_runs as list_federation_run_views
 
 MAX_MOLECULES = 1000
 MAX_DESIGN_BUDGET = 2000  # a tool call waits for the whole run: keep it to minutes
+MAX_TABLE_CHARACTERS = 20_000_000  # a pool or results table sent as text
+
+CampaignName = Annotated[str, Field(min_length=1, max_length=200, description="Campaign name or id.")]
 
 Smiles = Annotated[list[str], Field(min_length=1, max_length=MAX_MOLECULES, description="SMILES strings.")]
 ObjectiveJson = Annotated[
@@ -113,7 +128,7 @@ class FederationRuns(BaseModel):
 
 
 class Campaigns(BaseModel):
-    campaigns: list[dict[str, Any]]
+    campaigns: list[CampaignSummary]
 
 
 def caller_of(context: Context) -> Caller | None:
@@ -294,21 +309,109 @@ def build_server(model: Path | None = None, registry_url: str | None = None) -> 
         page = list_federation_run_views(open_store(registry_url), _partner(context), limit, offset)
         return FederationRuns(runs=page.items, total=page.total)
 
+    def campaign_step(function: Any) -> Any:
+        """A campaign workflow call whose unusable input, or campaign this caller may not see, is a tool error."""
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return guarded(function)(*args, **kwargs)
+            except LookupError as exc:
+                raise ToolError(str(exc)) from None
+
+        return call
+
     @server.tool()
     def list_campaigns(context: Context) -> Campaigns:
         """Lab-in-the-loop campaigns this key may see (a partner's key: its partner's only)."""
-        return Campaigns(campaigns=campaign_workflow.list_campaigns(open_store(registry_url), _partner(context)))
+        listed = campaign_workflow.list_campaigns(open_store(registry_url), _partner(context))
+        return Campaigns(campaigns=[CampaignSummary.model_validate(campaign) for campaign in listed])
 
     @server.tool()
-    def campaign_status(
-        campaign: Annotated[str, Field(min_length=1, max_length=200)], context: Context
-    ) -> dict[str, Any]:
+    def create_campaign(
+        name: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_-]+$")],
+        spec: Annotated[
+            CampaignSpec,
+            Field(
+                description="What the campaign optimises and how it picks: the JSON `fedadmet campaign create "
+                "--spec` takes (objective terms, constraints, strategy, batch_size, surrogate, seed)."
+            ),
+        ],
+        context: Context,
+        pool: Annotated[
+            list[PoolMolecule | str] | None,
+            Field(
+                max_length=MAX_POOL,
+                description="Candidates: {compound_id, smiles} objects, or SMILES (named row1, row2, … by position).",
+            ),
+        ] = None,
+        pool_csv: Annotated[
+            str | None,
+            Field(
+                max_length=MAX_TABLE_CHARACTERS,
+                description="Or the pool as CSV text: a SMILES column and an id column (compound_id, name, id, …).",
+            ),
+        ] = None,
+    ) -> CampaignCreated:
+        """Featurise a candidate pool once (the default model's predictions as prior) and record a campaign
+        belonging to this key's partner. Rows that cannot be read are left out and named in pool_rejects."""
+        if (pool is None) == (pool_csv is None):
+            raise ToolError("give the pool either as `pool` (a list) or as `pool_csv` (CSV text), not both")
+        text = (
+            pool_csv
+            if pool is None
+            else campaign_workflow.pool_table(
+                [
+                    (entry.compound_id, entry.smiles) if isinstance(entry, PoolMolecule) else (f"row{i}", entry)
+                    for i, entry in enumerate(pool, start=1)
+                ]
+            )
+        )
+        created = campaign_step(campaign_workflow.create_campaign_from_text)(
+            open_store(registry_url),
+            name=name,
+            pool_csv=text,
+            spec=spec,
+            campaigns_dir=get_settings().campaigns_dir,
+            partner=_partner(context),
+            model_dir=model,
+        )
+        return CampaignCreated.model_validate(created)
+
+    @server.tool()
+    def propose_batch(campaign: CampaignName, context: Context) -> ProposedRound:
+        """The campaign's next round: refit on every measurement so far and pick the next batch for the lab,
+        each pick with its predictions and why (order files written as CSV and SD)."""
+        outcome = campaign_step(campaign_workflow.propose_round)(open_store(registry_url), campaign, _partner(context))
+        return ProposedRound.of(outcome)
+
+    @server.tool()
+    def ingest_results(
+        campaign: CampaignName,
+        results_csv: Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=MAX_TABLE_CHARACTERS,
+                description="CSV text, one measurement a row: compound_id, endpoint (or column), value; optional "
+                "smiles, relation (<, >, =) and unit.",
+            ),
+        ],
+        context: Context,
+        filename: Annotated[str, Field(min_length=1, max_length=200)] = "results.csv",
+    ) -> IngestedResults:
+        """Take in the lab's results: rows that cannot be used are named in `rejects` (row and why), the rest
+        stored; nothing stored before is touched, and the same table twice is refused."""
+        outcome = campaign_step(campaign_workflow.ingest_results_data)(
+            open_store(registry_url), campaign, filename, results_csv.encode("utf-8"), _partner(context)
+        )
+        return IngestedResults.of(outcome)
+
+    @server.tool()
+    def campaign_status(campaign: CampaignName, context: Context) -> CampaignStatus:
         """Where a campaign stands: rounds with their model and calibration, pending picks, ingested files
         and the best measured molecules so far."""
-        try:
-            return guarded(campaign_workflow.campaign_status)(open_store(registry_url), campaign, _partner(context))
-        except LookupError as exc:
-            raise ToolError(str(exc)) from None
+        status = campaign_step(campaign_workflow.campaign_status)(open_store(registry_url), campaign, _partner(context))
+        return CampaignStatus.model_validate(status)
 
     return server
 

@@ -7,13 +7,9 @@ answers 404, as if it did not exist); a key without partner (the operator) sees 
 
 # No ``from __future__ import annotations``: the routes' ``Viewer`` type is local to the factory, and
 # FastAPI must see it evaluated.
-import tempfile
 from collections.abc import Callable
-from dataclasses import asdict
-from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, PlainTextResponse
@@ -22,16 +18,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from fedadmet.campaigns.engine import CampaignSpec
 from fedadmet.serve.schemas import PAGED, Paging, sent
 from fedadmet.workflows import campaigns as workflow
+from fedadmet.workflows.campaign_schemas import (
+    MAX_POOL,
+    CampaignCreated,
+    CampaignStatus,
+    CampaignSummary,
+    IngestedResults,
+    PoolMolecule,
+    ProposedRound,
+)
 from fedadmet.workflows.keys import Caller
 
-MAX_POOL = 100_000
 ORDER_MEDIA = {"csv": "text/csv", "sdf": "chemical/x-mdl-sdfile"}
-
-
-class PoolMolecule(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    compound_id: str = Field(min_length=1, max_length=200)
-    smiles: str = Field(min_length=1, max_length=2000)
 
 
 class CampaignRequest(BaseModel):
@@ -41,51 +39,6 @@ class CampaignRequest(BaseModel):
     name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_-]+$")
     spec: CampaignSpec
     pool: list[PoolMolecule] = Field(min_length=1, max_length=MAX_POOL)
-
-
-class CampaignSummary(BaseModel):
-    """A campaign as listed."""
-
-    id: int
-    name: str
-    partner: str | None
-    pool_size: int
-    pool_source: str
-    spec: dict[str, Any]
-    rounds: int
-    created: str
-
-
-class CampaignCreated(CampaignSummary):
-    """A new campaign, with the pool rows left out and why."""
-
-    pool_rejects: list[dict[str, Any]]
-
-
-class CampaignRound(BaseModel):
-    round: int
-    strategy: str
-    picks: int
-    measured: int
-    model: dict[str, Any]
-    calibration: dict[str, Any]
-    order_files: list[str]
-    created: str
-
-
-class ScoredCompound(BaseModel):
-    compound_id: str
-    score: float
-
-
-class CampaignStatus(CampaignSummary):
-    """Where a campaign stands: its rounds, what is pending and measured, its ingests and best compounds."""
-
-    rounds: list[CampaignRound]  # type: ignore[assignment]  # the rounds themselves, not their number
-    pending: list[str]
-    measured_compounds: int
-    ingests: list[dict[str, Any]]
-    best: list[ScoredCompound]
 
 
 class ScoreAfterIngest(BaseModel):
@@ -127,23 +80,6 @@ class CampaignProgress(CampaignSummary):
     picks_total: int
 
 
-class ProposedRound(BaseModel):
-    campaign: str
-    round: int
-    order_files: list[str]
-    picks: list[dict[str, Any]]
-    candidates: int
-    model: dict[str, Any]
-
-
-class IngestedResults(BaseModel):
-    campaign: str
-    filename: str
-    rows: int
-    stored: int
-    rejects: list[dict[str, Any]] = Field(description="Rows refused (1-based), with why.")
-
-
 def campaign_router(current_user: Callable[..., Caller]) -> APIRouter:
     """The routes, authenticated by the app's own ``current_user`` dependency."""
     router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
@@ -171,18 +107,15 @@ def campaign_router(current_user: Callable[..., Caller]) -> APIRouter:
     def create(body: CampaignRequest, request: Request, user: Viewer) -> CampaignCreated:
         """Featurise the pool (seconds per thousand molecules) and record the campaign for the key's partner."""
         state = request.app.state.serving
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "pool.csv"
-            pd.DataFrame([m.model_dump() for m in body.pool]).to_csv(path, index=False)
-            created = workflow.create_campaign(
-                state.sessions,
-                name=body.name,
-                pool_path=path,
-                spec=body.spec,
-                campaigns_dir=state.settings.campaigns_dir,
-                partner=user.partner,
-                model_dir=state.model_dir,
-            )
+        created = workflow.create_campaign_from_text(
+            state.sessions,
+            name=body.name,
+            pool_csv=workflow.pool_table([(m.compound_id, m.smiles) for m in body.pool]),
+            spec=body.spec,
+            campaigns_dir=state.settings.campaigns_dir,
+            partner=user.partner,
+            model_dir=state.model_dir,
+        )
         return CampaignCreated.model_validate(created)
 
     @router.get("/{campaign}")
@@ -202,10 +135,7 @@ def campaign_router(current_user: Callable[..., Caller]) -> APIRouter:
     @router.post("/{campaign}/propose", status_code=201)
     def propose(campaign: str, request: Request, user: Viewer) -> ProposedRound:
         """The next round: its picks with predictions and reasons (order files under .../rounds/{n}/order)."""
-        outcome = found(lambda: workflow.propose_round(sessions(request), campaign, user.partner))
-        return ProposedRound.model_validate(
-            asdict(outcome) | {"order_files": [Path(f).name for f in outcome.order_files]}
-        )
+        return ProposedRound.of(found(lambda: workflow.propose_round(sessions(request), campaign, user.partner)))
 
     @router.post("/{campaign}/results")
     async def results(
@@ -218,13 +148,13 @@ def campaign_router(current_user: Callable[..., Caller]) -> APIRouter:
         if len(data) > request.app.state.serving.settings.upload_max_bytes:
             raise HTTPException(413, "the results file is larger than the upload limit")
 
-        def ingest() -> dict[str, Any]:
-            with tempfile.TemporaryDirectory() as folder:
-                path = Path(folder) / Path(file.filename or "results.csv").name
-                path.write_bytes(data)
-                return asdict(workflow.ingest_results(sessions(request), campaign, path, user.partner))
+        def ingest() -> IngestedResults:
+            filename = file.filename or "results.csv"
+            return IngestedResults.of(
+                workflow.ingest_results_data(sessions(request), campaign, filename, data, user.partner)
+            )
 
-        return IngestedResults.model_validate(await run_in_threadpool(found, ingest))
+        return await run_in_threadpool(found, ingest)
 
     @router.get("/{campaign}/report", response_class=PlainTextResponse)
     def report(campaign: str, request: Request, user: Viewer) -> str:

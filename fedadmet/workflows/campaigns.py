@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -210,6 +211,36 @@ def create_campaign(
     return view
 
 
+def create_campaign_from_text(
+    sessions: sessionmaker[Session],
+    *,
+    name: str,
+    pool_csv: str,
+    spec: CampaignSpec,
+    campaigns_dir: Path,
+    partner: str | None = None,
+    model_dir: Path | None = None,
+) -> dict[str, Any]:
+    """:func:`create_campaign` for a pool that arrives as CSV text (an HTTP body, an MCP argument), not a file."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / POOL_FILE
+        path.write_text(pool_csv, encoding="utf-8")
+        return create_campaign(
+            sessions,
+            name=name,
+            pool_path=path,
+            spec=spec,
+            campaigns_dir=campaigns_dir,
+            partner=partner,
+            model_dir=model_dir,
+        )
+
+
+def pool_table(molecules: Sequence[tuple[str, str]]) -> str:
+    """CSV text of (compound id, SMILES) pairs, as :func:`create_campaign_from_text` reads a pool."""
+    return pd.DataFrame(molecules, columns=["compound_id", "smiles"]).to_csv(index=False)
+
+
 def _get(session: Session, campaign: str | int, viewer_partner: str | None) -> Campaign:
     found = repo.get_campaign(session, campaign, viewer_partner)
     if found is None:
@@ -394,6 +425,16 @@ def ingest_results(
         )
         _update_calibration(session, campaign, spec)
     return IngestOutcome(campaign.name, path.name, len(raw), len(measurements), rejects)
+
+
+def ingest_results_data(
+    sessions: sessionmaker[Session], campaign_name: str | int, filename: str, data: bytes, viewer_partner: str | None
+) -> IngestOutcome:
+    """:func:`ingest_results` for a results file that arrives as bytes (an upload, an MCP argument)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / (Path(filename).name or "results.csv")
+        path.write_bytes(data)
+        return ingest_results(sessions, campaign_name, path, viewer_partner)
 
 
 def _update_calibration(session: Session, campaign: Campaign, spec: CampaignSpec) -> None:

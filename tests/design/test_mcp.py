@@ -10,12 +10,9 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from starlette.testclient import TestClient
 
-from fedadmet.campaigns.engine import CampaignSpec
-from fedadmet.campaigns.objective import Objective, Term
 from fedadmet.mcp.server import build_server, http_app
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
-from fedadmet.workflows import campaigns
 from fedadmet.workflows.keys import create_key
 from fedadmet.workflows.store import open_store
 from tests.design.conftest import OBJECTIVE_TOML, TERFENADINE
@@ -32,7 +29,15 @@ TOOLS = {
     "list_runs",
     "list_federation_runs",
     "list_campaigns",
+    "create_campaign",
+    "propose_batch",
+    "ingest_results",
     "campaign_status",
+}
+CAMPAIGN_SPEC = {
+    "objective": {"terms": [{"column": "pIC50", "goal": "maximize", "low": 4, "high": 8}]},
+    "strategy": "greedy",
+    "batch_size": 2,
 }
 
 
@@ -93,6 +98,65 @@ def test_http_needs_an_api_key_of_the_registry() -> None:
         assert client.post("/mcp", json=body, headers=headers | {"X-API-Key": "fa_wrong"}).status_code == 401
         allowed = client.post("/mcp", json=body, headers=headers | {"Authorization": f"Bearer {key}"})
         assert allowed.status_code == 200 and '"serverInfo":{"name":"fedadmet"' in allowed.text
+
+
+def test_a_campaign_loop_through_the_tools_names_bad_pool_and_result_rows() -> None:
+    pool = [
+        {"compound_id": "P1", "smiles": "CCO"},
+        {"compound_id": "P2", "smiles": "c1ccccc1O"},
+        {"compound_id": "P3", "smiles": "C1CC("},  # unreadable: left out, named
+        "CC(=O)Oc1ccccc1C(=O)O",  # a bare SMILES: named by position
+        {"compound_id": "P5", "smiles": "CCN(CC)CC"},
+    ]
+    results_of = "compound_id,endpoint,value\n{0},pIC50,6.5\n{1},pIC50,oops\nNOPE,pIC50,5\n"
+    calls: list = []
+
+    async def session() -> None:
+        async with Client(build_server()) as client:
+            calls.append(
+                await client.call_tool("create_campaign", {"name": "loop", "spec": CAMPAIGN_SPEC, "pool": pool})
+            )
+            calls.append(await client.call_tool("propose_batch", {"campaign": "loop"}))
+            picks = [pick["compound_id"] for pick in calls[-1].structured_content["picks"]]
+            results = results_of.format(*picks)
+            calls.append(await client.call_tool("ingest_results", {"campaign": "loop", "results_csv": results}))
+            calls.append(await client.call_tool("ingest_results", {"campaign": "loop", "results_csv": results}))
+            calls.append(await client.call_tool("campaign_status", {"campaign": "loop"}))
+            calls.append(await client.call_tool("propose_batch", {"campaign": "loop"}))
+            calls.append(await client.call_tool("list_campaigns", {}))
+            calls.append(await client.call_tool("create_campaign", {"name": "bare", "spec": CAMPAIGN_SPEC}))
+            calls.append(
+                await client.call_tool(
+                    "create_campaign", {"name": "all-bad", "spec": CAMPAIGN_SPEC, "pool_csv": "id,smiles\nB1,C1CC(\n"}
+                )
+            )
+            bad_spec = CAMPAIGN_SPEC | {"strategy": "astrology"}
+            calls.append(await client.call_tool("create_campaign", {"name": "x", "spec": bad_spec, "pool": ["CCO"]}))
+
+    anyio.run(session)
+    created, proposed, ingested, again, status, second, listed, no_pool, all_bad, bad_spec = calls
+    assert not created.is_error, created.content
+    assert created.structured_content["pool_size"] == 4 and created.structured_content["partner"] is None
+    assert [(r["row"], r["compound_id"]) for r in created.structured_content["pool_rejects"]] == [(3, "P3")]
+    assert not proposed.is_error, proposed.content
+    picks = [pick["compound_id"] for pick in proposed.structured_content["picks"]]
+    assert proposed.structured_content["round"] == 1 and len(picks) == 2 and "P3" not in picks
+    assert proposed.structured_content["order_files"] == ["round-001.csv", "round-001.sdf"]
+    assert not ingested.is_error, ingested.content
+    assert ingested.structured_content["stored"] == 1 and ingested.structured_content["rows"] == 3
+    assert [r["row"] for r in ingested.structured_content["rejects"]] == [2, 3]
+    assert again.is_error and "already" in again.content[0].text
+    assert not status.is_error, status.content
+    assert status.structured_content["measured_compounds"] == 1
+    assert status.structured_content["pending"] == [picks[1]]
+    assert status.structured_content["best"][0]["compound_id"] == picks[0]
+    assert status.structured_content["rounds"][0]["measured"] == 1
+    assert not second.is_error and second.structured_content["round"] == 2
+    assert not set(picks) & {pick["compound_id"] for pick in second.structured_content["picks"]}
+    assert [c["name"] for c in listed.structured_content["campaigns"]] == ["loop"]
+    assert no_pool.is_error and "pool" in no_pool.content[0].text
+    assert all_bad.is_error and "C1CC(" in all_bad.content[0].text
+    assert bad_spec.is_error and "astrology" in bad_spec.content[0].text
 
 
 def test_alerts_tool_names_each_alert() -> None:
@@ -168,16 +232,12 @@ def test_a_partners_key_sees_only_its_own_models_runs_and_campaigns_over_http(
             metrics={"partners": scores},
         )
         repository.finish_run(session, run.id, "completed", model_version_id=version.id)
-    pool = tmp_path / "pool.csv"
-    pool.write_text("compound_id,smiles\nN1,CCO\nN2,c1ccccc1O\nN3,CC(=O)Oc1ccccc1C(=O)O\n")
-    spec = CampaignSpec(objective=Objective(terms=[Term(column="pIC50", goal="maximize", low=4, high=8)]))
-    campaigns.create_campaign(
-        store, name="north-mpro", pool_path=pool, spec=spec, campaigns_dir=tmp_path / "campaigns", partner="north"
-    )
+    pool_csv = "compound_id,smiles\nN1,CCO\nN2,c1ccccc1O\nN3,CC(=O)Oc1ccccc1C(=O)O\n"
 
-    designed, north_models, north_runs, north_campaigns, north_status = call_over_http(
+    created, designed, north_models, north_runs, north_campaigns, north_status = call_over_http(
         mcp_over_http,
         north.key,
+        ("create_campaign", {"name": "north-mpro", "spec": CAMPAIGN_SPEC, "pool_csv": pool_csv}),
         ("run_design", {"start": [TERFENADINE], "objective": objective_json(), "budget": 9, "seed": 1}),
         ("list_models", {}),
         ("list_federation_runs", {}),
@@ -185,7 +245,7 @@ def test_a_partners_key_sees_only_its_own_models_runs_and_campaigns_over_http(
         ("campaign_status", {"campaign": "north-mpro"}),
     )
     assert not designed.is_error, designed.content
-    south_models, south_runs, design_runs, south_campaigns, south_status = call_over_http(
+    south_models, south_runs, design_runs, south_campaigns, south_status, south_propose, south_ingest = call_over_http(
         mcp_over_http,
         south.key,
         ("list_models", {}),
@@ -193,6 +253,14 @@ def test_a_partners_key_sees_only_its_own_models_runs_and_campaigns_over_http(
         ("list_runs", {}),
         ("list_campaigns", {}),
         ("campaign_status", {"campaign": "north-mpro"}),
+        ("propose_batch", {"campaign": "north-mpro"}),
+        (
+            "ingest_results",
+            {
+                "campaign": str(created.structured_content["id"]),
+                "results_csv": "compound_id,endpoint,value\nN1,pIC50,6\n",
+            },
+        ),
     )
 
     def published(result) -> dict:
@@ -210,7 +278,13 @@ def test_a_partners_key_sees_only_its_own_models_runs_and_campaigns_over_http(
     assert not north_status.is_error and north_status.structured_content["partner"] == "north"
     assert south_campaigns.structured_content["campaigns"] == []
     assert south_status.is_error and "north-mpro" in south_status.content[0].text
+    assert south_propose.is_error and south_ingest.is_error  # as if the campaign did not exist
+    assert not created.is_error and created.structured_content["partner"] == "north"
+    assert north_status.structured_content["rounds"] == [] and north_status.structured_content["ingests"] == []
     # In process (stdio's case) the caller is the person at this machine: the operator sees everything.
-    _, operator_runs, operator_models = call(("list_runs", {}), ("list_models", {}))
+    _, operator_runs, operator_models, operator_campaigns = call(
+        ("list_runs", {}), ("list_models", {}), ("list_campaigns", {})
+    )
+    assert [c["name"] for c in operator_campaigns.structured_content["campaigns"]] == ["north-mpro"]
     assert operator_runs.structured_content["runs"][0]["id"] == designed.structured_content["run_id"]
     assert set(published(operator_models)["metrics"]["partners"]) == set(scores)
