@@ -102,6 +102,36 @@ def test_cli_score_answers_reinvent_external_process_json(objective_file: Path) 
     assert len(predictions) == 3 and predictions[1] == 0 and 0 < predictions[0] <= 1
 
 
+@pytest.mark.slow
+def test_reinvent_external_process_reads_the_scores_as_it_runs_a_scorer(objective_file: Path, tmp_path: Path) -> None:
+    """As REINVENT 4's ExternalProcess component does (reinvent_plugins/components/comp_external_process.py):
+    the command with the SMILES joined by newlines on stdin (no final newline), ``check=True``, the whole of
+    stdout read as JSON and ``payload[property]`` taken as one score per SMILES (property "predictions")."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import fedadmet
+
+    smilies = ["CCO", "C1CC(", "c1ccccc1O"]
+    command = [sys.executable, "-c", "from fedadmet.cli import app; app()", "design", "score"]
+    result = subprocess.run(
+        [*command, "--objective", str(objective_file)],
+        input="\n".join(smilies),
+        capture_output=True,
+        text=True,
+        check=True,
+        env={
+            **os.environ,
+            "FEDADMET_HOME": str(tmp_path / "home"),
+            "PYTHONPATH": str(Path(fedadmet.__file__).parents[1]),
+        },
+    )
+    scores = json.loads(result.stdout)["payload"]["predictions"]  # nothing but the JSON on stdout
+    assert len(scores) == len(smilies) and scores[1] == 0 and all(0 < scores[i] <= 1 for i in (0, 2))
+
+
 def test_a_run_is_refused_before_it_is_recorded(objective: Objective) -> None:
     from fedadmet.design.objective import parse_objective
     from fedadmet.exceptions import InputError
