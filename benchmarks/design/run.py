@@ -126,7 +126,7 @@ def lead_objective() -> dict[str, object]:
         "similarity": {"min_tanimoto": 0.4, "weight": 1.0},
         "size": {"min_heavy_atom_ratio": 0.75, "max_heavy_atom_ratio": 1.3},  # no cut-down fragments of the lead
         "limits": {"enforce": True, "min_desirability": 0.5, "in_domain": True},
-        "selection": SELECTION | {"population": 24, "batch": 48, "mutation_fraction": 0.5},
+        "selection": SELECTION | {"population": 24, "batch": 48, "mutation_fraction": 0.8},
     }
 
 
