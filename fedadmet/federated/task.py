@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.federated.config import FederationConfig
 from fedadmet.federated.prepare import PreparedDataError, read_manifest
+from fedadmet.federated.privacy import RecordDpSchedule, secure_torch_generator
 from fedadmet.models.metrics import score
 from fedadmet.models.targets import TargetScaling
 from fedadmet.models.trainer import BestEpoch, NetworkTrainer, TaskMatrix, predict_raw
@@ -165,6 +166,8 @@ def train_local(
     anchor: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, float]:
     """Train trunk and heads on the partner's training folds; ``anchor`` adds FedProx's proximal term."""
+    if config.record_dp is not None:
+        raise ValueError("a run with record-level DP trains through train_private")
     generator = torch.Generator().manual_seed(config.seed * 100_003 + round_seed)
     trainer = NetworkTrainer(config.trunk, learning_rate=config.learning_rate)
     anchored = (
@@ -173,6 +176,59 @@ def train_local(
     train = data.matrix("train")
     loss = trainer.run_epochs(net, train, epochs, generator, trainer.optimizer(net), anchored, config.proximal_mu)
     return {"train_loss": loss, "num-examples": float(len(train.targets))}
+
+
+def record_dp_schedule(data: PartnerData, config: FederationConfig) -> RecordDpSchedule:
+    """The partner's DP-SGD schedule for the run ``config`` plans (config.record_dp must be set)."""
+    if config.record_dp is None:
+        raise ValueError("the run has no record-level DP")
+    records = len(data.rows("train"))
+    batch, epochs = config.trunk.batch_size, config.local_epochs
+    return RecordDpSchedule.of(config.record_dp, records, batch, epochs, config.rounds, data.name)
+
+
+def train_private(
+    net: MultitaskNet, data: PartnerData, config: FederationConfig, schedule: RecordDpSchedule
+) -> dict[str, float]:
+    """One round of the partner's DP-SGD (Opacus): ``schedule.steps_per_round`` steps, each over a
+    Poisson-sampled batch, each record's gradient of its own loss (:func:`record_losses`) clipped to the
+    configured norm, Gaussian noise added to the sum, then AdamW. Trunk and heads both learn this way, so
+    the heads trained in rounds are as private as the trunk. Batches and noise come from a generator
+    nobody can replay. Returns the noise multiplier and steps (no loss: it would be a statistic of the
+    records outside the accounting)."""
+    from opacus import GradSampleModule
+    from opacus.optimizers import DPOptimizer
+
+    from fedadmet.models.trunk import record_losses
+
+    if config.record_dp is None:
+        raise ValueError("the run has no record-level DP")
+    train = data.matrix("train")
+    x, y = torch.as_tensor(train.features), torch.as_tensor(train.targets, dtype=torch.float32)
+    kinds = torch.as_tensor(train.is_classification, dtype=torch.bool)
+    relations = None if train.relations is None else torch.as_tensor(train.relations, dtype=torch.float32)
+    generator = secure_torch_generator()
+    model = GradSampleModule(net, loss_reduction="mean")
+    optimizer = DPOptimizer(
+        NetworkTrainer(config.trunk, learning_rate=config.learning_rate).optimizer(net),
+        noise_multiplier=schedule.noise_multiplier,
+        max_grad_norm=config.record_dp.max_grad_norm,
+        expected_batch_size=max(1, round(schedule.sample_rate * len(x))),
+        generator=generator,
+    )
+    model.train()
+    try:
+        for _ in range(schedule.steps_per_round):
+            batch = torch.nonzero(torch.rand(len(x), generator=generator) < schedule.sample_rate).flatten()
+            optimizer.zero_grad(set_to_none=True)
+            censored = None if relations is None else relations[batch]
+            losses = record_losses(model(x[batch]), y[batch], kinds, censored)
+            (losses.sum() / max(len(batch), 1)).backward()  # a mean, as Opacus's "mean" reduction expects
+            optimizer.step()  # an empty batch still takes a step of pure noise, as the accounting assumes
+    finally:
+        model.to_standard_module()  # the hooks and per-record gradients go; ``net`` keeps the trained weights
+    net.eval()
+    return {"noise_multiplier": schedule.noise_multiplier, "dp_steps": float(schedule.steps_per_round)}
 
 
 def predict_scaled(net: MultitaskNet, features: np.ndarray) -> np.ndarray:

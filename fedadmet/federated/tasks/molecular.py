@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 # A partner's best model of each run: MODEL_ROOT/<run name>/run-<id>/ in its prepared folder.
 MODEL_ROOT, WEIGHTS_FILE, FEDERATION_FILE = "federated_model", "weights.safetensors", "federation.json"
 PROVENANCE_FILE = "provenance.json"  # when the model was kept, and from which prepared labels
+RECORD_DP_FILE = "record_dp.json"  # the ε this partner spent in the run under record-level DP
 
 
 @lru_cache(maxsize=8)
@@ -123,14 +124,32 @@ class MolecularSession:
         from fedadmet.federated.task import check_update, private_arrays, shared_arrays, train_local
 
         net = self._net(shared)
-        anchor = shared if self.federation.strategy == "fedprox" else None
         federation = self.federation
-        metrics = train_local(net, self.data, federation, federation.local_epochs, round.server_round, anchor)
+        if federation.record_dp is not None:
+            metrics = self._train_private(net, round)
+        else:
+            anchor = shared if federation.strategy == "fedprox" else None
+            trained = train_local(net, self.data, federation, federation.local_epochs, round.server_round, anchor)
+            metrics = {"train_loss": trained["train_loss"]}
         trunk = shared_arrays(net)
         check_update(trunk, shared)  # never send NaN/inf or a wrongly shaped array
-        return FitResult(
-            trunk, int(metrics["num-examples"]), {"train_loss": metrics["train_loss"]}, private_arrays(net)
-        )
+        return FitResult(trunk, len(self.data.rows("train")), metrics, private_arrays(net))
+
+    def _train_private(self, net: MultitaskNet, round: RoundInfo) -> dict[str, float | int | str]:
+        """One round of record-level DP-SGD, and the ε spent: counted over every round up to this one, whether
+        the partner took part in each or not (an upper bound a restarted node cannot undercount), written in
+        the run's folder at the partner and returned among the metrics it may share."""
+        from fedadmet.federated.task import record_dp_schedule, train_private
+
+        schedule = record_dp_schedule(self.data, self.federation)
+        epsilon = schedule.epsilon_after(round.server_round)  # refuses a round beyond the calibrated budget
+        train_private(net, self.data, self.federation, schedule)
+        spent = {"epsilon": epsilon, "delta": schedule.delta, "noise_multiplier": schedule.noise_multiplier}
+        folder = partner_model_folder(self.data_dir, round.run_name, round.run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        record = {**spent, "rounds": round.server_round, "planned_rounds": schedule.planned_rounds}
+        (folder / RECORD_DP_FILE).write_text(json.dumps(record | {"accountant": schedule.accountant}))
+        return spent
 
     def evaluate(self, shared: Mapping[str, np.ndarray], round: RoundInfo) -> EvaluateResult:
         from fedadmet.federated.task import evaluate
