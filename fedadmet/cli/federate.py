@@ -40,6 +40,11 @@ MIN_PARTNERS = typer.Option(
 )
 
 
+PATIENCE = typer.Option(
+    min=1,
+    help="Stop once the consortium's mean validation score has not improved for this many rounds (default 3; "
+    "--rounds is then the cap).",
+)
 RECORD_DP = typer.Option(
     help="Record-level DP-SGD at each partner (Opacus): every training record's gradient clipped and noised in "
     "every local step, ε over all rounds within --target-epsilon at --delta (off by default)."
@@ -52,7 +57,8 @@ MAX_GRAD_NORM = typer.Option(help="Record-level DP: each record's gradient is cl
 @federate_app.command("simulate")
 def simulate_command(
     partners: Annotated[list[Path], typer.Argument(help="Prepared partner folders (from `fedadmet data prepare`).")],
-    rounds: Annotated[int | None, typer.Option(min=1, help="Federated rounds (default 10).")] = None,
+    rounds: Annotated[int | None, typer.Option(min=1, help="The most federated rounds (default 10).")] = None,
+    patience: Annotated[int | None, PATIENCE] = None,
     strategy: Annotated[str | None, typer.Option(help="fedavg (default), fedprox or fedadam.")] = None,
     secagg: Annotated[
         bool | None,
@@ -90,7 +96,13 @@ def simulate_command(
     from fedadmet.workflows.federation import RunSettings, run_plan, simulate
     from fedadmet.workflows.views import run_view
 
-    options = {"rounds": rounds, "strategy": strategy, "secagg": secagg, "min_partners": min_partners}
+    options = {
+        "rounds": rounds,
+        "strategy": strategy,
+        "secagg": secagg,
+        "min_partners": min_partners,
+        "patience": patience,
+    }
     privacy = {"enabled": dp, "noise_multiplier": noise_multiplier}
     given = {k: v for k, v in options.items() if v is not None}
     given["privacy"] = {k: v for k, v in privacy.items() if v is not None}
@@ -304,7 +316,8 @@ def app_folder(
             help="Consortium key id (printed by keygen, in each partner's manifest.json): partners refuse other keys."
         ),
     ],
-    rounds: Annotated[int, typer.Option(min=1)] = 10,
+    rounds: Annotated[int, typer.Option(min=1, help="The most federated rounds.")] = 10,
+    patience: Annotated[int, PATIENCE] = 3,
     strategy: Annotated[str, typer.Option(help="fedavg, fedprox or fedadam.")] = "fedavg",
     secagg: Annotated[bool, typer.Option(help="SecAgg+ masking of every update (needs at least 3 partners).")] = True,
     min_partners: Annotated[int, MIN_PARTNERS] = 2,
@@ -340,6 +353,7 @@ def app_folder(
             strategy=strategy,
             secagg=secagg,
             min_partners=min_partners,
+            patience=patience,
             **options,  # type: ignore[arg-type]
         )
         folder = write_app(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -48,11 +49,27 @@ class FederationConfig(FederationPlan):
 
     model_config = ConfigDict(extra="ignore")
 
+    patience: int | None = Field(
+        default=3, ge=1, description="Stop after this many rounds without a better consortium validation score."
+    )
     local_epochs: int = Field(default=1, ge=1)
-    learning_rate: float = 1e-3
+    learning_rate: float = Field(default=1e-3, gt=0, description="The partners' learning rate in round 1.")
+    learning_rate_schedule: Literal["constant", "cosine"] = Field(
+        default="cosine", description="cosine: decays over the planned rounds to final_learning_rate_fraction of it."
+    )
+    final_learning_rate_fraction: float = Field(default=0.1, ge=0, le=1)
     trunk: TrunkConfig = TrunkConfig(hidden_sizes=(512, 256), batch_size=128)
     seed: int = 0
     record_dp: RecordDpConfig | None = Field(default=None, description="Record-level DP-SGD at each partner.")
+
+    def round_learning_rate(self, server_round: int) -> float:
+        """The partners' learning rate in ``server_round`` (counted from 1): constant, or a cosine from
+        ``learning_rate`` in round 1 to ``final_learning_rate_fraction`` of it in the last planned round."""
+        if self.learning_rate_schedule == "constant" or self.rounds == 1:
+            return self.learning_rate
+        progress = min(max(server_round - 1, 0) / (self.rounds - 1), 1.0)
+        final = self.learning_rate * self.final_learning_rate_fraction
+        return final + 0.5 * (self.learning_rate - final) * (1 + math.cos(math.pi * progress))
 
     @model_validator(mode="after")
     def _one_kind_of_privacy(self) -> FederationConfig:

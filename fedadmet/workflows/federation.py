@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # the molecular task's parts: imported where a partner's mode
 
 __all__ = ["FederationRun", "RunInterruptedError", "RunSettings", "open_run", "server_app", "simulate"]
 log = logging.getLogger("fedadmet.federation")
-RESUMABLE_CHANGES = frozenset({"rounds", "secagg_stage_timeout_s", "min_partners"})
+RESUMABLE_CHANGES = frozenset({"rounds", "secagg_stage_timeout_s", "min_partners", "patience"})
 
 
 class RegistryRecorder:
