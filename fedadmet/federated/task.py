@@ -7,6 +7,7 @@ the shared part; ``heads.`` parameters are private to the partner and never leav
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -262,13 +263,16 @@ def train_private(
     )
     model.train()
     try:
-        for _ in range(schedule.steps_per_round):
-            batch = torch.nonzero(torch.rand(len(x), generator=generator) < schedule.sample_rate).flatten()
-            private.zero_grad(set_to_none=True)
-            censored = None if relations is None else relations[batch]
-            losses = record_losses(model(x[batch]), y[batch], kinds, censored)
-            (losses.sum() / max(len(batch), 1)).backward()  # a mean, as Opacus's "mean" reduction expects
-            private.step()  # an empty batch still takes a step of pure noise, as the accounting assumes
+        with warnings.catch_warnings():
+            # Opacus's hooks fire on outputs when the features need no gradient; PyTorch warns of it each step.
+            warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
+            for _ in range(schedule.steps_per_round):
+                batch = torch.nonzero(torch.rand(len(x), generator=generator) < schedule.sample_rate).flatten()
+                private.zero_grad(set_to_none=True)
+                censored = None if relations is None else relations[batch]
+                losses = record_losses(model(x[batch]), y[batch], kinds, censored)
+                (losses.sum() / max(len(batch), 1)).backward()  # a mean, as Opacus's "mean" reduction expects
+                private.step()  # an empty batch still takes a step of pure noise, as the accounting assumes
     finally:
         model.to_standard_module()  # the hooks and per-record gradients go; ``net`` keeps the trained weights
     net.eval()
