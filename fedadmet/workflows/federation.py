@@ -116,6 +116,7 @@ class RegistryRecorder:
                     "task": settings.task,
                     "partners": partners,
                     "rounds": published.rounds,
+                    "converged_at": published.converged_at,  # none: it ran every planned round
                     "strategy": plan.strategy,
                     "secagg": plan.secagg,
                     "key_id": settings.key_id,

@@ -124,3 +124,27 @@ def test_a_converged_run_asks_nobody_to_train_again(tmp_path: Path) -> None:
     unreachable = SimpleNamespace()  # a converged strategy never asks the client manager for partners
     assert strategy.configure_fit(3, None, unreachable) == []  # type: ignore[arg-type]
     assert strategy.configure_evaluate(3, None, unreachable) == []  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_a_run_that_stops_improving_ends_before_its_cap(partner_dirs: list[Path], tmp_path: Path) -> None:
+    """With a learning rate too small to move the scores, the consortium's score stops improving at once:
+    the run ends after `patience` more rounds (Flower passes over the rest, SecAgg+ included) and publishes
+    the last aggregated round."""
+    import shutil
+
+    from fedadmet.workflows.federation import RunSettings, simulate
+
+    partners = [shutil.copytree(p, tmp_path / p.name) for p in partner_dirs]
+    federation = FederationConfig(rounds=6, patience=1, learning_rate=1e-9, trunk=SMALL)
+    settings = RunSettings(
+        run_name="plateau",
+        n_partners=3,
+        federation=federation,
+        checkpoint_dir=tmp_path / "checkpoints",
+        registry_url=f"sqlite:///{tmp_path / 'registry.db'}",
+    )
+    run = simulate(partners, settings)
+    assert run.status == "completed", run.error
+    assert [r.round for r in run.rounds] == [1, 2]
+    assert run.model_version.lineage["rounds"] == 2 and run.model_version.lineage["converged_at"] == 2
