@@ -15,6 +15,8 @@ from pydantic import ValidationError
 
 from fedadmet.exceptions import InputError
 from fedadmet.federated.config import FederationConfig, PrivacyConfig, RecordDpConfig
+from fedadmet.federated.gain import JoiningGain, notes
+from fedadmet.federated.partner_model import find_saved_model
 from fedadmet.federated.privacy import RecordDpSchedule
 from fedadmet.federated.protocol import RoundInfo
 from fedadmet.federated.task import (
@@ -128,6 +130,10 @@ def test_a_record_dp_federation_finishes_within_the_target_and_shows_each_partne
     # Each partner keeps its own record of what it spent, beside its model of the run.
     kept = json.loads((partners[0] / "federated_model" / "record-dp" / f"run-{run.id}" / RECORD_DP_FILE).read_text())
     assert kept["epsilon"] == spent[1]["partner0"]["epsilon"] and kept["rounds"] == 2
+    model = find_saved_model(partners[0], f"record-dp/{run.id}")
+    assert model.record_dp == kept  # what `federate gain` reports beside its table
+    gain = JoiningGain("partner0", "record-dp", run.id, "core recipe", [], model.record_dp)
+    assert any(f"ε {kept['epsilon']:.2f} at δ 1e-05 over 2 rounds" in note for note in notes(gain))
     shown = run_view(run)
     assert shown.record_dp is not None and shown.record_dp["target_epsilon"] == 4.0
     assert set(shown.record_epsilon) == {"partner0", "partner1", "partner2"}
