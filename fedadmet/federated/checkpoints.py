@@ -18,6 +18,7 @@ from safetensors.numpy import load_file, save_file
 from fedadmet.exceptions import InputError
 
 RUNNING_LOCK = "running.lock"
+PROGRESS_FILE = "progress.json"
 
 
 class Checkpoint:
@@ -94,6 +95,22 @@ class Checkpoint:
         tmp.write_text(json.dumps(record))
         tmp.replace(self.folder / "checkpoint.json")  # atomic: a crash never leaves half a checkpoint
         return self.folder / name
+
+    def save_progress(self, progress: dict[str, Any]) -> None:
+        """What the coordinator tracks between evaluations (how long the score has not improved), so that a
+        resumed run goes on counting."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f"{PROGRESS_FILE}.tmp"
+        tmp.write_text(json.dumps(progress))
+        tmp.replace(self.folder / PROGRESS_FILE)
+
+    def progress(self) -> dict[str, Any]:
+        """The last :meth:`save_progress` (empty: none)."""
+        path = self.folder / PROGRESS_FILE
+        try:
+            return dict(json.loads(path.read_text())) if path.is_file() else {}
+        except ValueError:
+            raise InputError(f"{path} is damaged; it cannot be resumed") from None
 
     def strategy_state(self) -> dict[str, np.ndarray]:
         """The strategy's state saved with the last round (empty: none was kept)."""

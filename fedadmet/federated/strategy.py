@@ -59,10 +59,11 @@ class RecordingStrategy(Strategy):
         # The failures that kept the latest round from aggregating (none once a round aggregates): the
         # partners' part in a run that then fails.
         self.failures: dict[str, PartnerFailure] = {}
-        self.base = self.base_strategy(settings, start)
         self.convergence = Convergence(settings.federation.patience)
-        if offset > 0:  # a resumed run: the server optimiser goes on where the checkpoint left it
+        self.base = self.base_strategy(settings, start)
+        if offset > 0:  # a resumed run: the server optimiser and the convergence count go on where they were
             self.restore_state(self.checkpoint.strategy_state())
+            self.convergence.restore(self.checkpoint.progress().get("convergence", {}))
 
     def base_strategy(self, settings: RunSettings, start: dict[str, np.ndarray]) -> FedAvg:
         plan = settings.federation
@@ -223,7 +224,9 @@ class RecordingStrategy(Strategy):
         self.recorder.record_evaluation(EvaluationRound(number, shared, failed, sent))
         log.info("round %d: %s", number, {p: round(m.get("valid_score", np.nan), 4) for p, m in shared.items()})
         scores = [float(m["valid_score"]) for m in shared.values() if "valid_score" in m]
-        if self.convergence.update(number, float(np.mean(scores)) if scores else None):
+        stops = self.convergence.update(number, float(np.mean(scores)) if scores else None)
+        self.checkpoint.save_progress({"convergence": self.convergence.state()})
+        if stops:
             log.info(
                 "round %d: the consortium's mean validation score has not improved for %d rounds (best %.4f at "
                 "round %d); the run stops here",
@@ -238,12 +241,20 @@ class RecordingStrategy(Strategy):
 class Convergence:
     """Stops a run once the consortium's mean validation score has not improved (by more than
     ``min_delta``) for ``patience`` rounds; none: never. A round without shared scores says nothing. The
-    count starts again on a resumed run (the coordinator keeps it in memory)."""
+    count is kept in the run's folder, so a resumed run goes on counting."""
 
     def __init__(self, patience: int | None, min_delta: float = 1e-4) -> None:
         self.patience, self.min_delta = patience, min_delta
         self.best, self.best_round, self.stale = -np.inf, 0, 0
         self.converged_at: int | None = None
+
+    def state(self) -> dict[str, float | int]:
+        return {"best": self.best, "best_round": self.best_round, "stale": self.stale}
+
+    def restore(self, state: dict[str, float | int]) -> None:
+        """Go on from a saved :meth:`state` (none: from the start)."""
+        self.best = float(state.get("best", -np.inf))
+        self.best_round, self.stale = int(state.get("best_round", 0)), int(state.get("stale", 0))
 
     def update(self, number: int, score: float | None) -> bool:
         """Record round ``number``'s consortium score; True when this round ends the run."""

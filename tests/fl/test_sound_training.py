@@ -109,21 +109,31 @@ def test_convergence_stops_after_patience_rounds_without_improvement() -> None:
     assert not any(Convergence(None).update(r, 0.1) for r in range(1, 20))
 
 
-def test_a_converged_run_asks_nobody_to_train_again(tmp_path: Path) -> None:
-    _, start, strategy = opened_strategy(tmp_path, 3)
-    strategy.convergence = Convergence(patience=1)
+def test_a_converged_run_asks_nobody_to_train_again_and_a_resume_goes_on_counting(tmp_path: Path) -> None:
+    settings, start, strategy = opened_strategy(tmp_path, 3)
+    strategy.convergence = Convergence(patience=2)
     names = sorted(start)
-    for number, score in enumerate([0.5, 0.4], start=1):
-        strategy.aggregate_fit(number, [fit_result([start[k] for k in names], p) for p in "abc"], [])
+
+    def play(chosen: RecordingStrategy, number: int, score: float) -> None:
+        chosen.aggregate_fit(number, [fit_result([start[k] for k in names], p) for p in "abc"], [])
         replies = [
             (SimpleNamespace(cid=p), EvaluateRes(Status(Code.OK, "ok"), 0.0, 10, {"partner": p, "valid_score": score}))
             for p in "abc"
         ]
-        strategy.aggregate_evaluate(number, replies, [])
-    assert strategy.convergence.converged_at == 2
+        chosen.aggregate_evaluate(number, replies, [])
+
+    play(strategy, 1, 0.5)
+    play(strategy, 2, 0.4)
+    assert strategy.convergence.converged_at is None
+    # The coordinator restarts: the count goes on from the run's folder, not from zero.
+    resumed = RecordingStrategy(settings, start, 2, RegistryRecorder(settings))
+    resumed.convergence.patience = 2
+    assert (resumed.convergence.best, resumed.convergence.stale) == (0.5, 1)
+    play(resumed, 1, 0.45)  # Flower counts from 1 again; the run's round is 3
+    assert resumed.convergence.converged_at == 3
     unreachable = SimpleNamespace()  # a converged strategy never asks the client manager for partners
-    assert strategy.configure_fit(3, None, unreachable) == []  # type: ignore[arg-type]
-    assert strategy.configure_evaluate(3, None, unreachable) == []  # type: ignore[arg-type]
+    assert resumed.configure_fit(4, None, unreachable) == []  # type: ignore[arg-type]
+    assert resumed.configure_evaluate(4, None, unreachable) == []  # type: ignore[arg-type]
 
 
 @pytest.mark.slow
