@@ -35,7 +35,10 @@ def option_problem(exc: ValidationError) -> str:
     """One line naming each bad option (its last field name, as the option is spelt), its value and what
     it must be: pydantic's own text carries a web link and a layout meant for developers."""
     return "; ".join(
-        f"--{str(error['loc'][-1]).replace('_', '-')} {error.get('input')!r}: {error['msg']}" for error in exc.errors()
+        f"--{str(error['loc'][-1]).replace('_', '-')} {error.get('input')!r}: {error['msg']}"
+        if error["loc"]
+        else str(error["msg"])  # a rule over several options names them itself
+        for error in exc.errors()
     )
 
 

@@ -40,10 +40,25 @@ MIN_PARTNERS = typer.Option(
 )
 
 
+PATIENCE = typer.Option(
+    min=1,
+    help="Stop once the consortium's mean validation score has not improved for this many rounds (default 3; "
+    "--rounds is then the cap).",
+)
+RECORD_DP = typer.Option(
+    help="Record-level DP-SGD at each partner (Opacus): every training record's gradient clipped and noised in "
+    "every local step, ε over all rounds within --target-epsilon at --delta (off by default)."
+)
+TARGET_EPSILON = typer.Option(help="Record-level DP: the ε each partner may spend over the run.")
+DELTA = typer.Option(help="Record-level DP: δ of the ε (below 1 / each partner's training records).")
+MAX_GRAD_NORM = typer.Option(help="Record-level DP: each record's gradient is clipped to this L2 norm.")
+
+
 @federate_app.command("simulate")
 def simulate_command(
     partners: Annotated[list[Path], typer.Argument(help="Prepared partner folders (from `fedadmet data prepare`).")],
-    rounds: Annotated[int | None, typer.Option(min=1, help="Federated rounds (default 10).")] = None,
+    rounds: Annotated[int | None, typer.Option(min=1, help="The most federated rounds (default 10).")] = None,
+    patience: Annotated[int | None, PATIENCE] = None,
     strategy: Annotated[str | None, typer.Option(help="fedavg (default), fedprox or fedadam.")] = None,
     secagg: Annotated[
         bool | None,
@@ -58,6 +73,10 @@ def simulate_command(
         typer.Option(help="Differential privacy: clip each update and add Gaussian noise (off by default)."),
     ] = None,
     noise_multiplier: Annotated[float | None, typer.Option(help="DP noise multiplier σ (default 0.5).")] = None,
+    record_dp: Annotated[bool, RECORD_DP] = False,
+    target_epsilon: Annotated[float, TARGET_EPSILON] = 8.0,
+    delta: Annotated[float, DELTA] = 1e-5,
+    max_grad_norm: Annotated[float, MAX_GRAD_NORM] = 1.0,
     min_partners: Annotated[int | None, MIN_PARTNERS] = None,
     run_name: Annotated[
         str | None, typer.Option(help="Name of the run in the registry (default: simulation; resumed: its own).")
@@ -77,10 +96,18 @@ def simulate_command(
     from fedadmet.workflows.federation import RunSettings, run_plan, simulate
     from fedadmet.workflows.views import run_view
 
-    options = {"rounds": rounds, "strategy": strategy, "secagg": secagg, "min_partners": min_partners}
+    options = {
+        "rounds": rounds,
+        "strategy": strategy,
+        "secagg": secagg,
+        "min_partners": min_partners,
+        "patience": patience,
+    }
     privacy = {"enabled": dp, "noise_multiplier": noise_multiplier}
     given = {k: v for k, v in options.items() if v is not None}
     given["privacy"] = {k: v for k, v in privacy.items() if v is not None}
+    if record_dp:
+        given["record_dp"] = {"target_epsilon": target_epsilon, "delta": delta, "max_grad_norm": max_grad_norm}
     try:  # a resumed run keeps its own settings where no option says otherwise
         federation = FederationConfig.model_validate(run_plan(given, resume))
     except ValidationError as exc:
@@ -289,7 +316,8 @@ def app_folder(
             help="Consortium key id (printed by keygen, in each partner's manifest.json): partners refuse other keys."
         ),
     ],
-    rounds: Annotated[int, typer.Option(min=1)] = 10,
+    rounds: Annotated[int, typer.Option(min=1, help="The most federated rounds.")] = 10,
+    patience: Annotated[int, PATIENCE] = 3,
     strategy: Annotated[str, typer.Option(help="fedavg, fedprox or fedadam.")] = "fedavg",
     secagg: Annotated[bool, typer.Option(help="SecAgg+ masking of every update (needs at least 3 partners).")] = True,
     min_partners: Annotated[int, MIN_PARTNERS] = 2,
@@ -304,6 +332,10 @@ def app_folder(
             min=1, help="Seconds each SecAgg+ stage waits for replies before going on without silent partners."
         ),
     ] = None,
+    record_dp: Annotated[bool, RECORD_DP] = False,
+    target_epsilon: Annotated[float, TARGET_EPSILON] = 8.0,
+    delta: Annotated[float, DELTA] = 1e-5,
+    max_grad_norm: Annotated[float, MAX_GRAD_NORM] = 1.0,
 ) -> None:
     """The Flower app folder that the operator submits with `flwr run`."""
     from fedadmet.federated.config import FederationConfig
@@ -312,14 +344,17 @@ def app_folder(
 
     if not KEY_ID_PATTERN.fullmatch(key_id):
         raise fail(f"--key-id must be the 16 hex characters keygen printed, got {key_id!r}")
-    timeout = {} if secagg_timeout is None else {"secagg_stage_timeout_s": secagg_timeout}
+    options: dict[str, object] = {} if secagg_timeout is None else {"secagg_stage_timeout_s": secagg_timeout}
+    if record_dp:
+        options["record_dp"] = {"target_epsilon": target_epsilon, "delta": delta, "max_grad_norm": max_grad_norm}
     try:
         federation = FederationConfig(
             rounds=rounds,
             strategy=strategy,
             secagg=secagg,
             min_partners=min_partners,
-            **timeout,  # type: ignore[arg-type]
+            patience=patience,
+            **options,  # type: ignore[arg-type]
         )
         folder = write_app(
             output, run_name, partners, checkpoint_dir, federation, registry_url=registry_url, key_id=key_id

@@ -18,6 +18,7 @@ from safetensors.numpy import load_file, save_file
 from fedadmet.exceptions import InputError
 
 RUNNING_LOCK = "running.lock"
+PROGRESS_FILE = "progress.json"
 
 
 class Checkpoint:
@@ -78,14 +79,45 @@ class Checkpoint:
             return None
         return int(state["round"]), load_file(str(self.folder / state["file"]))
 
-    def save(self, round_number: int, arrays: dict[str, np.ndarray]) -> Path:
+    def save(
+        self, round_number: int, arrays: dict[str, np.ndarray], strategy_state: dict[str, np.ndarray] | None = None
+    ) -> Path:
+        """The round's parameters and, where the strategy keeps any (FedAdam's moments), its state, so that a
+        resumed run goes on with the same server optimiser rather than a fresh one."""
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"trunk-round-{round_number:04d}.safetensors"
         save_file(arrays, str(self.folder / name))
+        record: dict[str, Any] = {**self.identity, "round": round_number, "file": name}
+        if strategy_state:
+            record["strategy_file"] = f"strategy-round-{round_number:04d}.safetensors"
+            save_file(strategy_state, str(self.folder / record["strategy_file"]))
         tmp = self.folder / "checkpoint.json.tmp"
-        tmp.write_text(json.dumps({**self.identity, "round": round_number, "file": name}))
+        tmp.write_text(json.dumps(record))
         tmp.replace(self.folder / "checkpoint.json")  # atomic: a crash never leaves half a checkpoint
         return self.folder / name
+
+    def save_progress(self, progress: dict[str, Any]) -> None:
+        """What the coordinator tracks between evaluations (how long the score has not improved), so that a
+        resumed run goes on counting."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f"{PROGRESS_FILE}.tmp"
+        tmp.write_text(json.dumps(progress))
+        tmp.replace(self.folder / PROGRESS_FILE)
+
+    def progress(self) -> dict[str, Any]:
+        """The last :meth:`save_progress` (empty: none)."""
+        path = self.folder / PROGRESS_FILE
+        try:
+            return dict(json.loads(path.read_text())) if path.is_file() else {}
+        except ValueError:
+            raise InputError(f"{path} is damaged; it cannot be resumed") from None
+
+    def strategy_state(self) -> dict[str, np.ndarray]:
+        """The strategy's state saved with the last round (empty: none was kept)."""
+        state = self.state()
+        if state is None or "strategy_file" not in state:
+            return {}
+        return load_file(str(self.folder / state["strategy_file"]))
 
     def latest_bytes(self) -> tuple[int, bytes] | None:
         """The last round and the safetensors bytes of its parameters (None before any round)."""

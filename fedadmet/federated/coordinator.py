@@ -185,7 +185,7 @@ def run_federation(
                 rounds = ServerConfig(num_rounds=settings.federation.rounds - offset)
                 legacy = LegacyContext(context=context, config=rounds, strategy=strategy)
                 DefaultWorkflow(fit_workflow=secagg_workflow(settings))(grid, legacy)
-            return recorder.publish(_published(checkpoint, settings.checkpoint_dir))
+            return recorder.publish(_published(checkpoint, settings.checkpoint_dir, strategy.convergence.converged_at))
         except RunInterruptedError:
             recorder.end(RunEnd("interrupted", f"interrupted at round {checkpoint.last_round() + 1}"))
             raise
@@ -207,13 +207,14 @@ def _starting_point(
     return {k: saved[1][k] for k in start}, saved[0]
 
 
-def _published(checkpoint: Checkpoint, checkpoint_dir: Path) -> Published:
+def _published(checkpoint: Checkpoint, checkpoint_dir: Path, converged_at: int | None) -> Published:
     latest = checkpoint.latest_bytes()
     if latest is None:
         raise RuntimeError("the federation finished without a single aggregated round")
     last_round, data = latest
     artifact, digest = publish_artifact(data, checkpoint_dir)
-    return Published(artifact, digest, last_round, int(sum(a.size for a in load_safetensors(data).values())))
+    parameters = int(sum(a.size for a in load_safetensors(data).values()))
+    return Published(artifact, digest, last_round, parameters, converged_at)
 
 
 def _wait_for_partners(grid: Grid, settings: RunSettings) -> None:

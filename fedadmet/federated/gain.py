@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +47,7 @@ class JoiningGain:
     run_id: int
     local_recipe: str  # what the local model is
     endpoints: list[EndpointGain]
+    record_dp: dict[str, Any] | None = None  # the ε this partner spent under record-level DP (none: off)
 
     def mean(self, which: str, metric: str | None = None) -> float | None:
         """Mean over the endpoints both models could be scored on, of one metric or of all (the consortium
@@ -91,7 +93,7 @@ def joining_gain(
         )
         for j, task in enumerate(data.tasks)
     ]
-    return JoiningGain(data.name, model.run_name, model.run_id, local_recipe, endpoints)
+    return JoiningGain(data.name, model.run_name, model.run_id, local_recipe, endpoints, model.record_dp)
 
 
 def endpoints_local_wins(folder: Path) -> dict[str, tuple[float, float]]:
@@ -156,6 +158,13 @@ def notes(gain: JoiningGain) -> list[str]:
     unscored = [e.endpoint for e in gain.endpoints if e.gain is None]
     if unscored:
         found.append(f"Not scored (one class only, or fewer than 3 uncensored values in the test fold): {unscored}")
+    if gain.record_dp:
+        spent = gain.record_dp
+        found.append(
+            f"Record-level DP: this partner spent ε {spent['epsilon']:.2f} at δ {spent['delta']:g} over "
+            f"{spent['rounds']} rounds (covers the trunk it sent and the heads as trained in rounds; the refitted "
+            "and CatBoost heads were fitted here without DP)"
+        )
     return found
 
 

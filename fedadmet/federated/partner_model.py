@@ -43,6 +43,7 @@ from fedadmet.federated.tasks.molecular import (
     FEDERATION_FILE,
     MODEL_ROOT,
     PROVENANCE_FILE,
+    RECORD_DP_FILE,
     WEIGHTS_FILE,
     partner_model_folder,
 )
@@ -113,6 +114,14 @@ class SavedModel:
         except (OSError, ValueError):
             return False
         return bool(settings.get("privacy", {}).get("enabled", False))
+
+    @property
+    def record_dp(self) -> dict[str, Any] | None:
+        """The ε this partner spent in the run under record-level DP, with δ and rounds (none: off)."""
+        try:
+            return dict(json.loads((self.folder / RECORD_DP_FILE).read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
 
     @property
     def saved(self) -> float:

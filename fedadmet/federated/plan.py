@@ -33,7 +33,13 @@ class FederationPlan(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    rounds: int = Field(default=10, ge=1)
+    rounds: int = Field(default=10, ge=1, description="The most rounds (fewer where ``patience`` stops the run).")
+    patience: int | None = Field(
+        default=None,
+        ge=1,
+        description="Stop once the consortium's mean validation score has not improved for this many rounds "
+        "(none: run every round). Partners that share no score (under partner-level DP none do) cannot stop it.",
+    )
     strategy: Literal["fedavg", "fedprox", "fedadam"] = "fedavg"
     proximal_mu: float = Field(default=0.01, ge=0, description="FedProx only.")
     server_learning_rate: float = Field(default=0.01, gt=0, description="FedAdam only.")

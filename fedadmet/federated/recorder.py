@@ -38,6 +38,7 @@ class Published:
     digest: str
     rounds: int
     parameters: int  # how many numbers the shared model holds
+    converged_at: int | None = None  # the round whose score ended the run early (none: it ran every round)
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,11 @@ class RecordingStrategy(Strategy):
         # The failures that kept the latest round from aggregating (none once a round aggregates): the
         # partners' part in a run that then fails.
         self.failures: dict[str, PartnerFailure] = {}
+        self.convergence = Convergence(settings.federation.patience)
         self.base = self.base_strategy(settings, start)
+        if offset > 0:  # a resumed run: the server optimiser and the convergence count go on where they were
+            self.restore_state(self.checkpoint.strategy_state())
+            self.convergence.restore(self.checkpoint.progress().get("convergence", {}))
 
     def base_strategy(self, settings: RunSettings, start: dict[str, np.ndarray]) -> FedAvg:
         plan = settings.federation
@@ -81,6 +85,23 @@ class RecordingStrategy(Strategy):
             **extra,
         )
 
+    def server_state(self) -> dict[str, np.ndarray]:
+        """FedAdam's first and second moments by parameter name (``m.<name>``, ``v.<name>``); the other
+        strategies keep no state between rounds."""
+        moments = {"m": getattr(self.base, "m_t", None), "v": getattr(self.base, "v_t", None)}
+        return {
+            f"{kind}.{name}": np.asarray(value)
+            for kind, values in moments.items()
+            if values
+            for name, value in zip(self.names, values, strict=True)
+        }
+
+    def restore_state(self, state: dict[str, np.ndarray]) -> None:
+        """Give the base strategy back the state :meth:`server_state` saved (nothing for an empty one)."""
+        for kind, attribute in (("m", "m_t"), ("v", "v_t")):
+            if all(f"{kind}.{name}" in state for name in self.names):
+                setattr(self.base, attribute, [state[f"{kind}.{name}"] for name in self.names])
+
     def round_config(self, server_round: int) -> dict[str, Scalar]:
         """What every partner learns of the round: its number, the run, the settings and the parameter names."""
         settings = self.settings
@@ -101,11 +122,16 @@ class RecordingStrategy(Strategy):
     def configure_fit(
         self, server_round: int, parameters: Parameters, client_manager: ClientManager
     ) -> list[tuple[ClientProxy, FitIns]]:
+        """Nobody, once the run has converged: Flower's workflows then pass over the remaining rounds."""
+        if self.convergence.converged_at is not None:
+            return []
         return self.base.configure_fit(server_round, parameters, client_manager)
 
     def configure_evaluate(
         self, server_round: int, parameters: Parameters, client_manager: ClientManager
     ) -> list[tuple[ClientProxy, EvaluateIns]]:
+        if self.convergence.converged_at is not None:
+            return []
         return self.base.configure_evaluate(server_round, parameters, client_manager)
 
     def evaluate(self, server_round: int, parameters: Parameters) -> tuple[float, dict[str, Scalar]] | None:
@@ -121,14 +147,15 @@ class RecordingStrategy(Strategy):
             log.warning("round %d: %s excluded: %s", number, failure.partner, failure.reason)
         if self.below_quorum(number, kept, excluded):
             return None, {}
-        parameters, metrics = self.base.aggregate_fit(server_round, kept, [])
+        # The run's own round number: FedAdam's bias correction counts rounds, also across a resume.
+        parameters, metrics = self.base.aggregate_fit(number, kept, [])
         arrays = self.finite_aggregate(number, parameters, kept, excluded)
         if arrays is None:
             return None, {}
         arrays = [a.astype(dtype, copy=False) for a, dtype in zip(arrays, self.dtypes, strict=True)]
         parameters = ndarrays_to_parameters(arrays)
         self.failures = {}
-        self.checkpoint.save(number, dict(zip(self.names, arrays, strict=True)))
+        self.checkpoint.save(number, dict(zip(self.names, arrays, strict=True)), self.server_state())
         self.record_fit(number, kept, excluded)
         return parameters, metrics
 
@@ -196,7 +223,51 @@ class RecordingStrategy(Strategy):
         sent = sum(int(m.get("bytes_sent", 0)) for m in shared.values())
         self.recorder.record_evaluation(EvaluationRound(number, shared, failed, sent))
         log.info("round %d: %s", number, {p: round(m.get("valid_score", np.nan), 4) for p, m in shared.items()})
+        scores = [float(m["valid_score"]) for m in shared.values() if "valid_score" in m]
+        stops = self.convergence.update(number, float(np.mean(scores)) if scores else None)
+        self.checkpoint.save_progress({"convergence": self.convergence.state()})
+        if stops:
+            log.info(
+                "round %d: the consortium's mean validation score has not improved for %d rounds (best %.4f at "
+                "round %d); the run stops here",
+                number,
+                self.convergence.patience,
+                self.convergence.best,
+                self.convergence.best_round,
+            )
         return self.base.aggregate_evaluate(server_round, results, failures)
+
+
+class Convergence:
+    """Stops a run once the consortium's mean validation score has not improved (by more than
+    ``min_delta``) for ``patience`` rounds; none: never. A round without shared scores says nothing. The
+    count is kept in the run's folder, so a resumed run goes on counting."""
+
+    def __init__(self, patience: int | None, min_delta: float = 1e-4) -> None:
+        self.patience, self.min_delta = patience, min_delta
+        self.best, self.best_round, self.stale = -np.inf, 0, 0
+        self.converged_at: int | None = None
+
+    def state(self) -> dict[str, float | int]:
+        return {"best": self.best, "best_round": self.best_round, "stale": self.stale}
+
+    def restore(self, state: dict[str, float | int]) -> None:
+        """Go on from a saved :meth:`state` (none: from the start)."""
+        self.best = float(state.get("best", -np.inf))
+        self.best_round, self.stale = int(state.get("best_round", 0)), int(state.get("stale", 0))
+
+    def update(self, number: int, score: float | None) -> bool:
+        """Record round ``number``'s consortium score; True when this round ends the run."""
+        if self.patience is None or score is None or not np.isfinite(score) or self.converged_at is not None:
+            return False
+        if score > self.best + self.min_delta:
+            self.best, self.best_round, self.stale = score, number, 0
+            return False
+        self.stale += 1
+        if self.stale >= self.patience:
+            self.converged_at = number
+            return True
+        return False
 
 
 def _partner(result: FitRes | EvaluateRes, fallback: str = "?") -> str:

@@ -7,6 +7,7 @@ the shared part; ``heads.`` parameters are private to the partner and never leav
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from tqdm.auto import tqdm
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.federated.config import FederationConfig
 from fedadmet.federated.prepare import PreparedDataError, read_manifest
+from fedadmet.federated.privacy import RecordDpSchedule, secure_torch_generator
 from fedadmet.models.metrics import score
 from fedadmet.models.targets import TargetScaling
 from fedadmet.models.trainer import BestEpoch, NetworkTrainer, TaskMatrix, predict_raw
@@ -27,6 +29,8 @@ from fedadmet.models.trunk import MultitaskNet
 TEST_FOLD = 0
 VALID_FOLD = 1
 SHARED_PREFIX = "trunk."
+OPTIMIZER_PREFIX = "optimizer."  # a partner's optimiser state: private, kept beside its heads
+ADAM_STATE = ("step", "exp_avg", "exp_avg_sq")
 Part = Literal["train", "valid", "test"]
 
 
@@ -163,16 +167,116 @@ def train_local(
     epochs: int,
     round_seed: int,
     anchor: Mapping[str, np.ndarray] | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
 ) -> dict[str, float]:
-    """Train trunk and heads on the partner's training folds; ``anchor`` adds FedProx's proximal term."""
+    """Train trunk and heads on the partner's training folds; ``anchor`` adds FedProx's proximal term;
+    ``optimizer`` (default: a fresh AdamW at the configured rate) carries on the partner's own."""
+    if config.record_dp is not None:
+        raise ValueError("a run with record-level DP trains through train_private")
     generator = torch.Generator().manual_seed(config.seed * 100_003 + round_seed)
     trainer = NetworkTrainer(config.trunk, learning_rate=config.learning_rate)
     anchored = (
         {k: torch.as_tensor(v) for k, v in anchor.items()} if anchor is not None and config.proximal_mu > 0 else None
     )
     train = data.matrix("train")
-    loss = trainer.run_epochs(net, train, epochs, generator, trainer.optimizer(net), anchored, config.proximal_mu)
+    optimizer = optimizer or trainer.optimizer(net)
+    loss = trainer.run_epochs(net, train, epochs, generator, optimizer, anchored, config.proximal_mu)
     return {"train_loss": loss, "num-examples": float(len(train.targets))}
+
+
+def round_optimizer(
+    net: MultitaskNet, config: FederationConfig, server_round: int, saved: Mapping[str, np.ndarray]
+) -> torch.optim.Optimizer:
+    """The partner's AdamW for one round: at the round's scheduled learning rate, with the moments it kept
+    from its previous round (``saved``, as :func:`optimizer_arrays` wrote them; none: fresh), so that a
+    partner's optimiser is its own across rounds instead of a new one each time."""
+    optimizer = NetworkTrainer(config.trunk, learning_rate=config.round_learning_rate(server_round)).optimizer(net)
+    names = [name for name, _ in net.named_parameters()]
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for index, name in enumerate(names):
+        entry = {
+            key: torch.as_tensor(saved[f"{OPTIMIZER_PREFIX}{name}.{key}"])
+            for key in ADAM_STATE
+            if f"{OPTIMIZER_PREFIX}{name}.{key}" in saved
+        }
+        if len(entry) == len(ADAM_STATE):
+            entry["step"] = entry["step"].reshape(())
+            state[index] = entry
+    if state:
+        optimizer.load_state_dict({**optimizer.state_dict(), "state": state})  # the round's rate stays
+    return optimizer
+
+
+def optimizer_arrays(net: MultitaskNet, optimizer: torch.optim.Optimizer) -> dict[str, np.ndarray]:
+    """The optimiser's moments and step count by parameter name (``optimizer.<parameter>.<key>``): private
+    to the partner, kept with its heads."""
+    names = [name for name, _ in net.named_parameters()]
+    return {
+        f"{OPTIMIZER_PREFIX}{names[index]}.{key}": np.atleast_1d(torch.as_tensor(value).detach().cpu().numpy()).copy()
+        for index, entry in optimizer.state_dict()["state"].items()
+        for key, value in entry.items()
+        if key in ADAM_STATE
+    }
+
+
+def record_dp_schedule(data: PartnerData, config: FederationConfig) -> RecordDpSchedule:
+    """The partner's DP-SGD schedule for the run ``config`` plans (config.record_dp must be set)."""
+    if config.record_dp is None:
+        raise ValueError("the run has no record-level DP")
+    records = len(data.rows("train"))
+    batch, epochs = config.trunk.batch_size, config.local_epochs
+    return RecordDpSchedule.of(config.record_dp, records, batch, epochs, config.rounds, data.name)
+
+
+def train_private(
+    net: MultitaskNet,
+    data: PartnerData,
+    config: FederationConfig,
+    schedule: RecordDpSchedule,
+    optimizer: torch.optim.Optimizer | None = None,
+) -> dict[str, float]:
+    """One round of the partner's DP-SGD (Opacus): ``schedule.steps_per_round`` steps, each over a
+    Poisson-sampled batch, each record's gradient of its own loss (:func:`record_losses`) clipped to the
+    configured norm, Gaussian noise added to the sum, then AdamW. Trunk and heads both learn this way, so
+    the heads trained in rounds are as private as the trunk. Batches and noise come from a generator
+    nobody can replay. Returns the noise multiplier and steps (no loss: it would be a statistic of the
+    records outside the accounting)."""
+    from opacus import GradSampleModule
+    from opacus.optimizers import DPOptimizer
+
+    from fedadmet.models.trunk import record_losses
+
+    if config.record_dp is None:
+        raise ValueError("the run has no record-level DP")
+    train = data.matrix("train")
+    x, y = torch.as_tensor(train.features), torch.as_tensor(train.targets, dtype=torch.float32)
+    kinds = torch.as_tensor(train.is_classification, dtype=torch.bool)
+    relations = None if train.relations is None else torch.as_tensor(train.relations, dtype=torch.float32)
+    generator = secure_torch_generator()
+    model = GradSampleModule(net, loss_reduction="mean")
+    private = DPOptimizer(
+        optimizer or NetworkTrainer(config.trunk, learning_rate=config.learning_rate).optimizer(net),
+        noise_multiplier=schedule.noise_multiplier,
+        max_grad_norm=config.record_dp.max_grad_norm,
+        expected_batch_size=max(1, round(schedule.sample_rate * len(x))),
+        generator=generator,
+    )
+    model.train()
+    try:
+        with warnings.catch_warnings():
+            # Opacus's hooks fire on outputs when the features need no gradient; PyTorch warns of it each step.
+            warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
+            for _ in range(schedule.steps_per_round):
+                batch = torch.nonzero(torch.rand(len(x), generator=generator) < schedule.sample_rate).flatten()
+                private.zero_grad(set_to_none=True)
+                censored = None if relations is None else relations[batch]
+                losses = record_losses(model(x[batch]), y[batch], kinds, censored)
+                (losses.sum() / max(len(batch), 1)).backward()  # a mean, as Opacus's "mean" reduction expects
+                private.step()  # an empty batch still takes a step of pure noise, as the accounting assumes
+    finally:
+        model.to_standard_module()  # the hooks and per-record gradients go; ``net`` keeps the trained weights
+    net.eval()
+    return {"noise_multiplier": schedule.noise_multiplier, "dp_steps": float(schedule.steps_per_round)}
 
 
 def predict_scaled(net: MultitaskNet, features: np.ndarray) -> np.ndarray:
@@ -243,8 +347,9 @@ def train_with_selection(
     (the local-only and centralised baselines; the federation selects its round the same way)."""
     net = build_net(data.features.shape[1], data.tasks, config)
     best, curve = BestEpoch(), []
+    optimizer = NetworkTrainer(config.trunk, learning_rate=config.learning_rate).optimizer(net)  # one for all epochs
     for epoch in tqdm(range(epochs), desc="local-only model", unit="epoch", disable=not progress):
-        train_local(net, data, config, epochs=1, round_seed=epoch)
+        train_local(net, data, config, epochs=1, round_seed=epoch, optimizer=optimizer)
         curve.append(mean_score(data, predict_scaled(net, data.features), "valid"))
         best.update(net, -curve[-1])  # the highest score is the lowest of its negation
     best.restore(net)

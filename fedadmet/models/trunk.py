@@ -60,6 +60,36 @@ def masked_multitask_loss(
     ``relations`` marks censored regression labels: -1 for "<" (only a prediction above the bound is
     penalised), +1 for ">" (only one below), 0 for exact values.
     """
+    per_label, present = _label_losses(outputs, targets, is_classification, relations)
+    counts = present.sum(0)
+    per_task = per_label.sum(0) / counts.clamp(min=1)
+    has_labels = counts > 0
+    if not bool(has_labels.any()):
+        return outputs.sum() * 0.0
+    return per_task[has_labels].mean()
+
+
+def record_losses(
+    outputs: torch.Tensor,
+    targets: torch.Tensor,
+    is_classification: torch.Tensor,
+    relations: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Each record's own loss: the mean of its labels' losses (0 for a record without labels). Unlike
+    :func:`masked_multitask_loss`, whose per-task means weigh a record by how many others share its tasks,
+    one record's loss here depends on that record alone, which record-level DP-SGD needs (removing a record
+    must change only its own gradient)."""
+    per_label, present = _label_losses(outputs, targets, is_classification, relations)
+    return per_label.sum(1) / present.sum(1).clamp(min=1)
+
+
+def _label_losses(
+    outputs: torch.Tensor,
+    targets: torch.Tensor,
+    is_classification: torch.Tensor,
+    relations: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loss of every label (0 where it is missing), and where labels are present."""
     present = ~torch.isnan(targets)
     safe_targets = torch.where(present, targets, torch.zeros_like(targets))
     bce = nn.functional.binary_cross_entropy_with_logits(outputs, safe_targets, reduction="none")
@@ -69,10 +99,4 @@ def masked_multitask_loss(
         above_ok = (relations > 0) & (error > 0)
         error = torch.where(below_ok | above_ok, torch.zeros_like(error), error)
     squared = error.pow(2)
-    per_label = torch.where(is_classification.unsqueeze(0), bce, squared) * present
-    counts = present.sum(0)
-    per_task = per_label.sum(0) / counts.clamp(min=1)
-    has_labels = counts > 0
-    if not bool(has_labels.any()):
-        return outputs.sum() * 0.0
-    return per_task[has_labels].mean()
+    return torch.where(is_classification.unsqueeze(0), bce, squared) * present, present

@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # the molecular task's parts: imported where a partner's mode
 
 __all__ = ["FederationRun", "RunInterruptedError", "RunSettings", "open_run", "server_app", "simulate"]
 log = logging.getLogger("fedadmet.federation")
-RESUMABLE_CHANGES = frozenset({"rounds", "secagg_stage_timeout_s", "min_partners"})
+RESUMABLE_CHANGES = frozenset({"rounds", "secagg_stage_timeout_s", "min_partners", "patience"})
 
 
 class RegistryRecorder:
@@ -95,6 +95,7 @@ class RegistryRecorder:
             last_fit = next((r.metrics["fit"] for r in reversed(rounds) if r.metrics.get("fit")), {})
             # The most any partner reported spending under record-level DP at its own site (a task's own DP).
             record_epsilon = max((float(m["epsilon"]) for m in last_fit.values() if "epsilon" in m), default=None)
+            plan_record_delta = (plan.model_dump().get("record_dp") or {}).get("delta")
             version = repository.publish_version(
                 session,
                 settings.model_name,
@@ -107,6 +108,7 @@ class RegistryRecorder:
                     "epsilon": epsilon,
                     "delta": plan.privacy.delta if plan.privacy.enabled else None,
                     **({"record_level_epsilon": record_epsilon} if record_epsilon is not None else {}),
+                    **({"record_level_delta": plan_record_delta} if plan_record_delta is not None else {}),
                 },
                 lineage={
                     "run_id": self.run_id,
@@ -114,6 +116,7 @@ class RegistryRecorder:
                     "task": settings.task,
                     "partners": partners,
                     "rounds": published.rounds,
+                    "converged_at": published.converged_at,  # none: it ran every planned round
                     "strategy": plan.strategy,
                     "secagg": plan.secagg,
                     "key_id": settings.key_id,
@@ -225,6 +228,11 @@ def _resume_problems(run: FederationRun, settings: RunSettings) -> list[str]:
         for key in sorted(set(ours) - RESUMABLE_CHANGES)
         if run.config.get(key) != ours[key]
     ]
+    if ours.get("record_dp") and ours["rounds"] > int(run.config.get("rounds", 0)):
+        problems.append(
+            f"its record-level DP noise was calibrated for {run.config.get('rounds')} rounds; more would spend "
+            "more than its target ε"
+        )
     if run.status == "completed":
         problems.append("it completed already; start a new run instead")
     if settings.run_folder.is_dir() and Checkpoint(settings.run_folder).in_use():

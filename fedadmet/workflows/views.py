@@ -140,6 +140,13 @@ class RunView(BaseModel):
     rounds: list[RoundView]
     # The run's DP settings: shown in words by the CLI (:func:`privacy_text`), not part of the API's answer.
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig, exclude=True)
+    record_dp: dict[str, Any] | None = Field(
+        default=None, description="Record-level DP at each partner: its target ε and δ (none: off)."
+    )
+    record_epsilon: dict[str, float] = Field(
+        default_factory=dict,
+        description="Under record-level DP, the ε each partner (as this user may see) reported spending so far.",
+    )
 
 
 class VersionView(BaseModel):
@@ -164,6 +171,15 @@ RunPage = Page[RunView]
 def run_view(run: FederationRun, partner: str | None = None) -> RunView:
     """``run`` (read with its rounds and published version) as ``partner``'s users may see it."""
     published = run.model_version.metrics if run.model_version is not None else {}
+    rounds = [
+        RoundView(
+            round=r.round,
+            partners=r.partners,
+            epsilon=r.epsilon,
+            **round_view(r.metrics, r.excluded, r.bytes_sent, partner),
+        )
+        for r in run.rounds
+    ]
     return RunView(
         id=run.id,
         name=run.name,
@@ -176,17 +192,21 @@ def run_view(run: FederationRun, partner: str | None = None) -> RunView:
         model_version_id=run.model_version_id,
         epsilon=published.get("epsilon"),
         visible_to_partner=partner,
-        rounds=[
-            RoundView(
-                round=r.round,
-                partners=r.partners,
-                epsilon=r.epsilon,
-                **round_view(r.metrics, r.excluded, r.bytes_sent, partner),
-            )
-            for r in run.rounds
-        ],
+        rounds=rounds,
         privacy=PrivacyConfig.model_validate((run.config or {}).get("privacy") or {}),
+        record_dp=(run.config or {}).get("record_dp") or None,
+        record_epsilon=record_epsilon(rounds),
     )
+
+
+def record_epsilon(rounds: Sequence[RoundView]) -> dict[str, float]:
+    """The ε each partner last reported in its fit metrics (record-level DP at its site)."""
+    spent: dict[str, float] = {}
+    for row in sorted(rounds, key=lambda r: r.round):
+        for partner, metrics in row.metrics.get("fit", {}).items():
+            if "epsilon" in metrics:
+                spent[partner] = float(metrics["epsilon"])
+    return spent
 
 
 def get_run(store: Store, run_id: int, partner: str | None = None) -> RunView | None:
@@ -229,6 +249,8 @@ def privacy_text(run: RunView, brief: bool = False) -> str:
     """The run's differential privacy in words: off, or on with its noise and clipping and the ε its model
     version published, or (still running, or failed) has spent so far; ``brief``: for one table cell."""
     privacy = run.privacy
+    if run.record_dp:
+        return record_dp_text(run, brief)
     if not privacy.enabled:
         return "off" if brief else "DP off"
     described = f"DP on: σ {privacy.noise_multiplier}, clip {privacy.clipping_norm}"
@@ -242,3 +264,16 @@ def privacy_text(run: RunView, brief: bool = False) -> str:
     else:
         return "on" if brief else f"{described}, no round aggregated yet"
     return spent if brief else f"{described}, {spent} at δ {privacy.delta:g}"
+
+
+def record_dp_text(run: RunView, brief: bool = False) -> str:
+    """Record-level DP in words: its target and the ε each partner reported spending so far (the most, brief)."""
+    settings, spent = run.record_dp or {}, run.record_epsilon
+    if brief:
+        return f"record ε {max(spent.values()):.2f}" if spent else "record"
+    described = (
+        f"record-level DP at each partner: target ε {settings.get('target_epsilon')} at δ {settings.get('delta')}"
+    )
+    if not spent:
+        return f"{described}, no partner reported ε yet"
+    return f"{described}; ε spent: " + ", ".join(f"{p} {e:.2f}" for p, e in sorted(spent.items()))

@@ -215,6 +215,29 @@ def test_status_says_whether_a_run_used_differential_privacy() -> None:
     assert "ε 3.14" in listing and "ε 0.75 after round 2" in listing and "off" in listing
 
 
+def test_record_dp_options_are_checked_and_its_epsilon_shown_per_partner(tmp_path: Path) -> None:
+    from fedadmet.config import get_settings
+    from fedadmet.federated.config import FederationConfig
+    from fedadmet.registry import repository
+    from fedadmet.registry.database import open_registry
+
+    simulate = ["federate", "simulate", "a", "b", "c", "--record-dp"]
+    refused = runner.invoke(app, [*simulate, "--target-epsilon", "0"])
+    assert refused.exit_code == 2 and "--target-epsilon 0.0: Input should be greater than 0" in refused.output
+    both = runner.invoke(app, [*simulate, "--dp"])
+    assert both.exit_code == 2 and "not both" in both.output
+    config = FederationConfig(record_dp={"target_epsilon": 8.0}).model_dump(mode="json")
+    with open_registry(get_settings().registry_url).begin() as session:
+        run = repository.start_run(session, "record", "fedavg", True, config).id
+        fit = {"fit": {"site_a": {"epsilon": 2.5, "delta": 1e-5}, "site_b": {"epsilon": 2.5, "delta": 1e-5}}}
+        repository.record_round(session, run, 1, ["site_a", "site_b"], fit)
+        fit["fit"]["site_a"]["epsilon"] = 3.75
+        repository.record_round(session, run, 2, ["site_a"], {"fit": {"site_a": fit["fit"]["site_a"]}})
+    shown = status_output(run)
+    assert "target ε 8.0 at δ 1e-05" in shown and "site_a 3.75, site_b 2.50" in shown
+    assert "record ε 3.75" in status_output()
+
+
 def test_status_listing_keeps_whole_start_times_in_80_columns() -> None:
     from fedadmet.config import get_settings
     from fedadmet.registry import repository

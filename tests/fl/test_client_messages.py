@@ -66,9 +66,10 @@ def context(folder: Path, **node_config: str) -> Context:
     return Context(run_id=1, node_id=1, node_config=config, state=RecordDict(), run_config={})
 
 
-def test_reply_holds_only_trunk_parameters_and_agreed_metrics(partner_dirs: list[Path]) -> None:
+def test_reply_holds_only_trunk_parameters_and_agreed_metrics(partner_dirs: list[Path], tmp_path: Path) -> None:
     app = make_client_app(require_secagg=False)
-    reply = app(train_message(), context(partner_dirs[0]))
+    folder = shutil.copytree(partner_dirs[0], tmp_path / "partner0")  # training keeps the node's state there
+    reply = app(train_message(), context(folder))
     assert not reply.has_error(), reply.error
     arrays = reply.content.array_records
     assert list(arrays) == ["fitres.parameters"]
@@ -121,10 +122,9 @@ def test_trunk_names_are_the_shared_parameters() -> None:
     assert trunk_names(net) == sorted(k for k in net.state_dict() if k.startswith(SHARED_PREFIX))
 
 
-def test_partner_shares_only_the_metrics_it_agreed_to(partner_dirs: list[Path]) -> None:
-    reply = make_client_app(require_secagg=False)(
-        train_message(), context(partner_dirs[0], **{"share-metrics": "train_loss"})
-    )
+def test_partner_shares_only_the_metrics_it_agreed_to(partner_dirs: list[Path], tmp_path: Path) -> None:
+    folder = shutil.copytree(partner_dirs[0], tmp_path / "partner0")
+    reply = make_client_app(require_secagg=False)(train_message(), context(folder, **{"share-metrics": "train_loss"}))
     assert set(reply.content.config_records["fitres.metrics"]) == {"train_loss", "partner"}
 
 
@@ -248,12 +248,12 @@ def test_dp_noise_is_never_replayed(partner_dirs: list[Path], tmp_path: Path) ->
     noise comes from the OS's cryptographic source. Without noise they are identical."""
     import torch
 
-    folder = shutil.copytree(partner_dirs[0], tmp_path / "partner0")
     quiet = DP.model_copy(update={"privacy": PrivacyConfig(enabled=True, noise_multiplier=0.0)})
     sent = {}
     for name, federation in (("noised", DP), ("clipped", quiet)):
         replies = []
-        for _ in range(2):
+        for i in range(2):  # each on its own copy: a node resumes from the heads and optimiser it kept
+            folder = shutil.copytree(partner_dirs[0], tmp_path / f"{name}-{i}" / "partner0")
             np.random.seed(0)
             torch.manual_seed(0)
             reply = make_client_app(require_secagg=False)(train_message(federation=federation), context(folder))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from safetensors.numpy import save_file
+from safetensors.numpy import load_file, save_file
 
 from fedadmet.exceptions import InputError
 from fedadmet.federated.config import FederationConfig
@@ -35,12 +35,16 @@ from fedadmet.federated.protocol import (
 from fedadmet.names import check_distinct_partners, check_run_name
 
 if TYPE_CHECKING:
+    import torch
+
     from fedadmet.federated.task import PartnerData
     from fedadmet.models.trunk import MultitaskNet
 
 # A partner's best model of each run: MODEL_ROOT/<run name>/run-<id>/ in its prepared folder.
 MODEL_ROOT, WEIGHTS_FILE, FEDERATION_FILE = "federated_model", "weights.safetensors", "federation.json"
 PROVENANCE_FILE = "provenance.json"  # when the model was kept, and from which prepared labels
+NODE_STATE_FILE = "node_state.safetensors"  # the node's heads and optimiser state after its last round
+RECORD_DP_FILE = "record_dp.json"  # the ε this partner spent in the run under record-level DP
 
 
 @lru_cache(maxsize=8)
@@ -104,38 +108,88 @@ class MolecularTask:
 
 
 class MolecularSession:
-    """One partner's network: the shared trunk as sent, its private heads as its node kept them."""
+    """One partner's network: the shared trunk as sent, its private heads and optimiser state as its node
+    kept them (in memory, and in the run's folder at the partner, so that a restarted node resumes)."""
 
-    def __init__(self, data_dir: Path, data: PartnerData, federation: FederationConfig, heads: Arrays) -> None:
-        self.data_dir, self.data, self.federation, self.heads = data_dir, data, federation, heads
+    def __init__(self, data_dir: Path, data: PartnerData, federation: FederationConfig, private: Arrays) -> None:
+        self.data_dir, self.data, self.federation, self.private = data_dir, data, federation, private
         self.partner = data.name
 
-    def _net(self, shared: Mapping[str, np.ndarray]) -> MultitaskNet:
-        from fedadmet.federated.task import build_net, load_arrays
+    def _node_state(self, round: RoundInfo) -> Arrays:
+        """The heads and optimiser state this node kept: from its memory, else (a restarted node) from the
+        run's folder, where the last round it trained in left them."""
+        if self.private:
+            return self.private
+        saved = partner_model_folder(self.data_dir, round.run_name, round.run_id) / NODE_STATE_FILE
+        return dict(load_file(str(saved))) if saved.is_file() else {}
+
+    def _net(self, shared: Mapping[str, np.ndarray], state: Mapping[str, np.ndarray]) -> MultitaskNet:
+        from fedadmet.federated.task import OPTIMIZER_PREFIX, build_net, load_arrays
 
         net = build_net(self.data.features.shape[1], self.data.tasks, self.federation)
-        if self.heads:
-            load_arrays(net, self.heads, shared=False)
+        heads = {k: v for k, v in state.items() if not k.startswith(OPTIMIZER_PREFIX)}
+        if heads:
+            load_arrays(net, heads, shared=False)
         load_arrays(net, shared, shared=True)
         return net
 
     def fit(self, shared: Mapping[str, np.ndarray], round: RoundInfo) -> FitResult:
-        from fedadmet.federated.task import check_update, private_arrays, shared_arrays, train_local
+        from fedadmet.federated.task import (
+            check_update,
+            optimizer_arrays,
+            private_arrays,
+            round_optimizer,
+            shared_arrays,
+            train_local,
+        )
 
-        net = self._net(shared)
-        anchor = shared if self.federation.strategy == "fedprox" else None
+        state = self._node_state(round)
+        net = self._net(shared, state)
         federation = self.federation
-        metrics = train_local(net, self.data, federation, federation.local_epochs, round.server_round, anchor)
+        optimizer = round_optimizer(net, federation, round.server_round, state)
+        if federation.record_dp is not None:
+            metrics = self._train_private(net, round, optimizer)
+        else:
+            anchor = shared if federation.strategy == "fedprox" else None
+            trained = train_local(
+                net, self.data, federation, federation.local_epochs, round.server_round, anchor, optimizer
+            )
+            metrics = {"train_loss": trained["train_loss"]}
         trunk = shared_arrays(net)
         check_update(trunk, shared)  # never send NaN/inf or a wrongly shaped array
-        return FitResult(
-            trunk, int(metrics["num-examples"]), {"train_loss": metrics["train_loss"]}, private_arrays(net)
-        )
+        private = private_arrays(net) | optimizer_arrays(net, optimizer)
+        self._save_node_state(round, private)
+        return FitResult(trunk, len(self.data.rows("train")), metrics, private)
+
+    def _save_node_state(self, round: RoundInfo, private: Arrays) -> None:
+        folder = partner_model_folder(self.data_dir, round.run_name, round.run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f"{NODE_STATE_FILE}.tmp"
+        save_file(private, str(tmp))
+        tmp.replace(folder / NODE_STATE_FILE)  # atomic: a node killed mid-write keeps the last round's
+
+    def _train_private(
+        self, net: MultitaskNet, round: RoundInfo, optimizer: torch.optim.Optimizer
+    ) -> dict[str, float | int | str]:
+        """One round of record-level DP-SGD, and the ε spent: counted over every round up to this one, whether
+        the partner took part in each or not (an upper bound a restarted node cannot undercount), written in
+        the run's folder at the partner and returned among the metrics it may share."""
+        from fedadmet.federated.task import record_dp_schedule, train_private
+
+        schedule = record_dp_schedule(self.data, self.federation)
+        epsilon = schedule.epsilon_after(round.server_round)  # refuses a round beyond the calibrated budget
+        train_private(net, self.data, self.federation, schedule, optimizer)
+        spent = {"epsilon": epsilon, "delta": schedule.delta, "noise_multiplier": schedule.noise_multiplier}
+        folder = partner_model_folder(self.data_dir, round.run_name, round.run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        record = {**spent, "rounds": round.server_round, "planned_rounds": schedule.planned_rounds}
+        (folder / RECORD_DP_FILE).write_text(json.dumps(record | {"accountant": schedule.accountant}))
+        return spent
 
     def evaluate(self, shared: Mapping[str, np.ndarray], round: RoundInfo) -> EvaluateResult:
         from fedadmet.federated.task import evaluate
 
-        scores = evaluate(self._net(shared), self.data)
+        scores = evaluate(self._net(shared, self._node_state(round)), self.data)
         return EvaluateResult(len(self.data.rows("valid")), dict(scores))
 
     def keep(self, shared: Mapping[str, np.ndarray], round: RoundInfo, evaluation: EvaluateResult) -> None:
@@ -145,7 +199,7 @@ class MolecularSession:
             from fedadmet.federated.task import refit_heads
 
             scores = {k: float(v) for k, v in evaluation.metrics.items() if isinstance(v, int | float)}
-            net = self._net(shared)
+            net = self._net(shared, self._node_state(round))
             # The heads this node holds were trained against its own pre-aggregation trunk: refitted on the
             # trunk it keeps. valid_score stays the shared one (the coordinator applies the same keep rule).
             scores["heads_before_refit"], scores["kept_valid_score"] = refit_heads(net, self.data, self.federation)
