@@ -164,17 +164,16 @@ def predict(
                 columns[name], columns[f"{name}_uncertainty"]
             )
         similarity = np.full(len(inputs), np.nan)
-        inside = pd.array([pd.NA] * len(inputs), dtype="boolean")
         if raw is not None:
             similarity[valid] = raw.endpoint_domain[name][rows[valid]]
-            inside[valid] = raw.endpoint_in_domain[name][rows[valid]]
+        inside = _booleans(len(inputs), valid, raw.endpoint_in_domain[name][rows[valid]] if raw is not None else None)
         columns[name + ENDPOINT_DOMAIN_SUFFIX], columns[name + ENDPOINT_IN_DOMAIN_SUFFIX] = similarity, inside
     domain = np.full(len(inputs), np.nan)
-    in_domain = pd.array([pd.NA] * len(inputs), dtype="boolean")  # usable as a mask: missing counts as False
+    # usable as a mask: missing counts as False
+    in_domain = _booleans(len(inputs), valid, raw.in_domain[rows[valid]] if raw is not None else None)
     alerts = np.full(len(inputs), None, dtype=object)
     if raw is not None:
         domain[valid] = raw.domain_score[rows[valid]]
-        in_domain[valid] = raw.in_domain[rows[valid]]
         alerts[valid] = ["; ".join(found_alerts[row]) for row in rows[valid]]
     columns |= {DOMAIN_COLUMN: domain, IN_DOMAIN_COLUMN: in_domain, ALERTS_COLUMN: alerts}
     columns |= _properties_and_rules(np.concatenate(found_properties) if found_properties else None, rows, valid)
@@ -198,12 +197,21 @@ def _properties_and_rules(table: np.ndarray | None, rows: np.ndarray, valid: np.
         columns[name] = column.round(PROPERTY_DECIMALS)  # some come from float32 features: 180.158997 is 180.159
     outcomes = check_rules({name: columns[name][valid] for name in PROPERTY_NAMES})
     for rule in RULES:
-        passed = pd.array([pd.NA] * len(rows), dtype="boolean")
+        passed = _booleans(len(rows), valid, outcomes[rule.name].passed)
         violations = np.full(len(rows), None, dtype=object)
-        passed[valid] = outcomes[rule.name].passed
         violations[valid] = ["; ".join(found) for found in outcomes[rule.name].violations]
         columns[rule.name], columns[f"{rule.name}{VIOLATIONS_SUFFIX}"] = passed, violations
     return columns
+
+
+def _booleans(length: int, valid: np.ndarray, values: np.ndarray | None) -> pd.arrays.BooleanArray:
+    """A nullable boolean column of ``length`` rows: ``values`` at the positions ``valid``, missing elsewhere.
+    (Built from its two arrays: filling ``pd.array([pd.NA] * length)`` costs ~50 µs a column, 4 ms of a
+    one-molecule request with its 43 such columns.)"""
+    data, missing = np.zeros(length, dtype=bool), np.ones(length, dtype=bool)
+    if values is not None:
+        data[valid], missing[valid] = values, False
+    return pd.arrays.BooleanArray(data, missing)
 
 
 def _keep_aside(frame: pd.DataFrame, taken: set[str]) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from rdkit import Chem
 from fedadmet.chem.alerts import alerts_for_mols, prepare_alerts, screen_bits
 from fedadmet.chem.featurizers import Featurizer, descriptor_columns
 from fedadmet.chem.parallel import ParallelOptions, iter_chunks
-from fedadmet.chem.properties import PROPERTIES, PROPERTY_NAMES, molecule_properties
+from fedadmet.chem.properties import PROPERTIES, PROPERTY_NAMES, molecule_properties, prepare_properties
 from fedadmet.chem.standardize import MoleculeLimits, radical_note, standardisation_note, standardize_to_mols
 
 # Training sets hold a few inorganic compounds and R-group fragments, so standardisation keeps them;
@@ -122,5 +122,6 @@ def iter_chemistry(
     """Chunks of results for ``texts``, in order, each yielded as soon as it is ready (worker processes
     for large inputs), so that a model can predict one chunk while the next is computed."""
     prepare_alerts()
+    prepare_properties()
     chunk = partial(_chemistry_chunk, featurizer, limits or MoleculeLimits())
     return iter_chunks(chunk, texts, description="profile", parallel=parallel)

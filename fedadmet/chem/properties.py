@@ -199,6 +199,13 @@ def _qed_alert_screens() -> np.ndarray:
     return np.stack([screen_bits(alert) for alert in QED.StructuralAlerts])
 
 
+def prepare_properties() -> None:
+    """Load the SA score's fragment table and screen QED's alerts now, before worker processes are forked,
+    so that they inherit them instead of each loading its own (~0.3 s of CPU a process)."""
+    _sascorer()
+    _qed_alert_screens()
+
+
 def _qed_alerts(mol: Chem.Mol, bits: np.ndarray) -> int:
     """How many of QED's 116 unwanted substructures ``mol`` has, as ``QED.properties`` counts them; each
     pattern is first screened with pattern fingerprints (as the structural alerts are), which skips most."""

@@ -11,13 +11,15 @@ import hashlib
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fedadmet.config import Settings
 from fedadmet.exceptions import InputError
 from fedadmet.inference import Predictor, default_model_dir, load_model
 from fedadmet.models.admet_model import ADMETModel
-from fedadmet.registry import repository
-from fedadmet.workflows.store import Store
+
+if TYPE_CHECKING:
+    from fedadmet.workflows.store import Store
 
 SERVED_MODEL_NAME = "fedadmet-served"
 
@@ -135,7 +137,10 @@ def _partner_model(settings: Settings, partner: Path, key: Path, run: str | None
 
 def register_served_model(store: Store, resolved: ResolvedPredictor) -> int:
     """The registry version of the served model: found by its model.json's hash, else published now with
-    its validation metrics, so that /v1/models lists what answers /v1/predict."""
+    its validation metrics, so that /v1/models lists what answers /v1/predict. (The registry is imported
+    here, by the server that needs it: SQLAlchemy and Alembic add ~0.5 s to every `fedadmet predict`.)"""
+    from fedadmet.registry import repository
+
     model, folder = resolved.model, resolved.folder
     assert folder is not None  # a trained model always has its folder
     digest = hashlib.sha256((folder / "model.json").read_bytes()).hexdigest()
