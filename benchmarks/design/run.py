@@ -403,10 +403,10 @@ def main() -> None:
             result["pmo"] = pmo_summary(rows, args.tasks, budget)
             result["pmo"]["wall_seconds"] = round(time.perf_counter() - began, 1)
         if args.pmo_only:
-            result["leads"], result["admet_constrained"] = previous["leads"], previous["admet_constrained"]
+            result["leads"] = previous["leads"]
         else:
             result["leads"] = [run_lead(name, lead_budget, args.seed) for name in LEADS]
-            result["admet_constrained"] = admet_summary(result["leads"])
+        result["admet_constrained"] = admet_summary(result["leads"])
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     (RESULTS / f"{stem}.md").write_text(markdown(result))
