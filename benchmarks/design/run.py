@@ -231,7 +231,7 @@ def pmo_summary(rows: Sequence[dict], tasks: Sequence[str], budget: int) -> dict
         "oracle_calls": budget,
         "per_seed": per_seed,
         "std": {
-            task: round(float(np.std(values, ddof=1)) if len(values) > 1 else 0.0, 4)
+            task: round(float(np.std(values, ddof=1)), 4) if len(values) > 1 else None
             for task, values in per_seed.items()
         },
         "top1": {task: round(float(np.mean([r["top1"] for r in rows if r["task"] == task])), 4) for task in per_seed},
@@ -340,7 +340,8 @@ def pmo_markdown(pmo: dict[str, object], command: str) -> list[str]:
     for task, value in tasks.items():
         graph_ga, reinvent = PAPER[task]
         lines.append(
-            f"| {task} | {runs[task]} | {value:.3f} ± {std[task]:.3f} | {top1[task]:.3f} | {graph_ga:.3f} "
+            f"| {task} | {runs[task]} | {value:.3f}{f' ± {std[task]:.3f}' if runs[task] > 1 else ''} "
+            f"| {top1[task]:.3f} | {graph_ga:.3f} "
             f"| {reinvent:.3f} |"
         )
     lines += [
