@@ -60,9 +60,11 @@ benchmark-external-quick: $(STAMP)
 	$(BIN)/python -m benchmarks.external.run --quick
 
 benchmark-design: $(STAMP)
-	$(BIN)/python -m benchmarks.design.run
+	$(BIN)/pip install --no-deps guacamol==0.5.5
+	$(BIN)/python -m benchmarks.design.run --workers 2
 
 benchmark-design-quick: $(STAMP)
+	$(BIN)/pip install --no-deps guacamol==0.5.5
 	$(BIN)/python -m benchmarks.design.run --quick
 
 benchmark-clinical: $(STAMP)
