@@ -335,6 +335,8 @@ def time_round(data_dir: Path, cache: Path, threads: int) -> dict:
     return {
         "pool": len(pool.frame),
         "threads": threads,
+        "load_average_1min": os.getloadavg()[0],  # runnable processes on the machine's cores as it was timed
+        "command": this_command(),
         "measured_before": len(seeds),
         "ingest_seconds": ingest_seconds,
         "refit_propose_seconds": history[0].seconds,
@@ -364,6 +366,7 @@ def plot(families: dict[str, dict], path: Path) -> None:
         axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 def _detail(name: str, family: dict) -> list[str]:
@@ -428,10 +431,16 @@ def markdown(report: dict) -> str:
             "## One round on 10,000 molecules",
             "",
             f"Pool {timing['pool']}, {timing['measured_before']} measured, strategy `{timing['strategy']}`, surrogate "
-            f"`{timing['surrogate']}` (default options), {timing['threads']} threads (the machine's cores): "
+            f"`{timing['surrogate']}` (default options), {timing.get('threads', 2)} threads (the machine's cores): "
             f"ingest 48 results {timing['ingest_seconds']:.2f} s, refit + "
             f"propose 48 {timing['refit_propose_seconds']:.1f} s, round {timing['round_seconds']:.1f} s "
-            "(target < 60 s; registry writes not included; the machine is shared by several agents)."
+            "(target < 60 s; registry writes not included; the machine is shared by several agents"
+            + (
+                f": load average {timing['load_average_1min']:.1f} as it was timed)."
+                if "load_average_1min" in timing
+                else ")."
+            )
+            + (f" Timed by `{timing['command']}`." if timing.get("command") else "")
             + (f" Note: {timing['note']}." if timing.get("note") else ""),
             "",
         ]
@@ -632,7 +641,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.timing_only:
         previous["round_timing"] = time_round(args.data_dir, args.cache, os.cpu_count() or 1)
         previous["round_seconds_10k"] = previous["round_timing"]["round_seconds"]
-        write(previous)
+        write(previous, replayed=False)
         return
     timing = {} if args.no_timing else {"round_timing": time_round(args.data_dir, args.cache, os.cpu_count() or 1)}
     if timing:  # timed first, before the replays load the machine
@@ -685,13 +694,18 @@ def group_potency_sets(report: dict) -> None:
         report["families"][POTENCY_FAMILY] = family_mean({name: sets[name] for name in POTENCY_SETS})
 
 
-def write(report: dict) -> None:
-    """Write the results with the command that made them."""
-    report["meta"] = {
-        "budget_fraction": BUDGET,
-        "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}",
-        "command": "python -m benchmarks.campaigns.run " + " ".join(sys.argv[1:]),
-    }
+def this_command() -> str:
+    return "python -m benchmarks.campaigns.run " + " ".join(sys.argv[1:])
+
+
+def write(report: dict, replayed: bool = True) -> None:
+    """Write the results with the command that made the replays (a timing carries its own)."""
+    if replayed or "meta" not in report:
+        report["meta"] = {
+            "budget_fraction": BUDGET,
+            "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}",
+            "command": this_command(),
+        }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "campaigns.json").write_text(json.dumps(report, indent=2) + "\n")
     (RESULTS / "campaigns.md").write_text(markdown(report))
