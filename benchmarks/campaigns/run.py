@@ -7,13 +7,14 @@ The committed results (``make benchmark-campaigns``) come from
 
     nice -n 10 python -m benchmarks.campaigns.run --light-surrogate --workers 2 --stop-after 80
     nice -n 10 python -m benchmarks.campaigns.run --light-surrogate --workers 2 --stop-after 6   # resumed
+    nice -n 10 python -m benchmarks.campaigns.run --light-surrogate --workers 2 --stop-after 10  # resumed
 
 10 seeds of every strategy on every family were asked for; each replay (family × strategy × seed) is
 cached under ``benchmarks/cache/campaigns/replays``, the grid runs seed by seed, no replay starts after
 ``--stop-after`` minutes, and the figures are over the seeds every strategy of a family finished (the
-tables say how many: 9 of 10 in the committed run, about 90 minutes on this shared 2-core machine).
-Running the same command again resumes from the cache; the second command above did, and timed the
-10,000-molecule round (which each invocation times first).
+tables say how many: all 10 in the committed run, 95 minutes in all on this shared 2-core machine).
+Running the same command again resumes from the cache, as the later two above did; the last one timed
+the committed 10,000-molecule round (each invocation times it first).
 
 Families (each replayed per strategy and seed; the lab is the data set's own measurements):
 - ExpansionRx (OpenADMET × ExpansionRx training set), in registration order (``Molecule Name``):
