@@ -73,8 +73,10 @@ benchmark-clinical: $(STAMP)
 benchmark-clinical-quick: $(STAMP)
 	$(BIN)/python -m benchmarks.clinical.run --quick
 
-benchmark-campaigns: $(STAMP)
-	$(BIN)/python -m benchmarks.campaigns.run
+benchmark-campaigns: $(STAMP)  # the committed results: these three (the later two resume from the cache; the last timed the 10k round)
+	nice -n 10 $(BIN)/python -m benchmarks.campaigns.run --light-surrogate --workers 2 --stop-after 80
+	nice -n 10 $(BIN)/python -m benchmarks.campaigns.run --light-surrogate --workers 2 --stop-after 6
+	nice -n 10 $(BIN)/python -m benchmarks.campaigns.run --light-surrogate --workers 2 --stop-after 10
 
 benchmark-campaigns-quick: $(STAMP)
 	$(BIN)/python -m benchmarks.campaigns.run --quick

@@ -3,6 +3,19 @@ molecules, against random picking, and how well the surrogate's uncertainty hold
 
     python -m benchmarks.campaigns.run [--quick]
 
+The committed results (``make benchmark-campaigns``) come from
+
+    nice -n 10 python -m benchmarks.campaigns.run --light-surrogate --workers 2 --stop-after 80
+    nice -n 10 python -m benchmarks.campaigns.run --light-surrogate --workers 2 --stop-after 6   # resumed
+    nice -n 10 python -m benchmarks.campaigns.run --light-surrogate --workers 2 --stop-after 10  # resumed
+
+10 seeds of every strategy on every family were asked for; each replay (family × strategy × seed) is
+cached under ``benchmarks/cache/campaigns/replays``, the grid runs seed by seed, no replay starts after
+``--stop-after`` minutes, and the figures are over the seeds every strategy of a family finished (the
+tables say how many: all 10 in the committed run, 95 minutes in all on this shared 2-core machine).
+Running the same command again resumes from the cache, as the later two above did; the last one timed
+the committed 10,000-molecule round (each invocation times it first).
+
 Families (each replayed per strategy and seed; the lab is the data set's own measurements):
 - ExpansionRx (OpenADMET × ExpansionRx training set), in registration order (``Molecule Name``):
   molecules with at least three of LogD, KSOL, HLM CLint and Caco-2 Papp A>B measured; the earliest
@@ -31,12 +44,17 @@ the picks (share of measured values within ±1 and ±2 predicted sd). Also timed
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import platform
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -91,8 +109,6 @@ class Family:
 
 def _featurized(name: str, ids: list[str], smiles: list[str], cache: Path) -> PoolFeatures:
     """The pool's features and priors, computed once and cached (keyed by the ids and SMILES)."""
-    import hashlib
-
     key = hashlib.sha256("\n".join(f"{i}\t{s}" for i, s in zip(ids, smiles, strict=True)).encode()).hexdigest()[:16]
     folder = cache / f"{name}-{key}"
     if (folder / "features.npz").is_file():
@@ -171,7 +187,8 @@ def priors_for(family: Family) -> dict[str, Prior]:
     return {t.column: p for t in family.objective.terms if (p := term_prior(t, family.pool.priors)) is not None}
 
 
-def replay_metrics(family: Family, strategy: str, seed: int, surrogate_options: dict, threads: int) -> dict:
+def replay_history(family: Family, strategy: str, seed: int, surrogate_options: dict, threads: int) -> dict:
+    """One replay's rounds as plain data (the picks, their predicted mean and sd per column, the seconds)."""
     spec = CampaignSpec(
         objective=family.objective,
         strategy=strategy,
@@ -182,26 +199,44 @@ def replay_metrics(family: Family, strategy: str, seed: int, surrogate_options: 
     history = replay_campaign(
         spec, family.pool.features, family.truth, family.seed_rows, family.rounds, priors_for(family), threads
     )
+    return {
+        "rounds": [
+            {
+                "round": step.round,
+                "rows": step.rows.tolist(),
+                "column_mean": step.column_mean.tolist(),
+                "column_std": step.column_std.tolist(),
+                "seconds": step.seconds,
+            }
+            for step in history
+        ]
+    }
+
+
+def replay_metrics(family: Family, strategy: str, history: dict) -> dict:
+    """Recall of the top 1 % and 5 % after each round, and how the predicted spread held on the picks."""
     candidates = np.setdiff1d(np.arange(len(family.truth)), family.seed_rows)
     ranking = candidates[np.argsort(-np.nan_to_num(family.hit_score[candidates], nan=-np.inf), kind="stable")]
     tops = {share: set(ranking[: max(1, round(share * len(candidates)))].tolist()) for share in (0.01, 0.05)}
     picked: list[int] = []
     curve, means, stds, observed = [], [], [], []
-    for step in history:
-        picked += step.rows.tolist()
+    k = len(family.objective.terms)
+    for step in history["rounds"]:
+        rows = np.asarray(step["rows"], dtype=int)
+        picked += rows.tolist()
         fraction = len(picked) / len(candidates)
         curve.append(
             {
-                "round": step.round,
+                "round": step["round"],
                 "fraction": fraction,
                 "top1_recall": len(tops[0.01] & set(picked)) / len(tops[0.01]),
                 "top5_recall": len(tops[0.05] & set(picked)) / len(tops[0.05]),
-                "seconds": step.seconds,
+                "seconds": step["seconds"],
             }
         )
-        means.append(step.column_mean)
-        stds.append(step.column_std)
-        observed.append(family.truth[step.rows])
+        means.append(np.asarray(step["column_mean"], dtype=float).reshape(len(rows), k))
+        stds.append(np.asarray(step["column_std"], dtype=float).reshape(len(rows), k))
+        observed.append(family.truth[rows])
     calibration = {}
     if strategy != "random":
         mean, std, seen = np.concatenate(means), np.concatenate(stds), np.concatenate(observed)
@@ -303,6 +338,9 @@ def time_round(data_dir: Path, cache: Path, threads: int) -> dict:
     history = replay_campaign(spec, pool.features, truth, seeds, 1, {}, threads)
     return {
         "pool": len(pool.frame),
+        "threads": threads,
+        "load_average_1min": os.getloadavg()[0],  # runnable processes on the machine's cores as it was timed
+        "command": this_command(),
         "measured_before": len(seeds),
         "ingest_seconds": ingest_seconds,
         "refit_propose_seconds": history[0].seconds,
@@ -332,6 +370,7 @@ def plot(families: dict[str, dict], path: Path) -> None:
         axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 def _detail(name: str, family: dict) -> list[str]:
@@ -365,9 +404,12 @@ def markdown(report: dict) -> str:
     lines = [
         "# Campaign replays",
         "",
-        f"{' then '.join(f'`{c}`' for c in meta['commands'])} on {meta['machine']}. "
-        "Recall of the top 1 % at the first round that evaluated "
-        f"≥ {BUDGET:.0%} of the pool, mean over seeds; enrichment = recall / fraction evaluated (random ≈ 1). "
+        f"`{meta['command']}` on {meta['machine']}"
+        + (f", {report['wall_seconds'] / 60:.0f} min" if "wall_seconds" in report else "")
+        + ". Recall of the top 1 % at the first round that evaluated "
+        f"≥ {BUDGET:.0%} of the pool, mean over seeds (those every strategy of the family finished; replays "
+        "are cached per family, strategy and seed, so a stopped run resumes); enrichment = recall / fraction "
+        "evaluated (random ≈ 1). "
         f"ChEMBL potency (in place of MoleculeACE, whose package pulls a second RDKit) is the mean over three "
         f"PharmaBench CYP IC50 sets.",
         "",
@@ -393,9 +435,16 @@ def markdown(report: dict) -> str:
             "## One round on 10,000 molecules",
             "",
             f"Pool {timing['pool']}, {timing['measured_before']} measured, strategy `{timing['strategy']}`, surrogate "
-            f"`{timing['surrogate']}` (default options): ingest 48 results {timing['ingest_seconds']:.2f} s, refit + "
+            f"`{timing['surrogate']}` (default options), {timing.get('threads', 2)} threads (the machine's cores): "
+            f"ingest 48 results {timing['ingest_seconds']:.2f} s, refit + "
             f"propose 48 {timing['refit_propose_seconds']:.1f} s, round {timing['round_seconds']:.1f} s "
-            "(target < 60 s; registry writes not included; the machine is shared by several agents)."
+            "(target < 60 s; registry writes not included; the machine is shared by several agents"
+            + (
+                f": load average {timing['load_average_1min']:.1f} as it was timed)."
+                if "load_average_1min" in timing
+                else ")."
+            )
+            + (f" Timed by `{timing['command']}`." if timing.get("command") else "")
             + (f" Note: {timing['note']}." if timing.get("note") else ""),
             "",
         ]
@@ -434,6 +483,126 @@ def family_mean(sets: dict[str, dict]) -> dict:
     }
 
 
+LOADERS: dict[str, Callable[[Path, Path], Family]] = {"expansionrx": expansion_family, "asap": asap_family} | {
+    name: partial(potency_family, name) for name in POTENCY_SETS
+}
+ENGINE_SOURCES = [
+    REPO / "fedadmet" / "campaigns" / name
+    for name in ("engine.py", "surrogates.py", "acquisition.py", "objective.py", "kernels.py")
+] + [REPO / "fedadmet" / "workflows" / "campaigns.py"]
+
+
+@dataclass(frozen=True)
+class Replay:
+    """One cell of the grid: a family replayed by one strategy with one seed."""
+
+    family: str
+    strategy: str
+    seed: int
+
+
+@cache
+def load_family(name: str, data_dir: Path, cache_dir: Path) -> Family:
+    """A family, loaded once per process (its pool's features come from the cache)."""
+    return LOADERS[name](data_dir, cache_dir)
+
+
+@cache
+def family_digest(name: str, data_dir: Path, cache_dir: Path) -> str:
+    """What decides a family's replays besides the cell: its pool, truth, start, rounds and objective, and
+    the campaign engine's source (a changed engine replays afresh)."""
+    family = load_family(name, data_dir, cache_dir)
+    digest = hashlib.sha256()
+    for part in (family.truth, family.hit_score, family.seed_rows, family.pool.features.dense):
+        digest.update(np.ascontiguousarray(part).tobytes())
+    digest.update(json.dumps([family.objective.model_dump(), family.rounds, family.batch], sort_keys=True).encode())
+    for source in ENGINE_SOURCES:
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
+def replay_file(replay: Replay, data_dir: Path, cache_dir: Path, surrogate_options: dict) -> Path:
+    """Where a replay's rounds are kept, keyed by everything that decides them, so that a stopped run
+    resumes where it was."""
+    key = hashlib.sha256(
+        json.dumps(
+            [family_digest(replay.family, data_dir, cache_dir), replay.strategy, replay.seed, surrogate_options],
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()[:16]
+    return cache_dir / "replays" / replay.family / f"{replay.strategy}-seed{replay.seed}-{key}.json"
+
+
+def run_replay(replay: Replay, data_dir: Path, cache_dir: Path, surrogate_options: dict, threads: int) -> float:
+    """Replay one cell unless its rounds are cached; the seconds it took (0 when cached)."""
+    path = replay_file(replay, data_dir, cache_dir, surrogate_options)
+    if path.is_file():
+        return 0.0
+    import torch  # the GP's threads: one worker's share of the machine, as CatBoost's
+
+    torch.set_num_threads(threads)
+    family = load_family(replay.family, data_dir, cache_dir)
+    started = time.perf_counter()
+    history = replay_history(family, replay.strategy, replay.seed, surrogate_options, threads)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial_path = path.with_suffix(".part")
+    partial_path.write_text(json.dumps(history))
+    partial_path.replace(path)  # whole or not at all
+    return time.perf_counter() - started
+
+
+def family_report(name: str, args: argparse.Namespace, plan: dict) -> dict | None:
+    """A family's figures over the seeds every model-based strategy has finished (random: the same seeds,
+    or all of its own where the plan gives it more); None before any seed is complete."""
+    strategies, seeds, options = plan["strategies"], plan["seeds"], plan["surrogate_options"]
+    files = {
+        (strategy, seed): replay_file(Replay(name, strategy, seed), args.data_dir, args.cache, options)
+        for strategy in strategies
+        for seed in seeds[strategy]
+    }
+    done = {strategy: {seed for seed in seeds[strategy] if files[strategy, seed].is_file()} for strategy in strategies}
+    model_based = [strategy for strategy in strategies if strategy != "random"]
+    common = sorted(set.intersection(*(done[strategy] for strategy in model_based)))
+    random_seeds = sorted(done["random"]) if len(seeds["random"]) > len(seeds[model_based[0]]) else common
+    if not common or not set(random_seeds) <= done["random"]:
+        return None
+    family = load_family(name, args.data_dir, args.cache)
+    runs = {
+        strategy: [
+            replay_metrics(family, strategy, json.loads(files[strategy, seed].read_text()))
+            for seed in (random_seeds if strategy == "random" else common)
+        ]
+        for strategy in strategies
+    }
+    summary = summarise(runs)
+    return {
+        "random_top1_recall": summary["random"]["top1_recall"],
+        "greedy_top1_recall": summary["greedy"]["top1_recall"],
+        "default_top1_recall": summary[DEFAULT_STRATEGY]["top1_recall"],
+        "default_strategy": DEFAULT_STRATEGY,
+        "best_strategy": best_strategy(summary),
+        "seeds": common,
+        "random_seeds": random_seeds,
+        "surrogate_options": options,
+        "pool": int(len(family.truth) - len(family.seed_rows)),
+        "seeded": len(family.seed_rows),
+        "rounds": family.rounds,
+        "batch": family.batch,
+        "strategies": summary,
+    }
+
+
+def build_report(args: argparse.Namespace, plan: dict, previous: dict) -> dict:
+    """The results from every cached replay of the plan (families with no finished seed are left out)."""
+    report: dict = {"families": {}} | {k: v for k, v in previous.items() if k in ("round_timing", "round_seconds_10k")}
+    for name in args.families:
+        figures = family_report(name, args, plan)
+        if figures is not None:
+            report["families"][name] = figures
+    group_potency_sets(report)
+    return report
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -443,68 +612,79 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cache", type=Path, default=REPO / "benchmarks" / "cache" / "campaigns")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--families", nargs="*", default=["asap", "expansionrx", *POTENCY_SETS])
+    parser.add_argument("--threads", type=int, default=1, help="CatBoost threads per replay")
+    parser.add_argument("--workers", type=int, default=1, help="replays run side by side (processes)")
+    parser.add_argument("--families", nargs="*", default=[*POTENCY_SETS, "asap", "expansionrx"])
     parser.add_argument("--strategies", nargs="*", default=list(STRATEGIES), choices=STRATEGIES)
     parser.add_argument("--seeds", type=int, default=None, help="seeds per strategy (default 10; --quick: 1)")
     parser.add_argument(
         "--light-surrogate", action="store_true", help="the --quick ensemble (3 members × 60 trees) with any seeds"
     )
     parser.add_argument(
-        "--update", action="store_true", help="keep the families in results/campaigns.json this run does not replay"
+        "--stop-after",
+        type=float,
+        default=None,
+        help="minutes after which no new replay starts (those running finish); run again to resume from the cache",
     )
     parser.add_argument("--no-timing", action="store_true", help="skip the 10,000-molecule round timing")
     parser.add_argument(
         "--timing-only", action="store_true", help="only time the round, keeping the replays in results/campaigns.json"
     )
     args = parser.parse_args(argv)
+    started = time.perf_counter()
     seeds = list(range(args.seeds if args.seeds is not None else 1 if args.quick else 10))
     random_seeds = list(range(max(5, len(seeds)))) if args.quick else seeds
     light = {"ensemble": {"members": 3, "iterations": 60}}
-    surrogate_options = light if args.quick or args.light_surrogate else {}
     strategies = ["random", *[name for name in args.strategies if name != "random"]]
-    loaders = {"expansionrx": expansion_family, "asap": asap_family} | {
-        name: partial(potency_family, name) for name in POTENCY_SETS
+    plan = {
+        "strategies": strategies,
+        "seeds": {s: random_seeds if s == "random" else seeds for s in strategies},
+        "surrogate_options": light if args.quick or args.light_surrogate else {},
     }
-    report: dict = {"families": {}}
-    if args.timing_only or args.update:
-        report = json.loads((RESULTS / "campaigns.json").read_text())
-    for name in [] if args.timing_only else args.families:
-        family = loaders[name](args.data_dir, args.cache)
-        runs: dict[str, list[dict]] = {}
-        for strategy in strategies:
-            for seed in random_seeds if strategy == "random" else seeds:
-                started = time.perf_counter()
-                runs.setdefault(strategy, []).append(
-                    replay_metrics(family, strategy, seed, surrogate_options, args.threads)
-                )
-                point = at_budget(runs[strategy][-1]["curve"])
-                print(
-                    f"{name} {strategy} seed {seed}: top-1 % recall {point['top1_recall']:.2f} at "
-                    f"{point['fraction']:.1%} ({time.perf_counter() - started:.0f} s)",
-                    flush=True,
-                )
-        summary = summarise(runs)
-        report["families"][name] = {
-            "random_top1_recall": summary["random"]["top1_recall"],
-            "greedy_top1_recall": summary["greedy"]["top1_recall"],
-            "default_top1_recall": summary[DEFAULT_STRATEGY]["top1_recall"],
-            "default_strategy": DEFAULT_STRATEGY,
-            "best_strategy": best_strategy(summary),
-            "seeds": seeds,
-            "random_seeds": random_seeds,
-            "surrogate_options": surrogate_options,
-            "pool": int(len(family.truth) - len(family.seed_rows)),
-            "seeded": len(family.seed_rows),
-            "rounds": family.rounds,
-            "batch": family.batch,
-            "strategies": summary,
-        }
-        group_potency_sets(report)
-        write(report)  # after each family: a stopped run keeps it
-    if not args.no_timing:
-        report["round_timing"] = time_round(args.data_dir, args.cache, args.threads)
-        report["round_seconds_10k"] = report["round_timing"]["round_seconds"]
+    previous = json.loads((RESULTS / "campaigns.json").read_text()) if (RESULTS / "campaigns.json").is_file() else {}
+    if args.timing_only:
+        previous["round_timing"] = time_round(args.data_dir, args.cache, os.cpu_count() or 1)
+        previous["round_seconds_10k"] = previous["round_timing"]["round_seconds"]
+        write(previous, replayed=False)
+        return
+    timing = {} if args.no_timing else {"round_timing": time_round(args.data_dir, args.cache, os.cpu_count() or 1)}
+    if timing:  # timed first, before the replays load the machine
+        timing["round_seconds_10k"] = timing["round_timing"]["round_seconds"]
+        print(f"10k round: {timing['round_seconds_10k']:.1f} s", flush=True)
+    jobs = [  # seed-major: a run stopped early leaves every cell with about as many seeds
+        Replay(family, strategy, seed)
+        for seed in range(max(len(random_seeds), len(seeds)))
+        for family in args.families
+        for strategy in strategies
+        if seed in plan["seeds"][strategy]
+    ]
+    replay = partial(
+        run_replay,
+        data_dir=args.data_dir,
+        cache_dir=args.cache,
+        surrogate_options=plan["surrogate_options"],
+        threads=args.threads,
+    )
+    for name in args.families:
+        load_family(name, args.data_dir, args.cache)  # featurised here once, not in every worker
+    last_write = time.perf_counter()
+    with ProcessPoolExecutor(
+        max_workers=args.workers, mp_context=get_context("spawn")
+    ) as pool:  # no fork after threads
+        pending = {pool.submit(replay, job): job for job in jobs}
+        for future in as_completed(pending):
+            if future.cancelled():
+                continue
+            job, seconds = pending[future], future.result()
+            print(f"{job.family} {job.strategy} seed {job.seed}: {seconds:.0f} s", flush=True)
+            if args.stop_after is not None and time.perf_counter() - started > 60 * args.stop_after:
+                for other in pending:
+                    other.cancel()  # those not started yet; the running ones finish and are kept
+            if time.perf_counter() - last_write > 120:
+                write(build_report(args, plan, previous | timing))
+                last_write = time.perf_counter()
+    report = build_report(args, plan, previous | timing)
+    report["wall_seconds"] = time.perf_counter() - started
     write(report)
     print(markdown(report))
 
@@ -520,16 +700,18 @@ def group_potency_sets(report: dict) -> None:
         report["families"][POTENCY_FAMILY] = family_mean({name: sets[name] for name in POTENCY_SETS})
 
 
-def write(report: dict) -> None:
-    """Write the results; the commands that made them are listed in order (``--update`` adds one)."""
-    command = "python -m benchmarks.campaigns.run " + " ".join(sys.argv[1:])
-    meta = report.get("meta", {})
-    commands = meta.get("commands") or ([meta["command"]] if "command" in meta else [])
-    report["meta"] = {
-        "budget_fraction": BUDGET,
-        "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}",
-        "commands": commands if commands and commands[-1] == command else [*commands, command],
-    }
+def this_command() -> str:
+    return "python -m benchmarks.campaigns.run " + " ".join(sys.argv[1:])
+
+
+def write(report: dict, replayed: bool = True) -> None:
+    """Write the results with the command that made the replays (a timing carries its own)."""
+    if replayed or "meta" not in report:
+        report["meta"] = {
+            "budget_fraction": BUDGET,
+            "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}",
+            "command": this_command(),
+        }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "campaigns.json").write_text(json.dumps(report, indent=2) + "\n")
     (RESULTS / "campaigns.md").write_text(markdown(report))

@@ -105,6 +105,7 @@ def propose(spec: CampaignSpec, inputs: RoundInputs, round_number: int, threads:
     if not len(rows):
         return Proposal(rows, *(np.empty((0, len(columns))),) * 2, *(np.empty(0),) * 3, [], None, 0)
     trained = np.flatnonzero(np.isfinite(inputs.measured).any(axis=1))
+    candidate_features = inputs.features.take(rows)
     fit, posterior = None, Posterior(*(np.full((len(rows), len(columns)), np.nan),) * 2)
     if len(trained) and not isinstance(acquisition, RandomPick):
         kind = spec.surrogate_for(len(trained))
@@ -117,7 +118,7 @@ def propose(spec: CampaignSpec, inputs: RoundInputs, round_number: int, threads:
             columns,
             _rows_of(inputs.censored, trained),
         )
-        posterior = surrogate.posterior(inputs.features.take(rows))
+        posterior = surrogate.posterior(candidate_features)
     else:
         surrogate = make_surrogate("ensemble", seed=spec.seed, threads=threads)  # unfitted: random needs none
     mean, std, members = _with_priors(posterior, inputs.priors, columns, rows)
@@ -132,7 +133,7 @@ def propose(spec: CampaignSpec, inputs: RoundInputs, round_number: int, threads:
         score_draws=draws,
         member_scores=None if members is None else spec.objective.score(members),
         best=float(np.nanmax(measured_scores)) if np.isfinite(measured_scores).any() else float("nan"),
-        features=inputs.features.take(rows),
+        features=candidate_features,
         surrogate=surrogate,
         objective=spec.objective,
     )

@@ -134,11 +134,15 @@ class EnsembleSurrogate:
         return FitSummary(self.name, labels, unmodelled)
 
     def posterior(self, features: Features) -> Posterior:
+        from catboost import Pool
+
         n, k = len(features), len(self._models)
         draws = np.full((self.n_members, n, k), np.nan)
-        for j, members in enumerate(self._models):
-            if members is not None:
-                draws[:, :, j] = np.stack([model.predict(features.dense) for model in members])
+        if any(members is not None for members in self._models):
+            pool = Pool(features.dense)  # converted once for every member (the conversion costs as much as a predict)
+            for j, members in enumerate(self._models):
+                if members is not None:
+                    draws[:, :, j] = np.stack([model.predict(pool) for model in members])
         with np.errstate(invalid="ignore"):
             spread = draws.std(axis=0, ddof=1)
         return Posterior(draws.mean(axis=0), np.sqrt(spread**2 + np.square(self._oob_error)[None, :]), draws)
