@@ -42,19 +42,40 @@ def create(
         Path | None, typer.Option(help="Results already measured (same format as `campaign ingest`).")
     ] = None,
     partner: Annotated[str | None, typer.Option(help="The partner the campaign belongs to (default: none).")] = None,
+    partner_data: Annotated[
+        Path | None,
+        typer.Option(
+            help="The partner's prepared folder: its kept federated model is the prior (as `predict --partner`; "
+            "needs --key, the campaign belongs to that partner)."
+        ),
+    ] = None,
+    key: Annotated[
+        Path | None, typer.Option(help="With --partner-data: the consortium key file it was prepared with.")
+    ] = None,
+    run: Annotated[
+        str | None,
+        typer.Option(help="With --partner-data: the run whose kept model to use (default: as `predict --partner`)."),
+    ] = None,
     id_column: Annotated[str | None, typer.Option(help="Compound id column (default: compound_id, name, …).")] = None,
     smiles_column: Annotated[str | None, typer.Option(help="SMILES column of the pool.")] = None,
     strategy: Annotated[str | None, typer.Option(help="Override the spec's acquisition strategy.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Override the spec's batch size.")] = None,
 ) -> None:
-    """Featurise the pool once (platform features + the default model's predictions as prior) and record it."""
+    """Featurise the pool once (platform features + the default model's, or with --partner-data the partner's
+    kept model's, predictions as prior) and record it."""
     from pydantic import ValidationError
 
     from fedadmet.campaigns.engine import CampaignSpec
     from fedadmet.config import get_settings
     from fedadmet.workflows.campaigns import create_campaign
+    from fedadmet.workflows.predictors import check_choice, resolve_predictor
 
     try:
+        check_choice(partner=partner_data, key=key, run=run)
+        prior = None
+        if partner_data is not None:
+            prior = resolve_predictor(get_settings(), partner=partner_data, key=key, run=run)
+            console.print(f"prior: {prior.description}", highlight=False)
         overrides = {k: v for k, v in {"strategy": strategy, "batch_size": batch_size}.items() if v is not None}
         parsed = CampaignSpec.model_validate(json.loads(spec.read_text()) | overrides)
         view = create_campaign(
@@ -66,6 +87,7 @@ def create(
             partner=partner,
             id_column=id_column,
             smiles_column=smiles_column,
+            prior=prior,
             measurements=measurements,
         )
     except (FedadmetError, ValidationError, json.JSONDecodeError) as exc:
@@ -114,6 +136,28 @@ def ingest(
     except (FedadmetError, LookupError) as exc:
         raise fail(str(exc)) from None
     _print_ingest(outcome.__dict__)
+
+
+@campaign_app.command("to-partner")
+def to_partner(
+    campaign: Annotated[str, typer.Argument(help="Campaign name or id (a campaign of that partner).")],
+    partner_data: Annotated[Path, typer.Option(help="The partner's prepared folder (says who it is, what it trains).")],
+    raw_data: Annotated[
+        Path, typer.Option(help="The partner's raw data folder: campaign-<name>.csv is written or extended there.")
+    ],
+) -> None:
+    """Hand a partner campaign's measurements to that partner's data: an assay table that `data prepare`
+    reads with its other tables, so the next federated run trains on them."""
+    from fedadmet.workflows.campaigns import hand_to_partner
+
+    try:
+        outcome = hand_to_partner(_sessions(), campaign, partner_data, raw_data)
+    except (FedadmetError, LookupError) as exc:
+        raise fail(str(exc)) from None
+    console.print(
+        f"wrote {outcome.path}: {outcome.added} new of {outcome.total} rows for {outcome.partner}; "
+        "prepare the partner's data again (`fedadmet data prepare ... --force`) before the next run"
+    )
 
 
 def _print_ingest(outcome: dict) -> None:

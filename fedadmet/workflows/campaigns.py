@@ -32,9 +32,11 @@ from fedadmet.chem.pipeline import iter_chemistry
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.data.loaders import find_smiles_column, read_molecules, read_table
 from fedadmet.exceptions import InputError
+from fedadmet.federated.prepare import recorded_manifest
 from fedadmet.inference import Predictor, default_model_dir, load_model
 from fedadmet.registry import campaign_repository as repo
 from fedadmet.registry.tables import Campaign
+from fedadmet.workflows.predictors import ResolvedPredictor
 
 ID_COLUMN_CANDIDATES = ("compound_id", "Molecule Name", "name", "id", "Drug_ID", "sd_record")
 PRIOR_Z = 1.645  # the default model's conformal intervals cover 90 %: half-width / 1.645 ≈ one standard deviation
@@ -171,12 +173,23 @@ def create_campaign(
     id_column: str | None = None,
     smiles_column: str | None = None,
     model_dir: Path | None = None,
+    prior: ResolvedPredictor | None = None,
     measurements: Path | None = None,
 ) -> dict[str, Any]:
-    """Read and featurise the pool, record the campaign, and take in any measurements made already."""
+    """Read and featurise the pool, record the campaign, and take in any measurements made already.
+
+    ``prior`` (a partner's kept federated model, from :func:`resolve_predictor`) predicts the pool instead
+    of the model in ``model_dir``; the campaign then belongs to that partner, and records which model it was.
+    """
     if not name or not name.replace("-", "").replace("_", "").isalnum():
         raise InputError(f"campaign name {name!r}", expected="letters, digits, '-' and '_'")
-    predictor = load_model(model_dir)
+    if prior is None:
+        folder = Path(model_dir or default_model_dir()).resolve()
+        prior = ResolvedPredictor(load_model(folder), str(folder), folder=folder)
+    if prior.partner is not None and partner not in (None, prior.partner):
+        raise InputError(f"campaign of {partner!r} with {prior.partner!r}'s model as prior", expected="one partner")
+    partner = partner or prior.partner
+    predictor = prior.predictor
     known = set(predictor.endpoints) | set(spec.objective.columns)
     unknown = [c.column for c in spec.constraints if c.column not in known]
     if unknown:
@@ -201,7 +214,7 @@ def create_campaign(
             pool_sha256=_sha256(pool_path),
             pool_size=len(pool.frame),
             folder=str(folder.resolve()),
-            model_uri=str(Path(model_dir or default_model_dir()).resolve()),
+            model_uri=prior.description,
         )
         _save_pool(folder, pool)  # inside the transaction: no campaign is recorded without its pool
         view = campaign_view(campaign)
@@ -717,3 +730,68 @@ def order_file(
             if row.round == round_number:
                 return next(Path(f) for f in row.order_files if f.endswith(f".{kind}"))
     raise LookupError(f"campaign {campaign_name!r} has no round {round_number}")
+
+
+# ------------------------------------------------------------------------------------ to the partner's data
+
+
+@dataclass(frozen=True)
+class HandOver:
+    """What a campaign added to its partner's data: the assay table written and its new rows."""
+
+    campaign: str
+    partner: str
+    path: Path
+    added: int
+    total: int
+
+
+RELATION_TEXT = {-1: "<", 0: "=", 1: ">"}
+
+
+def hand_to_partner(
+    sessions: sessionmaker[Session], campaign_name: str | int, partner_folder: Path, raw_dir: Path
+) -> HandOver:
+    """Write a partner campaign's measurements as an assay table (``campaign-<name>.csv`` in ``raw_dir``,
+    the partner's raw data that `fedadmet data prepare` reads), so that the next federated run trains
+    on them. The partner and the endpoints the federation trains come from its prepared folder; a table
+    written before keeps its rows (a repeated hand-over adds only what is new)."""
+    manifest = recorded_manifest(partner_folder)
+    partner, trained = str(manifest["partner"]), sorted(t["name"] for t in manifest["tasks"])
+    with sessions() as session:
+        campaign = _get(session, campaign_name, None)
+        if campaign.partner != partner:
+            raise InputError(
+                f"campaign {campaign.name!r} belongs to {campaign.partner or 'no partner'}, not to {partner}",
+                expected=f"a campaign of {partner}",
+            )
+        rows = [
+            (m.compound_id, m.column, m.relation, m.value, m.unit) for m in repo.list_measurements(session, campaign.id)
+        ]
+        pool = load_pool(_folder(campaign)).frame
+    measured = pd.DataFrame(rows, columns=["compound_id", "endpoint", "relation", "value", "unit"])
+    untrained = sorted(set(measured["endpoint"]) - set(trained))
+    if untrained:
+        raise InputError(
+            f"campaign {campaign.name!r} measured {untrained}, which the federation does not train",
+            expected=f"endpoints of {partner}'s data: {', '.join(trained)}",
+        )
+    smiles = dict(zip(pool["compound_id"], pool["smiles"], strict=True))
+    table = pd.DataFrame(
+        {
+            "compound_id": measured["compound_id"],
+            "smiles": measured["compound_id"].map(smiles),
+            "endpoint": measured["endpoint"],
+            "relation": measured["relation"].map(RELATION_TEXT),
+            "value": measured["value"],
+            "unit": [
+                unit or get_endpoint(e).unit for unit, e in zip(measured["unit"], measured["endpoint"], strict=True)
+            ],
+        }
+    ).astype(str)  # as read_table reads the table written before, so that rows compare equal
+    path = Path(raw_dir) / f"campaign-{campaign.name}.csv"
+    before = read_table(path).astype({"compound_id": str}) if path.exists() else table.iloc[:0]
+    merged = pd.concat([before, table], ignore_index=True).drop_duplicates(keep="first")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    merged.to_csv(path, index=False)
+    return HandOver(campaign.name, partner, path, len(merged) - len(before), len(merged))

@@ -47,6 +47,7 @@ class ResolvedPredictor:
     description: str
     caveats: list[Caveat] = field(default_factory=list)
     folder: Path | None = None  # the model folder of a trained (not a partner's) model
+    partner: str | None = None  # whose kept federated model this is (None: a trained model folder)
 
     @property
     def model(self) -> ADMETModel:
@@ -132,7 +133,7 @@ def _partner_model(settings: Settings, partner: Path, key: Path, run: str | None
         )
     saved = predictor.saved
     description = f"{predictor.partner}'s model of run {saved.run_id} ({saved.run_name}), {saved.folder}"
-    return ResolvedPredictor(predictor, description, caveats)
+    return ResolvedPredictor(predictor, description, caveats, partner=predictor.partner)
 
 
 def register_served_model(store: Store, resolved: ResolvedPredictor) -> int:
