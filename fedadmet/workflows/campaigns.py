@@ -768,7 +768,6 @@ def hand_to_partner(
         rows = [
             (m.compound_id, m.column, m.relation, m.value, m.unit) for m in repo.list_measurements(session, campaign.id)
         ]
-        pool = load_pool(_folder(campaign)).frame
     measured = pd.DataFrame(rows, columns=["compound_id", "endpoint", "relation", "value", "unit"])
     untrained = sorted(set(measured["endpoint"]) - set(trained))
     if untrained:
@@ -776,6 +775,7 @@ def hand_to_partner(
             f"campaign {campaign.name!r} measured {untrained}, which the federation does not train",
             expected=f"endpoints of {partner}'s data: {', '.join(trained)}",
         )
+    pool = load_pool(_folder(campaign)).frame
     smiles = dict(zip(pool["compound_id"], pool["smiles"], strict=True))
     table = pd.DataFrame(
         {

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
 from fedadmet import predict
 from fedadmet.campaigns.engine import CampaignSpec
@@ -104,20 +105,40 @@ def test_a_partner_campaign_starts_from_its_kept_model_and_feeds_its_next_run(
         assert labels[row, column] == pytest.approx(get_endpoint(LIPO).to_model_scale(np.array([value]))[0])
 
 
-def test_a_campaign_of_another_partner_is_not_handed_over(partner_dirs: list[Path], tmp_path: Path) -> None:
+def _campaign_record(tmp_path: Path, partner: str, measured: dict[str, float]) -> sessionmaker[Session]:
+    """A registry holding one campaign of ``partner`` with measurements of P01 (no pool needed to refuse)."""
     sessions = open_registry(f"sqlite:///{tmp_path / 'registry.db'}")
     with sessions.begin() as session:
-        campaign_repository.create_campaign(
+        campaign = campaign_repository.create_campaign(
             session,
-            name="p1-lipo",
-            partner="partner1",
+            name="lipo",
+            partner=partner,
             spec=SPEC.model_dump(mode="json"),
             pool_source="pool.csv",
             pool_sha256="0" * 64,
             pool_size=1,
-            folder=str(tmp_path / "p1-lipo"),
-            model_uri="partner1's model",
+            folder=str(tmp_path / "lipo"),
+            model_uri=f"{partner}'s model",
         )
+        rows = [
+            {"compound_id": "P01", "column": column, "relation": 0, "value": value, "unit": "", "source_row": i + 1}
+            for i, (column, value) in enumerate(measured.items())
+        ]
+        campaign_repository.record_ingest(
+            session, campaign.id, filename="r.csv", sha256="1" * 64, rows=len(rows), rejects=[], measurements=rows
+        )
+    return sessions
+
+
+def test_a_campaign_of_another_partner_is_not_handed_over(partner_dirs: list[Path], tmp_path: Path) -> None:
+    sessions = _campaign_record(tmp_path, "partner1", {LIPO: 2.0})
     with pytest.raises(InputError, match="partner1, not to partner0"):
-        workflow.hand_to_partner(sessions, "p1-lipo", partner_dirs[0], tmp_path / "raw")
+        workflow.hand_to_partner(sessions, "lipo", partner_dirs[0], tmp_path / "raw")
+    assert not (tmp_path / "raw").exists()
+
+
+def test_a_column_the_partner_does_not_train_is_refused(partner_dirs: list[Path], tmp_path: Path) -> None:
+    sessions = _campaign_record(tmp_path, "partner0", {LIPO: 2.0, "pIC50": 6.1})
+    with pytest.raises(InputError, match=r"\['pIC50'\], which the federation does not train"):
+        workflow.hand_to_partner(sessions, "lipo", partner_dirs[0], tmp_path / "raw")
     assert not (tmp_path / "raw").exists()
