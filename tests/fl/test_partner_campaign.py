@@ -10,11 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
 from fedadmet import predict
 from fedadmet.campaigns.engine import CampaignSpec
 from fedadmet.campaigns.objective import Objective, Term
-from fedadmet.config import Settings
+from fedadmet.cli import app
+from fedadmet.config import get_settings
 from fedadmet.data.assay import Measurements
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.exceptions import InputError
@@ -27,11 +29,12 @@ from fedadmet.registry import campaign_repository
 from fedadmet.registry.database import open_registry
 from fedadmet.workflows import campaigns as workflow
 from fedadmet.workflows.federation import RunSettings, simulate
-from fedadmet.workflows.predictors import resolve_predictor
+from fedadmet.workflows.store import open_store
 from tests.fl.partners import TEST_KEY, partner_measurements
 
 LIPO = "Lipophilicity_AstraZeneca"
 SPEC = CampaignSpec(objective=Objective(terms=[Term(column=LIPO, goal="within", low=1, high=3)]), batch_size=4)
+runner = CliRunner()
 FEDERATION = FederationConfig(rounds=1, trunk={"hidden_sizes": (32, 16)}, secagg=False)
 
 
@@ -54,17 +57,20 @@ def test_a_partner_campaign_starts_from_its_kept_model_and_feeds_its_next_run(
     keep_partner_model(partners[0], "consortium", 4, net, {"valid_score": 0.5}, FEDERATION)
     key_file = tmp_path / "consortium.key"
     key_file.write_text(TEST_KEY.hex())
-    sessions = open_registry(f"sqlite:///{tmp_path / 'registry.db'}")
     pool = _pool(partner_dirs, tmp_path / "pool.csv")
-
-    prior = resolve_predictor(Settings(), partner=partners[0], key=key_file)
-    view = workflow.create_campaign(
-        sessions, name="p0-lipo", pool_path=tmp_path / "pool.csv", spec=SPEC, campaigns_dir=tmp_path, prior=prior
+    spec = tmp_path / "spec.json"
+    spec.write_text(SPEC.model_dump_json())
+    get_settings.cache_clear()  # this test's FEDADMET_HOME: its registry and campaigns folder
+    prior = ["--partner-data", str(partners[0]), "--key", str(key_file)]
+    created = runner.invoke(
+        app, ["campaign", "create", "p0-lipo", "--pool", str(tmp_path / "pool.csv"), "--spec", str(spec), *prior]
     )
-    assert view["partner"] == "partner0"
+    assert created.exit_code == 0, created.output
+    sessions = open_store()
     with sessions() as session:
-        assert "run 4" in campaign_repository.get_campaign(session, "p0-lipo", None).model_uri
-    priors = workflow.load_pool(tmp_path / "p0-lipo").priors
+        campaign = campaign_repository.get_campaign(session, "p0-lipo", None)
+        assert campaign.partner == "partner0" and "run 4" in campaign.model_uri
+    priors = workflow.load_pool(get_settings().campaigns_dir / "p0-lipo").priors
     expected = predict(pool["smiles"].head(3).tolist(), model=partner_predictor(partners[0], TEST_KEY))
     np.testing.assert_allclose(priors[LIPO].head(3), expected[LIPO], rtol=1e-5)
 
@@ -75,13 +81,16 @@ def test_a_partner_campaign_starts_from_its_kept_model_and_feeds_its_next_run(
     )
     assert workflow.ingest_results(sessions, "p0-lipo", results, "partner0").stored == 3
     raw = tmp_path / "raw"
-    handed = workflow.hand_to_partner(sessions, "p0-lipo", partners[0], raw)
-    assert (handed.added, handed.total) == (3, 3)
+    handed = runner.invoke(
+        app, ["campaign", "to-partner", "p0-lipo", "--partner-data", str(partners[0]), "--raw-data", str(raw)]
+    )
+    assert handed.exit_code == 0, handed.output
+    assert "3 new of 3 rows for partner0" in " ".join(handed.output.split())  # however the console wraps
     again = workflow.hand_to_partner(sessions, "p0-lipo", partners[0], raw)
     assert (again.added, again.total) == (0, 3)  # nothing twice, nothing lost
 
     before = partner_measurements()[0]
-    added = load_partner_inputs([handed.path])
+    added = load_partner_inputs([raw / "campaign-p0-lipo.csv"])
     both = Measurements(pd.concat([before.frame, added.frame], ignore_index=True), [])
     prepare_partner(both, TEST_KEY, partners[0], "partner0", cache_dir=tmp_path / "cache", overwrite=True)
     run = simulate(
