@@ -1,10 +1,11 @@
 """Campaign use cases: create, propose, ingest, status and report, each recorded in the registry.
 
 A campaign's pool is featurised once at creation (the platform's features, the default model's
-predictions, or a federation partner's kept model's, as prior and Morgan counts) and kept in its folder beside the order files; the registry
-holds the spec, every round with its model and picks, every ingested file and measurement. Each step
-commits whole, so a campaign stopped anywhere resumes from the registry: a round is recorded with all
-its picks or not at all, and a proposal repeated after a crash is the same proposal.
+predictions, or a federation partner's kept model's, as prior and Morgan counts) and kept in its
+folder beside the order files; the registry holds the spec, every round with its model and picks, every
+ingested file and measurement. Each step commits whole, so a campaign stopped anywhere resumes from the
+registry: a round is recorded with all its picks or not at all, and a proposal repeated after a crash is
+the same proposal.
 """
 
 from __future__ import annotations
