@@ -50,14 +50,16 @@ class Member:
     """One molecule of the population, with the score it was selected on and how far it lies outside the
     objective's limits (0: it meets them). Selection ranks by that first, as constrained evolutionary
     search does (Deb's rules): a molecule meeting the limits beats any that does not, and of two that do
-    not, the nearer one wins; the score decides between equals."""
+    not, the nearer one wins; the score decides between equals, and of equal scores the shorter SMILES
+    (the smaller molecule) wins. Without that parsimony, an objective under which every molecule scores
+    the same (a required substructure none has yet) lets the population grow without bound."""
 
     smiles: str
     score: float
     violation: float = 0.0
 
-    def rank_key(self) -> tuple[float, float, str]:
-        return (self.violation, -self.score, self.smiles)
+    def rank_key(self) -> tuple[float, float, int, str]:
+        return (self.violation, -self.score, len(self.smiles), self.smiles)
 
 
 @dataclass(frozen=True)
