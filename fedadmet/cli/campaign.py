@@ -71,7 +71,7 @@ def create(
     from fedadmet.workflows.predictors import check_choice, resolve_predictor
 
     try:
-        check_choice(partner=partner_data, key=key, run=run)
+        check_choice(partner=partner_data, key=key, run=run, partner_option="--partner-data")
         prior = None
         if partner_data is not None:
             prior = resolve_predictor(get_settings(), partner=partner_data, key=key, run=run)

@@ -58,15 +58,21 @@ class ResolvedPredictor:
 
 
 def check_choice(
-    *, model: Path | None = None, partner: Path | None = None, key: Path | None = None, run: str | None = None
+    *,
+    model: Path | None = None,
+    partner: Path | None = None,
+    key: Path | None = None,
+    run: str | None = None,
+    partner_option: str = "--partner",
 ) -> None:
-    """Refuse a contradictory choice of model before any work (:func:`resolve_predictor` does it too)."""
+    """Refuse a contradictory choice of model before any work (:func:`resolve_predictor` does it too);
+    ``partner_option`` is what the caller calls the partner's folder (``campaign create``: --partner-data)."""
     if partner is None and (key is not None or run is not None):
-        raise InputError("--key and --run go with --partner (a partner's federated model)")
+        raise InputError(f"--key and --run go with {partner_option} (a partner's federated model)")
     if partner is not None and model is not None:
-        raise InputError("--partner and --model each name the model to use; give one of them")
+        raise InputError(f"{partner_option} and --model each name the model to use; give one of them")
     if partner is not None and key is None:
-        raise InputError("--partner needs --key (the consortium key file the folder was prepared with)")
+        raise InputError(f"{partner_option} needs --key (the consortium key file the folder was prepared with)")
 
 
 def resolve_predictor(

@@ -151,3 +151,21 @@ def test_a_column_the_partner_does_not_train_is_refused(partner_dirs: list[Path]
     with pytest.raises(InputError, match=r"\['pIC50'\], which the federation does not train"):
         workflow.hand_to_partner(sessions, "lipo", partner_dirs[0], tmp_path / "raw")
     assert not (tmp_path / "raw").exists()
+
+
+def test_a_key_without_partner_data_names_the_campaign_option(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "campaign",
+            "create",
+            "c",
+            "--pool",
+            str(tmp_path / "p.csv"),
+            "--spec",
+            str(tmp_path / "s.json"),
+            "--key",
+            "k",
+        ],
+    )
+    assert result.exit_code != 0 and "go with --partner-data" in result.output
