@@ -50,15 +50,19 @@ def _pharmacophore_bit(families: tuple[int, ...], distances: tuple[int, ...]) ->
 
 def gobbi_pharmacophore(mol: Chem.Mol) -> DataStructs.SparseBitVect:
     """The bits of RDKit's ``Generate.Gen2DFingerprint(mol, Gobbi_Pharm2D.factory)`` (GuacaMol's PHCO), found
-    per pair and triple of feature matches rather than per family combination, with the bit index of each
-    (families, distances) computed once: the same fingerprint (tested; identical on 2,200 ZINC molecules and
-    crossovers), about 5× faster.
+    per pair and triple of feature matches rather than per family combination, each (families, distances)
+    bit looked up once: the same fingerprint (tested; identical on 2,200 ZINC molecules and crossovers),
+    about 5× faster.
 
     RDKit keeps a pair or triple of feature matches when every pairwise shortest path between them lies in
     the factory's bins (which also drops matches sharing an atom: distance 0), orders the points by family
-    and then by atom ids, and lets ``GetBitIdx`` put repeated families in canonical order."""
+    and then by atom ids, and lets ``GetBitIdx`` put repeated families in canonical order. Distances are
+    capped at the last bin's start before the look-up, which keeps the look-up table small on large
+    molecules and gives the same bit for every family and distance triple (checked exhaustively to 25
+    bonds)."""
     factory = Gobbi_Pharm2D.factory
-    low, high = factory.GetBins()[0][0], factory.GetBins()[-1][1]
+    bins = factory.GetBins()
+    low, last, high = bins[0][0], bins[-1][0], bins[-1][1]
     matches = sorted(
         {(family, tuple(atoms)) for family, found in enumerate(factory.GetMolFeats(mol)) for atoms in found}
     )
@@ -70,17 +74,17 @@ def gobbi_pharmacophore(mol: Chem.Mol) -> DataStructs.SparseBitVect:
         nearest[row] = paths[list(atoms)].min(axis=0)
     distance = (nearest[:, None, :] + outside[None, :, :]).min(axis=2)  # shortest path between two matches
     usable = (distance >= low) & (distance < high)
+    capped = np.minimum(distance, last).astype(int).tolist() if matches else []
     signature = factory.GetSignature()
     families = [family for family, _ in matches]
     for i, j in itertools.combinations(range(len(matches)), 2):
         if not usable[i, j]:
             continue
-        signature.SetBit(_pharmacophore_bit((families[i], families[j]), (int(distance[i, j]),)))
+        signature.SetBit(_pharmacophore_bit((families[i], families[j]), (capped[i][j],)))
         for k in range(j + 1, len(matches)):
             if usable[i, k] and usable[j, k]:
                 points = (families[i], families[j], families[k])
-                lengths = (int(distance[i, j]), int(distance[i, k]), int(distance[j, k]))
-                signature.SetBit(_pharmacophore_bit(points, lengths))
+                signature.SetBit(_pharmacophore_bit(points, (capped[i][j], capped[i][k], capped[j][k])))
     return signature
 
 
