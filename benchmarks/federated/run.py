@@ -40,8 +40,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
-from benchmarks.federated.consortium import partner_measurements, sample_compounds, subsampled_sources
+from benchmarks.federated.consortium import PARTNERS, partner_measurements, sample_compounds, subsampled_sources
 from benchmarks.federated.statistics import (
     attack_power,
     conformal_efficiency,
@@ -134,12 +135,19 @@ class Protocol:
 
 
 def prepare(data_dir: Path, work: Path, cache: Path, max_compounds: int | None) -> list[Path]:
+    """Each partner's prepared folder (standardised once: the labels are kept in ``work`` beside them)."""
+    labels = work / "labels"
+    if not all((labels / f"{name}.csv").is_file() for name in PARTNERS):
+        labels.mkdir(parents=True, exist_ok=True)
+        for name, frame in partner_measurements(data_dir).items():
+            frame.to_csv(labels / f"{name}.csv", index=False)
     folders = []
-    for name, frame in partner_measurements(data_dir).items():
+    for name in PARTNERS:
         folder = work / "partners" / name
         if not (folder / "manifest.json").is_file():
+            frame = pd.read_csv(labels / f"{name}.csv", dtype={"compound_id": str, "smiles": str, "form": str})
             sampled = sample_compounds(frame, max_compounds)
-            prepare_partner(Measurements(sampled, []), BENCHMARK_KEY, folder, name, cache_dir=cache)
+            prepare_partner(Measurements(sampled, []), BENCHMARK_KEY, folder, name, cache_dir=cache, overwrite=True)
         folders.append(folder)
     return folders
 
@@ -246,7 +254,7 @@ def valid_curve(run: FederationRun) -> list[float]:
     curve = []
     for row in sorted(run.rounds, key=lambda r: r.round):
         shared = [float(m["valid_score"]) for m in (row.metrics.get("evaluate") or {}).values() if "valid_score" in m]
-        if shared:
+        if shared and np.isfinite(shared).all():
             curve.append(float(np.mean(shared)))
     return curve
 
