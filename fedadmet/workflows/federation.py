@@ -345,6 +345,9 @@ def local_best_outputs(
             values = data.targets[labelled, j].astype(np.float64)
             if not endpoint.is_classification:  # back from the federation's scaling to source units
                 values = endpoint.from_model_scale(data.scaling.unscale(j, values))
+                bounds = endpoint.label_range or endpoint.value_range
+                if bounds is not None:  # float32 scaling moves a value at a limit (100 uM) just past it
+                    values = np.clip(values, *bounds)
             relation = data.relations[labelled, j].astype(int)
             found[endpoint.name] = pd.DataFrame({"smiles": smiles[labelled], "y": values, "relation": relation})
         return found
