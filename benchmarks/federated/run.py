@@ -415,6 +415,7 @@ def summarise(protocol: Protocol, arms: dict[str, list[dict[str, Any]]], dp: dic
         for t in arms["local_best"][0]["partners"][n]["efficiency"]
         if t in arms["federated_kept"][0]["partners"][n]["efficiency"]
     ]
+    itp = [gain for gain in itp if gain is not None]
     efficiency_gain = [gain for gain in efficiency_gain if np.isfinite(gain)]
     fed = arms["federated_kept"]
     curve_points = sorted(dp)
