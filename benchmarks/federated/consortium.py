@@ -1,112 +1,177 @@
-"""A simulated pharma consortium built from real public data, the way portfolios differ.
+"""A consortium of five partners, each holding the data of one real public source, as companies differ.
 
-Five partners of unequal size; each owns a different subset of endpoints (every endpoint is held by
-2–4 partners), and its compounds come from its own scaffold clusters: a scaffold's "home" partner is
-drawn by hash with unequal weights, so chemical series are not shared at random (non-IID). Each
-(compound, endpoint) label goes to exactly one partner, as in a real consortium where each company
-measured its own compounds.
+Each partner's labels come from a different origin (different assays, chemistry and label kinds), so the
+partners are non-IID the way a real consortium is:
+
+- ``astrazeneca``: AstraZeneca's ChEMBL deposits (logD7.4, plasma protein binding, microsomal and
+  hepatocyte clearance; TDC ADMET group files);
+- ``ncats_cyp``: the NCATS CYP inhibition panel (Veith et al. 2009, PubChem AID 1851; five isoforms);
+- ``tox21``: the Tox21 challenge's twelve nuclear-receptor and stress-response assays (MoleculeNet);
+- ``pharmabench``: PharmaBench's curated ChEMBL sets (logD, solubility, fraction unbound, human
+  microsomal clearance, CYP IC50s);
+- ``expansionrx``: the OpenADMET × ExpansionRx company set (logD, kinetic solubility, Caco-2 Papp) as one
+  company's private data; its endpoints take the catalogue names of the same quantity (logD7.4,
+  log10 mol/L, log10 cm/s), so the "pooled, shared heads" arm pools them with PharmaBench's and TDC's.
+
+The federated benchmark never trains the served default model, so the ExpansionRx set (a validation
+set for that model) may be a partner's data here.
 """
 
 from __future__ import annotations
 
-import hashlib
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from fedadmet.chem.scaffolds import murcko_scaffold
 from fedadmet.config import get_settings
-from fedadmet.data.assay import Measurements, measurements_from_tdc
-from fedadmet.data.public import non_benchmark_frames
+from fedadmet.data.assay import measurements_from_tdc, tdc_measurements
+from fedadmet.data.catalogue import Transform, get_endpoint
+from fedadmet.data.public import PHARMABENCH, TOX21_ASSAYS, non_benchmark_frames, pharmabench_frames
 
-PARTNER_WEIGHTS = {"pharma_a": 0.32, "pharma_b": 0.26, "biotech_c": 0.20, "hospital_d": 0.13, "university_e": 0.09}
-HOLDERS: dict[str, tuple[str, ...]] = {
-    "CYP1A2_Veith": ("pharma_a", "pharma_b", "biotech_c"),
-    "CYP2C9_Veith": ("pharma_a", "pharma_b", "hospital_d"),
-    "CYP2C19_Veith": ("pharma_b", "biotech_c", "university_e"),
-    "CYP2D6_Veith": ("pharma_a", "biotech_c", "hospital_d"),
-    "CYP3A4_Veith": ("pharma_a", "hospital_d", "university_e"),
-    "AMES": ("pharma_b", "university_e"),
-    "LD50_Zhu": ("biotech_c", "hospital_d"),
-    "Lipophilicity_AstraZeneca": ("pharma_a", "pharma_b", "university_e"),
-    "Solubility_AqSolDB": ("biotech_c", "hospital_d", "university_e"),
-    "PPBR_AZ": ("pharma_a", "pharma_b"),
-    "NR-AhR": ("biotech_c", "university_e"),
-    "SR-MMP": ("pharma_b", "hospital_d"),
-    "SR-ARE": ("pharma_a", "biotech_c"),
-    "NR-ER": ("hospital_d", "university_e"),
-}
-TDC_GROUP = {
-    "CYP2C9_Veith": "cyp2c9_veith",
-    "CYP2D6_Veith": "cyp2d6_veith",
-    "CYP3A4_Veith": "cyp3a4_veith",
-    "AMES": "ames",
-    "LD50_Zhu": "ld50_zhu",
+AZ_ENDPOINTS = {
     "Lipophilicity_AstraZeneca": "lipophilicity_astrazeneca",
-    "Solubility_AqSolDB": "solubility_aqsoldb",
     "PPBR_AZ": "ppbr_az",
+    "Clearance_Microsome_AZ": "clearance_microsome_az",
+    "Clearance_Hepatocyte_AZ": "clearance_hepatocyte_az",
 }
+NCATS_ENDPOINTS = {"CYP2C9_Veith": "cyp2c9_veith", "CYP2D6_Veith": "cyp2d6_veith", "CYP3A4_Veith": "cyp3a4_veith"}
+PHARMABENCH_ENDPOINTS = (
+    "LogD_PharmaBench",
+    "Solubility_PharmaBench",
+    "Fraction_Unbound_PharmaBench",
+    "Clearance_Microsome_Human_PharmaBench",
+    "CYP3A4_IC50_PharmaBench",
+)
+MICRO = 1e-6
+# ExpansionRx column -> (catalogue endpoint of the same quantity, conversion to its units)
+EXPANSIONRX_COLUMNS: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
+    "LogD": ("LogD_PharmaBench", lambda v: v),
+    "KSOL": ("Solubility_PharmaBench", lambda v: np.log10(v * MICRO)),  # uM -> log10 mol/L
+    "Caco-2 Permeability Papp A>B": ("Caco2_Wang", lambda v: np.log10(v * MICRO)),  # 1e-6 cm/s -> log10 cm/s
+}
+PARTNERS = ("astrazeneca", "ncats_cyp", "tox21", "pharmabench", "expansionrx")
+COLUMNS = ["compound_id", "smiles", "form", "endpoint", "relation", "value"]
 
 
-def _unit_hash(text: str) -> float:
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2**64
-
-
-def _pick(weights: dict[str, float], u: float) -> str:
-    total, cumulative = sum(weights.values()), 0.0
-    for name, weight in weights.items():
-        cumulative += weight / total
-        if u < cumulative:
-            return name
-    return next(reversed(weights))
-
-
-def owner(scaffold: str, endpoint: str) -> str:
-    """The partner holding this label: the scaffold's home partner if it measures the endpoint, else one
-    of the endpoint's holders chosen by hash (weighted by size), so series stay together."""
-    home = _pick(PARTNER_WEIGHTS, _unit_hash(f"home:{scaffold}"))
-    holders = HOLDERS[endpoint]
-    if home in holders:
-        return home
-    return _pick({p: PARTNER_WEIGHTS[p] for p in holders}, _unit_hash(f"{endpoint}:{scaffold}"))
-
-
-def all_measurements(data_dir: Path) -> pd.DataFrame:
-    """Every label of the consortium's endpoints, standardised, from ``data_dir`` (laid out as shared/data)."""
-    parts = []
+def _tdc(data_dir: Path, endpoints: dict[str, str]) -> list[pd.DataFrame]:
     settings = get_settings()
     limits, parallel = settings.molecule_limits(), settings.parallel()
-    for endpoint, folder in TDC_GROUP.items():
-        for split in ("train_val", "test"):
-            path = data_dir / "tdc_admet_group" / folder / f"{split}.csv"
-            parts.append(measurements_from_tdc(path, endpoint, limits=limits, parallel=parallel).frame)
-    extra = non_benchmark_frames(data_dir, ".csv", limits=limits, parallel=parallel)
-    for endpoint in HOLDERS:
-        if endpoint in TDC_GROUP:
-            continue
-        frame = extra[endpoint]
-        parts.append(
-            pd.DataFrame(
-                {
-                    "compound_id": [f"{endpoint}:{i}" for i in range(len(frame))],
-                    "smiles": frame["smiles"],
-                    "form": frame["form"],
-                    "endpoint": endpoint,
-                    "relation": np.zeros(len(frame), dtype=np.int8),
-                    "value": frame["y"].astype(float),
-                }
-            )
+    return [
+        measurements_from_tdc(
+            data_dir / "tdc_admet_group" / folder / f"{split}.csv", endpoint, limits=limits, parallel=parallel
+        ).frame
+        for endpoint, folder in endpoints.items()
+        for split in ("train_val", "test")
+    ]
+
+
+def _labelled(frames: dict[str, pd.DataFrame], names: tuple[str, ...]) -> list[pd.DataFrame]:
+    """``smiles``/``form``/``y`` frames as exact measurements of the endpoints ``names``."""
+    return [
+        pd.DataFrame(
+            {
+                "compound_id": [f"{name}:{i}" for i in range(len(frames[name]))],
+                "smiles": frames[name]["smiles"].to_numpy(),
+                "form": frames[name]["smiles"].to_numpy(),  # the parent: these frames keep no salt form
+                "endpoint": name,
+                "relation": np.zeros(len(frames[name]), dtype=np.int8),
+                "value": frames[name]["y"].to_numpy(dtype=float),
+            }
         )
-    return pd.concat(parts, ignore_index=True)
+        for name in names
+    ]
 
 
-def split_into_partners(measurements: pd.DataFrame) -> dict[str, Measurements]:
-    scaffolds = {s: murcko_scaffold(s) for s in measurements["smiles"].unique()}
-    owners = [owner(scaffolds[s], e) for s, e in zip(measurements["smiles"], measurements["endpoint"], strict=True)]
-    grouped = measurements.assign(partner=owners).groupby("partner")
-    return {
-        name: Measurements(group.drop(columns="partner").reset_index(drop=True), [])
-        for name, group in grouped
-        if name in PARTNER_WEIGHTS
+def _expansionrx(data_dir: Path) -> list[pd.DataFrame]:
+    settings = get_settings()
+    limits, parallel = settings.molecule_limits(), settings.parallel()
+    raw = pd.read_csv(data_dir / "openadmet_expansionrx" / "expansion_data_train.csv")
+    parts = []
+    for column, (endpoint, convert) in EXPANSIONRX_COLUMNS.items():
+        values = pd.to_numeric(raw[column], errors="coerce").to_numpy(dtype=float)
+        usable = np.isfinite(values) & (values > 0 if endpoint != "LogD_PharmaBench" else True)
+        table = pd.DataFrame(
+            {"Drug_ID": raw["Molecule Name"][usable], "Drug": raw["SMILES"][usable], "Y": convert(values[usable])}
+        )
+        parts.append(
+            tdc_measurements(
+                table, endpoint, f"expansion_data_train.csv:{column}", limits=limits, parallel=parallel
+            ).frame
+        )
+    return parts
+
+
+def source_files(data_dir: Path) -> list[Path]:
+    """The data files the consortium reads, relative to ``data_dir``."""
+    tdc = [
+        Path("tdc_admet_group") / folder / f"{split}.csv"
+        for folder in [*AZ_ENDPOINTS.values(), *NCATS_ENDPOINTS.values()]
+        for split in ("train_val", "test")
+    ]
+    extra = [Path("tdc_single_pred_extra") / f"{n}.csv" for n in ("cyp1a2_veith", "cyp2c19_veith")]
+    moleculenet = [Path("moleculenet") / f"{n}.csv" for n in ("tox21", "clintox")]
+    pharmabench = [Path("pharmabench") / f"{PHARMABENCH[name].stem}_final_data.csv" for name in PHARMABENCH_ENDPOINTS]
+    return [*tdc, *extra, *moleculenet, *pharmabench, Path("openadmet_expansionrx") / "expansion_data_train.csv"]
+
+
+def subsampled_sources(data_dir: Path, out: Path, rows: int) -> Path:
+    """A copy of the consortium's source files with at most ``rows`` rows each (seed 0), laid out like
+    ``data_dir``: the quick run standardises a few thousand molecules instead of about a hundred thousand."""
+    for relative in source_files(data_dir):
+        target = out / relative
+        if target.is_file():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        frame = pd.read_csv(data_dir / relative, dtype=str, keep_default_na=False)
+        if len(frame) <= rows:
+            shutil.copyfile(data_dir / relative, target)
+        else:
+            frame.sample(n=rows, random_state=0).to_csv(target, index=False)
+    return out
+
+
+def partner_measurements(data_dir: Path) -> dict[str, pd.DataFrame]:
+    """Every partner's labels (long form: one row per compound and endpoint, catalogue units)."""
+    settings = get_settings()
+    limits, parallel = settings.molecule_limits(), settings.parallel()
+    extra = non_benchmark_frames(data_dir, ".csv", limits=limits, parallel=parallel)
+    pharmabench = pharmabench_frames(data_dir, ".csv", PHARMABENCH_ENDPOINTS, limits=limits, parallel=parallel)
+    parts = {
+        "astrazeneca": _tdc(data_dir, AZ_ENDPOINTS),
+        "ncats_cyp": _tdc(data_dir, NCATS_ENDPOINTS) + _labelled(extra, ("CYP1A2_Veith", "CYP2C19_Veith")),
+        "tox21": _labelled(extra, TOX21_ASSAYS),
+        "pharmabench": _labelled(pharmabench, PHARMABENCH_ENDPOINTS),
+        "expansionrx": _expansionrx(data_dir),
     }
+    return {name: within_range(pd.concat(frames, ignore_index=True)[COLUMNS], name) for name, frames in parts.items()}
+
+
+def within_range(frame: pd.DataFrame, partner: str) -> pd.DataFrame:
+    """The labels inside each endpoint's declared range (what ``prepare`` accepts): public sets hold a few
+    values past an assay's limits (PharmaBench: a microsomal CLint of 0.0096 uL/min/mg); they are left out
+    and counted, as a partner's QC would make it do."""
+    keep = np.ones(len(frame), dtype=bool)
+    for name, rows in frame.groupby("endpoint").indices.items():
+        endpoint = get_endpoint(str(name))
+        values = frame["value"].to_numpy(dtype=float)[rows]
+        low, high = endpoint.label_range or endpoint.value_range or (-np.inf, np.inf)
+        inside = (values >= low) & (values <= high)
+        if endpoint.transform is Transform.LOG10:
+            inside &= values > 0
+        if not inside.all():
+            print(f"{partner}: {int((~inside).sum())} {name} label(s) outside {low:g}..{high:g} left out", flush=True)
+        keep[rows] = inside
+    return frame[keep].reset_index(drop=True)
+
+
+def sample_compounds(frame: pd.DataFrame, max_compounds: int | None, seed: int = 0) -> pd.DataFrame:
+    """At most ``max_compounds`` distinct structures of a partner with all their labels (a compound keeps
+    every endpoint it was measured on, so multitask rows stay whole and quorums stay reachable)."""
+    smiles = frame["smiles"].unique()
+    if max_compounds is None or len(smiles) <= max_compounds:
+        return frame.reset_index(drop=True)
+    chosen = set(np.random.default_rng(seed).choice(smiles, size=max_compounds, replace=False))
+    return frame[frame["smiles"].isin(chosen)].reset_index(drop=True)

@@ -103,31 +103,42 @@ class PartnerData:
         return np.flatnonzero(labelled & in_part[part])
 
     @classmethod
-    def pool(cls, partners: list[PartnerData]) -> PartnerData:
-        """All partners' data on one machine with each partner's tasks kept apart (``partner/task``):
-        the centralised model of the same architecture, the federation's upper reference."""
-        shape = (sum(len(p.features) for p in partners), sum(len(p.tasks) for p in partners))
+    def pool(cls, partners: list[PartnerData], shared_heads: bool = False) -> PartnerData:
+        """All partners' data on one machine: the centralised model of the same architecture, the
+        federation's upper reference. Each partner's tasks are kept apart (``partner/task``), or with
+        ``shared_heads`` one task per endpoint name takes every partner's labels of it (regression values
+        each on its own partner's scale, which the partner's scores are read on)."""
+        own = [[t if shared_heads else f"{p.name}/{t}" for t in p.tasks] for p in partners]
+        tasks = list(dict.fromkeys(name for names in own for name in names))
+        first = {
+            name: (p, j) for p, names in zip(partners, own, strict=True) for j, name in reversed(list(enumerate(names)))
+        }
+        shape = (sum(len(p.features) for p in partners), len(tasks))
         targets, relations = np.full(shape, np.nan, dtype=np.float32), np.zeros(shape, dtype=np.int8)
-        row = column = 0
-        for p in partners:
-            block = np.s_[row : row + len(p.features), column : column + len(p.tasks)]
-            targets[block], relations[block] = p.targets, p.relations
-            row, column = row + len(p.features), column + len(p.tasks)
+        row = 0
+        for p, names in zip(partners, own, strict=True):
+            columns = [tasks.index(name) for name in names]
+            targets[row : row + len(p.features), columns] = p.targets
+            relations[row : row + len(p.features), columns] = p.relations
+            row += len(p.features)
         return cls(
             name="pooled",
-            tasks=[f"{p.name}/{t}" for p in partners for t in p.tasks],
-            is_classification=np.concatenate([p.is_classification for p in partners]),
+            tasks=tasks,
+            is_classification=np.array([first[name][0].is_classification[first[name][1]] for name in tasks]),
             features=np.concatenate([p.features for p in partners]),
             targets=targets,
             relations=relations,
             folds=np.concatenate([p.folds for p in partners]),
             key_id=partners[0].key_id,
-            target_mean=np.concatenate([p.target_mean for p in partners]),
-            target_std=np.concatenate([p.target_std for p in partners]),
+            target_mean=np.array([first[name][0].target_mean[first[name][1]] for name in tasks]),
+            target_std=np.array([first[name][0].target_std[first[name][1]] for name in tasks]),
         )
 
     def columns_of(self, partner: PartnerData) -> list[int]:
-        return [self.tasks.index(f"{partner.name}/{t}") for t in partner.tasks]
+        """The pooled columns of ``partner``'s tasks (its own, or the shared ones of the same names)."""
+        return [
+            self.tasks.index(f"{partner.name}/{t}" if f"{partner.name}/{t}" in self.tasks else t) for t in partner.tasks
+        ]
 
 
 def build_net(n_features: int, tasks: list[str], config: FederationConfig) -> MultitaskNet:

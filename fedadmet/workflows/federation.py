@@ -327,10 +327,11 @@ def local_best_outputs(
 ) -> np.ndarray:
     """The partner's best local model, the core recipe (:func:`~fedadmet.workflows.training.train_model`)
     on its training folds with its validation fold as the recipe's validation part, and its outputs on
-    the test fold on the scale the federated network outputs (probabilities, scaled values)."""
+    the validation and test folds (NaN elsewhere) on the scale the federated network outputs
+    (probabilities, scaled values): the validation rows let a benchmark choose among recipes."""
     from fedadmet.chem.compute import compute_features
     from fedadmet.data.catalogue import get_endpoint
-    from fedadmet.federated.task import TEST_FOLD
+    from fedadmet.federated.task import TEST_FOLD, VALID_FOLD
     from fedadmet.workflows.training import TrainingData, bundled_side_frames, train_model
 
     smiles = pd.read_csv(partner_dir / "compounds.csv", usecols=["smiles"])["smiles"].to_numpy()
@@ -344,11 +345,15 @@ def local_best_outputs(
             values = data.targets[labelled, j].astype(np.float64)
             if not endpoint.is_classification:  # back from the federation's scaling to source units
                 values = endpoint.from_model_scale(data.scaling.unscale(j, values))
+                bounds = endpoint.label_range or endpoint.value_range
+                if bounds is not None:  # float32 scaling moves a value at a limit (100 uM) just past it
+                    values = np.clip(values, *bounds)
             relation = data.relations[labelled, j].astype(int)
             found[endpoint.name] = pd.DataFrame({"smiles": smiles[labelled], "y": values, "relation": relation})
         return found
 
     test = np.flatnonzero(data.folds == TEST_FOLD)
+    scored = np.flatnonzero(data.folds <= VALID_FOLD)
     side_frames = bundled_side_frames(TrainingData({}, "", bundled=False)) if recipe.side_tasks else None
     model = train_model(
         frames("train"),
@@ -360,14 +365,14 @@ def local_best_outputs(
         cache_dir=cache_dir,
         progress=progress,
     )
-    features = compute_features(list(smiles[test]), model.feature_set, cache_dir=cache_dir)
+    features = compute_features(list(smiles[scored]), model.feature_set, cache_dir=cache_dir)
     predicted = model.predict_features(features).values
     outputs = np.full(data.targets.shape, np.nan, dtype=np.float64)
     for j, endpoint in enumerate(endpoints):
         values = predicted[endpoint.name]
         if not endpoint.is_classification:
             values = data.scaling.scale(j, endpoint.to_model_scale(values))
-        outputs[test, j] = values
+        outputs[scored, j] = values
     return outputs
 
 
@@ -393,11 +398,12 @@ def load_partners(partner_dirs: Sequence[Path]) -> list[PartnerData]:
     return [PartnerData.load(Path(folder)) for folder in partner_dirs]
 
 
-def pooled(partners: list[PartnerData]) -> PartnerData:
-    """Everyone's data on one machine, each partner's endpoints kept apart: the centralised reference."""
+def pooled(partners: list[PartnerData], shared_heads: bool = False) -> PartnerData:
+    """Everyone's data on one machine: the centralised reference, each partner's endpoints kept apart, or
+    (``shared_heads``) one head per endpoint name for every partner that measures it."""
     from fedadmet.federated.task import PartnerData
 
-    return PartnerData.pool(partners)
+    return PartnerData.pool(partners, shared_heads)
 
 
 def model_outputs(net: MultitaskNet, data: PartnerData) -> np.ndarray:
@@ -421,6 +427,54 @@ def per_compound_loss(net: MultitaskNet, data: PartnerData, rows: np.ndarray) ->
         targets = torch.as_tensor(data.targets[rows])
         losses = [masked_multitask_loss(outputs[i : i + 1], targets[i : i + 1], kinds) for i in range(len(rows))]
     return np.array([float(loss) for loss in losses])
+
+
+def kept_model_outputs(
+    partner_dir: Path, run: FederationRun, data: PartnerData, gbm_iterations: int | None = None, n_jobs: int = 1
+) -> tuple[np.ndarray, list[str]]:
+    """The raw outputs (logits, scaled values) for every compound of ``data`` of the model the partner
+    keeps of ``run`` (federated trunk, refitted heads, CatBoost heads over [features + embedding] where
+    they score better on validation; ``gbm_iterations`` sizes those), and the endpoints using CatBoost."""
+    from fedadmet.federated.partner_model import SavedModel
+    from fedadmet.federated.partner_model import kept_model as partner_kept_model
+    from fedadmet.models.config import ModelConfig
+
+    gbm = ModelConfig().gbm
+    if gbm_iterations is not None:
+        gbm = gbm.model_copy(update={"iterations": gbm_iterations})
+    kept = partner_kept_model(SavedModel(Path(partner_dir), run.name, run.id), data, gbm, n_jobs)
+    return kept.outputs(data.features), [c.endpoint for c in kept.choices if c.uses_catboost]
+
+
+def trunk_embedding(net: MultitaskNet, features: np.ndarray) -> np.ndarray:
+    """What the shared trunk alone makes of feature rows: all that an adversary holding only the trunk
+    (the coordinator, another partner) can compute."""
+    import torch
+
+    net.eval()
+    with torch.no_grad():
+        return net.embed(torch.as_tensor(features, dtype=torch.float32)).numpy()
+
+
+def endpoint_metrics(data: PartnerData, outputs: np.ndarray, part: Literal["valid", "test"]) -> dict[str, dict]:
+    """Per endpoint of ``data`` on one fold: AUC-PR and ROC-AUC (classification) or R² and Spearman
+    (exact regression values), with the number of labels scored; endpoints the fold cannot score
+    (one class only, fewer than 3 values) are left out."""
+    from fedadmet.federated.task import scored_rows
+    from fedadmet.models.metrics import score
+
+    found: dict[str, dict] = {}
+    for j, task in enumerate(data.tasks):
+        rows = scored_rows(data, part, j)
+        truth, predicted = data.targets[rows, j], outputs[rows, j]
+        if data.is_classification[j] and len(np.unique(truth)) == 2:
+            found[task] = {"auc_pr": score("pr-auc", truth, predicted), "roc_auc": score("roc-auc", truth, predicted)}
+        elif not data.is_classification[j] and len(rows) >= 3:
+            found[task] = {"r2": score("r2", truth, predicted), "spearman": score("spearman", truth, predicted)}
+        else:
+            continue
+        found[task]["n"] = len(rows)
+    return found
 
 
 def test_scores(data: PartnerData, outputs: np.ndarray) -> dict[str, float]:

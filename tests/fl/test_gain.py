@@ -16,7 +16,7 @@ from fedadmet.exceptions import ArtifactError, InputError
 from fedadmet.federated.config import FederationConfig
 from fedadmet.federated.gain import joining_gain
 from fedadmet.federated.partner_model import find_saved_model, kept_model, saved_models
-from fedadmet.federated.task import TEST_FOLD, PartnerData, build_net, score_tasks, scored_rows
+from fedadmet.federated.task import TEST_FOLD, VALID_FOLD, PartnerData, build_net, score_tasks, scored_rows
 from fedadmet.federated.tasks.molecular import keep_partner_model
 from fedadmet.models.config import GBMConfig
 from fedadmet.workflows.federation import local_best_outputs
@@ -75,13 +75,13 @@ def test_gain_scores_the_kept_model_against_the_core_recipe_per_endpoint(
     assert "against this partner's best local model" in result.output
 
 
-def test_local_best_outputs_cover_the_test_fold_only(partner_dirs: list[Path]) -> None:
+def test_local_best_outputs_cover_the_validation_and_test_folds_only(partner_dirs: list[Path]) -> None:
     data = PartnerData.load(partner_dirs[1])
     outputs = local_best_outputs(
         partner_dirs[1], data, TrainingRecipe(side_tasks=False, gbm_iterations=10), None, False
     )
-    test = data.folds == TEST_FOLD
-    assert np.isfinite(outputs[test]).all() and np.isnan(outputs[~test]).all()
+    test, scored = data.folds == TEST_FOLD, data.folds <= VALID_FOLD
+    assert np.isfinite(outputs[scored]).all() and np.isnan(outputs[~scored]).all()
     bbb = data.tasks.index("BBB_Martins")
     assert ((outputs[test, bbb] >= 0) & (outputs[test, bbb] <= 1)).all()  # probabilities, as AUC-PR reads them
     lipophilicity = data.tasks.index("Lipophilicity_AstraZeneca")

@@ -37,6 +37,10 @@ def test_partner_data_folds_and_pooling(partner_dirs: list[Path]) -> None:
     columns = pooled.columns_of(partners[1])
     block = pooled.targets[len(first.features) : len(first.features) + len(partners[1].features)][:, columns]
     assert np.array_equal(np.isnan(block), np.isnan(partners[1].targets))
+    shared = PartnerData.pool(partners, shared_heads=True)
+    assert len(shared.tasks) == len({t for p in partners for t in p.tasks}) < len(pooled.tasks)
+    block = shared.targets[len(first.features) : len(first.features) + len(partners[1].features)]
+    assert np.array_equal(block[:, shared.columns_of(partners[1])], partners[1].targets, equal_nan=True)
 
 
 def test_shared_and_private_parameters_are_disjoint() -> None:
