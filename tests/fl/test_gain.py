@@ -129,3 +129,20 @@ def test_two_runs_with_one_number_are_named_not_guessed(partner_dirs: list[Path]
     assert find_saved_model(partner, "other-consortium/3").run_name == "other-consortium"
     with pytest.raises(InputError, match="names no run"):
         find_saved_model(partner, "consortium/three")
+
+
+def test_local_best_trains_on_labels_at_an_endpoints_limit(partner_dirs: list[Path]) -> None:
+    """Targets are kept as float32 on the federation's scale; back in source units a label at the endpoint's
+    limit can land just past it, which the core recipe refuses as another endpoint's values."""
+    data = PartnerData.load(partner_dirs[1])
+    lipophilicity = data.tasks.index("Lipophilicity_AstraZeneca")
+    train = scored_rows(data, "train", lipophilicity)[:5]
+    top = np.float32(data.scaling.scale(lipophilicity, np.array([8.0]))[0])  # the label range's upper end
+    if data.scaling.unscale(lipophilicity, np.array([top], dtype=np.float64))[0] <= 8.0:
+        top = np.nextafter(top, np.float32(np.inf))  # the float32 neighbour that reads back just above 8
+    assert data.scaling.unscale(lipophilicity, np.array([top], dtype=np.float64))[0] > 8.0
+    data.targets[train, lipophilicity] = top
+    outputs = local_best_outputs(
+        partner_dirs[1], data, TrainingRecipe(side_tasks=False, gbm_iterations=10), None, False
+    )
+    assert np.isfinite(outputs[data.folds <= VALID_FOLD]).all()
