@@ -70,12 +70,10 @@ def gobbi_pharmacophore(mol: Chem.Mol) -> DataStructs.SparseBitVect:
     if not matches:
         return signature
     paths = Chem.GetDistanceMatrix(mol, factory.includeBondOrder)
-    outside = np.full((len(matches), mol.GetNumAtoms()), np.inf)  # 0 on each match's atoms, inf elsewhere
-    nearest = np.full_like(outside, np.inf)  # per match, the shortest path from it to each atom
-    for row, (_, atoms) in enumerate(matches):
-        outside[row, list(atoms)] = 0.0
-        nearest[row] = paths[list(atoms)].min(axis=0)
-    distance = (nearest[:, None, :] + outside[None, :, :]).min(axis=2)  # shortest path between two matches
+    members = np.concatenate([atoms for _, atoms in matches])  # every match's atoms, match after match
+    starts = np.cumsum([0] + [len(atoms) for _, atoms in matches[:-1]])
+    nearest = np.minimum.reduceat(paths[members], starts, axis=0)  # per match, the shortest path to each atom
+    distance = np.minimum.reduceat(nearest[:, members], starts, axis=1)  # shortest path between two matches
     usable = np.triu((distance >= low) & (distance < high), k=1)  # pairs i < j within the bins
     capped = np.minimum(np.where(np.isfinite(distance), distance, last), last).astype(np.int64)
     families = np.array([family for family, _ in matches], dtype=np.int64)
