@@ -104,6 +104,7 @@ class Protocol:
         self.budget = args.budget or (1 if args.quick else 2)
         self.epsilons = args.epsilons or ([8.0] if args.quick else [1.0, 4.0, 8.0])
         self.catboost_iterations = 100 if args.quick else None  # None: the core model's own size
+        self.threads = os.cpu_count() or 1  # the kept models' CatBoost heads
         self.work = args.work / ("quick" if args.quick else "full")
         self.results = self.work / "results"
         self.results.mkdir(parents=True, exist_ok=True)
@@ -300,7 +301,7 @@ def federated(protocol: Protocol, seed: int) -> dict[str, dict[str, Any]]:
             passes = aggregated * config.local_epochs
             network = model_outputs(federated_model(folder, run, data), data)
             refit[candidate]["partners"][data.name] = scored(data, network, steps, passes)
-            outputs, catboost = kept_model_outputs(folder, run, data, protocol.catboost_iterations)
+            outputs, catboost = kept_model_outputs(folder, run, data, protocol.catboost_iterations, protocol.threads)
             kept[candidate]["partners"][data.name] = scored(data, outputs, steps, passes) | {"catboost_heads": catboost}
         bytes_per_round = [r.bytes_sent / len(r.partners) for r in run.rounds if r.partners and r.bytes_sent]
         curve = valid_curve(run)
@@ -352,7 +353,7 @@ def private(protocol: Protocol, seed: int, epsilon: float, learning_rate: float)
     run = federate(protocol, protocol.config(seed, learning_rate, record_dp=dp), f"fair-dp{epsilon:g}-seed{seed}")
     partners, spent = {}, []
     for folder, data in zip(protocol.folders, protocol.partners, strict=True):
-        outputs, catboost = kept_model_outputs(folder, run, data, protocol.catboost_iterations)
+        outputs, catboost = kept_model_outputs(folder, run, data, protocol.catboost_iterations, protocol.threads)
         partners[data.name] = scored(data, outputs, 0, 0.0) | {"catboost_heads": catboost}
         record = kept_model(folder, run.id).record_dp
         if record:
