@@ -41,26 +41,28 @@ LOG10_UNBOUND_FROM_BOUND = Scale(
 
 @dataclass(frozen=True)
 class Part:
-    """One public endpoint's labels (catalogue source units) and the scale a candidate trains them on."""
+    """One public endpoint's labels (catalogue source units) and the scale a candidate trains them on;
+    ``standardised``: then centred and scaled to unit variance within this source, so that sources whose
+    levels differ (species, assay formats) pool by rank within each rather than by value."""
 
     endpoint: str
     scale: Scale = AS_IS
+    standardised: bool = False
+
+    def labels(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame``'s rows with a finite label on this part's scale, the label converted."""
+        values = self.scale.apply(frame["y"].to_numpy())
+        finite = np.isfinite(values)
+        values = values[finite]
+        if self.standardised:
+            values = (values - values.mean()) / values.std()
+        return pd.DataFrame({"smiles": frame["smiles"].to_numpy()[finite], "y": values})
 
 
 def pooled_labels(parts: Sequence[Part], frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """One ``smiles``/``y`` row per molecule over every part: each part's ``y`` on its scale, then the mean
     where a molecule is in several sources (sorted by SMILES, so the rows do not depend on the parts' order).
     Rows whose converted label is not finite are left out."""
-    converted = [
-        pd.DataFrame(
-            {
-                "smiles": frames[part.endpoint]["smiles"].to_numpy(),
-                "y": part.scale.apply(frames[part.endpoint]["y"].to_numpy()),
-            }
-        )
-        for part in parts
-    ]
-    rows = pd.concat(converted, ignore_index=True)
-    rows = rows[np.isfinite(rows["y"].to_numpy(dtype=float))]
+    rows = pd.concat([part.labels(frames[part.endpoint]) for part in parts], ignore_index=True)
     pooled = rows.groupby("smiles", sort=True)["y"].mean()
     return pd.DataFrame({"smiles": pooled.index.to_numpy(), "y": pooled.to_numpy(dtype=float)})

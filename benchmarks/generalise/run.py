@@ -34,7 +34,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,9 @@ class Source:
 
     @property
     def description(self) -> str:
-        pooled = " + ".join(f"{p.endpoint} ({p.scale.description})" for p in self.parts)
+        pooled = " + ".join(
+            f"{p.endpoint} ({p.scale.description}{', z-scored' if p.standardised else ''})" for p in self.parts
+        )
         return pooled + (", mean per molecule" if len(self.parts) > 1 else "")
 
 
@@ -113,6 +115,10 @@ _CLEARANCE = (
     Source("PharmaBench mouse", (_MOUSE,)),
     Source("AZ + PharmaBench human", (_MICROSOME_AZ, _HUMAN)),
     Source("AZ + PharmaBench human, mouse, rat", (_MICROSOME_AZ, _HUMAN, _MOUSE, _RAT)),
+    Source(
+        "AZ + PharmaBench human, mouse, rat, z-scored per source",
+        tuple(replace(part, standardised=True) for part in (_MICROSOME_AZ, _HUMAN, _MOUSE, _RAT)),
+    ),
 )
 _PPBR_AS_LOG_UNBOUND = Part("PPBR_AZ", LOG10_UNBOUND_FROM_BOUND)
 _UNBOUND_LOG = Part("Fraction_Unbound_PharmaBench", LOG10)

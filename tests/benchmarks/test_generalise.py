@@ -43,3 +43,13 @@ def test_labels_without_a_finite_value_on_the_scale_are_left_out() -> None:
     frames = {"Clearance_Microsome_AZ": pd.DataFrame({"smiles": ["CCO", "CCN"], "y": [0.0, 10.0]})}
     assert pooled_labels((Part("Clearance_Microsome_AZ", LOG10),), frames)["smiles"].tolist() == ["CCN"]
     assert len(pooled_labels((Part("Clearance_Microsome_AZ", AS_IS),), frames)) == 2
+
+
+def test_a_standardised_source_pools_as_z_scores() -> None:
+    frames = {
+        "Clearance_Microsome_Human_PharmaBench": pd.DataFrame({"smiles": ["A", "B"], "y": [10.0, 1000.0]}),
+        "Clearance_Microsome_Mouse_PharmaBench": pd.DataFrame({"smiles": ["A", "C"], "y": [1.0, 10.0]}),
+    }
+    parts = tuple(Part(name, LOG10, standardised=True) for name in frames)
+    pooled = pooled_labels(parts, frames)
+    np.testing.assert_allclose(pooled["y"], [-1.0, 1.0, 1.0])  # A: mean of −1 (human) and −1 (mouse)
