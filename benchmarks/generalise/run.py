@@ -536,6 +536,16 @@ def write_results(result: dict[str, Any], name: str) -> None:
             lines.append(f"| {source} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += [
+        "## Feature sets across columns (half A: each column's best source on that feature set)",
+        "",
+        "| feature set | " + " | ".join(row["measured"] for row in result["columns"]) + " | mean |",
+        "|---|" + "---|" * (len(result["columns"]) + 1),
+    ]
+    for feature in features:
+        best = [max(c["half_a"] for c in row["candidates"] if c["features"] == feature) for row in result["columns"]]
+        lines.append(f"| {feature} | " + " | ".join(f"{b:.3f}" for b in best) + f" | {np.mean(best):.3f} |")
+    lines += [
+        "",
         "## Feature sets: size and cost",
         "",
         "| feature set | features | CPU ms per molecule | signature |",
