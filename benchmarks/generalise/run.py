@@ -7,7 +7,7 @@ target transform, chosen on one half of ExpansionRx and judged on the other (iss
 For each ExpansionRx column (LogD, KSOL, HLM and MLM CLint, Caco-2 Papp A>B, MPPB, MBPB), every candidate is
 a CatBoost regressor (depth 6, seed 0, 2 threads) trained on public labels only: a TDC endpoint, a
 PharmaBench lab endpoint, or several pooled after a stated unit conversion (one row per molecule: the mean),
-on one of four feature sets, on the log or the linear scale. Training data are the served model's
+on one of five feature sets, on the log or the linear scale. Training data are the served model's
 (:func:`fedadmet.data.public.served_training_frames`: TDC train_val + test and PharmaBench, one row per
 standardised parent, every molecule of ExpansionRx and ASAP removed by InChIKey); models featurise the
 standardised parent, as the served model does. Nothing trains on ExpansionRx or ASAP.
@@ -159,6 +159,7 @@ FEATURE_SETS: dict[str, Callable[[], FeatureSet]] = {
     "lean (default_feature_set)": default_feature_set,
     "Morgan + lean 2D": lambda: FeatureSet([MorganCountFeaturizer(), RDKit2DFeaturizer(LEAN_DESCRIPTOR_NAMES)]),
     "lean 2D only": lambda: FeatureSet([RDKit2DFeaturizer(LEAN_DESCRIPTOR_NAMES)]),
+    "fast 2D only (the served set's 204)": lambda: FeatureSet([RDKit2DFeaturizer()]),
 }
 QUICK_COLUMNS = ("Caco-2 Permeability Papp A>B", "MPPB")
 QUICK_FEATURE_SETS = ("full (served model)", "lean 2D only")
