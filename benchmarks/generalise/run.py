@@ -3,6 +3,7 @@ target transform, chosen on one half of ExpansionRx and judged on the other (iss
 
     .venv/bin/python -m benchmarks.generalise.run            # 7 ExpansionRx columns, every candidate
     .venv/bin/python -m benchmarks.generalise.run --quick    # Caco-2 and MPPB, two feature sets, 300 iterations
+    .venv/bin/python -m benchmarks.generalise.run --columns "HLM CLint" --feature-sets "lean 2D only"  # a part
 
 For each ExpansionRx column (LogD, KSOL, HLM and MLM CLint, Caco-2 Papp A>B, MPPB, MBPB), every candidate is
 a CatBoost regressor (depth 6, seed 0, 2 threads) trained on public labels only: a TDC endpoint, a
@@ -32,6 +33,8 @@ import hashlib
 import json
 import os
 import platform
+import shlex
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -355,10 +358,10 @@ def _external(data: ExternalSet, resolved: ResolvedPredictor) -> External:
     return External(data, parents, admet, served_predictions(data, served, resolved))
 
 
-def run(data_dir: Path, quick: bool, iterations: int, resamples: int) -> dict[str, Any]:
+def run(
+    data_dir: Path, columns: list[Column], feature_names: list[str], iterations: int, resamples: int
+) -> dict[str, Any]:
     settings = get_settings()
-    columns = [c for c in COLUMNS if not quick or c.measured in QUICK_COLUMNS]
-    feature_names = list(QUICK_FEATURE_SETS if quick else FEATURE_SETS)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     resolved = resolve_predictor(settings)
@@ -389,8 +392,9 @@ def run(data_dir: Path, quick: bool, iterations: int, resamples: int) -> dict[st
     started = time.perf_counter()
     trained: dict[tuple[Source, str], dict[str, np.ndarray]] = {}
     records: dict[str, dict[str, Any]] = {}
-    for source in dict.fromkeys(s for c in columns for s in c.sources):
-        for features_name in feature_names:
+    # The smallest feature sets first: an interrupted run has every column's cheap candidates cached.
+    for features_name in sorted(feature_names, key=lambda name: len(FEATURE_SETS[name]())):
+        for source in dict.fromkeys(s for c in columns for s in c.sources):
             predictions, record = candidate_predictions(
                 source, features_name, training.frames, store, external_parents, iterations
             )
@@ -586,21 +590,33 @@ def write_results(result: dict[str, Any], name: str) -> None:
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--iterations", type=int, default=1000, help="CatBoost iterations per candidate.")
     parser.add_argument("--resamples", type=int, default=1000, help="Bootstrap resamples of molecules.")
     parser.add_argument("--quick", action="store_true", help="Two columns, two feature sets, 300 iterations.")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--columns", nargs="+", choices=[c.measured for c in COLUMNS], help="Only these ExpansionRx columns."
+    )
+    parser.add_argument("--feature-sets", nargs="+", choices=list(FEATURE_SETS), help="Only these feature sets.")
+    args = parser.parse_args(argv)
     if args.quick:
         args.iterations, args.resamples = 300, 200
+    chosen_columns = args.columns or (QUICK_COLUMNS if args.quick else [c.measured for c in COLUMNS])
+    feature_names = args.feature_sets or list(QUICK_FEATURE_SETS if args.quick else FEATURE_SETS)
     started = time.perf_counter()
-    result = run(args.data_dir, args.quick, args.iterations, args.resamples)
+    result = run(
+        args.data_dir,
+        [c for c in COLUMNS if c.measured in chosen_columns],
+        [name for name in FEATURE_SETS if name in feature_names],
+        args.iterations,
+        args.resamples,
+    )
     result["seconds"]["total"] = round(time.perf_counter() - started, 1)
     result |= {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
-        "command": "python -m benchmarks.generalise.run" + (" --quick" if args.quick else ""),
+        "command": shlex.join(["python", "-m", "benchmarks.generalise.run", *(argv or sys.argv[1:])]),
     }
     write_results(result, "generalise_quick" if args.quick else "generalise")
     print(json.dumps(result["summary"], indent=2))
