@@ -583,6 +583,13 @@ def write_results(result: dict[str, Any], name: str) -> None:
         )
     lines += [
         "",
+        "What half B can and cannot say: the halves split molecules, not chemical series, so both hold "
+        "molecules of the same lead-optimisation programmes; half B checks that the choice made on half A is "
+        "not luck of the draw among candidates, on new molecules of the same lab. ASAP (another lab, another "
+        "chemistry, nothing chosen on it) is the independent check; with 400-550 molecules its intervals are "
+        "wide. Single-endpoint CatBoost is not the served model (trunk + trees + side tasks): the recipe says "
+        "which data, transform and features to give the next default model, not its final scores.",
+        "",
         f"Command: `{result['command']}`; {result['machine']}; "
         + ", ".join(f"{key} {value} s" for key, value in result["seconds"].items())
         + ".",
