@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format benchmark-tdc benchmark-tdc-quick benchmark-federated benchmark-federated-quick benchmark-throughput benchmark-throughput-quick benchmark-external benchmark-external-quick benchmark-design benchmark-design-quick benchmark-clinical benchmark-clinical-quick benchmark-campaigns benchmark-campaigns-quick benchmark-features benchmark-user-test default-model clean
+.PHONY: install demo test lint format benchmark-tdc benchmark-tdc-quick benchmark-federated benchmark-federated-quick benchmark-throughput benchmark-throughput-quick benchmark-external benchmark-external-quick benchmark-design benchmark-design-quick benchmark-clinical benchmark-clinical-quick benchmark-campaigns benchmark-campaigns-quick benchmark-features benchmark-generalise benchmark-generalise-quick benchmark-user-test default-model clean
 
 install: $(STAMP)
 
@@ -84,6 +84,12 @@ benchmark-campaigns-quick: $(STAMP)
 
 benchmark-features: $(STAMP)
 	$(BIN)/python -m benchmarks.features.run
+
+benchmark-generalise: $(STAMP)
+	$(BIN)/python -m benchmarks.generalise.run
+
+benchmark-generalise-quick: $(STAMP)
+	$(BIN)/python -m benchmarks.generalise.run --quick
 
 benchmark-user-test: $(STAMP)
 	$(BIN)/python -m benchmarks.user_test.run

@@ -52,15 +52,7 @@ from fedadmet.chem.parallel import ParallelOptions
 from fedadmet.chem.standardize import standardize_with_form
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.data.loaders import load_tdc
-from fedadmet.data.public import (
-    PHARMABENCH_ENDPOINTS,
-    TDC_BENCHMARK_ENDPOINTS,
-    approved_drugs,
-    bundled_path,
-    deduplicated,
-    pharmabench_frames,
-    without_external_molecules,
-)
+from fedadmet.data.public import TDC_BENCHMARK_ENDPOINTS, approved_drugs, bundled_path, served_training_frames
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "benchmarks" / "results"
@@ -100,7 +92,7 @@ MAPPINGS: list[tuple[str, int, tuple[str, ...]]] = [
 ]
 
 
-def _drug_parents(n: int = 2000) -> list[Chem.Mol]:
+def drug_parents(n: int = 2000) -> list[Chem.Mol]:
     mols = []
     for smiles in approved_drugs()["smiles"]:
         parent = standardize_with_form(smiles)[0]
@@ -112,7 +104,7 @@ def _drug_parents(n: int = 2000) -> list[Chem.Mol]:
     return mols
 
 
-def _cpu_ms(function: Callable[[Chem.Mol], object], mols: list[Chem.Mol]) -> float:
+def cpu_ms(function: Callable[[Chem.Mol], object], mols: list[Chem.Mol]) -> float:
     fresh = [Chem.Mol(mol) for mol in mols]  # nothing cached on the molecule from an earlier measurement
     started = time.process_time()
     for mol in fresh:
@@ -121,9 +113,9 @@ def _cpu_ms(function: Callable[[Chem.Mol], object], mols: list[Chem.Mol]) -> flo
 
 
 def costs() -> dict:
-    mols = _drug_parents()
+    mols = drug_parents()
     blocks = [MorganCountFeaturizer(), AvalonCountFeaturizer(), ErGFeaturizer(), RDKit2DFeaturizer()]
-    per_block = {block.signature: _cpu_ms(block, mols) for block in blocks}
+    per_block = {block.signature: cpu_ms(block, mols) for block in blocks}
     shared = [Chem.Mol(mol) for mol in mols]  # one set of molecules through every descriptor, in featurizer order
     started = time.process_time()
     for mol in shared:
@@ -137,7 +129,7 @@ def costs() -> dict:
                 function(mol)
         per_descriptor[name] = (time.process_time() - started) / len(mols) * 1e3
     sets = {
-        label: {"signature": made.signature, "features": len(made), "ms": _cpu_ms(made, mols)}
+        label: {"signature": made.signature, "features": len(made), "ms": cpu_ms(made, mols)}
         for label, made in (("full", full_feature_set()), ("lean", default_feature_set()))
     }
     groups: dict[str, float] = {}
@@ -247,20 +239,8 @@ def _tdc_score(model: CatBoostRegressor | CatBoostClassifier, x: np.ndarray, tes
 
 def mapping(data_dir: Path) -> dict:
     needed = sorted({name for _, _, names in MAPPINGS for name in names})
-    frames = {
-        endpoint.name: pd.concat(
-            [
-                load_tdc(bundled_path("tdc_admet_group", tdc, f"{part}.csv.gz"), parallel=PARALLEL).labelled("Y")
-                for part in ("train_val", "test")
-            ],
-            ignore_index=True,
-        )
-        for tdc, endpoint in TDC_BENCHMARK_ENDPOINTS.items()
-        if endpoint.name in needed
-    }
-    chosen = [name for name in needed if name in PHARMABENCH_ENDPOINTS]
-    frames |= pharmabench_frames(bundled_path(), ".csv.gz", chosen, parallel=PARALLEL)
-    frames, removed = without_external_molecules(deduplicated(frames))
+    served = served_training_frames(needed, parallel=PARALLEL)
+    frames = served.frames
     external = _expansionrx(data_dir)
     molecules = sorted({f for frame in frames.values() for f in frame["smiles"]} | set(external["smiles"]))
     matrix = compute_features(molecules, default_feature_set(), parallel=PARALLEL, cache_dir=CACHE)
@@ -286,7 +266,7 @@ def mapping(data_dir: Path) -> dict:
             }
         )
         print(results[-1], flush=True)
-    return {"external_molecules_removed": len(removed), "results": results}
+    return {"external_molecules_removed": served.external_molecules, "results": results}
 
 
 def write_markdown(results: dict, path: Path) -> None:

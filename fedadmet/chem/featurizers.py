@@ -192,6 +192,25 @@ class FeatureSet:
             start += len(featurizer)
         raise KeyError(f"no featurizer named {name!r} in {self.signature}")
 
+    def columns_of(self, part: FeatureSet) -> np.ndarray:
+        """Columns of this set's output that hold ``part``'s output, in ``part``'s order: a smaller feature set
+        read from features already computed (and cached) for a larger one, with the same values. Every
+        featurizer of ``part`` must be one of this set's (same signature), or RDKit 2D descriptors it holds."""
+        starts, start = {}, 0
+        for featurizer in self.featurizers:
+            starts[featurizer.signature] = start
+            start += len(featurizer)
+        descriptors = descriptor_columns(self)
+        columns: list[int] = []
+        for featurizer in part.featurizers:
+            if featurizer.signature in starts:
+                columns += range(starts[featurizer.signature], starts[featurizer.signature] + len(featurizer))
+            elif isinstance(featurizer, RDKit2DFeaturizer) and set(featurizer.names) <= set(descriptors):
+                columns += [descriptors[name] for name in featurizer.names]
+            else:
+                raise KeyError(f"{featurizer.signature} is not part of {self.signature}")
+        return np.asarray(columns, dtype=np.intp)
+
 
 def descriptor_columns(featurizer: Featurizer) -> dict[str, int]:
     """Column of each RDKit 2D descriptor in ``featurizer``'s output (empty if it computes none), so that a

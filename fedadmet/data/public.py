@@ -52,12 +52,22 @@ def atc_class_names() -> dict[str, str]:
 
 
 def public_training_frames(
-    *, limits: MoleculeLimits | None = None, parallel: ParallelOptions | None = None
+    names: Collection[str] | None = None,
+    *,
+    limits: MoleculeLimits | None = None,
+    parallel: ParallelOptions | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Every public labelled data set in the catalogue as ``smiles``/``y`` frames: TDC train_val +
-    test, CYP1A2/CYP2C19, Tox21, ClinTox and the PharmaBench lab endpoints, as read (not de-duplicated)."""
+    """Every public labelled data set in the catalogue (or only the endpoints ``names``) as ``smiles``/``y``
+    frames: TDC train_val + test, CYP1A2/CYP2C19, Tox21, ClinTox and the PharmaBench lab endpoints, as read
+    (not de-duplicated). Only the files of the endpoints asked for are read and standardised."""
+    wanted = set(CATALOGUE if names is None else names)
+    unknown = sorted(wanted - set(CATALOGUE))
+    if unknown:
+        raise InputError("no public data for these endpoints", got=unknown, expected="catalogue endpoint names")
     frames: dict[str, pd.DataFrame] = {}
     for name, endpoint in TDC_BENCHMARK_ENDPOINTS.items():
+        if endpoint.name not in wanted:
+            continue
         parts = [
             load_tdc(bundled_path("tdc_admet_group", name, f"{p}.csv.gz"), limits=limits, parallel=parallel).labelled(
                 "Y"
@@ -65,10 +75,11 @@ def public_training_frames(
             for p in ("train_val", "test")
         ]
         frames[endpoint.name] = pd.concat(parts, ignore_index=True)
-    frames |= non_benchmark_frames(bundled_path(), ".csv.gz", limits=limits, parallel=parallel)
-    return frames | pharmabench_frames(
-        bundled_path(), ".csv.gz", PHARMABENCH_ENDPOINTS, limits=limits, parallel=parallel
-    )
+    if wanted & set(NON_BENCHMARK_ENDPOINTS):
+        side = non_benchmark_frames(bundled_path(), ".csv.gz", limits=limits, parallel=parallel)
+        frames |= {name: frame for name, frame in side.items() if name in wanted}
+    chosen = [name for name in PHARMABENCH_ENDPOINTS if name in wanted]
+    return frames | pharmabench_frames(bundled_path(), ".csv.gz", chosen, limits=limits, parallel=parallel)
 
 
 @dataclass
@@ -83,11 +94,15 @@ class ServedTrainingData:
 
 
 def served_training_frames(
-    *, limits: MoleculeLimits | None = None, parallel: ParallelOptions | None = None
+    names: Collection[str] | None = None,
+    *,
+    limits: MoleculeLimits | None = None,
+    parallel: ParallelOptions | None = None,
 ) -> ServedTrainingData:
-    """Every public label (:func:`public_training_frames`), one row per standardised structure and endpoint,
-    with every molecule of the external validation sets removed (compared by InChIKey of the parent)."""
-    read = public_training_frames(limits=limits, parallel=parallel)
+    """Every public label (:func:`public_training_frames`; or those of the endpoints ``names``), one row per
+    standardised structure and endpoint, with every molecule of the external validation sets removed
+    (compared by InChIKey of the parent)."""
+    read = public_training_frames(names, limits=limits, parallel=parallel)
     merged = deduplicated(read)
     kept, leaked = without_external_molecules(merged)
     return ServedTrainingData(

@@ -152,6 +152,20 @@ def test_feature_set_blocks_line_up_with_each_featurizer() -> None:
         feature_set.block("maccs")
 
 
+def test_a_smaller_feature_set_reads_the_same_values_from_a_larger_sets_columns() -> None:
+    mol = Chem.MolFromSmiles("CC(=O)Oc1ccccc1C(=O)O")
+    whole = full_feature_set()
+    vector = whole(mol)
+    for part in (
+        default_feature_set(),
+        FeatureSet([MorganCountFeaturizer(), RDKit2DFeaturizer(LEAN_DESCRIPTOR_NAMES)]),
+        FeatureSet([RDKit2DFeaturizer(["MolLogP", "TPSA"])]),
+    ):
+        np.testing.assert_array_equal(vector[whole.columns_of(part)], part(mol))
+    with pytest.raises(KeyError, match="morgan-r3"):
+        whole.columns_of(FeatureSet([MorganCountFeaturizer(radius=3)]))
+
+
 def test_signature_changes_with_parameters() -> None:
     signatures = {
         MorganCountFeaturizer().signature,

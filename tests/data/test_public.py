@@ -10,6 +10,7 @@ import pytest
 from fedadmet.chem.standardize import inchikeys, standardize_smiles
 from fedadmet.data.public import (
     external_validation_keys,
+    public_training_frames,
     training_frames_from_path,
     without_external_molecules,
 )
@@ -71,3 +72,11 @@ def test_molecules_of_the_external_validation_sets_never_reach_the_served_traini
     frames = {"LogD_PharmaBench": pd.DataFrame({"smiles": [first, "CCO"], "y": [1.0, 2.0]})}
     kept, removed = without_external_molecules(frames)
     assert removed == {first} and kept["LogD_PharmaBench"]["smiles"].tolist() == ["CCO"]
+
+
+def test_public_training_frames_reads_only_the_endpoints_asked_for() -> None:
+    frames = public_training_frames(["Caco2_Wang", "Fraction_Unbound_PharmaBench"])
+    assert sorted(frames) == ["Caco2_Wang", "Fraction_Unbound_PharmaBench"]
+    assert len(frames["Caco2_Wang"]) == 910  # TDC train_val + test
+    with pytest.raises(InputError, match="no public data"):
+        public_training_frames(["Caco2_Wrong"])
