@@ -292,7 +292,7 @@ def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None or not np.isfinite(value) else round(float(value), digits)
 
 
-def _estimate_text(estimate: dict[str, float | None], signed: bool = False) -> str:
+def estimate_text(estimate: dict[str, float | None], signed: bool = False) -> str:
     if estimate["value"] is None:
         return "–"
     sign = "+" if signed else ""
@@ -337,7 +337,7 @@ def _table_row(row: dict[str, Any]) -> str:
     )
     if row["direction"] < 0:
         endpoint = f"−{endpoint}"
-    fed_text, admet_text = _estimate_text(spearman_["fedadmet"]), _estimate_text(spearman_["admet_ai"])
+    fed_text, admet_text = estimate_text(spearman_["fedadmet"]), estimate_text(spearman_["admet_ai"])
     if row["fedadmet_wins"]:
         fed_text = f"**{fed_text}**"
     else:
@@ -349,7 +349,7 @@ def _table_row(row: dict[str, Any]) -> str:
         f"{row['n']:,}",
         fed_text,
         admet_text,
-        _estimate_text(spearman_["difference"], signed=True),
+        estimate_text(spearman_["difference"], signed=True),
         mae_text,
         coverage_text,
         _domain_text(row),

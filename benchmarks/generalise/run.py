@@ -48,7 +48,7 @@ from catboost import CatBoostRegressor
 from benchmarks.admet_ai import ADMET_AI_VERSION, cached_predictions
 from benchmarks.external.mapping import AS_IS, ASAP, COMPARISONS, EXPANSIONRX, Comparison
 from benchmarks.external.run import CACHE as ADMET_AI_CACHE
-from benchmarks.external.run import DEFAULT_DATA, ExternalSet, load_asap, load_expansionrx
+from benchmarks.external.run import DEFAULT_DATA, ExternalSet, estimate_text, load_asap, load_expansionrx
 from benchmarks.external.statistics import paired_spearman, parse_censored, spearman
 from benchmarks.features.run import cpu_ms, drug_parents
 from benchmarks.generalise.labels import (
@@ -453,17 +453,8 @@ def run(
     }
 
 
-def _estimate(estimate: dict[str, float | None], signed: bool = False) -> str:
-    sign = "+" if signed else ""
-    if estimate["value"] is None:
-        return "–"
-    if estimate["low"] is None or estimate["high"] is None:
-        return f"{estimate['value']:{sign}.3f}"
-    return f"{estimate['value']:{sign}.3f} [{estimate['low']:{sign}.3f}, {estimate['high']:{sign}.3f}]"
-
-
 def _versus(scored: dict[str, Any]) -> list[str]:
-    chosen, admet = _estimate(scored["chosen"]), _estimate(scored["admet_ai"])
+    chosen, admet = estimate_text(scored["chosen"]), estimate_text(scored["admet_ai"])
     if scored["chosen_beats_admet_ai"]:
         chosen = f"**{chosen}**"
     else:
@@ -473,7 +464,7 @@ def _versus(scored: dict[str, Any]) -> list[str]:
         chosen,
         admet,
         f"{scored['served']:.3f}",
-        _estimate(scored["chosen_minus_admet_ai"], signed=True),
+        estimate_text(scored["chosen_minus_admet_ai"], signed=True),
     ]
 
 
