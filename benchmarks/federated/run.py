@@ -14,8 +14,8 @@ per partner for the local arms, consortium macro for the shared ones):
   folds, side tasks off (they would train on other partners' sources) (candidates: GBM iterations);
 - ``federated_refit``: the federated trunk with the partner's heads refitted on it (Flower simulation,
   SecAgg+ on; candidates: learning rates);
-- ``federated_kept``: the partner's kept model, the above with CatBoost heads over [features + embedding]
-  where they score better on validation (the same runs);
+- ``federated_kept``: the partner's kept model from the same runs: the above trained on at the partner
+  (trunk too) and blended with CatBoost over its features where that scores better on validation;
 - ``pooled_partner_heads`` / ``pooled_shared_heads``: everyone's data on one machine, one head per partner
   endpoint or per endpoint name, with the batch ``n_partners`` times larger so that an epoch takes as many
   optimiser steps as a federated round takes at the mean partner (candidates: learning rates).
@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from benchmarks.federated.consortium import PARTNERS, partner_measurements, sample_compounds, subsampled_sources
 from benchmarks.federated.statistics import (
@@ -59,6 +60,7 @@ from fedadmet.workflows.federation import (
     FederationRun,
     RunSettings,
     baseline_model,
+    completed_run,
     endpoint_metrics,
     federated_model,
     kept_model,
@@ -100,11 +102,14 @@ class Protocol:
     def __init__(self, args: argparse.Namespace) -> None:
         self.quick = args.quick
         self.rounds = args.rounds or (3 if args.quick else 30)
-        self.seeds = list(range(args.seeds or (1 if args.quick else 5)))
+        self.seeds = list(range(args.first_seed, args.first_seed + (args.seeds or (1 if args.quick else 5))))
         self.budget = args.budget or (1 if args.quick else 2)
         self.epsilons = args.epsilons or ([8.0] if args.quick else [1.0, 4.0, 8.0])
         self.catboost_iterations = 100 if args.quick else None  # None: the core model's own size
-        self.threads = os.cpu_count() or 1  # the kept models' CatBoost heads
+        self.threads = os.cpu_count() or 1  # the partners' CatBoost trees
+        # PyTorch's own threads: these networks are small, and beside another busy process a second thread
+        # only spins (measured: the local MLP arm, seed 0, ~50 min with two threads, 115 s with one).
+        self.torch_threads = 1
         self.work = args.work / ("quick" if args.quick else "full")
         self.results = self.work / "results"
         self.results.mkdir(parents=True, exist_ok=True)
@@ -245,12 +250,19 @@ def local_best(protocol: Protocol, seed: int) -> dict[str, Any]:
 
 
 def federate(protocol: Protocol, config: FederationConfig, name: str) -> FederationRun:
+    """The run ``name`` with ``config``: the one already completed in the benchmark's registry (a stopped
+    benchmark goes on without training it again), or a new one."""
+    registry_url = f"sqlite:///{protocol.work / 'registry.db'}"
+    done = completed_run(registry_url, name, config)
+    if done is not None:
+        print(f"  {name}: run {done.id} completed before, reused", flush=True)
+        return done
     settings = RunSettings(
         run_name=name,
         n_partners=len(protocol.folders),
         federation=config,
         checkpoint_dir=protocol.work / "checkpoints",
-        registry_url=f"sqlite:///{protocol.work / 'registry.db'}",
+        registry_url=registry_url,
     )
     run = simulate(protocol.folders, settings)
     if run.status != "completed":
@@ -301,8 +313,10 @@ def federated(protocol: Protocol, seed: int) -> dict[str, dict[str, Any]]:
             passes = aggregated * config.local_epochs
             network = model_outputs(federated_model(folder, run, data), data)
             refit[candidate]["partners"][data.name] = scored(data, network, steps, passes)
-            outputs, catboost = kept_model_outputs(folder, run, data, protocol.catboost_iterations, protocol.threads)
-            kept[candidate]["partners"][data.name] = scored(data, outputs, steps, passes) | {"catboost_heads": catboost}
+            outputs, blended = kept_model_outputs(folder, run, data, protocol.catboost_iterations, protocol.threads)
+            kept[candidate]["partners"][data.name] = scored(data, outputs, steps, passes) | {
+                "blended_endpoints": blended
+            }
         bytes_per_round = [r.bytes_sent / len(r.partners) for r in run.rounds if r.partners and r.bytes_sent]
         curve = valid_curve(run)
         runs[candidate] = {
@@ -353,8 +367,8 @@ def private(protocol: Protocol, seed: int, epsilon: float, learning_rate: float)
     run = federate(protocol, protocol.config(seed, learning_rate, record_dp=dp), f"fair-dp{epsilon:g}-seed{seed}")
     partners, spent = {}, []
     for folder, data in zip(protocol.folders, protocol.partners, strict=True):
-        outputs, catboost = kept_model_outputs(folder, run, data, protocol.catboost_iterations, protocol.threads)
-        partners[data.name] = scored(data, outputs, 0, 0.0) | {"catboost_heads": catboost}
+        outputs, blended = kept_model_outputs(folder, run, data, protocol.catboost_iterations, protocol.threads)
+        partners[data.name] = scored(data, outputs, 0, 0.0) | {"blended_endpoints": blended}
         record = kept_model(folder, run.id).record_dp
         if record:
             spent.append(float(record["epsilon"]))
@@ -528,13 +542,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="1 seed, 3 rounds, 600 rows per source file")
     parser.add_argument("--max-compounds", type=int, default=None, help="per partner (default 4000; quick 400)")
     parser.add_argument("--rounds", type=int, default=None, help="planned rounds = epochs (default 30; quick 3)")
-    parser.add_argument("--seeds", type=int, default=None, help="default 5; quick 1")
+    parser.add_argument("--seeds", type=int, default=None, help="how many seeds (default 5; quick 1)")
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="start at this seed (a second process can run later seeds)"
+    )
     parser.add_argument("--budget", type=int, default=None, help="candidates per arm (default 2; quick 1)")
     parser.add_argument("--epsilons", type=float, nargs="*", default=None, help="DP targets (default 1 4 8)")
     parser.add_argument("--work", type=Path, default=REPO / "benchmarks" / "cache" / "federated")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args(argv)
     protocol = Protocol(args)
+    torch.set_num_threads(protocol.torch_threads)
     started = time.time()
     max_compounds = args.max_compounds or (400 if args.quick else 4000)
     print("preparing partners (standardise, aggregate, quorum, keyed features)", flush=True)
@@ -598,8 +616,8 @@ def write(summary: dict, out: Path, stem: str) -> None:
         "Score = mean over a partner's endpoints of AUC-PR (classification) / R² (regression) on its own held-out",
         f"keyed-scaffold test fold, mean over {seeds} seed(s); every arm tuned with the same budget "
         f"({details['search_budget']} candidate(s)) and chosen on the validation fold. `federated` is the partner's",
-        "kept model (federated trunk, refitted heads, CatBoost heads over features + embedding where better on",
-        f"validation); `pooled` the better pooled arm ({details['pooled_arm']}).",
+        "kept model (federated trunk and refitted heads, trained on at the partner and blended with CatBoost over",
+        f"its features where better on validation); `pooled` the better pooled arm ({details['pooled_arm']}).",
         "Paired difference: 95 % t-interval over seeds.",
         "",
         "| partner | compounds | endpoints | local MLP | local best | fed. refit | **federated (kept)** | pooled, "

@@ -19,7 +19,7 @@ import numpy as np
 
 from fedadmet.federated.partner_model import SavedModel, kept_model
 from fedadmet.federated.task import PartnerData, score_tasks, scored_rows
-from fedadmet.models.config import GBMConfig
+from fedadmet.models.config import ModelConfig
 
 GAIN_FILE = "gain.json"
 FEW_TEST_COMPOUNDS = 30  # below this, one compound moves a score a lot: the table says so
@@ -33,7 +33,7 @@ class EndpointGain:
     test_compounds: int  # labelled compounds of this endpoint in the test fold (uncensored for R²)
     local_best: float | None  # None: the test fold cannot score it (one class only, or fewer than 3 values)
     federated: float | None
-    federated_head: str  # which head the kept model uses: "network" or "catboost" (over features + embedding)
+    federated_head: str  # which head the kept model uses: "network", or "blend" (with CatBoost over the features)
 
     @property
     def gain(self) -> float | None:
@@ -72,16 +72,16 @@ def joining_gain(
     model: SavedModel,
     local_best: np.ndarray,
     local_recipe: str,
-    gbm: GBMConfig | None = None,
+    config: ModelConfig | None = None,
     n_jobs: int = 1,
 ) -> JoiningGain:
     """Score the kept federated model and the local model's outputs ``local_best`` (one row per compound
     of the folder, one column per task, on the scale the federated network outputs) on the test fold."""
     data = PartnerData.load(Path(data_dir))
-    kept = kept_model(model, data, gbm, n_jobs)
+    kept = kept_model(model, data, config, n_jobs)
     local = score_tasks(data, local_best, "test")
     federated = score_tasks(data, kept.outputs(data.features), "test")
-    catboost = {choice.endpoint for choice in kept.choices if choice.uses_catboost}
+    blended = {choice.endpoint for choice in kept.choices if choice.uses_trees}
     endpoints = [
         EndpointGain(
             endpoint=task,
@@ -89,7 +89,7 @@ def joining_gain(
             test_compounds=len(scored_rows(data, "test", j)),
             local_best=local.get(task),
             federated=federated.get(task),
-            federated_head="catboost" if task in catboost else "network",
+            federated_head="blend" if task in blended else "network",
         )
         for j, task in enumerate(data.tasks)
     ]

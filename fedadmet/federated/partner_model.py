@@ -8,10 +8,10 @@ Everything a profile needs besides the network is fitted here, at the partner, f
 Platt scaling and split-conformal intervals on its validation fold, and the applicability domain
 (nearest-neighbour similarity to its training compounds). Nothing leaves the partner.
 
-The kept model is the federated trunk with the partner's heads refitted on it (when it was kept), and for
-each endpoint where they score better on the partner's validation fold, CatBoost heads over [features +
-the trunk's embedding] (the core model's trees, :mod:`fedadmet.models.gbm`), fitted here on first use and
-kept beside the network.
+The kept model is the federated trunk with the partner's heads refitted on it (when it was kept), blended
+as the core model blends its trunk with CatBoost over the partner's features (:mod:`fedadmet.models.gbm`,
+:mod:`fedadmet.models.blending`) for each endpoint where the blend scores better on the partner's
+validation fold; the trees are fitted here on first use and kept beside the network.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,15 @@ from fedadmet.exceptions import ArtifactError, InputError
 from fedadmet.federated.config import ConsortiumConfig, FederationConfig
 from fedadmet.federated.keys import key_id
 from fedadmet.federated.prepare import consortium_transform, recorded_manifest
-from fedadmet.federated.task import VALID_FOLD, PartnerData, build_net, predict_scaled, score_tasks, scored_rows
+from fedadmet.federated.task import (
+    VALID_FOLD,
+    PartnerData,
+    build_net,
+    predict_scaled,
+    refit_heads,
+    score_tasks,
+    scored_rows,
+)
 from fedadmet.federated.tasks.molecular import (
     FEDERATION_FILE,
     MODEL_ROOT,
@@ -48,17 +56,20 @@ from fedadmet.federated.tasks.molecular import (
     partner_model_folder,
 )
 from fedadmet.models.admet_model import RawPrediction
+from fedadmet.models.blending import ValidationParts, choose_blend_weight
 from fedadmet.models.calibration import Calibration, conformal_minimum, fit_calibration, report
-from fedadmet.models.config import GBMConfig, ModelConfig
+from fedadmet.models.config import ModelConfig
 from fedadmet.models.domain import ApplicabilityDomain
-from fedadmet.models.gbm import fit_gbm, predict_gbm
+from fedadmet.models.gbm import fit_gbm
 from fedadmet.models.metrics import score
 from fedadmet.models.targets import TargetScaling
 from fedadmet.models.trees import ObliviousForest
 from fedadmet.models.trunk import MultitaskNet
 
 _RUN_FOLDER = re.compile(r"run-(\d+)")
-EMBEDDING_HEADS_FILE, HEAD_CHOICE_FILE = "embedding_heads.safetensors", "head_choice.json"
+TUNED_WEIGHTS_FILE, HEAD_CHOICE_FILE = "tuned.safetensors", "head_choice.json"
+TREES_FOLDER = "partner_trees"  # in the prepared folder: the trees every kept model of it blends with
+KEPT_RECIPE = 2  # what the files beside a kept network hold: 2 = the network tuned on, its blend with trees
 
 
 @dataclass(frozen=True)
@@ -227,96 +238,170 @@ def load_federated_net(model: SavedModel, data: PartnerData) -> tuple[MultitaskN
 
 @dataclass(frozen=True)
 class HeadChoice:
-    """One endpoint's validation scores (AUC-PR or R²) of the network's head and of the CatBoost head
-    over [features + embedding] (None: not fitted, e.g. one class only), and which one the model uses."""
+    """One endpoint's validation scores (AUC-PR or R²) of the network's head alone and of the core recipe's
+    blend of it with CatBoost over the partner's features (None: not fitted, e.g. one class only), and which
+    one the model uses."""
 
     endpoint: str
     network: float | None
-    catboost: float | None
+    blended: float | None
 
     @property
-    def uses_catboost(self) -> bool:
-        return self.catboost is not None and (self.network is None or self.catboost > self.network)
+    def uses_trees(self) -> bool:
+        return self.blended is not None and (self.network is None or self.blended > self.network)
 
 
 @dataclass
 class KeptModel:
-    """The partner's kept model: the federated network (trunk + refitted heads), with CatBoost heads over
-    [keyed features + the trunk's embedding] for the endpoints whose validation score they raise."""
+    """The partner's kept model: the federated network (trunk + refitted heads, trained on at the partner
+    where that validates better), blended as the core model blends its trunk (one GBM weight for all
+    endpoints) with CatBoost over the partner's keyed features, for the endpoints whose validation score
+    the blend raises."""
 
     net: MultitaskNet = field(repr=False)
     tasks: list[str]
-    forest: ObliviousForest | None = field(repr=False)  # the CatBoost heads in use (None: none chosen)
+    is_classification: list[bool]
+    forest: ObliviousForest | None = field(repr=False)  # the partner's trees, used where choices say so
+    gbm_weight: float = 0.0
     choices: list[HeadChoice] = field(default_factory=list)
+    network_tuned: bool = False  # the network trained on at the partner, trunk too (its copy of the trunk)
 
     def outputs(self, keyed: np.ndarray) -> np.ndarray:
         """Raw outputs (logits, scaled values) per task for keyed feature rows, each from its chosen head."""
         raw = predict_scaled(self.net, keyed.astype(np.float32))
-        if self.forest is not None:
-            columns = [self.tasks.index(name) for name in self.forest.heads]
-            raw[:, columns] = self.forest.raw(embedding_input(self.net, keyed))
+        blended = [choice.endpoint for choice in self.choices if choice.uses_trees]
+        if self.forest is None or not blended:
+            return raw
+        columns = [self.tasks.index(name) for name in blended]
+        classifiers = [self.is_classification[j] for j in columns]
+        trees = self.forest.predict(
+            keyed.astype(np.float32), [self.is_classification[self.tasks.index(h)] for h in self.forest.heads]
+        )
+        trees = trees[:, [self.forest.heads.index(name) for name in blended]]
+        network = _model_scale(raw[:, columns], classifiers)
+        raw[:, columns] = _raw_scale(self.gbm_weight * trees + (1 - self.gbm_weight) * network, classifiers)
         return raw
 
 
-def embedding_input(net: MultitaskNet, keyed: np.ndarray) -> np.ndarray:
-    """The CatBoost heads' input: the keyed features beside the trunk's embedding of them."""
-    net.eval()
-    with torch.no_grad():
-        embedded = net.embed(torch.as_tensor(keyed, dtype=torch.float32)).numpy()
-    return np.hstack([keyed, embedded]).astype(np.float32)
+def _model_scale(raw: np.ndarray, classifiers: list[bool]) -> np.ndarray:
+    """Probabilities for classifiers, values as they are for regressors: the scale the core recipe blends on."""
+    values = np.array(raw, dtype=np.float64)
+    values[:, classifiers] = 1.0 / (1.0 + np.exp(-values[:, classifiers]))
+    return values
 
 
-def fit_embedding_heads(
-    net: MultitaskNet, data: PartnerData, gbm: GBMConfig, seed: int = 0, n_jobs: int = 1
-) -> tuple[ObliviousForest | None, list[HeadChoice]]:
-    """Per endpoint, CatBoost on [features + embedding] of the training folds' exact rows, scored against
-    the network's head on the validation fold; the forest of those that score better."""
-    inputs = embedding_input(net, data.features)
-    network = score_tasks(data, predict_scaled(net, data.features), "valid")
-    chosen, choices = {}, []
-    for j, task in enumerate(data.tasks):
+def _raw_scale(values: np.ndarray, classifiers: list[bool]) -> np.ndarray:
+    raw = np.array(values, dtype=np.float64)
+    probability = np.clip(raw[:, classifiers], 1e-7, 1 - 1e-7)
+    raw[:, classifiers] = np.log(probability / (1 - probability))
+    return raw
+
+
+def partner_trees(data_dir: Path, data: PartnerData, config: ModelConfig, seed: int, n_jobs: int) -> ObliviousForest:
+    """CatBoost per endpoint on the training folds' exact rows of the partner's keyed features (the core
+    recipe's trees). They depend on neither the run nor its network, so they are fitted once per prepared
+    folder, tree size and seed, and kept in the folder for every run after.
+
+    The trees read the features, not the trunk's embedding: the trunk was trained on these very rows, so its
+    embedding of them carries their labels, and trees over it fit that memory (measured, fair-v2 seed 0,
+    AstraZeneca hepatocyte clearance: validation R² 0.118 with the embedding, 0.193 without)."""
+    files = recorded_manifest(data_dir)["files"]
+    made_from = {"files": files, "gbm": config.gbm.model_dump(), "seed": seed}
+    digest = hashlib.sha256(json.dumps(made_from, sort_keys=True).encode()).hexdigest()[:16]
+    path = Path(data_dir) / TREES_FOLDER / f"{digest}.safetensors"
+    heads = [
+        task
+        for j, task in enumerate(data.tasks)
+        if (
+            len(np.unique(data.targets[scored_rows(data, "train", j), j])) == 2
+            if data.is_classification[j]
+            else len(scored_rows(data, "train", j)) >= 3
+        )
+    ]
+    if path.is_file():
+        forest = ObliviousForest.from_arrays(load_file(str(path)), heads)
+        if forest is not None:
+            return forest
+    models = {}
+    for task in heads:
+        j = data.tasks.index(task)
+        rows = scored_rows(data, "train", j)
         classifier = bool(data.is_classification[j])
-        train, valid = scored_rows(data, "train", j), scored_rows(data, "valid", j)
-        usable = len(np.unique(data.targets[train, j])) == 2 if classifier else len(train) >= 3
-        catboost = None
-        if usable and task in network:
-            model = fit_gbm(inputs[train], data.targets[train, j], classifier, gbm, seed, n_jobs)
-            predicted = predict_gbm(model, inputs[valid], n_jobs)
-            catboost = score("pr-auc" if classifier else "r2", data.targets[valid, j], predicted)
-        choice = HeadChoice(task, network.get(task), catboost)
-        if choice.uses_catboost:
-            chosen[task] = model
-        choices.append(choice)
-    return (ObliviousForest.from_catboost(chosen) if chosen else None), choices
+        models[task] = fit_gbm(data.features[rows], data.targets[rows, j], classifier, config.gbm, seed, n_jobs)
+    forest = ObliviousForest.from_catboost(models)
+    path.parent.mkdir(exist_ok=True)
+    save_file(forest.arrays(), str(path))
+    return forest
 
 
-def kept_model(saved: SavedModel, data: PartnerData, gbm: GBMConfig | None = None, n_jobs: int = 1) -> KeptModel:
-    """The partner's kept model of a run, its CatBoost heads fitted on first use (and again when the network
-    or ``gbm`` changed) and kept in the model's folder."""
-    gbm = gbm or ModelConfig().gbm
+def choose_tree_blend(
+    net: MultitaskNet, data: PartnerData, trees: ObliviousForest, blend_weights: Sequence[float]
+) -> tuple[float, list[HeadChoice]]:
+    """The GBM weight the core recipe's rule picks on the validation fold for blending ``trees`` with the
+    network's heads, and per endpoint the validation score of the head alone and of the blend."""
+    classifiers = [bool(c) for c in data.is_classification]
+    network = _model_scale(predict_scaled(net, data.features), classifiers)
+    predicted = trees.predict(data.features, [classifiers[data.tasks.index(task)] for task in trees.heads])
+    parts = {}
+    for h, task in enumerate(trees.heads):
+        j = data.tasks.index(task)
+        valid = scored_rows(data, "valid", j)
+        metric = "pr-auc" if classifiers[j] else "r2"
+        parts[task] = ValidationParts(metric, data.targets[valid, j], predicted[valid, h], network[valid, j])
+    usable = {task: part for task, part in parts.items() if part.usable and len(part.labels) >= 3}
+    weight = choose_blend_weight(list(usable.values()), blend_weights)
+    choices = []
+    for task in data.tasks:
+        part = usable.get(task)
+        if part is None:
+            choices.append(HeadChoice(task, None, None))
+            continue
+        network_score = score(part.metric, part.labels, part.trunk)
+        choices.append(HeadChoice(task, network_score, score(part.metric, part.labels, part.blend(weight))))
+    return weight, choices
+
+
+def kept_model(saved: SavedModel, data: PartnerData, config: ModelConfig | None = None, n_jobs: int = 1) -> KeptModel:
+    """The partner's kept model of a run, fitted here on first use (and again when the network or ``config``,
+    the core recipe's trees and blend weights, changed) and kept in the model's folder: the federated
+    network trained on (trunk too) on the partner's own training folds where that raises its validation
+    score, then blended with the partner's trees (:func:`partner_trees`, :func:`choose_tree_blend`). The
+    shared trunk as received stays as it was."""
+    config = config or ModelConfig()
     net, federation = load_federated_net(saved, data)
+    trees = partner_trees(saved.data_dir, data, config, federation.seed, n_jobs)
     fitted_for = {
+        "recipe": KEPT_RECIPE,
         "weights_sha256": hashlib.sha256((saved.folder / WEIGHTS_FILE).read_bytes()).hexdigest(),
-        "gbm": gbm.model_dump(),
+        "trees_sha256": hashlib.sha256(trees.leaf_values.tobytes()).hexdigest(),
+        "blend_weights": list(config.blend_weights),
     }
+    classifiers = [bool(c) for c in data.is_classification]
     try:
         recorded = json.loads((saved.folder / HEAD_CHOICE_FILE).read_text())
     except (OSError, ValueError):
         recorded = {}
     if recorded.get("fitted_for") == fitted_for:
+        if recorded["network_tuned"]:
+            tuned = load_file(str(saved.folder / TUNED_WEIGHTS_FILE))
+            net.load_state_dict({name: torch.as_tensor(value) for name, value in tuned.items()})
         choices = [HeadChoice(**choice) for choice in recorded["choices"]]
-        used = [choice.endpoint for choice in choices if choice.uses_catboost]
-        forest = (
-            ObliviousForest.from_arrays(load_file(str(saved.folder / EMBEDDING_HEADS_FILE)), used) if used else None
-        )
-        return KeptModel(net, list(data.tasks), forest, choices)
-    forest, choices = fit_embedding_heads(net, data, gbm, federation.seed, n_jobs)
-    (saved.folder / EMBEDDING_HEADS_FILE).unlink(missing_ok=True)
-    if forest is not None:
-        save_file(forest.arrays(), str(saved.folder / EMBEDDING_HEADS_FILE))
-    record = {"fitted_for": fitted_for, "choices": [asdict(choice) for choice in choices]}
+        weight = float(recorded["gbm_weight"])
+        return KeptModel(net, list(data.tasks), classifiers, trees, weight, choices, bool(recorded["network_tuned"]))
+    (saved.folder / TUNED_WEIGHTS_FILE).unlink(missing_ok=True)
+    before, after = refit_heads(net, data, federation, trunk_too=True)
+    if after > before:
+        save_file({k: v.numpy() for k, v in net.state_dict().items()}, str(saved.folder / TUNED_WEIGHTS_FILE))
+    weight, choices = choose_tree_blend(net, data, trees, config.blend_weights)
+    record = {
+        "fitted_for": fitted_for,
+        "network_tuned": after > before,
+        "network_valid_score": {"as_kept": before, "tuned": after},
+        "gbm_weight": weight,
+        "choices": [asdict(choice) for choice in choices],
+    }
     (saved.folder / HEAD_CHOICE_FILE).write_text(json.dumps(record, indent=2))
-    return KeptModel(net, list(data.tasks), forest, choices)
+    return KeptModel(net, list(data.tasks), classifiers, trees, weight, choices, after > before)
 
 
 @dataclass
@@ -375,12 +460,12 @@ def partner_predictor(
     *,
     cache_dir: Path | None = None,
     parallel: ParallelOptions | None = None,
-    gbm: GBMConfig | None = None,
+    config: ModelConfig | None = None,
 ) -> PartnerPredictor:
     """The partner's kept model of ``run`` (see :func:`find_saved_model` for the default), ready
     to predict; ``key`` is the consortium key the folder was prepared with (bytes, or its hex text).
     ``cache_dir`` keeps the reference set's and the partner's compounds' features between calls;
-    ``gbm``: the CatBoost heads' size (the core model's by default)."""
+    ``config``: the trees' size and blend weights (the core model's by default)."""
     data_dir = Path(data_dir)
     if isinstance(key, str):
         try:
@@ -392,10 +477,10 @@ def partner_predictor(
     data = PartnerData.load(data_dir, key_id(key))  # checks the folder's files and that it is this key's
     manifest = recorded_manifest(data_dir)
     saved = find_saved_model(data_dir, run)
-    kept = kept_model(saved, data, gbm, (parallel or ParallelOptions()).n_jobs)
+    settings = config or ModelConfig()
+    kept = kept_model(saved, data, settings, (parallel or ParallelOptions()).n_jobs)
     consortium = ConsortiumConfig.model_validate(manifest["consortium"])
     keyed, _ = consortium_transform(key, consortium, cache_dir, str(manifest["reference_hash"]), parallel)
-    settings = ModelConfig()
     raw = kept.outputs(data.features)
     validation = score_tasks(data, raw, "valid")
     predicted = data.scaling.outputs(raw)

@@ -328,25 +328,28 @@ def evaluate(net: MultitaskNet, data: PartnerData) -> dict[str, float]:
     return {"valid_score": mean_score(data, predict_scaled(net, data.features), "valid")}
 
 
-def refit_heads(net: MultitaskNet, data: PartnerData, config: FederationConfig) -> tuple[float, float]:
+def refit_heads(
+    net: MultitaskNet, data: PartnerData, config: FederationConfig, trunk_too: bool = False
+) -> tuple[float, float]:
     """Train the private heads again on the trunk ``net`` now holds (kept frozen), stopping early on the
     validation fold: heads trained in a round fit the trunk before aggregation, not the aggregated one the
-    partner keeps. The refit stays only where it does not lower the validation score. Returns the
-    validation score before and after."""
+    partner keeps. ``trunk_too``: train the whole network on, from the consortium's trunk, into the
+    partner's own model (its copy: the shared trunk is not changed). The refit stays only where it does not
+    lower the validation score. Returns the validation score before and after."""
     before = mean_score(data, predict_scaled(net, data.features), "valid")
-    heads = private_arrays(net)
-    trunk = [p for name, p in net.named_parameters() if name.startswith(SHARED_PREFIX)]
-    for parameter in trunk:
+    saved = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    frozen = [] if trunk_too else [p for name, p in net.named_parameters() if name.startswith(SHARED_PREFIX)]
+    for parameter in frozen:
         parameter.requires_grad_(False)  # AdamW skips parameters without a gradient: the trunk stays as sent
     try:
         trainer = NetworkTrainer(config.trunk, learning_rate=config.learning_rate)
         trainer.fit(net, data.matrix("train"), data.matrix("valid"), config.seed, progress=False)
     finally:
-        for parameter in trunk:
+        for parameter in frozen:
             parameter.requires_grad_(True)
     after = mean_score(data, predict_scaled(net, data.features), "valid")
-    if not after >= before:  # NaN (nothing to score) or worse: the heads as they were
-        load_arrays(net, heads, shared=False)
+    if not after >= before:  # NaN (nothing to score) or worse: the network as it was
+        net.load_state_dict(saved)
         return before, before
     return before, after
 

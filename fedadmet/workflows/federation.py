@@ -283,6 +283,21 @@ def simulate(
         return run
 
 
+def completed_run(registry_url: str, name: str, federation: FederationConfig) -> FederationRun | None:
+    """The newest run of ``name`` the registry holds as completed with exactly these settings, if any: what a
+    stopped experiment needs so as not to train a finished run again."""
+    settings = federation.model_dump(mode="json")
+    with open_registry(registry_url).begin() as session:
+        return next(
+            (
+                run
+                for run in repository.list_runs(session)
+                if run.name == name and run.status == "completed" and run.config == settings
+            ),
+            None,
+        )
+
+
 def _open_deployed(context: Context) -> OpenedRun:
     """The run a deployment's run config names (``resume-run`` carries one on), opened in its registry."""
     settings = open_run(RunSettings.from_run_config(dict(context.run_config)))
@@ -318,7 +333,7 @@ def assess_gain(
     local = local_best_outputs(Path(partner_dir), data, recipe, cache_dir, progress)
     described = "the core recipe on this partner's training folds" + ("" if recipe.side_tasks else ", no side tasks")
     n_jobs = get_settings().parallel().n_jobs
-    result = joining_gain(partner_dir, model, local, described, recipe.model_config().gbm, n_jobs)
+    result = joining_gain(partner_dir, model, local, described, recipe.model_config(), n_jobs)
     return result, write_gain_report(result, model.folder)
 
 
@@ -433,17 +448,17 @@ def kept_model_outputs(
     partner_dir: Path, run: FederationRun, data: PartnerData, gbm_iterations: int | None = None, n_jobs: int = 1
 ) -> tuple[np.ndarray, list[str]]:
     """The raw outputs (logits, scaled values) for every compound of ``data`` of the model the partner
-    keeps of ``run`` (federated trunk, refitted heads, CatBoost heads over [features + embedding] where
-    they score better on validation; ``gbm_iterations`` sizes those), and the endpoints using CatBoost."""
+    keeps of ``run`` (federated trunk, refitted heads, blended with CatBoost over the features where that
+    scores better on validation; ``gbm_iterations`` sizes the trees), and the endpoints that blend."""
     from fedadmet.federated.partner_model import SavedModel
     from fedadmet.federated.partner_model import kept_model as partner_kept_model
     from fedadmet.models.config import ModelConfig
 
-    gbm = ModelConfig().gbm
+    config = ModelConfig()
     if gbm_iterations is not None:
-        gbm = gbm.model_copy(update={"iterations": gbm_iterations})
-    kept = partner_kept_model(SavedModel(Path(partner_dir), run.name, run.id), data, gbm, n_jobs)
-    return kept.outputs(data.features), [c.endpoint for c in kept.choices if c.uses_catboost]
+        config = config.model_copy(update={"gbm": config.gbm.model_copy(update={"iterations": gbm_iterations})})
+    kept = partner_kept_model(SavedModel(Path(partner_dir), run.name, run.id), data, config, n_jobs)
+    return kept.outputs(data.features), [c.endpoint for c in kept.choices if c.uses_trees]
 
 
 def trunk_embedding(net: MultitaskNet, features: np.ndarray) -> np.ndarray:

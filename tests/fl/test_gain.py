@@ -18,7 +18,6 @@ from fedadmet.federated.gain import joining_gain
 from fedadmet.federated.partner_model import find_saved_model, kept_model, saved_models
 from fedadmet.federated.task import TEST_FOLD, VALID_FOLD, PartnerData, build_net, score_tasks, scored_rows
 from fedadmet.federated.tasks.molecular import keep_partner_model
-from fedadmet.models.config import GBMConfig
 from fedadmet.workflows.federation import local_best_outputs
 from fedadmet.workflows.training import TrainingRecipe
 
@@ -49,17 +48,21 @@ def test_gain_scores_the_kept_model_against_the_core_recipe_per_endpoint(
     assert (latest / "gain.md").read_text().startswith("# What joining gained: partner0, run 5")
     assert (latest / "gain.png").read_bytes()[:4] == b"\x89PNG"
 
-    # The federated side is the model the partner keeps: here CatBoost heads over [features + embedding]
-    # of the untrained stand-in's trunk, chosen because they beat its random heads on validation.
+    # The federated side is the model the partner keeps: here the untrained stand-in trained on at the
+    # partner, blended with trees over its features where that scores better on validation.
     data = PartnerData.load(partner)
-    kept = kept_model(find_saved_model(partner, 5), data, GBMConfig(iterations=10))
+    kept = kept_model(
+        find_saved_model(partner, 5), data, TrainingRecipe(side_tasks=False, gbm_iterations=10).model_config()
+    )
     expected = score_tasks(data, kept.outputs(data.features), "test")
     rows = {row["endpoint"]: row for row in report["endpoints"]}
     assert set(rows) == set(data.tasks) == {"BBB_Martins", "Lipophilicity_AstraZeneca"}
     assert rows["BBB_Martins"]["metric"] == "AUC-PR" and rows["Lipophilicity_AstraZeneca"]["metric"] == "R²"
     assert all(row["test_compounds"] > 0 for row in rows.values())
     assert {name: row["federated"] for name, row in rows.items()} == pytest.approx(expected)
-    assert {row["federated_head"] for row in rows.values()} == {"catboost"}
+    assert {name: row["federated_head"] for name, row in rows.items()} == {
+        choice.endpoint: "blend" if choice.uses_trees else "network" for choice in kept.choices
+    }
     # The local side is the core recipe (`fedadmet train`'s) on this partner's training folds, scored on
     # the same test fold.
     assert report["local_recipe"].startswith("the core recipe on this partner's training folds")
