@@ -368,7 +368,11 @@ def private(protocol: Protocol, seed: int, epsilon: float, learning_rate: float)
     partners, spent = {}, []
     for folder, data in zip(protocol.folders, protocol.partners, strict=True):
         outputs, blended = kept_model_outputs(folder, run, data, protocol.catboost_iterations, protocol.threads)
-        partners[data.name] = scored(data, outputs, 0, 0.0) | {"blended_endpoints": blended}
+        network = model_outputs(federated_model(folder, run, data), data)  # what DP trained, before the partner's own
+        partners[data.name] = scored(data, outputs, 0, 0.0) | {
+            "blended_endpoints": blended,
+            "network_score": scored(data, network, 0, 0.0)["score"],
+        }
         record = kept_model(folder, run.id).record_dp
         if record:
             spent.append(float(record["epsilon"]))
@@ -441,6 +445,9 @@ def summarise(protocol: Protocol, arms: dict[str, list[dict[str, Any]]], dp: dic
             if any(r["epsilon_spent"] is not None for r in dp[eps])
             else None,
             "macro": macro(dp[eps]),
+            "network_macro": float(
+                np.mean([np.nanmean([p.get("network_score", np.nan) for p in r["partners"].values()]) for r in dp[eps]])
+            ),
             "partners": {n: float(np.mean([r["partners"][n]["score"] for r in dp[eps]])) for n in names},
             "membership_attack_auc": float(np.mean([r["membership_attack"]["auc"]["mean"] for r in dp[eps]])),
         }
@@ -475,6 +482,10 @@ def summarise(protocol: Protocol, arms: dict[str, list[dict[str, Any]]], dp: dic
                     np.subtract(per_seed["federated_kept"], per_seed[pooled_best])
                 ).to_json(),
                 "federated_over_pooled_macro": summary_macro["federated"] / summary_macro["pooled"]
+                if summary_macro["pooled"]
+                else None,
+                # like for like: the federated network against the pooled network, neither with trees
+                "federated_refit_over_pooled_macro": summary_macro["federated_refit"] / summary_macro["pooled"]
                 if summary_macro["pooled"]
                 else None,
             },
@@ -686,7 +697,9 @@ def write(summary: dict, out: Path, stem: str) -> None:
         "",
         "## Costs, convergence, privacy",
         "",
-        f"- federated − pooled macro: {_ci(paired['federated_minus_pooled_macro'])}",
+        f"- federated − pooled macro: {_ci(paired['federated_minus_pooled_macro'])}; like for like (the federated "
+        f"network, refitted heads, over the pooled network, neither with trees): "
+        f"{_f(paired['federated_refit_over_pooled_macro'])}",
         f"- conformal efficiency gain (kept federated − local best, Mondrian ICP at 10 % error, median over "
         f"classification endpoints): {_f(details['conformal_efficiency_gain']['median'], True)}",
         f"- bytes sent per partner per round (SecAgg+ on: {summary['secagg']}): "
@@ -699,11 +712,12 @@ def write(summary: dict, out: Path, stem: str) -> None:
         "",
         "DP utility against ε (record-level DP-SGD at each partner, Opacus, δ = 1e-5):",
         "",
-        "| target ε | ε spent | macro (kept models) | attack AUC |",
-        "|---|---|---|---|",
+        "| target ε | ε spent | macro (kept models) | macro (the DP network alone) | attack AUC |",
+        "|---|---|---|---|---|",
     ]
     lines += [
-        f"| {p['target_epsilon']:g} | {_f(p['epsilon_spent'])} | {_f(p['macro'])} | {_f(p['membership_attack_auc'])} |"
+        f"| {p['target_epsilon']:g} | {_f(p['epsilon_spent'])} | {_f(p['macro'])} | {_f(p['network_macro'])} "
+        f"| {_f(p['membership_attack_auc'])} |"
         for p in details["dp_curve"]
     ]
     lines += [
