@@ -8,10 +8,11 @@ Everything a profile needs besides the network is fitted here, at the partner, f
 Platt scaling and split-conformal intervals on its validation fold, and the applicability domain
 (nearest-neighbour similarity to its training compounds). Nothing leaves the partner.
 
-The kept model is the federated trunk with the partner's heads refitted on it (when it was kept), blended
-as the core model blends its trunk with CatBoost over the partner's features (:mod:`fedadmet.models.gbm`,
-:mod:`fedadmet.models.blending`) for each endpoint where the blend scores better on the partner's
-validation fold; the trees are fitted here on first use and kept beside the network.
+The kept model is the federated network with the partner's heads refitted on the trunk (when it was kept),
+trained on at the partner and blended, as the core model blends its trunk, with CatBoost over the
+partner's features (:mod:`fedadmet.models.gbm`, :mod:`fedadmet.models.blending`) for each endpoint where
+the blend scores better on the partner's validation fold; all of it is fitted here on first use and kept
+in the partner's folder.
 """
 
 from __future__ import annotations
@@ -261,7 +262,7 @@ class KeptModel:
     net: MultitaskNet = field(repr=False)
     tasks: list[str]
     is_classification: list[bool]
-    forest: ObliviousForest | None = field(repr=False)  # the partner's trees, used where choices say so
+    forest: ObliviousForest = field(repr=False)  # the partner's trees, used where the choices say so
     gbm_weight: float = 0.0
     choices: list[HeadChoice] = field(default_factory=list)
     network_tuned: bool = False  # the network trained on at the partner, trunk too (its copy of the trunk)
@@ -270,7 +271,7 @@ class KeptModel:
         """Raw outputs (logits, scaled values) per task for keyed feature rows, each from its chosen head."""
         raw = predict_scaled(self.net, keyed.astype(np.float32))
         blended = [choice.endpoint for choice in self.choices if choice.uses_trees]
-        if self.forest is None or not blended:
+        if not blended:
             return raw
         columns = [self.tasks.index(name) for name in blended]
         classifiers = [self.is_classification[j] for j in columns]
