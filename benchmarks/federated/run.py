@@ -253,7 +253,7 @@ def federate(protocol: Protocol, config: FederationConfig, name: str) -> Federat
     """The run ``name`` with ``config``: the one already completed in the benchmark's registry (a stopped
     benchmark goes on without training it again), or a new one."""
     registry_url = f"sqlite:///{protocol.work / 'registry.db'}"
-    done = completed_run(registry_url, name, config)
+    done = completed_run(registry_url, name, config, protocol.folders)
     if done is not None:
         print(f"  {name}: run {done.id} completed before, reused", flush=True)
         return done

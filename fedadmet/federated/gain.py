@@ -121,9 +121,9 @@ def markdown(gain: JoiningGain) -> str:
     lines = [
         f"# What joining gained: {gain.partner}, run {gain.run_id} ({gain.run_name})",
         "",
-        f"The kept federated model (federated trunk, heads refitted on it, CatBoost heads over features + "
-        f"embedding where they score better on validation) vs the best local model ({gain.local_recipe}), both "
-        "scored on this partner's held-out test fold (fold 0).",
+        "The kept federated model (federated trunk, heads refitted on it, trained on here and blended with "
+        f"CatBoost over this partner's features where that scores better on validation) vs the best local model "
+        f"({gain.local_recipe}), both scored on this partner's held-out test fold (fold 0).",
         "",
         "| endpoint | metric | test compounds | local best | federated (head) | gain |",
         "|---|---|---|---|---|---|",
@@ -163,7 +163,7 @@ def notes(gain: JoiningGain) -> list[str]:
         found.append(
             f"Record-level DP: this partner spent ε {spent['epsilon']:.2f} at δ {spent['delta']:g} over "
             f"{spent['rounds']} rounds (covers the trunk it sent and the heads as trained in rounds; the refitted "
-            "and CatBoost heads were fitted here without DP)"
+            "heads, this partner's own copy of the network trained on and its trees were fitted here without DP)"
         )
     return found
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -68,9 +69,9 @@ from fedadmet.models.trees import ObliviousForest
 from fedadmet.models.trunk import MultitaskNet
 
 _RUN_FOLDER = re.compile(r"run-(\d+)")
-TUNED_WEIGHTS_FILE, HEAD_CHOICE_FILE = "tuned.safetensors", "head_choice.json"
+TUNED_WEIGHTS_FILE, TUNED_RECORD_FILE = "tuned.safetensors", "tuned.json"
 TREES_FOLDER = "partner_trees"  # in the prepared folder: the trees every kept model of it blends with
-KEPT_RECIPE = 2  # what the files beside a kept network hold: 2 = the network tuned on, its blend with trees
+KEPT_RECIPE = 2  # the partner's own training of a kept network: a new recipe trains its copy again
 
 
 @dataclass(frozen=True)
@@ -306,10 +307,6 @@ def partner_trees(data_dir: Path, data: PartnerData, config: ModelConfig, seed: 
     The trees read the features, not the trunk's embedding: the trunk was trained on these very rows, so its
     embedding of them carries their labels, and trees over it fit that memory (measured, fair-v2 seed 0,
     AstraZeneca hepatocyte clearance: validation R² 0.118 with the embedding, 0.193 without)."""
-    files = recorded_manifest(data_dir)["files"]
-    made_from = {"files": files, "gbm": config.gbm.model_dump(), "seed": seed}
-    digest = hashlib.sha256(json.dumps(made_from, sort_keys=True).encode()).hexdigest()[:16]
-    path = Path(data_dir) / TREES_FOLDER / f"{digest}.safetensors"
     heads = [
         task
         for j, task in enumerate(data.tasks)
@@ -319,10 +316,19 @@ def partner_trees(data_dir: Path, data: PartnerData, config: ModelConfig, seed: 
             else len(scored_rows(data, "train", j)) >= 3
         )
     ]
-    if path.is_file():
+    made_from = {
+        "files": recorded_manifest(data_dir)["files"],
+        "heads": heads,
+        "gbm": config.gbm.model_dump(),
+        "seed": seed,
+    }
+    path = Path(data_dir) / TREES_FOLDER / f"{_digest(made_from)}.safetensors"
+    try:
         forest = ObliviousForest.from_arrays(load_file(str(path)), heads)
         if forest is not None:
             return forest
+    except (OSError, SafetensorError, ArtifactError):
+        pass  # none yet, or damaged: fitted again
     models = {}
     for task in heads:
         j = data.tasks.index(task)
@@ -331,8 +337,18 @@ def partner_trees(data_dir: Path, data: PartnerData, config: ModelConfig, seed: 
         models[task] = fit_gbm(data.features[rows], data.targets[rows, j], classifier, config.gbm, seed, n_jobs)
     forest = ObliviousForest.from_catboost(models)
     path.parent.mkdir(exist_ok=True)
-    save_file(forest.arrays(), str(path))
+    partial = path.with_suffix(f".{os.getpid()}.partial")  # another process may fit the same trees
+    save_file(forest.arrays(), str(partial))
+    partial.replace(path)
     return forest
+
+
+def _digest(record: Any) -> str:
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _array_digest(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
 def choose_tree_blend(
@@ -362,47 +378,64 @@ def choose_tree_blend(
     return weight, choices
 
 
-def kept_model(saved: SavedModel, data: PartnerData, config: ModelConfig | None = None, n_jobs: int = 1) -> KeptModel:
-    """The partner's kept model of a run, fitted here on first use (and again when the network or ``config``,
-    the core recipe's trees and blend weights, changed) and kept in the model's folder: the federated
-    network trained on (trunk too) on the partner's own training folds where that raises its validation
-    score, then blended with the partner's trees (:func:`partner_trees`, :func:`choose_tree_blend`). The
-    shared trunk as received stays as it was."""
-    config = config or ModelConfig()
+def tuned_network(saved: SavedModel, data: PartnerData) -> tuple[MultitaskNet, FederationConfig, bool]:
+    """The partner's own copy of a run's network: trained on from the federated weights, trunk too, on its
+    training folds (early-stopped on the validation fold) where that raises the validation score, else the
+    network as kept; fitted on first use and kept in the model's folder. The shared trunk stays as it was."""
     net, federation = load_federated_net(saved, data)
-    trees = partner_trees(saved.data_dir, data, config, federation.seed, n_jobs)
-    fitted_for = {
+    made_for = {
         "recipe": KEPT_RECIPE,
         "weights_sha256": hashlib.sha256((saved.folder / WEIGHTS_FILE).read_bytes()).hexdigest(),
-        "trees_sha256": hashlib.sha256(trees.leaf_values.tobytes()).hexdigest(),
-        "blend_weights": list(config.blend_weights),
+        "labels_sha256": recorded_manifest(saved.data_dir)["files"]["labels.npz"],
     }
-    classifiers = [bool(c) for c in data.is_classification]
     try:
-        recorded = json.loads((saved.folder / HEAD_CHOICE_FILE).read_text())
-    except (OSError, ValueError):
-        recorded = {}
-    if recorded.get("fitted_for") == fitted_for:
-        if recorded["network_tuned"]:
-            tuned = load_file(str(saved.folder / TUNED_WEIGHTS_FILE))
-            net.load_state_dict({name: torch.as_tensor(value) for name, value in tuned.items()})
-        choices = [HeadChoice(**choice) for choice in recorded["choices"]]
-        weight = float(recorded["gbm_weight"])
-        return KeptModel(net, list(data.tasks), classifiers, trees, weight, choices, bool(recorded["network_tuned"]))
-    (saved.folder / TUNED_WEIGHTS_FILE).unlink(missing_ok=True)
+        recorded = json.loads((saved.folder / TUNED_RECORD_FILE).read_text())
+        if recorded["made_for"] == made_for:
+            if recorded["tuned"]:
+                tuned = load_file(str(saved.folder / TUNED_WEIGHTS_FILE))
+                net.load_state_dict({name: torch.as_tensor(value) for name, value in tuned.items()})
+            return net, federation, bool(recorded["tuned"])
+    except (OSError, ValueError, KeyError, SafetensorError, RuntimeError):
+        net, _ = load_federated_net(saved, data)  # none yet, another network's, or damaged: trained again
     before, after = refit_heads(net, data, federation, trunk_too=True)
+    (saved.folder / TUNED_WEIGHTS_FILE).unlink(missing_ok=True)
     if after > before:
         save_file({k: v.numpy() for k, v in net.state_dict().items()}, str(saved.folder / TUNED_WEIGHTS_FILE))
-    weight, choices = choose_tree_blend(net, data, trees, config.blend_weights)
-    record = {
-        "fitted_for": fitted_for,
-        "network_tuned": after > before,
-        "network_valid_score": {"as_kept": before, "tuned": after},
-        "gbm_weight": weight,
-        "choices": [asdict(choice) for choice in choices],
+    record = {"made_for": made_for, "tuned": after > before, "valid_score": {"as_kept": before, "tuned": after}}
+    (saved.folder / TUNED_RECORD_FILE).write_text(json.dumps(record, indent=2))
+    return net, federation, after > before
+
+
+def kept_model(saved: SavedModel, data: PartnerData, config: ModelConfig | None = None, n_jobs: int = 1) -> KeptModel:
+    """The partner's kept model of a run: its own copy of the network (:func:`tuned_network`) blended with
+    its trees (:func:`partner_trees`, :func:`choose_tree_blend`); the choices are made on first use (and
+    again when the network or ``config``, the core recipe's trees and blend weights, changed) and kept in
+    the model's folder, one record per ``config``."""
+    config = config or ModelConfig()
+    net, federation, tuned = tuned_network(saved, data)
+    trees = partner_trees(saved.data_dir, data, config, federation.seed, n_jobs)
+    made_for = {
+        "network": {
+            name: hashlib.sha256(value.numpy().tobytes()).hexdigest() for name, value in net.state_dict().items()
+        },
+        "trees": _digest(
+            trees.arrays() and {name: hashlib.sha256(a.tobytes()).hexdigest() for name, a in trees.arrays().items()}
+        ),
+        "heads": list(trees.heads),
+        "blend_weights": list(config.blend_weights),
     }
-    (saved.folder / HEAD_CHOICE_FILE).write_text(json.dumps(record, indent=2))
-    return KeptModel(net, list(data.tasks), classifiers, trees, weight, choices, after > before)
+    path = saved.folder / f"head_choice-{_digest(made_for)}.json"
+    classifiers = [bool(c) for c in data.is_classification]
+    try:
+        recorded = json.loads(path.read_text())
+        choices = [HeadChoice(**choice) for choice in recorded["choices"]]
+        return KeptModel(net, list(data.tasks), classifiers, trees, float(recorded["gbm_weight"]), choices, tuned)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # not chosen yet for this network, these trees and weights: chosen now
+    weight, choices = choose_tree_blend(net, data, trees, config.blend_weights)
+    record = {"gbm_weight": weight, "choices": [asdict(choice) for choice in choices]}
+    path.write_text(json.dumps(record, indent=2))
+    return KeptModel(net, list(data.tasks), classifiers, trees, weight, choices, tuned)
 
 
 @dataclass

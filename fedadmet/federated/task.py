@@ -334,8 +334,8 @@ def refit_heads(
     """Train the private heads again on the trunk ``net`` now holds (kept frozen), stopping early on the
     validation fold: heads trained in a round fit the trunk before aggregation, not the aggregated one the
     partner keeps. ``trunk_too``: train the whole network on, from the consortium's trunk, into the
-    partner's own model (its copy: the shared trunk is not changed). The refit stays only where it does not
-    lower the validation score. Returns the validation score before and after."""
+    partner's own model (its copy: the shared trunk is not changed). The refit stays only where it raises
+    the validation score. Returns the validation score before and after (equal: the network as it was)."""
     before = mean_score(data, predict_scaled(net, data.features), "valid")
     saved = {k: v.detach().clone() for k, v in net.state_dict().items()}
     frozen = [] if trunk_too else [p for name, p in net.named_parameters() if name.startswith(SHARED_PREFIX)]
@@ -348,7 +348,7 @@ def refit_heads(
         for parameter in frozen:
             parameter.requires_grad_(True)
     after = mean_score(data, predict_scaled(net, data.features), "valid")
-    if not after >= before:  # NaN (nothing to score) or worse: the network as it was
+    if not after > before:  # NaN (nothing to score), no better or worse: the network as it was
         net.load_state_dict(saved)
         return before, before
     return before, after

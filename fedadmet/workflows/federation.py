@@ -283,16 +283,24 @@ def simulate(
         return run
 
 
-def completed_run(registry_url: str, name: str, federation: FederationConfig) -> FederationRun | None:
-    """The newest run of ``name`` the registry holds as completed with exactly these settings, if any: what a
-    stopped experiment needs so as not to train a finished run again."""
+def completed_run(
+    registry_url: str, name: str, federation: FederationConfig, partner_dirs: Sequence[Path]
+) -> FederationRun | None:
+    """The newest run of ``name`` the registry holds as completed with exactly these settings and whose model
+    every partner of ``partner_dirs`` kept, if any: what a stopped experiment needs so as not to train a
+    finished run again."""
+    from fedadmet.federated.tasks.molecular import WEIGHTS_FILE, partner_model_folder
+
     settings = federation.model_dump(mode="json")
     with open_registry(registry_url).begin() as session:
         return next(
             (
                 run
                 for run in repository.list_runs(session)
-                if run.name == name and run.status == "completed" and run.config == settings
+                if run.name == name
+                and run.status == "completed"
+                and run.config == settings
+                and all((partner_model_folder(Path(d), name, run.id) / WEIGHTS_FILE).is_file() for d in partner_dirs)
             ),
             None,
         )

@@ -13,8 +13,8 @@ import pytest
 
 from fedadmet.federated.config import FederationConfig
 from fedadmet.federated.partner_model import (
-    HEAD_CHOICE_FILE,
     TREES_FOLDER,
+    TUNED_RECORD_FILE,
     TUNED_WEIGHTS_FILE,
     choose_tree_blend,
     find_saved_model,
@@ -114,7 +114,8 @@ def test_the_kept_model_predicts_with_its_chosen_heads_and_keeps_them(partner_di
     outputs = kept.outputs(data.features)
     assert kept.network_tuned and (saved.folder / TUNED_WEIGHTS_FILE).is_file()
     assert mean_score(data, outputs, "valid") > mean_score(data, predict_scaled(untrained, data.features), "valid")
-    recorded = json.loads((saved.folder / HEAD_CHOICE_FILE).read_text())
+    (choice_file,) = saved.folder.glob("head_choice-*.json")
+    recorded = json.loads(choice_file.read_text())
     assert [c["endpoint"] for c in recorded["choices"]] == data.tasks
     assert recorded["gbm_weight"] == kept.gbm_weight
 
@@ -123,3 +124,12 @@ def test_the_kept_model_predicts_with_its_chosen_heads_and_keeps_them(partner_di
     assert again.choices == kept.choices
     kept_model(find_saved_model(folder, 2), data, SMALL_TREES)  # another run blends with the same trees
     assert len(list((folder / TREES_FOLDER).iterdir())) == 1
+
+    # Other trees (another size) blend with the same tuned network: it is not trained again.
+    tuned_record = (saved.folder / TUNED_RECORD_FILE).read_text()
+    tuned_weights = (saved.folder / TUNED_WEIGHTS_FILE).read_bytes()
+    kept_model(saved, data, SMALL_TREES.model_copy(update={"gbm": STUMP}))
+    assert (saved.folder / TUNED_RECORD_FILE).read_text() == tuned_record
+    assert (saved.folder / TUNED_WEIGHTS_FILE).read_bytes() == tuned_weights
+    assert len(list(saved.folder.glob("head_choice-*.json"))) == 2
+    assert len(list((folder / TREES_FOLDER).iterdir())) == 2

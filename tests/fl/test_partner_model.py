@@ -120,9 +120,7 @@ def test_a_damaged_or_foreign_kept_model_is_refused_in_one_line(partner: Path, t
         partner_predictor(tmp_path / "nowhere", TEST_KEY)
 
 
-def test_a_model_worse_than_the_mean_is_flagged_unless_the_partner_mends_it(
-    partner: Path, tmp_path: Path
-) -> None:
+def test_a_model_worse_than_the_mean_is_flagged_unless_the_partner_mends_it(partner: Path, tmp_path: Path) -> None:
     copy = shutil.copytree(partner, tmp_path / "copy")
     data = PartnerData.load(copy)
     broken = build_net(data.features.shape[1], data.tasks, FEDERATION)
@@ -216,7 +214,7 @@ def test_predicting_warns_where_the_partners_best_local_model_scored_higher(part
     saved = find_saved_model(copy, 4)
     rows = [
         EndpointGain("BBB_Martins", "AUC-PR", 40, local_best=0.9, federated=0.8, federated_head="network"),
-        EndpointGain("Lipophilicity_AstraZeneca", "R²", 40, local_best=0.3, federated=0.5, federated_head="catboost"),
+        EndpointGain("Lipophilicity_AstraZeneca", "R²", 40, local_best=0.3, federated=0.5, federated_head="blend"),
     ]
     write_gain_report(JoiningGain("partner2", "consortium", 4, "the core recipe", rows), saved.folder)
     assert endpoints_local_wins(saved.folder) == {"BBB_Martins": (0.9, 0.8)}

@@ -28,7 +28,7 @@ from fedadmet.federated.simulation import _stop_on_ctrl_c
 from fedadmet.federated.tasks.molecular import MolecularTask
 from fedadmet.registry import repository
 from fedadmet.registry.database import open_registry
-from fedadmet.workflows.federation import RunSettings, open_run, simulate
+from fedadmet.workflows.federation import RunSettings, completed_run, open_run, simulate
 from fedadmet.workflows.views import privacy_text, run_view
 
 pytestmark = pytest.mark.slow
@@ -107,6 +107,14 @@ def test_secagg_simulation_records_rounds_and_every_run_is_new(partner_dirs: lis
         assert not artifact.stat().st_mode & 0o222
     with pytest.raises(InputError, match="completed already"):
         simulate(partners, settings(tmp_path, rounds=3).model_copy(update={"run_id": run.id}))
+    # A stopped experiment finds the completed run of the same name and settings, and only where every
+    # partner still holds its model.
+    registry, first = f"sqlite:///{tmp_path / 'registry.db'}", settings(tmp_path, rounds=2)
+    assert completed_run(registry, "test-run", first.federation, partners).id == run.id
+    assert completed_run(registry, "test-run", settings(tmp_path, rounds=4).federation, partners) is None
+    assert completed_run(registry, "other-name", first.federation, partners) is None
+    shutil.rmtree(find_saved_model(partners[1], f"test-run/{run.id}").folder)
+    assert completed_run(registry, "test-run", first.federation, partners) is None
 
 
 def test_ctrl_c_stops_the_run_which_resumes_only_as_the_same_federation(
