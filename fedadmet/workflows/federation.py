@@ -456,8 +456,9 @@ def kept_model_outputs(
     partner_dir: Path, run: FederationRun, data: PartnerData, gbm_iterations: int | None = None, n_jobs: int = 1
 ) -> tuple[np.ndarray, list[str]]:
     """The raw outputs (logits, scaled values) for every compound of ``data`` of the model the partner
-    keeps of ``run`` (federated trunk, refitted heads, blended with CatBoost over the features where that
-    scores better on validation; ``gbm_iterations`` sizes the trees), and the endpoints that blend."""
+    keeps of ``run`` (the federated network trained on at the partner, blended with CatBoost over its
+    features where that scores better on validation; ``gbm_iterations`` sizes the trees), and the endpoints
+    that blend."""
     from fedadmet.federated.partner_model import SavedModel
     from fedadmet.federated.partner_model import kept_model as partner_kept_model
     from fedadmet.models.config import ModelConfig
