@@ -62,7 +62,8 @@ def _arm(arm: str, seed: int) -> dict:
 
 def _dp(seed: int) -> dict:
     return {
-        "partners": {name: _partner(0.4 + 0.01 * seed, 0) for name in ("a", "b")},
+        "seed": seed,
+        "partners": {name: _partner(0.4 + 0.01 * seed, 0) | {"network_score": 0.2} for name in ("a", "b")},
         "target_epsilon": 8.0,
         "epsilon_spent": 7.9,
         "delta": 1e-5,
@@ -74,7 +75,8 @@ def test_summary_has_the_issue_keys_and_paired_intervals(tmp_path: Path) -> None
     partners = [SimpleNamespace(name=name, tasks=["AMES", "LogD"]) for name in ("a", "b")]
     protocol = SimpleNamespace(partners=partners, seeds=[0, 1, 2], rounds=3, budget=1)
     arms = {arm: [_arm(arm, seed) for seed in protocol.seeds] for arm in ARMS}
-    summary = summarise(protocol, arms, {8.0: [_dp(seed) for seed in protocol.seeds]})
+    # DP ran for seeds 1 and 2 only: it is judged against the local best of those same seeds
+    summary = summarise(protocol, arms, {8.0: [_dp(1), _dp(2)]})
 
     assert summary["protocol"] == "fair-v2" and summary["secagg"] is True
     assert summary["details"]["pooled_arm"] == "pooled_shared_heads"  # the better pooled arm
@@ -84,7 +86,16 @@ def test_summary_has_the_issue_keys_and_paired_intervals(tmp_path: Path) -> None
     paired = summary["partners"]["a"]["federated_minus_local_best"]
     assert paired["mean"] == pytest.approx(0.03) and paired["ci95"] == pytest.approx([0.03, 0.03])
     assert summary["macro"]["federated"] - summary["macro"]["pooled"] == pytest.approx(-0.01)
-    assert summary["dp"] == {"epsilon": pytest.approx(7.9), "delta": 1e-5, "macro": pytest.approx(0.41)}
+    assert summary["dp"] == {
+        "epsilon": pytest.approx(7.9),
+        "delta": 1e-5,
+        "macro": pytest.approx(0.415),  # 0.4 + mean(.01, .02)
+        "network_macro": pytest.approx(0.2),
+        "local_best_macro_same_seeds": pytest.approx(0.57),  # 0.5 + 0.05 + mean(.01, .02) + mean(0, .01)
+        "seeds": [1, 2],
+    }
+    # like for like: the federated network (0.575) over the better pooled network (0.605)
+    assert summary["details"]["paired"]["federated_refit_over_pooled_macro"] == pytest.approx(0.575 / 0.605)
     endpoint = summary["details"]["per_endpoint"]["a"]["AMES"]
     assert endpoint["few_labels"] is True and summary["details"]["per_endpoint"]["a"]["LogD"]["few_labels"] is False
     assert summary["details"]["macro_by_metric"]["local_best"]["roc_auc"] == pytest.approx(0.665)
@@ -95,6 +106,8 @@ def test_summary_has_the_issue_keys_and_paired_intervals(tmp_path: Path) -> None
         "machine": "test",
         "command": "python -m benchmarks.federated.run",
         "total_minutes": 0.1,
+        "compute_minutes": 0.1,
+        "cached_only": False,
         "partner_sizes": {name: {"compounds": 10, "endpoints": 2} for name in ("a", "b")},
     }
     write(summary, tmp_path, "federated")
