@@ -59,7 +59,7 @@ from fedadmet.federated.tasks.molecular import (
 )
 from fedadmet.models.admet_model import RawPrediction
 from fedadmet.models.blending import ValidationParts, choose_blend_weight
-from fedadmet.models.calibration import Calibration, conformal_minimum, fit_calibration, report
+from fedadmet.models.calibration import Calibration, conformal_minimum, fit_calibration, logit, report
 from fedadmet.models.config import ModelConfig
 from fedadmet.models.domain import ApplicabilityDomain
 from fedadmet.models.gbm import fit_gbm
@@ -294,8 +294,7 @@ def _model_scale(raw: np.ndarray, classifiers: list[bool]) -> np.ndarray:
 
 def _raw_scale(values: np.ndarray, classifiers: list[bool]) -> np.ndarray:
     raw = np.array(values, dtype=np.float64)
-    probability = np.clip(raw[:, classifiers], 1e-7, 1 - 1e-7)
-    raw[:, classifiers] = np.log(probability / (1 - probability))
+    raw[:, classifiers] = logit(raw[:, classifiers])
     return raw
 
 

@@ -16,7 +16,8 @@ _EPS = 1e-6
 _MIN_SLOPE = 0.05
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
+def logit(p: np.ndarray) -> np.ndarray:
+    """Log-odds of probabilities, clipped away from 0 and 1."""
     p = np.clip(p, _EPS, 1 - _EPS)
     return np.log(p / (1 - p))
 
@@ -38,7 +39,7 @@ class PlattCalibrator:
         positives = int((labels == 1).sum())
         negatives = len(labels) - positives
         targets = np.where(labels == 1, (positives + 1) / (positives + 2), 1 / (negatives + 2))
-        logits = _logit(probabilities)
+        logits = logit(probabilities)
 
         def loss_and_gradient(params: np.ndarray) -> tuple[float, np.ndarray]:
             z = params[0] * logits + params[1]
@@ -56,7 +57,7 @@ class PlattCalibrator:
         return cls(slope=float(fitted.x[0]), intercept=float(fitted.x[1]))
 
     def __call__(self, probabilities: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(self.slope * _logit(probabilities) + self.intercept)))
+        return 1.0 / (1.0 + np.exp(-(self.slope * logit(probabilities) + self.intercept)))
 
 
 @dataclass
