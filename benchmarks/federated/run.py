@@ -59,6 +59,8 @@ from fedadmet.federated.prepare import prepare_partner
 from fedadmet.workflows.federation import (
     FederationRun,
     RunSettings,
+    after_joining_outputs,
+    averaging_scale,
     baseline_model,
     completed_run,
     endpoint_metrics,
@@ -81,7 +83,7 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 BENCHMARK_KEY = bytes.fromhex("66656461646d65742d62656e63686d61726b2d636f6e736f727469756d2d6b31")  # public, fixed
 PROTOCOL = "fair-v2"
-ARMS = (
+TRAINED_ARMS = (
     "local_mlp",
     "local_best",
     "federated_refit",
@@ -89,6 +91,11 @@ ARMS = (
     "pooled_partner_heads",
     "pooled_shared_heads",
 )
+# A partner's local best averaged with another of its models (the share chosen on validation): with the
+# kept federated model, what the partner uses after joining; with its local MLP, the control that shows how
+# much of that is averaging two models rather than the federation.
+AVERAGED_ARMS = {"joined": "federated_kept", "local_pair": "local_mlp"}
+ARMS = (*TRAINED_ARMS, *AVERAGED_ARMS)
 PRIMARY = {"classification": "auc_pr", "regression": "r2"}
 FEW_TEST_LABELS = 50
 DELTA = 1e-5
@@ -104,7 +111,7 @@ class Protocol:
         self.rounds = args.rounds or (3 if args.quick else 30)
         self.seeds = list(range(args.first_seed, args.first_seed + (args.seeds or (1 if args.quick else 5))))
         self.budget = args.budget or (1 if args.quick else 2)
-        self.epsilons = args.epsilons or ([8.0] if args.quick else [1.0, 4.0, 8.0])
+        self.epsilons = args.epsilons if args.epsilons is not None else ([8.0] if args.quick else [1.0, 4.0, 8.0])
         self.catboost_iterations = 100 if args.quick else None  # None: the core model's own size
         self.threads = os.cpu_count() or 1  # the partners' CatBoost trees
         # PyTorch's own threads: these networks are small, and beside another busy process a second thread
@@ -126,6 +133,13 @@ class Protocol:
 
     def config(self, seed: int, learning_rate: float, **update: Any) -> FederationConfig:
         return FederationConfig(rounds=self.rounds, learning_rate=learning_rate, seed=seed, **update)
+
+    def keep_outputs(self, arm: str, seed: int, candidate: str, partner: str, outputs: np.ndarray) -> None:
+        """One arm's raw outputs for every compound of a partner, kept beside the scores so that combinations
+        of arms (a partner averaging two of its models) can be scored later without training again."""
+        folder = self.results / "outputs"
+        folder.mkdir(exist_ok=True)
+        np.save(folder / f"{arm}-seed{seed}-{candidate}-{partner}.npy", outputs.astype(np.float32))
 
     def cached(self, name: str, seed: int, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """The (arm, seed) result from the cache, or computed, timed and cached."""
@@ -232,7 +246,9 @@ def local_mlp(protocol: Protocol, seed: int) -> dict[str, Any]:
         for data in protocol.partners:
             net = baseline_model(data, config, protocol.rounds)
             steps = _steps(len(data.rows("train")), config.trunk.batch_size, protocol.rounds)
-            partners[data.name] = scored(data, model_outputs(net, data), steps, protocol.rounds)
+            outputs = model_outputs(net, data)
+            protocol.keep_outputs("local_mlp", seed, f"lr={lr:g}", data.name, outputs)
+            partners[data.name] = scored(data, outputs, steps, protocol.rounds)
         candidates[f"lr={lr:g}"] = {"partners": partners}
     return per_partner_choice(candidates)
 
@@ -244,9 +260,39 @@ def local_best(protocol: Protocol, seed: int) -> dict[str, Any]:
         partners = {}
         for folder, data in zip(protocol.folders, protocol.partners, strict=True):
             outputs = local_best_outputs(folder, data, recipe, REPO / "benchmarks" / "cache", False)
+            protocol.keep_outputs("local_best", seed, f"gbm_iterations={iterations}", data.name, outputs)
             partners[data.name] = scored(data, outputs, 0, 0.0)  # trees and networks: steps are not comparable
         candidates[f"gbm_iterations={iterations}"] = {"partners": partners}
     return per_partner_choice(candidates)
+
+
+def arm_outputs(protocol: Protocol, arm: str, seed: int, result: dict[str, Any], data: PartnerData) -> np.ndarray:
+    """The kept outputs of the candidate an arm chose for a partner, on the scale the models are averaged on."""
+    chosen = result["chosen"]
+    candidate = chosen[data.name] if isinstance(chosen, dict) else chosen
+    outputs = np.load(protocol.results / "outputs" / f"{arm}-seed{seed}-{candidate}-{data.name}.npy")
+    outputs = outputs.astype(np.float64)
+    return outputs if arm == "local_best" else averaging_scale(data, outputs)
+
+
+def averaged(data: PartnerData, local: np.ndarray, other: np.ndarray) -> dict[str, Any]:
+    """A partner's local best averaged with another of its models, as the partner's predictor averages
+    them (:mod:`fedadmet.federated.local_model`): the local share chosen on its validation fold."""
+    outputs, share = after_joining_outputs(data, local, other)
+    return scored(data, outputs, 0, 0.0) | {"local_share": share}
+
+
+def averaged_arm(protocol: Protocol, seed: int, arms: dict[str, list[dict[str, Any]]], other: str) -> dict[str, Any]:
+    local_result, other_result = arms["local_best"][-1], arms[other][-1]
+    partners = {
+        data.name: averaged(
+            data,
+            arm_outputs(protocol, "local_best", seed, local_result, data),
+            arm_outputs(protocol, other, seed, other_result, data),
+        )
+        for data in protocol.partners
+    }
+    return {"partners": partners, "chosen": f"local best + {other}"}
 
 
 def federate(protocol: Protocol, config: FederationConfig, name: str) -> FederationRun:
@@ -314,6 +360,8 @@ def federated(protocol: Protocol, seed: int) -> dict[str, dict[str, Any]]:
             network = model_outputs(federated_model(folder, run, data), data)
             refit[candidate]["partners"][data.name] = scored(data, network, steps, passes)
             outputs, blended = kept_model_outputs(folder, run, data, protocol.catboost_iterations, protocol.threads)
+            protocol.keep_outputs("federated_refit", seed, candidate, data.name, network)
+            protocol.keep_outputs("federated_kept", seed, candidate, data.name, outputs)
             kept[candidate]["partners"][data.name] = scored(data, outputs, steps, passes) | {
                 "blended_endpoints": blended
             }
@@ -355,23 +403,33 @@ def pooled_arm(protocol: Protocol, seed: int, shared_heads: bool) -> dict[str, A
         for data in protocol.partners:
             own = outputs[row : row + len(data.features)][:, everyone.columns_of(data)]
             row += len(data.features)
+            arm = "pooled_shared_heads" if shared_heads else "pooled_partner_heads"
+            protocol.keep_outputs(arm, seed, f"lr={lr:g}", data.name, own)
             partners[data.name] = scored(data, own, steps, protocol.rounds)
         candidates[f"lr={lr:g}"] = {"partners": partners}
     return consortium_choice(candidates)
 
 
-def private(protocol: Protocol, seed: int, epsilon: float, learning_rate: float) -> dict[str, Any]:
+def private(
+    protocol: Protocol, seed: int, epsilon: float, learning_rate: float, local_best_result: dict[str, Any]
+) -> dict[str, Any]:
     """Record-level DP-SGD at every partner (Opacus) at target ``epsilon``, δ = 1e-5: the kept models'
-    scores, the ε each partner spent, and the trunk-only attack on the DP trunk."""
+    scores, each averaged with the partner's local best as after joining, the ε each partner spent, and the
+    trunk-only attack on the DP trunk."""
     dp = RecordDpConfig(target_epsilon=epsilon, delta=DELTA)
     run = federate(protocol, protocol.config(seed, learning_rate, record_dp=dp), f"fair-dp{epsilon:g}-seed{seed}")
     partners, spent = {}, []
     for folder, data in zip(protocol.folders, protocol.partners, strict=True):
         outputs, blended = kept_model_outputs(folder, run, data, protocol.catboost_iterations, protocol.threads)
         network = model_outputs(federated_model(folder, run, data), data)  # what DP trained, before the partner's own
+        protocol.keep_outputs(f"dp{epsilon:g}", seed, "kept", data.name, outputs)
+        local = arm_outputs(protocol, "local_best", seed, local_best_result, data)
+        joined = averaged(data, local, averaging_scale(data, outputs))
         partners[data.name] = scored(data, outputs, 0, 0.0) | {
             "blended_endpoints": blended,
             "network_score": scored(data, network, 0, 0.0)["score"],
+            "joined_score": joined["score"],
+            "local_share": joined["local_share"],
         }
         record = kept_model(folder, run.id).record_dp
         if record:
@@ -401,11 +459,18 @@ def summarise(protocol: Protocol, arms: dict[str, list[dict[str, Any]]], dp: dic
     for name in names:
         entry = {arm: float(np.mean(score(arm, name))) for arm in ARMS}
         entry |= {
-            "federated": entry["federated_kept"],
+            "federated": entry["joined"],
             "pooled": entry[pooled_best],
             "federated_minus_local_best": t_interval(
+                np.subtract(score("joined", name), score("local_best", name))
+            ).to_json(),
+            "kept_alone_minus_local_best": t_interval(
                 np.subtract(score("federated_kept", name), score("local_best", name))
             ).to_json(),
+            "joined_minus_local_pair": t_interval(
+                np.subtract(score("joined", name), score("local_pair", name))
+            ).to_json(),
+            "local_share": float(np.mean([r["partners"][name]["local_share"] for r in arms["joined"]])),
         }
         partners[name] = entry
     by_metric: dict[str, dict[str, float]] = {}
@@ -422,17 +487,17 @@ def summarise(protocol: Protocol, arms: dict[str, list[dict[str, Any]]], dp: dic
     per_seed = {arm: [np.nanmean([p["score"] for p in r["partners"].values()]) for r in arms[arm]] for arm in ARMS}
     endpoints = per_endpoint(protocol, arms)
     itp = [
-        improve_to_perfect(e["federated_kept"]["auc_pr"], e["local_best"]["auc_pr"])
+        improve_to_perfect(e["joined"]["auc_pr"], e["local_best"]["auc_pr"])
         for partner in endpoints.values()
         for e in partner.values()
         if "auc_pr" in e["local_best"]
     ]
     efficiency_gain = [
-        float(np.mean([r["partners"][n]["efficiency"][t] for r in arms["federated_kept"]]))
+        float(np.mean([r["partners"][n]["efficiency"][t] for r in arms["joined"]]))
         - float(np.mean([r["partners"][n]["efficiency"][t] for r in arms["local_best"]]))
         for n in names
         for t in arms["local_best"][0]["partners"][n]["efficiency"]
-        if t in arms["federated_kept"][0]["partners"][n]["efficiency"]
+        if t in arms["joined"][0]["partners"][n]["efficiency"]
     ]
     itp = [gain for gain in itp if gain is not None]
     efficiency_gain = [gain for gain in efficiency_gain if np.isfinite(gain)]
@@ -447,7 +512,8 @@ def summarise(protocol: Protocol, arms: dict[str, list[dict[str, Any]]], dp: dic
             "epsilon_spent": float(np.mean([r["epsilon_spent"] for r in dp[eps] if r["epsilon_spent"] is not None]))
             if any(r["epsilon_spent"] is not None for r in dp[eps])
             else None,
-            "macro": macro(dp[eps]),
+            "macro": float(np.mean([np.nanmean([p["joined_score"] for p in r["partners"].values()]) for r in dp[eps]])),
+            "kept_macro": macro(dp[eps]),
             "network_macro": float(
                 np.mean([np.nanmean([p.get("network_score", np.nan) for p in r["partners"].values()]) for r in dp[eps]])
             ),
@@ -461,7 +527,7 @@ def summarise(protocol: Protocol, arms: dict[str, list[dict[str, Any]]], dp: dic
     summary_macro = {arm: float(np.mean(per_seed[arm])) for arm in ARMS}
     summary_macro |= {
         "local_best": summary_macro["local_best"],
-        "federated": summary_macro["federated_kept"],
+        "federated": summary_macro["joined"],
         "pooled": summary_macro[pooled_best],
     }
     return {
@@ -473,6 +539,7 @@ def summarise(protocol: Protocol, arms: dict[str, list[dict[str, Any]]], dp: dic
             "delta": DELTA,
             "macro": headline["macro"] if headline else None,
             "network_macro": headline["network_macro"] if headline else None,
+            "kept_macro": headline["kept_macro"] if headline else None,
             "local_best_macro_same_seeds": headline["local_best_macro_same_seeds"] if headline else None,
             "seeds": headline["seeds"] if headline else [],
         },
@@ -482,10 +549,16 @@ def summarise(protocol: Protocol, arms: dict[str, list[dict[str, Any]]], dp: dic
             "macro_by_metric": by_metric,
             "paired": {
                 "federated_minus_local_best_macro": t_interval(
+                    np.subtract(per_seed["joined"], per_seed["local_best"])
+                ).to_json(),
+                "kept_alone_minus_local_best_macro": t_interval(
                     np.subtract(per_seed["federated_kept"], per_seed["local_best"])
                 ).to_json(),
+                "joined_minus_local_pair_macro": t_interval(
+                    np.subtract(per_seed["joined"], per_seed["local_pair"])
+                ).to_json(),
                 "federated_minus_pooled_macro": t_interval(
-                    np.subtract(per_seed["federated_kept"], per_seed[pooled_best])
+                    np.subtract(per_seed["joined"], per_seed[pooled_best])
                 ).to_json(),
                 "federated_over_pooled_macro": summary_macro["federated"] / summary_macro["pooled"]
                 if summary_macro["pooled"]
@@ -564,7 +637,9 @@ def main(argv: list[str] | None = None) -> None:
         "--first-seed", type=int, default=0, help="start at this seed (a second process can run later seeds)"
     )
     parser.add_argument("--budget", type=int, default=None, help="candidates per arm (default 2; quick 1)")
-    parser.add_argument("--epsilons", type=float, nargs="*", default=None, help="DP targets (default 1 4 8)")
+    parser.add_argument(
+        "--epsilons", type=float, nargs="*", default=None, help="DP targets (default 1 4 8; none given: no DP run)"
+    )
     parser.add_argument("--work", type=Path, default=REPO / "benchmarks" / "cache" / "federated")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument(
@@ -575,7 +650,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     protocol = Protocol(args)
     if args.cached_only:  # the seeds whose every arm is cached; DP points where they are
-        complete = [s for s in protocol.seeds if all((protocol.results / f"{n}-seed{s}.json").is_file() for n in ARMS)]
+        complete = [
+            s for s in protocol.seeds if all((protocol.results / f"{n}-seed{s}.json").is_file() for n in TRAINED_ARMS)
+        ]
         print(f"seeds with every arm cached: {complete} (of {protocol.seeds})", flush=True)
         protocol.seeds = complete
     torch.set_num_threads(protocol.torch_threads)
@@ -602,12 +679,16 @@ def main(argv: list[str] | None = None) -> None:
             arms[arm].append(protocol.cached(arm, seed, lambda: {}))
         for arm, shared in (("pooled_partner_heads", False), ("pooled_shared_heads", True)):
             arms[arm].append(protocol.cached(arm, seed, lambda s=seed, h=shared: pooled_arm(protocol, s, h)))
+        for arm, other in AVERAGED_ARMS.items():
+            arms[arm].append(protocol.cached(arm, seed, lambda s=seed, o=other: averaged_arm(protocol, s, arms, o)))
         learning_rate = float(arms["federated_kept"][-1]["chosen"].removeprefix("lr="))
         for eps in protocol.epsilons:
             if args.cached_only and not (protocol.results / f"dp{eps:g}-seed{seed}.json").is_file():
                 continue
             computed = protocol.cached(
-                f"dp{eps:g}", seed, lambda s=seed, e=eps, lr=learning_rate: private(protocol, s, e, lr)
+                f"dp{eps:g}",
+                seed,
+                lambda s=seed, e=eps, lr=learning_rate: private(protocol, s, e, lr, arms["local_best"][-1]),
             )
             dp[eps].append(computed | {"seed": seed})
     summary = summarise(protocol, arms, dp)
@@ -651,27 +732,38 @@ def write(summary: dict, out: Path, stem: str) -> None:
         "",
         "Score = mean over a partner's endpoints of AUC-PR (classification) / R² (regression) on its own held-out",
         f"keyed-scaffold test fold, mean over {seeds} seed(s); every arm tuned with the same budget "
-        f"({details['search_budget']} candidate(s)) and chosen on the validation fold. `federated` is the partner's",
-        "kept model (federated trunk and refitted heads, trained on at the partner and blended with CatBoost over",
-        f"its features where better on validation); `pooled` the better pooled arm ({details['pooled_arm']}).",
-        "Paired difference: 95 % t-interval over seeds.",
+        f"({details['search_budget']} candidate(s)) and chosen on the validation fold. `kept` is the partner's kept",
+        "federated model (federated trunk and refitted heads, trained on at the partner and blended with CatBoost over",
+        "its features where better on validation); **`after joining`** (the `federated` of the JSON) is what the",
+        "partner's predictor uses: its local best averaged with the kept model, the share chosen on validation;",
+        "`local pair` is the control: the local best averaged with the local MLP by the same rule (what averaging",
+        f"two models gives without the federation). `pooled`: the better pooled arm ({details['pooled_arm']}).",
+        "Paired differences: 95 % t-intervals over seeds.",
         "",
-        "| partner | compounds | endpoints | local MLP | local best | fed. refit | **federated (kept)** | pooled, "
-        "partner heads | pooled, shared heads | kept − local best |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| partner | compounds | endpoints | local MLP | local best | local pair | fed. refit | kept "
+        "| **after joining** | pooled, partner heads | pooled, shared heads | after joining − local best "
+        "| after joining − local pair | local share |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, p in summary["partners"].items():
         size = details["partner_sizes"][name]
         lines.append(
             f"| {name} | {size['compounds']} | {size['endpoints']} | {_f(p['local_mlp'])} | {_f(p['local_best'])} "
-            f"| {_f(p['federated_refit'])} | **{_f(p['federated_kept'])}** | {_f(p['pooled_partner_heads'])} "
-            f"| {_f(p['pooled_shared_heads'])} | {_ci(p['federated_minus_local_best'])} |"
+            f"| {_f(p['local_pair'])} | {_f(p['federated_refit'])} | {_f(p['federated_kept'])} "
+            f"| **{_f(p['joined'])}** | {_f(p['pooled_partner_heads'])} | {_f(p['pooled_shared_heads'])} "
+            f"| {_ci(p['federated_minus_local_best'])} | {_ci(p['joined_minus_local_pair'])} | {p['local_share']:.2f} |"
         )
+    paired = details["paired"]
     lines.append(
-        f"| **macro** | | | {_f(macro_['local_mlp'])} | {_f(macro_['local_best'])} | {_f(macro_['federated_refit'])} "
-        f"| **{_f(macro_['federated_kept'])}** | {_f(macro_['pooled_partner_heads'])} "
-        f"| {_f(macro_['pooled_shared_heads'])} | {_ci(details['paired']['federated_minus_local_best_macro'])} |"
+        f"| **macro** | | | {_f(macro_['local_mlp'])} | {_f(macro_['local_best'])} | {_f(macro_['local_pair'])} "
+        f"| {_f(macro_['federated_refit'])} | {_f(macro_['federated_kept'])} | **{_f(macro_['joined'])}** "
+        f"| {_f(macro_['pooled_partner_heads'])} | {_f(macro_['pooled_shared_heads'])} "
+        f"| {_ci(paired['federated_minus_local_best_macro'])} | {_ci(paired['joined_minus_local_pair_macro'])} | |"
     )
+    lines += [
+        "",
+        f"Kept federated model alone − local best, macro: {_ci(paired['kept_alone_minus_local_best_macro'])}.",
+    ]
     lines += ["", "Macro per metric (mean over partners that have endpoints of that kind):", ""]
     lines += ["| arm | AUC-PR | ROC-AUC | R² | Spearman | steps / partner (mean) | sample passes | s / seed |"]
     lines += ["|---|---|---|---|---|---|---|---|"]
@@ -682,12 +774,12 @@ def write(summary: dict, out: Path, stem: str) -> None:
             f"| {arm} | {_f(m['auc_pr'])} | {_f(m['roc_auc'])} | {_f(m['r2'])} | {_f(m['spearman'])} "
             f"| {steps:,.0f} | {training['sample_passes']:g} | {training['seconds_per_seed']:.0f} |"
         )
-    paired, itp = details["paired"], details["improve_to_perfect_auc_pr"]
+    itp = details["improve_to_perfect_auc_pr"]
     attack = details["membership_attack"]
     lines += ["", "Per endpoint (test fold; ⚠ fewer than 50 test labels):", ""]
     lines += [
-        "| partner | endpoint | n test | metric | local best | federated (kept) | pooled |",
-        "|---|---|---|---|---|---|---|",
+        "| partner | endpoint | n test | metric | local best | kept | after joining | pooled |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, tasks in details["per_endpoint"].items():
         for task, e in tasks.items():
@@ -695,13 +787,13 @@ def write(summary: dict, out: Path, stem: str) -> None:
                 lines.append(
                     f"| {name} | {task} | {e['n_test']}{' ⚠' if e['few_labels'] else ''} | {metric} "
                     f"| {_f(e['local_best'].get(metric))} | {_f(e['federated_kept'].get(metric))} "
-                    f"| {_f(e[details['pooled_arm']].get(metric))} |"
+                    f"| {_f(e['joined'].get(metric))} | {_f(e[details['pooled_arm']].get(metric))} |"
                 )
     dp = summary["dp"]
     ratio = paired["federated_over_pooled_macro"]
     every_partner = all(p["federated_minus_local_best"]["mean"] >= 0 for p in summary["partners"].values())
     targets = [
-        ("every partner's kept federated model ≥ its local best (mean over seeds)", every_partner),
+        ("every partner's model after joining ≥ its local best (mean over seeds)", every_partner),
         (f"federated macro ≥ 97 % of the better pooled arm (ratio {_f(ratio)})", ratio is not None and ratio >= 0.97),
         (
             f"median improve-to-perfect ≥ +4 % AUC-PR ({_pct(itp['median'])})",
@@ -709,9 +801,9 @@ def write(summary: dict, out: Path, stem: str) -> None:
         ),
         (
             f"record-level DP at ε ≤ 8 (δ = {dp['delta']:g}) with macro ≥ local-best macro "
-            f"(ε spent {_f(dp['epsilon'])}, kept models' macro {_f(dp['macro'])} vs "
-            f"{_f(dp['local_best_macro_same_seeds'])} on the same seeds {dp['seeds']}; the DP network alone "
-            f"{_f(dp['network_macro'])})",
+            f"(ε spent {_f(dp['epsilon'])}, after joining macro {_f(dp['macro'])} vs "
+            f"{_f(dp['local_best_macro_same_seeds'])} on the same seeds {dp['seeds']}; the kept models alone "
+            f"{_f(dp['kept_macro'])}, the DP network alone {_f(dp['network_macro'])})",
             dp["macro"] is not None
             and dp["epsilon"] is not None
             and dp["epsilon"] <= 8
@@ -727,7 +819,7 @@ def write(summary: dict, out: Path, stem: str) -> None:
         f"- federated − pooled macro: {_ci(paired['federated_minus_pooled_macro'])}; like for like (the federated "
         f"network, refitted heads, over the pooled network, neither with trees): "
         f"{_f(paired['federated_refit_over_pooled_macro'])}",
-        f"- conformal efficiency gain (kept federated − local best, Mondrian ICP at 10 % error, median over "
+        f"- conformal efficiency gain (after joining − local best, Mondrian ICP at 10 % error, median over "
         f"classification endpoints): {_f(details['conformal_efficiency_gain']['median'], True)}",
         f"- bytes sent per partner per round (SecAgg+ on: {summary['secagg']}): "
         f"{details['bytes_per_partner_per_round']:,.0f}",
@@ -739,11 +831,13 @@ def write(summary: dict, out: Path, stem: str) -> None:
         "",
         "DP utility against ε (record-level DP-SGD at each partner, Opacus, δ = 1e-5):",
         "",
-        "| target ε | ε spent | macro (kept models) | macro (the DP network alone) | attack AUC |",
-        "|---|---|---|---|---|",
+        "| target ε | seeds | ε spent | macro after joining | kept models alone | the DP network alone "
+        "| local best, same seeds | attack AUC |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {p['target_epsilon']:g} | {_f(p['epsilon_spent'])} | {_f(p['macro'])} | {_f(p['network_macro'])} "
+        f"| {p['target_epsilon']:g} | {p['seeds']} | {_f(p['epsilon_spent'])} | {_f(p['macro'])} "
+        f"| {_f(p['kept_macro'])} | {_f(p['network_macro'])} | {_f(p['local_best_macro_same_seeds'])} "
         f"| {_f(p['membership_attack_auc'])} |"
         for p in details["dp_curve"]
     ]

@@ -184,9 +184,10 @@ def gain(
         typer.Option(help="Give the local model's trees the side-task predictions, as the core recipe does."),
     ] = True,
 ) -> None:
-    """What joining gained for this partner: its kept federated model against its best local model (the
-    core recipe of `fedadmet train` on its own training folds), per endpoint on its held-out test fold.
-    Runs at the partner; nothing leaves it.
+    """What joining gained for this partner: the model it uses after joining (its best local model, the
+    core recipe of `fedadmet train` on its own training folds, averaged with its kept federated model)
+    against the local model alone, per endpoint on its held-out test fold. Keeps the local model, which
+    `fedadmet predict --partner` then uses with the federated one. Runs at the partner; nothing leaves it.
 
     Writes gain.json, gain.md and gain.png beside the run's model."""
     from fedadmet.config import get_settings
@@ -205,20 +206,27 @@ def gain(
     except FedadmetError as exc:
         raise fail(str(exc)) from None
     table = Table(
-        Column("endpoint", overflow="fold"), "metric", "test compounds", "local best", "federated", "head", "gain"
-    )
+        Column("endpoint", overflow="fold"), "metric", "test compounds", "local best", "federated", "head",
+        "after joining", "gain",
+    )  # fmt: skip
     for row in result.endpoints:
         table.add_row(
             row.endpoint, row.metric, str(row.test_compounds), format_score(row.local_best),
-            format_score(row.federated), row.federated_head, format_score(row.gain, signed=True),
+            format_score(row.federated), row.federated_head, format_score(row.joined),
+            format_score(row.gain, signed=True),
         )  # fmt: skip
     for label, metric in mean_rows(result):
         table.add_row(
             label, "", "", format_score(result.mean("local_best", metric)),
-            format_score(result.mean("federated", metric)), "", format_score(result.mean("gain", metric), signed=True),
-            style="bold",
+            format_score(result.mean("federated", metric)), "", format_score(result.mean("joined", metric)),
+            format_score(result.mean("gain", metric), signed=True), style="bold",
         )  # fmt: skip
     console.print(table)
+    console.print(
+        f"after joining = the local best and the federated model averaged, the federated share "
+        f"{1 - result.local_share:g} chosen on validation; the local model is kept in {partner} for predictions",
+        highlight=False,
+    )
     for note in notes(result):
         console.print(note, highlight=False)
     console.print(f"wrote {', '.join(p.name for p in paths)} in {model.folder}", highlight=False)

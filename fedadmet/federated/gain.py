@@ -1,11 +1,13 @@
-"""What joining gained, seen from one partner: its kept federated model against the best model it could
-have built alone, on its own held-out test fold.
+"""What joining gained, seen from one partner: the model it uses after joining against the best model it
+could have built alone, on its own held-out test fold.
 
 Everything here runs inside the partner, on its prepared folder. The local model is the core recipe
 (the default model's training workflow) on the partner's training folds, its validation fold the
-recipe's validation part; its test-fold outputs are given by the caller (the workflow that trains it).
-The federated model is the one the partner keeps (:func:`~fedadmet.federated.partner_model.kept_model`).
-Both are scored per endpoint (AUC-PR or R² on uncensored values) on fold 0, which neither saw.
+recipe's validation part; its outputs are given by the caller (the workflow that trains it). The
+federated model is the one the partner keeps (:func:`~fedadmet.federated.partner_model.kept_model`); the
+model after joining averages the two, the federated model's share chosen on validation
+(:mod:`fedadmet.federated.local_model`). All are scored per endpoint (AUC-PR or R² on uncensored values)
+on fold 0, which none saw.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from fedadmet.federated.local_model import after_joining, choose_local_share, model_scale
 from fedadmet.federated.partner_model import SavedModel, kept_model
 from fedadmet.federated.task import PartnerData, score_tasks, scored_rows
 from fedadmet.models.config import ModelConfig
@@ -32,12 +35,13 @@ class EndpointGain:
     metric: str  # "AUC-PR" or "R²"
     test_compounds: int  # labelled compounds of this endpoint in the test fold (uncensored for R²)
     local_best: float | None  # None: the test fold cannot score it (one class only, or fewer than 3 values)
-    federated: float | None
+    federated: float | None  # the kept federated model alone
     federated_head: str  # which head the kept model uses: "network", or "blend" (with CatBoost over the features)
+    joined: float | None  # the model after joining: local best and kept federated model averaged
 
     @property
     def gain(self) -> float | None:
-        return None if self.local_best is None or self.federated is None else self.federated - self.local_best
+        return None if self.local_best is None or self.joined is None else self.joined - self.local_best
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class JoiningGain:
     run_id: int
     local_recipe: str  # what the local model is
     endpoints: list[EndpointGain]
+    local_share: float  # the local model's share of the model after joining (1: the federation added nothing)
     record_dp: dict[str, Any] | None = None  # the ε this partner spent under record-level DP (none: off)
 
     def mean(self, which: str, metric: str | None = None) -> float | None:
@@ -61,7 +66,7 @@ class JoiningGain:
 
     def to_json(self) -> dict[str, object]:
         means = {
-            label: {which: self.mean(which, metric) for which in ("local_best", "federated", "gain")}
+            label: {which: self.mean(which, metric) for which in ("local_best", "federated", "joined", "gain")}
             for label, metric in [(m, m) for m in self.metrics] + [("all", None)]
         }
         return asdict(self) | {"mean": means}
@@ -75,12 +80,16 @@ def joining_gain(
     config: ModelConfig | None = None,
     n_jobs: int = 1,
 ) -> JoiningGain:
-    """Score the kept federated model and the local model's outputs ``local_best`` (one row per compound
-    of the folder, one column per task, on the scale the federated network outputs) on the test fold."""
+    """Score on the test fold the local model's outputs ``local_best`` (one row per compound of the folder,
+    with its validation and test rows; one column per task, on the scale the federated network outputs),
+    the kept federated model, and their average with the federated share chosen on validation."""
     data = PartnerData.load(Path(data_dir))
     kept = kept_model(model, data, config, n_jobs)
+    federated_outputs = model_scale(kept.outputs(data.features), [bool(c) for c in data.is_classification])
+    share = choose_local_share(data, local_best, federated_outputs)
     local = score_tasks(data, local_best, "test")
-    federated = score_tasks(data, kept.outputs(data.features), "test")
+    federated = score_tasks(data, federated_outputs, "test")
+    joined = score_tasks(data, after_joining(local_best, federated_outputs, share), "test")
     blended = {choice.endpoint for choice in kept.choices if choice.uses_trees}
     endpoints = [
         EndpointGain(
@@ -90,23 +99,22 @@ def joining_gain(
             local_best=local.get(task),
             federated=federated.get(task),
             federated_head="blend" if task in blended else "network",
+            joined=joined.get(task),
         )
         for j, task in enumerate(data.tasks)
     ]
-    return JoiningGain(data.name, model.run_name, model.run_id, local_recipe, endpoints, model.record_dp)
+    return JoiningGain(data.name, model.run_name, model.run_id, local_recipe, endpoints, share, model.record_dp)
 
 
 def endpoints_local_wins(folder: Path) -> dict[str, tuple[float, float]]:
     """From the folder's last ``federate gain`` (none: empty), the endpoints whose best local model scored
-    above the kept federated model on the test fold, with (local best, federated)."""
+    above the model after joining on the test fold, with (local best, after joining)."""
     try:
         rows = json.loads((folder / GAIN_FILE).read_text())["endpoints"]
         return {
-            str(row["endpoint"]): (float(row["local_best"]), float(row["federated"]))
+            str(row["endpoint"]): (float(row["local_best"]), float(row["joined"]))
             for row in rows
-            if row.get("local_best") is not None
-            and row.get("federated") is not None
-            and row["local_best"] > row["federated"]
+            if row.get("local_best") is not None and row.get("joined") is not None and row["local_best"] > row["joined"]
         }
     except (OSError, ValueError, KeyError, TypeError):  # none yet, or written by an older fedadmet
         return {}
@@ -121,23 +129,27 @@ def markdown(gain: JoiningGain) -> str:
     lines = [
         f"# What joining gained: {gain.partner}, run {gain.run_id} ({gain.run_name})",
         "",
-        "The kept federated model (federated trunk, heads refitted on it, trained on here and blended with "
-        f"CatBoost over this partner's features where that scores better on validation) vs the best local model "
-        f"({gain.local_recipe}), both scored on this partner's held-out test fold (fold 0).",
+        f"The model this partner uses after joining (its best local model, {gain.local_recipe}, averaged with the "
+        "kept federated model: federated trunk, heads refitted on it, trained on here and blended with CatBoost "
+        f"over this partner's features where that scores better on validation; the federated model's share, "
+        f"{1 - gain.local_share:g}, chosen on validation) vs the best local model alone, all scored on this "
+        "partner's held-out test fold (fold 0).",
         "",
-        "| endpoint | metric | test compounds | local best | federated (head) | gain |",
-        "|---|---|---|---|---|---|",
+        "| endpoint | metric | test compounds | local best | federated (head) | after joining | gain |",
+        "|---|---|---|---|---|---|---|",
     ]
     for e in gain.endpoints:
         few = " (few)" if e.test_compounds < FEW_TEST_COMPOUNDS else ""
         lines.append(
             f"| {e.endpoint} | {e.metric} | {e.test_compounds}{few} | {format_score(e.local_best)} "
-            f"| {format_score(e.federated)} ({e.federated_head}) | {format_score(e.gain, signed=True)} |"
+            f"| {format_score(e.federated)} ({e.federated_head}) | {format_score(e.joined)} "
+            f"| {format_score(e.gain, signed=True)} |"
         )
     for label, metric in mean_rows(gain):
         local, federated = format_score(gain.mean("local_best", metric)), format_score(gain.mean("federated", metric))
         lines.append(
-            f"| **{label}** | | | {local} | {federated} | **{format_score(gain.mean('gain', metric), True)}** |"
+            f"| **{label}** | | | {local} | {federated} | {format_score(gain.mean('joined', metric))} "
+            f"| **{format_score(gain.mean('gain', metric), True)}** |"
         )
     lines += ["", *notes(gain)]
     return "\n".join([*lines, "", "![local best vs federated](gain.png)", ""])
@@ -163,7 +175,8 @@ def notes(gain: JoiningGain) -> list[str]:
         found.append(
             f"Record-level DP: this partner spent ε {spent['epsilon']:.2f} at δ {spent['delta']:g} over "
             f"{spent['rounds']} rounds (covers the trunk it sent and the heads as trained in rounds; the refitted "
-            "heads, this partner's own copy of the network trained on and its trees were fitted here without DP)"
+            "heads, this partner's own copy of the network trained on, its trees and its local model were fitted here "
+            "without DP)"
         )
     return found
 
@@ -181,18 +194,19 @@ def write_gain_report(gain: JoiningGain, folder: Path) -> list[Path]:
     scored = [e for e in gain.endpoints if e.gain is not None]
     positions = np.arange(len(scored))
     figure, axis = plt.subplots(figsize=(max(4.0, 1.1 * len(scored) + 1.5), 3.2))
-    for offset, which, label, colour in (
-        (-0.2, "local_best", "local best", "#8c8c8c"),
-        (0.2, "federated", "federated", "#4c72b0"),
-    ):
-        values = np.array([getattr(e, which) for e in scored], dtype=float)
-        axis.bar(positions + offset, np.maximum(values, PLOT_FLOOR), 0.4, label=label, color=colour)
+    bars = (
+        (-0.27, "local_best", "local best", "#8c8c8c"),
+        (0.0, "federated", "federated", "#4c72b0"),
+        (0.27, "joined", "after joining", "#55a868"),
+    )
+    for offset, which, label, colour in bars:
+        values = np.array([np.nan if getattr(e, which) is None else getattr(e, which) for e in scored], dtype=float)
+        axis.bar(positions + offset, np.maximum(values, PLOT_FLOOR), 0.27, label=label, color=colour)
         for x, value in zip(positions + offset, values, strict=True):
             if value < PLOT_FLOOR:  # off the scale: drawn at the floor, its value written on it
                 axis.text(x, PLOT_FLOOR, f"{value:.3g}", rotation=90, ha="center", va="bottom", fontsize=6)
-    axis.set_ylim(
-        bottom=PLOT_FLOOR if any(e.local_best < PLOT_FLOOR or e.federated < PLOT_FLOOR for e in scored) else None
-    )
+    lowest = min((v for e in scored for v in (e.local_best, e.federated, e.joined) if v is not None), default=0.0)
+    axis.set_ylim(bottom=PLOT_FLOOR if lowest < PLOT_FLOOR else None)
     axis.set_xticks(positions, [f"{e.endpoint}\n({e.metric})" for e in scored], fontsize=7)
     axis.axhline(0, color="black", linewidth=0.6)
     axis.set_ylabel("test-fold score (AUC-PR or R²)")

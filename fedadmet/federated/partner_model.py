@@ -12,7 +12,8 @@ The kept model is the federated network with the partner's heads refitted on the
 trained on at the partner and blended, as the core model blends its trunk, with CatBoost over the
 partner's features (:mod:`fedadmet.models.gbm`, :mod:`fedadmet.models.blending`) for each endpoint where
 the blend scores better on the partner's validation fold; all of it is fitted here on first use and kept
-in the partner's folder.
+in the partner's folder. Once ``federate gain`` has trained the partner's best local model, the predictor
+averages that in (:mod:`fedadmet.federated.local_model`): the model a partner uses after joining.
 """
 
 from __future__ import annotations
@@ -39,6 +40,13 @@ from fedadmet.data.catalogue import get_endpoint
 from fedadmet.exceptions import ArtifactError, InputError
 from fedadmet.federated.config import ConsortiumConfig, FederationConfig
 from fedadmet.federated.keys import key_id
+from fedadmet.federated.local_model import (
+    after_joining,
+    choose_local_share,
+    federation_scale,
+    load_local_model,
+    model_scale,
+)
 from fedadmet.federated.prepare import consortium_transform, recorded_manifest
 from fedadmet.federated.task import (
     VALID_FOLD,
@@ -57,7 +65,7 @@ from fedadmet.federated.tasks.molecular import (
     WEIGHTS_FILE,
     partner_model_folder,
 )
-from fedadmet.models.admet_model import RawPrediction
+from fedadmet.models.admet_model import ADMETModel, RawPrediction
 from fedadmet.models.blending import ValidationParts, choose_blend_weight
 from fedadmet.models.calibration import Calibration, conformal_minimum, fit_calibration, logit, report
 from fedadmet.models.config import ModelConfig
@@ -280,16 +288,9 @@ class KeptModel:
             keyed.astype(np.float32), [self.is_classification[self.tasks.index(h)] for h in self.forest.heads]
         )
         trees = trees[:, [self.forest.heads.index(name) for name in blended]]
-        network = _model_scale(raw[:, columns], classifiers)
+        network = model_scale(raw[:, columns], classifiers)
         raw[:, columns] = _raw_scale(self.gbm_weight * trees + (1 - self.gbm_weight) * network, classifiers)
         return raw
-
-
-def _model_scale(raw: np.ndarray, classifiers: list[bool]) -> np.ndarray:
-    """Probabilities for classifiers, values as they are for regressors: the scale the core recipe blends on."""
-    values = np.array(raw, dtype=np.float64)
-    values[:, classifiers] = 1.0 / (1.0 + np.exp(-values[:, classifiers]))
-    return values
 
 
 def _raw_scale(values: np.ndarray, classifiers: list[bool]) -> np.ndarray:
@@ -356,7 +357,7 @@ def choose_tree_blend(
     """The GBM weight the core recipe's rule picks on the validation fold for blending ``trees`` with the
     network's heads, and per endpoint the validation score of the head alone and of the blend."""
     classifiers = [bool(c) for c in data.is_classification]
-    network = _model_scale(predict_scaled(net, data.features), classifiers)
+    network = model_scale(predict_scaled(net, data.features), classifiers)
     predicted = trees.predict(data.features, [classifiers[data.tasks.index(task)] for task in trees.heads])
     parts = {}
     for h, task in enumerate(trees.heads):
@@ -437,9 +438,24 @@ def kept_model(saved: SavedModel, data: PartnerData, config: ModelConfig | None 
     return KeptModel(net, list(data.tasks), classifiers, trees, weight, choices, tuned)
 
 
+@dataclass(frozen=True)
+class LocalPart:
+    """The partner's best local model in the model it uses after joining, and its share of the average."""
+
+    model: ADMETModel = field(repr=False)
+    share: float
+    recipe: str
+
+
+def joined_outputs(raw: np.ndarray, local: np.ndarray, share: float, classifiers: list[bool]) -> np.ndarray:
+    """The kept federated model's raw outputs averaged with the local model's outputs (federation scale)."""
+    return _raw_scale(after_joining(local, model_scale(raw, classifiers), share), classifiers)
+
+
 @dataclass
 class PartnerPredictor:
-    """A kept federated model with the partner's calibration and domain: what
+    """The model a partner uses after joining (its kept federated model, averaged with its best local model
+    where ``federate gain`` kept one) with the partner's calibration and domain: what
     :func:`fedadmet.inference.predict` needs of a model (``feature_set``, ``endpoints``, ``predict_features``)."""
 
     saved: SavedModel
@@ -454,6 +470,7 @@ class PartnerPredictor:
     validation: dict[str, float] = field(default_factory=dict)  # AUC-PR or R² per endpoint, validation fold
     interval_sizes: dict[str, int] = field(default_factory=dict)  # validation values behind each regression interval
     coverage: float = ModelConfig().conformal_coverage  # what the intervals were calibrated for
+    local: LocalPart | None = None  # none: the partner has not kept a local model (`federate gain` keeps one)
 
     @property
     def net(self) -> MultitaskNet:
@@ -475,6 +492,9 @@ class PartnerPredictor:
     def predict_features(self, features: np.ndarray) -> RawPrediction:
         """Predictions for raw feature rows of :attr:`feature_set` (keyed here, as the partner's data was)."""
         raw = self.kept.outputs(self.keyed(features).astype(np.float32))
+        if self.local is not None:
+            local = federation_scale(self.local.model, features, self.endpoints, self.targets)
+            raw = joined_outputs(raw, local, self.local.share, self.kept.is_classification)
         outputs = self.targets.outputs(raw)
         no_disagreement = np.zeros(len(features))  # one network: plain split-conformal intervals
         values, uncertainty = {}, {}
@@ -495,8 +515,9 @@ def partner_predictor(
     parallel: ParallelOptions | None = None,
     config: ModelConfig | None = None,
 ) -> PartnerPredictor:
-    """The partner's kept model of ``run`` (see :func:`find_saved_model` for the default), ready
-    to predict; ``key`` is the consortium key the folder was prepared with (bytes, or its hex text).
+    """The partner's kept model of ``run`` (see :func:`find_saved_model` for the default), averaged with
+    its best local model where ``federate gain`` kept one, ready to predict; ``key`` is the consortium key
+    the folder was prepared with (bytes, or its hex text).
     ``cache_dir`` keeps the reference set's and the partner's compounds' features between calls;
     ``config``: the trees' size and blend weights (the core model's by default)."""
     data_dir = Path(data_dir)
@@ -514,7 +535,12 @@ def partner_predictor(
     kept = kept_model(saved, data, settings, (parallel or ParallelOptions()).n_jobs)
     consortium = ConsortiumConfig.model_validate(manifest["consortium"])
     keyed, _ = consortium_transform(key, consortium, cache_dir, str(manifest["reference_hash"]), parallel)
+    compounds = pd.read_csv(data_dir / "compounds.csv", usecols=["smiles"])["smiles"].tolist()
+    quiet = replace(parallel or ParallelOptions(), progress=False)
     raw = kept.outputs(data.features)
+    local, local_outputs = _local_part(data_dir, data, raw, compounds, cache_dir, quiet)
+    if local is not None:
+        raw = joined_outputs(raw, local_outputs, local.share, kept.is_classification)
     validation = score_tasks(data, raw, "valid")
     predicted = data.scaling.outputs(raw)
     calibration, interval_sizes = {}, {}
@@ -528,8 +554,6 @@ def partner_predictor(
         calibration[name] = fit_calibration(
             classifier, truth, predicted[rows, j], np.zeros(len(truth)), settings.conformal_coverage
         )
-    compounds = pd.read_csv(data_dir / "compounds.csv", usecols=["smiles"])["smiles"].tolist()
-    quiet = replace(parallel or ParallelOptions(), progress=False)
     morgan = compute_features(compounds, MorganCountFeaturizer(), parallel=quiet, cache_dir=cache_dir)
     labelled = ~np.isnan(data.targets)  # which endpoints each compound trained (or validates)
     train, valid = data.folds > VALID_FOLD, data.rows("valid")
@@ -538,5 +562,30 @@ def partner_predictor(
     )
     return PartnerPredictor(
         saved, data.name, list(data.tasks), default_feature_set(), kept, keyed,
-        data.scaling, calibration, domain, validation, interval_sizes, settings.conformal_coverage,
+        data.scaling, calibration, domain, validation, interval_sizes, settings.conformal_coverage, local,
     )  # fmt: skip
+
+
+def _local_part(
+    data_dir: Path,
+    data: PartnerData,
+    raw: np.ndarray,
+    compounds: list[str],
+    cache_dir: Path | None,
+    parallel: ParallelOptions,
+) -> tuple[LocalPart | None, np.ndarray]:
+    """The partner's local model with its share, chosen on the validation fold, and its outputs for the
+    folder's compounds on the federation's scale (none kept: None and no outputs)."""
+    found = load_local_model(data_dir)
+    if found is None:
+        return None, np.empty((0, len(data.tasks)))
+    model, recipe = found
+    if model.feature_set.signature != default_feature_set().signature or sorted(model.endpoints) != sorted(data.tasks):
+        raise ArtifactError(
+            f"the local model in {data_dir} does not match this folder's features or endpoints: run "
+            "`fedadmet federate gain` again to train it on this folder"
+        )
+    features = compute_features(compounds, model.feature_set, parallel=parallel, cache_dir=cache_dir)
+    local = federation_scale(model, features, data.tasks, data.scaling)
+    federated = model_scale(raw, [bool(c) for c in data.is_classification])
+    return LocalPart(model, choose_local_share(data, local, federated), recipe), local

@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # the molecular task's parts: imported where a partner's mode
     from fedadmet.federated.gain import JoiningGain
     from fedadmet.federated.partner_model import SavedModel
     from fedadmet.federated.task import PartnerData
+    from fedadmet.models.admet_model import ADMETModel
     from fedadmet.models.trunk import MultitaskNet
     from fedadmet.workflows.training import TrainingRecipe
 
@@ -329,17 +330,22 @@ def assess_gain(
     cache_dir: Path | None = None,
     progress: bool = False,
 ) -> tuple[JoiningGain, list[Path]]:
-    """What joining gained for this partner: its kept federated model against its best local model (the
-    core recipe, ``recipe``, on its own training folds), on its test fold; written as gain.json, gain.md
-    and gain.png beside the model. Runs at the partner, on its folder: nothing leaves it."""
+    """What joining gained for this partner: the model it uses after joining (its best local model averaged
+    with its kept federated model) against its best local model alone (the core recipe, ``recipe``, on its
+    own training folds), on its test fold; written as gain.json, gain.md and gain.png beside the model. The
+    local model is kept in the folder, where the partner's predictor finds it. Runs at the partner, on its
+    folder: nothing leaves it."""
     from fedadmet.federated.gain import joining_gain, write_gain_report
+    from fedadmet.federated.local_model import save_local_model
     from fedadmet.federated.task import PartnerData
     from fedadmet.workflows.training import TrainingRecipe
 
     recipe = recipe or TrainingRecipe()
     data = PartnerData.load(Path(partner_dir))
-    local = local_best_outputs(Path(partner_dir), data, recipe, cache_dir, progress)
+    local_model = train_local_best(Path(partner_dir), data, recipe, cache_dir, progress)
     described = "the core recipe on this partner's training folds" + ("" if recipe.side_tasks else ", no side tasks")
+    save_local_model(Path(partner_dir), local_model, described)
+    local = local_model_outputs(Path(partner_dir), data, local_model, cache_dir)
     n_jobs = get_settings().parallel().n_jobs
     result = joining_gain(partner_dir, model, local, described, recipe.model_config(), n_jobs)
     return result, write_gain_report(result, model.folder)
@@ -348,13 +354,21 @@ def assess_gain(
 def local_best_outputs(
     partner_dir: Path, data: PartnerData, recipe: TrainingRecipe, cache_dir: Path | None, progress: bool
 ) -> np.ndarray:
-    """The partner's best local model, the core recipe (:func:`~fedadmet.workflows.training.train_model`)
-    on its training folds with its validation fold as the recipe's validation part, and its outputs on
-    the validation and test folds (NaN elsewhere) on the scale the federated network outputs
-    (probabilities, scaled values): the validation rows let a benchmark choose among recipes."""
-    from fedadmet.chem.compute import compute_features
+    """The outputs of the partner's best local model (:func:`train_local_best`) on its validation and test
+    folds (NaN elsewhere), on the scale the federated network outputs (probabilities, scaled values): the
+    validation rows let a benchmark choose among recipes."""
+    model = train_local_best(partner_dir, data, recipe, cache_dir, progress)
+    return local_model_outputs(partner_dir, data, model, cache_dir)
+
+
+def train_local_best(
+    partner_dir: Path, data: PartnerData, recipe: TrainingRecipe, cache_dir: Path | None, progress: bool
+) -> ADMETModel:
+    """The partner's best local model: the core recipe (:func:`~fedadmet.workflows.training.train_model`)
+    on its training folds, with its validation fold as the recipe's validation part; the test fold trains
+    nothing, the side tasks neither."""
     from fedadmet.data.catalogue import get_endpoint
-    from fedadmet.federated.task import TEST_FOLD, VALID_FOLD
+    from fedadmet.federated.task import TEST_FOLD
     from fedadmet.workflows.training import TrainingData, bundled_side_frames, train_model
 
     smiles = pd.read_csv(partner_dir / "compounds.csv", usecols=["smiles"])["smiles"].to_numpy()
@@ -375,28 +389,49 @@ def local_best_outputs(
             found[endpoint.name] = pd.DataFrame({"smiles": smiles[labelled], "y": values, "relation": relation})
         return found
 
-    test = np.flatnonzero(data.folds == TEST_FOLD)
-    scored = np.flatnonzero(data.folds <= VALID_FOLD)
     side_frames = bundled_side_frames(TrainingData({}, "", bundled=False)) if recipe.side_tasks else None
-    model = train_model(
+    return train_model(
         frames("train"),
         recipe,
         valid=frames("valid"),
         side_frames=side_frames,
-        exclude=set(smiles[test]),  # the test fold judges it: nothing trains on it, the side tasks neither
+        exclude=set(smiles[data.folds == TEST_FOLD]),  # the test fold judges it: nothing trains on it
         description=f"{data.name}'s training folds",
         cache_dir=cache_dir,
         progress=progress,
     )
+
+
+def local_model_outputs(partner_dir: Path, data: PartnerData, model: ADMETModel, cache_dir: Path | None) -> np.ndarray:
+    """A local model's outputs on the partner's validation and test folds (NaN elsewhere), on the scale the
+    federated network outputs."""
+    from fedadmet.chem.compute import compute_features
+    from fedadmet.federated.local_model import federation_scale
+    from fedadmet.federated.task import VALID_FOLD
+
+    smiles = pd.read_csv(partner_dir / "compounds.csv", usecols=["smiles"])["smiles"].to_numpy()
+    scored = np.flatnonzero(data.folds <= VALID_FOLD)
     features = compute_features(list(smiles[scored]), model.feature_set, cache_dir=cache_dir)
-    predicted = model.predict_features(features).values
     outputs = np.full(data.targets.shape, np.nan, dtype=np.float64)
-    for j, endpoint in enumerate(endpoints):
-        values = predicted[endpoint.name]
-        if not endpoint.is_classification:
-            values = data.scaling.scale(j, endpoint.to_model_scale(values))
-        outputs[scored, j] = values
+    outputs[scored] = federation_scale(model, features, data.tasks, data.scaling)
     return outputs
+
+
+def after_joining_outputs(data: PartnerData, local: np.ndarray, federated: np.ndarray) -> tuple[np.ndarray, float]:
+    """A partner's local outputs averaged with a federated model's (both on the averaging scale, see
+    :func:`averaging_scale`) as its predictor averages them after joining, and the local share chosen on
+    its validation fold."""
+    from fedadmet.federated.local_model import after_joining, choose_local_share
+
+    share = choose_local_share(data, local, federated)
+    return after_joining(local, federated, share), share
+
+
+def averaging_scale(data: PartnerData, raw: np.ndarray) -> np.ndarray:
+    """A network's raw outputs (logits, scaled values) for ``data`` on the scale models are averaged on."""
+    from fedadmet.federated.local_model import model_scale
+
+    return model_scale(raw, [bool(c) for c in data.is_classification])
 
 
 def baseline_model(data: PartnerData, federation: FederationConfig, epochs: int) -> MultitaskNet:

@@ -134,11 +134,13 @@ def _partner_model(settings: Settings, partner: Path, key: Path, run: str | None
             Caveat(
                 CaveatKind.LOCAL_BETTER,
                 f"on its test fold this partner's best local model (the core recipe on its own data) scored above "
-                f"this federated model ({scores}; `fedadmet federate gain`): there the local model is better",
+                f"this model ({scores}; `fedadmet federate gain`): there the local model alone is better",
             )
         )
     saved = predictor.saved
     description = f"{predictor.partner}'s model of run {saved.run_id} ({saved.run_name}), {saved.folder}"
+    if predictor.local is not None:
+        description += f", averaged with its local model (federated share {1 - predictor.local.share:g})"
     return ResolvedPredictor(predictor, description, caveats, partner=predictor.partner)
 
 

@@ -15,6 +15,7 @@ from fedadmet.cli import app
 from fedadmet.exceptions import ArtifactError, InputError
 from fedadmet.federated.config import FederationConfig
 from fedadmet.federated.gain import joining_gain
+from fedadmet.federated.local_model import after_joining, choose_local_share, load_local_model, model_scale
 from fedadmet.federated.partner_model import find_saved_model, kept_model, saved_models
 from fedadmet.federated.task import TEST_FOLD, VALID_FOLD, PartnerData, build_net, score_tasks, scored_rows
 from fedadmet.federated.tasks.molecular import keep_partner_model
@@ -64,16 +65,24 @@ def test_gain_scores_the_kept_model_against_the_core_recipe_per_endpoint(
         choice.endpoint: "blend" if choice.uses_trees else "network" for choice in kept.choices
     }
     # The local side is the core recipe (`fedadmet train`'s) on this partner's training folds, scored on
-    # the same test fold.
+    # the same test fold; it is kept in the folder for the partner's predictions.
     assert report["local_recipe"].startswith("the core recipe on this partner's training folds")
     recipe = TrainingRecipe(side_tasks=False, gbm_iterations=10)
-    local = score_tasks(data, local_best_outputs(partner, data, recipe, None, False), "test")
+    local_outputs = local_best_outputs(partner, data, recipe, None, False)
+    local = score_tasks(data, local_outputs, "test")
     assert {name: row["local_best"] for name, row in rows.items()} == pytest.approx(local, rel=1e-4)
+    kept_local = load_local_model(partner)
+    assert kept_local is not None and sorted(kept_local[0].endpoints) == sorted(data.tasks)
+    # After joining: the two averaged, the federated share chosen on validation; the gain is over local best.
+    federated = model_scale(kept.outputs(data.features), [bool(c) for c in data.is_classification])
+    assert report["local_share"] == choose_local_share(data, local_outputs, federated)
+    joined = score_tasks(data, after_joining(local_outputs, federated, report["local_share"]), "test")
+    assert {name: row["joined"] for name, row in rows.items()} == pytest.approx(joined, rel=1e-3, abs=1e-4)
     assert report["mean"]["all"]["gain"] == pytest.approx(
-        np.mean([r["federated"] - r["local_best"] for r in rows.values()])
+        np.mean([r["joined"] - r["local_best"] for r in rows.values()])
     )
     lipophilicity = rows["Lipophilicity_AstraZeneca"]  # the only R² endpoint: its own mean, apart from AUC-PR's
-    assert report["mean"]["R²"]["gain"] == pytest.approx(lipophilicity["federated"] - lipophilicity["local_best"])
+    assert report["mean"]["R²"]["gain"] == pytest.approx(lipophilicity["joined"] - lipophilicity["local_best"])
     assert "| **mean AUC-PR** |" in (latest / "gain.md").read_text() and "mean R²" in result.output
     assert "against this partner's best local model" in result.output
 
@@ -149,3 +158,20 @@ def test_local_best_trains_on_labels_at_an_endpoints_limit(partner_dirs: list[Pa
         partner_dirs[1], data, TrainingRecipe(side_tasks=False, gbm_iterations=10), None, False
     )
     assert np.isfinite(outputs[data.folds <= VALID_FOLD]).all()
+
+
+def test_the_local_share_keeps_the_local_model_unless_the_federated_one_adds_on_validation(
+    partner_dirs: list[Path],
+) -> None:
+    data = PartnerData.load(partner_dirs[1])
+    truth = np.nan_to_num(data.targets.astype(np.float64))
+    noise = np.random.default_rng(0).normal(size=truth.shape)
+    # a federated model that is noise adds nothing: the partner keeps its local model whole
+    assert choose_local_share(data, truth + 0.5 * noise, noise) == 1.0
+    # a useless local model gives way to a good federated one
+    assert choose_local_share(data, noise, truth + 0.5 * noise) == 0.0
+    # two equally good, independent models: averaging them beats either on validation
+    other = np.random.default_rng(1).normal(size=truth.shape)
+    assert 0.0 < choose_local_share(data, truth + noise, truth + other) < 1.0
+    # a tie keeps the local model
+    assert choose_local_share(data, truth, truth) == 1.0

@@ -19,7 +19,7 @@ from fedadmet.chem.featurizers import default_feature_set
 from fedadmet.chem.parallel import ParallelOptions
 from fedadmet.cli import app
 from fedadmet.exceptions import ArtifactError, InputError
-from fedadmet.federated import partner_model
+from fedadmet.federated import local_model, partner_model
 from fedadmet.federated.config import FederationConfig
 from fedadmet.federated.gain import EndpointGain, JoiningGain, endpoints_local_wins, write_gain_report
 from fedadmet.federated.partner_model import find_saved_model, partner_predictor
@@ -34,6 +34,7 @@ from fedadmet.federated.task import (
 from fedadmet.federated.tasks.molecular import keep_partner_model
 from fedadmet.models.calibration import conformal_minimum
 from fedadmet.models.config import ModelConfig
+from fedadmet.workflows.training import TrainingRecipe
 from tests.fl.partners import TEST_KEY
 
 runner = CliRunner()
@@ -213,10 +214,12 @@ def test_predicting_warns_where_the_partners_best_local_model_scored_higher(part
     copy = shutil.copytree(partner, tmp_path / "copy")
     saved = find_saved_model(copy, 4)
     rows = [
-        EndpointGain("BBB_Martins", "AUC-PR", 40, local_best=0.9, federated=0.8, federated_head="network"),
-        EndpointGain("Lipophilicity_AstraZeneca", "R²", 40, local_best=0.3, federated=0.5, federated_head="blend"),
+        EndpointGain("BBB_Martins", "AUC-PR", 40, local_best=0.9, federated=0.7, federated_head="network", joined=0.8),
+        EndpointGain(
+            "Lipophilicity_AstraZeneca", "R²", 40, local_best=0.3, federated=0.2, federated_head="blend", joined=0.5
+        ),
     ]
-    write_gain_report(JoiningGain("partner2", "consortium", 4, "the core recipe", rows), saved.folder)
+    write_gain_report(JoiningGain("partner2", "consortium", 4, "the core recipe", rows, 0.5), saved.folder)
     assert endpoints_local_wins(saved.folder) == {"BBB_Martins": (0.9, 0.8)}
     source, key_file = tmp_path / "mols.csv", tmp_path / "consortium.key"
     source.write_text("smiles\nCCO\n")
@@ -225,3 +228,45 @@ def test_predicting_warns_where_the_partners_best_local_model_scored_higher(part
     result = runner.invoke(app, [*command, "--run", "4"], env={"COLUMNS": "300"})
     assert result.exit_code == 0 and "best local model" in result.output and "BBB_Martins 0.9 vs 0.8" in result.output
     assert "Lipophilicity_AstraZeneca 0.3" not in result.output
+
+
+def test_after_federate_gain_the_partner_predicts_with_its_local_and_federated_models_averaged(
+    partner: Path, tmp_path: Path
+) -> None:
+    copy = shutil.copytree(partner, tmp_path / "partner2")
+    alone = partner_predictor(
+        copy, TEST_KEY, 4, config=TrainingRecipe(side_tasks=False, gbm_iterations=10).model_config()
+    )
+    assert alone.local is None  # no local model kept yet: the federated model alone
+    result = runner.invoke(
+        app, ["federate", "gain", str(copy), "--run", "4", "--gbm-iterations", "10", "--no-side-tasks"]
+    )
+    assert result.exit_code == 0, result.output
+    share = json.loads((copy / "federated_model" / "consortium" / "run-4" / "gain.json").read_text())["local_share"]
+
+    small = TrainingRecipe(side_tasks=False, gbm_iterations=10).model_config()  # the trees `gain` assessed
+    joined = partner_predictor(copy, TEST_KEY, 4, config=small)
+    assert joined.local is not None and joined.local.share == share
+    smiles = pd.read_csv(copy / "compounds.csv")["smiles"].head(20).tolist()
+    features = compute_features(smiles, default_feature_set(), parallel=ParallelOptions(progress=False))
+    kept = alone.kept.outputs(alone.keyed(features).astype(np.float32))
+    local = local_model.federation_scale(joined.local.model, features, joined.endpoints, joined.targets)
+    expected = joined.targets.outputs(partner_model.joined_outputs(kept, local, share, alone.kept.is_classification))
+    values = joined.predict_features(features).values
+    bbb, lipophilicity = joined.endpoints.index("BBB_Martins"), joined.endpoints.index("Lipophilicity_AstraZeneca")
+    # lipophilicity is reported on its own scale as averaged; BBB through the partner's Platt scaling (monotone)
+    np.testing.assert_allclose(
+        values["Lipophilicity_AstraZeneca"], np.clip(expected[:, lipophilicity], -5, 8), rtol=1e-5
+    )
+    assert (
+        np.corrcoef(np.argsort(np.argsort(values["BBB_Martins"])), np.argsort(np.argsort(expected[:, bbb])))[0, 1]
+        > 0.99
+    )
+    if 0 < share < 1:  # where the average is taken, it differs from the federated model alone
+        assert not np.allclose(
+            values["Lipophilicity_AstraZeneca"], alone.predict_features(features).values["Lipophilicity_AstraZeneca"]
+        )
+
+    # labels prepared again: the old local model is not theirs, the federated model predicts alone
+    (copy / "local_best.json").write_text(json.dumps({"labels_sha256": "0" * 64, "recipe": "old"}))
+    assert local_model.load_local_model(copy) is None

@@ -132,7 +132,7 @@ def test_a_record_dp_federation_finishes_within_the_target_and_shows_each_partne
     assert kept["epsilon"] == spent[1]["partner0"]["epsilon"] and kept["rounds"] == 2
     model = find_saved_model(partners[0], f"record-dp/{run.id}")
     assert model.record_dp == kept  # what `federate gain` reports beside its table
-    gain = JoiningGain("partner0", "record-dp", run.id, "core recipe", [], model.record_dp)
+    gain = JoiningGain("partner0", "record-dp", run.id, "core recipe", [], local_share=1.0, record_dp=model.record_dp)
     assert any(f"ε {kept['epsilon']:.2f} at δ 1e-05 over 2 rounds" in note for note in notes(gain))
     shown = run_view(run)
     assert shown.record_dp is not None and shown.record_dp["target_epsilon"] == 4.0
