@@ -45,7 +45,7 @@ def create(
     partner_data: Annotated[
         Path | None,
         typer.Option(
-            help="The partner's prepared folder: its kept federated model is the prior (as `predict --partner`; "
+            help="The partner's prepared folder: the model it uses after joining is the prior (as `predict --partner`; "
             "needs --key, the campaign belongs to that partner)."
         ),
     ] = None,

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from fedadmet.federated.local_model import after_joining, choose_local_share, model_scale
+from fedadmet.federated.local_model import averaging_scale, joined
 from fedadmet.federated.partner_model import SavedModel, kept_model
 from fedadmet.federated.task import PartnerData, score_tasks, scored_rows
 from fedadmet.models.config import ModelConfig
@@ -81,15 +81,15 @@ def joining_gain(
     n_jobs: int = 1,
 ) -> JoiningGain:
     """Score on the test fold the local model's outputs ``local_best`` (one row per compound of the folder,
-    with its validation and test rows; one column per task, on the scale the federated network outputs),
+    with its validation and test rows; one column per task, on the averaging scale),
     the kept federated model, and their average with the federated share chosen on validation."""
     data = PartnerData.load(Path(data_dir))
     kept = kept_model(model, data, config, n_jobs)
-    federated_outputs = model_scale(kept.outputs(data.features), [bool(c) for c in data.is_classification])
-    share = choose_local_share(data, local_best, federated_outputs)
+    federated_outputs = averaging_scale(kept.outputs(data.features), [bool(c) for c in data.is_classification])
+    averaged, share = joined(data, local_best, federated_outputs)
     local = score_tasks(data, local_best, "test")
     federated = score_tasks(data, federated_outputs, "test")
-    joined = score_tasks(data, after_joining(local_best, federated_outputs, share), "test")
+    after = score_tasks(data, averaged, "test")
     blended = {choice.endpoint for choice in kept.choices if choice.uses_trees}
     endpoints = [
         EndpointGain(
@@ -99,7 +99,7 @@ def joining_gain(
             local_best=local.get(task),
             federated=federated.get(task),
             federated_head="blend" if task in blended else "network",
-            joined=joined.get(task),
+            joined=after.get(task),
         )
         for j, task in enumerate(data.tasks)
     ]
@@ -112,9 +112,12 @@ def endpoints_local_wins(folder: Path) -> dict[str, tuple[float, float]]:
     try:
         rows = json.loads((folder / GAIN_FILE).read_text())["endpoints"]
         return {
-            str(row["endpoint"]): (float(row["local_best"]), float(row["joined"]))
+            str(row["endpoint"]): (float(row["local_best"]), float(used))
             for row in rows
-            if row.get("local_best") is not None and row.get("joined") is not None and row["local_best"] > row["joined"]
+            # a report written before local models were kept compares the federated model, used alone then
+            if (used := row.get("joined", row.get("federated"))) is not None
+            and row.get("local_best") is not None
+            and row["local_best"] > used
         }
     except (OSError, ValueError, KeyError, TypeError):  # none yet, or written by an older fedadmet
         return {}
@@ -152,7 +155,7 @@ def markdown(gain: JoiningGain) -> str:
             f"| **{format_score(gain.mean('gain', metric), True)}** |"
         )
     lines += ["", *notes(gain)]
-    return "\n".join([*lines, "", "![local best vs federated](gain.png)", ""])
+    return "\n".join([*lines, "", "![local best, federated and after joining](gain.png)", ""])
 
 
 def mean_rows(gain: JoiningGain) -> list[tuple[str, str | None]]:

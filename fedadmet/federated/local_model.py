@@ -7,8 +7,9 @@ blending trunk and trees (one weight for all endpoints, by mean rank; a tie keep
 so where the federation adds nothing on validation the partner keeps its local model. The local model is
 kept in the prepared folder, with the labels it was trained on, and never leaves the partner.
 
-Both models' outputs are compared on the scale the federated network outputs: probabilities for
-classifiers and the federation's scaled values for regressors.
+Both models' outputs are averaged on the *averaging scale*: probabilities for classifiers (the local
+model's are Platt-calibrated, the federated network's its plain sigmoid: the average is calibrated again
+on validation by the partner's predictor) and the federation's z-scored values for regressors.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from fedadmet.federated.task import PartnerData, scored_rows
 from fedadmet.models.admet_model import ADMETModel
 from fedadmet.models.artifacts import load_model, save_model
 from fedadmet.models.blending import ValidationParts, choose_blend_weight
+from fedadmet.models.config import ModelConfig
 from fedadmet.models.targets import TargetScaling
 
 LOCAL_MODEL_FOLDER = "local_best"  # in the prepared folder
@@ -32,11 +34,9 @@ LOCAL_RECORD_FILE = "local_best.json"  # beside it: which labels it was trained 
 LOCAL_SHARES = (1.0, 0.75, 0.5, 0.25, 0.0)  # the local model's share of the average, tried on validation
 
 
-def federation_scale(
-    model: ADMETModel, features: np.ndarray, tasks: Sequence[str], scaling: TargetScaling
-) -> np.ndarray:
-    """The local model's predictions for feature rows of its feature set, one column per task, on the scale
-    the federated network outputs (probabilities; values scaled as the federation's ``scaling`` scales them)."""
+def local_outputs(model: ADMETModel, features: np.ndarray, tasks: Sequence[str], scaling: TargetScaling) -> np.ndarray:
+    """The local model's predictions for feature rows of its feature set, one column per task, on the
+    averaging scale (probabilities; values z-scored as the federation's ``scaling`` scales them)."""
     values = model.predict_features(features).values
     outputs = np.empty((len(features), len(tasks)), dtype=np.float64)
     for j, task in enumerate(tasks):
@@ -48,8 +48,9 @@ def federation_scale(
     return outputs
 
 
-def model_scale(raw: np.ndarray, classifiers: Sequence[bool]) -> np.ndarray:
-    """A federated network's raw outputs (logits, scaled values) on the scale models are averaged on."""
+def averaging_scale(raw: np.ndarray, classifiers: Sequence[bool]) -> np.ndarray:
+    """A federated network's raw outputs (logits, z-scored values) on the averaging scale, which is also the
+    scale the core recipe blends trunk and trees on."""
     values = np.array(raw, dtype=np.float64)
     columns = list(classifiers)
     values[:, columns] = 1.0 / (1.0 + np.exp(-values[:, columns]))
@@ -75,21 +76,39 @@ def after_joining(local: np.ndarray, federated: np.ndarray, local_share: float) 
     return local_share * local + (1.0 - local_share) * federated
 
 
-def save_local_model(data_dir: Path, model: ADMETModel, recipe: str) -> Path:
-    """Keep the partner's best local model in its prepared folder, recorded against the labels it learnt."""
+def joined(data: PartnerData, local: np.ndarray, federated: np.ndarray) -> tuple[np.ndarray, float]:
+    """The two models averaged (both on the averaging scale, a row per compound of ``data``), with the
+    local share chosen on the validation fold."""
+    share = choose_local_share(data, local, federated)
+    return after_joining(local, federated, share), share
+
+
+def save_local_model(data_dir: Path, model: ADMETModel, recipe: str, config: ModelConfig) -> Path:
+    """Keep the partner's best local model in its prepared folder, recorded against the labels it learnt
+    and with the recipe's ``config`` (tree size, blend weights), which the partner's kept federated model
+    is then built with wherever it is averaged with this one, as ``federate gain`` assessed them."""
     folder = save_model(model, Path(data_dir) / LOCAL_MODEL_FOLDER)
-    record = {"labels_sha256": recorded_manifest(data_dir)["files"]["labels.npz"], "recipe": recipe}
+    record = {
+        "labels_sha256": recorded_manifest(data_dir)["files"]["labels.npz"],
+        "recipe": recipe,
+        "config": config.model_dump(mode="json"),
+    }
     (Path(data_dir) / LOCAL_RECORD_FILE).write_text(json.dumps(record, indent=2))
     return folder
 
 
-def load_local_model(data_dir: Path) -> tuple[ADMETModel, str] | None:
-    """The partner's best local model and its recipe, if ``federate gain`` kept one for these labels (a
-    folder prepared again since has other labels: its old local model is not used)."""
+def load_local_model(data_dir: Path) -> tuple[ADMETModel, str, ModelConfig] | None:
+    """The partner's best local model, its recipe and config, if ``federate gain`` kept one for these labels
+    (a folder prepared again since has other labels: its old local model is not used)."""
     try:
         record = json.loads((Path(data_dir) / LOCAL_RECORD_FILE).read_text())
     except (OSError, ValueError):
         return None
     if record.get("labels_sha256") != recorded_manifest(data_dir)["files"]["labels.npz"]:
         return None
-    return load_model(Path(data_dir) / LOCAL_MODEL_FOLDER), str(record.get("recipe", ""))  # damaged: ArtifactError
+    config = ModelConfig.model_validate(record.get("config", {}))
+    return (
+        load_model(Path(data_dir) / LOCAL_MODEL_FOLDER),
+        str(record.get("recipe", "")),
+        config,
+    )  # damaged: ArtifactError

@@ -40,13 +40,7 @@ from fedadmet.data.catalogue import get_endpoint
 from fedadmet.exceptions import ArtifactError, InputError
 from fedadmet.federated.config import ConsortiumConfig, FederationConfig
 from fedadmet.federated.keys import key_id
-from fedadmet.federated.local_model import (
-    after_joining,
-    choose_local_share,
-    federation_scale,
-    load_local_model,
-    model_scale,
-)
+from fedadmet.federated.local_model import after_joining, averaging_scale, joined, load_local_model, local_outputs
 from fedadmet.federated.prepare import consortium_transform, recorded_manifest
 from fedadmet.federated.task import (
     VALID_FOLD,
@@ -288,7 +282,7 @@ class KeptModel:
             keyed.astype(np.float32), [self.is_classification[self.tasks.index(h)] for h in self.forest.heads]
         )
         trees = trees[:, [self.forest.heads.index(name) for name in blended]]
-        network = model_scale(raw[:, columns], classifiers)
+        network = averaging_scale(raw[:, columns], classifiers)
         raw[:, columns] = _raw_scale(self.gbm_weight * trees + (1 - self.gbm_weight) * network, classifiers)
         return raw
 
@@ -357,7 +351,7 @@ def choose_tree_blend(
     """The GBM weight the core recipe's rule picks on the validation fold for blending ``trees`` with the
     network's heads, and per endpoint the validation score of the head alone and of the blend."""
     classifiers = [bool(c) for c in data.is_classification]
-    network = model_scale(predict_scaled(net, data.features), classifiers)
+    network = averaging_scale(predict_scaled(net, data.features), classifiers)
     predicted = trees.predict(data.features, [classifiers[data.tasks.index(task)] for task in trees.heads])
     parts = {}
     for h, task in enumerate(trees.heads):
@@ -448,8 +442,8 @@ class LocalPart:
 
 
 def joined_outputs(raw: np.ndarray, local: np.ndarray, share: float, classifiers: list[bool]) -> np.ndarray:
-    """The kept federated model's raw outputs averaged with the local model's outputs (federation scale)."""
-    return _raw_scale(after_joining(local, model_scale(raw, classifiers), share), classifiers)
+    """The kept federated model's raw outputs averaged with the local model's outputs (averaging scale)."""
+    return _raw_scale(after_joining(local, averaging_scale(raw, classifiers), share), classifiers)
 
 
 @dataclass
@@ -493,7 +487,7 @@ class PartnerPredictor:
         """Predictions for raw feature rows of :attr:`feature_set` (keyed here, as the partner's data was)."""
         raw = self.kept.outputs(self.keyed(features).astype(np.float32))
         if self.local is not None:
-            local = federation_scale(self.local.model, features, self.endpoints, self.targets)
+            local = local_outputs(self.local.model, features, self.endpoints, self.targets)
             raw = joined_outputs(raw, local, self.local.share, self.kept.is_classification)
         outputs = self.targets.outputs(raw)
         no_disagreement = np.zeros(len(features))  # one network: plain split-conformal intervals
@@ -531,16 +525,18 @@ def partner_predictor(
     data = PartnerData.load(data_dir, key_id(key))  # checks the folder's files and that it is this key's
     manifest = recorded_manifest(data_dir)
     saved = find_saved_model(data_dir, run)
-    settings = config or ModelConfig()
+    local = load_local_model(data_dir)
+    # the trees as `federate gain` assessed them beside the local model, unless asked for others
+    settings = config or (local[2] if local is not None else ModelConfig())
     kept = kept_model(saved, data, settings, (parallel or ParallelOptions()).n_jobs)
     consortium = ConsortiumConfig.model_validate(manifest["consortium"])
     keyed, _ = consortium_transform(key, consortium, cache_dir, str(manifest["reference_hash"]), parallel)
     compounds = pd.read_csv(data_dir / "compounds.csv", usecols=["smiles"])["smiles"].tolist()
     quiet = replace(parallel or ParallelOptions(), progress=False)
     raw = kept.outputs(data.features)
-    local, local_outputs = _local_part(data_dir, data, raw, compounds, cache_dir, quiet)
+    part = None
     if local is not None:
-        raw = joined_outputs(raw, local_outputs, local.share, kept.is_classification)
+        part, raw = _joined_with(local[0], local[1], data, raw, compounds, cache_dir, quiet)
     validation = score_tasks(data, raw, "valid")
     predicted = data.scaling.outputs(raw)
     calibration, interval_sizes = {}, {}
@@ -562,30 +558,29 @@ def partner_predictor(
     )
     return PartnerPredictor(
         saved, data.name, list(data.tasks), default_feature_set(), kept, keyed,
-        data.scaling, calibration, domain, validation, interval_sizes, settings.conformal_coverage, local,
+        data.scaling, calibration, domain, validation, interval_sizes, settings.conformal_coverage, part,
     )  # fmt: skip
 
 
-def _local_part(
-    data_dir: Path,
+def _joined_with(
+    model: ADMETModel,
+    recipe: str,
     data: PartnerData,
     raw: np.ndarray,
     compounds: list[str],
     cache_dir: Path | None,
     parallel: ParallelOptions,
-) -> tuple[LocalPart | None, np.ndarray]:
-    """The partner's local model with its share, chosen on the validation fold, and its outputs for the
-    folder's compounds on the federation's scale (none kept: None and no outputs)."""
-    found = load_local_model(data_dir)
-    if found is None:
-        return None, np.empty((0, len(data.tasks)))
-    model, recipe = found
+) -> tuple[LocalPart, np.ndarray]:
+    """The local model's part in the model after joining (its share chosen on the validation fold) and the
+    kept model's raw outputs ``raw`` for the folder's compounds averaged with it."""
     if model.feature_set.signature != default_feature_set().signature or sorted(model.endpoints) != sorted(data.tasks):
         raise ArtifactError(
-            f"the local model in {data_dir} does not match this folder's features or endpoints: run "
+            f"the local model in {data.name}'s folder does not match its features or endpoints: run "
             "`fedadmet federate gain` again to train it on this folder"
         )
     features = compute_features(compounds, model.feature_set, parallel=parallel, cache_dir=cache_dir)
-    local = federation_scale(model, features, data.tasks, data.scaling)
-    federated = model_scale(raw, [bool(c) for c in data.is_classification])
-    return LocalPart(model, choose_local_share(data, local, federated), recipe), local
+    classifiers = [bool(c) for c in data.is_classification]
+    averaged, share = joined(
+        data, local_outputs(model, features, data.tasks, data.scaling), averaging_scale(raw, classifiers)
+    )
+    return LocalPart(model, share, recipe), _raw_scale(averaged, classifiers)

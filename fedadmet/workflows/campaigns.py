@@ -179,7 +179,7 @@ def create_campaign(
 ) -> dict[str, Any]:
     """Read and featurise the pool, record the campaign, and take in any measurements made already.
 
-    ``prior`` (a partner's kept federated model, from :func:`resolve_predictor`) predicts the pool instead
+    ``prior`` (a partner's model after joining, from :func:`resolve_predictor`) predicts the pool instead
     of the model in ``model_dir``; the campaign then belongs to that partner, and records which model it was.
     """
     if not name or not name.replace("-", "").replace("_", "").isalnum():

@@ -344,7 +344,7 @@ def assess_gain(
     data = PartnerData.load(Path(partner_dir))
     local_model = train_local_best(Path(partner_dir), data, recipe, cache_dir, progress)
     described = "the core recipe on this partner's training folds" + ("" if recipe.side_tasks else ", no side tasks")
-    save_local_model(Path(partner_dir), local_model, described)
+    save_local_model(Path(partner_dir), local_model, described, recipe.model_config())
     local = local_model_outputs(Path(partner_dir), data, local_model, cache_dir)
     n_jobs = get_settings().parallel().n_jobs
     result = joining_gain(partner_dir, model, local, described, recipe.model_config(), n_jobs)
@@ -355,7 +355,7 @@ def local_best_outputs(
     partner_dir: Path, data: PartnerData, recipe: TrainingRecipe, cache_dir: Path | None, progress: bool
 ) -> np.ndarray:
     """The outputs of the partner's best local model (:func:`train_local_best`) on its validation and test
-    folds (NaN elsewhere), on the scale the federated network outputs (probabilities, scaled values): the
+    folds (NaN elsewhere), on the averaging scale (probabilities, z-scored values): the
     validation rows let a benchmark choose among recipes."""
     model = train_local_best(partner_dir, data, recipe, cache_dir, progress)
     return local_model_outputs(partner_dir, data, model, cache_dir)
@@ -403,17 +403,17 @@ def train_local_best(
 
 
 def local_model_outputs(partner_dir: Path, data: PartnerData, model: ADMETModel, cache_dir: Path | None) -> np.ndarray:
-    """A local model's outputs on the partner's validation and test folds (NaN elsewhere), on the scale the
-    federated network outputs."""
+    """A local model's outputs on the partner's validation and test folds (NaN elsewhere), on the averaging
+    scale (:mod:`fedadmet.federated.local_model`)."""
     from fedadmet.chem.compute import compute_features
-    from fedadmet.federated.local_model import federation_scale
+    from fedadmet.federated.local_model import local_outputs
     from fedadmet.federated.task import VALID_FOLD
 
     smiles = pd.read_csv(partner_dir / "compounds.csv", usecols=["smiles"])["smiles"].to_numpy()
     scored = np.flatnonzero(data.folds <= VALID_FOLD)
     features = compute_features(list(smiles[scored]), model.feature_set, cache_dir=cache_dir)
     outputs = np.full(data.targets.shape, np.nan, dtype=np.float64)
-    outputs[scored] = federation_scale(model, features, data.tasks, data.scaling)
+    outputs[scored] = local_outputs(model, features, data.tasks, data.scaling)
     return outputs
 
 
@@ -421,17 +421,16 @@ def after_joining_outputs(data: PartnerData, local: np.ndarray, federated: np.nd
     """A partner's local outputs averaged with a federated model's (both on the averaging scale, see
     :func:`averaging_scale`) as its predictor averages them after joining, and the local share chosen on
     its validation fold."""
-    from fedadmet.federated.local_model import after_joining, choose_local_share
+    from fedadmet.federated.local_model import joined
 
-    share = choose_local_share(data, local, federated)
-    return after_joining(local, federated, share), share
+    return joined(data, local, federated)
 
 
 def averaging_scale(data: PartnerData, raw: np.ndarray) -> np.ndarray:
     """A network's raw outputs (logits, scaled values) for ``data`` on the scale models are averaged on."""
-    from fedadmet.federated.local_model import model_scale
+    from fedadmet.federated.local_model import averaging_scale as scale
 
-    return model_scale(raw, [bool(c) for c in data.is_classification])
+    return scale(raw, [bool(c) for c in data.is_classification])
 
 
 def baseline_model(data: PartnerData, federation: FederationConfig, epochs: int) -> MultitaskNet:

@@ -15,7 +15,7 @@ from fedadmet.cli import app
 from fedadmet.exceptions import ArtifactError, InputError
 from fedadmet.federated.config import FederationConfig
 from fedadmet.federated.gain import joining_gain
-from fedadmet.federated.local_model import after_joining, choose_local_share, load_local_model, model_scale
+from fedadmet.federated.local_model import after_joining, averaging_scale, choose_local_share, load_local_model
 from fedadmet.federated.partner_model import find_saved_model, kept_model, saved_models
 from fedadmet.federated.task import TEST_FOLD, VALID_FOLD, PartnerData, build_net, score_tasks, scored_rows
 from fedadmet.federated.tasks.molecular import keep_partner_model
@@ -74,7 +74,7 @@ def test_gain_scores_the_kept_model_against_the_core_recipe_per_endpoint(
     kept_local = load_local_model(partner)
     assert kept_local is not None and sorted(kept_local[0].endpoints) == sorted(data.tasks)
     # After joining: the two averaged, the federated share chosen on validation; the gain is over local best.
-    federated = model_scale(kept.outputs(data.features), [bool(c) for c in data.is_classification])
+    federated = averaging_scale(kept.outputs(data.features), [bool(c) for c in data.is_classification])
     assert report["local_share"] == choose_local_share(data, local_outputs, federated)
     joined = score_tasks(data, after_joining(local_outputs, federated, report["local_share"]), "test")
     assert {name: row["joined"] for name, row in rows.items()} == pytest.approx(joined, rel=1e-3, abs=1e-4)

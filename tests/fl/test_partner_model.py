@@ -244,13 +244,12 @@ def test_after_federate_gain_the_partner_predicts_with_its_local_and_federated_m
     assert result.exit_code == 0, result.output
     share = json.loads((copy / "federated_model" / "consortium" / "run-4" / "gain.json").read_text())["local_share"]
 
-    small = TrainingRecipe(side_tasks=False, gbm_iterations=10).model_config()  # the trees `gain` assessed
-    joined = partner_predictor(copy, TEST_KEY, 4, config=small)
+    joined = partner_predictor(copy, TEST_KEY, 4)  # with the trees `gain` assessed (10 iterations)
     assert joined.local is not None and joined.local.share == share
     smiles = pd.read_csv(copy / "compounds.csv")["smiles"].head(20).tolist()
     features = compute_features(smiles, default_feature_set(), parallel=ParallelOptions(progress=False))
     kept = alone.kept.outputs(alone.keyed(features).astype(np.float32))
-    local = local_model.federation_scale(joined.local.model, features, joined.endpoints, joined.targets)
+    local = local_model.local_outputs(joined.local.model, features, joined.endpoints, joined.targets)
     expected = joined.targets.outputs(partner_model.joined_outputs(kept, local, share, alone.kept.is_classification))
     values = joined.predict_features(features).values
     bbb, lipophilicity = joined.endpoints.index("BBB_Martins"), joined.endpoints.index("Lipophilicity_AstraZeneca")
