@@ -40,7 +40,13 @@ from fedadmet.data.catalogue import get_endpoint
 from fedadmet.exceptions import ArtifactError, InputError
 from fedadmet.federated.config import ConsortiumConfig, FederationConfig
 from fedadmet.federated.keys import key_id
-from fedadmet.federated.local_model import after_joining, averaging_scale, joined, load_local_model, local_outputs
+from fedadmet.federated.local_model import (
+    after_joining,
+    averaging_scale,
+    choose_local_share,
+    load_local_model,
+    local_outputs,
+)
 from fedadmet.federated.prepare import consortium_transform, recorded_manifest
 from fedadmet.federated.task import (
     VALID_FOLD,
@@ -572,15 +578,19 @@ def _joined_with(
     parallel: ParallelOptions,
 ) -> tuple[LocalPart, np.ndarray]:
     """The local model's part in the model after joining (its share chosen on the validation fold) and the
-    kept model's raw outputs ``raw`` for the folder's compounds averaged with it."""
+    kept model's raw outputs ``raw`` with the validation rows averaged with it: those are all that the
+    predictor's validation scores and calibration read, so the local model predicts only them here."""
     if model.feature_set.signature != default_feature_set().signature or sorted(model.endpoints) != sorted(data.tasks):
         raise ArtifactError(
             f"the local model in {data.name}'s folder does not match its features or endpoints: run "
             "`fedadmet federate gain` again to train it on this folder"
         )
-    features = compute_features(compounds, model.feature_set, parallel=parallel, cache_dir=cache_dir)
+    rows = data.rows("valid")
+    features = compute_features([compounds[i] for i in rows], model.feature_set, parallel=parallel, cache_dir=cache_dir)
+    local = np.full(raw.shape, np.nan)
+    local[rows] = local_outputs(model, features, data.tasks, data.scaling)
     classifiers = [bool(c) for c in data.is_classification]
-    averaged, share = joined(
-        data, local_outputs(model, features, data.tasks, data.scaling), averaging_scale(raw, classifiers)
-    )
-    return LocalPart(model, share, recipe), _raw_scale(averaged, classifiers)
+    share = choose_local_share(data, local, averaging_scale(raw, classifiers))
+    averaged = np.array(raw, dtype=np.float64)
+    averaged[rows] = joined_outputs(raw[rows], local[rows], share, classifiers)
+    return LocalPart(model, share, recipe), averaged
