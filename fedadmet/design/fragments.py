@@ -1,42 +1,52 @@
 """A CReM fragment database built here from public molecules (no download): fragment each molecule,
 write each fragment with its radius-3 context, count how often each context/fragment pair occurs, and
-store the counts in CReM's SQLite layout. ~1,700 drug molecules take about five minutes on one core."""
+store the counts in CReM's SQLite layout. ~1,700 drug molecules take about five minutes on one core.
+
+CReM's own command-line steps fork a worker pool even for one core; a fork taken while PyTorch or tqdm
+threads run can deadlock, so the steps run here through CReM's per-line functions: in this process for
+one job, in a spawned pool (fresh interpreters, no inherited locks) for more."""
 
 from __future__ import annotations
 
+import multiprocessing
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 RADIUS = 3
 MAX_FRAGMENT_ATOMS = 10  # the largest fragment a mutation may bring in
+_CONTEXT_OPTIONS = (None, RADIUS, False, MAX_FRAGMENT_ATOMS, False, ",")  # crem frag_to_env_mp.init's arguments
 
 
 def build_fragment_database(smiles: Sequence[str], target: Path, n_jobs: int = 1) -> Path:
     """Build ``target`` from ``smiles`` (canonical, one fragment each), written whole or not at all."""
     from crem import frag_to_env_mp, fragmentation, import_env_to_db
 
+    cut = partial(fragmentation.process_line, sep="\t", mode=0, sep_out=",")
+    molecules = [f"{text}\t{index}" for index, text in enumerate(smiles)]
+    fragments = [line for lines in _map(cut, molecules, n_jobs) for line in sorted(lines)]
+    frag_to_env_mp.init(*_CONTEXT_OPTIONS)
+    contexts = _map(frag_to_env_mp.process_line, fragments, n_jobs, setup=(frag_to_env_mp.init, _CONTEXT_OPTIONS))
+    counts = Counter(",".join(map(str, item)) for items in contexts for item in items if item)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as folder:
         work = Path(folder)
-        (work / "molecules.smi").write_text("".join(f"{text}\t{index}\n" for index, text in enumerate(smiles)))
-        fragmentation.main(str(work / "molecules.smi"), str(work / "fragments.txt"), 0, "\t", n_jobs, ",", False)
-        frag_to_env_mp.main(
-            str(work / "fragments.txt"),
-            str(work / "environments.txt"),
-            None,
-            RADIUS,
-            False,
-            MAX_FRAGMENT_ATOMS,
-            n_jobs,
-            False,
-            ",",
-            False,
-        )
-        counts = Counter((work / "environments.txt").read_text().splitlines())
         (work / "counted.txt").write_text("".join(f"{count} {line}\n" for line, count in sorted(counts.items())))
         import_env_to_db.main(str(work / "counted.txt"), str(work / "fragments.db"), RADIUS, True, 1, False)
         shutil.move(work / "fragments.db", target)
     return target
+
+
+def _map(function: Callable, items: Iterable, n_jobs: int, setup: tuple[Callable, tuple] | None = None) -> list:
+    """``function`` over ``items`` in order: here for one job, else in a spawned pool whose workers each
+    call ``setup`` (an initializer and its arguments) first."""
+    if n_jobs <= 1:
+        return [function(item) for item in items]
+    initializer, arguments = setup if setup is not None else (None, ())
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(n_jobs, mp_context=context, initializer=initializer, initargs=arguments) as pool:
+        return list(pool.map(function, items, chunksize=200))
