@@ -442,6 +442,7 @@ def run(
         "training": {
             "rows_read": training.rows_read,
             "duplicates_merged": training.duplicates_merged,
+            "out_of_range_removed": training.out_of_range_removed,
             "external_molecules_removed": training.external_molecules,
             "external_rows_removed": training.external_rows,
         },

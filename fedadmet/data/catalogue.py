@@ -87,17 +87,21 @@ class Endpoint:
             return f"values are log10-scaled, so they must be > 0 ({self.unit}), but {int((values <= 0).sum())} are not"
         return self.range_problem(values)
 
+    def outside_range(self, values: np.ndarray) -> np.ndarray:
+        """Which values (source units) lie outside the endpoint's declared label range (none where it has none)."""
+        values = np.asarray(values, dtype=float)
+        bounds = self.label_range or self.value_range
+        if bounds is None:
+            return np.zeros(len(values), dtype=bool)
+        return (values < bounds[0]) | (values > bounds[1])
+
     def range_problem(self, values: np.ndarray) -> str | None:
         """Why these values (source units) cannot be this endpoint's, or None: some lie outside its declared
         range (another endpoint's values, 0/1 labels under a regression endpoint, another unit)."""
-        bounds = self.label_range or self.value_range
-        if bounds is None:
-            return None
-        low, high = bounds
-        values = np.asarray(values, dtype=float)
-        outside = values[(values < low) | (values > high)]
+        outside = np.asarray(values, dtype=float)[self.outside_range(values)]
         if not len(outside):
             return None
+        low, high = self.label_range or self.value_range  # set: something lies outside them
         return (
             f"{len(outside)} label(s) lie outside this endpoint's range {low:g} to {high:g} {self.unit}, "
             f"e.g. {outside[0]:g} (another endpoint's values, or another unit?)"

@@ -134,6 +134,7 @@ def load_training_data(
         curation = {
             "rows_read": served.rows_read,
             "duplicates_merged": served.duplicates_merged,
+            "out_of_range_removed": served.out_of_range_removed,
             "external_validation_molecules_removed": served.external_molecules,
             "external_validation_rows_removed": served.external_rows,
         }

@@ -8,10 +8,13 @@ import pandas as pd
 import pytest
 
 from fedadmet.chem.standardize import inchikeys, standardize_smiles
+from fedadmet.data.catalogue import get_endpoint
 from fedadmet.data.public import (
     external_validation_keys,
     public_training_frames,
+    served_training_frames,
     training_frames_from_path,
+    within_declared_ranges,
     without_external_molecules,
 )
 from fedadmet.exceptions import InputError
@@ -80,3 +83,13 @@ def test_public_training_frames_reads_only_the_endpoints_asked_for() -> None:
     assert len(frames["Caco2_Wang"]) == 910  # TDC train_val + test
     with pytest.raises(InputError, match="no public data"):
         public_training_frames(["Caco2_Wrong"])
+
+
+def test_the_served_data_leaves_out_and_counts_values_no_such_measurement_can_take() -> None:
+    frames = {"Solubility_PharmaBench": pd.DataFrame({"smiles": ["CCO", "CCN", "CCC"], "y": [-2.0, -14.5, 3.0]})}
+    kept = within_declared_ranges(frames)
+    assert kept["Solubility_PharmaBench"]["smiles"].tolist() == ["CCO"]
+    served = served_training_frames(["Solubility_PharmaBench"])
+    assert served.out_of_range_removed["Solubility_PharmaBench"] == 10  # PharmaBench's unit slips below 1e-13.5 M
+    solubility = served.frames["Solubility_PharmaBench"]["y"]
+    assert get_endpoint("Solubility_PharmaBench").range_problem(solubility.to_numpy()) is None
