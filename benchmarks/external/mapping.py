@@ -2,9 +2,9 @@
 
 One typed table (:data:`COMPARISONS`). Each measured column maps to a TDC endpoint that both fedadmet and
 ADMET-AI predict (ADMET-AI's column of that name), and optionally to lab endpoints fedadmet may serve
-(PharmaBench-style logD, solubility, binding, microsomal clearance): the first of those the served model
-predicts replaces the TDC endpoint on fedadmet's side, so that retrained models are compared on their
-closest endpoint without editing this file. Labels are never rewritten on disk; conversions run in memory.
+(PharmaBench-style logD, solubility, binding, microsomal clearance). The headline compares the TDC endpoint
+on both sides (the same training source, so the models are compared and not the sources); the first lab
+endpoint the served model predicts is reported beside it. Labels are never rewritten on disk; conversions run in memory.
 """
 
 from __future__ import annotations
@@ -65,8 +65,8 @@ class Target:
 class Comparison:
     """One measured column of an external set, the endpoint standing for it, and why.
 
-    ``reference`` is the TDC endpoint, read from ADMET-AI's column of the same name and used for fedadmet
-    unless the served model has one of ``lab`` (tried in order). ``measured_scale`` is the scale the data
+    ``reference`` is the TDC endpoint, read from ADMET-AI's column of the same name and fedadmet's headline;
+    the first of ``lab`` the served model predicts is reported beside it. ``measured_scale`` is the scale the data
     set's challenge scored on (log10(x + 1) for linear assay read-outs); the monotone mapping used for
     coverage where units differ is fitted on it."""
 
@@ -79,13 +79,14 @@ class Comparison:
     note: str = ""
 
     def fedadmet_target(self, served: Sequence[str]) -> Target:
-        """The first lab endpoint the served model predicts, else the TDC endpoint."""
-        for target in self.lab:
-            if target.endpoint in served:
-                return target
+        """The headline target: the TDC endpoint ADMET-AI predicts too (trained on the same source)."""
         if self.reference.endpoint not in served:
-            raise LookupError(f"the served model predicts neither {self.reference.endpoint} nor a lab endpoint")
+            raise LookupError(f"the served model does not predict {self.reference.endpoint}")
         return self.reference
+
+    def lab_target(self, served: Sequence[str]) -> Target | None:
+        """The first lab endpoint the served model predicts, reported beside the headline, or None."""
+        return next((target for target in self.lab if target.endpoint in served), None)
 
 
 EXPANSIONRX, ASAP = "expansionrx", "asap"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property, partial
 from typing import Protocol
 
@@ -235,6 +235,14 @@ def full_feature_set() -> FeatureSet:
     """The earlier default (Morgan + Avalon counts, ErG, all 204 fast 2D descriptors): models trained with
     it still load and predict, with the same values as before."""
     return FeatureSet([MorganCountFeaturizer(), AvalonCountFeaturizer(), ErGFeaturizer(), RDKit2DFeaturizer()])
+
+
+FEATURE_SETS: dict[str, Callable[[], FeatureSet]] = {"lean": default_feature_set, "full": full_feature_set}
+
+
+def feature_set_named(name: str) -> FeatureSet:
+    """The feature set a model config names (:data:`FEATURE_SETS`)."""
+    return FEATURE_SETS[name]()
 
 
 def feature_set_for(signature: str) -> FeatureSet | None:

@@ -166,12 +166,7 @@ def train(
 ) -> None:
     """Train a model (trunk + heads for every endpoint found) and save it without pickle."""
     from fedadmet.config import get_settings
-    from fedadmet.workflows.training import (
-        TrainingRecipe,
-        check_model_destination,
-        load_training_data,
-        train_and_save,
-    )
+    from fedadmet.workflows.training import check_model_destination, load_training_data, recipe_for, train_and_save
 
     settings = get_settings()
     destination = output or settings.trained_model_dir
@@ -195,7 +190,7 @@ def train(
         frames = training.frames
         endpoints = f"{len(frames)} endpoint{'' if len(frames) == 1 else 's'}"
         console.print(f"training on {endpoints}, {sum(len(f) for f in frames.values())} labelled rows")
-        recipe = TrainingRecipe(seed=seed, side_tasks=side_tasks, gbm_iterations=gbm_iterations)
+        recipe = recipe_for(training, seed=seed, side_tasks=side_tasks, gbm_iterations=gbm_iterations)
         trained = train_and_save(
             training, recipe, destination, settings.feature_cache_dir, settings.progress, announce=console.print
         )

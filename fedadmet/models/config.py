@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -36,6 +38,11 @@ class AuxiliaryConfig(BaseModel):
 class ModelConfig(BaseModel):
     """Everything that defines a trained fedadmet model besides its data."""
 
+    feature_set: Literal["lean", "full"] = Field(
+        default="lean",
+        description="lean: the 99 cheaper 2D descriptors; full: all 204 (the served model on the bundled data, "
+        "which ranks external industrial sets better with them).",
+    )
     trunk: TrunkConfig = TrunkConfig()
     gbm: GBMConfig = GBMConfig()
     auxiliary: AuxiliaryConfig = AuxiliaryConfig()

@@ -19,7 +19,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from fedadmet.chem.compute import compute_features
-from fedadmet.chem.featurizers import default_feature_set
+from fedadmet.chem.featurizers import FeatureSet, feature_set_named
 from fedadmet.chem.parallel import ParallelOptions
 from fedadmet.data.catalogue import Endpoint, get_endpoint
 from fedadmet.data.splits import molecule_set_hash, without_molecules
@@ -70,7 +70,7 @@ def fit_model(
     torch.set_num_threads(parallel.n_jobs)
     tasks = list(train) + [name for name in auxiliary if name not in train]
     every_frame = [f for frames in (train, valid, auxiliary) for f in frames.values()]
-    features = _Features.compute(every_frame, cache_dir, parallel)
+    features = _Features.compute(every_frame, feature_set_named(config.feature_set), cache_dir, parallel)
     valid_molecules = {s for f in valid.values() for s in f["smiles"]} if hold_out_validation else set()
     trunk_train = without_molecules(
         {**{k: v for k, v in auxiliary.items() if k not in train}, **train}, {*exclude_from_trunk, *valid_molecules}
@@ -80,7 +80,7 @@ def fit_model(
     )
     model = ADMETModel(
         config,
-        default_feature_set(),
+        feature_set_named(config.feature_set),
         trunk.scaler,
         trunk.weights,
         trunk.targets,
@@ -112,9 +112,11 @@ class _Features:
     row: dict[str, int]
 
     @classmethod
-    def compute(cls, frames: Sequence[pd.DataFrame], cache_dir: Path | None, parallel: ParallelOptions) -> _Features:
+    def compute(
+        cls, frames: Sequence[pd.DataFrame], feature_set: FeatureSet, cache_dir: Path | None, parallel: ParallelOptions
+    ) -> _Features:
         molecules = sorted({s for f in frames for s in f["smiles"]})
-        matrix = compute_features(molecules, default_feature_set(), parallel=parallel, cache_dir=cache_dir)
+        matrix = compute_features(molecules, feature_set, parallel=parallel, cache_dir=cache_dir)
         return cls(matrix, {s: i for i, s in enumerate(molecules)})
 
     def of_molecules(self, identities: Sequence[str]) -> np.ndarray:
@@ -184,7 +186,7 @@ def _fit_trunk(
         scaled = scaler.transform(features.of_molecules(smiles))
         return TaskMatrix(scaled, labels, kinds, relation_matrix(frames, tasks, smiles))
 
-    net = MultitaskNet.seeded(len(default_feature_set()), tasks, config.trunk, config.seed)
+    net = MultitaskNet.seeded(features.matrix.shape[1], tasks, config.trunk, config.seed)
     started = time.time()
     curve = NetworkTrainer(config.trunk).fit(net, matrix(train), matrix(valid), config.seed, progress)
     return _FittedTrunk(scaler, targets, net.weights(), curve, time.time() - started, molecules)

@@ -56,7 +56,7 @@ def test_nearest_reference_similarities_are_bit_identical_to_one_by_one_comparis
     ("smiles", "overall", "herg", "caco2", "half_life"),
     [
         ("CC(=O)Oc1ccccc1C(=O)O", 1.0, 0.3404255211353302, 0.3571428656578064, 1.0),
-        ("Cn1c(=O)c2c(ncn2C)n(C)c1=O", 1.0, 1.0, 0.21052631735801697, 1.0),
+        ("Cn1c(=O)c2c(ncn2C)n(C)c1=O", 1.0, 1.0, 1.0, 1.0),  # caffeine: a Caco-2 training molecule since 2026-12-07
         ("FC(F)(F)C(F)(F)C(F)(F)C(F)(F)F", 0.875, 0.08571428805589676, 0.08695652335882187, 0.0833333358168602),
         (
             "O=C(NC1CCN(Cc2ccccc2)CC1)c1ccc2[nH]ccc2c1",
