@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from fedadmet.chem.featurizers import full_feature_set
 from fedadmet.data.splits import molecule_set_hash, split_for_validation
 from fedadmet.exceptions import InputError
 from fedadmet.models.artifacts import load_model
@@ -11,6 +12,7 @@ from fedadmet.workflows.training import (
     LeakageError,
     TrainingData,
     TrainingRecipe,
+    recipe_for,
     train_and_save,
     train_model,
 )
@@ -46,6 +48,16 @@ def test_the_recipe_trains_only_the_endpoints_asked_for() -> None:
     assert model.endpoints == ["hERG"]
     with pytest.raises(InputError, match="no labels for these endpoints"):
         train_model(frames(), TrainingRecipe(endpoints=("AMES",), config=TINY_CONFIG))
+
+
+def test_the_served_model_on_bundled_data_trains_on_all_descriptors_and_a_users_data_on_the_lean_set() -> None:
+    served = recipe_for(TrainingData({}, "bundled", bundled=True), seed=3)
+    assert served.config.feature_set == "full" and served.seed == 3
+    assert recipe_for(TrainingData({}, "mine.csv", bundled=False)).config.feature_set == "lean"
+    model = train_model(
+        frames(), TrainingRecipe(side_tasks=False, config=TINY_CONFIG.model_copy(update={"feature_set": "full"}))
+    )
+    assert model.feature_set.signature == full_feature_set().signature
 
 
 def test_train_and_save_writes_the_model_and_its_drug_reference(
