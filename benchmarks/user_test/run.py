@@ -35,7 +35,7 @@ from rdkit.Chem import rdFingerprintGenerator
 from fedadmet.config import get_settings
 from fedadmet.data.catalogue import CATALOGUE, TDC_BENCHMARK_ENDPOINTS, get_endpoint
 from fedadmet.data.loaders import MoleculeTable, load_tdc, read_table, table_from_frame
-from fedadmet.data.public import TOX21_ASSAYS, approved_drugs, bundled_path
+from fedadmet.data.public import TOX21_ASSAYS, approved_drugs, bundled_path, served_training_frames
 from fedadmet.data.splits import split_for_validation
 from fedadmet.workflows.predictors import resolve_predictor
 from fedadmet.workflows.profiling import ERROR_COLUMN, profile
@@ -216,10 +216,11 @@ def _quantile(scores: np.ndarray) -> float:
     return float(np.quantile(scores, min(1.0, np.ceil((n + 1) * COVERAGE) / n)))
 
 
-def intervals(model: object, tables: dict[str, tuple[MoleculeTable, str]]) -> dict[str, object]:
-    """Coverage and median width of split-conformal intervals on the model's validation part."""
+def intervals(model: object) -> dict[str, object]:
+    """Coverage and median width of split-conformal intervals on the model's validation part (the split of the
+    very frames the served recipe trained on: curated, one row per parent)."""
     names = [n for n in model.endpoints if not get_endpoint(n).is_classification]  # type: ignore[attr-defined]
-    frames = {n: tables[n][0].labelled(tables[n][1]) for n in model.endpoints}  # type: ignore[attr-defined]
+    frames = served_training_frames(model.endpoints).frames  # type: ignore[attr-defined]
     meta = model.metadata  # type: ignore[attr-defined]
     _, valid = split_for_validation(frames, float(meta["valid_fraction"]), int(model.config.seed))  # type: ignore[attr-defined]
     molecules = sorted({s for n in names for s in valid[n]["smiles"]})
@@ -417,7 +418,7 @@ def main() -> None:
         "same_compound": same_compound(model),
         "approved_clintox": {k: v for k, v in approved.items() if k != "profile"},
         "bounds": bounds_violations(model, approved["profile"]),  # type: ignore[arg-type]
-        "intervals": intervals(model, tables),
+        "intervals": intervals(model),
         "domain": domain_and_misses(model, tables),
         "speed": profile_speed(model),
     }
