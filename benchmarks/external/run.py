@@ -363,7 +363,7 @@ def _table_row(row: dict[str, Any]) -> str:
         _domain_text(row),
         "–"
         if row["lab_endpoint"] is None
-        else f"{row['lab_endpoint']['endpoint']}: {row['lab_endpoint']['spearman']:.3f}",
+        else f"{row['lab_endpoint']['endpoint']}: {_number(row['lab_endpoint']['spearman'])}",
     ]
     return "| " + " | ".join(cells) + " |"
 
