@@ -103,7 +103,7 @@ def test_one_endpoint_from_tiny_frames() -> None:
     )
     admet = pd.DataFrame({"PPBR_AZ": np.append(100.0 - unbound[::-1], [50.0, 50.0])})  # reversed ranks
     comparison = Comparison(EXPANSIONRX, "MPPB", "% unbound", Target("PPBR_AZ", -1, UNBOUND_TO_BOUND))
-    row = evaluate(comparison, comparison.reference, labels, fed, admet, nominal=0.9, resamples=50)
+    row = evaluate(comparison, comparison.reference, None, labels, fed, admet, nominal=0.9, resamples=50)
     assert (row["rows_with_value"], row["censored_left_out"], row["without_prediction"], row["n"]) == (10, 1, 1, 8)
     assert row["spearman"]["fedadmet"]["value"] == pytest.approx(1.0)
     assert row["spearman"]["admet_ai"]["value"] == pytest.approx(-1.0)
