@@ -247,4 +247,5 @@ def feature_set_named(name: str) -> FeatureSet:
 
 def feature_set_for(signature: str) -> FeatureSet | None:
     """The feature set a model trained with ``signature`` needs, or None if this fedadmet has none such."""
-    return next((made for made in (default_feature_set(), full_feature_set()) if made.signature == signature), None)
+    made = (make() for make in FEATURE_SETS.values())
+    return next((feature_set for feature_set in made if feature_set.signature == signature), None)

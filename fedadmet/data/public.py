@@ -123,8 +123,6 @@ def within_declared_ranges(frames: Mapping[str, pd.DataFrame]) -> dict[str, pd.D
     data and counted rather than refused, since the user cannot fix the bundled files."""
     return {
         name: frame[~CATALOGUE[name].outside_range(frame["y"].to_numpy())].reset_index(drop=True)
-        if name in CATALOGUE
-        else frame
         for name, frame in frames.items()
     }
 

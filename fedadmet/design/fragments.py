@@ -29,7 +29,6 @@ def build_fragment_database(smiles: Sequence[str], target: Path, n_jobs: int = 1
     cut = partial(fragmentation.process_line, sep="\t", mode=0, sep_out=",")
     molecules = [f"{text}\t{index}" for index, text in enumerate(smiles)]
     fragments = [line for lines in _map(cut, molecules, n_jobs) for line in sorted(lines)]
-    frag_to_env_mp.init(*_CONTEXT_OPTIONS)
     contexts = _map(frag_to_env_mp.process_line, fragments, n_jobs, setup=(frag_to_env_mp.init, _CONTEXT_OPTIONS))
     counts = Counter(",".join(map(str, item)) for items in contexts for item in items if item)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -42,11 +41,13 @@ def build_fragment_database(smiles: Sequence[str], target: Path, n_jobs: int = 1
 
 
 def _map(function: Callable, items: Iterable, n_jobs: int, setup: tuple[Callable, tuple] | None = None) -> list:
-    """``function`` over ``items`` in order: here for one job, else in a spawned pool whose workers each
-    call ``setup`` (an initializer and its arguments) first."""
-    if n_jobs <= 1:
-        return [function(item) for item in items]
+    """``function`` over ``items`` in order, after ``setup`` (an initializer and its arguments): here for one
+    job, else in a spawned pool whose workers each run the setup first."""
     initializer, arguments = setup if setup is not None else (None, ())
+    if n_jobs <= 1:
+        if initializer is not None:
+            initializer(*arguments)
+        return [function(item) for item in items]
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(n_jobs, mp_context=context, initializer=initializer, initargs=arguments) as pool:
         return list(pool.map(function, items, chunksize=200))

@@ -70,7 +70,8 @@ def fit_model(
     torch.set_num_threads(parallel.n_jobs)
     tasks = list(train) + [name for name in auxiliary if name not in train]
     every_frame = [f for frames in (train, valid, auxiliary) for f in frames.values()]
-    features = _Features.compute(every_frame, feature_set_named(config.feature_set), cache_dir, parallel)
+    feature_set = feature_set_named(config.feature_set)
+    features = _Features.compute(every_frame, feature_set, cache_dir, parallel)
     valid_molecules = {s for f in valid.values() for s in f["smiles"]} if hold_out_validation else set()
     trunk_train = without_molecules(
         {**{k: v for k, v in auxiliary.items() if k not in train}, **train}, {*exclude_from_trunk, *valid_molecules}
@@ -80,7 +81,7 @@ def fit_model(
     )
     model = ADMETModel(
         config,
-        feature_set_named(config.feature_set),
+        feature_set,
         trunk.scaler,
         trunk.weights,
         trunk.targets,
