@@ -27,6 +27,7 @@ from fedadmet.config import get_settings
 from fedadmet.data.catalogue import TDC_BENCHMARK_ENDPOINTS
 from fedadmet.data.loaders import MoleculeTable, load_tdc
 from fedadmet.data.public import non_benchmark_frames, side_task_frames
+from fedadmet.models.config import ModelConfig
 from fedadmet.workflows.evaluation import at_least_as_good, score
 from fedadmet.workflows.training import ADMETModel, Purpose, TrainingRecipe, fit_side_tasks, train_model
 
@@ -183,7 +184,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--rerun", type=int, nargs="+", default=[], help="with --resume: run these seeds again, replacing their results"
     )
+    parser.add_argument(
+        "--feature-set",
+        choices=("full", "lean"),
+        default="full",
+        help="descriptor set (default: full, the one the served default model uses)",
+    )
     args = parser.parse_args(argv)
+    config = ModelConfig(feature_set=args.feature_set)
     names = args.endpoints or (QUICK_ENDPOINTS if args.quick else list(REFERENCES))
     seeds = args.seeds or ([1] if args.quick else [1, 2, 3, 4, 5])
     stem = "tdc_quick" if args.quick else "tdc"
@@ -200,13 +208,14 @@ def main(argv: list[str] | None = None) -> None:
         print(f"training the side-task predictor on {len(side_data)} public tasks", flush=True)
         # seed 0 for every benchmark seed: the predictor does not depend on the seed's split
         side_tasks = fit_side_tasks(
-            side_data, TrainingRecipe(Purpose.BENCHMARK, seed=0), test_molecules, cache_dir=args.cache
+            side_data, TrainingRecipe(Purpose.BENCHMARK, seed=0, config=config), test_molecules, cache_dir=args.cache
         )
         side_minutes = round((time.time() - started) / 60, 1)
     meta: dict = {
         "seeds": seeds,
         "seeds_done": [],
         "command": "python -m benchmarks.tdc.run" + (" --quick" * args.quick),
+        "feature_set": args.feature_set,
         "machine": f"{platform.machine()} {__import__('os').cpu_count()} cores",
         "per_seed": {},
         "wall_minutes": 0.0,
@@ -228,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
         train, valid = seed_frames(data, seed)
         model = train_model(
             train,
-            TrainingRecipe(Purpose.BENCHMARK, seed=seed, side_tasks=side_tasks is not None),
+            TrainingRecipe(Purpose.BENCHMARK, seed=seed, side_tasks=side_tasks is not None, config=config),
             valid=valid,
             auxiliary=auxiliary,
             side_tasks=side_tasks,
