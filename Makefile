@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format benchmark-tdc benchmark-tdc-quick benchmark-federated benchmark-federated-quick benchmark-throughput benchmark-throughput-quick benchmark-external benchmark-external-quick benchmark-design benchmark-design-quick benchmark-clinical benchmark-clinical-quick benchmark-campaigns benchmark-campaigns-quick benchmark-features benchmark-generalise benchmark-generalise-quick benchmark-user-test default-model clean
+.PHONY: install demo test lint format benchmark-tdc benchmark-tdc-quick benchmark-federated benchmark-federated-quick benchmark-throughput benchmark-throughput-quick benchmark-external benchmark-external-quick benchmark-design benchmark-design-quick benchmark-clinical benchmark-clinical-quick benchmark-campaigns benchmark-campaigns-quick benchmark-features benchmark-generalise benchmark-generalise-quick benchmark-generalise-graph benchmark-user-test default-model clean
 
 install: $(STAMP)
 
@@ -90,6 +90,10 @@ benchmark-generalise: $(STAMP)
 
 benchmark-generalise-quick: $(STAMP)
 	$(BIN)/python -m benchmarks.generalise.run --quick
+
+# A chemprop D-MPNN member (in ADMET-AI's environment) blended with the served model, on ExpansionRx and ASAP.
+benchmark-generalise-graph: $(STAMP)
+	$(BIN)/python -m benchmarks.generalise.graph
 
 benchmark-user-test: $(STAMP)
 	$(BIN)/python -m benchmarks.user_test.run

@@ -1,5 +1,5 @@
-"""The generalisation experiment's split of ExpansionRx is fixed and balanced, and pooled sources convert
-units before they average."""
+"""The generalisation experiment's split of ExpansionRx is fixed and balanced, pooled sources convert units
+before they average, and the graph member learns each task on its stated scale."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.external.mapping import AS_IS
+from benchmarks.generalise.graph import TASKS, training_table
 from benchmarks.generalise.labels import (
     HALF_A,
     HALF_B,
@@ -53,3 +54,15 @@ def test_a_standardised_source_pools_as_z_scores() -> None:
     parts = tuple(Part(name, LOG10, standardised=True) for name in frames)
     pooled = pooled_labels(parts, frames)
     np.testing.assert_allclose(pooled["y"], [-1.0, 1.0, 1.0])  # A: mean of −1 (human) and −1 (mouse)
+
+
+def test_the_graph_members_table_has_one_row_per_molecule_and_each_task_on_its_scale() -> None:
+    frames = {task: pd.DataFrame({"smiles": pd.Series(dtype=str), "y": pd.Series(dtype=float)}) for task in TASKS}
+    frames["PPBR_AZ"] = pd.DataFrame({"smiles": ["CCO", "CCN"], "y": [90.0, 99.0]})
+    frames["Clearance_Microsome_AZ"] = pd.DataFrame({"smiles": ["CCO"], "y": [100.0]})
+    table = training_table(frames)
+    assert table["smiles"].tolist() == ["CCN", "CCO"]
+    assert list(table.columns) == ["smiles", *TASKS]
+    np.testing.assert_allclose(table["PPBR_AZ"], [-2.0, -1.0])  # log10 fraction unbound
+    np.testing.assert_allclose(table["Clearance_Microsome_AZ"], [np.nan, 2.0])  # log10, NaN where unmeasured
+    assert table["Lipophilicity_AstraZeneca"].isna().all()
