@@ -27,9 +27,15 @@ from fedadmet.config import get_settings
 from fedadmet.data.catalogue import TDC_BENCHMARK_ENDPOINTS
 from fedadmet.data.loaders import MoleculeTable, load_tdc
 from fedadmet.data.public import non_benchmark_frames, side_task_frames
-from fedadmet.models.config import ModelConfig
 from fedadmet.workflows.evaluation import at_least_as_good, score
-from fedadmet.workflows.training import ADMETModel, Purpose, TrainingRecipe, fit_side_tasks, train_model
+from fedadmet.workflows.training import (
+    ADMETModel,
+    ModelConfig,
+    Purpose,
+    TrainingRecipe,
+    fit_side_tasks,
+    train_model,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / "shared" / "data"

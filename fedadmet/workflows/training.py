@@ -58,6 +58,7 @@ EndpointFrames = Mapping[str, pd.DataFrame]
 __all__ = [
     "ADMETModel",
     "LeakageError",
+    "ModelConfig",
     "Purpose",
     "TrainedModel",
     "TrainingData",
