@@ -46,7 +46,7 @@ from benchmarks.generalise.labels import (
     expansionrx_half,
     pooled_labels,
 )
-from benchmarks.generalise.run import CACHE, RESULTS, External, _external, _oriented, _per_row, _scored, _versus
+from benchmarks.generalise.run import CACHE, RESULTS, External, _external, _oriented, _per_row, _scored, _versus, wins
 from fedadmet.config import get_settings
 from fedadmet.data.public import served_training_frames
 from fedadmet.workflows.predictors import resolve_predictor
@@ -189,16 +189,8 @@ def run(data_dir: Path, seeds: list[int], epochs: int, threads: int, resamples: 
     }
     trained = round(time.perf_counter() - started, 1)
     columns = evaluate(expansionrx, asap, members, halves, resamples)
-    asap_rows = [c for c in columns if "asap" in c]
     return {
-        "summary": {
-            "half_b_blend_beats_admet_ai": sum(c["half_b"]["chosen_beats_admet_ai"] for c in columns),
-            "half_b_served_beats_admet_ai": sum(c["half_b"]["served_beats_admet_ai"] for c in columns),
-            "half_b_columns": len(columns),
-            "asap_blend_beats_admet_ai": sum(c["asap"]["chosen_beats_admet_ai"] for c in asap_rows),
-            "asap_served_beats_admet_ai": sum(c["asap"]["served_beats_admet_ai"] for c in asap_rows),
-            "asap_columns": len(asap_rows),
-        },
+        "summary": wins(columns),
         "columns": columns,
         "member": {
             "variants": list(VARIANTS),
@@ -233,8 +225,8 @@ def write_results(result: dict[str, Any]) -> None:
         "w × member + (1 − w) × served on the member's scale; w chosen per column on ExpansionRx half A, reported "
         f"on half B and ASAP with paired bootstrap 95 % intervals ({result['bootstrap_resamples']} resamples).",
         "",
-        f"**The blend beats ADMET-AI on {summary['half_b_blend_beats_admet_ai']} of {summary['half_b_columns']} "
-        f"(ExpansionRx half B) and {summary['asap_blend_beats_admet_ai']} of {summary['asap_columns']} (ASAP)**; "
+        f"**The blend beats ADMET-AI on {summary['half_b_chosen_beats_admet_ai']} of {summary['half_b_columns']} "
+        f"(ExpansionRx half B) and {summary['asap_chosen_beats_admet_ai']} of {summary['asap_columns']} (ASAP)**; "
         f"the served model alone on the same molecules: {summary['half_b_served_beats_admet_ai']} of "
         f"{summary['half_b_columns']} and {summary['asap_served_beats_admet_ai']} of {summary['asap_columns']}.",
         "",

@@ -422,16 +422,8 @@ def run(
     started = time.perf_counter()
     costs = feature_costs(feature_names)
     seconds["feature cost measurement"] = round(time.perf_counter() - started, 1)
-    asap_rows = [r for r in results if "asap" in r]
     return {
-        "summary": {
-            "half_b_chosen_beats_admet_ai": sum(r["half_b"]["chosen_beats_admet_ai"] for r in results),
-            "half_b_served_beats_admet_ai": sum(r["half_b"]["served_beats_admet_ai"] for r in results),
-            "half_b_columns": len(results),
-            "asap_chosen_beats_admet_ai": sum(r["asap"]["chosen_beats_admet_ai"] for r in asap_rows),
-            "asap_served_beats_admet_ai": sum(r["asap"]["served_beats_admet_ai"] for r in asap_rows),
-            "asap_columns": len(asap_rows),
-        },
+        "summary": wins(results),
         "columns": results,
         "candidates": records,
         "feature_costs": costs,
@@ -451,6 +443,19 @@ def run(
         "admet_ai_version": ADMET_AI_VERSION,
         "bootstrap_resamples": resamples,
         "seconds": seconds,
+    }
+
+
+def wins(results: list[dict[str, Any]]) -> dict[str, int]:
+    """How many columns the chosen candidate and the served model win against ADMET-AI, on half B and on ASAP."""
+    asap_rows = [r for r in results if "asap" in r]
+    return {
+        "half_b_chosen_beats_admet_ai": sum(r["half_b"]["chosen_beats_admet_ai"] for r in results),
+        "half_b_served_beats_admet_ai": sum(r["half_b"]["served_beats_admet_ai"] for r in results),
+        "half_b_columns": len(results),
+        "asap_chosen_beats_admet_ai": sum(r["asap"]["chosen_beats_admet_ai"] for r in asap_rows),
+        "asap_served_beats_admet_ai": sum(r["asap"]["served_beats_admet_ai"] for r in asap_rows),
+        "asap_columns": len(asap_rows),
     }
 
 
