@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fedadmet.chem.featurizers import FEATURE_SETS
 from fedadmet.config import get_settings
 from fedadmet.data.catalogue import TDC_BENCHMARK_ENDPOINTS
 from fedadmet.data.loaders import MoleculeTable, load_tdc
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--feature-set",
-        choices=("full", "lean"),
+        choices=sorted(FEATURE_SETS),
         default="full",
         help="descriptor set (default: full, the one the served default model uses)",
     )
