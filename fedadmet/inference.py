@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 
 from fedadmet.chem.featurizers import FeatureSet
-from fedadmet.chem.pipeline import iter_chemistry
+from fedadmet.chem.parallel import ParallelOptions
+from fedadmet.chem.pipeline import ChemistryChunk, iter_chemistry
 from fedadmet.chem.properties import PROPERTY_NAMES, RULES, check_rules
-from fedadmet.chem.standardize import standardize_with_form
+from fedadmet.chem.standardize import MoleculeLimits, standardize_with_form
 from fedadmet.config import Settings, get_settings
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.data.loaders import SD_PROBLEM_COLUMN, find_smiles_column, free_name, read_molecules
@@ -44,7 +45,30 @@ class Predictor(Protocol):
     @property
     def endpoints(self) -> list[str]: ...
 
+    @property
+    def form_endpoints(self) -> list[str]: ...
+
     def predict_features(self, features: np.ndarray) -> RawPrediction: ...
+
+
+def iter_predicted_chemistry(
+    texts: Sequence[str],
+    model: Predictor,
+    limits: MoleculeLimits | None = None,
+    parallel: ParallelOptions | None = None,
+) -> Iterator[tuple[ChemistryChunk, RawPrediction | None]]:
+    """Each chunk of :func:`~fedadmet.chem.pipeline.iter_chemistry` with the model's predictions for its rows
+    (None for a chunk without a molecule to predict): the form-dependent endpoints (solubility) of a salt or
+    ion are predicted from its input form, every other endpoint from the parent."""
+    forms = model.form_endpoints
+    for chunk in iter_chemistry(texts, model.feature_set, limits, parallel, with_forms=bool(forms)):
+        if not len(chunk.features):
+            yield chunk, None
+            continue
+        prediction = model.predict_features(chunk.features)
+        if len(chunk.form_rows):
+            prediction = prediction.with_rows_from(chunk.form_rows, model.predict_features(chunk.form_features), forms)
+        yield chunk, prediction
 
 
 def default_model_dir(settings: Settings | None = None) -> Path:
@@ -130,15 +154,15 @@ def predict(
     found_alerts: list[list[str]] = []
     found_properties: list[np.ndarray] = []
     position = 0
-    for chunk in iter_chemistry(texts, model.feature_set, limits, parallel):
+    for chunk, prediction in iter_predicted_chemistry(texts, model, limits, parallel):
         chunk_texts = texts[position : position + len(chunk.standardized)]
         for text, result, note in zip(chunk_texts, chunk.standardized, chunk.notes, strict=True):
             standardized[text], notes[text] = result, note
             if result[2] is None:
                 row_of[text] = len(row_of)
         position += len(chunk.standardized)
-        if len(chunk.features):
-            parts.append(model.predict_features(chunk.features))
+        if prediction is not None:
+            parts.append(prediction)
             found_alerts.extend(chunk.alerts)
             found_properties.append(chunk.properties)
     raw = RawPrediction.concatenate(parts) if parts else None

@@ -57,7 +57,7 @@ def _timed_chunk(texts: list[str], with_properties: bool) -> tuple[float, float,
     pipeline.molecule_properties = properties  # the chunk's own call, timed (or left out)
     try:
         started = time.perf_counter()
-        pipeline._chemistry_chunk(features, MoleculeLimits(), texts)
+        pipeline._chemistry_chunk(features, MoleculeLimits(), False, texts)
         total = time.perf_counter() - started
     finally:
         pipeline.molecule_properties = compute

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from fedadmet.chem.featurizers import FEATURE_SETS
+from fedadmet.chem.standardize import featurised_form
 from fedadmet.config import get_settings
 from fedadmet.data.catalogue import TDC_BENCHMARK_ENDPOINTS
 from fedadmet.data.loaders import MoleculeTable, load_tdc
@@ -99,7 +100,9 @@ def seed_frames(
         frame = frame[frame["smiles"].notna()]
         for part, target in (("train", train), ("valid", valid)):
             rows = frame[frame["part"] == part]
-            target[endpoint] = pd.DataFrame({"smiles": rows["smiles"].to_numpy(), "y": rows["Y"].to_numpy()})
+            target[endpoint] = pd.DataFrame(
+                {"smiles": rows["smiles"].to_numpy(), "y": rows["Y"].to_numpy(), "form": rows["form"].to_numpy()}
+            )
     return train, valid
 
 
@@ -111,20 +114,30 @@ def score_seed(
 ) -> dict[str, dict[str, float]]:
     """Test scores per endpoint: the model as shipped, plus its GBM and trunk parts alone (ablation).
 
-    All test molecules are featurised and predicted in one pass. The 2 unparsable test SMILES of
-    solubility_aqsoldb are scored with the training mean, as a submission would have to.
+    All test molecules are featurised and predicted in one pass: the parents, and the input forms for the
+    form-dependent endpoints (solubility). The 2 unparsable test SMILES of solubility_aqsoldb are scored
+    with the training mean, as a submission would have to.
     """
-    parents = sorted({s for _, test, _ in data.values() for s in test.frame["smiles"].dropna()})
-    features = model.featurize(parents, cache_dir=cache)
+    forms = set(model.form_endpoints)
+
+    def featurised(name: str, frame: pd.DataFrame) -> list[str]:
+        valid = frame[frame["smiles"].notna()]
+        if TDC_BENCHMARK_ENDPOINTS[name].name in forms:
+            return [featurised_form(form) for form in valid["form"]]
+        return valid["smiles"].tolist()
+
+    molecules = {name: featurised(name, test.frame) for name, (_, test, _) in data.items()}
+    rows_of = sorted({s for identities in molecules.values() for s in identities})
+    features = model.featurize(rows_of, cache_dir=cache)
     shipped = model.predict_features(features)
     components = model.head_components(features)
-    position = {parent: i for i, parent in enumerate(parents)}
+    position = {identity: i for i, identity in enumerate(rows_of)}
     out = {}
     for name, (_, test, _) in data.items():
         endpoint = TDC_BENCHMARK_ENDPOINTS[name]
         frame = test.frame
         rows = frame["smiles"].notna().to_numpy()
-        index = [position[s] for s in frame.loc[rows, "smiles"]]
+        index = [position[s] for s in molecules[name]]
         fallback = float(np.mean(train[endpoint.name]["y"]))
         gbm_pred, trunk_pred = components[endpoint.name]
         variants = {

@@ -15,7 +15,13 @@ from fedadmet.chem.alerts import alerts_for_mols, prepare_alerts, screen_bits
 from fedadmet.chem.featurizers import Featurizer, descriptor_columns
 from fedadmet.chem.parallel import ParallelOptions, iter_chunks
 from fedadmet.chem.properties import PROPERTIES, PROPERTY_NAMES, molecule_properties, prepare_properties
-from fedadmet.chem.standardize import MoleculeLimits, radical_note, standardisation_note, standardize_to_mols
+from fedadmet.chem.standardize import (
+    MoleculeLimits,
+    featurised_form,
+    radical_note,
+    standardisation_note,
+    standardize_to_mols,
+)
 
 # Training sets hold a few inorganic compounds and R-group fragments, so standardisation keeps them;
 # a profile is only given for a whole organic molecule.
@@ -48,17 +54,24 @@ class ChemistryChunk:
     """Results for consecutive input texts: ``standardized`` has one ``(parent, form, reason)`` per text
     and ``notes`` what standardisation changed, and a radical's caveat ("" if nothing or rejected);
     ``features``, ``alerts`` and ``properties`` (the parent's :data:`fedadmet.chem.properties.PROPERTIES`)
-    have one row per text that standardised, in the same order."""
+    have one row per text that standardised, in the same order. Where forms were asked for,
+    ``form_features`` has the features of each input form that differs from its parent (a salt, an ion), for
+    the form-dependent endpoints, and ``form_rows`` says which rows of ``features`` they belong to."""
 
     standardized: list[tuple[str | None, str | None, str | None]]
     notes: list[str]
     features: np.ndarray
     alerts: list[list[str]]
     properties: np.ndarray
+    form_rows: np.ndarray
+    form_features: np.ndarray
 
 
-def _chemistry_chunk(featurizer: Featurizer, limits: MoleculeLimits, texts: Sequence[str]) -> ChemistryChunk:
+def _chemistry_chunk(
+    featurizer: Featurizer, limits: MoleculeLimits, with_forms: bool, texts: Sequence[str]
+) -> ChemistryChunk:
     standardized, notes, rows, parents, properties, bits = [], [], [], [], [], []
+    form_rows, form_features = [], []
     wanted = {p.descriptor for p in PROPERTIES}
     columns = {name: column for name, column in descriptor_columns(featurizer).items() if name in wanted}
     for text in texts:
@@ -80,9 +93,24 @@ def _chemistry_chunk(featurizer: Featurizer, limits: MoleculeLimits, texts: Sequ
             bits.append(screen_bits(parent_mol))  # one pattern fingerprint screens the alerts and QED's alerts
             known = {name: rows[-1][column] for name, column in columns.items()}  # the features hold some already
             properties.append(molecule_properties(parent_mol, known, bits[-1]))
-    features = np.stack(rows).astype(np.float32) if rows else np.zeros((0, len(featurizer)), dtype=np.float32)
+            featurised = featurised_form(form) if with_forms and form != parent else parent
+            if featurised != parent:
+                form_rows.append(len(rows) - 1)
+                form_features.append(featurizer(Chem.MolFromSmiles(featurised)))
     table = np.stack(properties) if properties else np.zeros((0, len(PROPERTY_NAMES)))
-    return ChemistryChunk(standardized, notes, features, alerts_for_mols(parents, bits), table)
+    return ChemistryChunk(
+        standardized,
+        notes,
+        _stacked(rows, len(featurizer)),
+        alerts_for_mols(parents, bits),
+        table,
+        np.asarray(form_rows, dtype=np.intp),
+        _stacked(form_features, len(featurizer)),
+    )
+
+
+def _stacked(rows: list[np.ndarray], width: int) -> np.ndarray:
+    return np.stack(rows).astype(np.float32) if rows else np.zeros((0, width), dtype=np.float32)
 
 
 def _unprofilable(parent_smiles: str, form_smiles: str, parent: Chem.Mol, form: Chem.Mol) -> str | None:
@@ -118,10 +146,12 @@ def iter_chemistry(
     featurizer: Featurizer,
     limits: MoleculeLimits | None = None,
     parallel: ParallelOptions | None = None,
+    with_forms: bool = False,
 ) -> Iterator[ChemistryChunk]:
     """Chunks of results for ``texts``, in order, each yielded as soon as it is ready (worker processes
-    for large inputs), so that a model can predict one chunk while the next is computed."""
+    for large inputs), so that a model can predict one chunk while the next is computed. ``with_forms``:
+    also featurise input forms that differ from their parents (for a model with form-dependent endpoints)."""
     prepare_alerts()
     prepare_properties()
-    chunk = partial(_chemistry_chunk, featurizer, limits or MoleculeLimits())
+    chunk = partial(_chemistry_chunk, featurizer, limits or MoleculeLimits(), with_forms)
     return iter_chunks(chunk, texts, description="profile", parallel=parallel)

@@ -90,6 +90,14 @@ def _without_isotopes(mol: Chem.Mol) -> Chem.Mol:
     return Chem.RemoveHs(rdMolStandardize.IsotopeParent(mol, skipStandardize=True))
 
 
+def featurised_form(form: str) -> str:
+    """What a model featurises for a form-dependent endpoint (``Endpoint.form_dependent``): the input form
+    as given (every fragment and charge), canonical, without isotope labels (a radiolabel dissolves alike)."""
+    if _ISOTOPE.search(form) is None:
+        return form
+    return Chem.MolToSmiles(_without_isotopes(Chem.MolFromSmiles(form)))
+
+
 def standardisation_note(form: Chem.Mol, parent: str) -> str:
     """What standardisation changed on the way from the input ``form`` to the ``parent`` SMILES, in
     words ("" when nothing): a chemist sees why the profiled structure differs from the one drawn, and

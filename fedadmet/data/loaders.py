@@ -47,12 +47,13 @@ class MoleculeTable:
         return self.frame[self.frame["smiles"].notna()].reset_index(drop=True)
 
     def labelled(self, column: str) -> pd.DataFrame:
-        """Valid rows that carry a label in ``column``, as the ``smiles``/``y`` frame models train on (the
-        parent: a salt and its free base are one molecule to a model; :attr:`frame` keeps the forms)."""
+        """Valid rows that carry a label in ``column``, as the ``smiles``/``y``/``form`` frame models train on:
+        ``smiles`` is the parent (a salt and its free base are one molecule to a model), ``form`` the input
+        form, which only form-dependent endpoints featurise (``Endpoint.form_dependent``)."""
         rows = self.valid[self.valid[column].notna()]
-        return pd.DataFrame({"smiles": rows["smiles"].to_numpy(), "y": rows[column].astype(float)}).reset_index(
-            drop=True
-        )
+        return pd.DataFrame(
+            {"smiles": rows["smiles"].to_numpy(), "y": rows[column].astype(float), "form": rows["form"].to_numpy()}
+        ).reset_index(drop=True)
 
 
 GZIP_MAGIC = b"\x1f\x8b"  # how every gzip stream starts

@@ -476,6 +476,11 @@ class PartnerPredictor:
     def net(self) -> MultitaskNet:
         return self.kept.net
 
+    @property
+    def form_endpoints(self) -> list[str]:
+        """None: the federation learns from parents only (partners' tables are keyed by parent)."""
+        return []
+
     def poor_endpoints(self) -> dict[str, float]:
         """Regression endpoints whose validation R² is below zero: worse than predicting the mean."""
         return {

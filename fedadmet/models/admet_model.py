@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -42,6 +42,7 @@ class EndpointHead:
     platt: PlattCalibrator | None = None
     conformal: ConformalRegressor | None = None
     validation: dict[str, float] = field(default_factory=dict)
+    featurises_form: bool = False  # learned from input forms (a form-dependent endpoint), not parents
 
 
 @dataclass
@@ -63,6 +64,18 @@ class RawPrediction:
         return cls(
             values, uncertainty, domain.overall, domain.in_domain, domain.by_endpoint, domain.in_domain_by_endpoint
         )
+
+    def with_rows_from(self, rows: np.ndarray, other: RawPrediction, endpoints: Sequence[str]) -> RawPrediction:
+        """This prediction with ``endpoints``' values, uncertainties and domain at ``rows`` taken from ``other``
+        (one row per entry of ``rows``): the form-dependent endpoints predicted from the input forms."""
+        merged = {}
+        for part in ("values", "uncertainty", "endpoint_domain", "endpoint_in_domain"):
+            columns = dict(getattr(self, part))
+            for name in endpoints:
+                columns[name] = columns[name].copy()
+                columns[name][rows] = getattr(other, part)[name]
+            merged[part] = columns
+        return replace(self, **merged)
 
     @classmethod
     def concatenate(cls, parts: Sequence[RawPrediction]) -> RawPrediction:
@@ -105,6 +118,11 @@ class ADMETModel:
     @property
     def endpoints(self) -> list[str]:
         return list(self.heads)
+
+    @property
+    def form_endpoints(self) -> list[str]:
+        """Endpoints predicted from the input form rather than the parent (``EndpointHead.featurises_form``)."""
+        return [name for name, head in self.heads.items() if head.featurises_form]
 
     # ------------------------------------------------------------------ inference
     def gbm_input(self, features: np.ndarray, side_features: np.ndarray | None = None) -> np.ndarray:

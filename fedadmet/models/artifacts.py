@@ -106,6 +106,7 @@ def _write(model: ADMETModel, folder: Path) -> None:
             "platt": vars(head.platt) if head.platt else None,
             "conformal": vars(head.conformal) if head.conformal else None,
             "validation": head.validation,
+            "featurises_form": head.featurises_form,
         }
     auxiliary = model.auxiliary
     card = {
@@ -149,6 +150,7 @@ def _read(folder: Path, card: dict[str, Any]) -> ADMETModel:
             platt=PlattCalibrator(**entry["platt"]) if entry["platt"] else None,
             conformal=ConformalRegressor(**entry["conformal"]) if entry["conformal"] else None,
             validation=entry["validation"],
+            featurises_form=entry.get("featurises_form", False),  # models saved before it learned from parents
         )
     kinds = np.array([get_endpoint(task).is_classification for task in card["tasks"]], dtype=bool)
     auxiliary = card.get("auxiliary")

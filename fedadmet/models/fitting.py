@@ -2,7 +2,8 @@
 
 Training data comes as one frame per endpoint with canonical ``smiles`` (the standardised parent: the
 molecule's identity for aggregation, leakage control and the domain, and what is featurised), source-unit
-``y`` and optionally a censoring ``relation``; the heads see one row per parent (``per_molecule``).
+``y`` and optionally a censoring ``relation`` and the input ``form``; the heads see one row per parent
+(``per_molecule``), or per form for a form-dependent endpoint whose frame keeps forms.
 Validation frames drive early stopping, the GBM/trunk blend weight, calibration and the domain thresholds.
 Auxiliary endpoints only shape the trunk.
 """
@@ -31,7 +32,14 @@ from fedadmet.models.calibration import fit_calibration
 from fedadmet.models.config import ModelConfig
 from fedadmet.models.domain import ApplicabilityDomain
 from fedadmet.models.gbm import GBMModel, fit_gbm, predict_gbm
-from fedadmet.models.labels import exact, label_matrix, per_molecule, relation_matrix
+from fedadmet.models.labels import (
+    by_featurised_molecule,
+    exact,
+    featurises_form,
+    label_matrix,
+    per_molecule,
+    relation_matrix,
+)
 from fedadmet.models.metrics import default_metric, score
 from fedadmet.models.preprocess import FeatureScaler
 from fedadmet.models.targets import TargetScaling
@@ -69,16 +77,21 @@ def fit_model(
 
     torch.set_num_threads(parallel.n_jobs)
     tasks = list(train) + [name for name in auxiliary if name not in train]
+    # Leakage rules compare parents; from then on a form-dependent endpoint's rows are its forms.
+    valid_molecules = {s for f in valid.values() for s in f["smiles"]} if hold_out_validation else set()
+    trunk_train = by_featurised_molecule(
+        without_molecules(
+            {**{k: v for k, v in auxiliary.items() if k not in train}, **train},
+            {*exclude_from_trunk, *valid_molecules},
+        )
+    )
+    trunk_valid = by_featurised_molecule(without_molecules(valid, exclude_from_trunk))
+    form_heads = featurises_form(train)
+    train, valid, auxiliary = map(by_featurised_molecule, (train, valid, auxiliary))
     every_frame = [f for frames in (train, valid, auxiliary) for f in frames.values()]
     feature_set = feature_set_named(config.feature_set)
     features = _Features.compute(every_frame, feature_set, cache_dir, parallel)
-    valid_molecules = {s for f in valid.values() for s in f["smiles"]} if hold_out_validation else set()
-    trunk_train = without_molecules(
-        {**{k: v for k, v in auxiliary.items() if k not in train}, **train}, {*exclude_from_trunk, *valid_molecules}
-    )
-    trunk = _fit_trunk(
-        tasks, features, trunk_train, without_molecules(valid, exclude_from_trunk), config, parallel.progress
-    )
+    trunk = _fit_trunk(tasks, features, trunk_train, trunk_valid, config, parallel.progress)
     model = ADMETModel(
         config,
         feature_set,
@@ -90,6 +103,8 @@ def fit_model(
         auxiliary=side_tasks.predictor if side_tasks is not None else None,
     )
     model.heads = _fit_heads(model, train, valid, features, side_tasks, parallel)
+    for name in form_heads:
+        model.heads[name].featurises_form = True
     model.domain = _fitted_domain(model, features, trunk.molecules, train, valid)
     model.metadata = {
         "trained_seconds": round(time.time() - started, 1),

@@ -29,12 +29,11 @@ from fedadmet.campaigns.objective import Objective, Term
 from fedadmet.campaigns.results import aggregate, parse_results
 from fedadmet.campaigns.surrogates import Features
 from fedadmet.chem.depict import molecule_svg
-from fedadmet.chem.pipeline import iter_chemistry
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.data.loaders import find_smiles_column, read_molecules, read_table
 from fedadmet.exceptions import InputError
 from fedadmet.federated.prepare import recorded_manifest
-from fedadmet.inference import Predictor, default_model_dir, load_model
+from fedadmet.inference import Predictor, default_model_dir, iter_predicted_chemistry, load_model
 from fedadmet.registry import campaign_repository as repo
 from fedadmet.registry.tables import Campaign
 from fedadmet.workflows.predictors import ResolvedPredictor
@@ -60,7 +59,7 @@ def featurize_pool(ids: Sequence[str], smiles: Sequence[object], predictor: Pred
     texts = [s if isinstance(s, str) else "" for s in smiles]
     kept, rejects, blocks, predictions = [], [], [], []
     position = 0
-    for chunk in iter_chemistry(texts, predictor.feature_set):
+    for chunk, prediction in iter_predicted_chemistry(texts, predictor):
         for offset, (parent, _form, reason) in enumerate(chunk.standardized):
             row = position + offset
             if reason is None and parent is not None:
@@ -68,9 +67,9 @@ def featurize_pool(ids: Sequence[str], smiles: Sequence[object], predictor: Pred
             else:
                 rejects.append({"row": row + 1, "compound_id": str(ids[row]), "reason": reason or "no structure"})
         position += len(chunk.standardized)
-        if len(chunk.features):
+        if prediction is not None:
             blocks.append(chunk.features)
-            predictions.append(predictor.predict_features(chunk.features))
+            predictions.append(prediction)
     if not kept:
         raise InputError("no molecule of the pool could be profiled", got=rejects[:3])
     features = np.concatenate(blocks).astype(np.float32)

@@ -30,10 +30,16 @@ SMALL = ModelConfig(
 
 @pytest.fixture(scope="module")
 def central_model() -> Predictor:
-    """The central model, trained through the training workflow on 100 rows of two endpoints."""
+    """The central model, trained through the training workflow on 100-120 rows of three endpoints (one of them,
+    solubility, learns from the input forms)."""
     from fedadmet.workflows.training import TrainingRecipe, train_model
 
-    frames = {"hERG": endpoint_frame("herg", rows=100), "Caco2_Wang": endpoint_frame("caco2_wang", rows=100)}
+    frames = {
+        "hERG": endpoint_frame("herg", rows=100),
+        "Caco2_Wang": endpoint_frame("caco2_wang", rows=100),
+        # drawn across the file: its first rows are acyclic, one scaffold group that no split can divide
+        "Solubility_AqSolDB": endpoint_frame("solubility_aqsoldb", rows=8000).sample(120, random_state=0),
+    }
     return train_model(frames, TrainingRecipe(side_tasks=False, valid_fraction=0.25, config=SMALL), progress=False)
 
 
@@ -66,6 +72,11 @@ def check_endpoints_are_catalogue_names(predictor: Predictor) -> None:
     assert predictor.endpoints and len(set(predictor.endpoints)) == len(predictor.endpoints)
     for name in predictor.endpoints:
         assert get_endpoint(name).name == name
+
+
+def check_form_endpoints_are_its_own_form_dependent_endpoints(predictor: Predictor) -> None:
+    assert set(predictor.form_endpoints) <= set(predictor.endpoints)
+    assert all(get_endpoint(name).form_dependent for name in predictor.form_endpoints)
 
 
 def check_one_value_and_uncertainty_per_row_and_endpoint(predictor: Predictor) -> None:
@@ -120,6 +131,7 @@ def check_profiles_name_every_endpoint_and_refuse_bad_rows(predictor: Predictor)
 
 CHECKS: list[Callable[[Predictor], None]] = [
     check_endpoints_are_catalogue_names,
+    check_form_endpoints_are_its_own_form_dependent_endpoints,
     check_one_value_and_uncertainty_per_row_and_endpoint,
     check_classifiers_give_calibrated_probabilities,
     check_domain_scores_are_similarities_and_in_domain_follows_them,
