@@ -366,7 +366,8 @@ def markdown(result: dict[str, Any]) -> str:
     shares = result["forms"]["ClinTox"]["charged_share"]
     lines += ["", f"Share of ClinTox rows written as a salt or an ion: {shares}", ""]
     lines += [
-        "## One compound, several spellings (before: the input form featurised → now: the parent)",
+        "## One compound, several spellings (before: every endpoint on the input form as drawn → now: the served"
+        " profile, the parent for every endpoint but solubility, which belongs to the form)",
         "",
         _row("compound", "written as", *SHOWN),
         _row(*["---"] * (2 + len(SHOWN))),

@@ -44,6 +44,8 @@ _INORGANIC_CARBON_PARENTS = frozenset(
         "[C-4]",  # methanide, as in aluminium carbide
     )
 )
+# What a salt's or an ion's profile says where the model predicts its form-dependent endpoints from the form.
+FORM_NOTE = "solubility is predicted for the form as drawn, every other endpoint for the parent"
 _ACETYLIDE = Chem.MolFromSmarts("[C-]#[C]")  # standardisation makes calcium carbide's parent acetylene
 _NON_METALS = (1, 2, 5, 6, 7, 8, 9, 10, 14, 15, 16, 17, 18, 33, 34, 35, 36, 52, 53, 54, 85, 86)
 _METAL = Chem.MolFromSmarts("[" + ";".join(f"!#{number}" for number in _NON_METALS) + "]")
@@ -97,6 +99,7 @@ def _chemistry_chunk(
             if featurised != parent:
                 form_rows.append(len(rows) - 1)
                 form_features.append(featurizer(Chem.MolFromSmiles(featurised)))
+                notes[-1] = f"{notes[-1]}; {FORM_NOTE}"
     table = np.stack(properties) if properties else np.zeros((0, len(PROPERTY_NAMES)))
     return ChemistryChunk(
         standardized,

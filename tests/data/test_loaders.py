@@ -40,9 +40,11 @@ def test_csv_with_chosen_smiles_and_label_columns(tmp_path: Path) -> None:
     assert "note" not in table.frame.columns
 
     labelled = table.labelled("logS")
-    assert labelled.columns.tolist() == ["smiles", "y"]
+    assert labelled.columns.tolist() == ["smiles", "y", "form"]
     assert labelled["smiles"].tolist() == ["CCO", "Oc1ccccc1"]
     assert labelled["y"].tolist() == [-0.5, 1.25]
+    salt = table.labelled("pIC50")  # the salt's form travels with its parent
+    assert salt.loc[1, "smiles"] == "CN" and salt.loc[1, "form"] == "C[NH3+].[Cl-]"
 
 
 def test_smiles_column_is_found_by_usual_name(tmp_path: Path) -> None:
@@ -57,7 +59,7 @@ def test_tsv_and_semicolon_and_gzip_are_read(tmp_path: Path) -> None:
     gz.write_bytes(gzip.compress(b"smiles,y\nCCO,1\n"))
     for path in (tsv, semicolon, gz):
         table = labelled_table(path, labels=["y"])
-        assert table.labelled("y").to_dict("records") == [{"smiles": "CCO", "y": 1.0}], path.name
+        assert table.labelled("y").to_dict("records") == [{"smiles": "CCO", "y": 1.0, "form": "CCO"}], path.name
 
 
 def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
@@ -71,8 +73,8 @@ def test_tdc_format(tmp_path: Path) -> None:
     table = load_tdc(path)
     assert table.label_columns == ["Y"]
     assert table.labelled("Y").to_dict("records") == [
-        {"smiles": "CCO", "y": -4.5},
-        {"smiles": "CC(=O)O", "y": -5.25},
+        {"smiles": "CCO", "y": -4.5, "form": "CCO"},
+        {"smiles": "CC(=O)O", "y": -5.25, "form": "CC(=O)[O-].[Na+]"},
     ]
 
 

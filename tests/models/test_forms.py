@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from rdkit import Chem
 
+from fedadmet.chem.pipeline import FORM_NOTE
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.inference import predict
 from fedadmet.models.artifacts import load_model, save_model
@@ -56,6 +57,7 @@ def test_a_salt_changes_the_solubility_and_nothing_else(form_model_dir: Path) ->
     assert model.form_endpoints == ["Solubility_AqSolDB"]
     result = predict([IBUPROFEN, IBUPROFEN_SODIUM], model=model)
     assert result["smiles"].tolist() == [IBUPROFEN, IBUPROFEN]  # the same parent profiled
+    assert FORM_NOTE not in result.loc[0, "standardisation"] and FORM_NOTE in result.loc[1, "standardisation"]
     assert result.loc[0, "hERG"] == result.loc[1, "hERG"]
     assert result.loc[0, "Solubility_AqSolDB"] != result.loc[1, "Solubility_AqSolDB"]
     on_the_form = model.predict_smiles([Chem.CanonSmiles(IBUPROFEN_SODIUM)])
@@ -71,3 +73,4 @@ def test_a_model_saved_before_forms_predicts_every_endpoint_from_the_parent(form
         head.featurises_form = False
     result = predict([IBUPROFEN, IBUPROFEN_SODIUM], model=model)
     assert result.loc[0, "Solubility_AqSolDB"] == result.loc[1, "Solubility_AqSolDB"]
+    assert FORM_NOTE not in result.loc[1, "standardisation"]
