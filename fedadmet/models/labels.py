@@ -44,9 +44,10 @@ def by_featurised_molecule(frames: Mapping[str, pd.DataFrame]) -> dict[str, pd.D
     """``frames`` keyed by what the model featurises for each endpoint: the form (isotope labels removed) for
     a form-dependent endpoint whose frame keeps forms, else the parent; the ``form`` column is dropped.
     Leakage rules compare parents, so they apply before this."""
+    forms = featurises_form(frames)
     keyed = {}
     for name, frame in frames.items():
-        if FORM in frame and get_endpoint(name).form_dependent:
+        if name in forms:
             frame = frame.assign(smiles=[featurised_form(form) for form in frame[FORM]])
         keyed[name] = frame.drop(columns=FORM, errors="ignore")
     return keyed
