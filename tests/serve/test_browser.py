@@ -13,6 +13,7 @@ import pytest
 from playwright import sync_api
 from rdkit import Chem
 
+from fedadmet.chem.pipeline import FORM_NOTE
 from fedadmet.config import get_settings
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.data.public import approved_drugs
@@ -117,10 +118,12 @@ def test_chemist_workflow_in_a_real_browser(server: tuple[str, str], tmp_path: P
         percentile = first.locator("tr[data-endpoint='Solubility_AqSolDB'] .percentile").inner_text()
         assert percentile.endswith("%") and 0 <= int(percentile[:-1]) <= 100
         assert [h.inner_text() for h in first.locator(".groups h3").all()] == ["ABSORPTION", "TOXICITY"]
-        # A salt is profiled as its neutral parent, and the card says so; aspirin needed no change.
+        # A salt is profiled as its neutral parent, its solubility as drawn, and the card says so; aspirin
+        # needed no change.
         assert first.locator(".standardisation").count() == 0
         note = cards.nth(1).locator(".standardisation").inner_text()
-        assert note == "standardised: kept the largest organic fragment, removed [Na+]; neutralised charges"
+        assert note.startswith("standardised: kept the largest organic fragment, removed [Na+]; neutralised charges")
+        assert FORM_NOTE in note
         assert "cannot parse" in cards.nth(2).inner_text() or "ring" in cards.nth(2).inner_text()
 
         # Upload → progress (through a server outage: a dropped connection, then a 503) → download.
