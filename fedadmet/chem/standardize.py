@@ -54,7 +54,7 @@ class StandardizedBatch:
     """Standardised molecules aligned to the input: ``smiles[i]`` is None exactly when row i was rejected.
 
     ``smiles`` holds parents (identity, and what models featurise), ``forms`` the canonical input forms
-    (the salt or charge state as given: molar masses, caveats).
+    (the salt or charge state as given: molar masses, caveats, and the features of form-dependent endpoints).
     """
 
     smiles: list[str | None]
@@ -143,7 +143,8 @@ def standardize_with_form(
     """``(parent, form, reason)``: the standardised parent (largest organic fragment, neutral, no isotope
     labels) is the molecule's identity (dedupe, leakage) and what models featurise, so that writing a
     compound as a salt, an ion or a labelled isotopologue does not change its predictions; the form is
-    the input as given (all fragments and charges), canonicalised: molar masses and caveats read it."""
+    the input as given (all fragments and charges), canonicalised: molar masses, caveats and the
+    form-dependent endpoints (solubility, :func:`featurised_form`) read it."""
     parent, form, reason, _ = standardize_to_mols(smiles, limits)
     return parent, form, reason
 
