@@ -98,7 +98,8 @@ def _chemistry_chunk(
             featurised = featurised_form(form) if with_forms and form != parent else parent
             if featurised != parent:
                 form_rows.append(len(rows) - 1)
-                form_features.append(featurizer(Chem.MolFromSmiles(featurised)))
+                form_mol = mols[1] if featurised == form else Chem.MolFromSmiles(featurised)  # parsed once already
+                form_features.append(featurizer(form_mol))
                 notes[-1] = f"{notes[-1]}; {FORM_NOTE}"
     table = np.stack(properties) if properties else np.zeros((0, len(PROPERTY_NAMES)))
     return ChemistryChunk(
