@@ -18,6 +18,7 @@ from fedadmet.models.fitting import fit_model
 
 QUIET = ParallelOptions(progress=False)  # what tests train with: no progress bars
 TINY_CONFIG = ModelConfig(
+    trunk_members=2,
     trunk=TrunkConfig(hidden_sizes=(64, 32), max_epochs=6, patience=3, batch_size=64),
     gbm=GBMConfig(iterations=40, depth=4),
     auxiliary=AuxiliaryConfig(

@@ -29,7 +29,7 @@ from fedadmet.models.gbm import GBMModel
 from fedadmet.models.preprocess import FeatureScaler
 from fedadmet.models.targets import TargetScaling
 from fedadmet.models.trees import ObliviousForest
-from fedadmet.models.trunk_weights import TrunkWeights
+from fedadmet.models.trunk_weights import NetworkEnsemble
 
 
 @dataclass
@@ -102,7 +102,7 @@ class ADMETModel:
     config: ModelConfig
     feature_set: FeatureSet
     scaler: FeatureScaler
-    trunk: TrunkWeights
+    trunk: NetworkEnsemble  # the averaged trunks
     targets: TargetScaling  # of the trunk's tasks
     heads: dict[str, EndpointHead]
     domain: ApplicabilityDomain
@@ -134,7 +134,7 @@ class ADMETModel:
         return np.hstack([features, extra]).astype(np.float32)
 
     def trunk_predictions(self, features: np.ndarray) -> dict[str, np.ndarray]:
-        """Per trunk task, the trunk's probability or model-scale value."""
+        """Per trunk task, the trunk ensemble's probability or model-scale value."""
         outputs = self.targets.outputs(self.trunk(self.scaler.transform(features)))
         return {task: outputs[:, j] for j, task in enumerate(self.trunk.tasks)}
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from fedadmet.models.gbm import load_gbm
 from fedadmet.models.preprocess import FeatureScaler
 from fedadmet.models.targets import TargetScaling
 from fedadmet.models.trees import ObliviousForest
-from fedadmet.models.trunk_weights import TrunkWeights
+from fedadmet.models.trunk_weights import NetworkEnsemble, TrunkWeights
 
 ARTIFACT_FORMAT = 1
 CARD_FILE = "model.json"
@@ -83,7 +83,7 @@ def load_model(folder: Path) -> ADMETModel:
 
 def _write(model: ADMETModel, folder: Path) -> None:
     (folder / "gbm").mkdir(parents=True)
-    tensors = {f"net.{k}": v for k, v in model.trunk.state.items()}
+    tensors = _ensemble_arrays(model.trunk, _trunk_prefix)
     tensors |= {
         "scaler.mean": model.scaler.mean,
         "scaler.std": model.scaler.std,
@@ -139,7 +139,9 @@ def _read(folder: Path, card: dict[str, Any]) -> ADMETModel:
             f"{default_feature_set().signature}"
         )
     tensors = load_file(folder / WEIGHTS_FILE)
-    trunk = TrunkWeights.from_arrays({k[4:]: v for k, v in tensors.items() if k.startswith("net.")}, card["tasks"])
+    # A model saved before its trunk was an ensemble has one member, and its config no such field.
+    config = ModelConfig.model_validate({"trunk_members": 1, **card["config"]})
+    trunk = _ensemble_from_arrays(tensors, card["tasks"], config.trunk_members, _trunk_prefix)
     heads = {}
     for name, entry in card["heads"].items():
         endpoint = get_endpoint(name)
@@ -155,7 +157,7 @@ def _read(folder: Path, card: dict[str, Any]) -> ADMETModel:
     kinds = np.array([get_endpoint(task).is_classification for task in card["tasks"]], dtype=bool)
     auxiliary = card.get("auxiliary")
     return ADMETModel(
-        ModelConfig.model_validate(card["config"]),
+        config,
         feature_set,
         FeatureScaler(tensors["scaler.mean"], tensors["scaler.std"]),
         trunk,
@@ -182,20 +184,40 @@ def _domain(tensors: Mapping[str, np.ndarray], card: Mapping[str, Any]) -> Appli
     )
 
 
+def _trunk_prefix(k: int) -> str:
+    """Member 0 keeps the key prefix of the single trunk that models had before, so they still load."""
+    return "net." if k == 0 else f"net{k}."
+
+
+def _fold_prefix(k: int) -> str:
+    return f"auxiliary.fold{k}."
+
+
+def _ensemble_arrays(ensemble: NetworkEnsemble, prefix: Callable[[int], str]) -> dict[str, np.ndarray]:
+    return {f"{prefix(k)}{key}": value for k, net in enumerate(ensemble.members) for key, value in net.state.items()}
+
+
+def _ensemble_from_arrays(
+    tensors: Mapping[str, np.ndarray], tasks: Sequence[str], n_members: int, prefix: Callable[[int], str]
+) -> NetworkEnsemble:
+    members = []
+    for k in range(n_members):
+        start = prefix(k)
+        state = {key[len(start) :]: value for key, value in tensors.items() if key.startswith(start)}
+        if not state:
+            raise KeyError(f"network {start[:-1]} is missing from the weights")
+        members.append(TrunkWeights.from_arrays(state, tasks))
+    return NetworkEnsemble(members)
+
+
 def _auxiliary_arrays(predictor: AuxiliaryPredictor) -> dict[str, np.ndarray]:
     """The side-task predictor's weights under ``auxiliary.*`` keys."""
     out = {"auxiliary.scaler.mean": predictor.scaler.mean, "auxiliary.scaler.std": predictor.scaler.std}
-    for k, net in enumerate(predictor.folds):
-        out |= {f"auxiliary.fold{k}.{key}": value for key, value in net.state.items()}
-    return out
+    return out | _ensemble_arrays(predictor.folds, _fold_prefix)
 
 
 def _auxiliary_from_arrays(tensors: Mapping[str, np.ndarray], tasks: Sequence[str], n_folds: int) -> AuxiliaryPredictor:
-    folds = []
-    for k in range(n_folds):
-        prefix = f"auxiliary.fold{k}."
-        state = {key[len(prefix) :]: value for key, value in tensors.items() if key.startswith(prefix)}
-        folds.append(TrunkWeights.from_arrays(state, tasks))
+    folds = _ensemble_from_arrays(tensors, tasks, n_folds, _fold_prefix)
     scaler = FeatureScaler(tensors["auxiliary.scaler.mean"], tensors["auxiliary.scaler.std"])
     return AuxiliaryPredictor(list(tasks), scaler, folds)
 

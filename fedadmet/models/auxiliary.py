@@ -27,7 +27,7 @@ from fedadmet.models.config import AuxiliaryConfig
 from fedadmet.models.labels import label_matrix, relation_matrix
 from fedadmet.models.preprocess import FeatureScaler
 from fedadmet.models.targets import TargetScaling
-from fedadmet.models.trunk_weights import TrunkWeights
+from fedadmet.models.trunk_weights import NetworkEnsemble
 
 SideFrames = Mapping[str, pd.DataFrame]
 
@@ -43,12 +43,11 @@ class AuxiliaryPredictor:
 
     tasks: list[str]
     scaler: FeatureScaler
-    folds: list[TrunkWeights]
+    folds: NetworkEnsemble
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
         """Mean of the fold networks: the features of a molecule none of them was held out from."""
-        scaled = self.scaler.transform(features)
-        return np.mean([net(scaled) for net in self.folds], axis=0).astype(np.float32)
+        return self.folds(self.scaler.transform(features))
 
 
 @dataclass
@@ -114,7 +113,7 @@ def fit_auxiliary(
         held_out = np.flatnonzero(fold_of == k)
         out_of_fold[held_out] = weights(scaled[held_out])
         nets.append(weights)
-    predictor = AuxiliaryPredictor(tasks, scaler, nets)
+    predictor = AuxiliaryPredictor(tasks, scaler, NetworkEnsemble(nets))
     return FittedAuxiliary(predictor, dict(zip(identities, out_of_fold, strict=True)))
 
 

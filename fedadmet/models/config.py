@@ -44,6 +44,12 @@ class ModelConfig(BaseModel):
         "which ranks external industrial sets better with them).",
     )
     trunk: TrunkConfig = TrunkConfig()
+    trunk_members: int = Field(
+        default=5,
+        ge=1,
+        description="Trunks trained with seeds seed, seed+1, ...; their outputs are averaged (one network's "
+        "predictions on new chemistry move between seeds by as much as the differences measured).",
+    )
     gbm: GBMConfig = GBMConfig()
     auxiliary: AuxiliaryConfig = AuxiliaryConfig()
     blend_weights: tuple[float, ...] = Field(

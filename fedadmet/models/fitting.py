@@ -43,7 +43,7 @@ from fedadmet.models.labels import (
 from fedadmet.models.metrics import default_metric, score
 from fedadmet.models.preprocess import FeatureScaler
 from fedadmet.models.targets import TargetScaling
-from fedadmet.models.trunk_weights import TrunkWeights
+from fedadmet.models.trunk_weights import NetworkEnsemble
 
 EndpointFrames = Mapping[str, pd.DataFrame]
 
@@ -109,7 +109,7 @@ def fit_model(
     model.metadata = {
         "trained_seconds": round(time.time() - started, 1),
         "trunk_seconds": round(trunk.seconds, 1),
-        "trunk_valid_loss": trunk.curve,
+        "trunk_valid_loss": trunk.curves,
         "trunk_rows": {name: len(frame) for name, frame in trunk_train.items()},
         "head_rows": {name: len(frame) for name, frame in train.items()},
         "auxiliary_endpoints": [t for t in tasks if t not in train],
@@ -169,8 +169,8 @@ def _fitted_domain(
 class _FittedTrunk:
     scaler: FeatureScaler
     targets: TargetScaling
-    weights: TrunkWeights
-    curve: list[float]  # validation loss per epoch
+    weights: NetworkEnsemble
+    curves: list[list[float]]  # validation loss per epoch, per member
     seconds: float
     molecules: list[str]  # the identities it trained on, sorted
 
@@ -183,7 +183,8 @@ def _fit_trunk(
     config: ModelConfig,
     progress: bool,
 ) -> _FittedTrunk:
-    """The multitask trunk over every task, with its feature scaler and target scaling fitted on ``train``."""
+    """The multitask trunks over every task (``config.trunk_members``, seeds ``config.seed`` on), with their
+    feature scaler and target scaling fitted on ``train``."""
     from fedadmet.models.trainer import NetworkTrainer, TaskMatrix
     from fedadmet.models.trunk import MultitaskNet
 
@@ -202,10 +203,14 @@ def _fit_trunk(
         scaled = scaler.transform(features.of_molecules(smiles))
         return TaskMatrix(scaled, labels, kinds, relation_matrix(frames, tasks, smiles))
 
-    net = MultitaskNet.seeded(features.matrix.shape[1], tasks, config.trunk, config.seed)
+    train_matrix, valid_matrix = matrix(train), matrix(valid)
     started = time.time()
-    curve = NetworkTrainer(config.trunk).fit(net, matrix(train), matrix(valid), config.seed, progress)
-    return _FittedTrunk(scaler, targets, net.weights(), curve, time.time() - started, molecules)
+    members, curves = [], []
+    for seed in range(config.seed, config.seed + config.trunk_members):
+        net = MultitaskNet.seeded(features.matrix.shape[1], tasks, config.trunk, seed)
+        curves.append(NetworkTrainer(config.trunk).fit(net, train_matrix, valid_matrix, seed, progress))
+        members.append(net.weights())
+    return _FittedTrunk(scaler, targets, NetworkEnsemble(members), curves, time.time() - started, molecules)
 
 
 def _fit_heads(

@@ -2,6 +2,7 @@
 
 PyTorch is only needed to train (see :mod:`fedadmet.models.trunk`); the forward pass of the trained
 MLP is a few matrix products, done here in NumPy on the same weights (same safetensors keys).
+Several such networks over the same tasks are averaged by :class:`NetworkEnsemble`.
 """
 
 from __future__ import annotations
@@ -45,3 +46,29 @@ class TrunkWeights:
                 hidden = np.maximum(hidden @ weight + bias, 0.0)
             blocks.append(hidden @ self._heads[0] + self._heads[1])
         return np.concatenate(blocks) if blocks else np.zeros((0, len(self.tasks)), dtype=np.float32)
+
+
+@dataclass
+class NetworkEnsemble:
+    """Networks over the same tasks whose raw outputs are averaged: the model's trunk (members trained with
+    different seeds, since one network's predictions on new chemistry move by as much as the differences
+    being measured) and the side-task predictor (its fold networks)."""
+
+    members: list[TrunkWeights]
+
+    def __post_init__(self) -> None:
+        if not self.members or any(member.tasks != self.members[0].tasks for member in self.members):
+            raise ValueError("an ensemble needs at least one network, all over the same tasks")
+
+    @property
+    def tasks(self) -> list[str]:
+        return self.members[0].tasks
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def __call__(self, scaled_features: np.ndarray) -> np.ndarray:
+        """The members' mean raw output (logits or scaled values), one column per task."""
+        if len(self.members) == 1:
+            return self.members[0](scaled_features)
+        return np.mean([member(scaled_features) for member in self.members], axis=0, dtype=np.float32)

@@ -140,3 +140,32 @@ def test_saving_replaces_a_model_whole_and_never_a_folder_of_other_files(tiny_mo
     with pytest.raises(ArtifactError, match="holds files but no model"):
         save_model(model, notes)
     assert (notes / "mine.txt").read_text() == "keep me"
+
+
+def test_the_trunk_is_an_ensemble_of_seeded_members_saved_and_loaded_whole(tiny_model_dir: Path) -> None:
+    model = load_model(tiny_model_dir)
+    assert model.config.trunk_members == len(model.trunk) == 2
+    features = model.featurize(MOLECULES)
+    scaled = model.scaler.transform(features)
+    first, second = (member(scaled) for member in model.trunk.members)
+    assert not np.allclose(first, second)  # trained from different seeds
+    expected = model.targets.outputs((first + second) / 2)
+    predicted = model.trunk_predictions(features)
+    for j, task in enumerate(model.trunk.tasks):
+        np.testing.assert_allclose(predicted[task], expected[:, j], rtol=1e-5)
+
+
+def test_a_model_saved_with_one_trunk_before_ensembles_still_loads(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from safetensors.numpy import load_file, save_file
+
+    folder = tmp_path / "older"
+    shutil.copytree(tiny_model_dir, folder)
+    tensors = load_file(folder / "weights.safetensors")
+    save_file({k: v for k, v in tensors.items() if not k.startswith("net1.")}, folder / "weights.safetensors")
+    card = json.loads((folder / "model.json").read_text())
+    del card["config"]["trunk_members"]
+    (folder / "model.json").write_text(json.dumps(card))
+    older, current = load_model(folder), load_model(tiny_model_dir)
+    assert older.config.trunk_members == len(older.trunk) == 1
+    features = current.featurize(MOLECULES)
+    np.testing.assert_array_equal(older.trunk(features), current.trunk.members[0](features))

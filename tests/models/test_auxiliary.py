@@ -29,7 +29,7 @@ def test_side_molecules_get_the_held_out_fold_and_new_molecules_the_fold_mean() 
     side_molecules = list(fitted.out_of_fold)[:20]
     features = compute_features(side_molecules + NEW_MOLECULES, default_feature_set())
     scaled = fitted.predictor.scaler.transform(features)
-    per_fold = np.stack([net(scaled) for net in fitted.predictor.folds])
+    per_fold = np.stack([net(scaled) for net in fitted.predictor.folds.members])
     got = fitted.features_for(side_molecules + NEW_MOLECULES, features)
     for row in range(len(side_molecules)):
         matches = [k for k in range(len(per_fold)) if np.allclose(got[row], per_fold[k, row], atol=1e-5)]
