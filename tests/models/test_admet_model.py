@@ -162,6 +162,8 @@ def test_a_model_saved_with_one_trunk_before_ensembles_still_loads(tiny_model_di
     shutil.copytree(tiny_model_dir, folder)
     tensors = load_file(folder / "weights.safetensors")
     save_file({k: v for k, v in tensors.items() if not k.startswith("net1.")}, folder / "weights.safetensors")
+    with pytest.raises(ArtifactError, match="net1 is missing"):  # the card still says two members
+        load_model(folder)
     card = json.loads((folder / "model.json").read_text())
     del card["config"]["trunk_members"]
     (folder / "model.json").write_text(json.dumps(card))
