@@ -155,7 +155,6 @@ def score_seed(
 
 def write_results(results: dict[str, dict], meta: dict, out_dir: Path, stem: str) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{stem}.json").write_text(json.dumps({"endpoints": results, "meta": meta}, indent=2))
     lines = [
         f"# TDC ADMET benchmark group — fedadmet ({meta['seeds_done']} of seeds {meta['seeds']})",
         "",
@@ -187,7 +186,8 @@ def write_results(results: dict[str, dict], meta: dict, out_dir: Path, stem: str
         f"Command: `{meta['command']}`; {meta['wall_minutes']} min on {meta['machine']}.",
     ]
     (out_dir / f"{stem}.md").write_text("\n".join(lines) + "\n")
-    meta["wins"] = wins
+    meta["wins"] = wins  # before the JSON is written, so that it holds this table's counts, not the last seed's
+    (out_dir / f"{stem}.json").write_text(json.dumps({"endpoints": results, "meta": meta}, indent=2))
 
 
 def main(argv: list[str] | None = None) -> None:
