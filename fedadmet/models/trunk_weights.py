@@ -68,7 +68,6 @@ class NetworkEnsemble:
         return len(self.members)
 
     def __call__(self, scaled_features: np.ndarray) -> np.ndarray:
-        """The members' mean raw output (logits or scaled values), one column per task."""
-        if len(self.members) == 1:
-            return self.members[0](scaled_features)
+        """The members' mean raw output (logits or scaled values), one column per task; one member's mean
+        is its output to the bit."""
         return np.mean([member(scaled_features) for member in self.members], axis=0, dtype=np.float32)
