@@ -102,7 +102,7 @@ def fit_model(
         domain=ApplicabilityDomain(np.zeros((0, 0), np.uint8), 0),
         auxiliary=side_tasks.predictor if side_tasks is not None else None,
     )
-    model.heads = _fit_heads(model, train, valid, features, side_tasks, parallel)
+    model.heads = _fit_heads(model, train, valid, features, side_tasks, parallel, cache_dir)
     for name in form_heads:
         model.heads[name].featurises_form = True
     model.domain = _fitted_domain(model, features, trunk.molecules, train, valid)
@@ -220,8 +220,10 @@ def _fit_heads(
     features: _Features,
     side_tasks: FittedAuxiliary | None,
     parallel: ParallelOptions,
+    cache_dir: Path | None,
 ) -> dict[str, EndpointHead]:
-    """Each endpoint's trees on its exact training rows, one blend weight for all, then calibration."""
+    """Each endpoint's trees on its exact training rows (kept in ``cache_dir``/trees, see
+    :func:`~fedadmet.models.gbm.fit_gbm`), one blend weight for all, then calibration."""
     endpoints = {name: get_endpoint(name) for name in train}
     fitted = {
         name: _fit_gbm(
@@ -232,6 +234,7 @@ def _fit_heads(
             features,
             side_tasks,
             parallel.n_jobs,
+            cache_dir / "trees" if cache_dir is not None else None,
         )
         for name in tqdm(list(train), desc="endpoint heads", disable=not parallel.progress)
     }
@@ -250,6 +253,7 @@ def _fit_gbm(
     features: _Features,
     side_tasks: FittedAuxiliary | None,
     n_jobs: int,
+    tree_cache: Path | None,
 ) -> tuple[GBMModel, ValidationParts]:
     """One endpoint's trees on its training rows, and its validation parts for the blend and calibration."""
 
@@ -265,6 +269,7 @@ def _fit_gbm(
         model.config.gbm,
         model.config.seed,
         n_jobs,
+        tree_cache,
     )
     parts = ValidationParts(
         metric=endpoint.metric or default_metric(endpoint.is_classification),
