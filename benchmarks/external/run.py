@@ -242,9 +242,10 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
-def run(data_dir: Path, quick: bool, resamples: int) -> dict[str, Any]:
+def run(data_dir: Path, quick: bool, resamples: int, model: Path | None = None) -> dict[str, Any]:
+    """``model``: a model folder to score instead of the served default model."""
     settings = get_settings()
-    resolved = resolve_predictor(settings)
+    resolved = resolve_predictor(settings, model=model)
     served = resolved.predictor.endpoints
     nominal = float(resolved.model.config.conformal_coverage)
     sets = [load_expansionrx(data_dir), load_asap(data_dir)]
@@ -376,7 +377,8 @@ def write_results(result: dict[str, Any], name: str) -> None:
     lines = [
         f"# External validation — fedadmet {result['fedadmet_version']} vs ADMET-AI {result['admet_ai_version']}",
         "",
-        f"fedadmet: the served default model ({Path(result['fedadmet_model']).name}). Neither tool was trained on "
+        f"fedadmet: {result.get('fedadmet_model_role', 'the served default model')} "
+        f"({Path(result['fedadmet_model']).name}). Neither tool was trained on "
         "these sets. Spearman of prediction vs measurement with paired bootstrap 95 % intervals "
         f"({result['bootstrap_resamples']} resamples of molecules; Δ = fedadmet − ADMET-AI on the same draw). "
         "Bold: the higher Spearman.",
@@ -485,17 +487,28 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--resamples", type=int, default=1000, help="Bootstrap resamples of molecules.")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_MOLECULES} molecules per set, 200 resamples.")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="score this model folder instead of the served default model (e.g. another seed of its recipe); "
+        "results go to external_<folder name>.{json,md,png}, leaving the served model's untouched",
+    )
     args = parser.parse_args()
     if args.quick:
         args.resamples = 200
     started = time.perf_counter()
-    result = run(args.data_dir, args.quick, args.resamples)
+    result = run(args.data_dir, args.quick, args.resamples, args.model)
     result["seconds"]["total"] = round(time.perf_counter() - started, 1)
+    options = (" --quick" if args.quick else "") + (f" --model {args.model}" if args.model else "")
     result |= {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
-        "command": "python -m benchmarks.external.run" + (" --quick" if args.quick else ""),
+        "command": "python -m benchmarks.external.run" + options,
     }
-    write_results(result, "external_quick" if args.quick else "external")
+    if args.model is not None:
+        result["fedadmet_model_role"] = "the model folder given with --model"
+    name = "external" + (f"_{args.model.resolve().name}" if args.model else "") + ("_quick" if args.quick else "")
+    write_results(result, name)
     print(json.dumps(result["summary"], indent=2))
 
 
