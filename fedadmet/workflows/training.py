@@ -25,6 +25,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -240,9 +241,30 @@ def train_model(
         "rows": {name: len(frame) for name, frame in frames.items()},
         "valid_fraction": recipe.valid_fraction if held_out else None,
         "excluded_molecules": len(set(exclude)),
-        "versions": {"fedadmet": fedadmet.__version__, "python": platform.python_version()},
+        "versions": training_versions(),
     }
     return model
+
+
+# The libraries whose version changes a trained model's numbers (features, trees, networks).
+MODEL_LIBRARIES = ("rdkit", "catboost", "torch", "numpy", "scikit-learn")
+
+
+def training_versions() -> dict[str, str | None]:
+    """fedadmet's, Python's and the numerical libraries' versions: two trainings of one recipe and seed
+    give the same model only where these agree (a fresh install may resolve newer ones)."""
+    return {
+        "fedadmet": fedadmet.__version__,
+        "python": platform.python_version(),
+        **{name: _installed_version(name) for name in MODEL_LIBRARIES},
+    }
+
+
+def _installed_version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def train_and_save(

@@ -2,7 +2,9 @@
 
 from pathlib import Path
 
+import catboost
 import pytest
+import torch
 
 from fedadmet.chem.featurizers import full_feature_set
 from fedadmet.data.splits import molecule_set_hash, split_for_validation
@@ -33,6 +35,9 @@ def test_validation_molecules_never_train_the_trunk_of_a_deployable_model() -> N
     trunk = {s for frame in train.values() for s in frame["smiles"]} - held_out
     assert model.metadata["trunk_molecules_sha256"] == molecule_set_hash(trunk)
     assert model.metadata["valid_fraction"] == 0.2 and len(model.metadata["data_sha256"]["hERG"]) == 64
+    # what a retrain must match to give the same numbers
+    assert model.metadata["versions"]["catboost"] == catboost.__version__
+    assert model.metadata["versions"]["torch"].startswith(torch.__version__.split("+")[0])
 
 
 def test_a_side_task_predictor_trained_on_judging_molecules_is_refused() -> None:
