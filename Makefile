@@ -8,13 +8,14 @@ STAMP := $(VENV)/.installed-stamp
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints-model.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fedadmet needs Python >= 3.11")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# PyTorch first and pinned: on these machines torch==2.13.0 resolves to a local CPU build.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# The model libraries at the bundled model's versions (constraints-model.txt): a retrain reproduces it.
+	$(BIN)/python -m pip install --quiet -c constraints-model.txt -e ".[dev]"
 	# The design benchmark's PMO oracles (the `bench` extra), without their requirements: those would pull
 	# rdkit-pypi 2022 beside RDKit, and FCD. Installed here so that their tests run wherever `make test` does.
 	$(BIN)/python -m pip install --quiet --no-deps guacamol==0.5.5
