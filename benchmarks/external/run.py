@@ -377,9 +377,9 @@ def write_results(result: dict[str, Any], name: str) -> None:
     lines = [
         f"# External validation — fedadmet {result['fedadmet_version']} vs ADMET-AI {result['admet_ai_version']}",
         "",
-        f"fedadmet: {result.get('fedadmet_model_role', 'the served default model')} "
-        f"({Path(result['fedadmet_model']).name}). Neither tool was trained on "
-        "these sets. Spearman of prediction vs measurement with paired bootstrap 95 % intervals "
+        f"fedadmet: {result['fedadmet_model_role']} ({Path(result['fedadmet_model']).name}). "
+        "Neither tool was trained on these sets. Spearman of prediction vs measurement with paired bootstrap "
+        "95 % intervals "
         f"({result['bootstrap_resamples']} resamples of molecules; Δ = fedadmet − ADMET-AI on the same draw). "
         "Bold: the higher Spearman.",
         "",
@@ -504,9 +504,8 @@ def main() -> None:
     result |= {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
         "command": "python -m benchmarks.external.run" + options,
+        "fedadmet_model_role": "the model folder given with --model" if args.model else "the served default model",
     }
-    if args.model is not None:
-        result["fedadmet_model_role"] = "the model folder given with --model"
     name = "external" + (f"_{args.model.resolve().name}" if args.model else "") + ("_quick" if args.quick else "")
     write_results(result, name)
     print(json.dumps(result["summary"], indent=2))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 
 import pandas as pd
 
+from fedadmet.data.atomic import written_atomically
 from fedadmet.exceptions import InputError
 
 
@@ -28,14 +28,8 @@ def check_output_path(output: Path, *inputs: Path) -> None:
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
-    """Write ``frame`` (gzipped if the name ends in .gz) under a temporary name, then rename it: an
-    interrupted write leaves the old file or none, never a truncated one that looks complete."""
+    """Write ``frame`` (gzipped if the name ends in .gz), atomically (:func:`written_atomically`)."""
     path = Path(path)
-    partial = path.with_name(f".{path.name}.partial")
-    try:
+    with written_atomically(path) as partial:
         frame.to_csv(partial, index=False, compression="gzip" if path.name.lower().endswith(".gz") else None)
-        partial.replace(path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
     return path

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from fedadmet.data.atomic import written_atomically
 from fedadmet.exceptions import InputError
 
 RUNNING_LOCK = "running.lock"
@@ -133,8 +133,7 @@ def publish_artifact(data: bytes, checkpoint_dir: Path) -> tuple[Path, str]:
     target = Path(checkpoint_dir) / "published" / f"trunk-{digest}.safetensors"
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        tmp.chmod(0o444)
-        tmp.replace(target)
+        with written_atomically(target) as partial:
+            partial.write_bytes(data)
+            partial.chmod(0o444)
     return target, digest

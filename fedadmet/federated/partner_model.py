@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -36,6 +35,7 @@ from safetensors.numpy import load_file, save_file
 from fedadmet.chem.compute import compute_features
 from fedadmet.chem.featurizers import FeatureSet, MorganCountFeaturizer, default_feature_set
 from fedadmet.chem.parallel import ParallelOptions
+from fedadmet.data.atomic import written_atomically
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.exceptions import ArtifactError, InputError
 from fedadmet.federated.config import ConsortiumConfig, FederationConfig
@@ -337,9 +337,8 @@ def partner_trees(data_dir: Path, data: PartnerData, config: ModelConfig, seed: 
         models[task] = fit_gbm(data.features[rows], data.targets[rows, j], classifier, config.gbm, seed, n_jobs)
     forest = ObliviousForest.from_catboost(models)
     path.parent.mkdir(exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.partial")  # another process may fit the same trees
-    save_file(forest.arrays(), str(partial))
-    partial.replace(path)
+    with written_atomically(path) as partial:  # another process may fit the same trees
+        save_file(forest.arrays(), str(partial))
     return forest
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import catboost
 import numpy as np
 from catboost import CatBoostClassifier, CatBoostError, CatBoostRegressor
 
+from fedadmet.data.atomic import written_atomically
 from fedadmet.models.config import GBMConfig
 
 GBMModel = CatBoostClassifier | CatBoostRegressor
@@ -37,9 +37,8 @@ def fit_gbm(
             pass  # damaged (an interrupted copy): fitted again
     model = _fitted(features, targets, is_classification, config, seed, n_jobs)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.partial")  # another process may fit the same trees
-    model.save_model(str(partial), format="cbm")
-    partial.replace(path)
+    with written_atomically(path) as partial:  # another process may fit the same trees
+        model.save_model(str(partial), format="cbm")
     return model
 
 
