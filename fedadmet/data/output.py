@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fedadmet.data.atomic import written_atomically
+from fedadmet.atomic import written_atomically
 from fedadmet.exceptions import InputError
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from fedadmet.data.atomic import written_atomically
+from fedadmet.atomic import written_atomically
 from fedadmet.exceptions import InputError
 
 RUNNING_LOCK = "running.lock"

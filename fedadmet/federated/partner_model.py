@@ -32,10 +32,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
+from fedadmet.atomic import written_atomically
 from fedadmet.chem.compute import compute_features
 from fedadmet.chem.featurizers import FeatureSet, MorganCountFeaturizer, default_feature_set
 from fedadmet.chem.parallel import ParallelOptions
-from fedadmet.data.atomic import written_atomically
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.exceptions import ArtifactError, InputError
 from fedadmet.federated.config import ConsortiumConfig, FederationConfig

@@ -9,7 +9,7 @@ import catboost
 import numpy as np
 from catboost import CatBoostClassifier, CatBoostError, CatBoostRegressor
 
-from fedadmet.data.atomic import written_atomically
+from fedadmet.atomic import written_atomically
 from fedadmet.models.config import GBMConfig
 
 GBMModel = CatBoostClassifier | CatBoostRegressor
