@@ -3,13 +3,18 @@ served default model, judged on ExpansionRx and ASAP against ADMET-AI (issue 23)
 
     .venv/bin/python -m benchmarks.generalise.graph              # plain D-MPNN and D-MPNN + RDKit 2D, seed 0
     .venv/bin/python -m benchmarks.generalise.graph --seeds 0 1  # a larger ensemble of each
+    .venv/bin/python -m benchmarks.generalise.graph --member fedadmet  # fedadmet's own D-MPNN instead
+
 
 The member is trained on the five TDC endpoints that benchmarks/external maps to the measured columns
 (Lipophilicity_AstraZeneca, Solubility_AqSolDB, Clearance_Microsome_AZ in log10, Caco2_Wang, PPBR_AZ as log10
 fraction unbound), multitask, on the served model's curated frames (TDC train_val + test, one row per
 standardised parent, every ExpansionRx and ASAP molecule removed by InChIKey). It runs in ADMET-AI's environment
 (benchmarks/generalise/chemprop_member.py), which holds chemprop; two variants, as ADMET-AI's own models are:
-the plain D-MPNN and the D-MPNN with RDKit 2D descriptors; the member is their mean.
+the plain D-MPNN and the D-MPNN with RDKit 2D descriptors; the member is their mean. ``--member fedadmet``
+trains fedadmet's own D-MPNN (fedadmet.models.graph, chemprop's featurisation and defaults, in this environment)
+the same two ways, the descriptors being the served feature set's lean 2D block: the one the served model could
+carry without another dependency. Its results go to generalise_graph_fedadmet.*.
 
 The blend is ``w × member + (1 − w) × served``, both on the training labels' scale, for w in 0, ¼, ½, ¾, 1.
 As in benchmarks/generalise/run.py, w is chosen per ExpansionRx column on half A and reported on half B next to
@@ -33,6 +38,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from benchmarks.admet_ai import ADMET_AI_VERSION, VENV, admet_ai_command
 from benchmarks.external.mapping import AS_IS, ASAP, EXPANSIONRX
@@ -48,12 +54,20 @@ from benchmarks.generalise.labels import (
     pooled_labels,
 )
 from benchmarks.generalise.run import CACHE, RESULTS, External, _external, _oriented, _per_row, _scored, _versus, wins
+from fedadmet.chem.compute import compute_features
+from fedadmet.chem.featurizers import LEAN_DESCRIPTOR_NAMES, RDKit2DFeaturizer
+from fedadmet.chem.graphs import graphs_from_smiles
 from fedadmet.config import get_settings
 from fedadmet.data.public import served_training_frames
+from fedadmet.models.config import GraphConfig
+from fedadmet.models.graph import GraphTasks, fit_graph_net
+from fedadmet.models.targets import TargetScaling
 from fedadmet.workflows.predictors import resolve_predictor
 
 MEMBER_SCRIPT = Path(__file__).with_name("chemprop_member.py")
 VARIANTS = {"D-MPNN": [], "D-MPNN + RDKit 2D": ["--descriptors"]}
+NATIVE_VARIANTS = {"fedadmet D-MPNN": False, "fedadmet D-MPNN + lean 2D": True}  # with descriptors or not
+MEMBERS = {"chemprop": list(VARIANTS), "fedadmet": list(NATIVE_VARIANTS)}
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 # The task each measured column is compared with (the TDC endpoint of benchmarks/external's headline), on the
 # scale the member learns; every task rises with its columns' measurements.
@@ -82,14 +96,46 @@ def training_table(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return table.rename_axis("smiles").reset_index()
 
 
+def _signed_log_descriptors(smiles: list[str]) -> np.ndarray:
+    """The lean 2D descriptors, compressed by a signed log1p as chemprop_member.py compresses RDKit's."""
+    values = compute_features(
+        smiles, RDKit2DFeaturizer(LEAN_DESCRIPTOR_NAMES), cache_dir=get_settings().feature_cache_dir
+    )
+    return (np.sign(values) * np.log1p(np.abs(values))).astype(np.float32)
+
+
+def _native_member(table: pd.DataFrame, molecules: list[str], variant: str, seed: int, epochs: int) -> pd.DataFrame:
+    """fedadmet's D-MPNN trained on ``table`` (targets z-scored per task), predicting ``molecules``."""
+    tasks = [c for c in table.columns if c != "smiles"]
+    smiles = table["smiles"].tolist()
+    graphs = graphs_from_smiles(smiles)
+    kept = [i for i, g in enumerate(graphs) if g is not None]
+    labels = table[tasks].to_numpy(float)[kept]
+    scaling = TargetScaling.fit(list(labels.T), [False] * len(tasks))
+    scaled = np.column_stack([scaling.scale(j, labels[:, j]) for j in range(len(tasks))]).astype(np.float32)
+    extra = query_extra = None
+    if NATIVE_VARIANTS[variant]:
+        train_descriptors = _signed_log_descriptors([smiles[i] for i in kept])
+        mean, std = train_descriptors.mean(0), train_descriptors.std(0) + 1e-6
+        extra = (train_descriptors - mean) / std
+        query_extra = (_signed_log_descriptors(molecules) - mean) / std
+    data = GraphTasks([graphs[i] for i in kept], scaled, np.zeros(len(tasks), dtype=bool), extra)
+    net, _ = fit_graph_net(tasks, data, GraphConfig(max_epochs=epochs), seed)
+    raw = net.weights()(graphs_from_smiles(molecules), query_extra)
+    return pd.DataFrame(scaling.outputs(raw), columns=tasks)
+
+
 def member_predictions(
     table: pd.DataFrame, molecules: list[str], variant: str, seed: int, epochs: int, threads: int
 ) -> tuple[pd.DataFrame, float | None]:
-    """One chemprop model's predictions of every task for ``molecules``, cached by inputs, variant and seed, and
-    the seconds its training took (recorded beside the cache; None for a cache written before that record)."""
+    """One model's predictions of every task for ``molecules`` (chemprop in ADMET-AI's environment, or
+    fedadmet's own D-MPNN here), cached by inputs, variant and seed, and the seconds its training took
+    (recorded beside the cache; None for a cache written before that record)."""
+    native = variant in NATIVE_VARIANTS
+    code = [Path(__file__).parents[2] / "fedadmet" / f for f in ("chem/graphs.py", "models/graph.py")]
     text = "\n".join(
         [
-            MEMBER_SCRIPT.read_text(),
+            *(path.read_text() for path in (code if native else [MEMBER_SCRIPT])),
             variant,
             f"seed {seed} epochs {epochs}",
             hashlib.sha256(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes()).hexdigest(),
@@ -98,7 +144,13 @@ def member_predictions(
     )
     cached = CACHE / "graph" / f"{hashlib.sha256(text.encode()).hexdigest()[:20]}.csv"
     timing = cached.with_suffix(".json")
-    if not cached.is_file():
+    if not cached.is_file() and native:
+        started = time.perf_counter()
+        torch.set_num_threads(threads)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        _native_member(table, molecules, variant, seed, epochs).to_csv(cached, index=False)
+        timing.write_text(json.dumps({"seconds": round(time.perf_counter() - started, 1)}))
+    elif not cached.is_file():
         started = time.perf_counter()
         admet_ai_command()  # installs ADMET-AI's environment, chemprop included, on first use
         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -166,7 +218,7 @@ def evaluate(
     return results
 
 
-def run(data_dir: Path, seeds: list[int], epochs: int, threads: int, resamples: int) -> dict[str, Any]:
+def run(data_dir: Path, member: str, seeds: list[int], epochs: int, threads: int, resamples: int) -> dict[str, Any]:
     settings = get_settings()
     started = time.perf_counter()
     resolved = resolve_predictor(settings)
@@ -182,7 +234,7 @@ def run(data_dir: Path, seeds: list[int], epochs: int, threads: int, resamples: 
 
     runs = {
         f"{variant}, seed {seed}": member_predictions(table, external_parents, variant, seed, epochs, threads)
-        for variant in VARIANTS
+        for variant in MEMBERS[member]
         for seed in seeds
     }
     predicted = [frame[list(TASKS)].to_numpy() for frame, _ in runs.values()]
@@ -198,7 +250,8 @@ def run(data_dir: Path, seeds: list[int], epochs: int, threads: int, resamples: 
         "summary": wins(columns),
         "columns": columns,
         "member": {
-            "variants": list(VARIANTS),
+            "implementation": member,
+            "variants": MEMBERS[member],
             "seeds": seeds,
             "max_epochs": epochs,
             "tasks": {task: part.scale.description for task, part in TASKS.items()},
@@ -212,6 +265,7 @@ def run(data_dir: Path, seeds: list[int], epochs: int, threads: int, resamples: 
         "seconds": {"external sets and training data": prepared},
         "member_training_seconds": {name: seconds for name, (_, seconds) in runs.items()},
         "command": "python -m benchmarks.generalise.graph"
+        + ("" if member == "chemprop" else f" --member {member}")
         + ("" if seeds == [0] else f" --seeds {' '.join(map(str, seeds))}"),
         "machine": f"{platform.machine()} {os.cpu_count()} cores",
     }
@@ -219,13 +273,19 @@ def run(data_dir: Path, seeds: list[int], epochs: int, threads: int, resamples: 
 
 def write_results(result: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "generalise_graph.json").write_text(json.dumps(result, indent=2) + "\n")
     summary, member = result["summary"], result["member"]
+    name = "generalise_graph" if member.get("implementation", "chemprop") == "chemprop" else "generalise_graph_fedadmet"
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    where = (
+        f"chemprop, in ADMET-AI {result['admet_ai_version']}'s environment"
+        if member.get("implementation", "chemprop") == "chemprop"
+        else "fedadmet.models.graph, chemprop's featurisation and defaults; the descriptors: the lean 2D block"
+    )
     lines = [
         "# A graph-network member blended with the served model (issue 23)",
         "",
-        f"Member: the mean of {', '.join(member['variants'])} (chemprop, in ADMET-AI {result['admet_ai_version']}'s "
-        f"environment; seeds {member['seeds']}, at most {member['max_epochs']} epochs, early-stopped on 10 % of the "
+        f"Member: the mean of {', '.join(member['variants'])} ({where}; seeds {member['seeds']}, at most "
+        f"{member['max_epochs']} epochs, early-stopped on 10 % of the "
         f"molecules), multitask on {member['training_molecules']:,} public molecules (TDC train_val + test of the "
         f"five mapped endpoints, {member['external_molecules_removed']} external molecules removed). Blend "
         "w × member + (1 − w) × served on the member's scale; w chosen per column on ExpansionRx half A, reported "
@@ -265,18 +325,21 @@ def write_results(result: dict[str, Any]) -> None:
         f"member training, as recorded when each was trained (None: cached before the record existed; a later "
         f"invocation reads cached members): {result['member_training_seconds']}.",
     ]
-    (RESULTS / "generalise_graph.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    parser.add_argument(
+        "--member", choices=sorted(MEMBERS), default="chemprop", help="whose D-MPNN (default chemprop, as committed)"
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds per variant (default 0)")
     parser.add_argument("--epochs", type=int, default=40, help="most epochs per model (early-stopped, patience 8)")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch threads per model")
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
     args = parser.parse_args()
-    write_results(run(args.data_dir, args.seeds, args.epochs, args.threads, args.resamples))
+    write_results(run(args.data_dir, args.member, args.seeds, args.epochs, args.threads, args.resamples))
 
 
 if __name__ == "__main__":

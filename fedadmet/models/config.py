@@ -27,6 +27,25 @@ class GBMConfig(BaseModel):
     depth: int = 6
 
 
+class GraphConfig(BaseModel):
+    """A directed message-passing network (D-MPNN) over the molecular graph, chemprop's defaults: on another
+    lab's molecules it ranks LogD, Caco-2 and tissue binding better than the feature-vector models
+    (benchmarks/results/generalise_graph.md)."""
+
+    hidden_size: int = 300
+    depth: int = Field(default=3, ge=1)
+    ffn_hidden_size: int = 300
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    batch_size: int = 64
+    max_epochs: int = 40
+    patience: int = 8
+    warmup_epochs: float = 2.0
+    initial_learning_rate: float = 1e-4
+    max_learning_rate: float = 1e-3
+    final_learning_rate: float = 1e-4
+    valid_fraction: float = Field(default=0.1, gt=0.0, lt=1.0)
+
+
 class AuxiliaryConfig(BaseModel):
     """Fold networks over public side-data tasks whose predictions are extra GBM features."""
 

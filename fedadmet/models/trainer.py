@@ -43,11 +43,11 @@ class BestEpoch:
         self.best, self.stale = float("inf"), 0
         self.state: dict[str, torch.Tensor] | None = None
 
-    def start(self, net: MultitaskNet) -> None:
+    def start(self, net: torch.nn.Module) -> None:
         """Keep the initial weights, should no epoch improve on them."""
         self.state = copy.deepcopy(net.state_dict())
 
-    def update(self, net: MultitaskNet, value: float) -> bool:
+    def update(self, net: torch.nn.Module, value: float) -> bool:
         """Record one epoch; True when training should stop."""
         if value < self.best - self.min_delta:
             self.best, self.state, self.stale = value, copy.deepcopy(net.state_dict()), 0
@@ -55,7 +55,7 @@ class BestEpoch:
         self.stale += 1
         return self.patience is not None and self.stale >= self.patience
 
-    def restore(self, net: MultitaskNet) -> None:
+    def restore(self, net: torch.nn.Module) -> None:
         if self.state is not None:
             net.load_state_dict(self.state)
 
