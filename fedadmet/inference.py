@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from fedadmet.chem.featurizers import FeatureSet
+from fedadmet.chem.graphs import MolGraph
 from fedadmet.chem.parallel import ParallelOptions
 from fedadmet.chem.pipeline import ChemistryChunk, iter_chemistry
 from fedadmet.chem.properties import PROPERTY_NAMES, RULES, check_rules
@@ -48,7 +49,12 @@ class Predictor(Protocol):
     @property
     def form_endpoints(self) -> list[str]: ...
 
-    def predict_features(self, features: np.ndarray) -> RawPrediction: ...
+    @property
+    def reads_graphs(self) -> bool: ...
+
+    def predict_features(
+        self, features: np.ndarray, graphs: Sequence[MolGraph | None] | None = None
+    ) -> RawPrediction: ...
 
 
 def iter_predicted_chemistry(
@@ -60,14 +66,15 @@ def iter_predicted_chemistry(
     """Each chunk of :func:`~fedadmet.chem.pipeline.iter_chemistry` with the model's predictions for its rows
     (None for a chunk without a molecule to predict): the form-dependent endpoints (solubility) of a salt or
     ion are predicted from its input form, every other endpoint from the parent."""
-    forms = model.form_endpoints
-    for chunk in iter_chemistry(texts, model.feature_set, limits, parallel, with_forms=bool(forms)):
+    forms, graphs = model.form_endpoints, model.reads_graphs
+    for chunk in iter_chemistry(texts, model.feature_set, limits, parallel, with_forms=bool(forms), with_graphs=graphs):
         if not len(chunk.features):
             yield chunk, None
             continue
-        prediction = model.predict_features(chunk.features)
+        prediction = model.predict_features(chunk.features, chunk.graphs)
         if len(chunk.form_rows):
-            prediction = prediction.with_rows_from(chunk.form_rows, model.predict_features(chunk.form_features), forms)
+            from_forms = model.predict_features(chunk.form_features, chunk.form_graphs)
+            prediction = prediction.with_rows_from(chunk.form_rows, from_forms, forms)
         yield chunk, prediction
 
 

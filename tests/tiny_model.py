@@ -13,7 +13,7 @@ from fedadmet.data.loaders import load_tdc
 from fedadmet.data.public import bundled_path, on_model_scale, pharmabench_frames
 from fedadmet.models.artifacts import save_model
 from fedadmet.models.auxiliary import FittedAuxiliary, fit_auxiliary
-from fedadmet.models.config import AuxiliaryConfig, GBMConfig, ModelConfig, TrunkConfig
+from fedadmet.models.config import AuxiliaryConfig, GBMConfig, GraphConfig, ModelConfig, TrunkConfig
 from fedadmet.models.fitting import fit_model
 
 QUIET = ParallelOptions(progress=False)  # what tests train with: no progress bars
@@ -21,6 +21,8 @@ TINY_CONFIG = ModelConfig(
     trunk_members=2,
     trunk=TrunkConfig(hidden_sizes=(64, 32), max_epochs=6, patience=3, batch_size=64),
     gbm=GBMConfig(iterations=40, depth=4),
+    graph_members=1,  # as the served model: predictions read the molecular graph too
+    graph=GraphConfig(hidden_size=32, ffn_hidden_size=32, depth=2, max_epochs=3, batch_size=64),
     auxiliary=AuxiliaryConfig(
         folds=2, network=TrunkConfig(hidden_sizes=(32,), max_epochs=4, patience=2, batch_size=64)
     ),

@@ -60,7 +60,7 @@ from fedadmet.chem.graphs import graphs_from_smiles
 from fedadmet.config import get_settings
 from fedadmet.data.public import served_training_frames
 from fedadmet.models.config import GraphConfig
-from fedadmet.models.graph import GraphTasks, fit_graph_net
+from fedadmet.models.graph import GraphTasks, fit_graph_net, random_split
 from fedadmet.models.targets import TargetScaling
 from fedadmet.workflows.predictors import resolve_predictor
 
@@ -120,7 +120,7 @@ def _native_member(table: pd.DataFrame, molecules: list[str], variant: str, seed
         extra = (train_descriptors - mean) / std
         query_extra = (_signed_log_descriptors(molecules) - mean) / std
     data = GraphTasks([graphs[i] for i in kept], scaled, np.zeros(len(tasks), dtype=bool), extra)
-    net, _ = fit_graph_net(tasks, data, GraphConfig(max_epochs=epochs), seed)
+    net, _ = fit_graph_net(tasks, *random_split(data, 0.1, seed), GraphConfig(max_epochs=epochs), seed)
     raw = net.weights()(graphs_from_smiles(molecules), query_extra)
     return pd.DataFrame(scaling.outputs(raw), columns=tasks)
 

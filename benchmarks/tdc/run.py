@@ -139,11 +139,11 @@ def score_seed(
         rows = frame["smiles"].notna().to_numpy()
         index = [position[s] for s in molecules[name]]
         fallback = float(np.mean(train[endpoint.name]["y"]))
-        gbm_pred, trunk_pred = components[endpoint.name]
+        parts = components[endpoint.name]
         variants = {
             "model": shipped.values[endpoint.name],
-            "gbm_only": endpoint.from_model_scale(gbm_pred),
-            "trunk_only": endpoint.from_model_scale(trunk_pred),
+            "gbm_only": endpoint.from_model_scale(parts.gbm),
+            "trunk_only": endpoint.from_model_scale(parts.trunk),
         }
         out[name] = {}
         for variant, values in variants.items():

@@ -154,7 +154,7 @@ def forms_evidence(tables: dict[str, tuple[MoleculeTable, str]]) -> dict[str, di
 def by_form(model: object, smiles: list[str]) -> pd.DataFrame:
     """Predictions from each input's own form (all fragments, charges and labels), as before."""
     canonical = [Chem.MolToSmiles(Chem.MolFromSmiles(s)) for s in smiles]
-    raw = model.predict_features(model.featurize(canonical))  # type: ignore[attr-defined]
+    raw = model.predict_smiles(canonical)  # type: ignore[attr-defined]
     return pd.DataFrame({name: raw.values[name] for name in SHOWN}, index=smiles)
 
 
@@ -224,9 +224,9 @@ def intervals(model: object) -> dict[str, object]:
     meta = model.metadata  # type: ignore[attr-defined]
     _, valid = split_for_validation(frames, float(meta["valid_fraction"]), int(model.config.seed))  # type: ignore[attr-defined]
     molecules = sorted({s for n in names for s in valid[n]["smiles"]})
-    features = model.featurize(molecules)  # type: ignore[attr-defined]
-    components = model.head_components(features)  # type: ignore[attr-defined]
-    domain = model.predict_features(features).endpoint_domain  # type: ignore[attr-defined]
+    features, graphs = model.featurize(molecules), model.graphs_for(molecules)  # type: ignore[attr-defined]
+    components = model.head_components(features, graphs)  # type: ignore[attr-defined]
+    domain = model.predict_features(features, graphs).endpoint_domain  # type: ignore[attr-defined]
     row = {s: i for i, s in enumerate(molecules)}
     rng = np.random.default_rng(0)
     out = {}
@@ -238,10 +238,10 @@ def intervals(model: object) -> dict[str, object]:
         index = np.array([row[s] for s in per_parent.mean().index], dtype=int)
         if len(index) < 40:  # two halves of at least 20
             continue
-        gbm, trunk = components[name][0][index], components[name][1][index]
-        predicted = head.gbm_weight * gbm + (1 - head.gbm_weight) * trunk
+        parts = components[name]
+        predicted = parts.blend(head.gbm_weight, model.config.graph_weight)[index]  # type: ignore[attr-defined]
         error = np.abs(truth - predicted)
-        disagreement = np.abs(gbm - trunk)
+        disagreement = parts.disagreement[index]
         similarity = domain[name][index]
         methods: dict[str, list[tuple[float, float]]] = {
             "plain": [],

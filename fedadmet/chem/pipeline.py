@@ -13,6 +13,7 @@ from rdkit import Chem
 
 from fedadmet.chem.alerts import alerts_for_mols, prepare_alerts, screen_bits
 from fedadmet.chem.featurizers import Featurizer, descriptor_columns
+from fedadmet.chem.graphs import MolGraph, mol_graph
 from fedadmet.chem.parallel import ParallelOptions, iter_chunks
 from fedadmet.chem.properties import PROPERTIES, PROPERTY_NAMES, molecule_properties, prepare_properties
 from fedadmet.chem.standardize import (
@@ -58,7 +59,9 @@ class ChemistryChunk:
     ``features``, ``alerts`` and ``properties`` (the parent's :data:`fedadmet.chem.properties.PROPERTIES`)
     have one row per text that standardised, in the same order. Where forms were asked for,
     ``form_features`` has the features of each input form that differs from its parent (a salt, an ion), for
-    the form-dependent endpoints, and ``form_rows`` says which rows of ``features`` they belong to."""
+    the form-dependent endpoints, and ``form_rows`` says which rows of ``features`` they belong to. Where
+    graphs were asked for (a model with a graph member), ``graphs`` and ``form_graphs`` have the molecular
+    graph of each row of ``features`` and ``form_features``."""
 
     standardized: list[tuple[str | None, str | None, str | None]]
     notes: list[str]
@@ -67,13 +70,15 @@ class ChemistryChunk:
     properties: np.ndarray
     form_rows: np.ndarray
     form_features: np.ndarray
+    graphs: list[MolGraph] | None = None
+    form_graphs: list[MolGraph] | None = None
 
 
 def _chemistry_chunk(
-    featurizer: Featurizer, limits: MoleculeLimits, with_forms: bool, texts: Sequence[str]
+    featurizer: Featurizer, limits: MoleculeLimits, with_forms: bool, with_graphs: bool, texts: Sequence[str]
 ) -> ChemistryChunk:
     standardized, notes, rows, parents, properties, bits = [], [], [], [], [], []
-    form_rows, form_features = [], []
+    form_rows, form_features, form_mols = [], [], []
     wanted = {p.descriptor for p in PROPERTIES}
     columns = {name: column for name, column in descriptor_columns(featurizer).items() if name in wanted}
     for text in texts:
@@ -100,6 +105,7 @@ def _chemistry_chunk(
                 form_rows.append(len(rows) - 1)
                 form_mol = mols[1] if featurised == form else Chem.MolFromSmiles(featurised)  # parsed once already
                 form_features.append(featurizer(form_mol))
+                form_mols.append(form_mol)
                 notes[-1] = f"{notes[-1]}; {FORM_NOTE}"
     table = np.stack(properties) if properties else np.zeros((0, len(PROPERTY_NAMES)))
     return ChemistryChunk(
@@ -110,6 +116,8 @@ def _chemistry_chunk(
         table,
         np.asarray(form_rows, dtype=np.intp),
         _stacked(form_features, len(featurizer)),
+        [mol_graph(mol) for mol in parents] if with_graphs else None,
+        [mol_graph(mol) for mol in form_mols] if with_graphs else None,
     )
 
 
@@ -151,11 +159,13 @@ def iter_chemistry(
     limits: MoleculeLimits | None = None,
     parallel: ParallelOptions | None = None,
     with_forms: bool = False,
+    with_graphs: bool = False,
 ) -> Iterator[ChemistryChunk]:
     """Chunks of results for ``texts``, in order, each yielded as soon as it is ready (worker processes
     for large inputs), so that a model can predict one chunk while the next is computed. ``with_forms``:
-    also featurise input forms that differ from their parents (for a model with form-dependent endpoints)."""
+    also featurise input forms that differ from their parents (for a model with form-dependent endpoints);
+    ``with_graphs``: also give each featurised molecule's graph (for a model with a graph member)."""
     prepare_alerts()
     prepare_properties()
-    chunk = partial(_chemistry_chunk, featurizer, limits or MoleculeLimits(), with_forms)
+    chunk = partial(_chemistry_chunk, featurizer, limits or MoleculeLimits(), with_forms, with_graphs)
     return iter_chunks(chunk, texts, description="profile", parallel=parallel)

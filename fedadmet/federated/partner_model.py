@@ -35,6 +35,7 @@ from safetensors.numpy import load_file, save_file
 from fedadmet.atomic import written_atomically
 from fedadmet.chem.compute import compute_features
 from fedadmet.chem.featurizers import FeatureSet, MorganCountFeaturizer, default_feature_set
+from fedadmet.chem.graphs import MolGraph
 from fedadmet.chem.parallel import ParallelOptions
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.exceptions import ArtifactError, InputError
@@ -493,8 +494,13 @@ class PartnerPredictor:
         guarantee (none: the interval is unknown), with how many it has."""
         return {name: n for name, n in self.interval_sizes.items() if n < conformal_minimum(self.coverage)}
 
-    def predict_features(self, features: np.ndarray) -> RawPrediction:
-        """Predictions for raw feature rows of :attr:`feature_set` (keyed here, as the partner's data was)."""
+    @property
+    def reads_graphs(self) -> bool:
+        return False  # the kept model is a network over feature vectors
+
+    def predict_features(self, features: np.ndarray, graphs: Sequence[MolGraph | None] | None = None) -> RawPrediction:
+        """Predictions for raw feature rows of :attr:`feature_set` (keyed here, as the partner's data was);
+        ``graphs`` is not read."""
         raw = self.kept.outputs(self.keyed(features).astype(np.float32))
         if self.local is not None:
             local = local_outputs(self.local.model, features, self.endpoints, self.targets)

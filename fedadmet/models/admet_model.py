@@ -1,6 +1,7 @@
 """A trained ADMET/Tox model composed of named parts: featurizer, feature scaler, multitask trunk, target
-scaling, per-endpoint heads (GBM + blend weight + calibration), applicability domain and an optional
-side-task predictor whose outputs the heads also see.
+scaling, per-endpoint heads (GBM + blend weight + calibration), applicability domain, an optional
+side-task predictor whose outputs the heads also see, and an optional graph member (a D-MPNN reading the
+molecular graph, :mod:`fedadmet.models.graph`).
 
 The model only predicts: :func:`fedadmet.models.fitting.fit_model` trains one and
 :mod:`fedadmet.models.artifacts` reads and writes it. Auxiliary endpoints only shaped the trunk
@@ -20,12 +21,16 @@ from threadpoolctl import ThreadpoolController
 
 from fedadmet.chem.compute import compute_features
 from fedadmet.chem.featurizers import FeatureSet
+from fedadmet.chem.graphs import MolGraph, graphs_from_smiles
 from fedadmet.data.catalogue import Endpoint
+from fedadmet.exceptions import InputError
 from fedadmet.models.auxiliary import AuxiliaryPredictor
+from fedadmet.models.blending import Components
 from fedadmet.models.calibration import ConformalRegressor, PlattCalibrator, report
 from fedadmet.models.config import ModelConfig
 from fedadmet.models.domain import ApplicabilityDomain, DomainScores
 from fedadmet.models.gbm import GBMModel
+from fedadmet.models.graph_weights import GraphMember
 from fedadmet.models.preprocess import FeatureScaler
 from fedadmet.models.targets import TargetScaling
 from fedadmet.models.trees import ObliviousForest
@@ -108,6 +113,7 @@ class ADMETModel:
     domain: ApplicabilityDomain
     metadata: dict[str, object] = field(default_factory=dict)
     auxiliary: AuxiliaryPredictor | None = None
+    graph: GraphMember | None = None  # over the trunk's tasks, with its target scaling
     forest: ObliviousForest | None = field(default=None, repr=False)  # the heads' trees, for prediction
     _forest_of: tuple[GBMModel, ...] = field(default=(), init=False, repr=False, compare=False)
 
@@ -138,15 +144,39 @@ class ADMETModel:
         outputs = self.targets.outputs(self.trunk(self.scaler.transform(features)))
         return {task: outputs[:, j] for j, task in enumerate(self.trunk.tasks)}
 
+    def graph_predictions(self, features: np.ndarray, graphs: Sequence[MolGraph | None]) -> dict[str, np.ndarray]:
+        """Per trunk task, the graph member's probability or model-scale value (the model must have one)."""
+        assert self.graph is not None
+        outputs = self.targets.outputs(self.graph(graphs, self.scaler.transform(features)))
+        return {task: outputs[:, j] for j, task in enumerate(self.graph.tasks)}
+
+    @property
+    def reads_graphs(self) -> bool:
+        """Whether predictions need the molecules' graphs (:meth:`graphs_for`) beside their features."""
+        return self.graph is not None
+
     def featurize(self, smiles: Sequence[str], cache_dir: Path | None = None) -> np.ndarray:
         return compute_features(list(smiles), self.feature_set, cache_dir=cache_dir)
 
-    def head_components(self, features: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Per endpoint, the GBM and the trunk prediction on the model scale, before blending."""
+    def graphs_for(self, smiles: Sequence[str]) -> list[MolGraph | None] | None:
+        """The graphs :meth:`predict_features` needs for the rows of ``featurize(smiles)``; None for a model
+        without a graph member."""
+        return graphs_from_smiles(smiles) if self.reads_graphs else None
+
+    def head_components(
+        self, features: np.ndarray, graphs: Sequence[MolGraph | None] | None = None
+    ) -> dict[str, Components]:
+        """Per endpoint, each part's prediction on the model scale, before blending."""
+        if self.reads_graphs and (graphs is None or len(graphs) != len(features)):
+            raise InputError("this model reads molecular graphs: give one per feature row (ADMETModel.graphs_for)")
         trunk = self.trunk_predictions(features)
+        graph = self.graph_predictions(features, graphs) if graphs is not None and self.reads_graphs else None
         classifiers = [head.endpoint.is_classification for head in self.heads.values()]
         gbm = self.head_forest().predict(self.gbm_input(features), classifiers)
-        return {name: (gbm[:, j], trunk[name]) for j, name in enumerate(self.heads)}
+        return {
+            name: Components(gbm[:, j], trunk[name], None if graph is None else graph[name])
+            for j, name in enumerate(self.heads)
+        }
 
     def _head_models(self) -> tuple[GBMModel, ...]:
         return tuple(head.gbm for head in self.heads.values())
@@ -167,27 +197,28 @@ class ADMETModel:
         assert self.forest is not None
         return self.forest
 
-    def predict_features(self, features: np.ndarray) -> RawPrediction:
-        """Predictions for precomputed features (rows from :meth:`featurize`).
+    def predict_features(self, features: np.ndarray, graphs: Sequence[MolGraph | None] | None = None) -> RawPrediction:
+        """Predictions for precomputed features (rows from :meth:`featurize`) and, for a model with a graph
+        member, the same molecules' graphs (:meth:`graphs_for`).
 
         NumPy's BLAS runs on one thread here: batches are small or predicted beside busy worker processes,
         where more threads only spin and, on two cores, doubled the CPU time of a ten-molecule batch."""
         with _blas_controller().limit(limits=1, user_api="blas"):
-            return self._predict_features(features)
+            return self._predict_features(features, graphs)
 
-    def _predict_features(self, features: np.ndarray) -> RawPrediction:
+    def _predict_features(self, features: np.ndarray, graphs: Sequence[MolGraph | None] | None) -> RawPrediction:
         values, uncertainty = {}, {}
-        for name, (gbm_pred, trunk_pred) in self.head_components(features).items():
+        for name, parts in self.head_components(features, graphs).items():
             head = self.heads[name]
-            blended = head.gbm_weight * gbm_pred + (1 - head.gbm_weight) * trunk_pred
+            blended = parts.blend(head.gbm_weight, self.config.graph_weight)
             values[name], uncertainty[name] = report(
-                head.endpoint, blended, (head.platt, head.conformal), np.abs(gbm_pred - trunk_pred)
+                head.endpoint, blended, (head.platt, head.conformal), parts.disagreement
             )
         domain = self.domain.score(features[:, self.feature_set.block("morgan")])
         return RawPrediction.from_parts(values, uncertainty, self.domain.for_endpoints(domain, self.endpoints))
 
     def predict_smiles(self, smiles: Sequence[str]) -> RawPrediction:
-        return self.predict_features(self.featurize(smiles))
+        return self.predict_features(self.featurize(smiles), self.graphs_for(smiles))
 
 
 @lru_cache(maxsize=1)

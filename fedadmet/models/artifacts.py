@@ -27,6 +27,7 @@ from fedadmet.models.calibration import ConformalRegressor, PlattCalibrator
 from fedadmet.models.config import ModelConfig
 from fedadmet.models.domain import ApplicabilityDomain
 from fedadmet.models.gbm import load_gbm
+from fedadmet.models.graph_weights import GraphMember, GraphWeights
 from fedadmet.models.preprocess import FeatureScaler
 from fedadmet.models.targets import TargetScaling
 from fedadmet.models.trees import ObliviousForest
@@ -94,6 +95,10 @@ def _write(model: ADMETModel, folder: Path) -> None:
     }
     if model.auxiliary is not None:
         tensors |= _auxiliary_arrays(model.auxiliary)
+    if model.graph is not None:
+        tensors |= {
+            f"{_graph_prefix(k)}{key}": v for k, net in enumerate(model.graph.networks) for key, v in net.state.items()
+        }
     tensors |= model.head_forest().arrays()
     save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, folder / WEIGHTS_FILE)
     heads = {}
@@ -123,6 +128,13 @@ def _write(model: ADMETModel, folder: Path) -> None:
             "thresholds": model.domain.thresholds.tolist(),
         },
         "auxiliary": {"tasks": auxiliary.tasks, "folds": len(auxiliary.folds)} if auxiliary else None,
+        "graph": None
+        if model.graph is None
+        else {
+            "networks": len(model.graph.networks),
+            "depth": model.graph.networks[0].depth,
+            "extra_columns": model.graph.extra_columns,
+        },
         "metadata": model.metadata,
     }
     (folder / CARD_FILE).write_text(json.dumps(card, indent=2, default=_json_default))
@@ -156,6 +168,7 @@ def _read(folder: Path, card: dict[str, Any]) -> ADMETModel:
         )
     kinds = np.array([get_endpoint(task).is_classification for task in card["tasks"]], dtype=bool)
     auxiliary = card.get("auxiliary")
+    graph = card.get("graph")  # absent in models saved before graph members
     return ADMETModel(
         config,
         feature_set,
@@ -166,6 +179,7 @@ def _read(folder: Path, card: dict[str, Any]) -> ADMETModel:
         _domain(tensors, card["domain"]),
         card["metadata"],
         auxiliary=_auxiliary_from_arrays(tensors, auxiliary["tasks"], auxiliary["folds"]) if auxiliary else None,
+        graph=_graph_from_arrays(tensors, card["tasks"], graph) if graph else None,
         forest=_stored_forest(tensors, heads),
     )
 
@@ -189,25 +203,50 @@ def _trunk_prefix(k: int) -> str:
     return "net." if k == 0 else f"net{k}."
 
 
+def _graph_prefix(k: int) -> str:
+    return f"graph{k}."
+
+
+def _graph_from_arrays(tensors: Mapping[str, np.ndarray], tasks: Sequence[str], card: Mapping[str, Any]) -> GraphMember:
+    states = _networks_states(tensors, card["networks"], _graph_prefix)
+    networks = [GraphWeights.from_arrays(state, tasks, card["depth"]) for state in states]
+    columns = card["extra_columns"]
+    return GraphMember(networks, None if columns is None else (int(columns[0]), int(columns[1])))
+
+
 def _fold_prefix(k: int) -> str:
     return f"auxiliary.fold{k}."
 
 
+def _networks_arrays(states: Sequence[Mapping[str, np.ndarray]], prefix: Callable[[int], str]) -> dict[str, np.ndarray]:
+    """Several networks' weights in one flat mapping, network ``k``'s keys under ``prefix(k)``."""
+    return {f"{prefix(k)}{key}": value for k, state in enumerate(states) for key, value in state.items()}
+
+
+def _networks_states(
+    tensors: Mapping[str, np.ndarray], count: int, prefix: Callable[[int], str]
+) -> list[dict[str, np.ndarray]]:
+    """The weights of networks ``0 .. count - 1`` read back from :func:`_networks_arrays`'s mapping."""
+    states = []
+    for k in range(count):
+        start = prefix(k)
+        state = {key[len(start) :]: value for key, value in tensors.items() if key.startswith(start)}
+        if not state:
+            raise KeyError(f"network {start[:-1]} is missing from the weights")
+        states.append(state)
+    return states
+
+
 def _ensemble_arrays(ensemble: NetworkEnsemble, prefix: Callable[[int], str]) -> dict[str, np.ndarray]:
-    return {f"{prefix(k)}{key}": value for k, net in enumerate(ensemble.members) for key, value in net.state.items()}
+    return _networks_arrays([net.state for net in ensemble.members], prefix)
 
 
 def _ensemble_from_arrays(
     tensors: Mapping[str, np.ndarray], tasks: Sequence[str], n_members: int, prefix: Callable[[int], str]
 ) -> NetworkEnsemble:
-    members = []
-    for k in range(n_members):
-        start = prefix(k)
-        state = {key[len(start) :]: value for key, value in tensors.items() if key.startswith(start)}
-        if not state:
-            raise KeyError(f"network {start[:-1]} is missing from the weights")
-        members.append(TrunkWeights.from_arrays(state, tasks))
-    return NetworkEnsemble(members)
+    return NetworkEnsemble(
+        [TrunkWeights.from_arrays(state, tasks) for state in _networks_states(tensors, n_members, prefix)]
+    )
 
 
 def _auxiliary_arrays(predictor: AuxiliaryPredictor) -> dict[str, np.ndarray]:

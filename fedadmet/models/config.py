@@ -43,7 +43,6 @@ class GraphConfig(BaseModel):
     initial_learning_rate: float = 1e-4
     max_learning_rate: float = 1e-3
     final_learning_rate: float = 1e-4
-    valid_fraction: float = Field(default=0.1, gt=0.0, lt=1.0)
 
 
 class AuxiliaryConfig(BaseModel):
@@ -71,6 +70,20 @@ class ModelConfig(BaseModel):
         "adds ~9 MB to the served model's weights, which must stay under 150 MB.",
     )
     gbm: GBMConfig = GBMConfig()
+    graph_members: int = Field(
+        default=0,
+        ge=0,
+        description="D-MPNN graph networks (seeds seed, seed+1, ...; averaged) beside the trunk and trees; 0: none. "
+        "Each reads the graph and the scaled 2D descriptors and adds ~1.5 MB.",
+    )
+    graph: GraphConfig = GraphConfig()
+    graph_weight: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="The graph member's share of every prediction where the model has one; the trees and trunk "
+        "share the rest as validation chooses.",
+    )
     auxiliary: AuxiliaryConfig = AuxiliaryConfig()
     blend_weights: tuple[float, ...] = Field(
         default=(0.25, 0.5, 0.75, 1.0),

@@ -14,6 +14,7 @@ import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from tqdm.auto import tqdm
 
 from fedadmet.chem.compute import compute_features
 from fedadmet.chem.featurizers import FeatureSet, feature_set_named
+from fedadmet.chem.graphs import MolGraph, graphs_from_smiles
 from fedadmet.chem.parallel import ParallelOptions
 from fedadmet.data.catalogue import Endpoint, get_endpoint
 from fedadmet.data.splits import molecule_set_hash, without_molecules
@@ -32,6 +34,7 @@ from fedadmet.models.calibration import fit_calibration
 from fedadmet.models.config import ModelConfig
 from fedadmet.models.domain import ApplicabilityDomain
 from fedadmet.models.gbm import GBMModel, fit_gbm, predict_gbm
+from fedadmet.models.graph_weights import GraphMember
 from fedadmet.models.labels import (
     by_featurised_molecule,
     exact,
@@ -44,6 +47,9 @@ from fedadmet.models.metrics import default_metric, score
 from fedadmet.models.preprocess import FeatureScaler
 from fedadmet.models.targets import TargetScaling
 from fedadmet.models.trunk_weights import NetworkEnsemble
+
+if TYPE_CHECKING:  # PyTorch is imported on use (see fit_model)
+    from fedadmet.models.trainer import TaskMatrix
 
 EndpointFrames = Mapping[str, pd.DataFrame]
 
@@ -90,8 +96,10 @@ def fit_model(
     train, valid, auxiliary = map(by_featurised_molecule, (train, valid, auxiliary))
     every_frame = [f for frames in (train, valid, auxiliary) for f in frames.values()]
     feature_set = feature_set_named(config.feature_set)
-    features = _Features.compute(every_frame, feature_set, cache_dir, parallel)
-    trunk = _fit_trunk(tasks, features, trunk_train, trunk_valid, config, parallel.progress)
+    features = _Features.compute(every_frame, feature_set, cache_dir, parallel, graphs=config.graph_members > 0)
+    networks = _network_data(tasks, features, trunk_train, trunk_valid)
+    trunk = _fit_trunk(tasks, networks, features.matrix.shape[1], config, parallel.progress)
+    graph = _fit_graph(tasks, networks, features, feature_set, config, parallel.progress)
     model = ADMETModel(
         config,
         feature_set,
@@ -101,6 +109,7 @@ def fit_model(
         heads={},
         domain=ApplicabilityDomain(np.zeros((0, 0), np.uint8), 0),
         auxiliary=side_tasks.predictor if side_tasks is not None else None,
+        graph=graph.member if graph is not None else None,
     )
     model.heads = _fit_heads(model, train, valid, features, side_tasks, parallel, cache_dir)
     for name in form_heads:
@@ -110,6 +119,7 @@ def fit_model(
         "trained_seconds": round(time.time() - started, 1),
         "trunk_seconds": round(trunk.seconds, 1),
         "trunk_valid_loss": trunk.curves,
+        **({"graph_seconds": round(graph.seconds, 1), "graph_valid_loss": graph.curves} if graph else {}),
         "trunk_rows": {name: len(frame) for name, frame in trunk_train.items()},
         "head_rows": {name: len(frame) for name, frame in train.items()},
         "auxiliary_endpoints": [t for t in tasks if t not in train],
@@ -122,21 +132,33 @@ def fit_model(
 
 @dataclass
 class _Features:
-    """Every molecule's feature row, computed once."""
+    """Every molecule's feature row, and its graph where a graph member is trained, computed once."""
 
     matrix: np.ndarray
     row: dict[str, int]
+    graphs: list[MolGraph | None] | None = None
 
     @classmethod
     def compute(
-        cls, frames: Sequence[pd.DataFrame], feature_set: FeatureSet, cache_dir: Path | None, parallel: ParallelOptions
+        cls,
+        frames: Sequence[pd.DataFrame],
+        feature_set: FeatureSet,
+        cache_dir: Path | None,
+        parallel: ParallelOptions,
+        graphs: bool = False,
     ) -> _Features:
         molecules = sorted({s for f in frames for s in f["smiles"]})
         matrix = compute_features(molecules, feature_set, parallel=parallel, cache_dir=cache_dir)
-        return cls(matrix, {s: i for i, s in enumerate(molecules)})
+        return cls(matrix, {s: i for i, s in enumerate(molecules)}, graphs_from_smiles(molecules) if graphs else None)
 
     def of_molecules(self, identities: Sequence[str]) -> np.ndarray:
         return self.matrix[[self.row[s] for s in identities]]
+
+    def graphs_of(self, identities: Sequence[str]) -> list[MolGraph | None] | None:
+        return None if self.graphs is None else [self.graphs[self.row[s]] for s in identities]
+
+    def graphs_of_rows(self, frame: pd.DataFrame) -> list[MolGraph | None] | None:
+        return self.graphs_of(frame["smiles"].tolist())
 
     def of_rows(self, frame: pd.DataFrame) -> np.ndarray:
         return self.of_molecules(frame["smiles"].tolist())
@@ -166,27 +188,20 @@ def _fitted_domain(
 
 
 @dataclass
-class _FittedTrunk:
+class _NetworkData:
+    """What the networks (trunk and graph member) learn from: the feature scaler and target scaling fitted on
+    the training molecules, and the training and validation matrices with their molecules in row order."""
+
     scaler: FeatureScaler
     targets: TargetScaling
-    weights: NetworkEnsemble
-    curves: list[list[float]]  # validation loss per epoch, per member
-    seconds: float
-    molecules: list[str]  # the identities it trained on, sorted
+    train: TaskMatrix
+    valid: TaskMatrix
+    train_molecules: list[str]
+    valid_molecules: list[str]
 
 
-def _fit_trunk(
-    tasks: list[str],
-    features: _Features,
-    train: EndpointFrames,
-    valid: EndpointFrames,
-    config: ModelConfig,
-    progress: bool,
-) -> _FittedTrunk:
-    """The multitask trunks over every task (``config.trunk_members``, seeds ``config.seed`` on), with their
-    feature scaler and target scaling fitted on ``train``."""
-    from fedadmet.models.trainer import NetworkTrainer, TaskMatrix
-    from fedadmet.models.trunk import MultitaskNet
+def _network_data(tasks: list[str], features: _Features, train: EndpointFrames, valid: EndpointFrames) -> _NetworkData:
+    from fedadmet.models.trainer import TaskMatrix
 
     endpoints = [get_endpoint(name) for name in tasks]
     molecules = sorted({s for f in train.values() for s in f["smiles"]})
@@ -197,20 +212,82 @@ def _fit_trunk(
     def scaled_labels(j: int, frame: pd.DataFrame) -> np.ndarray:
         return targets.scale(j, endpoints[j].to_model_scale(frame["y"].to_numpy()))
 
-    def matrix(frames: EndpointFrames) -> TaskMatrix:
+    def matrix(frames: EndpointFrames) -> tuple[TaskMatrix, list[str]]:
         smiles = sorted({s for f in frames.values() for s in f["smiles"]})
         labels = label_matrix(frames, tasks, smiles, scaled_labels)
         scaled = scaler.transform(features.of_molecules(smiles))
-        return TaskMatrix(scaled, labels, kinds, relation_matrix(frames, tasks, smiles))
+        return TaskMatrix(scaled, labels, kinds, relation_matrix(frames, tasks, smiles)), smiles
 
-    train_matrix, valid_matrix = matrix(train), matrix(valid)
+    (train_matrix, train_molecules), (valid_matrix, valid_molecules) = matrix(train), matrix(valid)
+    return _NetworkData(scaler, targets, train_matrix, valid_matrix, train_molecules, valid_molecules)
+
+
+@dataclass
+class _FittedTrunk:
+    scaler: FeatureScaler
+    targets: TargetScaling
+    weights: NetworkEnsemble
+    curves: list[list[float]]  # validation loss per epoch, per member
+    seconds: float
+    molecules: list[str]  # the identities it trained on, sorted
+
+
+def _fit_trunk(
+    tasks: list[str], data: _NetworkData, n_features: int, config: ModelConfig, progress: bool
+) -> _FittedTrunk:
+    """The multitask trunks over every task (``config.trunk_members``, seeds ``config.seed`` on)."""
+    from fedadmet.models.trainer import NetworkTrainer
+    from fedadmet.models.trunk import MultitaskNet
+
     started = time.time()
     members, curves = [], []
     for seed in range(config.seed, config.seed + config.trunk_members):
-        net = MultitaskNet.seeded(features.matrix.shape[1], tasks, config.trunk, seed)
-        curves.append(NetworkTrainer(config.trunk).fit(net, train_matrix, valid_matrix, seed, progress))
+        net = MultitaskNet.seeded(n_features, tasks, config.trunk, seed)
+        curves.append(NetworkTrainer(config.trunk).fit(net, data.train, data.valid, seed, progress))
         members.append(net.weights())
-    return _FittedTrunk(scaler, targets, NetworkEnsemble(members), curves, time.time() - started, molecules)
+    return _FittedTrunk(
+        data.scaler, data.targets, NetworkEnsemble(members), curves, time.time() - started, data.train_molecules
+    )
+
+
+@dataclass
+class _FittedGraph:
+    member: GraphMember
+    curves: list[list[float]]
+    seconds: float
+
+
+def _fit_graph(
+    tasks: list[str],
+    data: _NetworkData,
+    features: _Features,
+    feature_set: FeatureSet,
+    config: ModelConfig,
+    progress: bool,
+) -> _FittedGraph | None:
+    """The graph networks (``config.graph_members``, seeds ``config.seed`` on) over the trunk's tasks and labels,
+    each reading the graph and the scaled 2D descriptors; None where the config wants none."""
+    if not config.graph_members:
+        return None
+    from fedadmet.models.graph import GraphTasks, fit_graph_net
+
+    descriptors = feature_set.block("rdkit2d")
+
+    def tasks_of(matrix: TaskMatrix, molecules: list[str]) -> GraphTasks:
+        graphs = features.graphs_of(molecules)
+        assert graphs is not None and all(g is not None for g in graphs)
+        extra = matrix.features[:, descriptors]
+        return GraphTasks(graphs, matrix.targets, matrix.is_classification, extra, matrix.relations)  # type: ignore[arg-type]
+
+    train, valid = tasks_of(data.train, data.train_molecules), tasks_of(data.valid, data.valid_molecules)
+    started = time.time()
+    networks, curves = [], []
+    for seed in range(config.seed, config.seed + config.graph_members):
+        net, curve = fit_graph_net(tasks, train, valid, config.graph, seed, progress)
+        networks.append(net.weights())
+        curves.append(curve)
+    member = GraphMember(networks, (descriptors.start, descriptors.stop))
+    return _FittedGraph(member, curves, time.time() - started)
 
 
 def _fit_heads(
@@ -262,6 +339,9 @@ def _fit_gbm(
         return model.gbm_input(x, side)
 
     x_train, x_valid = features.of_rows(train), features.of_rows(valid)
+    graph = None
+    if model.graph is not None:
+        graph = model.graph_predictions(x_valid, features.graphs_of_rows(valid))[endpoint.name]  # type: ignore[arg-type]
     gbm = fit_gbm(
         gbm_input(train, x_train),
         endpoint.to_model_scale(train["y"].to_numpy()),
@@ -276,6 +356,8 @@ def _fit_gbm(
         labels=endpoint.to_model_scale(valid["y"].to_numpy()),
         gbm=predict_gbm(gbm, gbm_input(valid, x_valid), n_jobs),
         trunk=model.trunk_predictions(x_valid)[endpoint.name],
+        graph=graph,
+        graph_weight=model.config.graph_weight,
     )
     return gbm, parts
 
@@ -286,7 +368,7 @@ def _calibrated_head(
     blended = parts.blend(gbm_weight)
     head = EndpointHead(endpoint, gbm, gbm_weight)
     head.platt, head.conformal = fit_calibration(
-        endpoint.is_classification, parts.labels, blended, np.abs(parts.gbm - parts.trunk), coverage
+        endpoint.is_classification, parts.labels, blended, parts.components.disagreement, coverage
     )
     if parts.usable:
 
@@ -299,6 +381,7 @@ def _calibrated_head(
             "blend": valid_score(blended),
             "gbm_only": valid_score(parts.gbm),
             "trunk_only": valid_score(parts.trunk),
+            **({"graph_only": valid_score(parts.graph)} if parts.graph is not None else {}),
             "n": len(parts.labels),
         }
     return head

@@ -72,12 +72,13 @@ class GraphNet(nn.Module):
 @dataclass
 class GraphTasks:
     """Graphs with their (molecules × tasks) labels on the network's scale (NaN where missing), each task's
-    kind, and optional extra per-molecule features (already scaled)."""
+    kind, optional extra per-molecule features (already scaled) and censoring marks."""
 
     graphs: list[MolGraph]
     targets: np.ndarray
     is_classification: np.ndarray
     extra: np.ndarray | None = None
+    relations: np.ndarray | None = None  # censored labels as in TaskMatrix (-1 "<", +1 ">", 0 exact)
 
     def __post_init__(self) -> None:
         if len(self.graphs) != len(self.targets) or (self.extra is not None and len(self.extra) != len(self.graphs)):
@@ -85,7 +86,8 @@ class GraphTasks:
 
     def rows(self, rows: np.ndarray) -> GraphTasks:
         extra = None if self.extra is None else self.extra[rows]
-        return GraphTasks([self.graphs[i] for i in rows], self.targets[rows], self.is_classification, extra)
+        relations = None if self.relations is None else self.relations[rows]
+        return GraphTasks([self.graphs[i] for i in rows], self.targets[rows], self.is_classification, extra, relations)
 
 
 def _learning_rate_factor(config: GraphConfig, steps_per_epoch: int):
@@ -106,10 +108,15 @@ def _learning_rate_factor(config: GraphConfig, steps_per_epoch: int):
     return factor
 
 
+def _relations(data: GraphTasks, rows: np.ndarray | slice) -> torch.Tensor | None:
+    return None if data.relations is None else torch.as_tensor(data.relations[rows], dtype=torch.float32)
+
+
 def _loss(net: GraphNet, data: GraphTasks, rows: np.ndarray, kinds: torch.Tensor) -> torch.Tensor:
     extra = None if data.extra is None else torch.as_tensor(data.extra[rows])
     outputs = net(GraphBatch.of([data.graphs[i] for i in rows]), extra)
-    return masked_multitask_loss(outputs, torch.as_tensor(data.targets[rows], dtype=torch.float32), kinds)
+    targets = torch.as_tensor(data.targets[rows], dtype=torch.float32)
+    return masked_multitask_loss(outputs, targets, kinds, _relations(data, rows))
 
 
 @torch.no_grad()
@@ -121,20 +128,25 @@ def _validation_loss(net: GraphNet, data: GraphTasks, kinds: torch.Tensor, batch
         rows = np.arange(start, min(start + batch_size, len(data.graphs)))
         extra = None if data.extra is None else torch.as_tensor(data.extra[rows])
         outputs.append(net(GraphBatch.of([data.graphs[i] for i in rows]), extra))
-    return float(masked_multitask_loss(torch.cat(outputs), torch.as_tensor(data.targets, dtype=torch.float32), kinds))
+    targets = torch.as_tensor(data.targets, dtype=torch.float32)
+    return float(masked_multitask_loss(torch.cat(outputs), targets, kinds, _relations(data, slice(None))))
+
+
+def random_split(data: GraphTasks, fraction: float, seed: int) -> tuple[GraphTasks, GraphTasks]:
+    """``data`` less a random ``fraction`` of its molecules, and that fraction (to stop training on)."""
+    order = np.random.default_rng(seed).permutation(len(data.graphs))
+    n_valid = max(int(len(order) * fraction), 1)
+    return data.rows(np.sort(order[n_valid:])), data.rows(np.sort(order[:n_valid]))
 
 
 def fit_graph_net(
-    tasks: Sequence[str], data: GraphTasks, config: GraphConfig, seed: int, progress: bool = True
+    tasks: Sequence[str], train: GraphTasks, valid: GraphTasks, config: GraphConfig, seed: int, progress: bool = True
 ) -> tuple[GraphNet, list[float]]:
-    """A :class:`GraphNet` trained on ``data`` with Adam and chemprop's learning-rate schedule, early-stopped
-    on a random ``config.valid_fraction`` of the molecules (the best epoch's weights kept); the loss curve."""
+    """A :class:`GraphNet` trained on ``train`` with Adam and chemprop's learning-rate schedule, early-stopped
+    on the loss over ``valid`` (the best epoch's weights kept); the validation loss curve."""
     torch.manual_seed(seed)
-    order = np.random.default_rng(seed).permutation(len(data.graphs))
-    n_valid = max(int(len(order) * config.valid_fraction), 1)
-    train, valid = data.rows(np.sort(order[n_valid:])), data.rows(np.sort(order[:n_valid]))
-    net = GraphNet(tasks, config, 0 if data.extra is None else data.extra.shape[1])
-    kinds = torch.as_tensor(data.is_classification, dtype=torch.bool)
+    net = GraphNet(tasks, config, 0 if train.extra is None else train.extra.shape[1])
+    kinds = torch.as_tensor(train.is_classification, dtype=torch.bool)
     steps_per_epoch = math.ceil(len(train.graphs) / config.batch_size)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.max_learning_rate)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _learning_rate_factor(config, steps_per_epoch))
@@ -142,7 +154,7 @@ def fit_graph_net(
     best = BestEpoch(min_delta=1e-4, patience=config.patience)
     best.start(net)
     curve: list[float] = []
-    bar = tqdm(range(config.max_epochs), desc="graph member", unit="epoch", disable=not progress)
+    bar = tqdm(range(config.max_epochs), desc=f"graph member (seed {seed})", unit="epoch", disable=not progress)
     for _ in bar:
         net.train()
         shuffled = generator.permutation(len(train.graphs))

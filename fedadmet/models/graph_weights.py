@@ -63,3 +63,28 @@ class GraphWeights:
             batch = GraphBatch.of([graphs[i] for i in block])  # type: ignore[misc]
             out[block] = self._forward(batch, None if extra is None else extra[block].astype(np.float32))
         return out
+
+
+@dataclass
+class GraphMember:
+    """A model's graph networks (averaged, like the trunk's members) and the columns of the model's scaled
+    feature vector they read besides the graph (its 2D descriptors; None: the graph alone)."""
+
+    networks: list[GraphWeights]
+    extra_columns: tuple[int, int] | None
+
+    def __post_init__(self) -> None:
+        if not self.networks or any(net.tasks != self.networks[0].tasks for net in self.networks):
+            raise ValueError("a graph member needs at least one network, all over the same tasks")
+
+    @property
+    def tasks(self) -> list[str]:
+        return self.networks[0].tasks
+
+    def extra(self, scaled_features: np.ndarray) -> np.ndarray | None:
+        return None if self.extra_columns is None else scaled_features[:, slice(*self.extra_columns)]
+
+    def __call__(self, graphs: Sequence[MolGraph | None], scaled_features: np.ndarray) -> np.ndarray:
+        """The networks' mean raw output (logits or scaled values), one row per graph; NaN rows for None."""
+        extra = self.extra(scaled_features)
+        return np.mean([net(graphs, extra) for net in self.networks], axis=0, dtype=np.float32)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from fedadmet.chem.compute import compute_features
+from fedadmet.chem.graphs import graphs_from_smiles
 from fedadmet.chem.parallel import ParallelOptions
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.inference import Predictor, predict
@@ -64,7 +65,8 @@ def partner_model(tmp_path_factory: pytest.TempPathFactory) -> Predictor:
 
 def _predict(predictor: Predictor, smiles: list[str]) -> RawPrediction:
     return predictor.predict_features(
-        compute_features(smiles, predictor.feature_set, parallel=ParallelOptions(progress=False))
+        compute_features(smiles, predictor.feature_set, parallel=ParallelOptions(progress=False)),
+        graphs_from_smiles(smiles) if predictor.reads_graphs else None,
     )
 
 

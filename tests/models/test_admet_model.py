@@ -171,3 +171,32 @@ def test_a_model_saved_with_one_trunk_before_ensembles_still_loads(tiny_model_di
     assert older.config.trunk_members == len(older.trunk) == 1
     features = current.featurize(MOLECULES)
     np.testing.assert_array_equal(older.trunk(features), current.trunk.members[0](features))
+
+
+def test_the_graph_member_is_saved_and_its_share_is_the_configured_one(tiny_model_dir: Path) -> None:
+    model = load_model(tiny_model_dir)
+    assert model.reads_graphs and len(model.graph.networks) == TINY_CONFIG.graph_members  # type: ignore[union-attr]
+    features, graphs = model.featurize(MOLECULES), model.graphs_for(MOLECULES)
+    parts = model.head_components(features, graphs)["Caco2_Wang"]
+    assert parts.graph is not None and not np.allclose(parts.graph, parts.trunk)
+    head = model.heads["Caco2_Wang"]
+    rest = head.gbm_weight * parts.gbm + (1 - head.gbm_weight) * parts.trunk
+    expected = model.config.graph_weight * parts.graph + (1 - model.config.graph_weight) * rest
+    predicted = model.predict_features(features, graphs).values["Caco2_Wang"]
+    np.testing.assert_allclose(predicted, head.endpoint.from_model_scale(expected), rtol=1e-6)
+    assert "graph_only" in head.validation
+
+
+def test_a_model_with_a_graph_member_refuses_features_without_graphs(tiny_model_dir: Path) -> None:
+    model = load_model(tiny_model_dir)
+    with pytest.raises(InputError, match="graphs"):
+        model.predict_features(model.featurize(MOLECULES))
+
+
+def test_profiles_read_the_graphs_the_pipeline_computes_as_prediction_from_smiles_does(tiny_model_dir: Path) -> None:
+    from fedadmet.inference import predict
+
+    model = load_model(tiny_model_dir)
+    profiled = predict(MOLECULES, model=tiny_model_dir)
+    direct = model.predict_smiles(profiled["smiles"].tolist())
+    np.testing.assert_allclose(profiled["Caco2_Wang"].to_numpy(float), direct.values["Caco2_Wang"], rtol=1e-5)

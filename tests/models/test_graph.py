@@ -6,7 +6,7 @@ from rdkit.Chem import Crippen
 
 from fedadmet.chem.graphs import ATOM_FEATURES, BOND_FEATURES, GraphBatch, graphs_from_smiles
 from fedadmet.models.config import GraphConfig
-from fedadmet.models.graph import GraphNet, GraphTasks, fit_graph_net
+from fedadmet.models.graph import GraphNet, GraphTasks, fit_graph_net, random_split
 
 SMILES = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "[Na+]", "CN1CCC[C@H]1c1cccnc1", "C"]
 
@@ -65,7 +65,7 @@ def test_the_network_learns_a_property_of_the_graph() -> None:
     train = GraphTasks(
         [g for g, h in zip(graphs, held_out, strict=True) if not h], scaled[~held_out], np.array([False])
     )
-    net, curve = fit_graph_net(["logP"], train, config, seed=0, progress=False)
+    net, curve = fit_graph_net(["logP"], *random_split(train, 0.1, seed=0), config, seed=0, progress=False)
     predicted = net.weights()([g for g, h in zip(graphs, held_out, strict=True) if h])[:, 0]
     assert curve[-1] < curve[0]
     assert np.corrcoef(predicted, scaled[held_out, 0])[0, 1] > 0.7

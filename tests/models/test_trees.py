@@ -8,6 +8,7 @@ from catboost import CatBoostClassifier, CatBoostRegressor
 from safetensors.numpy import load_file, save_file
 
 from fedadmet.exceptions import ArtifactError
+from fedadmet.models.admet_model import ADMETModel
 from fedadmet.models.artifacts import load_model, save_model
 from fedadmet.models.gbm import predict_gbm
 from fedadmet.models.trees import ObliviousForest
@@ -90,16 +91,20 @@ def test_forest_follows_a_replaced_head(tiny_model_dir: Path, tmp_path: Path) ->
     """A head whose CatBoost model is replaced predicts with the new trees, in memory and after saving,
     even when the .cbm file is swapped behind a stored forest."""
     model = load_model(tiny_model_dir)
-    features = model.featurize(MOLECULES)
+    features, graphs = model.featurize(MOLECULES), model.graphs_for(MOLECULES)
     head = model.heads["Caco2_Wang"]
     shorter = head.gbm.copy()
     shorter.shrink(10)
     expected = predict_gbm(shorter, model.gbm_input(features), n_jobs=1)
-    assert not np.allclose(model.head_components(features)["Caco2_Wang"][0], expected)
+
+    def trees(of: ADMETModel) -> np.ndarray:
+        return of.head_components(features, graphs)["Caco2_Wang"].gbm
+
+    assert not np.allclose(trees(model), expected)
     head.gbm = shorter
-    np.testing.assert_allclose(model.head_components(features)["Caco2_Wang"][0], expected, rtol=1e-12)
+    np.testing.assert_allclose(trees(model), expected, rtol=1e-12)
     saved = save_model(model, tmp_path / "saved")
-    np.testing.assert_allclose(load_model(saved).head_components(features)["Caco2_Wang"][0], expected, rtol=1e-12)
+    np.testing.assert_allclose(trees(load_model(saved)), expected, rtol=1e-12)
     swapped = save_model(load_model(tiny_model_dir), tmp_path / "swapped")  # stored forest: the 40-tree head
     shorter.save_model(str(swapped / "gbm" / "Caco2_Wang.cbm"), format="cbm")
-    np.testing.assert_allclose(load_model(swapped).head_components(features)["Caco2_Wang"][0], expected, rtol=1e-12)
+    np.testing.assert_allclose(trees(load_model(swapped)), expected, rtol=1e-12)
