@@ -274,10 +274,10 @@ def _fit_graph(
     descriptors = feature_set.block("rdkit2d")
 
     def tasks_of(matrix: TaskMatrix, molecules: list[str]) -> GraphTasks:
-        graphs = features.graphs_of(molecules)
-        assert graphs is not None and all(g is not None for g in graphs)
+        graphs = features.graphs_of(molecules) or []
         extra = matrix.features[:, descriptors]
-        return GraphTasks(graphs, matrix.targets, matrix.is_classification, extra, matrix.relations)  # type: ignore[arg-type]
+        every = GraphTasks(graphs, matrix.targets, matrix.is_classification, extra, matrix.relations)  # type: ignore[arg-type]
+        return every.rows(np.array([i for i, graph in enumerate(graphs) if graph is not None], dtype=np.intp))
 
     train, valid = tasks_of(data.train, data.train_molecules), tasks_of(data.valid, data.valid_molecules)
     started = time.time()
