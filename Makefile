@@ -93,8 +93,9 @@ benchmark-generalise-quick: $(STAMP)
 	$(BIN)/python -m benchmarks.generalise.run --quick
 
 # A chemprop D-MPNN member (in ADMET-AI's environment) blended with the served model, on ExpansionRx and ASAP.
-benchmark-generalise-graph: $(STAMP)
+benchmark-generalise-graph: $(STAMP)  # chemprop's D-MPNN, then fedadmet's own (generalise_graph_fedadmet.*)
 	$(BIN)/python -m benchmarks.generalise.graph
+	$(BIN)/python -m benchmarks.generalise.graph --member fedadmet
 
 benchmark-user-test: $(STAMP)
 	$(BIN)/python -m benchmarks.user_test.run
