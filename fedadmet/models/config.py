@@ -83,8 +83,8 @@ class ModelConfig(BaseModel):
         le=1.0,
         description="The graph member's share of every prediction where the model has one; the trees and trunk "
         "share the rest as validation chooses. 0.5: on ExpansionRx half A the share that ranked best was 0.5 or "
-        "0.75 on 5 of 7 columns (benchmarks/results/generalise_graph_fedadmet.md); validation cannot choose it, "
-        "since it measures the training chemistry, where the trees do best.",
+        "0.75 on 5 of 7 columns (README, External validation); validation cannot choose it, since it measures "
+        "the training chemistry, where the trees do best.",
     )
     auxiliary: AuxiliaryConfig = AuxiliaryConfig()
     blend_weights: tuple[float, ...] = Field(

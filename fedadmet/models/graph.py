@@ -17,12 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from fedadmet.chem.graphs import ATOM_FEATURES, BOND_FEATURES, GraphBatch, MolGraph
 from fedadmet.models.config import GraphConfig
 from fedadmet.models.graph_weights import GraphWeights
-from fedadmet.models.trainer import BestEpoch
+from fedadmet.models.trainer import early_stopped
 from fedadmet.models.trunk import masked_multitask_loss
 
 
@@ -151,11 +150,8 @@ def fit_graph_net(
     optimizer = torch.optim.Adam(net.parameters(), lr=config.max_learning_rate)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _learning_rate_factor(config, steps_per_epoch))
     generator = np.random.default_rng(seed)
-    best = BestEpoch(min_delta=1e-4, patience=config.patience)
-    best.start(net)
-    curve: list[float] = []
-    bar = tqdm(range(config.max_epochs), desc=f"graph member (seed {seed})", unit="epoch", disable=not progress)
-    for _ in bar:
+
+    def train_one_epoch() -> None:
         net.train()
         shuffled = generator.permutation(len(train.graphs))
         for start in range(0, len(shuffled), config.batch_size):
@@ -163,11 +159,13 @@ def fit_graph_net(
             _loss(net, train, shuffled[start : start + config.batch_size], kinds).backward()
             optimizer.step()
             schedule.step()
-        curve.append(_validation_loss(net, valid, kinds))
-        bar.set_postfix(valid_loss=f"{curve[-1]:.4f}")
-        if best.update(net, curve[-1]):
-            break
-    bar.close()
-    best.restore(net)
-    net.eval()
+
+    curve = early_stopped(
+        net,
+        train_one_epoch,
+        lambda: _validation_loss(net, valid, kinds),
+        config.max_epochs,
+        config.patience,
+        f"graph member (seed {seed})" if progress else None,
+    )
     return net, curve

@@ -8,7 +8,7 @@ Who calls it decides only how many epochs run and which epoch is kept (:class:`B
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,21 +114,42 @@ class NetworkTrainer:
         generator = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)
         optimizer = self.optimizer(net)
-        best = BestEpoch(min_delta=1e-4, patience=self.config.patience)
-        best.start(net)
         monitored = valid if valid is not None else train
-        curve: list[float] = []
-        bar = tqdm(range(self.config.max_epochs), desc="trunk", unit="epoch", disable=not progress)
-        for _ in bar:
-            self.run_epochs(net, train, 1, generator, optimizer)
-            curve.append(evaluate_loss(net, monitored))
-            bar.set_postfix(valid_loss=f"{curve[-1]:.4f}")
-            if best.update(net, curve[-1]):
-                break
-        bar.close()
-        best.restore(net)
-        net.eval()
-        return curve
+        return early_stopped(
+            net,
+            lambda: self.run_epochs(net, train, 1, generator, optimizer),
+            lambda: evaluate_loss(net, monitored),
+            self.config.max_epochs,
+            self.config.patience,
+            "trunk" if progress else None,
+        )
+
+
+def early_stopped(
+    net: torch.nn.Module,
+    train_one_epoch: Callable[[], object],
+    validation_loss: Callable[[], float],
+    max_epochs: int,
+    patience: int,
+    progress: str | None,
+) -> list[float]:
+    """Epochs of ``train_one_epoch`` until the validation loss has not improved for ``patience`` epochs, then
+    the best epoch's weights back in ``net`` (in eval mode); the loss curve. ``progress``: the progress bar's
+    label, None for none. Every network of the family (trunk, side tasks, graph member) stops this way."""
+    best = BestEpoch(min_delta=1e-4, patience=patience)
+    best.start(net)
+    curve: list[float] = []
+    bar = tqdm(range(max_epochs), desc=progress, unit="epoch", disable=progress is None)
+    for _ in bar:
+        train_one_epoch()
+        curve.append(validation_loss())
+        bar.set_postfix(valid_loss=f"{curve[-1]:.4f}")
+        if best.update(net, curve[-1]):
+            break
+    bar.close()
+    best.restore(net)
+    net.eval()
+    return curve
 
 
 @torch.no_grad()
