@@ -56,13 +56,10 @@ from benchmarks.generalise.labels import (
 from benchmarks.generalise.run import CACHE, RESULTS, External, _external, _oriented, _per_row, _scored, _versus, wins
 from fedadmet.chem.compute import compute_features
 from fedadmet.chem.featurizers import LEAN_DESCRIPTOR_NAMES, RDKit2DFeaturizer
-from fedadmet.chem.graphs import graphs_from_smiles
 from fedadmet.config import get_settings
 from fedadmet.data.public import served_training_frames
-from fedadmet.models.config import GraphConfig
-from fedadmet.models.graph import GraphTasks, fit_graph_net, random_split
-from fedadmet.models.targets import TargetScaling
 from fedadmet.workflows.predictors import resolve_predictor
+from fedadmet.workflows.training import graph_member_predictions
 
 MEMBER_SCRIPT = Path(__file__).with_name("chemprop_member.py")
 VARIANTS = {"D-MPNN": [], "D-MPNN + RDKit 2D": ["--descriptors"]}
@@ -105,24 +102,14 @@ def _signed_log_descriptors(smiles: list[str]) -> np.ndarray:
 
 
 def _native_member(table: pd.DataFrame, molecules: list[str], variant: str, seed: int, epochs: int) -> pd.DataFrame:
-    """fedadmet's D-MPNN trained on ``table`` (targets z-scored per task), predicting ``molecules``."""
-    tasks = [c for c in table.columns if c != "smiles"]
-    smiles = table["smiles"].tolist()
-    graphs = graphs_from_smiles(smiles)
-    kept = [i for i, g in enumerate(graphs) if g is not None]
-    labels = table[tasks].to_numpy(float)[kept]
-    scaling = TargetScaling.fit(list(labels.T), [False] * len(tasks))
-    scaled = np.column_stack([scaling.scale(j, labels[:, j]) for j in range(len(tasks))]).astype(np.float32)
-    extra = query_extra = None
+    """fedadmet's D-MPNN trained on ``table``, predicting ``molecules``; with the lean descriptors (signed
+    log1p, standardised on the training molecules) where the variant reads them."""
+    extra = None
     if NATIVE_VARIANTS[variant]:
-        train_descriptors = _signed_log_descriptors([smiles[i] for i in kept])
-        mean, std = train_descriptors.mean(0), train_descriptors.std(0) + 1e-6
-        extra = (train_descriptors - mean) / std
-        query_extra = (_signed_log_descriptors(molecules) - mean) / std
-    data = GraphTasks([graphs[i] for i in kept], scaled, np.zeros(len(tasks), dtype=bool), extra)
-    net, _ = fit_graph_net(tasks, *random_split(data, 0.1, seed), GraphConfig(max_epochs=epochs), seed)
-    raw = net.weights()(graphs_from_smiles(molecules), query_extra)
-    return pd.DataFrame(scaling.outputs(raw), columns=tasks)
+        train = _signed_log_descriptors(table["smiles"].tolist())
+        mean, std = train.mean(0), train.std(0) + 1e-6
+        extra = ((train - mean) / std, (_signed_log_descriptors(molecules) - mean) / std)
+    return graph_member_predictions(table, molecules, extra=extra, seed=seed, max_epochs=epochs)
 
 
 def member_predictions(

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -29,10 +29,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 import fedadmet
 from fedadmet.chem.featurizers import feature_set_named
+from fedadmet.chem.graphs import graphs_from_smiles
 from fedadmet.config import get_settings
 from fedadmet.data.catalogue import get_endpoint
 from fedadmet.data.public import (
@@ -50,6 +52,7 @@ from fedadmet.models.artifacts import check_model_destination, save_model
 from fedadmet.models.auxiliary import FittedAuxiliary, fit_auxiliary
 from fedadmet.models.config import GraphConfig, ModelConfig
 from fedadmet.models.fitting import fit_model
+from fedadmet.models.targets import TargetScaling
 from fedadmet.workflows.reference import write_reference
 
 MIN_ROWS_PER_ENDPOINT = 20
@@ -333,3 +336,34 @@ def _refuse_leaks(training: EndpointFrames, judging: Collection[str], part: str)
     leaked = leaked_molecules(training, judging)
     if leaked:
         raise LeakageError(f"{len(leaked)} molecule(s) that judge the model would train {part}, e.g. {min(leaked)}")
+
+
+def graph_member_predictions(
+    table: pd.DataFrame,
+    molecules: Sequence[str],
+    *,
+    extra: tuple[np.ndarray, np.ndarray] | None = None,
+    seed: int = 0,
+    max_epochs: int = 40,
+) -> pd.DataFrame:
+    """A graph member trained on its own, for experiments (benchmarks/generalise/graph.py): a D-MPNN on
+    ``table`` (``smiles`` and one regression column per task on its own scale, NaN where unmeasured; targets
+    z-scored per task), early-stopped on a random 10 % of its molecules, predicting ``molecules`` on the
+    table's scales. ``extra``: per-molecule features for the table's rows and for ``molecules``, already scaled."""
+    from fedadmet.models.graph import GraphTasks, fit_graph_net, random_split  # PyTorch: on use
+
+    tasks = [column for column in table.columns if column != "smiles"]
+    graphs = graphs_from_smiles(table["smiles"].tolist())
+    kept = np.array([i for i, graph in enumerate(graphs) if graph is not None], dtype=np.intp)
+    labels = table[tasks].to_numpy(float)[kept]
+    scaling = TargetScaling.fit(list(labels.T), [False] * len(tasks))
+    scaled = np.column_stack([scaling.scale(j, labels[:, j]) for j in range(len(tasks))]).astype(np.float32)
+    data = GraphTasks(
+        [graphs[i] for i in kept],  # type: ignore[misc]
+        scaled,
+        np.zeros(len(tasks), dtype=bool),
+        None if extra is None else extra[0][kept],
+    )
+    net, _ = fit_graph_net(tasks, *random_split(data, 0.1, seed), GraphConfig(max_epochs=max_epochs), seed)
+    raw = net.weights()(graphs_from_smiles(list(molecules)), None if extra is None else extra[1])
+    return pd.DataFrame(scaling.outputs(raw), columns=tasks)
