@@ -261,11 +261,12 @@ def run(data_dir: Path, member: str, seeds: list[int], epochs: int, threads: int
 def write_results(result: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     summary, member = result["summary"], result["member"]
-    name = "generalise_graph" if member.get("implementation", "chemprop") == "chemprop" else "generalise_graph_fedadmet"
+    chemprop = member.get("implementation", "chemprop") == "chemprop"  # results from before --member: chemprop
+    name = "generalise_graph" if chemprop else "generalise_graph_fedadmet"
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     where = (
         f"chemprop, in ADMET-AI {result['admet_ai_version']}'s environment"
-        if member.get("implementation", "chemprop") == "chemprop"
+        if chemprop
         else "fedadmet.models.graph, chemprop's featurisation and defaults; the descriptors: the lean 2D block"
     )
     lines = [

@@ -141,14 +141,17 @@ class ADMETModel:
 
     def trunk_predictions(self, features: np.ndarray) -> dict[str, np.ndarray]:
         """Per trunk task, the trunk ensemble's probability or model-scale value."""
-        outputs = self.targets.outputs(self.trunk(self.scaler.transform(features)))
-        return {task: outputs[:, j] for j, task in enumerate(self.trunk.tasks)}
+        return self._by_task(self.trunk(self.scaler.transform(features)), self.trunk.tasks)
+
+    def _by_task(self, raw: np.ndarray, tasks: Sequence[str]) -> dict[str, np.ndarray]:
+        """A network's raw outputs over the trunk's tasks as each task's probability or model-scale value."""
+        outputs = self.targets.outputs(raw)
+        return {task: outputs[:, j] for j, task in enumerate(tasks)}
 
     def graph_predictions(self, features: np.ndarray, graphs: Sequence[MolGraph | None]) -> dict[str, np.ndarray]:
         """Per trunk task, the graph member's probability or model-scale value (the model must have one)."""
         assert self.graph is not None
-        outputs = self.targets.outputs(self.graph(graphs, self.scaler.transform(features)))
-        return {task: outputs[:, j] for j, task in enumerate(self.graph.tasks)}
+        return self._by_task(self.graph(graphs, self.scaler.transform(features)), self.graph.tasks)
 
     @property
     def reads_graphs(self) -> bool:
@@ -169,8 +172,9 @@ class ADMETModel:
         """Per endpoint, each part's prediction on the model scale, before blending."""
         if self.reads_graphs and (graphs is None or len(graphs) != len(features)):
             raise InputError("this model reads molecular graphs: give one per feature row (ADMETModel.graphs_for)")
-        trunk = self.trunk_predictions(features)
-        graph = self.graph_predictions(features, graphs) if graphs is not None and self.reads_graphs else None
+        scaled = self.scaler.transform(features)  # once for both networks: it is most of their cost on small batches
+        trunk = self._by_task(self.trunk(scaled), self.trunk.tasks)
+        graph = self._by_task(self.graph(graphs, scaled), self.graph.tasks) if self.graph is not None else None  # type: ignore[arg-type]
         classifiers = [head.endpoint.is_classification for head in self.heads.values()]
         gbm = self.head_forest().predict(self.gbm_input(features), classifiers)
         return {

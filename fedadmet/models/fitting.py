@@ -276,8 +276,7 @@ def _fit_graph(
     def tasks_of(matrix: TaskMatrix, molecules: list[str]) -> GraphTasks:
         graphs = features.graphs_of(molecules) or []
         extra = matrix.features[:, descriptors]
-        every = GraphTasks(graphs, matrix.targets, matrix.is_classification, extra, matrix.relations)  # type: ignore[arg-type]
-        return every.rows(np.array([i for i, graph in enumerate(graphs) if graph is not None], dtype=np.intp))
+        return GraphTasks.with_graphs(graphs, matrix.targets, matrix.is_classification, extra, matrix.relations)
 
     train, valid = tasks_of(data.train, data.train_molecules), tasks_of(data.valid, data.valid_molecules)
     started = time.time()

@@ -83,6 +83,19 @@ class GraphTasks:
         if len(self.graphs) != len(self.targets) or (self.extra is not None and len(self.extra) != len(self.graphs)):
             raise ValueError("graphs, targets and extra features must have one row per molecule")
 
+    @classmethod
+    def with_graphs(
+        cls,
+        graphs: Sequence[MolGraph | None],
+        targets: np.ndarray,
+        is_classification: np.ndarray,
+        extra: np.ndarray | None = None,
+        relations: np.ndarray | None = None,
+    ) -> GraphTasks:
+        """The rows whose molecule has a graph (one RDKit could not read has none and is left out)."""
+        every = cls(list(graphs), targets, is_classification, extra, relations)  # type: ignore[arg-type]
+        return every.rows(np.array([i for i, graph in enumerate(graphs) if graph is not None], dtype=np.intp))
+
     def rows(self, rows: np.ndarray) -> GraphTasks:
         extra = None if self.extra is None else self.extra[rows]
         relations = None if self.relations is None else self.relations[rows]

@@ -354,16 +354,10 @@ def graph_member_predictions(
 
     tasks = [column for column in table.columns if column != "smiles"]
     graphs = graphs_from_smiles(table["smiles"].tolist())
-    kept = np.array([i for i, graph in enumerate(graphs) if graph is not None], dtype=np.intp)
-    labels = table[tasks].to_numpy(float)[kept]
-    scaling = TargetScaling.fit(list(labels.T), [False] * len(tasks))
-    scaled = np.column_stack([scaling.scale(j, labels[:, j]) for j in range(len(tasks))]).astype(np.float32)
-    data = GraphTasks(
-        [graphs[i] for i in kept],  # type: ignore[misc]
-        scaled,
-        np.zeros(len(tasks), dtype=bool),
-        None if extra is None else extra[0][kept],
-    )
+    kinds = np.zeros(len(tasks), dtype=bool)
+    data = GraphTasks.with_graphs(graphs, table[tasks].to_numpy(float), kinds, None if extra is None else extra[0])
+    scaling = TargetScaling.fit(list(data.targets.T), kinds)
+    data.targets = np.column_stack([scaling.scale(j, data.targets[:, j]) for j in range(len(tasks))]).astype(np.float32)
     net, _ = fit_graph_net(tasks, *random_split(data, 0.1, seed), GraphConfig(max_epochs=max_epochs), seed)
     raw = net.weights()(graphs_from_smiles(list(molecules)), None if extra is None else extra[1])
     return pd.DataFrame(scaling.outputs(raw), columns=tasks)
