@@ -17,7 +17,7 @@ from rdkit import Chem
 from rdkit.Avalon import pyAvalonTools
 from rdkit.Chem import Descriptors, rdFingerprintGenerator, rdReducedGraphs
 
-from fedadmet.chem.descriptors import FAST_EQUIVALENTS, cache_estate_indices
+from fedadmet.chem.descriptors import FAST_EQUIVALENTS, cache_estate_indices, is_peoe_vsa, peoe_vsa_bins
 
 # Descriptors left out of the fast 2D set: each costs 0.1-0.8 ms per molecule (measured with RDKit
 # 2026.09) or is numerically unstable (Ipc overflows on large molecules), while adding little signal.
@@ -142,6 +142,11 @@ class RDKit2DFeaturizer:
             raise ValueError(f"unknown RDKit descriptors: {unknown}")
         self.names = tuple(names)
         self._reads_estate = any("EState" in name for name in self.names)
+        # The PEOE_VSA bins come from one call per molecule (fedadmet.chem.descriptors), every other descriptor
+        # from its own; kept as names, not functions, so that the featurizer pickles (to worker processes).
+        self._peoe_vsa = tuple(name for name in self.names if is_peoe_vsa(name))
+        self._single = tuple(name for name in self.names if not is_peoe_vsa(name))
+        self._columns = {name: i for i, name in enumerate(self.names)}
 
     def __len__(self) -> int:
         return len(self.names)
@@ -151,11 +156,11 @@ class RDKit2DFeaturizer:
             with contextlib.suppress(ValueError, RuntimeError, ZeroDivisionError):
                 cache_estate_indices(mol)  # if this fails, RDKit's own EState code fails per descriptor below
         values = np.empty(len(self.names), dtype=np.float64)
-        for i, name in enumerate(self.names):
-            try:
-                values[i] = _DESCRIPTOR_FUNCTIONS[name](mol)
-            except (ValueError, RuntimeError, ZeroDivisionError):
-                values[i] = np.nan
+        for name in self._single:
+            values[self._columns[name]] = _descriptor_value(_DESCRIPTOR_FUNCTIONS[name], mol)
+        if self._peoe_vsa:
+            bins = _descriptor_value(partial(peoe_vsa_bins, names=self._peoe_vsa), mol)
+            values[[self._columns[name] for name in self._peoe_vsa]] = bins
         values = np.nan_to_num(values, nan=0.0, posinf=_FLOAT32_LIMIT, neginf=-_FLOAT32_LIMIT)
         return np.clip(values, -_FLOAT32_LIMIT, _FLOAT32_LIMIT).astype(np.float32)
 
@@ -163,6 +168,14 @@ class RDKit2DFeaturizer:
     def signature(self) -> str:
         digest = hashlib.sha256(",".join(self.names).encode()).hexdigest()[:10]
         return f"rdkit2d-{len(self.names)}-{digest}"
+
+
+def _descriptor_value(function: Callable[[Chem.Mol], float | np.ndarray], mol: Chem.Mol) -> float | np.ndarray:
+    """``function(mol)``, NaN where RDKit cannot compute it (made finite with the rest)."""
+    try:
+        return function(mol)
+    except (ValueError, RuntimeError, ZeroDivisionError):
+        return np.nan
 
 
 class FeatureSet:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from rdkit import Chem
-from rdkit.Chem import GraphDescriptors
+from rdkit.Chem import Descriptors, GraphDescriptors
 from rdkit.Chem.EState.EState import EStateIndices
 from rdkit.Chem.EState.EState_VSA import EState_VSA_
 
-from fedadmet.chem.descriptors import balaban_j, cache_estate_indices, estate_indices
+from fedadmet.chem.descriptors import balaban_j, cache_estate_indices, estate_indices, peoe_vsa_bins
 from fedadmet.data.public import approved_drugs
 
 # Disconnected fragments, single atoms, charges, radicals, isotopes, heavy elements, rings and cages.
@@ -53,3 +53,12 @@ def test_rdkit_reads_the_cached_indices() -> None:
     cache_estate_indices(mol)
     mol._eStateIndices = mol._eStateIndices + 1.0  # RDKit must use what is cached, not recompute
     assert not np.array_equal(EState_VSA_(mol, force=False), EState_VSA_(Chem.Mol(mol), force=True))
+
+
+def test_peoe_vsa_bins_equal_rdkits(molecules: list[Chem.Mol]) -> None:
+    names = ("PEOE_VSA3", "PEOE_VSA1", "PEOE_VSA14")  # any subset, in any order
+    functions = dict(Descriptors.descList)
+    for mol in molecules:
+        expected = [functions[name](Chem.Mol(mol)) for name in names]
+        np.testing.assert_array_equal(peoe_vsa_bins(Chem.Mol(mol), names), expected, Chem.MolToSmiles(mol))
+
