@@ -61,4 +61,3 @@ def test_peoe_vsa_bins_equal_rdkits(molecules: list[Chem.Mol]) -> None:
     for mol in molecules:
         expected = [functions[name](Chem.Mol(mol)) for name in names]
         np.testing.assert_array_equal(peoe_vsa_bins(Chem.Mol(mol), names), expected, Chem.MolToSmiles(mol))
-
