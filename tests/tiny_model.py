@@ -21,8 +21,8 @@ TINY_CONFIG = ModelConfig(
     trunk_members=2,
     trunk=TrunkConfig(hidden_sizes=(64, 32), max_epochs=6, patience=3, batch_size=64),
     gbm=GBMConfig(iterations=40, depth=4),
-    graph_members=1,  # as the served model: predictions read the molecular graph too
-    graph=GraphConfig(hidden_size=32, ffn_hidden_size=32, depth=2, max_epochs=3, batch_size=64),
+    graph_members=1,  # as the served model: predictions read the molecular graph too, for its regression endpoints
+    graph=GraphConfig(hidden_size=32, ffn_hidden_size=32, depth=2, max_epochs=3, batch_size=64, tasks="regression"),
     auxiliary=AuxiliaryConfig(
         folds=2, network=TrunkConfig(hidden_sizes=(32,), max_epochs=4, patience=2, batch_size=64)
     ),

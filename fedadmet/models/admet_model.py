@@ -144,12 +144,13 @@ class ADMETModel:
         return self._by_task(self.trunk(self.scaler.transform(features)), self.trunk.tasks)
 
     def _by_task(self, raw: np.ndarray, tasks: Sequence[str]) -> dict[str, np.ndarray]:
-        """A network's raw outputs over the trunk's tasks as each task's probability or model-scale value."""
-        outputs = self.targets.outputs(raw)
+        """A network's raw outputs over ``tasks`` (the trunk's, or some of them) as each task's probability or
+        model-scale value."""
+        outputs = self.targets.columns([self.trunk.tasks.index(task) for task in tasks]).outputs(raw)
         return {task: outputs[:, j] for j, task in enumerate(tasks)}
 
     def graph_predictions(self, features: np.ndarray, graphs: Sequence[MolGraph | None]) -> dict[str, np.ndarray]:
-        """Per trunk task, the graph member's probability or model-scale value (the model must have one)."""
+        """Per task of the graph member (the model must have one), its probability or model-scale value."""
         assert self.graph is not None
         return self._by_task(self.graph(graphs, self.scaler.transform(features)), self.graph.tasks)
 
@@ -178,7 +179,7 @@ class ADMETModel:
         classifiers = [head.endpoint.is_classification for head in self.heads.values()]
         gbm = self.head_forest().predict(self.gbm_input(features), classifiers)
         return {
-            name: Components(gbm[:, j], trunk[name], None if graph is None else graph[name])
+            name: Components(gbm[:, j], trunk[name], None if graph is None else graph.get(name))
             for j, name in enumerate(self.heads)
         }
 

@@ -134,6 +134,7 @@ def _write(model: ADMETModel, folder: Path) -> None:
             "networks": len(model.graph.networks),
             "depth": model.graph.networks[0].depth,
             "extra_columns": model.graph.extra_columns,
+            "tasks": model.graph.tasks,
         },
         "metadata": model.metadata,
     }
@@ -179,7 +180,7 @@ def _read(folder: Path, card: dict[str, Any]) -> ADMETModel:
         _domain(tensors, card["domain"]),
         card["metadata"],
         auxiliary=_auxiliary_from_arrays(tensors, auxiliary["tasks"], auxiliary["folds"]) if auxiliary else None,
-        graph=_graph_from_arrays(tensors, card["tasks"], graph) if graph else None,
+        graph=_graph_from_arrays(tensors, graph.get("tasks", card["tasks"]), graph) if graph else None,
         forest=_stored_forest(tensors, heads),
     )
 

@@ -43,6 +43,11 @@ class GraphConfig(BaseModel):
     initial_learning_rate: float = 1e-4
     max_learning_rate: float = 1e-3
     final_learning_rate: float = 1e-4
+    tasks: Literal["all", "regression"] = Field(
+        default="all",
+        description="The model's tasks the member learns and takes its share of: all, or the regression ones "
+        "(every other endpoint is then the trees' and trunk's alone).",
+    )
 
 
 class AuxiliaryConfig(BaseModel):
@@ -81,10 +86,10 @@ class ModelConfig(BaseModel):
         default=0.5,
         ge=0.0,
         le=1.0,
-        description="The graph member's share of every prediction where the model has one; the trees and trunk "
-        "share the rest as validation chooses. 0.5: on ExpansionRx half A the share that ranked best was 0.5 or "
-        "0.75 on 5 of 7 columns (README, External validation); validation cannot choose it, since it measures "
-        "the training chemistry, where the trees do best.",
+        description="The graph member's share of every prediction of a task it learned (GraphConfig.tasks); the "
+        "trees and trunk share the rest as validation chooses. 0.5: on ExpansionRx half A the share that ranked "
+        "best was 0.5 or 0.75 on 5 of 7 columns (README, External validation); validation cannot choose it, since "
+        "it measures the training chemistry, where the trees do best.",
     )
     auxiliary: AuxiliaryConfig = AuxiliaryConfig()
     blend_weights: tuple[float, ...] = Field(

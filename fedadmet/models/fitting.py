@@ -265,24 +265,31 @@ def _fit_graph(
     config: ModelConfig,
     progress: bool,
 ) -> _FittedGraph | None:
-    """The graph networks (``config.graph_members``, seeds ``config.seed`` on) over the trunk's tasks and labels,
-    each reading the graph and the scaled 2D descriptors; None where the config wants none."""
+    """The graph networks (``config.graph_members``, seeds ``config.seed`` on) over the trunk's tasks and labels
+    (or its regression tasks, as ``config.graph.tasks`` says), on the molecules with a label of one of them, each
+    reading the graph and the scaled 2D descriptors; None where the config wants none."""
     if not config.graph_members:
         return None
     from fedadmet.models.graph import GraphTasks, fit_graph_net
 
     descriptors = feature_set.block("rdkit2d")
+    kinds = data.train.is_classification
+    learned = np.flatnonzero(~kinds if config.graph.tasks == "regression" else np.ones_like(kinds))
+    if not len(learned):
+        return None
 
     def tasks_of(matrix: TaskMatrix, molecules: list[str]) -> GraphTasks:
         graphs = features.graphs_of(molecules) or []
+        relations = None if matrix.relations is None else matrix.relations[:, learned]
         extra = matrix.features[:, descriptors]
-        return GraphTasks.with_graphs(graphs, matrix.targets, matrix.is_classification, extra, matrix.relations)
+        every = GraphTasks.with_graphs(graphs, matrix.targets[:, learned], kinds[learned], extra, relations)
+        return every.rows(np.flatnonzero(~np.isnan(every.targets).all(axis=1)))
 
     train, valid = tasks_of(data.train, data.train_molecules), tasks_of(data.valid, data.valid_molecules)
     started = time.time()
     networks, curves = [], []
     for seed in range(config.seed, config.seed + config.graph_members):
-        net, curve = fit_graph_net(tasks, train, valid, config.graph, seed, progress)
+        net, curve = fit_graph_net([tasks[j] for j in learned], train, valid, config.graph, seed, progress)
         networks.append(net.weights())
         curves.append(curve)
     member = GraphMember(networks, (descriptors.start, descriptors.stop))
@@ -340,7 +347,7 @@ def _fit_gbm(
     x_train, x_valid = features.of_rows(train), features.of_rows(valid)
     graph = None
     if model.graph is not None:
-        graph = model.graph_predictions(x_valid, features.graphs_of_rows(valid))[endpoint.name]  # type: ignore[arg-type]
+        graph = model.graph_predictions(x_valid, features.graphs_of_rows(valid)).get(endpoint.name)  # type: ignore[arg-type]
     gbm = fit_gbm(
         gbm_input(train, x_train),
         endpoint.to_model_scale(train["y"].to_numpy()),

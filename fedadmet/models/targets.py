@@ -51,6 +51,11 @@ class TargetScaling:
             out[:, j] = 1.0 / (1.0 + np.exp(-out[:, j])) if classifier else self.unscale(j, out[:, j])
         return out
 
+    def columns(self, indices: Sequence[int]) -> TargetScaling:
+        """The scaling of some tasks, in the order of ``indices``."""
+        rows = np.asarray(indices, dtype=np.intp)
+        return TargetScaling(self.mean[rows], self.std[rows], self.is_classification[rows])
+
     @classmethod
     def concatenate(cls, parts: Sequence[TargetScaling]) -> TargetScaling:
         """Several models' tasks side by side, in order."""

@@ -107,9 +107,12 @@ class TrainingRecipe:
         return self.config.model_copy(update=update)
 
 
-# The served model's graph member: one D-MPNN over every task with the 2D descriptors, at most 25 epochs (its
-# ~45,000 molecules give each epoch three times the steps of the 15,000 the generalisation experiment used).
-SERVED_GRAPH = {"graph_members": 1, "graph": GraphConfig(max_epochs=25, patience=5)}
+# The served model's graph member: two D-MPNNs (seeds 0 and 1, averaged) over the regression tasks with the 2D
+# descriptors, at most 25 epochs each. One network over every task (the model of 7869453) stopped at its sixth
+# epoch and, at its fixed share, lowered the scaffold-validation score of 18 of the 28 classifiers against the
+# trees alone (model card, validation gbm_only against blend), while no external column measures a classifier;
+# the ExpansionRx columns it lifted (clearance, solubility, tissue binding) are regressions.
+SERVED_GRAPH = {"graph_members": 2, "graph": GraphConfig(max_epochs=25, patience=5, tasks="regression")}
 
 
 def recipe_for(data: TrainingData, **options: Any) -> TrainingRecipe:

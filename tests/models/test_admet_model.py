@@ -187,6 +187,21 @@ def test_the_graph_member_is_saved_and_its_share_is_the_configured_one(tiny_mode
     assert "graph_only" in head.validation
 
 
+def test_a_graph_member_over_the_regression_tasks_leaves_the_classifiers_to_the_trees_and_trunk(
+    tiny_model_dir: Path,
+) -> None:
+    model = load_model(tiny_model_dir)  # its member learns the regression tasks only (TINY_CONFIG)
+    assert model.graph is not None and model.graph.tasks == ["Caco2_Wang"]
+    features, graphs = model.featurize(MOLECULES), model.graphs_for(MOLECULES)
+    parts = model.head_components(features, graphs)["hERG"]
+    assert parts.graph is None
+    head = model.heads["hERG"]
+    blended = head.gbm_weight * parts.gbm + (1 - head.gbm_weight) * parts.trunk
+    expected = head.platt(blended) if head.platt is not None else blended
+    np.testing.assert_allclose(model.predict_features(features, graphs).values["hERG"], expected, rtol=1e-6)
+    assert "graph_only" not in head.validation
+
+
 def test_a_model_with_a_graph_member_refuses_features_without_graphs(tiny_model_dir: Path) -> None:
     model = load_model(tiny_model_dir)
     with pytest.raises(InputError, match="graphs"):
