@@ -1,8 +1,8 @@
 """How a prediction is made of its parts, and choosing how much the GBM and the trunk each count.
 
 A prediction is ``g × graph + (1 − g) × (w × trees + (1 − w) × trunk)``: the graph member (where the model
-has one) takes a fixed share ``g`` (``ModelConfig.graph_weight``), and the GBM weight ``w`` is chosen on
-validation, pooled over endpoints.
+has one, for the endpoints it learned) takes a fixed share ``g`` (``ModelConfig.graph_weight``), and the GBM
+weight ``w`` is chosen on validation, pooled over endpoints.
 
 A validation set of 60 molecules cannot choose among blend weights (measured on TDC: per-endpoint
 choices were noise that cost test accuracy), so one weight is chosen for the whole model by its mean
