@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format benchmark-tdc benchmark-tdc-quick benchmark-federated benchmark-federated-quick benchmark-throughput benchmark-throughput-quick benchmark-external benchmark-external-quick benchmark-design benchmark-design-quick benchmark-clinical benchmark-clinical-quick benchmark-campaigns benchmark-campaigns-quick benchmark-features benchmark-generalise benchmark-generalise-quick benchmark-generalise-graph benchmark-user-test default-model clean
+.PHONY: install demo test lint format benchmark-tdc benchmark-tdc-quick benchmark-federated benchmark-federated-quick benchmark-throughput benchmark-throughput-quick benchmark-external benchmark-external-quick benchmark-external-shares benchmark-design benchmark-design-quick benchmark-clinical benchmark-clinical-quick benchmark-campaigns benchmark-campaigns-quick benchmark-features benchmark-generalise benchmark-generalise-quick benchmark-generalise-graph benchmark-user-test default-model clean
 
 install: $(STAMP)
 
@@ -62,6 +62,9 @@ benchmark-external: $(STAMP)
 
 benchmark-external-quick: $(STAMP)
 	$(BIN)/python -m benchmarks.external.run --quick
+
+benchmark-external-shares: $(STAMP)  # the served model's parts in other blend shares, on the same external sets
+	$(BIN)/python -m benchmarks.external.shares
 
 benchmark-design: $(STAMP)
 	$(BIN)/python -m benchmarks.design.run --workers 2

@@ -3,6 +3,8 @@ bootstrap, interval coverage and one endpoint's figures end to end (no model, no
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -112,3 +114,30 @@ def test_one_endpoint_from_tiny_frames() -> None:
     assert row["coverage"]["value"] == pytest.approx(1.0)
     assert (row["domain"]["in"]["n"], row["domain"]["out"]["n"]) == (4, 4)
     assert summarise([row])["wins"] == {EXPANSIONRX: 1}
+
+
+def test_the_shares_table_counts_each_blends_wins_over_admet_ai(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmarks.external import shares
+
+    monkeypatch.setattr(shares, "RESULTS", tmp_path)
+    reference = {"ExpansionRx LogD": 0.78, "ExpansionRx KSOL": 0.54, "ASAP LogD": 0.69}
+    blends = [
+        {
+            "graph_share": 0.0,
+            "gbm_weight": 1.0,
+            "spearman": {"ExpansionRx LogD": 0.79, "ExpansionRx KSOL": 0.50, "ASAP LogD": 0.70},
+        },
+        {
+            "graph_share": 0.5,
+            "gbm_weight": 1.0,
+            "spearman": {"ExpansionRx LogD": 0.80, "ExpansionRx KSOL": 0.55, "ASAP LogD": 0.60},
+        },
+    ]
+    result = {"served": {"graph_weight": 0.5, "gbm_weights": [1.0]}, "admet_ai": reference, "blends": blends}
+    shares.write_results(result | {"command": "c", "machine": "m", "seconds": 1.0})
+    rows = [line for line in (tmp_path / "external_shares.md").read_text().splitlines() if line.startswith("| 0")]
+    assert rows[0].endswith("| 1 of 2 | 1 of 1 |") and rows[1].endswith("| 2 of 2 | 0 of 1 |")
+    assert "<u>**0.800**</u>" in rows[1] and "<u>**0.700**</u>" in rows[0]  # each column's best, underlined
+    assert "ExpansionRx 2, ASAP 1" in (tmp_path / "external_shares.md").read_text()
