@@ -346,8 +346,8 @@ def _fit_gbm(
 
     x_train, x_valid = features.of_rows(train), features.of_rows(valid)
     graph = None
-    if model.graph is not None:
-        graph = model.graph_predictions(x_valid, features.graphs_of_rows(valid)).get(endpoint.name)  # type: ignore[arg-type]
+    if model.graph is not None and endpoint.name in model.graph.tasks:
+        graph = model.graph_predictions(x_valid, features.graphs_of_rows(valid))[endpoint.name]  # type: ignore[arg-type]
     gbm = fit_gbm(
         gbm_input(train, x_train),
         endpoint.to_model_scale(train["y"].to_numpy()),
