@@ -21,7 +21,8 @@ import time
 from typing import Any
 
 from benchmarks.external.run import DEFAULT_DATA, RESULTS, TITLES, run
-from fedadmet.inference import load_model
+from fedadmet.config import get_settings
+from fedadmet.workflows.predictors import resolve_predictor
 
 GRAPH_SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)
 GBM_WEIGHTS = (1.0, 0.75)
@@ -30,7 +31,7 @@ RESAMPLES = 20  # the table reports point Spearman; the bootstrap is not read
 
 def scan(graph_shares: tuple[float, ...], gbm_weights: tuple[float, ...]) -> dict[str, Any]:
     """Every (g, w) blend of the served model, scored on both external sets."""
-    model = load_model()  # the object the external benchmark resolves (loaded once per process)
+    model = resolve_predictor(get_settings()).model  # the object the external benchmark resolves (loaded once)
     served = {
         "graph_weight": model.config.graph_weight,
         "gbm_weights": sorted({h.gbm_weight for h in model.heads.values()}),
