@@ -145,8 +145,8 @@ class RDKit2DFeaturizer:
         # The PEOE_VSA bins come from one call per molecule (fedadmet.chem.descriptors), every other descriptor
         # from its own; kept as names, not functions, so that the featurizer pickles (to worker processes).
         self._peoe_vsa = tuple(name for name in self.names if is_peoe_vsa(name))
-        self._single = tuple(name for name in self.names if not is_peoe_vsa(name))
-        self._columns = {name: i for i, name in enumerate(self.names)}
+        self._peoe_vsa_columns = [i for i, name in enumerate(self.names) if is_peoe_vsa(name)]
+        self._single = tuple((i, name) for i, name in enumerate(self.names) if not is_peoe_vsa(name))
 
     def __len__(self) -> int:
         return len(self.names)
@@ -156,11 +156,10 @@ class RDKit2DFeaturizer:
             with contextlib.suppress(ValueError, RuntimeError, ZeroDivisionError):
                 cache_estate_indices(mol)  # if this fails, RDKit's own EState code fails per descriptor below
         values = np.empty(len(self.names), dtype=np.float64)
-        for name in self._single:
-            values[self._columns[name]] = _descriptor_value(_DESCRIPTOR_FUNCTIONS[name], mol)
+        for i, name in self._single:
+            values[i] = _descriptor_value(_DESCRIPTOR_FUNCTIONS[name], mol)
         if self._peoe_vsa:
-            bins = _descriptor_value(partial(peoe_vsa_bins, names=self._peoe_vsa), mol)
-            values[[self._columns[name] for name in self._peoe_vsa]] = bins
+            values[self._peoe_vsa_columns] = _descriptor_value(partial(peoe_vsa_bins, names=self._peoe_vsa), mol)
         values = np.nan_to_num(values, nan=0.0, posinf=_FLOAT32_LIMIT, neginf=-_FLOAT32_LIMIT)
         return np.clip(values, -_FLOAT32_LIMIT, _FLOAT32_LIMIT).astype(np.float32)
 

@@ -267,7 +267,8 @@ def _fit_graph(
 ) -> _FittedGraph | None:
     """The graph networks (``config.graph_members``, seeds ``config.seed`` on) over the trunk's tasks and labels
     (or its regression tasks, as ``config.graph.tasks`` says), on the molecules with a label of one of them, each
-    reading the graph and the scaled 2D descriptors; None where the config wants none."""
+    reading the graph and the scaled 2D descriptors; None where the config wants none or no task is of the kind
+    it learns."""
     if not config.graph_members:
         return None
     from fedadmet.models.graph import GraphTasks, fit_graph_net
